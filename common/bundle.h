@@ -1,0 +1,76 @@
+/*
+ * bundle: the container of bundle format v1 (docs/bundle-format.md): a POSIX
+ * pax tar, zstd-compressed with frame checksums, written reproducibly
+ * (fixed mtime, uid/gid 0, mode 0644, entries in the order they are added).
+ *
+ * This module knows the container, not barge.json's meaning: the bundler
+ * decides what goes in, the loader decides what it accepts.  Both sides
+ * stream: nothing holds a whole blob or bundle in memory.
+ */
+#ifndef BARGE_BUNDLE_H
+#define BARGE_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* The largest barge.json (and any other metadata entry) accepted. */
+#define BUNDLE_META_MAX (64 * 1024 * 1024)
+/* The longest entry name accepted. */
+#define BUNDLE_NAME_MAX 256
+
+struct bundle_writer_opts {
+	int level;     /* zstd level, 1..19; 0 means the default (3) */
+	int threads;   /* zstd worker threads; 0 means one per core */
+	int64_t mtime; /* every entry's mtime (SOURCE_DATE_EPOCH) */
+};
+
+struct bundle_writer;
+
+/*
+ * Creates path's temporary sibling and writes the bundle there;
+ * bundle_writer_close renames it into place, bundle_writer_free without a
+ * successful close removes it, so that no half-written bundle is left.
+ */
+int bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
+                       struct bundle_writer **out, struct barge_err *err) BARGE_MUST_CHECK;
+int bundle_writer_add_buf(struct bundle_writer *w, const char *name, const void *buf, size_t len,
+                          struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Streams size bytes from fd (read from its current offset) as entry name.
+ * Fails if fd ends early.  Does not take ownership of fd.
+ */
+int bundle_writer_add_fd(struct bundle_writer *w, const char *name, int fd, int64_t size,
+                         struct barge_err *err) BARGE_MUST_CHECK;
+/* Finishes the archive, fsyncs and renames it into place. */
+int bundle_writer_close(struct bundle_writer *w, struct barge_err *err) BARGE_MUST_CHECK;
+void bundle_writer_free(struct bundle_writer *w);
+
+struct bundle_reader;
+
+/* Opens a bundle for reading. Takes ownership of fd. */
+int bundle_reader_open_fd(int fd, const char *name, struct bundle_reader **out,
+                          struct barge_err *err) BARGE_MUST_CHECK;
+int bundle_reader_open(const char *path, struct bundle_reader **out,
+                       struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Advances to the next entry.  Returns BARGE_OK with *name and *size set
+ * (name valid until the next call), BUNDLE_EOF at the end, or an error for
+ * anything but a regular file with a clean relative name (no "..", no
+ * absolute path, at most BUNDLE_NAME_MAX bytes).
+ */
+#define BUNDLE_EOF 1
+int bundle_reader_next(struct bundle_reader *r, const char **name, int64_t *size,
+                       struct barge_err *err) BARGE_MUST_CHECK;
+/* Reads up to len bytes of the current entry; *got is 0 at its end. */
+int bundle_reader_read(struct bundle_reader *r, void *buf, size_t len, size_t *got,
+                       struct barge_err *err) BARGE_MUST_CHECK;
+/* Reads the whole current entry into a new buffer (NUL-terminated) if it is at most max bytes. */
+int bundle_reader_slurp(struct bundle_reader *r, size_t max, char **buf, size_t *len,
+                        struct barge_err *err) BARGE_MUST_CHECK;
+void bundle_reader_free(struct bundle_reader *r);
+
+#endif

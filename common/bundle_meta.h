@@ -1,0 +1,56 @@
+/*
+ * bundle_meta: barge.json, the first entry of every bundle (docs/bundle-format.md).
+ *
+ * Parsing validates everything a loader relies on: schemaVersion 1, every
+ * digest well-formed, sizes non-negative, repositories and tags valid, no
+ * blob listed twice, and counts within the bounds below.
+ */
+#ifndef BARGE_BUNDLE_META_H
+#define BARGE_BUNDLE_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "err.h"
+
+#define BUNDLE_META_IMAGES_MAX 100000
+#define BUNDLE_META_BLOBS_MAX  1000000
+#define BUNDLE_META_TAGS_MAX   1000
+
+struct bundle_image {
+	char *repository; /* on the device: "edge/docker.io/library/nginx" */
+	char *source;     /* normalised source reference */
+	char **tags;
+	size_t ntags;
+	char *digest; /* top-level manifest or index */
+	char *media_type;
+};
+
+struct bundle_blob {
+	char digest[DIGEST_STR_MAX];
+	int64_t size;
+};
+
+struct bundle_meta {
+	char *name;
+	char *version;
+	char *created;
+	char *builder;
+	char *project;
+	char **platforms;
+	size_t nplatforms;
+	struct bundle_image *images;
+	size_t nimages;
+	struct bundle_blob *blobs; /* every blob in the bundle, in entry order */
+	size_t nblobs;
+	struct bundle_blob *requires; /* delta bundles: blobs the base must hold */
+	size_t nrequires;
+};
+
+/* Parses and validates barge.json.  name is used in messages.  Caller frees *out. */
+int bundle_meta_parse(const char *name, const char *buf, size_t len, struct bundle_meta **out,
+                      struct barge_err *err) BARGE_MUST_CHECK;
+void bundle_meta_free(struct bundle_meta *m);
+
+#endif

@@ -1,0 +1,172 @@
+#include "fileutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+fu_mkdirs(const char *path, int mode, struct barge_err *err)
+{
+	char buf[4096];
+	size_t len, i;
+
+	len = strlen(path);
+	if (len == 0 || len >= sizeof(buf))
+		return err_set(err, BARGE_EINVAL, "%s: bad directory path", path);
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
+			return err_sys(err, BARGE_EIO, errno, "mkdir %s", buf);
+		buf[i] = path[i];
+	}
+	return BARGE_OK;
+}
+
+int
+fu_read_file(const char *path, size_t max, char **buf, size_t *len, struct barge_err *err)
+{
+	struct stat st;
+	char *b = NULL;
+	size_t have = 0;
+	ssize_t n;
+	int fd = -1, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = err_sys(err, errno == ENOENT ? BARGE_ENOTFOUND : BARGE_EIO, errno, "%s", path);
+		goto fail;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "%s", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = err_set(err, BARGE_EINVAL, "%s: not a regular file", path);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = err_set(err, BARGE_ELIMIT, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	if ((b = malloc((size_t)st.st_size + 1)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	/* The file may change under us; never read past what was allocated. */
+	while (have < (size_t)st.st_size) {
+		n = read(fd, b + have, (size_t)st.st_size - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "read %s", path);
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	b[have] = '\0';
+	close(fd);
+	*buf = b;
+	if (len != NULL)
+		*len = have;
+	return BARGE_OK;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(b);
+	return rc;
+}
+
+int
+fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, BARGE_EIO, errno, "write");
+		p += n;
+		len -= (size_t)n;
+	}
+	return BARGE_OK;
+}
+
+int
+fu_fsync_dir_of(const char *path, struct barge_err *err)
+{
+	char buf[4096];
+	int fd, rc = BARGE_OK;
+
+	if (strlen(path) >= sizeof(buf))
+		return err_set(err, BARGE_EINVAL, "%s: path too long", path);
+	strcpy(buf, path);
+	if ((fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_sys(err, BARGE_EIO, errno, "open directory of %s", path);
+	if (fsync(fd) != 0)
+		rc = err_sys(err, BARGE_EIO, errno, "fsync directory of %s", path);
+	close(fd);
+	return rc;
+}
+
+int
+fu_write_atomic(const char *path, const void *buf, size_t len, int mode, struct barge_err *err)
+{
+	char *tmp = NULL;
+	int fd = -1, rc;
+
+	if ((tmp = fu_printf("%s.tmp.%ld", path, (long)getpid())) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "create %s", tmp);
+		goto fail;
+	}
+	if ((rc = fu_write_all(fd, buf, len, err)) != BARGE_OK) {
+		err_prefix(err, "%s", tmp);
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", tmp);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "rename %s to %s", tmp, path);
+		goto fail;
+	}
+	free(tmp);
+	return fu_fsync_dir_of(path, err);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+char *
+fu_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}

@@ -1,0 +1,27 @@
+/*
+ * fileutil: small file helpers shared by the programs.
+ */
+#ifndef BARGE_FILEUTIL_H
+#define BARGE_FILEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* mkdir -p with mode; existing directories are fine. */
+int fu_mkdirs(const char *path, int mode, struct barge_err *err) BARGE_MUST_CHECK;
+/* Reads a whole file of at most max bytes into a new NUL-terminated buffer. */
+int fu_read_file(const char *path, size_t max, char **buf, size_t *len,
+                 struct barge_err *err) BARGE_MUST_CHECK;
+/* Writes buf to path atomically: temp sibling, fsync, rename, fsync dir. */
+int fu_write_atomic(const char *path, const void *buf, size_t len, int mode,
+                    struct barge_err *err) BARGE_MUST_CHECK;
+/* fsyncs the directory containing path. */
+int fu_fsync_dir_of(const char *path, struct barge_err *err) BARGE_MUST_CHECK;
+/* write(2) until done, retrying EINTR. */
+int fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
+/* Like asprintf; NULL on failure. */
+char *fu_printf(const char *fmt, ...) BARGE_PRINTF(1, 2);
+
+#endif

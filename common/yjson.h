@@ -1,0 +1,50 @@
+/*
+ * yjson: YAML documents loaded with libyaml into jansson values.
+ *
+ * Scalars follow the YAML 1.2 core schema: plain null/~/empty are null,
+ * true/false (and True/TRUE...) booleans, decimal, 0o and 0x integers and
+ * floats (.inf, .nan) numbers; quoted scalars are always strings.  Mapping
+ * keys must be scalars and unique.  Aliases are expanded under a node budget
+ * (YJSON_NODE_MAX) so that an alias bomb fails instead of eating memory.
+ * Every node and every mapping key keeps the line:column (1-based) it came
+ * from, so that errors can name them.
+ */
+#ifndef BARGE_YJSON_H
+#define BARGE_YJSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define YJSON_FILE_MAX  (16 * 1024 * 1024) /* largest YAML file accepted */
+#define YJSON_NODE_MAX  1000000            /* nodes after alias expansion */
+#define YJSON_DEPTH_MAX 256                /* nesting depth */
+
+struct yjson;
+
+/*
+ * Loads every document of a YAML stream.  name is used in messages
+ * ("profile.yaml:3:7: ...").  Caller frees *out with yjson_free.
+ */
+int yjson_load_file(const char *path, struct yjson **out, struct barge_err *err) BARGE_MUST_CHECK;
+int yjson_load_buf(const char *name, const char *buf, size_t len, struct yjson **out,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+void yjson_free(struct yjson *y);
+
+/* The file name given at load time. */
+const char *yjson_name(const struct yjson *y);
+size_t yjson_ndocs(const struct yjson *y);
+/* Document i; borrowed, valid until yjson_free. */
+json_t *yjson_doc(const struct yjson *y, size_t i);
+
+/*
+ * Where a node came from.  Returns 0 and sets line and col for any node that
+ * belongs to y except the jansson singletons (true, false, null), -1 otherwise:
+ * for those, ask for their key with yjson_key_pos.
+ */
+int yjson_pos(const struct yjson *y, const json_t *node, int *line, int *col);
+/* Where key appeared in mapping obj.  Returns 0, or -1 if unknown. */
+int yjson_key_pos(const struct yjson *y, const json_t *obj, const char *key, int *line, int *col);
+
+#endif
