@@ -1,8 +1,55 @@
+/*
+ * barged: the edge-side daemon and its CLI.
+ */
 #include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} verbs[] = {
+	{ "load", cmd_load, "load a bundle into the store" },
+	{ "serve", cmd_serve, "serve the registry over HTTPS" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: barged <verb> [options]\n\nverbs:\n");
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "\nRun 'barged <verb> --help' for a verb's options.\n");
+}
 
 int
 main(int argc, char **argv)
 {
-	fprintf(stderr, "usage: barged load|serve\n");
+	size_t i;
+
+	log_init("barged", 0);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("barged %s\n", BARGE_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "barged: unknown verb '%s'\n", argv[1]);
+	usage(stderr);
 	return 2;
 }
