@@ -1,0 +1,747 @@
+#include "bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "fileutil.h"
+
+/*
+ * libarchive writes and reads the pax tar; the zstd layer is ours, on
+ * libzstd directly.  libarchive 3.6.2's zstd filter writes frames without
+ * content checksums and has no option to turn them on, and bundle format v1
+ * requires them.  Owning the read side too lets the reader insist on a
+ * complete frame: a bundle cut short anywhere, even in the tar's trailing
+ * zero blocks, is an error rather than a quiet end of archive.
+ */
+
+#define BLOCK      (1024 * 1024) /* read and stream block size */
+#define ZSTD_MAGIC 0xFD2FB528u
+#define LEVEL_DEF  3
+#define LEVEL_MAX  19
+
+/*
+ * The names a bundle may hold: relative, '/'-separated, no empty, "." or
+ * ".." components, no backslash, no control characters.  Returns NULL when
+ * name is clean, else why not.
+ */
+static const char *
+name_problem(const char *name)
+{
+	const char *p, *comp;
+	size_t len, clen;
+
+	len = strlen(name);
+	if (len == 0)
+		return "empty name";
+	if (len > BUNDLE_NAME_MAX)
+		return "name too long";
+	if (name[0] == '/')
+		return "absolute path";
+	for (p = name; *p != '\0'; p++) {
+		if (*p == '\\')
+			return "backslash in name";
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "control character in name";
+	}
+	comp = name;
+	for (;;) {
+		p = strchr(comp, '/');
+		clen = p != NULL ? (size_t)(p - comp) : strlen(comp);
+		if (clen == 0)
+			return "empty path component";
+		if (clen == 1 && comp[0] == '.')
+			return "\".\" path component";
+		if (clen == 2 && comp[0] == '.' && comp[1] == '.')
+			return "\"..\" path component";
+		if (p == NULL)
+			break;
+		comp = p + 1;
+	}
+	return NULL;
+}
+
+/* Writer. */
+
+struct bundle_writer {
+	char *path;
+	char *tmp;
+	int fd;
+	struct archive *ar;
+	ZSTD_CCtx *cctx;
+	void *zbuf; /* compressed output, ZSTD_CStreamOutSize() bytes */
+	size_t zcap;
+	void *rbuf; /* add_fd's read block */
+	int64_t mtime;
+	int failed;   /* an entry or the stream is broken: only free remains */
+	int aborting; /* freeing without close: drop whatever libarchive flushes */
+	int closed;
+	int created;             /* tmp exists and is ours to remove */
+	struct barge_err cb_err; /* what the write callback hit, for the caller */
+};
+
+/* Compresses in and writes the output to the temp file. */
+static int
+zwrite(struct bundle_writer *w, const void *buf, size_t len, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { buf, len, 0 };
+	ZSTD_outBuffer out;
+	size_t left;
+
+	for (;;) {
+		out.dst = w->zbuf;
+		out.size = w->zcap;
+		out.pos = 0;
+		left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+		if (ZSTD_isError(left))
+			return err_set(&w->cb_err, BARGE_EINTERNAL, "%s: zstd: %s", w->tmp,
+			               ZSTD_getErrorName(left));
+		if (out.pos > 0 && fu_write_all(w->fd, w->zbuf, out.pos, &w->cb_err) != BARGE_OK)
+			return err_prefix(&w->cb_err, "%s", w->tmp);
+		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
+			return BARGE_OK;
+	}
+}
+
+static la_ssize_t
+writer_cb(struct archive *a, void *data, const void *buf, size_t len)
+{
+	struct bundle_writer *w = data;
+
+	if (w->aborting)
+		return (la_ssize_t)len;
+	if (zwrite(w, buf, len, ZSTD_e_continue) != BARGE_OK) {
+		archive_set_error(a, EIO, "%s", w->cb_err.msg);
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+/* The error of a failed libarchive write call: ours if the callback set one. */
+static int
+writer_fail(struct bundle_writer *w, struct barge_err *err, const char *what, const char *name)
+{
+	w->failed = 1;
+	if (w->cb_err.code != BARGE_OK)
+		return err_set(err, w->cb_err.code, "%s: %s", name, w->cb_err.msg);
+	return err_set(err, BARGE_EIO, "%s: %s %s: %s", w->tmp, what, name,
+	               archive_error_string(w->ar) != NULL ? archive_error_string(w->ar)
+	                                                   : "unknown error");
+}
+
+static int
+zparam(struct bundle_writer *w, ZSTD_cParameter p, int v, const char *what, struct barge_err *err)
+{
+	size_t r = ZSTD_CCtx_setParameter(w->cctx, p, v);
+
+	if (ZSTD_isError(r))
+		return err_set(err, BARGE_EINTERNAL, "zstd: cannot set %s=%d: %s", what, v,
+		               ZSTD_getErrorName(r));
+	return BARGE_OK;
+}
+
+int
+bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
+                   struct bundle_writer **out, struct barge_err *err)
+{
+	struct bundle_writer *w = NULL;
+	ZSTD_bounds b;
+	long ncpu;
+	int level, threads, rc;
+
+	level = opts->level == 0 ? LEVEL_DEF : opts->level;
+	if (level < 1 || level > LEVEL_MAX)
+		return err_set(err, BARGE_EINVAL, "zstd level %d out of range 1..%d", opts->level,
+		               LEVEL_MAX);
+	if (opts->threads < 0)
+		return err_set(err, BARGE_EINVAL, "zstd threads %d is negative", opts->threads);
+	if (opts->mtime < 0)
+		return err_set(err, BARGE_EINVAL, "mtime %" PRId64 " is negative", opts->mtime);
+	/*
+	 * Always at least one worker: zstd's multithreaded output does not
+	 * depend on the number of workers, but differs from single-threaded
+	 * output, so this keeps bundles byte-identical across machines.
+	 */
+	threads = opts->threads;
+	if (threads == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (int)(ncpu < 256 ? ncpu : 256) : 1;
+	}
+	b = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
+	if (!ZSTD_isError(b.error) && threads > b.upperBound)
+		threads = b.upperBound;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	w->fd = -1;
+	w->mtime = opts->mtime;
+	err_clear(&w->cb_err);
+	w->path = strdup(path);
+	w->tmp = fu_printf("%s.tmp.%ld", path, (long)getpid());
+	w->zcap = ZSTD_CStreamOutSize();
+	w->zbuf = malloc(w->zcap);
+	w->rbuf = malloc(BLOCK);
+	w->cctx = ZSTD_createCCtx();
+	if (w->path == NULL || w->tmp == NULL || w->zbuf == NULL || w->rbuf == NULL ||
+	    w->cctx == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = zparam(w, ZSTD_c_compressionLevel, level, "level", err)) != BARGE_OK ||
+	    (rc = zparam(w, ZSTD_c_checksumFlag, 1, "checksum", err)) != BARGE_OK ||
+	    (rc = zparam(w, ZSTD_c_nbWorkers, threads, "threads", err)) != BARGE_OK)
+		goto fail;
+
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "create %s", w->tmp);
+		goto fail;
+	}
+	w->created = 1;
+	if ((w->ar = archive_write_new()) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
+	    archive_write_open2(w->ar, w, NULL, writer_cb, NULL, NULL) != ARCHIVE_OK) {
+		rc = err_set(err, BARGE_EINTERNAL, "%s: %s", w->tmp, archive_error_string(w->ar));
+		goto fail;
+	}
+	*out = w;
+	return BARGE_OK;
+fail:
+	bundle_writer_free(w);
+	return rc;
+}
+
+static int
+writer_header(struct bundle_writer *w, const char *name, int64_t size, struct barge_err *err)
+{
+	struct archive_entry *e = NULL;
+	const char *why;
+	int rc = BARGE_OK;
+
+	if (w->failed || w->closed)
+		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->tmp,
+		               w->closed ? "closed" : "broken by an earlier error");
+	if ((why = name_problem(name)) != NULL)
+		return err_set(err, BARGE_EINVAL, "entry \"%s\": %s", name, why);
+	if (size < 0)
+		return err_set(err, BARGE_EINVAL, "entry \"%s\": negative size", name);
+	if ((e = archive_entry_new()) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* Only what reproducibility allows: no atime, ctime, owner names or xattrs. */
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, size);
+	archive_entry_set_mtime(e, (time_t)w->mtime, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	if (archive_write_header(w->ar, e) != ARCHIVE_OK)
+		rc = writer_fail(w, err, "writing header of", name);
+	archive_entry_free(e);
+	return rc;
+}
+
+static int
+writer_data(struct bundle_writer *w, const char *name, const void *buf, size_t len,
+            struct barge_err *err)
+{
+	const char *p = buf;
+	la_ssize_t n;
+
+	while (len > 0) {
+		n = archive_write_data(w->ar, p, len);
+		if (n <= 0)
+			return writer_fail(w, err, "writing", name);
+		p += n;
+		len -= (size_t)n;
+	}
+	return BARGE_OK;
+}
+
+int
+bundle_writer_add_buf(struct bundle_writer *w, const char *name, const void *buf, size_t len,
+                      struct barge_err *err)
+{
+	int rc;
+
+	if (len > INT64_MAX)
+		return err_set(err, BARGE_ELIMIT, "entry \"%s\": too large", name);
+	if ((rc = writer_header(w, name, (int64_t)len, err)) != BARGE_OK)
+		return rc;
+	return writer_data(w, name, buf, len, err);
+}
+
+int
+bundle_writer_add_fd(struct bundle_writer *w, const char *name, int fd, int64_t size,
+                     struct barge_err *err)
+{
+	int64_t left;
+	ssize_t n;
+	size_t want;
+	int rc;
+
+	if ((rc = writer_header(w, name, size, err)) != BARGE_OK)
+		return rc;
+	for (left = size; left > 0; left -= n) {
+		want = left < BLOCK ? (size_t)left : BLOCK;
+		n = read(fd, w->rbuf, want);
+		if (n < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n < 0) {
+			w->failed = 1;
+			return err_sys(err, BARGE_EIO, errno, "entry \"%s\": read", name);
+		}
+		if (n == 0) {
+			/* The header already promised size bytes: the archive is unusable. */
+			w->failed = 1;
+			return err_set(err, BARGE_EIO,
+			               "entry \"%s\": input ended after %" PRId64 " of %" PRId64
+			               " bytes",
+			               name, size - left, size);
+		}
+		if ((rc = writer_data(w, name, w->rbuf, (size_t)n, err)) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
+int
+bundle_writer_close(struct bundle_writer *w, struct barge_err *err)
+{
+	int rc;
+
+	if (w->failed || w->closed)
+		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->tmp,
+		               w->closed ? "closed" : "broken by an earlier error");
+	if (archive_write_close(w->ar) != ARCHIVE_OK)
+		return writer_fail(w, err, "finishing", "archive");
+	if (zwrite(w, NULL, 0, ZSTD_e_end) != BARGE_OK) {
+		w->failed = 1;
+		return err_set(err, w->cb_err.code, "%s", w->cb_err.msg);
+	}
+	if (fsync(w->fd) != 0) {
+		w->failed = 1;
+		return err_sys(err, BARGE_EIO, errno, "fsync %s", w->tmp);
+	}
+	rc = close(w->fd);
+	w->fd = -1;
+	if (rc != 0) {
+		w->failed = 1;
+		return err_sys(err, BARGE_EIO, errno, "close %s", w->tmp);
+	}
+	if (rename(w->tmp, w->path) != 0) {
+		w->failed = 1;
+		return err_sys(err, BARGE_EIO, errno, "rename %s to %s", w->tmp, w->path);
+	}
+	w->created = 0;
+	w->closed = 1;
+	return fu_fsync_dir_of(w->path, err);
+}
+
+void
+bundle_writer_free(struct bundle_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ar != NULL) {
+		/* archive_write_free closes an open archive; nothing it flushes matters now. */
+		w->aborting = 1;
+		archive_write_free(w->ar);
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->created)
+		unlink(w->tmp);
+	ZSTD_freeCCtx(w->cctx);
+	free(w->rbuf);
+	free(w->zbuf);
+	free(w->tmp);
+	free(w->path);
+	free(w);
+}
+
+/* Reader. */
+
+struct bundle_reader {
+	char *name;
+	int fd;
+	struct archive *ar;
+	ZSTD_DCtx *dctx;
+	unsigned char *ibuf; /* compressed input from fd */
+	size_t ilen, ipos;
+	void *obuf; /* decompressed tar handed to libarchive */
+	int ieof;
+	int started;  /* the input began with the zstd magic */
+	size_t zleft; /* ZSTD_decompressStream's last return: 0 at a frame's end */
+	int nentries;
+	char *entry; /* current entry name */
+	int64_t size;
+	int at_eof;
+	int failed;
+	struct barge_err cb_err;
+};
+
+/* The entry name made printable for messages. */
+static const char *
+shown(const char *name, char *buf, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < cap; i++)
+		buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+#define NOT_A_BUNDLE "not a barge bundle (zstd-compressed tar expected)"
+
+/*
+ * Reads more compressed input; on the first read, checks the zstd magic.
+ * fill and pull leave the bundle's name out of their messages: the public
+ * functions put it first.
+ */
+static int
+fill(struct bundle_reader *r, struct barge_err *err)
+{
+	ssize_t n;
+	size_t need = r->started ? 1 : 4;
+
+	r->ilen = r->ipos = 0;
+	while (r->ilen < need) {
+		n = read(r->fd, r->ibuf + r->ilen, BLOCK - r->ilen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, BARGE_EIO, errno, "read");
+		if (n == 0) {
+			r->ieof = 1;
+			break;
+		}
+		r->ilen += (size_t)n;
+	}
+	if (!r->started) {
+		if (r->ilen < 4 ||
+		    (r->ibuf[0] | (uint32_t)r->ibuf[1] << 8 | (uint32_t)r->ibuf[2] << 16 |
+		     (uint32_t)r->ibuf[3] << 24) != ZSTD_MAGIC)
+			return err_set(err, BARGE_EFORMAT, NOT_A_BUNDLE);
+		r->started = 1;
+	}
+	return BARGE_OK;
+}
+
+/*
+ * Decompresses the next piece of the tar into obuf.  *got is 0 only at the
+ * end of the input, and only if the last zstd frame is complete (its
+ * checksum verified by libzstd).
+ */
+static int
+pull(struct bundle_reader *r, size_t *got, struct barge_err *err)
+{
+	ZSTD_outBuffer out = { r->obuf, BLOCK, 0 };
+	ZSTD_inBuffer in;
+	size_t z;
+	int rc;
+
+	for (;;) {
+		if (r->ipos == r->ilen && !r->ieof && (rc = fill(r, err)) != BARGE_OK)
+			return rc;
+		if (r->ipos == r->ilen && r->ieof && r->zleft == 0) {
+			*got = 0;
+			return BARGE_OK;
+		}
+		in.src = r->ibuf;
+		in.size = r->ilen;
+		in.pos = r->ipos;
+		z = ZSTD_decompressStream(r->dctx, &out, &in);
+		r->ipos = in.pos;
+		if (ZSTD_isError(z))
+			return err_set(err, BARGE_EFORMAT, "corrupt zstd stream: %s",
+			               ZSTD_getErrorName(z));
+		r->zleft = z;
+		if (out.pos > 0) {
+			*got = out.pos;
+			return BARGE_OK;
+		}
+		if (r->ipos == r->ilen && r->ieof && z != 0)
+			return err_set(err, BARGE_EFORMAT, "truncated (zstd stream ends early)");
+	}
+}
+
+/*
+ * The error of a failed read: the callback's if it set one, else
+ * libarchive's.  The reader is unusable after it.
+ */
+static int
+reader_fail(struct bundle_reader *r, struct barge_err *err, const char *where)
+{
+	const char *msg;
+
+	r->failed = 1;
+	if (r->cb_err.code != BARGE_OK)
+		return err_set(err, r->cb_err.code, "%s: %s%s", r->name, where, r->cb_err.msg);
+	msg = archive_error_string(r->ar);
+	return err_set(err, BARGE_EFORMAT, "%s: %s%s", r->name, where,
+	               msg != NULL ? msg : "unreadable archive");
+}
+
+static la_ssize_t
+reader_cb(struct archive *a, void *data, const void **buf)
+{
+	struct bundle_reader *r = data;
+	size_t got;
+
+	if (pull(r, &got, &r->cb_err) != BARGE_OK) {
+		archive_set_error(a, EIO, "%s", r->cb_err.msg);
+		return -1;
+	}
+	*buf = r->obuf;
+	return (la_ssize_t)got;
+}
+
+int
+bundle_reader_open_fd(int fd, const char *name, struct bundle_reader **out, struct barge_err *err)
+{
+	struct bundle_reader *r = NULL;
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		close(fd);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	r->fd = fd;
+	r->zleft = 1; /* no frame seen yet: an empty input is not a complete stream */
+	err_clear(&r->cb_err);
+	r->name = strdup(name);
+	r->ibuf = malloc(BLOCK);
+	r->obuf = malloc(BLOCK);
+	/* libzstd's default window limit (128 MiB) bounds the decoder's memory. */
+	r->dctx = ZSTD_createDCtx();
+	r->ar = archive_read_new();
+	if (r->name == NULL || r->ibuf == NULL || r->obuf == NULL || r->dctx == NULL ||
+	    r->ar == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (archive_read_support_format_tar(r->ar) != ARCHIVE_OK) {
+		rc = err_set(err, BARGE_EINTERNAL, "%s: %s", name, archive_error_string(r->ar));
+		goto fail;
+	}
+	/* Opening reads the first block and recognises the tar format. */
+	if (archive_read_open2(r->ar, r, NULL, reader_cb, NULL, NULL) != ARCHIVE_OK) {
+		if (r->cb_err.code == BARGE_OK)
+			rc = err_set(err, BARGE_EFORMAT, "%s: " NOT_A_BUNDLE, r->name);
+		else
+			rc = reader_fail(r, err, "");
+		goto fail;
+	}
+	*out = r;
+	return BARGE_OK;
+fail:
+	bundle_reader_free(r);
+	return rc;
+}
+
+int
+bundle_reader_open(const char *path, struct bundle_reader **out, struct barge_err *err)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_sys(err, errno == ENOENT ? BARGE_ENOTFOUND : BARGE_EIO, errno, "open %s",
+		               path);
+	return bundle_reader_open_fd(fd, path, out, err);
+}
+
+static const char *
+type_name(struct archive_entry *e)
+{
+	if (archive_entry_hardlink(e) != NULL)
+		return "hard link";
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+		return NULL;
+	case AE_IFLNK:
+		return "symbolic link";
+	case AE_IFDIR:
+		return "directory";
+	case AE_IFCHR:
+	case AE_IFBLK:
+		return "device";
+	case AE_IFIFO:
+		return "fifo";
+	case AE_IFSOCK:
+		return "socket";
+	default:
+		return "special file";
+	}
+}
+
+/* Checks an entry header: a clean name, a regular file, a sane size, pax or ustar. */
+static int
+check_entry(struct bundle_reader *r, struct archive_entry *e, struct barge_err *err)
+{
+	char sbuf[BUNDLE_NAME_MAX + 1];
+	const char *name, *why;
+	int fmt;
+
+	fmt = archive_format(r->ar);
+	if (fmt != ARCHIVE_FORMAT_TAR_USTAR && fmt != ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE &&
+	    fmt != ARCHIVE_FORMAT_TAR_PAX_RESTRICTED)
+		return err_set(err, BARGE_EFORMAT, "%s: %s archive, pax or ustar tar expected",
+		               r->name, archive_format_name(r->ar));
+	if ((name = archive_entry_pathname(e)) == NULL)
+		return err_set(err, BARGE_EFORMAT, "%s: entry %d has no readable name", r->name,
+		               r->nentries + 1);
+	if ((why = type_name(e)) != NULL)
+		return err_set(err, BARGE_EFORMAT,
+		               "%s: entry \"%s\": %s not allowed (only regular files)", r->name,
+		               shown(name, sbuf, sizeof(sbuf)), why);
+	if ((why = name_problem(name)) != NULL)
+		return err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": %s", r->name,
+		               shown(name, sbuf, sizeof(sbuf)), why);
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": no valid size", r->name,
+		               shown(name, sbuf, sizeof(sbuf)));
+	if (archive_entry_sparse_count(e) > 0)
+		return err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": sparse entries not allowed",
+		               r->name, shown(name, sbuf, sizeof(sbuf)));
+	return BARGE_OK;
+}
+
+int
+bundle_reader_next(struct bundle_reader *r, const char **name, int64_t *size, struct barge_err *err)
+{
+	struct archive_entry *e;
+	char where[BUNDLE_NAME_MAX + 32];
+	size_t got;
+	int rc;
+
+	if (r->failed)
+		return err_set(err, BARGE_EINVAL, "%s: reader broken by an earlier error", r->name);
+	if (r->at_eof)
+		return BUNDLE_EOF;
+	where[0] = '\0';
+	if (r->entry != NULL)
+		snprintf(where, sizeof(where), "after entry \"%s\": ", r->entry);
+	free(r->entry);
+	r->entry = NULL;
+	rc = archive_read_next_header(r->ar, &e);
+	if (rc == ARCHIVE_EOF) {
+		/* Insist on the rest of the stream: complete frames, checksums verified. */
+		do {
+			if (pull(r, &got, &r->cb_err) != BARGE_OK)
+				return reader_fail(r, err, where);
+		} while (got > 0);
+		r->at_eof = 1;
+		return BUNDLE_EOF;
+	}
+	if (rc != ARCHIVE_OK)
+		return reader_fail(r, err, where);
+	if ((rc = check_entry(r, e, err)) != BARGE_OK) {
+		r->failed = 1;
+		return rc;
+	}
+	if ((r->entry = strdup(archive_entry_pathname(e))) == NULL) {
+		r->failed = 1;
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	r->nentries++;
+	r->size = archive_entry_size(e);
+	*name = r->entry;
+	*size = r->size;
+	return BARGE_OK;
+}
+
+int
+bundle_reader_read(struct bundle_reader *r, void *buf, size_t len, size_t *got,
+                   struct barge_err *err)
+{
+	char where[BUNDLE_NAME_MAX + 32];
+	la_ssize_t n;
+
+	if (r->failed)
+		return err_set(err, BARGE_EINVAL, "%s: reader broken by an earlier error", r->name);
+	if (r->entry == NULL)
+		return err_set(err, BARGE_EINVAL, "%s: no current entry", r->name);
+	n = archive_read_data(r->ar, buf, len);
+	if (n < 0) {
+		snprintf(where, sizeof(where), "entry \"%s\": ", r->entry);
+		return reader_fail(r, err, where);
+	}
+	*got = (size_t)n;
+	return BARGE_OK;
+}
+
+int
+bundle_reader_slurp(struct bundle_reader *r, size_t max, char **buf, size_t *len,
+                    struct barge_err *err)
+{
+	char *b = NULL;
+	size_t have = 0, got;
+	int rc;
+
+	if (r->entry == NULL)
+		return err_set(err, BARGE_EINVAL, "%s: no current entry", r->name);
+	if ((uint64_t)r->size > max || (uint64_t)r->size >= SIZE_MAX)
+		return err_set(err, BARGE_ELIMIT,
+		               "%s: entry \"%s\": %" PRId64 " bytes, more than the limit of %zu",
+		               r->name, r->entry, r->size, max);
+	if ((b = malloc((size_t)r->size + 1)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	for (;;) {
+		if ((rc = bundle_reader_read(r, b + have, (size_t)r->size - have + 1, &got, err)) !=
+		    BARGE_OK)
+			goto fail;
+		if (got == 0)
+			break;
+		have += got;
+		if (have > (size_t)r->size) {
+			rc = err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": longer than its size",
+			             r->name, r->entry);
+			goto fail;
+		}
+	}
+	if (have != (size_t)r->size) {
+		rc = err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": %zu of %" PRId64 " bytes",
+		             r->name, r->entry, have, r->size);
+		goto fail;
+	}
+	b[have] = '\0';
+	*buf = b;
+	if (len != NULL)
+		*len = have;
+	return BARGE_OK;
+fail:
+	free(b);
+	return rc;
+}
+
+void
+bundle_reader_free(struct bundle_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ar != NULL)
+		archive_read_free(r->ar);
+	if (r->fd >= 0)
+		close(r->fd);
+	ZSTD_freeDCtx(r->dctx);
+	free(r->entry);
+	free(r->obuf);
+	free(r->ibuf);
+	free(r->name);
+	free(r);
+}

@@ -1,0 +1,671 @@
+#include "test_main.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "fileutil.h"
+
+#define MiB (1024 * 1024)
+
+static char *
+mktmp(void)
+{
+	char tmpl[] = "/tmp/barge-test-bundle-XXXXXX";
+
+	assert_non_null(mkdtemp(tmpl));
+	return strdup(tmpl);
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+rmtree(char *dir)
+{
+	assert_int_equal(nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS), 0);
+	free(dir);
+}
+
+/* Deterministic pseudo-random bytes, so that compression has real work. */
+static void
+fill_bytes(unsigned char *p, size_t n, unsigned seed)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull ^ seed;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)(i % 7 == 0 ? 'a' : x);
+	}
+}
+
+static char *
+path_in(const char *dir, const char *name)
+{
+	char *p = fu_printf("%s/%s", dir, name);
+
+	assert_non_null(p);
+	return p;
+}
+
+static void
+write_file(const char *path, const void *buf, size_t len)
+{
+	struct barge_err e;
+
+	assert_int_equal(fu_write_atomic(path, buf, len, 0644, &e), BARGE_OK);
+}
+
+static char *
+read_whole(const char *path, size_t *len)
+{
+	struct barge_err e;
+	char *b = NULL;
+
+	assert_int_equal(fu_read_file(path, 1024 * MiB, &b, len, &e), BARGE_OK);
+	return b;
+}
+
+static size_t
+count_dir(const char *dir)
+{
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+
+	assert_non_null(dp = opendir(dir));
+	while ((d = readdir(dp)) != NULL)
+		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/*
+ * The sample bundle: barge.json, an empty entry, a 3 MiB blob streamed from a
+ * file, and a small blob.
+ */
+static const char meta_json[] = "{\"schemaVersion\":1}";
+static const char *big_name =
+        "blobs/sha256/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+static void
+build_sample(const char *dir, const char *out, int threads, unsigned char *big, size_t bigsz)
+{
+	struct bundle_writer_opts o = { .level = 3, .threads = threads, .mtime = 1700000000 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+	char *src = path_in(dir, "big.src");
+	int fd;
+
+	write_file(src, big, bigsz);
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "barge.json", meta_json, strlen(meta_json), &e),
+	                 BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "oci-layout", "", 0, &e), BARGE_OK);
+	assert_true((fd = open(src, O_RDONLY)) >= 0);
+	assert_int_equal(bundle_writer_add_fd(w, big_name, fd, (int64_t)bigsz, &e), BARGE_OK);
+	close(fd);
+	assert_int_equal(bundle_writer_add_buf(w, "blobs/sha256/small", "hello", 5, &e), BARGE_OK);
+	assert_int_equal(bundle_writer_close(w, &e), BARGE_OK);
+	bundle_writer_free(w);
+	unlink(src);
+	free(src);
+}
+
+static void
+test_roundtrip(void **state)
+{
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+	unsigned char *big, *back;
+	size_t bigsz = 3 * MiB + 123, have, got, len;
+	const char *name;
+	int64_t size;
+	char *dir = mktmp(), *out = path_in(dir, "demo-1.0.tar.zst"), *buf = NULL;
+
+	assert_non_null(big = malloc(bigsz));
+	assert_non_null(back = malloc(bigsz));
+	fill_bytes(big, bigsz, 1);
+	build_sample(dir, out, 2, big, bigsz);
+	/* Only the bundle is left: the temp sibling was renamed into place. */
+	assert_int_equal(count_dir(dir), 1);
+
+	assert_int_equal(bundle_reader_open(out, &r, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "barge.json");
+	assert_int_equal(size, strlen(meta_json));
+	assert_int_equal(bundle_reader_slurp(r, BUNDLE_META_MAX, &buf, &len, &e), BARGE_OK);
+	assert_int_equal(len, strlen(meta_json));
+	assert_string_equal(buf, meta_json);
+	free(buf);
+
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "oci-layout");
+	assert_int_equal(size, 0);
+	assert_int_equal(bundle_reader_read(r, back, 10, &got, &e), BARGE_OK);
+	assert_int_equal(got, 0);
+
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, big_name);
+	assert_int_equal(size, bigsz);
+	/* Odd-sized reads, to cross libarchive's and our block boundaries. */
+	for (have = 0;; have += got) {
+		assert_int_equal(bundle_reader_read(r, back + have,
+		                                    bigsz - have < 77777 ? bigsz - have + 1 : 77777,
+		                                    &got, &e),
+		                 BARGE_OK);
+		if (got == 0)
+			break;
+	}
+	assert_int_equal(have, bigsz);
+	assert_memory_equal(back, big, bigsz);
+
+	/* The small entry is skipped unread; the reader still ends cleanly. */
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "blobs/sha256/small");
+	assert_int_equal(size, 5);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BUNDLE_EOF);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BUNDLE_EOF);
+	bundle_reader_free(r);
+
+	free(big);
+	free(back);
+	free(out);
+	rmtree(dir);
+}
+
+/* Other tools read the bundle: zstd frames with checksums, a pax/ustar tar inside. */
+static void
+test_interop_with_zstd_and_tar(void **state)
+{
+	unsigned char *big;
+	size_t bigsz = 100000, len;
+	char *dir = mktmp(), *out = path_in(dir, "b.tar.zst"), *cmd, *listing;
+
+	assert_non_null(big = malloc(bigsz));
+	fill_bytes(big, bigsz, 2);
+	build_sample(dir, out, 1, big, bigsz);
+	cmd = fu_printf(
+	        "cd %s && export TZ=UTC && zstd -lv b.tar.zst 2>&1 | grep -q 'Check: XXH64' && "
+	        "zstd -dc b.tar.zst | tar -tvf - > list.txt",
+	        dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	cmd = path_in(dir, "list.txt");
+	listing = read_whole(cmd, &len);
+	assert_non_null(strstr(listing, "-rw-r--r-- 0/0          100000 2023-11-14 22:13 "
+	                                "blobs/sha256/0123456789abcdef"));
+	assert_non_null(strstr(listing, "barge.json\n"));
+	free(listing);
+	free(cmd);
+	free(big);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_reproducible_bytes(void **state)
+{
+	unsigned char *big;
+	size_t bigsz = 2 * MiB + 5, l1, l2;
+	char *dir = mktmp(), *a = path_in(dir, "a.tar.zst"), *b = path_in(dir, "b.tar.zst");
+	char *ba, *bb;
+
+	assert_non_null(big = malloc(bigsz));
+	fill_bytes(big, bigsz, 3);
+	/* Different worker counts must not change a byte. */
+	build_sample(dir, a, 1, big, bigsz);
+	sleep(1);
+	build_sample(dir, b, 2, big, bigsz);
+	ba = read_whole(a, &l1);
+	bb = read_whole(b, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(ba, bb, l1);
+	free(ba);
+	free(bb);
+	free(big);
+	free(a);
+	free(b);
+	rmtree(dir);
+}
+
+static void
+test_free_without_close_removes_temp(void **state)
+{
+	struct bundle_writer_opts o = { 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
+	assert_int_equal(count_dir(dir), 1);
+	assert_int_equal(bundle_writer_add_buf(w, "barge.json", "{}", 2, &e), BARGE_OK);
+	bundle_writer_free(w);
+	assert_int_equal(count_dir(dir), 0);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_add_fd_short_input_fails(void **state)
+{
+	struct bundle_writer_opts o = { 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst"), *src = path_in(dir, "src");
+	int fd;
+
+	write_file(src, "0123456789", 10);
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
+	assert_true((fd = open(src, O_RDONLY)) >= 0);
+	assert_int_equal(bundle_writer_add_fd(w, "blobs/sha256/a", fd, 11, &e), BARGE_EIO);
+	assert_string_equal(e.msg, "entry \"blobs/sha256/a\": input ended after 10 of 11 bytes");
+	close(fd);
+	/* The archive is unusable now: close refuses, free removes the temp file. */
+	assert_int_not_equal(bundle_writer_close(w, &e), BARGE_OK);
+	bundle_writer_free(w);
+	unlink(src);
+	assert_int_equal(count_dir(dir), 0);
+	free(src);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_writer_rejects_bad_names(void **state)
+{
+	static const char *bad[] = {
+		"../x", "/etc/x", "a/../../b", "a//b", "./a", "a/", "", "a\\b"
+	};
+	struct bundle_writer_opts o = { 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+	size_t i;
+
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(bundle_writer_add_buf(w, bad[i], "x", 1, &e), BARGE_EINVAL);
+	bundle_writer_free(w);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_writer_refuses_existing_temp(void **state)
+{
+	struct bundle_writer_opts o = { 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+	char *tmp = fu_printf("%s.tmp.%ld", out, (long)getpid());
+
+	write_file(tmp, "", 0);
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_EIO);
+	assert_non_null(strstr(e.msg, "File exists"));
+	/* Someone else's temp file is left alone. */
+	assert_int_equal(count_dir(dir), 1);
+	free(tmp);
+	free(out);
+	rmtree(dir);
+}
+
+/* Hand-made archives, written with libarchive directly. */
+struct evil {
+	const char *name;
+	unsigned type; /* AE_IF* */
+	const char *link;
+	int hard;
+};
+
+static void
+write_evil(const char *path, const struct evil *ents, size_t n, int gnu)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e;
+	size_t i;
+
+	assert_non_null(a);
+	assert_int_equal(gnu ? archive_write_set_format_gnutar(a)
+	                     : archive_write_set_format_pax_restricted(a),
+	                 ARCHIVE_OK);
+	assert_int_equal(archive_write_add_filter_zstd(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (i = 0; i < n; i++) {
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, ents[i].name);
+		archive_entry_set_filetype(e, ents[i].type);
+		archive_entry_set_perm(e, 0644);
+		if (ents[i].link != NULL && ents[i].hard)
+			archive_entry_set_hardlink(e, ents[i].link);
+		else if (ents[i].link != NULL)
+			archive_entry_set_symlink(e, ents[i].link);
+		archive_entry_set_size(e, ents[i].type == AE_IFREG && ents[i].link == NULL ? 3 : 0);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (ents[i].type == AE_IFREG && ents[i].link == NULL)
+			assert_int_equal(archive_write_data(a, "abc", 3), 3);
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/* Reads entries until the first error; returns it with its message in e. */
+static int
+read_all(const char *path, struct barge_err *e)
+{
+	struct bundle_reader *r = NULL;
+	const char *name;
+	int64_t size;
+	char *buf;
+	int rc;
+
+	if ((rc = bundle_reader_open(path, &r, e)) != BARGE_OK)
+		return rc;
+	while ((rc = bundle_reader_next(r, &name, &size, e)) == BARGE_OK) {
+		if ((rc = bundle_reader_slurp(r, 64 * MiB, &buf, NULL, e)) != BARGE_OK)
+			break;
+		free(buf);
+	}
+	bundle_reader_free(r);
+	return rc == BUNDLE_EOF ? BARGE_OK : rc;
+}
+
+static void
+expect_evil(const struct evil *ents, size_t n, int gnu, const char *msg)
+{
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "evil.tar.zst"), *want;
+
+	write_evil(out, ents, n, gnu);
+	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
+	want = fu_printf("%s: %s", out, msg);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_reader_rejects_traversal(void **state)
+{
+	struct evil ok = { "barge.json", AE_IFREG, NULL, 0 };
+	struct evil ents[2];
+
+	ents[0] = ok;
+	ents[1] = (struct evil){ "../x", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"../x\": \"..\" path component");
+	ents[1] = (struct evil){ "/etc/x", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"/etc/x\": absolute path");
+	ents[1] = (struct evil){ "a/../../b", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"a/../../b\": \"..\" path component");
+	ents[1] = (struct evil){ "a/./b", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"a/./b\": \".\" path component");
+	ents[1] = (struct evil){ "a\\b", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"a\\b\": backslash in name");
+	ents[1] = (struct evil){ "a\nb", AE_IFREG, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"a?b\": control character in name");
+}
+
+static void
+test_reader_rejects_long_name(void **state)
+{
+	char name[BUNDLE_NAME_MAX + 2];
+	struct evil ent = { name, AE_IFREG, NULL, 0 };
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "evil.tar.zst");
+
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	name[100] = '/';
+
+	write_evil(out, &ent, 1, 0);
+	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "name too long"));
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_reader_rejects_links_and_dirs(void **state)
+{
+	struct evil ents[2] = { { "barge.json", AE_IFREG, NULL, 0 } };
+
+	ents[1] = (struct evil){ "blobs/x", AE_IFLNK, "/etc/passwd", 0 };
+	expect_evil(ents, 2, 0,
+	            "entry \"blobs/x\": symbolic link not allowed (only regular files)");
+	ents[1] = (struct evil){ "blobs/y", AE_IFREG, "barge.json", 1 };
+	expect_evil(ents, 2, 0, "entry \"blobs/y\": hard link not allowed (only regular files)");
+	ents[1] = (struct evil){ "blobs", AE_IFDIR, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"blobs/\": directory not allowed (only regular files)");
+	ents[1] = (struct evil){ "dev", AE_IFCHR, NULL, 0 };
+	expect_evil(ents, 2, 0, "entry \"dev\": device not allowed (only regular files)");
+}
+
+static void
+test_reader_rejects_gnu_tar(void **state)
+{
+	struct evil ent = { "barge.json", AE_IFREG, NULL, 0 };
+
+	expect_evil(&ent, 1, 1, "GNU tar format archive, pax or ustar tar expected");
+}
+
+static void
+test_reader_rejects_non_bundles(void **state)
+{
+	struct barge_err e;
+	unsigned char junk[4096];
+	char *dir = mktmp(), *f = path_in(dir, "x.bin"), *want, *cmd;
+
+	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
+	fill_bytes(junk, sizeof(junk), 4);
+	write_file(f, junk, sizeof(junk));
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+
+	write_file(f, "", 0);
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+
+	write_file(f, "\x28\xb5", 2);
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+
+	/* A gzip'd tar and a plain tar are not bundles either. */
+	cmd = fu_printf("cd %s && echo hi > a && tar -cf plain.tar a && gzip -c plain.tar > x.bin",
+	                dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+	free(f);
+	free(want);
+	f = path_in(dir, "plain.tar");
+	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(f);
+
+	/* zstd, but not a tar inside. */
+	cmd = fu_printf("cd %s && head -c 5000 /dev/zero | tr '\\0' 'x' | zstd -q -c > notar.zst",
+	                dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	f = path_in(dir, "notar.zst");
+	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
+	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(f);
+	rmtree(dir);
+}
+
+static void
+test_reader_missing_file(void **state)
+{
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+
+	assert_int_equal(bundle_reader_open("/nonexistent/b.tar.zst", &r, &e), BARGE_ENOTFOUND);
+	assert_string_equal(e.msg, "open /nonexistent/b.tar.zst: No such file or directory");
+	assert_null(r);
+}
+
+/* Writes the first n bytes of a sample bundle (or all of it, one byte changed). */
+static char *
+damaged_sample(const char *dir, long cut, long flip_from_end)
+{
+	unsigned char *big;
+	size_t bigsz = 3 * MiB, len;
+	char *good = path_in(dir, "good.tar.zst"), *bad = path_in(dir, "bad.tar.zst"), *b;
+
+	assert_non_null(big = malloc(bigsz));
+	fill_bytes(big, bigsz, 5);
+	build_sample(dir, good, 1, big, bigsz);
+	b = read_whole(good, &len);
+	if (cut >= 0)
+		len = (size_t)cut;
+	if (flip_from_end > 0)
+		b[len - (size_t)flip_from_end] ^= 0x01;
+	write_file(bad, b, len);
+	free(b);
+	free(big);
+	free(good);
+	return bad;
+}
+
+static void
+test_reader_truncated_mid_entry(void **state)
+{
+	struct barge_err e;
+	char *dir = mktmp(), *bad = damaged_sample(dir, 1500000, 0), *want;
+
+	assert_int_equal(read_all(bad, &e), BARGE_EFORMAT);
+	want = fu_printf("%s: entry \"%s\": truncated (zstd stream ends early)", bad, big_name);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(bad);
+	rmtree(dir);
+}
+
+static void
+test_reader_truncated_at_end(void **state)
+{
+	struct barge_err e;
+	char *dir = mktmp(), *bad, *want;
+	size_t len;
+	char *good;
+
+	/* Cutting only the last bytes (the frame checksum) must still fail. */
+	bad = damaged_sample(dir, -1, 0);
+	good = read_whole(bad, &len);
+	free(good);
+	free(bad);
+	bad = damaged_sample(dir, (long)len - 2, 0);
+	assert_int_equal(read_all(bad, &e), BARGE_EFORMAT);
+	want = fu_printf(
+	        "%s: after entry \"blobs/sha256/small\": truncated (zstd stream ends early)", bad);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(bad);
+	rmtree(dir);
+}
+
+static void
+test_reader_checks_frame_checksum(void **state)
+{
+	struct barge_err e;
+	char *dir = mktmp(), *bad = damaged_sample(dir, -1, 1);
+
+	assert_int_equal(read_all(bad, &e), BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "corrupt zstd stream: Restored data doesn't match checksum"));
+	free(bad);
+	rmtree(dir);
+}
+
+static void
+test_slurp_max_enforced(void **state)
+{
+	struct bundle_writer_opts o = { 0 };
+	struct bundle_writer *w = NULL;
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst"), *buf = NULL, *want;
+	const char *name;
+	int64_t size;
+	size_t len;
+
+	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "barge.json", "0123456789", 10, &e), BARGE_OK);
+	assert_int_equal(bundle_writer_close(w, &e), BARGE_OK);
+	bundle_writer_free(w);
+
+	assert_int_equal(bundle_reader_open(out, &r, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_slurp(r, 9, &buf, &len, &e), BARGE_ELIMIT);
+	assert_null(buf);
+	want = fu_printf("%s: entry \"barge.json\": 10 bytes, more than the limit of 9", out);
+	assert_string_equal(e.msg, want);
+	free(want);
+	assert_int_equal(bundle_reader_slurp(r, 10, &buf, &len, &e), BARGE_OK);
+	assert_int_equal(len, 10);
+	assert_string_equal(buf, "0123456789");
+	free(buf);
+	bundle_reader_free(r);
+	free(out);
+	rmtree(dir);
+}
+
+static void
+test_writer_rejects_bad_opts(void **state)
+{
+	struct bundle_writer_opts o = { .level = 20 };
+	struct bundle_writer *w = NULL;
+	struct barge_err e;
+
+	assert_int_equal(bundle_writer_open("/tmp/never.tar.zst", &o, &w, &e), BARGE_EINVAL);
+	o.level = 3;
+	o.threads = -1;
+	assert_int_equal(bundle_writer_open("/tmp/never.tar.zst", &o, &w, &e), BARGE_EINVAL);
+	assert_null(w);
+	assert_int_equal(access("/tmp/never.tar.zst", F_OK), -1);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_roundtrip),
+	cmocka_unit_test(test_interop_with_zstd_and_tar),
+	cmocka_unit_test(test_reproducible_bytes),
+	cmocka_unit_test(test_free_without_close_removes_temp),
+	cmocka_unit_test(test_add_fd_short_input_fails),
+	cmocka_unit_test(test_writer_rejects_bad_names),
+	cmocka_unit_test(test_writer_refuses_existing_temp),
+	cmocka_unit_test(test_reader_rejects_traversal),
+	cmocka_unit_test(test_reader_rejects_long_name),
+	cmocka_unit_test(test_reader_rejects_links_and_dirs),
+	cmocka_unit_test(test_reader_rejects_gnu_tar),
+	cmocka_unit_test(test_reader_rejects_non_bundles),
+	cmocka_unit_test(test_reader_missing_file),
+	cmocka_unit_test(test_reader_truncated_mid_entry),
+	cmocka_unit_test(test_reader_truncated_at_end),
+	cmocka_unit_test(test_reader_checks_frame_checksum),
+	cmocka_unit_test(test_slurp_max_enforced),
+	cmocka_unit_test(test_writer_rejects_bad_opts),
+};
+
+BARGE_TEST_MAIN(tests)
