@@ -10,7 +10,20 @@
  * The first path component is a host when it contains '.' or ':', is
  * "localhost", or is a bracketed IPv6 literal.  Tag and digest are both kept
  * when both are given; the digest wins for pulls.  "latest" is assumed only
- * when neither is given.
+ * when neither is given.  Hosts are case-insensitive and kept in lowercase;
+ * index.docker.io and registry-1.docker.io become docker.io, where a
+ * one-component path gets "library/".  Digests are sha256 or sha512 only.
+ * Uppercase in the path, a name (host/path) over 255 bytes, a tag over 128
+ * and whitespace anywhere are errors; messages quote the input and say why.
+ *
+ * Local repositories (ref_local_repo) turn the host into one path component:
+ *   localhost:5000/a     -> edge/localhost_5000/a
+ *   [::1]:5000/a         -> edge/ip6__0-0-0-0-0-0-0-1_5000/a
+ *   [fe80::1]/a          -> edge/ip6__fe80-0-0-0-0-0-0-1/a
+ * An IPv6 literal is written "ip6__" followed by its eight 16-bit groups in
+ * lowercase hex without leading zeros, joined by '-', then "_port" if it has
+ * one: deterministic, the same for every spelling of one address, and
+ * distinct from every named host, whose local form never holds "__".
  */
 #ifndef BARGE_REF_H
 #define BARGE_REF_H

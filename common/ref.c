@@ -1,0 +1,443 @@
+#include "ref.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "fileutil.h"
+
+#define NAME_MAX_LEN 255 /* host/path, as the distribution grammar bounds it */
+#define TAG_MAX_LEN  128
+#define PORT_MAX_LEN 5
+
+/* How much of a bad input an error message quotes. */
+#define QUOTE_MAX 300
+
+static int
+is_lower_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int
+is_alnum(int c)
+{
+	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_hex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)* over s[0..n). */
+static int
+path_component_ok(const char *s, size_t n)
+{
+	size_t i = 0, sep;
+
+	for (;;) {
+		if (i >= n || !is_lower_alnum((unsigned char)s[i]))
+			return 0;
+		while (i < n && is_lower_alnum((unsigned char)s[i]))
+			i++;
+		if (i == n)
+			return 1;
+		sep = i;
+		if (s[i] == '.') {
+			i++;
+		} else if (s[i] == '_') {
+			i++;
+			if (i < n && s[i] == '_')
+				i++;
+		} else if (s[i] == '-') {
+			while (i < n && s[i] == '-')
+				i++;
+		} else {
+			return 0;
+		}
+		if (i == sep)
+			return 0;
+	}
+}
+
+/* path-component ('/' path-component)* over s[0..n). */
+static int
+path_ok(const char *s, size_t n)
+{
+	const char *slash;
+	size_t len;
+
+	for (;;) {
+		slash = memchr(s, '/', n);
+		len = slash == NULL ? n : (size_t)(slash - s);
+		if (!path_component_ok(s, len))
+			return 0;
+		if (slash == NULL)
+			return 1;
+		s += len + 1;
+		n -= len + 1;
+	}
+}
+
+/* [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9] over s[0..n). */
+static int
+domain_component_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || !is_alnum((unsigned char)s[0]) || !is_alnum((unsigned char)s[n - 1]))
+		return 0;
+	for (i = 1; i + 1 < n; i++) {
+		if (!is_alnum((unsigned char)s[i]) && s[i] != '-')
+			return 0;
+	}
+	return 1;
+}
+
+/* A port is 1 to 5 digits, at most 65535. */
+static int
+port_ok(const char *s, size_t n)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0 || n > PORT_MAX_LEN)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	return v <= 65535;
+}
+
+/*
+ * Parses the IPv6 literal inside the brackets of s[0..n) ("[::1]") into addr.
+ * The grammar allows hex digits and colons; inet_pton then checks that they
+ * form an address.
+ */
+static int
+ipv6_parse(const char *s, size_t n, struct in6_addr *addr)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t i;
+
+	if (n < 3 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof(buf))
+		return 0;
+	for (i = 1; i + 1 < n; i++) {
+		if (!is_hex((unsigned char)s[i]) && s[i] != ':')
+			return 0;
+	}
+	memcpy(buf, s + 1, n - 2);
+	buf[n - 2] = '\0';
+	return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* domain-component ('.' domain-component)* [':' port], or '[' ipv6 ']' [':' port]. */
+static int
+host_ok(const char *s, size_t n)
+{
+	struct in6_addr addr;
+	const char *colon, *dot;
+	size_t hn, len;
+
+	if (n > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', n);
+
+		if (rb == NULL)
+			return 0;
+		hn = (size_t)(rb - s) + 1;
+		if (!ipv6_parse(s, hn, &addr))
+			return 0;
+		if (hn == n)
+			return 1;
+		return s[hn] == ':' && port_ok(s + hn + 1, n - hn - 1);
+	}
+	colon = memchr(s, ':', n);
+	hn = colon == NULL ? n : (size_t)(colon - s);
+	if (colon != NULL && !port_ok(colon + 1, n - hn - 1))
+		return 0;
+	for (;;) {
+		dot = memchr(s, '.', hn);
+		len = dot == NULL ? hn : (size_t)(dot - s);
+		if (!domain_component_ok(s, len))
+			return 0;
+		if (dot == NULL)
+			return 1;
+		s += len + 1;
+		hn -= len + 1;
+	}
+}
+
+int
+ref_valid_tag(const char *s)
+{
+	size_t i, n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n == 0 || n > TAG_MAX_LEN || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!is_alnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return 0;
+	}
+	return 1;
+}
+
+int
+ref_valid_repo(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	return n > 0 && n <= NAME_MAX_LEN && path_ok(s, n);
+}
+
+void
+ref_free(struct ref *r)
+{
+	if (r == NULL)
+		return;
+	free(r->host);
+	free(r->path);
+	free(r->tag);
+	free(r->digest);
+	free(r);
+}
+
+/* err_set with the standard head: invalid reference "<input>": <what>. */
+static int
+bad(struct barge_err *err, const char *in, const char *what)
+{
+	return err_set(err, BARGE_EINVAL, "invalid reference \"%.*s%s\": %s", QUOTE_MAX, in,
+	               strlen(in) > QUOTE_MAX ? "..." : "", what);
+}
+
+/*
+ * Whether the first component of a name is a host rather than the start of a
+ * Docker Hub path: the rule Docker applies.
+ */
+static int
+looks_like_host(const char *s, size_t n)
+{
+	return memchr(s, '.', n) != NULL || memchr(s, ':', n) != NULL ||
+	       (n == 9 && memcmp(s, "localhost", 9) == 0) || (n > 0 && s[0] == '[');
+}
+
+static char *
+dup_n(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+int
+ref_parse(const char *s, struct ref **out, struct barge_err *err)
+{
+	struct ref *r = NULL;
+	const char *at, *name, *colon, *slash, *p;
+	size_t len, nlen, hlen, i;
+	char msg[256];
+	int rc;
+
+	if (s == NULL || s[0] == '\0')
+		return err_set(err, BARGE_EINVAL, "invalid reference \"\": empty reference");
+	len = strlen(s);
+	if (len > REF_MAX) {
+		snprintf(msg, sizeof(msg), "longer than %d bytes", REF_MAX);
+		return bad(err, s, msg);
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (isspace(c))
+			return bad(err, s, "contains whitespace");
+		if (c < 0x20 || c >= 0x7f)
+			return bad(err, s, "contains a control or non-ASCII character");
+	}
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		goto nomem;
+
+	/* name [':' tag] ['@' digest]: the digest starts at the first '@'. */
+	at = strchr(s, '@');
+	nlen = at == NULL ? len : (size_t)(at - s);
+	if (at != NULL) {
+		if ((rc = digest_parse(at + 1, NULL, NULL, err)) != BARGE_OK) {
+			err_prefix(err, "invalid reference \"%.*s%s\"", QUOTE_MAX, s,
+			           len > QUOTE_MAX ? "..." : "");
+			goto fail;
+		}
+		if ((r->digest = strdup(at + 1)) == NULL)
+			goto nomem;
+	}
+
+	/* A tag is what follows the last ':' after the last '/'. */
+	slash = NULL;
+	colon = NULL;
+	for (p = s; p < s + nlen; p++) {
+		if (*p == '/')
+			slash = p;
+	}
+	for (p = slash == NULL ? s : slash; p < s + nlen; p++) {
+		if (*p == ':')
+			colon = p;
+	}
+	if (colon != NULL) {
+		if ((r->tag = dup_n(colon + 1, (size_t)(s + nlen - colon - 1))) == NULL)
+			goto nomem;
+		if (r->tag[0] == '\0') {
+			rc = bad(err, s, "empty tag");
+			goto fail;
+		}
+		if (strlen(r->tag) > TAG_MAX_LEN) {
+			snprintf(msg, sizeof(msg), "tag is longer than %d characters", TAG_MAX_LEN);
+			rc = bad(err, s, msg);
+			goto fail;
+		}
+		if (!ref_valid_tag(r->tag)) {
+			snprintf(msg, sizeof(msg),
+			         "invalid tag \"%.140s\" (want [A-Za-z0-9_][A-Za-z0-9_.-]*)",
+			         r->tag);
+			rc = bad(err, s, msg);
+			goto fail;
+		}
+		nlen = (size_t)(colon - s);
+	}
+	if (nlen == 0) {
+		rc = bad(err, s, "empty repository name");
+		goto fail;
+	}
+
+	/* Split host and path. */
+	name = s;
+	slash = memchr(name, '/', nlen);
+	if (slash != NULL && looks_like_host(name, (size_t)(slash - name))) {
+		hlen = (size_t)(slash - name);
+		if (!host_ok(name, hlen)) {
+			snprintf(msg, sizeof(msg), "invalid registry host \"%.*s\"",
+			         hlen > 100 ? 100 : (int)hlen, name);
+			rc = bad(err, s, msg);
+			goto fail;
+		}
+		if ((r->host = dup_n(name, hlen)) == NULL)
+			goto nomem;
+		/* Host names are case-insensitive; repository names are lowercase. */
+		for (i = 0; i < hlen; i++)
+			r->host[i] = (char)tolower((unsigned char)r->host[i]);
+		name = slash + 1;
+		nlen -= hlen + 1;
+	} else if ((r->host = strdup("docker.io")) == NULL) {
+		goto nomem;
+	}
+	if (strcmp(r->host, "index.docker.io") == 0 ||
+	    strcmp(r->host, "registry-1.docker.io") == 0) {
+		free(r->host);
+		if ((r->host = strdup("docker.io")) == NULL)
+			goto nomem;
+	}
+
+	for (i = 0; i < nlen; i++) {
+		if (name[i] >= 'A' && name[i] <= 'Z') {
+			rc = bad(err, s, "repository name must be lowercase");
+			goto fail;
+		}
+	}
+	for (i = 0; i < nlen; i++) {
+		if (name[i] == '/' && (i == 0 || i + 1 == nlen || name[i + 1] == '/'))
+			break;
+	}
+	if (nlen == 0 || i < nlen) {
+		rc = bad(err, s, "empty path component");
+		goto fail;
+	}
+	if (!path_ok(name, nlen)) {
+		rc = bad(
+		        err, s,
+		        "invalid repository path (components are [a-z0-9] runs joined by '.', '_', "
+		        "'__' or '-')");
+		goto fail;
+	}
+	if (strcmp(r->host, "docker.io") == 0 && memchr(name, '/', nlen) == NULL) {
+		if ((r->path = malloc(nlen + 9)) == NULL)
+			goto nomem;
+		memcpy(r->path, "library/", 8);
+		memcpy(r->path + 8, name, nlen);
+		r->path[nlen + 8] = '\0';
+	} else if ((r->path = dup_n(name, nlen)) == NULL) {
+		goto nomem;
+	}
+	if (strlen(r->host) + 1 + strlen(r->path) > NAME_MAX_LEN) {
+		snprintf(msg, sizeof(msg), "repository name longer than %d characters",
+		         NAME_MAX_LEN);
+		rc = bad(err, s, msg);
+		goto fail;
+	}
+
+	if (r->tag == NULL && r->digest == NULL && (r->tag = strdup("latest")) == NULL)
+		goto nomem;
+	*out = r;
+	return BARGE_OK;
+nomem:
+	rc = err_set(err, BARGE_ENOMEM, "out of memory");
+fail:
+	ref_free(r);
+	return rc;
+}
+
+char *
+ref_name(const struct ref *r)
+{
+	return fu_printf("%s/%s", r->host, r->path);
+}
+
+char *
+ref_string(const struct ref *r)
+{
+	return fu_printf("%s/%s%s%s%s%s", r->host, r->path, r->tag != NULL ? ":" : "",
+	                 r->tag != NULL ? r->tag : "", r->digest != NULL ? "@" : "",
+	                 r->digest != NULL ? r->digest : "");
+}
+
+char *
+ref_local_repo(const struct ref *r, const char *project)
+{
+	struct in6_addr a;
+	const char *rb, *port;
+	char host[64];
+	size_t n;
+
+	if (r->host[0] != '[') {
+		char *s = fu_printf("%s/%s/%s", project, r->host, r->path);
+		char *c;
+
+		if (s != NULL && (c = strchr(s + strlen(project) + 1, ':')) != NULL)
+			*c = '_';
+		return s;
+	}
+	/* Every group, spelt out, so that one address has one name however it was written. */
+	rb = strchr(r->host, ']');
+	if (rb == NULL || !ipv6_parse(r->host, (size_t)(rb - r->host) + 1, &a))
+		return NULL;
+	port = rb[1] == ':' ? rb + 2 : NULL;
+	n = (size_t)snprintf(host, sizeof(host), "ip6_");
+	for (int i = 0; i < 16; i += 2)
+		n += (size_t)snprintf(host + n, sizeof(host) - n, "%s%x", i == 0 ? "_" : "-",
+		                      (unsigned)(a.s6_addr[i] << 8 | a.s6_addr[i + 1]));
+	return fu_printf("%s/%s%s%s/%s", project, host, port != NULL ? "_" : "",
+	                 port != NULL ? port : "", r->path);
+}
