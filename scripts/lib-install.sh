@@ -1,0 +1,45 @@
+# Shared by scripts/check and scripts/demo (sourced, not run): installing
+# what is missing on Debian 12 and configuring/building a build directory.
+
+BARGE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Build dependencies, then the test-only tools (upstream registry, client,
+# containerd, JSON and compression tools the integration tests use).
+BARGE_PACKAGES=(
+	build-essential cmake pkg-config
+	libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+	libsqlite3-dev libmicrohttpd-dev libyaml-dev libisofs-dev libcmocka-dev
+	docker-registry skopeo containerd jq zstd curl openssl ca-certificates
+)
+
+# Run a command as root: directly when we are root, else through sudo.
+barge_as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install the packages that are not installed yet; nothing to do (and no
+# apt-get at all) when everything is there.
+barge_install_missing() {
+	local p missing=()
+	for p in "${BARGE_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		echo "== all ${#BARGE_PACKAGES[@]} Debian packages present"
+		return 0
+	fi
+	echo "== installing missing Debian packages: ${missing[*]}"
+	barge_as_root apt-get update
+	barge_as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# barge_build DIR [CMAKE-ARGS...]: configure (integration tests on) and
+# build everything in BARGE_ROOT/DIR with one job per core.
+barge_build() {
+	local dir=$BARGE_ROOT/$1; shift
+	echo "== building $dir"
+	cmake -S "$BARGE_ROOT" -B "$dir" -DBARGE_INTEGRATION=ON "$@" >/dev/null
+	cmake --build "$dir" -j "$(nproc)"
+}
