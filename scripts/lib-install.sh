@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/check and scripts/demo (sourced, not run): installing
 # what is missing on Debian 12 and configuring/building a build directory.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Barge integration test library.  Source it from a test script that runs
 # under `set -euo pipefail`:
 #
@@ -280,6 +281,15 @@ it_files() {
 		mkdir -p "$dir/$(dirname "${kv%%=*}")"
 		printf '%s\n' "${kv#*=}" >"$dir/${kv%%=*}"
 	done
+}
+
+# it_flip_byte FILE OFFSET: invert the bits of one byte of FILE in place.
+it_flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is the octal escape
+	printf "\\$(printf '%03o' $(((b ^ 0xff) & 0xff)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
 # it_random_file FILE BYTES SEED: deterministic pseudo-random content

@@ -247,7 +247,8 @@ done
 big_layer=$(layers big)
 got=$(curl -sf --cacert "$CERTS/ca.crt" -r 1000-1999 \
 	"https://127.0.0.1:$PTLS/v2/edge/docker.io/library/big/blobs/$big_layer" | sha256sum | cut -d' ' -f1)
-want=$(tail -c +1001 "$UP/big/blobs/sha256/${big_layer#sha256:}" | head -c 1000 | sha256sum | cut -d' ' -f1)
+want=$(dd if="$UP/big/blobs/sha256/${big_layer#sha256:}" bs=1000 skip=1 count=1 status=none |
+	sha256sum | cut -d' ' -f1)
 it_check_eq "Range request on the big layer returns those bytes" "$want" "$got"
 
 # --- containerd -------------------------------------------------------------
@@ -299,16 +300,13 @@ fi
 # A bundle with one flipped byte (compressed stream) is refused, and the
 # store keeps serving what it had.
 cp "$BUNDLE" "$IT_TMP/flipped.tar.zst"
-off=$(($(it_size "$BUNDLE") / 2))
-b=$(dd if="$BUNDLE" bs=1 skip="$off" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
-printf "\\$(printf '%03o' $(((b ^ 0xff) & 0xff)))" |
-	dd of="$IT_TMP/flipped.tar.zst" bs=1 seek="$off" conv=notrunc 2>/dev/null
+it_flip_byte "$IT_TMP/flipped.tar.zst" $(($(it_size "$BUNDLE") / 2))
 if "$BARGED" load --data-dir "$DATA" "$IT_TMP/flipped.tar.zst" 2>"$IT_TMP/bad.err"; then
 	it_fail "barged load of a corrupt bundle exits non-zero"
 else
 	it_pass "barged load of a corrupt bundle exits non-zero"
 	it_check "corrupt bundle: error message on stderr" test -s "$IT_TMP/bad.err"
-	sed 's/^/  stderr: /' "$IT_TMP/bad.err" | head -3
+	head -3 "$IT_TMP/bad.err" | sed 's/^/  stderr: /'
 fi
 check_manifests "after corrupt load"
 got=$(curl -sf --cacert "$CERTS/ca.crt" \
@@ -320,10 +318,7 @@ it_check_eq "after corrupt load: big layer bytes unchanged" "$big_layer" "sha256
 # data starts one block later.
 blk=$(tar -tvR -f "$IT_TMP/bundle.tar" | awk -v p="blobs/sha256/${big_layer#sha256:}" \
 	'$NF == p {sub(":", "", $2); print $2}')
-off=$(((blk + 1) * 512 + 4096))
-b=$(dd if="$IT_TMP/bundle.tar" bs=1 skip="$off" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
-printf "\\$(printf '%03o' $(((b ^ 0xff) & 0xff)))" |
-	dd of="$IT_TMP/bundle.tar" bs=1 seek="$off" conv=notrunc 2>/dev/null
+it_flip_byte "$IT_TMP/bundle.tar" $(((blk + 1) * 512 + 4096))
 zstd -qf --rm "$IT_TMP/bundle.tar" -o "$IT_TMP/tampered.tar.zst"
 if "$BARGED" load --data-dir "$IT_TMP/data2" "$IT_TMP/tampered.tar.zst" 2>"$IT_TMP/bad2.err"; then
 	it_fail "barged load of a bundle with a tampered layer exits non-zero"
@@ -331,7 +326,7 @@ else
 	it_pass "barged load of a bundle with a tampered layer exits non-zero"
 	it_check "tampered bundle: error names the layer digest" \
 		grep -q "${big_layer#sha256:}" "$IT_TMP/bad2.err"
-	sed 's/^/  stderr: /' "$IT_TMP/bad2.err" | head -3
+	head -3 "$IT_TMP/bad2.err" | sed 's/^/  stderr: /'
 fi
 
 # A profile naming an image upstream lacks fails the build, names the
@@ -345,7 +340,7 @@ else
 	it_pass "barge build with a missing image exits non-zero"
 	it_check "missing image: error names docker.io/library/nosuch:9.9" \
 		grep -q "docker.io/library/nosuch:9.9" "$IT_TMP/missing.err"
-	sed 's/^/  stderr: /' "$IT_TMP/missing.err" | head -3
+	head -3 "$IT_TMP/missing.err" | sed 's/^/  stderr: /'
 fi
 it_check "missing image: no output file left" test ! -e "$IT_TMP/missing.tar.zst"
 
