@@ -219,7 +219,7 @@ http_server_start(const struct http_server_opts *o, struct http_server **out, st
 {
 	struct http_server *s = NULL;
 	struct sockaddr_storage sa;
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[12]; /* at most 10 are filled in below */
 	unsigned int flags;
 	size_t n = 0;
 	uint16_t port;

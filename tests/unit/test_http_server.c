@@ -1,0 +1,416 @@
+#include "test_main.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "fileutil.h"
+#include "http_server.h"
+#include "tls.h"
+
+#define FILE_SIZE (5 * 1024 * 1024 + 123)
+#define BODY_MAX  (16 * 1024 * 1024)
+
+struct fixture {
+	char *dir;
+	char *file; /* FILE_SIZE bytes of a pattern */
+	unsigned char *content;
+};
+
+/*
+ * What the test handler serves.  It runs on server threads, where cmocka's
+ * asserts must not be used: a failure shows as a missing or wrong answer.
+ */
+static void
+handler(struct http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+	const char *path = http_req_path(req);
+	char buf[512];
+	int fd;
+
+	if (strcmp(path, "/buf") == 0) {
+		if (http_resp_header(req, "X-Test", "yes") == BARGE_OK)
+			(void)http_respond_buf(req, 200, "text/plain", "hello world", 11);
+	} else if (strcmp(path, "/echo/a b") == 0) {
+		const char *q = http_req_query(req, "q"), *h = http_req_header(req, "x-hdr");
+
+		snprintf(buf, sizeof(buf), "%s q=%s h=%s missing=%s", http_req_method(req),
+		         q ? q : "(null)", h ? h : "(null)",
+		         http_req_query(req, "missing") ? "yes" : "no");
+		(void)http_respond_buf(req, 201, "text/plain", buf, strlen(buf));
+	} else if (strcmp(path, "/file") == 0) {
+		const char *off = http_req_query(req, "off"), *len = http_req_query(req, "len");
+		uint64_t o = off ? strtoull(off, NULL, 10) : 0;
+		uint64_t l = len ? strtoull(len, NULL, 10) : FILE_SIZE;
+
+		if ((fd = open(f->file, O_RDONLY)) >= 0)
+			(void)http_respond_fd(req, off ? 206 : 200, "application/octet-stream", fd,
+			                      o, l);
+	}
+	/* Anything else queues nothing: the server must answer 500 on its own. */
+}
+
+struct body {
+	unsigned char *p;
+	size_t len;
+};
+
+static size_t
+collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	unsigned char *p;
+
+	if (b->len + size * n > BODY_MAX)
+		return 0;
+	p = realloc(b->p, b->len + size * n + 1);
+	assert_non_null(p);
+	memcpy(p + b->len, data, size * n);
+	b->p = p;
+	b->len += size * n;
+	b->p[b->len] = '\0';
+	return size * n;
+}
+
+static size_t
+collect_headers(char *data, size_t size, size_t n, void *arg)
+{
+	return collect(data, size, n, arg);
+}
+
+/* One request; returns the status, fills body and headers (caller frees). */
+static long
+fetch(const char *url, const char *method, const char *cainfo, struct curl_slist *hdrs,
+      const char *post, struct body *body, struct body *head, curl_off_t *clen)
+{
+	CURL *c = curl_easy_init();
+	long status = 0;
+	CURLcode rc;
+
+	assert_non_null(c);
+	memset(body, 0, sizeof(*body));
+	memset(head, 0, sizeof(*head));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_headers);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (hdrs != NULL)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (post != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+	}
+	if (cainfo != NULL) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	}
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (clen != NULL)
+		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, clen);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char tmpl[] = "/tmp/barge-test-http-XXXXXX";
+	struct barge_err err = { 0 };
+	size_t i;
+
+	assert_non_null(f);
+	assert_non_null(mkdtemp(tmpl));
+	f->dir = strdup(tmpl);
+	f->file = fu_printf("%s/blob", f->dir);
+	f->content = malloc(FILE_SIZE);
+	assert_non_null(f->content);
+	/* A pattern that does not repeat on block boundaries. */
+	for (i = 0; i < FILE_SIZE; i++)
+		f->content[i] = (unsigned char)((i * 7 + i / 251) & 0xff);
+	assert_int_equal(fu_write_atomic(f->file, f->content, FILE_SIZE, 0644, &err), BARGE_OK);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *cmd = fu_printf("rm -rf '%s'", f->dir);
+
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(f->dir);
+	free(f->file);
+	free(f->content);
+	free(f);
+	curl_global_cleanup();
+	return 0;
+}
+
+static struct http_server *
+start(struct fixture *f, const char *listen, const char *cert, const char *key)
+{
+	struct http_server_opts o = { 0 };
+	struct barge_err err = { 0 };
+	struct http_server *s = NULL;
+
+	o.listen = listen;
+	o.cert_pem = cert;
+	o.key_pem = key;
+	o.threads = 2;
+	o.handler = handler;
+	o.arg = f;
+	if (http_server_start(&o, &s, &err) != BARGE_OK)
+		fail_msg("start %s: %s", listen, err.msg);
+	assert_true(http_server_port(s) > 0);
+	return s;
+}
+
+static void
+check_file_and_head(const char *base, const char *cainfo, struct fixture *f)
+{
+	struct body b, h;
+	curl_off_t clen = -1;
+	char *url;
+
+	url = fu_printf("%s/file", base);
+	assert_int_equal(fetch(url, "GET", cainfo, NULL, NULL, &b, &h, NULL), 200);
+	assert_int_equal(b.len, FILE_SIZE);
+	assert_memory_equal(b.p, f->content, FILE_SIZE);
+	free(b.p);
+	free(h.p);
+
+	assert_int_equal(fetch(url, "HEAD", cainfo, NULL, NULL, &b, &h, &clen), 200);
+	assert_int_equal(clen, FILE_SIZE);
+	assert_int_equal(b.len, 0);
+	free(b.p);
+	free(h.p);
+	free(url);
+
+	/* A window of the file, starting past the first block. */
+	url = fu_printf("%s/file?off=1048577&len=2097152", base);
+	assert_int_equal(fetch(url, "GET", cainfo, NULL, NULL, &b, &h, NULL), 206);
+	assert_int_equal(b.len, 2097152);
+	assert_memory_equal(b.p, f->content + 1048577, 2097152);
+	free(b.p);
+	free(h.p);
+	free(url);
+}
+
+static void
+test_plain_buffer_and_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct curl_slist *hdrs = NULL;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	curl_off_t clen = -1;
+	char *url;
+
+	url = fu_printf("http://127.0.0.1:%d/buf", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 200);
+	assert_string_equal((char *)b.p, "hello world");
+	assert_non_null(strstr((char *)h.p, "X-Test: yes\r\n"));
+	assert_non_null(strstr((char *)h.p, "Content-Type: text/plain\r\n"));
+	free(b.p);
+	free(h.p);
+	assert_int_equal(fetch(url, "HEAD", NULL, NULL, NULL, &b, &h, &clen), 200);
+	assert_int_equal(clen, 11);
+	assert_int_equal(b.len, 0);
+	free(b.p);
+	free(h.p);
+	free(url);
+
+	/* The path comes percent-decoded and without the query. */
+	hdrs = curl_slist_append(hdrs, "X-Hdr: header value");
+	url = fu_printf("http://127.0.0.1:%d/echo/a%%20b?q=x%%2Fy&other=1", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, hdrs, NULL, &b, &h, NULL), 201);
+	assert_string_equal((char *)b.p, "GET q=x/y h=header value missing=no");
+	free(b.p);
+	free(h.p);
+	curl_slist_free_all(hdrs);
+	free(url);
+
+	url = fu_printf("http://127.0.0.1:%d/unhandled", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 500);
+	free(b.p);
+	free(h.p);
+	free(url);
+	http_server_stop(s);
+}
+
+static void
+test_request_with_body(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	char *url, *post;
+
+	/* Large enough to arrive in several reads; the answer must still come whole. */
+	post = malloc(200001);
+	assert_non_null(post);
+	memset(post, 'x', 200000);
+	post[200000] = '\0';
+	url = fu_printf("http://127.0.0.1:%d/echo/a%%20b?q=1", http_server_port(s));
+	assert_int_equal(fetch(url, "POST", NULL, NULL, post, &b, &h, NULL), 201);
+	assert_string_equal((char *)b.p, "POST q=1 h=(null) missing=no");
+	free(b.p);
+	free(h.p);
+	free(url);
+	free(post);
+	http_server_stop(s);
+}
+
+static void
+test_plain_fd_response(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char *base = fu_printf("http://127.0.0.1:%d", http_server_port(s));
+
+	check_file_and_head(base, NULL, f);
+	free(base);
+	http_server_stop(s);
+}
+
+static void
+test_tls_verified_against_ca(void **state)
+{
+	struct fixture *f = *state;
+	struct barge_err err = { 0 };
+	char *cert = NULL, *key = NULL, *data = fu_printf("%s/data", f->dir);
+	char *ca = fu_printf("%s/ca.crt", data), *base, *url;
+	struct http_server *s;
+	struct body b, h;
+
+	assert_int_equal(tls_ensure(data, NULL, 0, &cert, &key, &err), BARGE_OK);
+	s = start(f, "127.0.0.1:0", cert, key);
+	base = fu_printf("https://127.0.0.1:%d", http_server_port(s));
+	check_file_and_head(base, ca, f);
+	free(base);
+
+	url = fu_printf("https://localhost:%d/buf", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", ca, NULL, NULL, &b, &h, NULL), 200);
+	assert_string_equal((char *)b.p, "hello world");
+	free(b.p);
+	free(h.p);
+	free(url);
+
+	http_server_stop(s);
+	free(cert);
+	free(key);
+	free(ca);
+	free(data);
+}
+
+static void
+test_ipv6_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s;
+	struct body b, h;
+	char *url;
+
+	if (access("/proc/net/if_inet6", F_OK) != 0)
+		skip();
+	s = start(f, "[::1]:0", NULL, NULL);
+	url = fu_printf("http://[::1]:%d/buf", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 200);
+	assert_string_equal((char *)b.p, "hello world");
+	free(b.p);
+	free(h.p);
+	free(url);
+	http_server_stop(s);
+}
+
+static void
+test_long_url_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	char *url, *path;
+	long status;
+
+	path = malloc(HTTP_URL_MAX + 10);
+	assert_non_null(path);
+	memset(path, 'a', HTTP_URL_MAX + 9);
+	path[HTTP_URL_MAX + 9] = '\0';
+	url = fu_printf("http://127.0.0.1:%d/%s", http_server_port(s), path);
+	status = fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL);
+	assert_int_equal(status, 414);
+	free(b.p);
+	free(h.p);
+	free(url);
+	free(path);
+	http_server_stop(s);
+}
+
+static void
+test_bad_listen(void **state)
+{
+	static const char *const bad[] = { "",         "30003",         "host:1",
+		                           "1.2.3.4:", "1.2.3.4:65536", "[::1:5",
+		                           "[::1]5",   "[zz]:5",        "1.2.3.4:-1" };
+	struct http_server_opts o = { 0 };
+	struct barge_err err = { 0 };
+	struct http_server *s = NULL;
+	size_t i;
+
+	o.handler = handler;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.listen = bad[i];
+		if (http_server_start(&o, &s, &err) != BARGE_EINVAL)
+			fail_msg("listen '%s' accepted", bad[i]);
+		assert_null(s);
+	}
+}
+
+static void
+test_port_in_use(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL), *s2 = NULL;
+	struct http_server_opts o = { 0 };
+	struct barge_err err = { 0 };
+	char *listen = fu_printf("127.0.0.1:%d", http_server_port(s));
+
+	o.listen = listen;
+	o.handler = handler;
+	assert_int_equal(http_server_start(&o, &s2, &err), BARGE_EIO);
+	assert_non_null(strstr(err.msg, listen));
+	assert_null(s2);
+	free(listen);
+	http_server_stop(s);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_plain_buffer_and_headers, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_request_with_body, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_plain_fd_response, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tls_verified_against_ca, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_ipv6_listen, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_long_url_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
+};
+
+BARGE_TEST_MAIN(tests)

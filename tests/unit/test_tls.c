@@ -1,0 +1,224 @@
+#include "test_main.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "fileutil.h"
+#include "tls.h"
+
+static char *
+make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/barge-test-tls-XXXXXX";
+
+	assert_non_null(mkdtemp(tmpl));
+	return strdup(tmpl);
+}
+
+static void
+remove_tree(const char *dir)
+{
+	char *cmd = fu_printf("rm -rf '%s'", dir);
+
+	assert_non_null(cmd);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static int
+file_mode(const char *dir, const char *name)
+{
+	struct stat st;
+	char *p = fu_printf("%s/%s", dir, name);
+
+	assert_non_null(p);
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	return (int)(st.st_mode & 07777);
+}
+
+static X509 *
+pem_cert(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+
+	assert_non_null(b);
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	assert_non_null(x);
+	return x;
+}
+
+static X509 *
+file_cert(const char *dir, const char *name)
+{
+	char *p = fu_printf("%s/%s", dir, name), *pem = NULL;
+	struct barge_err err = { 0 };
+	X509 *x;
+
+	assert_non_null(p);
+	assert_int_equal(fu_read_file(p, TLS_PEM_MAX, &pem, NULL, &err), BARGE_OK);
+	x = pem_cert(pem);
+	free(pem);
+	free(p);
+	return x;
+}
+
+static void
+test_creates_files_with_modes(void **state)
+{
+	const char *names[] = { "registry.example.test", "10.9.8.7" };
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir(), *data = fu_printf("%s/data", dir);
+	char *cert = NULL, *key = NULL;
+
+	assert_int_equal(tls_ensure(data, names, 2, &cert, &key, &err), BARGE_OK);
+	assert_non_null(strstr(cert, "-----BEGIN CERTIFICATE-----"));
+	/* PKCS#8, which GnuTLS in libmicrohttpd reads. */
+	assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
+	assert_int_equal(file_mode(data, "ca.crt"), 0644);
+	assert_int_equal(file_mode(data, "tls/ca.key"), 0600);
+	assert_int_equal(file_mode(data, "tls/server.crt"), 0644);
+	assert_int_equal(file_mode(data, "tls/server.key"), 0600);
+	free(cert);
+	free(key);
+	free(data);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void
+test_load_again_same_cert(void **state)
+{
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir();
+	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
+
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c1, &k1, &err), BARGE_OK);
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c2, &k2, &err), BARGE_OK);
+	assert_string_equal(c1, c2);
+	assert_string_equal(k1, k2);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void
+test_ca_reused_for_new_server_cert(void **state)
+{
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir(), *p;
+	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
+	X509 *ca1, *ca2;
+
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c1, &k1, &err), BARGE_OK);
+	ca1 = file_cert(dir, "ca.crt");
+	/* Removing the server certificate makes a new one, signed by the same CA. */
+	p = fu_printf("%s/tls/server.crt", dir);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c2, &k2, &err), BARGE_OK);
+	assert_string_not_equal(c1, c2);
+	ca2 = file_cert(dir, "ca.crt");
+	assert_int_equal(X509_cmp(ca1, ca2), 0);
+	X509_free(ca1);
+	X509_free(ca2);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void
+test_chain_and_names(void **state)
+{
+	const char *names[] = { "registry.example.test", "10.9.8.7", "fd00::99" };
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir();
+	char *cert = NULL, *key = NULL;
+	X509_STORE_CTX *ctx;
+	X509_STORE *store;
+	BASIC_CONSTRAINTS *bc;
+	X509 *ca, *srv;
+
+	assert_int_equal(tls_ensure(dir, names, 3, &cert, &key, &err), BARGE_OK);
+	srv = pem_cert(cert);
+	ca = file_cert(dir, "ca.crt");
+
+	store = X509_STORE_new();
+	assert_non_null(store);
+	assert_int_equal(X509_STORE_add_cert(store, ca), 1);
+	ctx = X509_STORE_CTX_new();
+	assert_int_equal(X509_STORE_CTX_init(ctx, store, srv, NULL), 1);
+	assert_int_equal(X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER), 1);
+	if (X509_verify_cert(ctx) != 1)
+		fail_msg("verify: %s",
+		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+
+	assert_int_equal(X509_check_host(srv, "localhost", 0, 0, NULL), 1);
+	assert_int_equal(X509_check_host(srv, "registry.example.test", 0, 0, NULL), 1);
+	assert_int_equal(X509_check_host(srv, "other.example.test", 0, 0, NULL), 0);
+	assert_int_equal(X509_check_ip_asc(srv, "127.0.0.1", 0), 1);
+	assert_int_equal(X509_check_ip_asc(srv, "::1", 0), 1);
+	assert_int_equal(X509_check_ip_asc(srv, "10.9.8.7", 0), 1);
+	assert_int_equal(X509_check_ip_asc(srv, "fd00::99", 0), 1);
+	assert_int_equal(X509_check_ip_asc(srv, "10.9.8.6", 0), 0);
+	assert_true(X509_get_extension_flags(srv) & EXFLAG_XKUSAGE);
+	assert_true(X509_get_extended_key_usage(srv) & XKU_SSL_SERVER);
+	assert_int_equal(X509_check_ca(srv), 0);
+	assert_int_equal(X509_check_ca(ca), 1);
+	bc = X509_get_ext_d2i(ca, NID_basic_constraints, NULL, NULL);
+	assert_non_null(bc);
+	assert_true(bc->ca);
+	BASIC_CONSTRAINTS_free(bc);
+	assert_int_equal(X509_check_issued(ca, srv), X509_V_OK);
+
+	X509_free(ca);
+	X509_free(srv);
+	free(cert);
+	free(key);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void
+test_bad_name_rejected(void **state)
+{
+	const char *names[] = { "bad name,with comma" };
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir();
+	char *cert = NULL, *key = NULL;
+
+	assert_int_equal(tls_ensure(dir, names, 1, &cert, &key, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "bad name,with comma"));
+	assert_null(cert);
+	assert_null(key);
+	remove_tree(dir);
+	free(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_creates_files_with_modes),
+	cmocka_unit_test(test_load_again_same_cert),
+	cmocka_unit_test(test_ca_reused_for_new_server_cert),
+	cmocka_unit_test(test_chain_and_names),
+	cmocka_unit_test(test_bad_name_rejected),
+};
+
+BARGE_TEST_MAIN(tests)
