@@ -14,9 +14,10 @@
 #include "digest.h"
 #include "err.h"
 
-#define BUNDLE_META_IMAGES_MAX 100000
-#define BUNDLE_META_BLOBS_MAX  1000000
-#define BUNDLE_META_TAGS_MAX   1000
+#define BUNDLE_META_IMAGES_MAX    100000
+#define BUNDLE_META_BLOBS_MAX     1000000
+#define BUNDLE_META_TAGS_MAX      1000
+#define BUNDLE_META_PLATFORMS_MAX 64
 
 struct bundle_image {
 	char *repository; /* on the device: "edge/docker.io/library/nginx" */
