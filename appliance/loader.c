@@ -1,0 +1,542 @@
+#include "loader.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "bundle_meta.h"
+#include "manifest.h"
+
+/* Blobs stream through this much memory, however large they are. */
+#define LOADER_BUF (1024 * 1024)
+/* Bounds for the entries the loader reads past without using. */
+#define SIG_MAX    (64 * 1024)
+#define LAYOUT_MAX 4096
+
+/* Where the reader is in the fixed entry order of the format. */
+enum phase { PH_META, PH_SIG, PH_LAYOUT, PH_INDEX, PH_BLOBS };
+
+struct lblob {
+	const char *digest; /* points into the bundle_meta */
+	int64_t size;
+	int seen;
+};
+
+struct load {
+	struct store *s;
+	const char *path;
+	struct bundle_reader *r;
+	struct bundle_meta *meta;
+	struct lblob *blobs; /* barge.json's blobs, sorted by digest */
+	size_t nblobs;
+	unsigned char *buf;
+	struct loader_result *res;
+};
+
+static int
+lblob_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct lblob *)a)->digest, ((const struct lblob *)b)->digest);
+}
+
+static struct lblob *
+lblob_find(struct load *l, const char *digest)
+{
+	struct lblob key = { .digest = digest };
+
+	if (l->nblobs == 0)
+		return NULL;
+	return bsearch(&key, l->blobs, l->nblobs, sizeof(*l->blobs), lblob_cmp);
+}
+
+/* Reads barge.json, which must come first, and indexes its blobs. */
+static int
+read_meta(struct load *l, struct barge_err *err)
+{
+	const char *name;
+	char *buf = NULL;
+	int64_t size;
+	size_t len, i;
+	int rc;
+
+	rc = bundle_reader_next(l->r, &name, &size, err);
+	if (rc == BUNDLE_EOF)
+		return err_set(err, BARGE_EFORMAT, "%s: not a barge bundle: it has no entries",
+		               l->path);
+	if (rc != BARGE_OK)
+		return rc;
+	if (strcmp(name, "barge.json") != 0)
+		return err_set(err, BARGE_EFORMAT,
+		               "%s: not a barge bundle: first entry is \"%s\", not \"barge.json\"",
+		               l->path, name);
+	if ((rc = bundle_reader_slurp(l->r, BUNDLE_META_MAX, &buf, &len, err)) != BARGE_OK)
+		return rc;
+	/* barge.json names every blob by digest, so its digest names the bundle. */
+	if ((rc = digest_buf(DIGEST_SHA256, buf, len, l->res->digest, err)) != BARGE_OK)
+		goto out;
+	if ((rc = bundle_meta_parse("barge.json", buf, len, &l->meta, err)) != BARGE_OK) {
+		err_prefix(err, "%s", l->path);
+		goto out;
+	}
+	if (l->meta->nblobs > 0 &&
+	    (l->blobs = calloc(l->meta->nblobs, sizeof(*l->blobs))) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < l->meta->nblobs; i++) {
+		l->blobs[i].digest = l->meta->blobs[i].digest;
+		l->blobs[i].size = l->meta->blobs[i].size;
+	}
+	l->nblobs = l->meta->nblobs;
+	qsort(l->blobs, l->nblobs, sizeof(*l->blobs), lblob_cmp);
+	snprintf(l->res->name, sizeof(l->res->name), "%s", l->meta->name);
+	snprintf(l->res->version, sizeof(l->res->version), "%s", l->meta->version);
+out:
+	free(buf);
+	return rc;
+}
+
+/* Reads past an entry whose content the loader does not use, within max bytes. */
+static int
+skip_entry(struct load *l, const char *name, int64_t size, int64_t max, struct barge_err *err)
+{
+	size_t got;
+	int rc;
+
+	if (size > max)
+		return err_set(err, BARGE_ELIMIT,
+		               "%s: entry \"%s\": %" PRId64
+		               " bytes, more than the limit of %" PRId64,
+		               l->path, name, size, max);
+	do {
+		if ((rc = bundle_reader_read(l->r, l->buf, LOADER_BUF, &got, err)) != BARGE_OK)
+			return rc;
+	} while (got > 0);
+	return BARGE_OK;
+}
+
+/*
+ * Turns "blobs/<alg>/<hex>" into "<alg>:<hex>" when that is a valid digest.
+ * Returns 0 for any other name.
+ */
+static int
+entry_digest(const char *name, char *digest)
+{
+	const char *alg, *slash;
+	int n;
+
+	if (strncmp(name, "blobs/", 6) != 0)
+		return 0;
+	alg = name + 6;
+	if ((slash = strchr(alg, '/')) == NULL)
+		return 0;
+	n = snprintf(digest, DIGEST_STR_MAX, "%.*s:%s", (int)(slash - alg), alg, slash + 1);
+	return n > 0 && n < DIGEST_STR_MAX && digest_valid(digest);
+}
+
+/*
+ * Streams the current entry into the store, or, when the store already holds
+ * the blob, only through a digest check: a bundle is never trusted, but a
+ * blob in place is not written twice.
+ */
+static int
+load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_err *err)
+{
+	struct store_blob_writer *w = NULL;
+	struct digest_ctx *dc = NULL;
+	char got_digest[DIGEST_STR_MAX];
+	enum digest_alg alg;
+	int64_t total = 0;
+	size_t got;
+	int present, rc;
+
+	present = store_blob_exists(l->s, b->digest);
+	if (present) {
+		if ((rc = digest_parse(b->digest, &alg, NULL, err)) != BARGE_OK ||
+		    (rc = digest_new(alg, &dc, err)) != BARGE_OK)
+			goto out;
+	} else if ((rc = store_blob_begin(l->s, b->digest, b->size, &w, err)) != BARGE_OK) {
+		goto out;
+	}
+	for (;;) {
+		if ((rc = bundle_reader_read(l->r, l->buf, LOADER_BUF, &got, err)) != BARGE_OK)
+			goto out;
+		if (got == 0)
+			break;
+		total += (int64_t)got;
+		l->res->bytes += (int64_t)got;
+		rc = present ? digest_update(dc, l->buf, got, err)
+		             : store_blob_write(w, l->buf, got, err);
+		if (rc != BARGE_OK)
+			goto prefixed;
+	}
+	if (total != b->size) {
+		rc = err_set(err, BARGE_EFORMAT, "%" PRId64 " of %" PRId64 " bytes", total,
+		             b->size);
+		goto prefixed;
+	}
+	if (present) {
+		if ((rc = digest_final(dc, got_digest, err)) != BARGE_OK)
+			goto prefixed;
+		if (strcmp(got_digest, b->digest) != 0) {
+			rc = err_set(err, BARGE_EDIGEST, "content has digest %s, expected %s",
+			             got_digest, b->digest);
+			goto prefixed;
+		}
+		l->res->blobs_present++;
+	} else {
+		rc = store_blob_commit(w, err);
+		w = NULL;
+		if (rc != BARGE_OK)
+			goto prefixed;
+		l->res->blobs_new++;
+	}
+	goto out;
+prefixed:
+	err_prefix(err, "%s: entry \"%s\"", l->path, name);
+out:
+	digest_free(dc);
+	store_blob_abort(w);
+	return rc;
+}
+
+/* Reads every entry after barge.json, checking each against barge.json. */
+static int
+read_entries(struct load *l, struct barge_err *err)
+{
+	char digest[DIGEST_STR_MAX];
+	enum phase phase = PH_META, want;
+	struct lblob *b;
+	const char *name;
+	int64_t size;
+	int rc;
+
+	for (;;) {
+		rc = bundle_reader_next(l->r, &name, &size, err);
+		if (rc == BUNDLE_EOF)
+			return BARGE_OK;
+		if (rc != BARGE_OK)
+			return rc;
+		if (strcmp(name, "barge.json.sig") == 0 || strcmp(name, "oci-layout") == 0 ||
+		    strcmp(name, "index.json") == 0) {
+			want = name[0] == 'b' ? PH_SIG : name[0] == 'o' ? PH_LAYOUT : PH_INDEX;
+			if (phase >= want)
+				return err_set(
+				        err, BARGE_EFORMAT,
+				        "%s: entry \"%s\" out of place (the order is "
+				        "barge.json, barge.json.sig, oci-layout, index.json, "
+				        "blobs)",
+				        l->path, name);
+			phase = want;
+			/* Signatures are not verified yet: the entry is only bounded. */
+			rc = skip_entry(l, name, size,
+			                want == PH_SIG      ? SIG_MAX
+			                : want == PH_LAYOUT ? LAYOUT_MAX
+			                                    : BUNDLE_META_MAX,
+			                err);
+			if (rc != BARGE_OK)
+				return rc;
+			continue;
+		}
+		phase = PH_BLOBS;
+		if (!entry_digest(name, digest))
+			return err_set(err, BARGE_EFORMAT, "%s: unexpected entry \"%s\"", l->path,
+			               name);
+		if ((b = lblob_find(l, digest)) == NULL)
+			return err_set(err, BARGE_EFORMAT,
+			               "%s: entry \"%s\": blob not listed in barge.json", l->path,
+			               name);
+		if (b->seen)
+			return err_set(err, BARGE_EFORMAT, "%s: entry \"%s\" appears twice",
+			               l->path, name);
+		if (size != b->size)
+			return err_set(err, BARGE_EDIGEST,
+			               "%s: entry \"%s\": %" PRId64
+			               " bytes, but barge.json lists %" PRId64,
+			               l->path, name, size, b->size);
+		b->seen = 1;
+		if ((rc = load_blob(l, b, name, err)) != BARGE_OK)
+			return rc;
+	}
+}
+
+/* After the last entry: every listed blob arrived, every required one is stored. */
+static int
+check_complete(struct load *l, struct barge_err *err)
+{
+	const struct bundle_blob *q;
+	int64_t size;
+	size_t i;
+	int fd, rc;
+
+	for (i = 0; i < l->nblobs; i++)
+		if (!l->blobs[i].seen)
+			return err_set(err, BARGE_EFORMAT,
+			               "%s: blob %s is listed in barge.json but missing from the "
+			               "bundle",
+			               l->path, l->blobs[i].digest);
+	for (i = 0; i < l->meta->nrequires; i++) {
+		q = &l->meta->requires[i];
+		rc = store_blob_open(l->s, q->digest, &fd, &size, err);
+		if (rc == BARGE_ENOTFOUND)
+			return err_set(err, BARGE_ENOTFOUND,
+			               "%s: delta bundle needs blob %s from its base, which the "
+			               "store does not hold (load the base bundle first)",
+			               l->path, q->digest);
+		if (rc != BARGE_OK)
+			return rc;
+		close(fd);
+		if (size != q->size)
+			return err_set(err, BARGE_EDIGEST,
+			               "%s: required blob %s is %" PRId64
+			               " bytes in the store, barge.json says %" PRId64,
+			               l->path, q->digest, size, q->size);
+	}
+	return BARGE_OK;
+}
+
+/* Reads and parses a stored manifest or index (at most MANIFEST_MAX bytes). */
+static int
+read_manifest(struct load *l, const char *digest, const char *hint, struct manifest **out,
+              int64_t *size, struct barge_err *err)
+{
+	char *buf = NULL;
+	size_t have = 0;
+	ssize_t n;
+	int fd = -1, rc;
+
+	if ((rc = store_blob_open(l->s, digest, &fd, size, err)) != BARGE_OK)
+		return rc;
+	if (*size > MANIFEST_MAX) {
+		rc = err_set(err, BARGE_ELIMIT, "manifest %s: %" PRId64 " bytes, more than %d",
+		             digest, *size, MANIFEST_MAX);
+		goto out;
+	}
+	if ((buf = malloc((size_t)*size + 1)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	while (have < (size_t)*size) {
+		n = read(fd, buf + have, (size_t)*size - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = err_sys(err, BARGE_EIO, n < 0 ? errno : EIO, "read blob %s", digest);
+			goto out;
+		}
+		have += (size_t)n;
+	}
+	if ((rc = manifest_parse(buf, have, hint, out, err)) != BARGE_OK)
+		err_prefix(err, "manifest %s", digest);
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Checks that a blob an image manifest names is stored with the size it says. */
+static int
+check_desc(struct load *l, const struct bundle_image *im, const char *parent,
+           const struct manifest_desc *d, const char *what, struct barge_err *err)
+{
+	int64_t size;
+	int fd, rc;
+
+	rc = store_blob_open(l->s, d->digest, &fd, &size, err);
+	if (rc == BARGE_ENOTFOUND)
+		return err_set(err, BARGE_ENOTFOUND,
+		               "image %s: %s %s of manifest %s is neither in the bundle nor in "
+		               "the store",
+		               im->repository, what, d->digest, parent);
+	if (rc != BARGE_OK)
+		return rc;
+	close(fd);
+	if (size != d->size)
+		return err_set(err, BARGE_EDIGEST,
+		               "image %s: %s %s is %" PRId64 " bytes, manifest %s says %" PRId64,
+		               im->repository, what, d->digest, size, parent, d->size);
+	return BARGE_OK;
+}
+
+/* Whether every blob of image manifest m is stored. */
+static int
+check_image_manifest(struct load *l, const struct bundle_image *im, const char *digest,
+                     const struct manifest *m, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = check_desc(l, im, digest, &m->config, "config", err)) != BARGE_OK)
+		return rc;
+	for (i = 0; i < m->ndescs; i++)
+		if ((rc = check_desc(l, im, digest, &m->descs[i], "layer", err)) != BARGE_OK)
+			return rc;
+	return BARGE_OK;
+}
+
+/* Records an image manifest of repo and its references to its config and layers. */
+static int
+put_image_manifest(struct load *l, const struct bundle_image *im, const char *digest,
+                   const struct manifest *m, int64_t size, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = store_put_manifest(l->s, im->repository, digest, m->media_type, size, err)) !=
+	            BARGE_OK ||
+	    (rc = store_put_ref(l->s, digest, m->config.digest, err)) != BARGE_OK)
+		return rc;
+	for (i = 0; i < m->ndescs; i++)
+		if ((rc = store_put_ref(l->s, digest, m->descs[i].digest, err)) != BARGE_OK)
+			return rc;
+	return BARGE_OK;
+}
+
+/*
+ * Records one child of an index.  A bundle keeps only its chosen platforms
+ * (a sparse index), so a child in neither the bundle nor the store is
+ * skipped.  A child the bundle brought must be complete; one only the store
+ * holds (from another load) counts only if it is.
+ */
+static int
+put_index_child(struct load *l, const struct bundle_image *im, const char *index,
+                const struct manifest_desc *d, int *added, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	int64_t size;
+	int rc;
+
+	if (!store_blob_exists(l->s, d->digest))
+		return BARGE_OK;
+	if ((rc = read_manifest(l, d->digest, d->media_type, &m, &size, err)) != BARGE_OK)
+		goto out;
+	if (size != d->size) {
+		rc = err_set(err, BARGE_EDIGEST,
+		             "image %s: manifest %s is %" PRId64 " bytes, index %s says %" PRId64,
+		             im->repository, d->digest, size, index, d->size);
+		goto out;
+	}
+	if (m->kind != MANIFEST_IMAGE) {
+		rc = err_set(err, BARGE_EFORMAT, "image %s: index %s holds another index %s",
+		             im->repository, index, d->digest);
+		goto out;
+	}
+	if ((rc = check_image_manifest(l, im, d->digest, m, err)) != BARGE_OK) {
+		if (lblob_find(l, d->digest) == NULL &&
+		    (rc == BARGE_ENOTFOUND || rc == BARGE_EDIGEST))
+			rc = BARGE_OK;
+		goto out;
+	}
+	if ((rc = put_image_manifest(l, im, d->digest, m, size, err)) != BARGE_OK ||
+	    (rc = store_put_ref(l->s, index, d->digest, err)) != BARGE_OK)
+		goto out;
+	(*added)++;
+out:
+	manifest_free(m);
+	return rc;
+}
+
+static int
+put_image(struct load *l, const struct bundle_image *im, int64_t bundle_id, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	int64_t size;
+	size_t i;
+	int added = 0, rc;
+
+	rc = read_manifest(l, im->digest, im->media_type, &m, &size, err);
+	if (rc == BARGE_ENOTFOUND) {
+		rc = err_set(err, BARGE_ENOTFOUND,
+		             "image %s: manifest %s is neither in the bundle nor in the store",
+		             im->repository, im->digest);
+		goto out;
+	}
+	if (rc != BARGE_OK)
+		goto out;
+	if (m->kind == MANIFEST_IMAGE) {
+		if ((rc = check_image_manifest(l, im, im->digest, m, err)) != BARGE_OK ||
+		    (rc = put_image_manifest(l, im, im->digest, m, size, err)) != BARGE_OK)
+			goto out;
+	} else {
+		if ((rc = store_put_manifest(l->s, im->repository, im->digest, m->media_type, size,
+		                             err)) != BARGE_OK)
+			goto out;
+		for (i = 0; i < m->ndescs; i++)
+			if ((rc = put_index_child(l, im, im->digest, &m->descs[i], &added, err)) !=
+			    BARGE_OK)
+				goto out;
+		if (added == 0) {
+			rc = err_set(err, BARGE_ENOTFOUND,
+			             "image %s: none of the manifests of index %s is in the "
+			             "bundle or the store",
+			             im->repository, im->digest);
+			goto out;
+		}
+	}
+	for (i = 0; i < im->ntags; i++)
+		if ((rc = store_put_tag(l->s, im->repository, im->tags[i], im->digest, err)) !=
+		    BARGE_OK)
+			goto out;
+	rc = store_put_bundle_image(l->s, bundle_id, im->repository, im->digest, err);
+out:
+	manifest_free(m);
+	return rc;
+}
+
+/* Writes all the bundle's metadata in one transaction. */
+static int
+commit_metadata(struct load *l, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = store_begin(l->s, err)) != BARGE_OK)
+		return rc;
+	if ((rc = store_put_bundle(l->s, l->meta->name, l->meta->version, l->res->digest,
+	                           &l->res->bundle_id, err)) != BARGE_OK)
+		goto fail;
+	for (i = 0; i < l->meta->nimages; i++)
+		if ((rc = put_image(l, &l->meta->images[i], l->res->bundle_id, err)) != BARGE_OK)
+			goto fail;
+	if ((rc = store_commit(l->s, err)) != BARGE_OK)
+		goto fail;
+	l->res->images = l->meta->nimages;
+	return BARGE_OK;
+fail:
+	store_rollback(l->s);
+	return err_prefix(err, "%s", l->path);
+}
+
+int
+loader_load(struct store *s, const char *path, struct loader_result *res, struct barge_err *err)
+{
+	struct loader_result tmp;
+	struct load l;
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	memset(&tmp, 0, sizeof(tmp));
+	l.s = s;
+	l.path = path;
+	l.res = &tmp;
+	if ((l.buf = malloc(LOADER_BUF)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = bundle_reader_open(path, &l.r, err)) != BARGE_OK ||
+	    (rc = read_meta(&l, err)) != BARGE_OK || (rc = read_entries(&l, err)) != BARGE_OK ||
+	    (rc = check_complete(&l, err)) != BARGE_OK ||
+	    (rc = commit_metadata(&l, err)) != BARGE_OK)
+		goto out;
+	*res = tmp;
+out:
+	bundle_reader_free(l.r);
+	bundle_meta_free(l.meta);
+	free(l.blobs);
+	free(l.buf);
+	return rc;
+}

@@ -1,0 +1,909 @@
+#include "test_main.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "bundle.h"
+#include "digest.h"
+#include "fileutil.h"
+#include "loader.h"
+#include "mediatype.h"
+#include "store.h"
+
+#define REPO_APP  "edge/docker.io/library/app"
+#define REPO_TOOL "edge/docker.io/library/tool"
+#define REPO_NEW  "edge/docker.io/library/other"
+
+struct blob {
+	char digest[DIGEST_STR_MAX];
+	unsigned char *data;
+	size_t len;
+};
+
+/* A bundle under construction: barge.json's lists and the blob entries. */
+#define TB_MAX 32
+struct tb {
+	json_t *images;
+	json_t *blobs;
+	json_t *requires;
+	const struct blob *ent[TB_MAX];
+	size_t nent;
+	int schema;
+};
+
+/* The images of the fixture: app is a two-platform index, tool a plain manifest. */
+struct images {
+	struct blob layer_amd64, layer_arm64, layer_shared, cfg_amd64, cfg_arm64, man_amd64,
+	        man_arm64, index;
+	struct blob tool_layer, tool_cfg, tool_man;
+};
+
+struct fixture {
+	char dir[64];
+	char *store_dir;
+	struct store *s;
+	struct images im;
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+blob_set(struct blob *b, const void *data, size_t len)
+{
+	struct barge_err err;
+
+	b->data = malloc(len > 0 ? len : 1);
+	assert_non_null(b->data);
+	memcpy(b->data, data, len);
+	b->len = len;
+	assert_int_equal(digest_buf(DIGEST_SHA256, data, len, b->digest, &err), BARGE_OK);
+}
+
+/* Deterministic bytes that do not compress away. */
+static void
+layer_make(struct blob *b, uint32_t seed, size_t len)
+{
+	unsigned char *p = malloc(len);
+	uint32_t x = seed * 2654435761u + 1;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+	blob_set(b, p, len);
+	free(p);
+}
+
+static void
+json_blob(struct blob *b, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	assert_non_null(s);
+	blob_set(b, s, strlen(s));
+	free(s);
+	json_decref(j);
+}
+
+static json_t *
+desc(const char *mt, const struct blob *b)
+{
+	return json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", b->digest, "size",
+	                 (json_int_t)b->len);
+}
+
+static void
+config_make(struct blob *b, const char *arch, const struct blob *layer)
+{
+	json_blob(b, json_pack("{s:s, s:s, s:{s:s, s:[s]}}", "architecture", arch, "os", "linux",
+	                       "rootfs", "type", "layers", "diff_ids", layer->digest));
+}
+
+static void
+manifest_make(struct blob *b, const struct blob *cfg, const struct blob *l1, const struct blob *l2)
+{
+	json_t *layers = json_array();
+
+	json_array_append_new(layers, desc(MT_OCI_LAYER_GZ, l1));
+	if (l2 != NULL)
+		json_array_append_new(layers, desc(MT_OCI_LAYER_GZ, l2));
+	json_blob(b,
+	          json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
+	                    MT_OCI_MANIFEST, "config", desc(MT_OCI_CONFIG, cfg), "layers", layers));
+}
+
+static void
+index_make(struct blob *b, const struct blob *m1, const struct blob *m2)
+{
+	json_t *d1 = desc(MT_OCI_MANIFEST, m1), *d2 = desc(MT_OCI_MANIFEST, m2);
+
+	json_object_set_new(d1, "platform",
+	                    json_pack("{s:s, s:s}", "os", "linux", "architecture", "amd64"));
+	json_object_set_new(d2, "platform",
+	                    json_pack("{s:s, s:s}", "os", "linux", "architecture", "arm64"));
+	json_blob(b, json_pack("{s:i, s:s, s:[o, o]}", "schemaVersion", 2, "mediaType",
+	                       MT_OCI_INDEX, "manifests", d1, d2));
+}
+
+static void
+images_make(struct images *im, uint32_t seed)
+{
+	layer_make(&im->layer_amd64, seed + 1, 200000);
+	layer_make(&im->layer_arm64, seed + 2, 150000);
+	layer_make(&im->layer_shared, seed + 3, 70000);
+	config_make(&im->cfg_amd64, "amd64", &im->layer_amd64);
+	config_make(&im->cfg_arm64, "arm64", &im->layer_arm64);
+	manifest_make(&im->man_amd64, &im->cfg_amd64, &im->layer_shared, &im->layer_amd64);
+	manifest_make(&im->man_arm64, &im->cfg_arm64, &im->layer_shared, &im->layer_arm64);
+	index_make(&im->index, &im->man_amd64, &im->man_arm64);
+	layer_make(&im->tool_layer, seed + 4, 3000);
+	config_make(&im->tool_cfg, "amd64", &im->tool_layer);
+	manifest_make(&im->tool_man, &im->tool_cfg, &im->tool_layer, NULL);
+}
+
+static void
+images_free(struct images *im)
+{
+	struct blob *all[] = { &im->layer_amd64, &im->layer_arm64, &im->layer_shared,
+		               &im->cfg_amd64,   &im->cfg_arm64,   &im->man_amd64,
+		               &im->man_arm64,   &im->index,       &im->tool_layer,
+		               &im->tool_cfg,    &im->tool_man };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		free(all[i]->data);
+}
+
+static void
+tb_init(struct tb *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->images = json_array();
+	t->blobs = json_array();
+	t->requires = json_array();
+	t->schema = 1;
+}
+
+static void
+tb_free(struct tb *t)
+{
+	json_decref(t->images);
+	json_decref(t->blobs);
+	json_decref(t->requires);
+}
+
+/* Lists b in barge.json and adds it as an entry. */
+static void
+tb_blob(struct tb *t, const struct blob *b)
+{
+	assert_true(t->nent < TB_MAX);
+	t->ent[t->nent++] = b;
+	json_array_append_new(
+	        t->blobs, json_pack("{s:s, s:I}", "digest", b->digest, "size", (json_int_t)b->len));
+}
+
+static void
+tb_require(struct tb *t, const struct blob *b)
+{
+	json_array_append_new(t->requires, json_pack("{s:s, s:I}", "digest", b->digest, "size",
+	                                             (json_int_t)b->len));
+}
+
+static void
+tb_image(struct tb *t, const char *repo, const char *tag, const struct blob *top, const char *mt)
+{
+	json_array_append_new(t->images,
+	                      json_pack("{s:s, s:s, s:[s], s:s, s:s}", "repository", repo, "source",
+	                                "docker.io/library/x:1.0", "tags", tag, "digest",
+	                                top->digest, "mediaType", mt));
+}
+
+static char *
+tb_meta(struct tb *t, const char *version)
+{
+	json_t *j;
+	char *s;
+
+	j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:[s, s], s:O, s:O}", "schemaVersion",
+	              t->schema, "name", "demo", "version", version, "created",
+	              "2024-01-01T00:00:00Z", "builder", "barge-test", "project", "edge",
+	              "platforms", "linux/amd64", "linux/arm64", "images", t->images, "blobs",
+	              t->blobs);
+	assert_non_null(j);
+	if (json_array_size(t->requires) > 0)
+		json_object_set(j, "requires", t->requires);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	assert_non_null(s);
+	return s;
+}
+
+static void
+entry_name(const struct blob *b, char *out, size_t cap)
+{
+	snprintf(out, cap, "blobs/sha256/%s", b->digest + strlen("sha256:"));
+}
+
+/*
+ * Writes the bundle; first_entry replaces "barge.json" as the first entry's
+ * name, and extra (if not NULL) names an entry added after the blobs.
+ */
+static void
+tb_write_as(struct tb *t, const char *path, const char *version, const char *first_entry,
+            const char *extra)
+{
+	struct bundle_writer_opts opts = { .level = 1, .threads = 1, .mtime = 0 };
+	struct bundle_writer *w = NULL;
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	struct barge_err err;
+	char name[160];
+	char *meta;
+	size_t i;
+
+	meta = tb_meta(t, version);
+	assert_int_equal(bundle_writer_open(path, &opts, &w, &err), BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, first_entry, meta, strlen(meta), &err), BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "oci-layout", layout, strlen(layout), &err),
+	                 BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "index.json", "{}", 2, &err), BARGE_OK);
+	for (i = 0; i < t->nent; i++) {
+		entry_name(t->ent[i], name, sizeof(name));
+		assert_int_equal(
+		        bundle_writer_add_buf(w, name, t->ent[i]->data, t->ent[i]->len, &err),
+		        BARGE_OK);
+	}
+	if (extra != NULL)
+		assert_int_equal(bundle_writer_add_buf(w, extra, "{}", 2, &err), BARGE_OK);
+	assert_int_equal(bundle_writer_close(w, &err), BARGE_OK);
+	bundle_writer_free(w);
+	free(meta);
+}
+
+static void
+tb_write(struct tb *t, const char *path, const char *version)
+{
+	tb_write_as(t, path, version, "barge.json", NULL);
+}
+
+/* The good bundle: app (index, both platforms) and tool, in the format's order. */
+static void
+tb_good(struct tb *t, const struct images *im)
+{
+	tb_init(t);
+	tb_image(t, REPO_APP, "1.0", &im->index, MT_OCI_INDEX);
+	tb_image(t, REPO_TOOL, "2.0", &im->tool_man, MT_OCI_MANIFEST);
+	tb_blob(t, &im->index);
+	tb_blob(t, &im->man_amd64);
+	tb_blob(t, &im->man_arm64);
+	tb_blob(t, &im->tool_man);
+	tb_blob(t, &im->cfg_amd64);
+	tb_blob(t, &im->cfg_arm64);
+	tb_blob(t, &im->tool_cfg);
+	tb_blob(t, &im->layer_shared);
+	tb_blob(t, &im->layer_amd64);
+	tb_blob(t, &im->layer_arm64);
+	tb_blob(t, &im->tool_layer);
+}
+
+static char *
+path_in(struct fixture *f, const char *name)
+{
+	char *p = fu_printf("%s/%s", f->dir, name);
+
+	assert_non_null(p);
+	return p;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct barge_err err;
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test_loader.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->store_dir = path_in(f, "store");
+	assert_int_equal(store_open(f->store_dir, &f->s, &err), BARGE_OK);
+	images_make(&f->im, 1);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	images_free(&f->im);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f->store_dir);
+	free(f);
+	return 0;
+}
+
+static void
+assert_blob_bytes(struct store *s, const struct blob *b)
+{
+	unsigned char *buf = malloc(b->len + 1);
+	struct barge_err err;
+	size_t have = 0;
+	int64_t size;
+	ssize_t n;
+	int fd;
+
+	assert_non_null(buf);
+	assert_int_equal(store_blob_open(s, b->digest, &fd, &size, &err), BARGE_OK);
+	assert_int_equal(size, (int64_t)b->len);
+	while ((n = read(fd, buf + have, b->len + 1 - have)) > 0)
+		have += (size_t)n;
+	close(fd);
+	assert_int_equal(have, b->len);
+	assert_memory_equal(buf, b->data, b->len);
+	free(buf);
+}
+
+static void
+assert_tag(struct store *s, const char *repo, const char *tag, const struct blob *want,
+           const char *mt)
+{
+	struct store_manifest m;
+	struct barge_err err;
+
+	assert_int_equal(store_get_manifest(s, repo, tag, &m, &err), BARGE_OK);
+	assert_string_equal(m.digest, want->digest);
+	assert_string_equal(m.media_type, mt);
+	assert_int_equal(m.size, (int64_t)want->len);
+}
+
+static void
+load_ok(struct fixture *f, const char *path, struct loader_result *res)
+{
+	struct barge_err err;
+	int rc;
+
+	rc = loader_load(f->s, path, res, &err);
+	if (rc != BARGE_OK)
+		fail_msg("load %s: %s", path, err.msg);
+}
+
+/* Every row of the metadata, in a fixed order: what a failed load must not change. */
+static char *
+snapshot(struct fixture *f)
+{
+	static const char *const q[] = {
+		"SELECT name FROM repositories ORDER BY name",
+		"SELECT r.name, m.digest, m.media_type, m.size FROM manifests m JOIN repositories "
+		"r "
+		"ON r.id = m.repo_id ORDER BY 1, 2",
+		"SELECT r.name, t.name, t.digest FROM tags t JOIN repositories r ON r.id = "
+		"t.repo_id "
+		"ORDER BY 1, 2",
+		"SELECT parent, child FROM refs ORDER BY 1, 2",
+		"SELECT id, name, version, digest FROM bundles ORDER BY id",
+		"SELECT bundle_id, repo_id, digest FROM bundle_images ORDER BY 1, 2, 3",
+	};
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	char *db_path, *out = NULL, *next;
+	size_t i;
+	int c;
+
+	db_path = fu_printf("%s/barge.db", f->store_dir);
+	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	out = strdup("");
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		assert_int_equal(sqlite3_prepare_v2(db, q[i], -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			for (c = 0; c < sqlite3_column_count(st); c++) {
+				next = fu_printf("%s%s|", out, sqlite3_column_text(st, c));
+				free(out);
+				out = next;
+			}
+			next = fu_printf("%s\n", out);
+			free(out);
+			out = next;
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	free(db_path);
+	return out;
+}
+
+static void
+test_load_good_bundle(void **state)
+{
+	struct fixture *f = *state;
+	struct images *im = &f->im;
+	struct loader_result res;
+	struct barge_err err;
+	struct tb t;
+	char *path = path_in(f, "demo-1.0.0.tar.zst");
+	int64_t total;
+
+	tb_good(&t, im);
+	tb_write(&t, path, "1.0.0");
+	load_ok(f, path, &res);
+
+	assert_string_equal(res.name, "demo");
+	assert_string_equal(res.version, "1.0.0");
+	assert_true(res.bundle_id > 0);
+	assert_int_equal(res.images, 2);
+	assert_int_equal(res.blobs_new, 11);
+	assert_int_equal(res.blobs_present, 0);
+	total = (int64_t)(im->index.len + im->man_amd64.len + im->man_arm64.len + im->tool_man.len +
+	                  im->cfg_amd64.len + im->cfg_arm64.len + im->tool_cfg.len +
+	                  im->layer_shared.len + im->layer_amd64.len + im->layer_arm64.len +
+	                  im->tool_layer.len);
+	assert_int_equal(res.bytes, total);
+
+	assert_tag(f->s, REPO_APP, "1.0", &im->index, MT_OCI_INDEX);
+	assert_tag(f->s, REPO_TOOL, "2.0", &im->tool_man, MT_OCI_MANIFEST);
+	assert_tag(f->s, REPO_APP, im->man_arm64.digest, &im->man_arm64, MT_OCI_MANIFEST);
+	assert_blob_bytes(f->s, &im->layer_amd64);
+	assert_blob_bytes(f->s, &im->index);
+	assert_blob_bytes(f->s, &im->tool_layer);
+	assert_int_equal(store_repo_has_blob(f->s, REPO_APP, im->layer_arm64.digest, &err),
+	                 BARGE_OK);
+	assert_int_equal(store_repo_has_blob(f->s, REPO_APP, im->cfg_amd64.digest, &err), BARGE_OK);
+	assert_int_equal(store_repo_has_blob(f->s, REPO_TOOL, im->tool_cfg.digest, &err), BARGE_OK);
+	/* Repositories only serve their own images' blobs. */
+	assert_int_equal(store_repo_has_blob(f->s, REPO_TOOL, im->layer_amd64.digest, &err),
+	                 BARGE_ENOTFOUND);
+	tb_free(&t);
+	free(path);
+}
+
+static void
+test_load_twice_dedups(void **state)
+{
+	struct fixture *f = *state;
+	struct loader_result res;
+	struct tb t;
+	char *path = path_in(f, "demo-1.0.0.tar.zst");
+
+	tb_good(&t, &f->im);
+	tb_write(&t, path, "1.0.0");
+	load_ok(f, path, &res);
+	load_ok(f, path, &res);
+	assert_int_equal(res.blobs_new, 0);
+	assert_int_equal(res.blobs_present, 11);
+	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
+	tb_free(&t);
+	free(path);
+}
+
+static void
+test_load_sparse_index(void **state)
+{
+	struct fixture *f = *state;
+	struct images *im = &f->im;
+	struct loader_result res;
+	struct store_manifest m;
+	struct barge_err err;
+	struct tb t;
+	char *path = path_in(f, "sparse.tar.zst");
+
+	/* Only amd64 chosen: the index bytes stay whole, arm64 is left out. */
+	tb_init(&t);
+	tb_image(&t, REPO_APP, "1.0", &im->index, MT_OCI_INDEX);
+	tb_blob(&t, &im->index);
+	tb_blob(&t, &im->man_amd64);
+	tb_blob(&t, &im->cfg_amd64);
+	tb_blob(&t, &im->layer_shared);
+	tb_blob(&t, &im->layer_amd64);
+	tb_write(&t, path, "1.0.0");
+	load_ok(f, path, &res);
+	assert_int_equal(res.blobs_new, 5);
+	assert_tag(f->s, REPO_APP, "1.0", &im->index, MT_OCI_INDEX);
+	assert_int_equal(store_repo_has_blob(f->s, REPO_APP, im->layer_amd64.digest, &err),
+	                 BARGE_OK);
+	assert_int_equal(store_get_manifest(f->s, REPO_APP, im->man_arm64.digest, &m, &err),
+	                 BARGE_ENOTFOUND);
+	assert_false(store_blob_exists(f->s, im->layer_arm64.digest));
+	tb_free(&t);
+	free(path);
+}
+
+static void
+test_load_delta_requires_base(void **state)
+{
+	struct fixture *f = *state;
+	struct images *im = &f->im;
+	struct loader_result res;
+	struct barge_err err;
+	struct tb base, delta;
+	char *base_path = path_in(f, "base.tar.zst"), *delta_path = path_in(f, "delta.tar.zst");
+	char *before, *after;
+
+	/* The base brings tool; the delta re-tags it as 2.1 with only its manifest. */
+	tb_init(&base);
+	tb_image(&base, REPO_TOOL, "2.0", &im->tool_man, MT_OCI_MANIFEST);
+	tb_blob(&base, &im->tool_man);
+	tb_blob(&base, &im->tool_cfg);
+	tb_blob(&base, &im->tool_layer);
+	tb_write(&base, base_path, "1.0.0");
+	tb_init(&delta);
+	tb_image(&delta, REPO_TOOL, "2.1", &im->tool_man, MT_OCI_MANIFEST);
+	tb_blob(&delta, &im->tool_man);
+	tb_require(&delta, &im->tool_cfg);
+	tb_require(&delta, &im->tool_layer);
+	tb_write(&delta, delta_path, "1.0.1");
+
+	before = snapshot(f);
+	assert_int_equal(loader_load(f->s, delta_path, &res, &err), BARGE_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "load the base bundle first"));
+	assert_non_null(strstr(err.msg, im->tool_cfg.digest));
+	after = snapshot(f);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+
+	load_ok(f, base_path, &res);
+	load_ok(f, delta_path, &res);
+	assert_int_equal(res.blobs_present, 1);
+	assert_tag(f->s, REPO_TOOL, "2.1", &im->tool_man, MT_OCI_MANIFEST);
+	assert_tag(f->s, REPO_TOOL, "2.0", &im->tool_man, MT_OCI_MANIFEST);
+	tb_free(&base);
+	tb_free(&delta);
+	free(base_path);
+	free(delta_path);
+}
+
+/*
+ * The bad bundles below are variations of this one: it moves app:1.0 to a
+ * new image and adds a repository, so a load that let anything through would
+ * show in the snapshot.
+ */
+static void
+tb_next(struct tb *t, const struct images *im2)
+{
+	tb_init(t);
+	tb_image(t, REPO_APP, "1.0", &im2->tool_man, MT_OCI_MANIFEST);
+	tb_image(t, REPO_NEW, "1.0", &im2->tool_man, MT_OCI_MANIFEST);
+	tb_blob(t, &im2->tool_man);
+	tb_blob(t, &im2->tool_cfg);
+	tb_blob(t, &im2->tool_layer);
+}
+
+/* Loads the good bundle, then path must fail with code and msg, changing nothing. */
+static void
+assert_load_fails(struct fixture *f, const char *path, int code, const char *msg)
+{
+	struct loader_result res;
+	struct barge_err err;
+	char *before, *after, *good = path_in(f, "good.tar.zst");
+	struct tb t;
+
+	if (access(good, F_OK) != 0) {
+		tb_good(&t, &f->im);
+		tb_write(&t, good, "1.0.0");
+		tb_free(&t);
+		load_ok(f, good, &res);
+	}
+	before = snapshot(f);
+	err_clear(&err);
+	assert_int_equal(loader_load(f->s, path, &res, &err), code);
+	if (strstr(err.msg, msg) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, msg);
+	after = snapshot(f);
+	assert_string_equal(after, before);
+	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
+	assert_false(store_repo_exists(f->s, REPO_NEW));
+	free(before);
+	free(after);
+	free(good);
+}
+
+static void
+test_bad_not_a_bundle(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "random.tar.zst");
+	struct blob junk;
+
+	layer_make(&junk, 99, 5000);
+	assert_int_equal(fu_write_atomic(path, junk.data, junk.len, 0644, NULL), BARGE_OK);
+	assert_load_fails(f, path, BARGE_EFORMAT, "not a barge bundle");
+	free(junk.data);
+	free(path);
+}
+
+static void
+test_bad_first_entry(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "first.tar.zst");
+	struct images im2;
+	struct tb t;
+
+	images_make(&im2, 50);
+	tb_next(&t, &im2);
+	tb_write_as(&t, path, "2.0.0", "manifest.json", NULL);
+	assert_load_fails(f, path, BARGE_EFORMAT,
+	                  "not a barge bundle: first entry is \"manifest.json\"");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_digest_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "altered.tar.zst");
+	struct images im2;
+	struct blob altered;
+	char name[160];
+	struct tb t;
+
+	images_make(&im2, 60);
+	tb_next(&t, &im2);
+	/* Same size and listed digest, one byte changed. */
+	altered = im2.tool_layer;
+	altered.data = malloc(altered.len);
+	memcpy(altered.data, im2.tool_layer.data, altered.len);
+	altered.data[altered.len / 2] ^= 0x01;
+	t.ent[2] = &altered;
+	tb_write(&t, path, "2.0.0");
+	entry_name(&im2.tool_layer, name, sizeof(name));
+	assert_load_fails(f, path, BARGE_EDIGEST, name);
+	assert_load_fails(f, path, BARGE_EDIGEST, im2.tool_layer.digest);
+	assert_false(store_blob_exists(f->s, im2.tool_layer.digest));
+	tb_free(&t);
+	free(altered.data);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_blob_missing(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "missing.tar.zst");
+	struct images im2;
+	struct tb t;
+
+	images_make(&im2, 70);
+	tb_next(&t, &im2);
+	t.nent--; /* listed in barge.json, never written */
+	tb_write(&t, path, "2.0.0");
+	assert_load_fails(f, path, BARGE_EFORMAT, im2.tool_layer.digest);
+	assert_load_fails(f, path, BARGE_EFORMAT, "missing from the bundle");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_unlisted_entry(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "unlisted.tar.zst");
+	struct images im2;
+	char name[160];
+	struct tb t;
+
+	images_make(&im2, 80);
+	tb_next(&t, &im2);
+	t.ent[t.nent++] = &im2.layer_arm64; /* an entry barge.json does not list */
+	tb_write(&t, path, "2.0.0");
+	entry_name(&im2.layer_arm64, name, sizeof(name));
+	assert_load_fails(f, path, BARGE_EFORMAT, "not listed in barge.json");
+	assert_load_fails(f, path, BARGE_EFORMAT, name);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_size_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "size.tar.zst");
+	struct images im2;
+	char name[160];
+	struct tb t;
+
+	images_make(&im2, 90);
+	tb_next(&t, &im2);
+	json_object_set_new(json_array_get(t.blobs, 1), "size",
+	                    json_integer((json_int_t)im2.tool_cfg.len + 1));
+	tb_write(&t, path, "2.0.0");
+	entry_name(&im2.tool_cfg, name, sizeof(name));
+	assert_load_fails(f, path, BARGE_EDIGEST, name);
+	assert_load_fails(f, path, BARGE_EDIGEST, "but barge.json lists");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_layer_absent(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "nolayer.tar.zst");
+	struct images im2;
+	struct tb t;
+
+	/* barge.json is consistent with the entries, but the image is incomplete. */
+	images_make(&im2, 100);
+	tb_init(&t);
+	tb_image(&t, REPO_APP, "1.0", &im2.tool_man, MT_OCI_MANIFEST);
+	tb_image(&t, REPO_NEW, "1.0", &im2.tool_man, MT_OCI_MANIFEST);
+	tb_blob(&t, &im2.tool_man);
+	tb_blob(&t, &im2.tool_cfg);
+	tb_write(&t, path, "2.0.0");
+	assert_load_fails(f, path, BARGE_ENOTFOUND, im2.tool_layer.digest);
+	assert_load_fails(f, path, BARGE_ENOTFOUND, "image " REPO_APP);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+/* A tar.zst made without bundle_writer, which refuses unsafe names. */
+static void
+write_raw_bundle(const char *path, const char *meta, const char *bad_name)
+{
+	struct archive_entry *e;
+	struct archive *a;
+	size_t used = 0, cap = 1 << 20, zlen;
+	char *tar = malloc(cap), *z;
+	struct barge_err err;
+	const char *names[2] = { "barge.json", bad_name };
+	const char *bodies[2] = { meta, "evil" };
+	int i;
+
+	assert_non_null(tar);
+	a = archive_write_new();
+	assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_memory(a, tar, cap, &used), ARCHIVE_OK);
+	for (i = 0; i < 2; i++) {
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, names[i]);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)strlen(bodies[i]));
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		assert_int_equal(archive_write_data(a, bodies[i], strlen(bodies[i])),
+		                 (la_ssize_t)strlen(bodies[i]));
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	z = malloc(ZSTD_compressBound(used));
+	assert_non_null(z);
+	zlen = ZSTD_compress(z, ZSTD_compressBound(used), tar, used, 1);
+	assert_false(ZSTD_isError(zlen));
+	assert_int_equal(fu_write_atomic(path, z, zlen, 0644, &err), BARGE_OK);
+	free(z);
+	free(tar);
+}
+
+static void
+test_bad_path_traversal(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "evil.tar.zst");
+	char *meta, *escaped;
+	struct images im2;
+	struct tb t;
+
+	images_make(&im2, 110);
+	tb_next(&t, &im2);
+	meta = tb_meta(&t, "2.0.0");
+	write_raw_bundle(path, meta, "blobs/../../../evil");
+	assert_load_fails(f, path, BARGE_EFORMAT, "\"..\"");
+	/* Nothing was written outside the store, nor anywhere above it. */
+	escaped = path_in(f, "evil");
+	assert_int_not_equal(access(escaped, F_OK), 0);
+	assert_int_not_equal(access("/tmp/evil", F_OK), 0);
+	write_raw_bundle(path, meta, "/abs/evil");
+	assert_load_fails(f, path, BARGE_EFORMAT, "absolute path");
+	free(escaped);
+	free(meta);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_truncated(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "truncated.tar.zst");
+	struct images im2;
+	struct stat st;
+	struct tb t;
+
+	images_make(&im2, 120);
+	tb_next(&t, &im2);
+	t.ent[t.nent++] = &im2.layer_amd64;
+	json_array_append_new(t.blobs, json_pack("{s:s, s:I}", "digest", im2.layer_amd64.digest,
+	                                         "size", (json_int_t)im2.layer_amd64.len));
+	tb_write(&t, path, "2.0.0");
+	assert_int_equal(stat(path, &st), 0);
+	/* Cut inside the last layer: every earlier entry is whole. */
+	assert_int_equal(truncate(path, st.st_size - 5000), 0);
+	assert_load_fails(f, path, BARGE_EFORMAT, "truncated");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_schema_version(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "schema2.tar.zst");
+	struct images im2;
+	struct tb t;
+
+	images_make(&im2, 130);
+	tb_next(&t, &im2);
+	t.schema = 2;
+	tb_write(&t, path, "2.0.0");
+	assert_load_fails(f, path, BARGE_EFORMAT, "schemaVersion");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_entry_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "order.tar.zst");
+	struct images im2;
+	struct tb t;
+
+	images_make(&im2, 140);
+	tb_next(&t, &im2);
+	tb_write_as(&t, path, "2.0.0", "barge.json", "oci-layout");
+	assert_load_fails(f, path, BARGE_EFORMAT, "entry \"oci-layout\" out of place");
+	tb_write_as(&t, path, "2.0.0", "barge.json", "README.md");
+	assert_load_fails(f, path, BARGE_EFORMAT, "unexpected entry \"README.md\"");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_load_good_bundle, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_load_twice_dedups, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_load_sparse_index, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_load_delta_requires_base, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_not_a_bundle, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_first_entry, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_digest_mismatch, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_blob_missing, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_unlisted_entry, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_size_mismatch, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_layer_absent, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_path_traversal, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_truncated, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_schema_version, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_entry_out_of_order, setup, teardown),
+};
+
+BARGE_TEST_MAIN(tests)
