@@ -795,7 +795,7 @@ int
 store_get_manifest(struct store *s, const char *repo, const char *reference,
                    struct store_manifest *out, struct barge_err *err)
 {
-	const char *mt;
+	const char *dg, *mt;
 	sqlite3_stmt *st;
 	int by_digest, rc;
 
@@ -811,10 +811,15 @@ store_get_manifest(struct store *s, const char *repo, const char *reference,
 		goto out;
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
+		/* column_text is NULL only when SQLite runs out of memory. */
+		dg = (const char *)sqlite3_column_text(st, 0);
 		mt = (const char *)sqlite3_column_text(st, 1);
-		snprintf(out->digest, sizeof(out->digest), "%s",
-		         (const char *)sqlite3_column_text(st, 0));
-		snprintf(out->media_type, sizeof(out->media_type), "%s", mt != NULL ? mt : "");
+		if (dg == NULL || mt == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			break;
+		}
+		snprintf(out->digest, sizeof(out->digest), "%s", dg);
+		snprintf(out->media_type, sizeof(out->media_type), "%s", mt);
 		out->size = sqlite3_column_int64(st, 2);
 		break;
 	case SQLITE_DONE:
@@ -870,6 +875,7 @@ int
 store_list_tags(struct store *s, const char *repo, const char *last, int n,
                 int (*fn)(const char *tag, void *arg), void *arg, struct barge_err *err)
 {
+	const char *tag;
 	sqlite3_stmt *st;
 	int rc, step;
 
@@ -880,9 +886,14 @@ store_list_tags(struct store *s, const char *repo, const char *last, int n,
 	    (rc = bind_text(s, st, 2, last != NULL ? last : "", err)) != BARGE_OK ||
 	    (rc = bind_int(s, st, 3, n > 0 ? n : -1, err)) != BARGE_OK)
 		goto out;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		if (fn((const char *)sqlite3_column_text(st, 0), arg) != 0)
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((tag = (const char *)sqlite3_column_text(st, 0)) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (fn(tag, arg) != 0)
 			break;
+	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = db_fail(s, err, "list tags");
 out:
