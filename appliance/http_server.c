@@ -101,6 +101,21 @@ http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+static int
+http_body_too_large(struct MHD_Connection *conn)
+{
+	const char *cl =
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
+	char *end;
+
+	if (cl == NULL)
+		return 0;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	return errno != 0 || *end != '\0' || n > HTTP_BODY_DISCARD_MAX;
+}
+
 static enum MHD_Result
 http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
             const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -120,20 +135,22 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		/*
 		 * Queueing a response on the first call of a request that
 		 * has a body makes libmicrohttpd close the connection, so
-		 * every request is answered on a later call, once its body
-		 * (if any) has been read.
+		 * requests are answered on a later call, once their body (if
+		 * any) has been read.  A body announced as too large is
+		 * answered at once instead: a client waiting on "Expect:
+		 * 100-continue" then gets the answer without sending it.
 		 */
-		return MHD_YES;
+		if (!http_body_too_large(conn))
+			return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
-		if (r->body_len + *upload_data_size > HTTP_BODY_DISCARD_MAX)
-			return MHD_NO;
 		r->body_len += *upload_data_size;
 		*upload_data_size = 0;
+		if (r->started || r->body_len <= HTTP_BODY_DISCARD_MAX)
+			return MHD_YES;
+	} else if (r->started) {
 		return MHD_YES;
 	}
-	if (r->started)
-		return MHD_YES;
 	r->started = 1;
 	if (strlen(url) > HTTP_URL_MAX) {
 		if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,

@@ -279,6 +279,33 @@ test_request_with_body(void **state)
 	http_server_stop(s);
 }
 
+/* A body announced larger than the server reads is answered without being read. */
+static void
+test_large_body_answered_early(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	char *url, *post;
+
+	post = malloc(3000001);
+	assert_non_null(post);
+	memset(post, 'x', 3000000);
+	post[3000000] = '\0';
+	url = fu_printf("http://127.0.0.1:%d/echo/a%%20b?q=big", http_server_port(s));
+	assert_int_equal(fetch(url, "POST", NULL, NULL, post, &b, &h, NULL), 201);
+	assert_string_equal((char *)b.p, "POST q=big h=(null) missing=no");
+	free(b.p);
+	free(h.p);
+	/* The server still answers afterwards. */
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 201);
+	free(b.p);
+	free(h.p);
+	free(url);
+	free(post);
+	http_server_stop(s);
+}
+
 static void
 test_plain_fd_response(void **state)
 {
@@ -405,6 +432,7 @@ test_port_in_use(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_plain_buffer_and_headers, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_request_with_body, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_large_body_answered_early, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_plain_fd_response, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_tls_verified_against_ca, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ipv6_listen, setup, teardown),
