@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -22,9 +23,10 @@
 
 #define TLS_CA_DAYS     3650
 #define TLS_SERVER_DAYS 825
-#define TLS_SAN_MAX \
-	256 /* subjectAltName entries: a bound against hosts with absurd interface lists */
-#define TLS_NAME_MAX 253
+#define TLS_RENEW_DAYS  30  /* a certificate we issued is replaced this long before it expires */
+#define TLS_NAME_MAX    253 /* longest DNS name */
+/* subjectAltName entries: a bound against hosts with absurd interface lists. */
+#define TLS_SAN_MAX 256
 
 /* Records an OpenSSL failure with the library's own reason. */
 static int
@@ -446,6 +448,50 @@ fail:
 	return rc;
 }
 
+/*
+ * Whether a server certificate issued by our CA should be issued again: it
+ * expires within TLS_RENEW_DAYS, or lacks a name asked for.  A certificate
+ * we did not issue (an operator's own) is never replaced.
+ */
+static int
+tls_should_renew(const char *crt_pem, const char *ca_crt, const char *const *names, size_t nnames)
+{
+	char *ca_pem = NULL;
+	X509 *srv = NULL, *ca = NULL;
+	BIO *b = NULL;
+	time_t soon;
+	size_t i;
+	int renew = 0;
+
+	if (fu_read_file(ca_crt, TLS_PEM_MAX, &ca_pem, NULL, NULL) != BARGE_OK)
+		goto out;
+	if ((b = BIO_new_mem_buf(ca_pem, -1)) == NULL ||
+	    (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+		goto out;
+	BIO_free(b);
+	if ((b = BIO_new_mem_buf(crt_pem, -1)) == NULL ||
+	    (srv = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL)
+		goto out;
+	if (X509_check_issued(ca, srv) != X509_V_OK || X509_verify(srv, X509_get0_pubkey(ca)) != 1)
+		goto out;
+	soon = time(NULL) + (time_t)TLS_RENEW_DAYS * 24 * 3600;
+	if (X509_cmp_time(X509_get0_notAfter(srv), &soon) <= 0)
+		renew = 1;
+	for (i = 0; i < nnames && !renew; i++) {
+		if (X509_check_ip_asc(srv, names[i], 0) == 1 ||
+		    X509_check_host(srv, names[i], 0, 0, NULL) == 1)
+			continue;
+		renew = 1;
+	}
+out:
+	ERR_clear_error();
+	BIO_free(b);
+	X509_free(srv);
+	X509_free(ca);
+	free(ca_pem);
+	return renew;
+}
+
 int
 tls_ensure(const char *data_dir, const char *const *names, size_t nnames, char **cert_pem,
            char **key_pem, struct barge_err *err)
@@ -469,7 +515,11 @@ tls_ensure(const char *data_dir, const char *const *names, size_t nnames, char *
 		if ((rc = fu_read_file(srv_crt, TLS_PEM_MAX, &crt, NULL, err)) != BARGE_OK ||
 		    (rc = fu_read_file(srv_key, TLS_PEM_MAX, &key, NULL, err)) != BARGE_OK)
 			goto out;
-		goto done;
+		if (!tls_file_exists(ca_key) || !tls_should_renew(crt, ca_crt, names, nnames))
+			goto done;
+		free(crt);
+		tls_free_secret(key);
+		crt = key = NULL;
 	}
 
 	if (gethostname(hostname, sizeof(hostname) - 1) != 0)

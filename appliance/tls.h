@@ -6,12 +6,16 @@
  *   DATA_DIR/tls/server.crt  the server certificate, signed by the CA (0644)
  *   DATA_DIR/tls/server.key  its key, PKCS#8 PEM (0600)
  *
- * When server.crt and server.key exist they are used as they are (so an
- * operator may put their own there).  Otherwise a CA (EC P-256, 10 years)
- * is created, or the existing one reused, and a server certificate (EC
- * P-256, 825 days, serverAuth) is issued whose subjectAltName covers
- * localhost, 127.0.0.1, ::1, the host name, every interface address that is
- * not link-local, and the names given.  Every file is written atomically.
+ * When server.crt and server.key exist they are used, unless our CA issued
+ * them and the certificate expires within 30 days or lacks one of the names
+ * asked for; then it is issued again.  A certificate an operator put there
+ * is never replaced.  Otherwise a CA (EC P-256, 10 years) is created, or the
+ * existing one reused, and a server certificate (EC P-256, 825 days,
+ * serverAuth) is issued whose subjectAltName covers localhost, 127.0.0.1,
+ * ::1, the host name, every interface address that is not link-local, and
+ * the names given.  Addresses the host gains later are not noticed: remove
+ * server.crt (or pass them as names) to have them included.  Every file is
+ * written atomically.
  */
 #ifndef BARGE_TLS_H
 #define BARGE_TLS_H

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -198,6 +200,124 @@ test_chain_and_names(void **state)
 }
 
 static void
+test_renewed_for_new_name(void **state)
+{
+	const char *n1[] = { "a.example.test" }, *n2[] = { "a.example.test", "10.1.2.3" };
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir();
+	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL, *c3 = NULL, *k3 = NULL;
+	X509 *ca, *srv;
+
+	assert_int_equal(tls_ensure(dir, n1, 1, &c1, &k1, &err), BARGE_OK);
+	/* Asking for names it has changes nothing. */
+	assert_int_equal(tls_ensure(dir, n1, 1, &c2, &k2, &err), BARGE_OK);
+	assert_string_equal(c1, c2);
+	/* A new one makes a new certificate from the same CA. */
+	assert_int_equal(tls_ensure(dir, n2, 2, &c3, &k3, &err), BARGE_OK);
+	assert_string_not_equal(c1, c3);
+	assert_string_not_equal(k1, k3);
+	srv = pem_cert(c3);
+	ca = file_cert(dir, "ca.crt");
+	assert_int_equal(X509_check_issued(ca, srv), X509_V_OK);
+	assert_int_equal(X509_check_ip_asc(srv, "10.1.2.3", 0), 1);
+	assert_int_equal(X509_check_host(srv, "a.example.test", 0, 0, NULL), 1);
+	X509_free(srv);
+	X509_free(ca);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	free(c3);
+	free(k3);
+	remove_tree(dir);
+	free(dir);
+}
+
+/* A certificate of our CA that expires in 10 days is issued again. */
+static void
+test_renewed_before_expiry(void **state)
+{
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir(), *p, *kpem = NULL, *c2 = NULL, *k2 = NULL;
+	char *c1 = NULL, *k1 = NULL;
+	EVP_PKEY *cakey;
+	X509 *ca, *old, *srv;
+	BIO *b;
+	FILE *fp;
+	time_t soon = time(NULL) + 40 * 24 * 3600;
+
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c1, &k1, &err), BARGE_OK);
+	ca = file_cert(dir, "ca.crt");
+	p = fu_printf("%s/tls/ca.key", dir);
+	assert_int_equal(fu_read_file(p, TLS_PEM_MAX, &kpem, NULL, &err), BARGE_OK);
+	free(p);
+	b = BIO_new_mem_buf(kpem, -1);
+	cakey = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	assert_non_null(cakey);
+	/* The same certificate, re-signed to expire in 10 days. */
+	old = pem_cert(c1);
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(old), 10, 0, NULL));
+	assert_true(X509_sign(old, cakey, EVP_sha256()) > 0);
+	p = fu_printf("%s/tls/server.crt", dir);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	assert_int_equal(PEM_write_X509(fp, old), 1);
+	assert_int_equal(fclose(fp), 0);
+	free(p);
+
+	assert_int_equal(tls_ensure(dir, NULL, 0, &c2, &k2, &err), BARGE_OK);
+	srv = pem_cert(c2);
+	assert_int_equal(X509_check_issued(ca, srv), X509_V_OK);
+	assert_string_not_equal(k1, k2);
+	assert_true(X509_cmp_time(X509_get0_notAfter(srv), &soon) > 0);
+	X509_free(srv);
+	X509_free(old);
+	X509_free(ca);
+	EVP_PKEY_free(cakey);
+	free(kpem);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	remove_tree(dir);
+	free(dir);
+}
+
+/* A certificate an operator put in tls/ is used as it is, whatever names are asked for. */
+static void
+test_operator_cert_kept(void **state)
+{
+	const char *names[] = { "not-in-it.example.test" };
+	struct barge_err err = { 0 };
+	char *mine = make_tmpdir(), *theirs = make_tmpdir(), *p;
+	char *c1 = NULL, *k1 = NULL, *oc = NULL, *ok = NULL, *c2 = NULL, *k2 = NULL;
+
+	assert_int_equal(tls_ensure(mine, NULL, 0, &c1, &k1, &err), BARGE_OK);
+	/* A certificate from another CA stands for the operator's own. */
+	assert_int_equal(tls_ensure(theirs, NULL, 0, &oc, &ok, &err), BARGE_OK);
+	p = fu_printf("%s/tls/server.crt", mine);
+	assert_int_equal(fu_write_atomic(p, oc, strlen(oc), 0644, &err), BARGE_OK);
+	free(p);
+	p = fu_printf("%s/tls/server.key", mine);
+	assert_int_equal(fu_write_atomic(p, ok, strlen(ok), 0600, &err), BARGE_OK);
+	free(p);
+	assert_int_equal(tls_ensure(mine, names, 1, &c2, &k2, &err), BARGE_OK);
+	assert_string_equal(c2, oc);
+	assert_string_equal(k2, ok);
+	free(c1);
+	free(k1);
+	free(oc);
+	free(ok);
+	free(c2);
+	free(k2);
+	remove_tree(mine);
+	remove_tree(theirs);
+	free(mine);
+	free(theirs);
+}
+
+static void
 test_bad_name_rejected(void **state)
 {
 	const char *names[] = { "bad name,with comma" };
@@ -218,6 +338,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_load_again_same_cert),
 	cmocka_unit_test(test_ca_reused_for_new_server_cert),
 	cmocka_unit_test(test_chain_and_names),
+	cmocka_unit_test(test_renewed_for_new_name),
+	cmocka_unit_test(test_renewed_before_expiry),
+	cmocka_unit_test(test_operator_cert_kept),
 	cmocka_unit_test(test_bad_name_rejected),
 };
 
