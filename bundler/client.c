@@ -22,13 +22,13 @@
 #define LOW_SPEED_TIME      60L   /* ... for this long, a transfer is given up */
 #define MAX_REDIRS          5L
 #define MAX_ENDPOINTS       256
+#define TOKENS_MAX          1024
 
 /* One endpoint ("scheme://authority") with its own handle, so connections stay alive. */
 struct conn {
 	char *base;
 	CURL *curl;
-	char *token;      /* anonymous bearer token, or NULL */
-	char *token_repo; /* the repository it was issued for */
+	json_t *tokens; /* repository -> anonymous bearer token */
 };
 
 struct client {
@@ -467,8 +467,7 @@ client_free(struct client *c)
 	for (i = 0; i < c->nconns; i++) {
 		curl_easy_cleanup(c->conns[i].curl);
 		free(c->conns[i].base);
-		free(c->conns[i].token);
-		free(c->conns[i].token_repo);
+		json_decref(c->conns[i].tokens);
 	}
 	free(c->conns);
 	client_config_clear(&c->cfg);
@@ -505,7 +504,9 @@ get_conn(struct client *c, const char *base, struct conn **out, struct barge_err
 	c->conns = grown;
 	k = &c->conns[c->nconns];
 	memset(k, 0, sizeof(*k));
-	if ((k->base = strdup(base)) == NULL || (k->curl = curl_easy_init()) == NULL) {
+	if ((k->base = strdup(base)) == NULL || (k->tokens = json_object()) == NULL ||
+	    (k->curl = curl_easy_init()) == NULL) {
+		json_decref(k->tokens);
 		free(k->base);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
@@ -722,8 +723,7 @@ fetch_token(struct client *c, struct conn *k, const char *repo, const char *chal
 	struct xfer x = { 0 };
 	struct conn *tk;
 	char auth[256], base[300];
-	char *scope = NULL, *esc_scope = NULL, *esc_service = NULL, *url = NULL, *tok = NULL;
-	char *tok_repo = NULL;
+	char *scope = NULL, *esc_scope = NULL, *esc_service = NULL, *url = NULL;
 	const char *rest;
 	json_t *doc = NULL, *t;
 	int https, rc;
@@ -794,14 +794,11 @@ fetch_token(struct client *c, struct conn *k, const char *repo, const char *chal
 		             base);
 		goto out;
 	}
-	if ((tok = strdup(json_string_value(t))) == NULL || (tok_repo = strdup(repo)) == NULL)
+	/* Tokens are per repository; a profile names a bounded number of them, but be sure. */
+	if (json_object_size(k->tokens) >= TOKENS_MAX)
+		json_object_clear(k->tokens);
+	if (json_object_set(k->tokens, repo, t) != 0)
 		goto nomem;
-	free(k->token);
-	free(k->token_repo);
-	k->token = tok;
-	k->token_repo = tok_repo;
-	tok = NULL;
-	tok_repo = NULL;
 	rc = BARGE_OK;
 	goto out;
 nomem:
@@ -809,8 +806,6 @@ nomem:
 out:
 	json_decref(doc);
 	free(x.buf);
-	free(tok);
-	free(tok_repo);
 	free(url);
 	curl_free(esc_scope);
 	curl_free(esc_service);
@@ -843,7 +838,7 @@ registry_get(struct client *c, const struct ref *r, const char *path, const char
 		goto out;
 	}
 	for (attempt = 0; attempt < 2; attempt++) {
-		token = k->token != NULL && strcmp(k->token_repo, r->path) == 0 ? k->token : NULL;
+		token = json_string_value(json_object_get(k->tokens, r->path));
 		if ((rc = perform(k, url, accept, token, x, err)) != BARGE_OK)
 			goto out;
 		if (x->status != 401 || x->challenge[0] == '\0' || attempt > 0)
