@@ -426,7 +426,9 @@ registry_manifest(struct registry *r, struct http_req *req, struct store *s,
 		registry_send_internal(r, req, &err);
 		return;
 	}
-	registry_send_fd(req, 200, m.media_type, m.digest, fd, 0, (uint64_t)size);
+	registry_send_fd(req, 200,
+	                 m.media_type[0] != '\0' ? m.media_type : "application/octet-stream",
+	                 m.digest, fd, 0, (uint64_t)size);
 }
 
 static void
