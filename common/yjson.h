@@ -3,9 +3,16 @@
  *
  * Scalars follow the YAML 1.2 core schema: plain null/~/empty are null,
  * true/false (and True/TRUE...) booleans, decimal, 0o and 0x integers and
- * floats (.inf, .nan) numbers; quoted scalars are always strings.  Mapping
- * keys must be scalars and unique.  Aliases are expanded under a node budget
- * (YJSON_NODE_MAX) so that an alias bomb fails instead of eating memory.
+ * floats numbers; quoted and block scalars are always strings.  jansson has
+ * no infinite or NaN reals, so .inf, .nan and floats beyond double's range
+ * stay strings; integers beyond 64 bits are errors.  Explicit tags !!str,
+ * !!int, !!float, !!bool, !!null, !!seq, !!map and "!" are honoured, others
+ * are errors.  Mapping keys must be scalars (their text is the key) and
+ * unique.  Merge keys ("<<: *base") are supported as the Go YAML libraries
+ * of Kubernetes and Helm do: keys a mapping sets itself win.  Aliases are
+ * expanded under a node budget for the whole stream (YJSON_NODE_MAX) so that
+ * an alias bomb fails instead of eating memory; expanded mappings and
+ * sequences are shared, not copied, so they report their anchor's position.
  * Every node and every mapping key keeps the line:column (1-based) it came
  * from, so that errors can name them.
  */
