@@ -370,6 +370,7 @@ parse_image(struct ctx *c, json_t *v, size_t idx, const char *project, struct bu
 struct tagref {
 	const char *repo;
 	const char *tag;
+	const char *digest;
 	size_t image;
 	size_t index;
 };
@@ -389,7 +390,7 @@ by_repo_tag(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* A repository's tag may point at one manifest only. */
+/* A repository's tag may point at one manifest only (naming it twice is harmless). */
 static int
 check_tags_unique(struct ctx *c, const struct bundle_meta *m)
 {
@@ -409,6 +410,7 @@ check_tags_unique(struct ctx *c, const struct bundle_meta *m)
 		for (j = 0; j < m->images[i].ntags; j++) {
 			t[n].repo = m->images[i].repository;
 			t[n].tag = m->images[i].tags[j];
+			t[n].digest = m->images[i].digest;
 			t[n].image = i;
 			t[n].index = j;
 			n++;
@@ -416,12 +418,13 @@ check_tags_unique(struct ctx *c, const struct bundle_meta *m)
 	}
 	qsort(t, n, sizeof(*t), by_repo_tag);
 	for (i = 1; i < n; i++) {
-		if (strcmp(t[i].repo, t[i - 1].repo) == 0 && strcmp(t[i].tag, t[i - 1].tag) == 0) {
+		if (strcmp(t[i].repo, t[i - 1].repo) == 0 && strcmp(t[i].tag, t[i - 1].tag) == 0 &&
+		    strcmp(t[i].digest, t[i - 1].digest) != 0) {
 			snprintf(path, sizeof(path), "images[%zu].tags[%zu]", t[i].image,
 			         t[i].index);
 			rc = bad(c, BARGE_EFORMAT, path,
-			         "tag \"%s\" of %s given twice (also images[%zu])", t[i].tag,
-			         t[i].repo, t[i - 1].image);
+			         "tag \"%s\" of %s also names another digest (images[%zu])",
+			         t[i].tag, t[i].repo, t[i - 1].image);
 			break;
 		}
 	}

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "bundle.h"
 #include "bundle_meta.h"
 #include "fileutil.h"
@@ -144,6 +146,31 @@ test_unknown_fields_ignored(void **state)
 	free(buf);
 }
 
+/* Two images naming the same tag for the same digest agree: that is not an error. */
+static void
+test_same_tag_same_digest(void **state)
+{
+	struct bundle_meta *m = NULL;
+	struct barge_err e;
+	json_error_t je;
+	json_t *root, *images;
+	size_t len;
+	char *buf = load("valid.json", &len), *doc;
+
+	assert_non_null(root = json_loadb(buf, len, 0, &je));
+	images = json_object_get(root, "images");
+	assert_int_equal(json_array_append_new(images, json_deep_copy(json_array_get(images, 0))),
+	                 0);
+	assert_non_null(doc = json_dumps(root, 0));
+	if (bundle_meta_parse("barge.json", doc, strlen(doc), &m, &e) != BARGE_OK)
+		fail_msg("%s", e.msg);
+	assert_int_equal(m->nimages, 3);
+	bundle_meta_free(m);
+	free(doc);
+	json_decref(root);
+	free(buf);
+}
+
 static void
 test_large_sizes(void **state)
 {
@@ -214,6 +241,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_valid),
 	cmocka_unit_test(test_invalid_fixtures),
 	cmocka_unit_test(test_unknown_fields_ignored),
+	cmocka_unit_test(test_same_tag_same_digest),
 	cmocka_unit_test(test_large_sizes),
 	cmocka_unit_test(test_too_many_tags),
 	cmocka_unit_test(test_too_large),
