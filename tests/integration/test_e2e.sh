@@ -51,10 +51,8 @@ child_digests() { jq -r '.manifests[]?.digest' "$(manifest_file "$1")"; }
 
 # raw_digest TLSARGS... REF: sha256 of the manifest bytes served for REF.
 raw_digest() {
-	local out
-	out=$(mktemp "$IT_TMP/raw.XXXXXX")
-	skopeo inspect --raw "$@" >"$out" || return 1
-	echo "sha256:$(it_sha256 "$out")"
+	skopeo inspect --raw "$@" >"$IT_TMP/raw" || return 1
+	echo "sha256:$(it_sha256 "$IT_TMP/raw")"
 }
 
 # same_blobs OUT UPSTREAM: OUT's blob files are named by their sha256 and
@@ -154,6 +152,35 @@ else
 fi
 rm -f "$IT_TMP/again.tar.zst"
 
+# --platform keeps only that platform of a multi-arch image: the index
+# bytes stay (so its digest does), the other platform's manifest and its
+# own layer are left out.
+sed -n '1,/images:/p' "$IT_TMP/profile.yaml" >"$IT_TMP/multi.yaml"
+echo "        - docker.io/library/multi:1.0" >>"$IT_TMP/multi.yaml"
+if "$BARGE" build "$IT_TMP/multi.yaml" -o "$IT_TMP/arm64.tar.zst" "${MIRROR[@]}" \
+	--platform linux/arm64 --cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build3.err"; then
+	zstd -dcq "$IT_TMP/arm64.tar.zst" | tar -t >"$IT_TMP/arm64.list"
+	child() { jq -r --arg a "$1" '.manifests[] | select(.platform.architecture == $a) | .digest' \
+		"$(manifest_file multi)"; }
+	# Expected: "+D" for blobs that must be in, "-D" for those left out.
+	want="+$(it_top_digest "$UP" multi) +$(child arm64)"
+	for d in $(layers multi "$(child arm64)"); do want="$want +$d"; done
+	want="$want -$(child amd64) -$(layers multi "$(child amd64)" | tail -1)"
+	got=""
+	for d in $want; do
+		if grep -qx "blobs/sha256/${d#?sha256:}" "$IT_TMP/arm64.list"; then
+			got="$got +${d#?}"
+		else
+			got="$got -${d#?}"
+		fi
+	done
+	got=${got# }
+	it_check_eq "--platform linux/arm64: index and arm64 blobs in, amd64-only blobs out" "$want" "$got"
+else
+	cat "$IT_TMP/build3.err"
+	it_fail "barge build --platform linux/arm64 exits 0"
+fi
+
 # --- load and serve ---------------------------------------------------------
 
 DATA=$IT_TMP/data
@@ -211,6 +238,9 @@ check_manifests() {
 	done
 }
 check_manifests served
+
+tags=$(skopeo list-tags "${TLS[@]}" "docker://$DEV_TLS/multi" | jq -c .Tags)
+it_check_eq "skopeo list-tags multi" '["1.0"]' "$tags"
 
 # A containerd mirror request names the upstream host in ?ns=.
 want=$(it_top_digest "$UP" app-a)
@@ -282,7 +312,7 @@ EOF
 			return 0
 		fi
 		it_check_eq "$label: ctr images ls shows the upstream digest" "$want" \
-			"$("${CTR[@]}" images ls | awk -v r="docker.io/library/$n:1.0" '$1 == r {print $3}')"
+			"$("${CTR[@]}" images ls 2>/dev/null | awk -v r="docker.io/library/$n:1.0" '$1 == r {print $3}')"
 		"${CTR[@]}" content ls >"$IT_TMP/content.ls"
 		for l in $(layers "$n" "$pm") "$pm"; do
 			grep -q "$l" "$IT_TMP/content.ls" || { echo "not in containerd: $l"; miss=1; }
@@ -343,6 +373,29 @@ else
 	head -3 "$IT_TMP/missing.err" | sed 's/^/  stderr: /'
 fi
 it_check "missing image: no output file left" test ! -e "$IT_TMP/missing.tar.zst"
+
+# The sparse arm64-only bundle, served: the index keeps its digest, the
+# arm64 manifest is there, the amd64 one is not.
+if [ -s "$IT_TMP/arm64.tar.zst" ] &&
+	"$BARGED" load --data-dir "$IT_TMP/data3" "$IT_TMP/arm64.tar.zst" 2>"$IT_TMP/load3.err"; then
+	P3=$(it_free_port)
+	serve serve-sparse --data-dir "$IT_TMP/data3" --listen "127.0.0.1:$P3" --plain-http
+	if it_wait_for 30 answers "http://127.0.0.1:$P3/v2/"; then
+		SPARSE=127.0.0.1:$P3/edge/docker.io/library/multi
+		it_check_eq "sparse index served with the upstream digest" \
+			"$(it_top_digest "$UP" multi)" "$(raw_digest "${PLAIN[@]}" "docker://$SPARSE:1.0" || echo error)"
+		it_check_eq "sparse index: arm64 manifest served" "$(child arm64)" \
+			"$(raw_digest "${PLAIN[@]}" "docker://$SPARSE@$(child arm64)" || echo error)"
+		it_check_eq "sparse index: amd64 manifest answers 404" 404 \
+			"$(curl -s -o /dev/null -w '%{http_code}' \
+				"http://127.0.0.1:$P3/v2/edge/docker.io/library/multi/manifests/$(child amd64)")"
+	else
+		it_fail "barged serve of the sparse store answers"
+	fi
+else
+	cat "$IT_TMP/load3.err" 2>/dev/null || true
+	it_fail "barged load of the arm64-only bundle exits 0"
+fi
 
 # barged stops cleanly on SIGTERM.
 kill -TERM "$TLS_PID"
