@@ -36,11 +36,15 @@ barge_install_missing() {
 		apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# barge_build DIR [CMAKE-ARGS...]: configure (integration tests on) and
-# build everything in BARGE_ROOT/DIR with one job per core.
+# barge_build DIR [CMAKE-ARGS...] [-- TARGET...]: configure DIR (relative
+# to BARGE_ROOT, integration tests on) and build TARGETs, by default all,
+# with one job per core.
 barge_build() {
-	local dir=$BARGE_ROOT/$1; shift
+	local dir=$BARGE_ROOT/$1 args=() targets=()
+	shift
+	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+	[ "$#" -eq 0 ] || { shift; targets=(--target "$@"); }
 	echo "== building $dir"
-	cmake -S "$BARGE_ROOT" -B "$dir" -DBARGE_INTEGRATION=ON "$@" >/dev/null
-	cmake --build "$dir" -j "$(nproc)"
+	cmake -S "$BARGE_ROOT" -B "$dir" -DBARGE_INTEGRATION=ON "${args[@]}" >/dev/null
+	cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
 }
