@@ -76,11 +76,12 @@ same_blobs() {
 }
 
 # serve NAME ARGS...: start `barged serve` in the background, logging to
-# IT_TMP/NAME.log; sets SERVE_PID.
+# IT_TMP/NAME.log; the end of the test stops each one and checks its exit.
+SERVES=()
 serve() {
 	local name=$1; shift
 	it_spawn "$IT_TMP/$name.log" "$BARGED" serve "$@"
-	SERVE_PID=$IT_LAST_PID
+	SERVES+=("$name:$IT_LAST_PID")
 }
 
 # answers URL CURLARGS...: the server answers /v2/ with any HTTP status.
@@ -200,7 +201,6 @@ fi
 
 PTLS=$(it_free_port)
 serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge
-TLS_PID=$SERVE_PID
 it_wait_for 30 test -s "$DATA/ca.crt" || { cat "$IT_TMP/serve-tls.log"; it_die "no $DATA/ca.crt"; }
 CERTS=$IT_TMP/certs
 mkdir -p "$CERTS"
@@ -397,11 +397,18 @@ else
 	it_fail "barged load of the arm64-only bundle exits 0"
 fi
 
-# barged stops cleanly on SIGTERM.
-kill -TERM "$TLS_PID"
-rc=0
-it_wait_for 10 bash -c "! kill -0 $TLS_PID" || rc=1
-wait "$TLS_PID" || rc=$?
-it_check_eq "barged serve exits 0 on SIGTERM" 0 "$rc"
+# Each barged serve stops cleanly on SIGTERM: exit 0, and (in a sanitizer
+# build) no ASan, LeakSanitizer or UBSan report in its log.
+for sv in "${SERVES[@]}"; do
+	name=${sv%%:*} pid=${sv#*:} rc=0
+	kill -TERM "$pid"
+	it_wait_for 10 bash -c "! kill -0 $pid" || { rc=timeout; kill -KILL "$pid"; }
+	wait "$pid" || rc=$?
+	it_check_eq "$name: barged serve exits 0 on SIGTERM" 0 "$rc"
+	if grep -qE 'Sanitizer|runtime error' "$IT_TMP/$name.log"; then
+		cat "$IT_TMP/$name.log"
+		it_fail "$name: sanitizer report in the log"
+	fi
+done
 
 it_summary
