@@ -100,12 +100,17 @@ it_wait_for() {
 	done
 }
 
+# it_port_busy PORT: something accepts TCP connections on 127.0.0.1:PORT.
+it_port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 # it_free_port: a TCP port nobody listens on at 127.0.0.1 right now.
 it_free_port() {
 	local port i
 	for i in $(seq 1 100); do
 		port=$((20000 + RANDOM % 40000))
-		if ! ss -Hltn "sport = :$port" | grep -q .; then
+		if ! it_port_busy "$port"; then
 			echo "$port"
 			return 0
 		fi
