@@ -239,7 +239,7 @@ http_server_start(const struct http_server_opts *o, struct http_server **out, st
 	struct MHD_OptionItem opts[12]; /* at most 10 are filled in below */
 	unsigned int flags;
 	size_t n = 0;
-	uint16_t port;
+	uint16_t port = 0;
 	int any, rc;
 
 	if (o->handler == NULL)

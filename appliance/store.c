@@ -624,7 +624,7 @@ store_rollback(struct store *s)
 static int
 repo_id(struct store *s, const char *repo, int64_t *id, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt_get(s, ST_REPO_ID, &st, err)) != BARGE_OK)
@@ -650,7 +650,7 @@ out:
 static int
 repo_ensure(struct store *s, const char *repo, int64_t *id, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (!ref_valid_repo(repo))
@@ -670,7 +670,7 @@ int
 store_put_manifest(struct store *s, const char *repo, const char *digest, const char *media_type,
                    int64_t size, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int64_t id;
 	int rc;
 
@@ -697,7 +697,7 @@ store_put_manifest(struct store *s, const char *repo, const char *digest, const 
 int
 store_put_ref(struct store *s, const char *digest, const char *child, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK ||
@@ -718,7 +718,7 @@ store_put_tag(struct store *s, const char *repo, const char *tag, const char *di
               struct barge_err *err)
 {
 	struct store_manifest m;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int64_t id;
 	int rc;
 
@@ -746,7 +746,7 @@ int
 store_put_bundle(struct store *s, const char *name, const char *version, const char *digest,
                  int64_t *id, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
@@ -770,7 +770,7 @@ store_put_bundle_image(struct store *s, int64_t id, const char *repo, const char
                        struct barge_err *err)
 {
 	struct store_manifest m;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int64_t rid;
 	int rc;
 
@@ -796,7 +796,7 @@ store_get_manifest(struct store *s, const char *repo, const char *reference,
                    struct store_manifest *out, struct barge_err *err)
 {
 	const char *dg, *mt;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int by_digest, rc;
 
 	/* A tag never contains ':', so anything with one must be a valid digest. */
@@ -837,7 +837,7 @@ out:
 int
 store_repo_has_blob(struct store *s, const char *repo, const char *digest, struct barge_err *err)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
@@ -876,7 +876,7 @@ store_list_tags(struct store *s, const char *repo, const char *last, int n,
                 int (*fn)(const char *tag, void *arg), void *arg, struct barge_err *err)
 {
 	const char *tag;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc, step;
 
 	if ((rc = stmt_get(s, ST_LIST_TAGS, &st, err)) != BARGE_OK)
