@@ -31,6 +31,12 @@ struct http_server_opts {
 	unsigned threads;     /* worker threads; 0 means a default */
 	http_handler handler;
 	void *arg;
+	/*
+	 * Called once per request after its response is sent or abandoned,
+	 * with the status queued (0 if none) and the body bytes sent: for
+	 * metrics and the access log.  May be NULL.
+	 */
+	void (*on_complete)(struct http_req *req, int status, uint64_t bytes, void *arg);
 };
 
 /* Binds and starts serving on background threads. */

@@ -13,6 +13,7 @@
 
 #include "fileutil.h"
 #include "ref.h"
+#include "store_int.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_BUSY_MS        5000
@@ -60,7 +61,19 @@ static const char schema_v1[] =
         "  digest TEXT NOT NULL,"
         "  UNIQUE(bundle_id, repo_id, digest),"
         "  FOREIGN KEY(repo_id, digest) REFERENCES manifests(repo_id, digest));"
-        "CREATE INDEX bundle_images_target ON bundle_images(repo_id, digest);";
+        "CREATE INDEX bundle_images_target ON bundle_images(repo_id, digest);"
+        /*
+         * Push sessions (OCI upload URLs).  An upload's bytes live in
+         * DIR/uploads/<id>; the row says which repository it belongs to and
+         * how far it got, so that a restart can resume or expire it and GC
+         * never takes a blob an open upload is about to link.
+         */
+        "CREATE TABLE uploads("
+        "  id TEXT PRIMARY KEY,"
+        "  repo TEXT NOT NULL,"
+        "  offset INTEGER NOT NULL DEFAULT 0,"
+        "  started_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL);";
 
 /* Every statement the store runs, prepared once per handle. */
 enum {
@@ -77,6 +90,8 @@ enum {
 	ST_LIST_TAGS,
 	ST_COUNT
 };
+
+_Static_assert(ST_COUNT <= STORE_STMT_MAX, "statement cache too small");
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REPO_ADD] = "INSERT INTO repositories(name) VALUES(?1) ON CONFLICT(name) DO NOTHING",
@@ -115,13 +130,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	                 "WHERE r.name = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
 };
 
-struct store {
-	char *dir;
-	char *tmp_dir;
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_COUNT];
-};
-
 struct store_blob_writer {
 	struct store *s;
 	char digest[DIGEST_STR_MAX];
@@ -130,7 +138,7 @@ struct store_blob_writer {
 	struct digest_writer *dw;
 };
 
-static int
+int
 db_fail(struct store *s, struct barge_err *err, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
@@ -140,7 +148,7 @@ db_fail(struct store *s, struct barge_err *err, const char *what)
 	return err_set(err, BARGE_EIO, "%s/barge.db: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
 }
 
-static int
+int
 db_exec(struct store *s, const char *sql, const char *what, struct barge_err *err)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -160,14 +168,14 @@ stmt_get(struct store *s, int which, sqlite3_stmt **out, struct barge_err *err)
 	return BARGE_OK;
 }
 
-static void
+void
 stmt_done(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
 
-static int
+int
 bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v, struct barge_err *err)
 {
 	if (sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) != SQLITE_OK)
@@ -175,7 +183,7 @@ bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v, struct barge_
 	return BARGE_OK;
 }
 
-static int
+int
 bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v, struct barge_err *err)
 {
 	if (sqlite3_bind_int64(st, i, v) != SQLITE_OK)
@@ -184,7 +192,7 @@ bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v, struct barge_err *
 }
 
 /* Steps a statement that returns no rows, then resets it. */
-static int
+int
 stmt_run(struct store *s, sqlite3_stmt *st, const char *what, struct barge_err *err)
 {
 	int rc = BARGE_OK;
@@ -199,7 +207,7 @@ stmt_run(struct store *s, sqlite3_stmt *st, const char *what, struct barge_err *
  * Builds DIR/blobs/<alg>/<2 hex>/<hex> for a digest that digest_parse
  * accepted, so the path can not leave the store.  Caller frees.
  */
-static int
+int
 blob_path(const struct store *s, const char *digest, char **out, struct barge_err *err)
 {
 	const char *hex = NULL;

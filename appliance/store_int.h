@@ -1,0 +1,41 @@
+/*
+ * store_int: the store's insides, shared by the files that implement
+ * store.h and its extensions (store.c, and the push and GC parts in their
+ * own files).  Nothing outside the store includes this.
+ *
+ * The statement cache is store.c's; other files prepare their own statements
+ * on s->db and finalize them.  Every digest goes through digest_parse (as
+ * blob_path does) before it becomes part of a path.
+ */
+#ifndef BARGE_STORE_INT_H
+#define BARGE_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Room in the statement cache; store.c checks its own count against it. */
+#define STORE_STMT_MAX 64
+
+struct store {
+	char *dir;
+	char *tmp_dir;
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STORE_STMT_MAX];
+};
+
+/* Records SQLite's last error on s as "what: <sqlite message>"; returns the code. */
+int db_fail(struct store *s, struct barge_err *err, const char *what);
+/* Runs SQL without results (BEGIN, COMMIT, schema). */
+int db_exec(struct store *s, const char *sql, const char *what, struct barge_err *err);
+/* Resets a statement and clears its bindings. */
+void stmt_done(sqlite3_stmt *st);
+int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v, struct barge_err *err);
+int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v, struct barge_err *err);
+/* Steps a statement that returns no rows, then resets it. */
+int stmt_run(struct store *s, sqlite3_stmt *st, const char *what, struct barge_err *err);
+/* DIR/blobs/<alg>/<2 hex>/<hex> for a valid digest; caller frees *out. */
+int blob_path(const struct store *s, const char *digest, char **out, struct barge_err *err);
+
+#endif
