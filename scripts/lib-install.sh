@@ -10,7 +10,8 @@ BARGE_PACKAGES=(
 	build-essential cmake pkg-config
 	libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
 	libsqlite3-dev libmicrohttpd-dev libyaml-dev libisofs-dev libcmocka-dev
-	docker-registry skopeo containerd jq zstd curl openssl ca-certificates
+	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates
+	xorriso genisoimage apache2-utils python3 util-linux
 )
 
 # Run a command as root: directly when we are root, else through sudo.
