@@ -1,0 +1,429 @@
+/*
+ * webhook: the image-swap mutating admission webhook (DESIGN §10).
+ *
+ * Which references are looked at:
+ *   - CREATE of a Pod: every container, initContainer and ephemeralContainer
+ *     image, and every image volume's reference.
+ *   - UPDATE of a Pod: only the references the update itself changes, found
+ *     by comparing with oldObject by container (or volume) name.  Swapping a
+ *     reference the pod already runs would make the kubelet restart that
+ *     container, and the API server refuses updates that touch fields Pods
+ *     do not let change (ephemeral containers, volumes).
+ *   - the pods/ephemeralcontainers subresource: only ephemeralContainers,
+ *     again only those new or changed.
+ *
+ * The annotation barge.dev/original-images holds a JSON map from container
+ * name (or "volume/<name>" for an image volume) to the reference the pod
+ * asked for.  It is merged with an annotation already there, so that a
+ * reinvocation or an update keeps the originals of earlier swaps.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileutil.h"
+#include "ref.h"
+#include "store.h"
+#include "webhook.h"
+
+#define WEBHOOK_ANNOTATION "barge.dev/original-images"
+#define WEBHOOK_OPTOUT_KEY "barge.dev/imageswap"
+#define WEBHOOK_UID_MAX    256               /* Kubernetes sends a 36-byte UUID */
+#define WEBHOOK_PATCH_MAX  (8 * 1024 * 1024) /* base64 of it still fits an int */
+
+/* The state of one review. */
+struct wh {
+	const struct webhook_opts *o;
+	struct store *s;
+	json_t *ops;       /* the JSON Patch being built */
+	json_t *originals; /* name -> original reference, of what ops swap */
+	struct barge_err *err;
+};
+
+static const char *const wh_lists[] = { "containers", "initContainers", "ephemeralContainers" };
+
+/* Serialises the response; patch (a JSON Patch array) may be NULL. */
+static int
+wh_answer(const char *uid, const json_t *patch, char **resp, size_t *resplen, struct barge_err *err)
+{
+	json_t *root = NULL, *r = NULL;
+	char *raw = NULL, *out = NULL;
+	unsigned char *b64 = NULL;
+	size_t rawlen;
+	int rc = BARGE_ENOMEM;
+
+	r = json_pack("{s:s, s:b}", "uid", uid, "allowed", 1);
+	if (r == NULL)
+		goto fail;
+	if (patch != NULL) {
+		if ((raw = json_dumps(patch, JSON_COMPACT)) == NULL)
+			goto fail;
+		rawlen = strlen(raw);
+		if (rawlen > WEBHOOK_PATCH_MAX) {
+			rc = err_set(err, BARGE_ELIMIT, "JSON patch of %zu bytes exceeds %d",
+			             rawlen, WEBHOOK_PATCH_MAX);
+			goto fail;
+		}
+		if ((b64 = malloc((rawlen + 2) / 3 * 4 + 1)) == NULL)
+			goto fail;
+		EVP_EncodeBlock(b64, (const unsigned char *)raw, (int)rawlen);
+		if (json_object_set_new(r, "patchType", json_string("JSONPatch")) != 0 ||
+		    json_object_set_new(r, "patch", json_string((const char *)b64)) != 0)
+			goto fail;
+	}
+	root = json_pack("{s:s, s:s, s:O}", "apiVersion", "admission.k8s.io/v1", "kind",
+	                 "AdmissionReview", "response", r);
+	if (root == NULL || (out = json_dumps(root, JSON_COMPACT)) == NULL)
+		goto fail;
+	*resplen = strlen(out);
+	*resp = out;
+	rc = BARGE_OK;
+fail:
+	if (rc == BARGE_ENOMEM)
+		err_set(err, rc, "out of memory answering an admission review");
+	json_decref(root);
+	json_decref(r);
+	free(raw);
+	free(b64);
+	return rc;
+}
+
+/* Whether the reference names the advertised registry already. */
+static int
+wh_on_advertised(const struct webhook_opts *o, const char *image, const struct ref *r)
+{
+	size_t n = strlen(o->advertise);
+
+	if (strncmp(image, o->advertise, n) == 0 && image[n] == '/')
+		return 1;
+	return r != NULL && strcasecmp(r->host, o->advertise) == 0;
+}
+
+/*
+ * Decides what image becomes: *out is the new reference (caller frees), or
+ * NULL when it is left alone (unparseable, already swapped, or not in the
+ * store under policy present).
+ */
+static int
+wh_swap(struct wh *w, const char *image, char **out)
+{
+	struct barge_err perr;
+	struct store_manifest m;
+	struct ref *r = NULL;
+	char *repo = NULL, *s = NULL;
+	int rc;
+
+	*out = NULL;
+	if (wh_on_advertised(w->o, image, NULL))
+		return BARGE_OK;
+	/* A reference the kubelet could not pull either is not ours to judge. */
+	if ((rc = ref_parse(image, &r, &perr)) != BARGE_OK)
+		return rc == BARGE_ENOMEM ? err_set(w->err, rc, "out of memory") : BARGE_OK;
+	if (wh_on_advertised(w->o, image, r))
+		goto out;
+	if ((repo = ref_local_repo(r, w->o->project)) == NULL) {
+		rc = err_set(w->err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (w->o->policy == WEBHOOK_PRESENT) {
+		rc = store_get_manifest(w->s, repo, r->digest != NULL ? r->digest : r->tag, &m,
+		                        w->err);
+		if (rc == BARGE_ENOTFOUND) {
+			rc = BARGE_OK;
+			goto out;
+		}
+		if (rc != BARGE_OK) {
+			err_prefix(w->err, "looking up %s", image);
+			goto out;
+		}
+	}
+	s = fu_printf("%s/%s%s%s%s%s", w->o->advertise, repo, r->tag != NULL ? ":" : "",
+	              r->tag != NULL ? r->tag : "", r->digest != NULL ? "@" : "",
+	              r->digest != NULL ? r->digest : "");
+	if (s == NULL) {
+		rc = err_set(w->err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	*out = s;
+out:
+	free(repo);
+	ref_free(r);
+	return rc;
+}
+
+/* The member field of the element of old array list named name, or NULL. */
+static const char *
+wh_old_value(const json_t *oldspec, const char *list, const char *name, const char *field,
+             const char *sub)
+{
+	const json_t *a = json_object_get(oldspec, list), *e;
+	size_t i;
+
+	json_array_foreach(a, i, e)
+	{
+		const json_t *v;
+
+		if (!json_is_string(json_object_get(e, "name")) ||
+		    strcmp(json_string_value(json_object_get(e, "name")), name) != 0)
+			continue;
+		v = json_object_get(e, field);
+		if (sub != NULL)
+			v = json_object_get(v, sub);
+		return json_string_value(v);
+	}
+	return NULL;
+}
+
+/*
+ * Looks at one reference: element i of spec's list, whose reference is
+ * at field (or field.sub).  key names it in the originals annotation.
+ */
+static int
+wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list, size_t i,
+         const char *field, const char *sub, const char *keyprefix)
+{
+	const json_t *v = json_object_get(e, field);
+	const char *name = json_string_value(json_object_get(e, "name")), *image, *old;
+	char *to = NULL, *path = NULL, *key = NULL;
+	json_t *op = NULL;
+	int rc;
+
+	if (sub != NULL)
+		v = json_object_get(v, sub);
+	if ((image = json_string_value(v)) == NULL || name == NULL)
+		return BARGE_OK;
+	if (oldspec != NULL && (old = wh_old_value(oldspec, list, name, field, sub)) != NULL &&
+	    strcmp(old, image) == 0)
+		return BARGE_OK;
+	if ((rc = wh_swap(w, image, &to)) != BARGE_OK || to == NULL)
+		return rc;
+	rc = BARGE_ENOMEM;
+	path = sub != NULL ? fu_printf("/spec/%s/%zu/%s/%s", list, i, field, sub)
+	                   : fu_printf("/spec/%s/%zu/%s", list, i, field);
+	key = fu_printf("%s%s", keyprefix, name);
+	if (path == NULL || key == NULL)
+		goto fail;
+	op = json_pack("{s:s, s:s, s:s}", "op", "replace", "path", path, "value", to);
+	if (op == NULL || json_array_append(w->ops, op) != 0 ||
+	    json_object_set_new(w->originals, key, json_string(image)) != 0)
+		goto fail;
+	rc = BARGE_OK;
+fail:
+	if (rc != BARGE_OK)
+		err_set(w->err, rc, "out of memory");
+	json_decref(op);
+	free(to);
+	free(path);
+	free(key);
+	return rc;
+}
+
+/* Collects the replace operations for spec (oldspec: the spec before an UPDATE, or NULL). */
+static int
+wh_pod(struct wh *w, const json_t *spec, const json_t *oldspec, int only_ephemeral)
+{
+	const json_t *e;
+	size_t i, l;
+	int rc;
+
+	for (l = 0; l < sizeof(wh_lists) / sizeof(wh_lists[0]); l++) {
+		if (only_ephemeral && strcmp(wh_lists[l], "ephemeralContainers") != 0)
+			continue;
+		json_array_foreach(json_object_get(spec, wh_lists[l]), i, e)
+		{
+			rc = wh_visit(w, e, oldspec, wh_lists[l], i, "image", NULL, "");
+			if (rc != BARGE_OK)
+				return rc;
+		}
+	}
+	if (only_ephemeral)
+		return BARGE_OK;
+	json_array_foreach(json_object_get(spec, "volumes"), i, e)
+	{
+		rc = wh_visit(w, e, oldspec, "volumes", i, "image", "reference", "volume/");
+		if (rc != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
+/* Appends the operation that records w->originals in the pod's annotation. */
+static int
+wh_annotate(struct wh *w, const json_t *obj)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const json_t *ann = json_object_get(meta, "annotations");
+	const char *had = json_string_value(json_object_get(ann, WEBHOOK_ANNOTATION));
+	json_t *merged = NULL, *op = NULL;
+	char *text = NULL;
+	int rc = BARGE_ENOMEM;
+
+	/* Originals of earlier swaps stay; an unreadable annotation is replaced. */
+	if (had != NULL && (merged = json_loads(had, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
+	    !json_is_object(merged)) {
+		json_decref(merged);
+		merged = NULL;
+	}
+	if (merged == NULL && (merged = json_object()) == NULL)
+		goto fail;
+	if (json_object_update(merged, w->originals) != 0 ||
+	    (text = json_dumps(merged, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		goto fail;
+	/*
+	 * "add" on an existing member replaces it (RFC 6902 4.1), so one form
+	 * serves a new annotation and an old one; the key's "/" is "~1".
+	 */
+	if (!json_is_object(meta))
+		op = json_pack("{s:s, s:s, s:{s:{s:s}}}", "op", "add", "path", "/metadata", "value",
+		               "annotations", WEBHOOK_ANNOTATION, text);
+	else if (!json_is_object(ann))
+		op = json_pack("{s:s, s:s, s:{s:s}}", "op", "add", "path", "/metadata/annotations",
+		               "value", WEBHOOK_ANNOTATION, text);
+	else
+		op = json_pack("{s:s, s:s, s:s}", "op", "add", "path",
+		               "/metadata/annotations/barge.dev~1original-images", "value", text);
+	if (op == NULL || json_array_append(w->ops, op) != 0)
+		goto fail;
+	rc = BARGE_OK;
+fail:
+	if (rc != BARGE_OK)
+		err_set(w->err, rc, "out of memory");
+	json_decref(merged);
+	json_decref(op);
+	free(text);
+	return rc;
+}
+
+/* A name for the pod in notes: "namespace/name". */
+static char *
+wh_pod_name(const json_t *req, const json_t *obj)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(req, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+
+	if (name == NULL || *name == '\0')
+		name = json_string_value(json_object_get(meta, "generateName"));
+	return fu_printf("%s/%s", ns != NULL ? ns : "", name != NULL ? name : "");
+}
+
+int
+webhook_review(const struct webhook_opts *o, struct store *s, const char *body, size_t len,
+               char **resp, size_t *resplen, char **note, struct barge_err *err)
+{
+	struct wh w = { .o = o, .s = s, .err = err };
+	json_t *root = NULL;
+	const json_t *req, *kind, *obj, *old = NULL, *v;
+	const char *uid = "", *op, *sub, *group, *k;
+	char *why = NULL, *pod = NULL;
+	json_error_t jerr;
+	int rc = BARGE_ENOMEM;
+
+	*resp = NULL;
+	*note = NULL;
+	if (len > WEBHOOK_BODY_MAX) {
+		why = fu_printf("AdmissionReview of %zu bytes exceeds the limit of %d", len,
+		                WEBHOOK_BODY_MAX);
+		goto answer;
+	}
+	root = json_loadb(body != NULL ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		why = fu_printf("malformed AdmissionReview: %s (line %d, column %d)", jerr.text,
+		                jerr.line, jerr.column);
+		goto answer;
+	}
+	req = json_object_get(root, "request");
+	v = json_object_get(req, "uid");
+	if (json_is_string(v) && json_string_length(v) <= WEBHOOK_UID_MAX &&
+	    strlen(json_string_value(v)) == json_string_length(v))
+		uid = json_string_value(v);
+	if (!json_is_string(json_object_get(root, "apiVersion")) ||
+	    strcmp(json_string_value(json_object_get(root, "apiVersion")), "admission.k8s.io/v1") !=
+	            0 ||
+	    !json_is_string(json_object_get(root, "kind")) ||
+	    strcmp(json_string_value(json_object_get(root, "kind")), "AdmissionReview") != 0 ||
+	    !json_is_object(req)) {
+		why = fu_printf("not an admission.k8s.io/v1 AdmissionReview request");
+		goto answer;
+	}
+	if (*uid == '\0') {
+		why = fu_printf("AdmissionReview without a usable request.uid");
+		goto answer;
+	}
+	kind = json_object_get(req, "kind");
+	group = json_string_value(json_object_get(kind, "group"));
+	k = json_string_value(json_object_get(kind, "kind"));
+	if (group == NULL || k == NULL || *group != '\0' || strcmp(k, "Pod") != 0) {
+		why = fu_printf("not a Pod (kind %s%s%s)", group != NULL ? group : "",
+		                group != NULL && *group != '\0' ? "/" : "", k != NULL ? k : "?");
+		goto answer;
+	}
+	op = json_string_value(json_object_get(req, "operation"));
+	if (op == NULL || (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)) {
+		why = fu_printf("operation %s is not mutated", op != NULL ? op : "(none)");
+		goto answer;
+	}
+	sub = json_string_value(json_object_get(req, "subResource"));
+	if (sub != NULL && *sub != '\0' && strcmp(sub, "ephemeralcontainers") != 0) {
+		why = fu_printf("subresource %s is not mutated", sub);
+		goto answer;
+	}
+	obj = json_object_get(req, "object");
+	if (!json_is_object(obj) || !json_is_object(json_object_get(obj, "spec"))) {
+		why = fu_printf("Pod review without an object.spec");
+		goto answer;
+	}
+	if ((pod = wh_pod_name(req, obj)) == NULL)
+		goto fail;
+	v = json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"),
+	                    WEBHOOK_OPTOUT_KEY);
+	if (json_is_string(v) && strcmp(json_string_value(v), "disable") == 0) {
+		why = fu_printf("pod %s is labelled %s=disable", pod, WEBHOOK_OPTOUT_KEY);
+		goto answer;
+	}
+	if (strcmp(op, "UPDATE") == 0) {
+		old = json_object_get(json_object_get(req, "oldObject"), "spec");
+		if (!json_is_object(old))
+			old = NULL;
+	}
+	if (s == NULL && o->policy == WEBHOOK_PRESENT) {
+		rc = err_set(err, BARGE_EINVAL, "webhook policy present needs a store");
+		goto fail;
+	}
+	if ((w.ops = json_array()) == NULL || (w.originals = json_object()) == NULL)
+		goto fail;
+	rc = wh_pod(&w, json_object_get(obj, "spec"), old,
+	            sub != NULL && strcmp(sub, "ephemeralcontainers") == 0);
+	if (rc != BARGE_OK)
+		goto fail;
+	if (json_array_size(w.ops) == 0) {
+		why = fu_printf("pod %s: no image to swap", pod);
+		goto answer;
+	}
+	if ((rc = wh_annotate(&w, obj)) != BARGE_OK)
+		goto fail;
+	rc = wh_answer(uid, w.ops, resp, resplen, err);
+	goto out;
+answer:
+	if (why == NULL) {
+		rc = BARGE_ENOMEM;
+		goto fail;
+	}
+	if ((rc = wh_answer(uid, NULL, resp, resplen, err)) != BARGE_OK)
+		goto out;
+	*note = why;
+	why = NULL;
+	goto out;
+fail:
+	if (rc == BARGE_ENOMEM)
+		err_set(err, rc, "out of memory reviewing a pod");
+out:
+	json_decref(w.ops);
+	json_decref(w.originals);
+	json_decref(root);
+	free(why);
+	free(pod);
+	return rc;
+}
