@@ -1,0 +1,96 @@
+/*
+ * config: barged's settings, from /etc/barge/barged.yaml (DESIGN §11) and
+ * then from command-line flags, which win.
+ *
+ * Every key has a default that works unconfigured, so an absent file is
+ * the defaults.  The file is YAML (common/yjson.h); unknown keys, wrong
+ * types and bad values are errors naming file:line:col, with a suggestion
+ * for a misspelt key.  Keys are named by their dotted path ("auth.
+ * anonymous_pull"); config_set takes that name and a string value, which
+ * is how flags override keys.  docs/configuration.md lists every key.
+ *
+ * struct config owns every string and list in it; config_free releases
+ * them.  It is filled once at start-up and read-only afterwards.
+ */
+#ifndef BARGE_CONFIG_H
+#define BARGE_CONFIG_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/barge/barged.yaml"
+#define CONFIG_FILE_MAX     (1024 * 1024) /* largest configuration file read */
+#define CONFIG_LIST_MAX     256           /* most entries in one list */
+
+struct config_list {
+	char **v;
+	size_t n;
+};
+
+enum config_policy { CONFIG_POLICY_PRESENT, CONFIG_POLICY_ALWAYS };
+enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
+enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
+
+struct config {
+	char *data_dir;   /* data_dir: the store, TLS files, admin.password (/var/lib/barge) */
+	char *listen;     /* listen: ":30003" */
+	char *project;    /* project: first segment of mirror repositories ("edge") */
+	unsigned threads; /* threads: server threads (4) */
+	int plain_http;   /* plain_http: serve HTTP instead of HTTPS (false) */
+	struct {
+		char *cert; /* tls.cert: PEM certificate chain file; NULL: generated */
+		char *key;  /* tls.key: its key file; set together with cert */
+		struct config_list names; /* tls.names: extra SANs of a generated certificate */
+	} tls;
+	struct {
+		int anonymous_pull;        /* auth.anonymous_pull (true) */
+		char *admin_password_file; /* auth.admin_password_file; NULL: generated */
+	} auth;
+	struct {
+		int allow_delete;     /* registry.allow_delete (false) */
+		unsigned max_uploads; /* registry.max_uploads: concurrent uploads (64) */
+	} registry;
+	struct {
+		char *advertise;                       /* webhook.advertise ("127.0.0.1:30003") */
+		enum config_policy policy;             /* webhook.policy (present) */
+		struct config_list exclude_namespaces; /* webhook.exclude_namespaces */
+		struct config_list label_keys;         /* webhook.label_keys */
+	} webhook;
+	struct {
+		struct config_list watch; /* import.watch: directories watched for bundles */
+	} import;
+	struct {
+		enum config_log_format format; /* log.format: text or json (text) */
+		enum config_log_level level;   /* log.level (info) */
+		char *access; /* log.access: "stdout", "off" or a file ("stdout") */
+	} log;
+};
+
+/* Fills c with the defaults.  On failure c holds nothing to free. */
+int config_init(struct config *c, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Applies the YAML file at path over c.  A missing file is BARGE_ENOTFOUND
+ * (callers decide whether that is fine: it is for the default path).
+ */
+int config_load_file(struct config *c, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
+/* Like config_load_file, from a buffer; name is used in messages. */
+int config_load_buf(struct config *c, const char *name, const char *buf, size_t len,
+                    struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Sets the key named by its dotted path from text, as a flag does:
+ * booleans take true/false/yes/no/1/0, a list takes one entry, appended to
+ * what the file gave.  BARGE_EINVAL names the key and suggests one for a
+ * misspelt name.
+ */
+int config_set(struct config *c, const char *key, const char *value,
+               struct barge_err *err) BARGE_MUST_CHECK;
+/* Cross-key checks (tls.cert without tls.key, ...), run after all sources. */
+int config_check(const struct config *c, struct barge_err *err) BARGE_MUST_CHECK;
+/* Releases everything c owns.  Accepts a zeroed struct. */
+void config_free(struct config *c);
+
+/* Closest word of candidates (NULL-terminated) to word, or NULL when none is close. */
+const char *config_suggest(const char *word, const char *const *candidates);
+
+#endif

@@ -1,0 +1,221 @@
+#include "test_main.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static int
+load(struct config *c, const char *yaml, struct barge_err *err)
+{
+	assert_int_equal(config_init(c, err), BARGE_OK);
+	return config_load_buf(c, "barged.yaml", yaml, strlen(yaml), err);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c, "# nothing set\n", &err), BARGE_OK);
+	assert_string_equal(c.data_dir, "/var/lib/barge");
+	assert_string_equal(c.listen, ":30003");
+	assert_string_equal(c.project, "edge");
+	assert_int_equal(c.threads, 4);
+	assert_int_equal(c.plain_http, 0);
+	assert_int_equal(c.auth.anonymous_pull, 1);
+	assert_null(c.auth.admin_password_file);
+	assert_null(c.tls.cert);
+	assert_int_equal(c.registry.allow_delete, 0);
+	assert_int_equal(c.registry.max_uploads, 64);
+	assert_string_equal(c.webhook.advertise, "127.0.0.1:30003");
+	assert_int_equal(c.webhook.policy, CONFIG_POLICY_PRESENT);
+	assert_int_equal(c.log.format, CONFIG_LOG_TEXT);
+	assert_int_equal(c.log.level, CONFIG_LOG_INFO);
+	assert_string_equal(c.log.access, "stdout");
+	assert_int_equal(config_check(&c, &err), BARGE_OK);
+	config_free(&c);
+}
+
+static void
+test_full_file(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+	char path[512];
+
+	(void)state;
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	snprintf(path, sizeof(path), "%s/config/full.yaml", BARGE_TEST_DATA);
+	assert_int_equal(config_load_file(&c, path, &err), BARGE_OK);
+	assert_string_equal(c.data_dir, "/srv/barge");
+	assert_string_equal(c.listen, "127.0.0.1:5000");
+	assert_string_equal(c.project, "retail");
+	assert_int_equal(c.threads, 8);
+	assert_int_equal(c.plain_http, 0);
+	assert_string_equal(c.tls.cert, "/etc/barge/tls.crt");
+	assert_string_equal(c.tls.key, "/etc/barge/tls.key");
+	assert_int_equal(c.tls.names.n, 2);
+	assert_string_equal(c.tls.names.v[0], "registry.local");
+	assert_string_equal(c.tls.names.v[1], "10.0.0.5");
+	assert_int_equal(c.auth.anonymous_pull, 0);
+	assert_string_equal(c.auth.admin_password_file, "/etc/barge/admin.password");
+	assert_int_equal(c.registry.allow_delete, 1);
+	assert_int_equal(c.registry.max_uploads, 16);
+	assert_string_equal(c.webhook.advertise, "10.0.0.5:30003");
+	assert_int_equal(c.webhook.policy, CONFIG_POLICY_ALWAYS);
+	assert_int_equal(c.webhook.exclude_namespaces.n, 2);
+	assert_string_equal(c.webhook.exclude_namespaces.v[1], "barge-system");
+	assert_int_equal(c.webhook.label_keys.n, 1);
+	assert_int_equal(c.import.watch.n, 1);
+	assert_string_equal(c.import.watch.v[0], "/media/usb");
+	assert_int_equal(c.log.format, CONFIG_LOG_JSON);
+	assert_int_equal(c.log.level, CONFIG_LOG_DEBUG);
+	assert_string_equal(c.log.access, "/var/log/barged-access.log");
+	assert_int_equal(config_check(&c, &err), BARGE_OK);
+
+	/* Flags win over the file; list flags append. */
+	assert_int_equal(config_set(&c, "listen", ":6000", &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "auth.anonymous_pull", "true", &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "tls.names", "edge-1", &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "log.level", "warn", &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "threads", "2", &err), BARGE_OK);
+	assert_string_equal(c.listen, ":6000");
+	assert_int_equal(c.auth.anonymous_pull, 1);
+	assert_int_equal(c.tls.names.n, 3);
+	assert_string_equal(c.tls.names.v[2], "edge-1");
+	assert_int_equal(c.log.level, CONFIG_LOG_WARN);
+	assert_int_equal(c.threads, 2);
+	config_free(&c);
+}
+
+static void
+test_unknown_key_suggests(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c, "listen: ':1'\nauth:\n  anonymous_pul: false\n", &err),
+	                 BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:3:3: unknown key \"anonymous_pul\" in auth; did "
+	                             "you mean \"anonymous_pull\"?");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "plian_http: true\n", &err), BARGE_EINVAL);
+	assert_string_equal(
+	        err.msg,
+	        "barged.yaml:1:1: unknown key \"plian_http\"; did you mean \"plain_http\"?");
+	config_free(&c);
+
+	/* Nothing close: the valid keys are listed. */
+	assert_int_equal(load(&c, "log:\n  colour: red\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:2:3: unknown key \"colour\" in log; valid keys: "
+	                             "format, level, access");
+	config_free(&c);
+}
+
+static void
+test_wrong_types(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c, "threads: many\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg,
+	                    "barged.yaml:1:10: threads: expected an integer, got a string");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "threads: 0\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:1:10: threads: must be 1 to 256");
+	config_free(&c);
+
+	/* A quoted "false" is a string, not a boolean. */
+	assert_int_equal(load(&c, "auth: {anonymous_pull: 'false'}\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:1:24: auth.anonymous_pull: expected true or "
+	                             "false, got a string");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "tls:\n  names: [a, 7]\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg,
+	                    "barged.yaml:2:14: tls.names[1]: expected a string, got a number");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "webhook:\n  policy: sometimes\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:2:11: webhook.policy: \"sometimes\" is not one "
+	                             "of present, always");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "tls: yes please\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:1:6: tls: expected a mapping, got a string");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "- listen\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:1:1: expected a mapping of keys, got a list");
+	config_free(&c);
+
+	assert_int_equal(load(&c, "project: Edge\n", &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "barged.yaml:1:10: project: must be lowercase"));
+	config_free(&c);
+
+	assert_int_equal(load(&c, "data_dir: ''\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml:1:11: data_dir: must not be empty");
+	config_free(&c);
+}
+
+static void
+test_set_errors(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "auth.anonymous_pull", "maybe", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "auth.anonymous_pull: expected true or false, got \"maybe\"");
+	assert_int_equal(config_set(&c, "registry.max_uploads", "-1", &err), BARGE_EINVAL);
+	assert_int_equal(config_set(&c, "threads", "12x", &err), BARGE_EINVAL);
+	assert_int_equal(config_set(&c, "auth.anonymous-pull", "true", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "unknown key \"auth.anonymous-pull\"; did you mean "
+	                             "\"auth.anonymous_pull\"?");
+	assert_int_equal(config_set(&c, "auth", "x", &err), BARGE_EINVAL);
+	assert_int_equal(config_set(&c, "tls.cert", "/c.pem", &err), BARGE_OK);
+	assert_int_equal(config_check(&c, &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "tls.cert and tls.key must be set together");
+	assert_int_equal(config_set(&c, "tls.key", "/k.pem", &err), BARGE_OK);
+	assert_int_equal(config_check(&c, &err), BARGE_OK);
+	config_free(&c);
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	assert_int_equal(config_load_file(&c, "/nonexistent/barged.yaml", &err), BARGE_ENOTFOUND);
+	assert_string_equal(c.listen, ":30003");
+	config_free(&c);
+
+	/* Two documents are refused rather than silently merged. */
+	assert_int_equal(load(&c, "listen: ':1'\n---\nlisten: ':2'\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "barged.yaml: expected one YAML document, found 2");
+	config_free(&c);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_defaults),
+	cmocka_unit_test(test_full_file),
+	cmocka_unit_test(test_unknown_key_suggests),
+	cmocka_unit_test(test_wrong_types),
+	cmocka_unit_test(test_set_errors),
+	cmocka_unit_test(test_missing_file),
+};
+
+BARGE_TEST_MAIN(tests)
