@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 /* Enough for the registry's handful of headers; a bound all the same. */
 #define HTTP_RESP_HEADERS_MAX 32
@@ -19,24 +22,36 @@
  * Over TLS libmicrohttpd would otherwise read files in small blocks; a large
  * block keeps blob GETs fast.
  */
-#define HTTP_FD_BLOCK (1024 * 1024)
-/*
- * Nothing served yet accepts a request body (pushes come later), so bodies
- * are read and dropped, up to this much; beyond it the connection is closed.
- */
-#define HTTP_BODY_DISCARD_MAX (1024 * 1024)
-#define HTTP_DEFAULT_THREADS  4
-#define HTTP_CONN_TIMEOUT     120 /* seconds a connection may stay idle */
+#define HTTP_FD_BLOCK        (1024 * 1024)
+#define HTTP_DEFAULT_THREADS 4
+#define HTTP_DEFAULT_CONNS   1024
+#define HTTP_DEFAULT_TIMEOUT 120 /* seconds a connection may stay silent */
+#define HTTP_DEFAULT_STOP_MS 10000
+#define HTTP_OLD_DAEMONS_MAX 8 /* listeners draining after certificate reloads */
+/* TLS 1.2 and 1.3 only, GnuTLS's usual ciphers within them. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct http_server {
 	struct MHD_Daemon *d;
+	/* Daemons replaced by a certificate reload, finishing their connections. */
+	struct MHD_Daemon *old[HTTP_OLD_DAEMONS_MAX];
+	size_t nold;
+	MHD_socket listen_fd; /* shared by every daemon; closed by us at the end */
+	int port;
+	int tls;
 	http_handler handler;
 	void *arg;
+	void (*on_complete)(struct http_req *req, int status, uint64_t bytes, void *arg);
+	unsigned threads, max_conns, timeout, stop_wait_ms;
 	/* Kept for the daemon's lifetime, since MHD keeps the pointers. */
 	char *cert;
 	char *key;
+	char *old_cert[HTTP_OLD_DAEMONS_MAX];
+	char *old_key[HTTP_OLD_DAEMONS_MAX];
+	pthread_mutex_t mtx; /* d, old, cert, key */
 	pthread_mutex_t log_mtx;
 	char last_error[256];
+	unsigned in_flight; /* requests between their head and their completion; atomic */
 };
 
 struct http_hdr {
@@ -44,13 +59,35 @@ struct http_hdr {
 	char *value;
 };
 
+enum http_phase {
+	HTTP_PHASE_HEAD, /* the first call: the head is here, the body (if any) is not */
+	HTTP_PHASE_BODY, /* the body is arriving */
+	HTTP_PHASE_END   /* the body (if any) is complete */
+};
+
 struct http_req {
+	struct http_server *s;
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *path;
-	uint64_t body_len;
-	int started;
+	enum http_phase phase;
+	int has_body;
+	int64_t content_length;
+	uint64_t body_len; /* body bytes received */
+	/* A taken body (http_req_accept_body). */
+	http_body_cb body_cb;
+	http_done_cb done_cb;
+	void *body_arg;
+	uint64_t body_max;
+	int done_called;
+	/* A response waiting for the body to be read and dropped. */
+	struct MHD_Response *pending;
+	int pending_status;
+	int status;        /* queued (or held), for on_complete */
+	uint64_t resp_len; /* its body length */
 	int queued;
+	int closed; /* the connection ended: nothing can be queued */
+	char remote[INET6_ADDRSTRLEN];
 	size_t nhdr;
 	struct http_hdr hdr[HTTP_RESP_HEADERS_MAX];
 };
@@ -92,76 +129,155 @@ static void
 http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct http_req *r = *req_cls;
+	uint64_t bytes;
 
+	(void)conn;
 	if (r == NULL)
 		return;
+	r->closed = 1;
+	if (r->done_cb != NULL && !r->done_called) {
+		r->done_called = 1;
+		r->done_cb(r, BARGE_EIO, r->body_arg);
+	}
+	if (s->on_complete != NULL) {
+		/* MHD tells no byte count for aborted responses: only whole ones count. */
+		bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && strcmp(r->method, "HEAD") != 0
+		                ? r->resp_len
+		                : 0;
+		s->on_complete(r, r->status, bytes, s->arg);
+	}
+	if (r->pending != NULL)
+		MHD_destroy_response(r->pending);
 	http_req_reset_headers(r);
 	free(r);
 	*req_cls = NULL;
+	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 }
 
-static int
-http_body_too_large(struct MHD_Connection *conn)
+/* -1 when absent or not a plain decimal number. */
+static int64_t
+http_parse_length(const char *cl)
 {
-	const char *cl =
-	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long n;
 	char *end;
 
-	if (cl == NULL)
-		return 0;
+	if (cl == NULL || *cl < '0' || *cl > '9')
+		return -1;
 	errno = 0;
 	n = strtoull(cl, &end, 10);
-	return errno != 0 || *end != '\0' || n > HTTP_BODY_DISCARD_MAX;
+	if (errno != 0 || *end != '\0' || n > (unsigned long long)INT64_MAX)
+		return -1;
+	return (int64_t)n;
+}
+
+/* Sends a held response now. */
+static enum MHD_Result
+http_flush_pending(struct http_req *r)
+{
+	struct MHD_Response *resp = r->pending;
+	enum MHD_Result ok;
+
+	r->pending = NULL;
+	ok = MHD_queue_response(r->conn, (unsigned int)r->pending_status, resp);
+	MHD_destroy_response(resp);
+	if (ok == MHD_YES)
+		r->queued = 1;
+	return ok;
+}
+
+static void
+http_call_done(struct http_req *r, int rc)
+{
+	static const char failed[] = "internal error\n";
+
+	r->done_called = 1;
+	r->done_cb(r, rc, r->body_arg);
+	if (!r->queued && r->pending == NULL)
+		(void)http_respond_buf(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", failed,
+		                       sizeof(failed) - 1);
+}
+
+/* One piece of a body. */
+static enum MHD_Result
+http_body(struct http_req *r, const char *data, size_t n)
+{
+	int rc;
+
+	r->body_len += n;
+	if (r->body_cb != NULL && !r->done_called) {
+		if (r->body_len > r->body_max)
+			rc = BARGE_ELIMIT;
+		else
+			rc = r->body_cb(r, data, n, r->body_arg);
+		if (rc != BARGE_OK)
+			http_call_done(r, rc);
+		return MHD_YES;
+	}
+	/*
+	 * Dropped.  A held answer goes out once a bounded amount was read;
+	 * if MHD will not send it before the body ends, the connection is
+	 * closed instead of reading on for ever.
+	 */
+	if (r->pending != NULL && r->body_len > HTTP_BODY_DISCARD_MAX)
+		return http_flush_pending(r);
+	if (r->queued && r->body_len > HTTP_BODY_DISCARD_MAX)
+		return MHD_NO;
+	return MHD_YES;
 }
 
 static enum MHD_Result
 http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
             const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
-	struct http_server *s = cls;
-	struct http_req *r = *req_cls;
 	static const char too_long[] = "URL too long\n";
 	static const char failed[] = "internal error\n";
+	struct http_server *s = cls;
+	struct http_req *r = *req_cls;
+	const char *te;
+	size_t n;
 
+	(void)version;
 	if (r == NULL) {
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
+		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+		r->s = s;
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
+		r->content_length = http_parse_length(MHD_lookup_connection_value(
+		        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
+		te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		r->has_body = r->content_length > 0 || (te != NULL && r->content_length < 0);
+		r->phase = HTTP_PHASE_HEAD;
 		*req_cls = r;
-		/*
-		 * Queueing a response on the first call of a request that
-		 * has a body makes libmicrohttpd close the connection, so
-		 * requests are answered on a later call, once their body (if
-		 * any) has been read.  A body announced as too large is
-		 * answered at once instead: a client waiting on "Expect:
-		 * 100-continue" then gets the answer without sending it.
-		 */
-		if (!http_body_too_large(conn))
-			return MHD_YES;
+		if (strlen(url) > HTTP_URL_MAX) {
+			if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,
+			                     sizeof(too_long) - 1) != BARGE_OK)
+				return MHD_NO;
+		} else {
+			s->handler(r, s->arg);
+		}
+		if (!r->queued && r->pending == NULL && r->body_cb == NULL &&
+		    http_respond_buf(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", failed,
+		                     sizeof(failed) - 1) != BARGE_OK)
+			return MHD_NO;
+		r->phase = HTTP_PHASE_BODY;
+		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
-		r->body_len += *upload_data_size;
+		n = *upload_data_size;
 		*upload_data_size = 0;
-		if (r->started || r->body_len <= HTTP_BODY_DISCARD_MAX)
-			return MHD_YES;
-	} else if (r->started) {
-		return MHD_YES;
+		return http_body(r, upload_data, n);
 	}
-	r->started = 1;
-	if (strlen(url) > HTTP_URL_MAX) {
-		if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,
-		                     sizeof(too_long) - 1) != BARGE_OK)
-			return MHD_NO;
-		return MHD_YES;
-	}
-	s->handler(r, s->arg);
-	if (!r->queued && http_respond_buf(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", failed,
-	                                   sizeof(failed) - 1) != BARGE_OK)
-		return MHD_NO;
+	r->phase = HTTP_PHASE_END;
+	if (r->body_cb != NULL && !r->done_called)
+		http_call_done(r, BARGE_OK);
+	if (r->pending != NULL)
+		return http_flush_pending(r);
 	return MHD_YES;
 }
 
@@ -231,14 +347,78 @@ http_parse_listen(const char *listen, struct sockaddr_storage *sa, int *any, uin
 	return BARGE_OK;
 }
 
+/*
+ * Starts a daemon with cert/key (NULL for plain HTTP) on the bound socket
+ * fd, or binds sa / port itself when fd is MHD_INVALID_SOCKET.
+ */
+static struct MHD_Daemon *
+http_daemon(struct http_server *s, MHD_socket fd, const struct sockaddr_storage *sa, int any,
+            uint16_t port, const char *cert, const char *key)
+{
+	struct MHD_OptionItem opts[16]; /* at most 13 are filled in below */
+	struct MHD_Daemon *d;
+	unsigned int flags;
+	size_t n = 0;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, s };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL };
+	opts[n++] =
+	        (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_HEAD_MAX, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->timeout, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, s->max_conns, NULL };
+	opts[n++] =
+	        (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, s };
+	if (cert != NULL) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			                             (void *)HTTP_TLS_PRIORITIES };
+	}
+	if (fd != MHD_INVALID_SOCKET) {
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+	} else if (any) {
+		flags |= MHD_USE_DUAL_STACK;
+	} else {
+		if (sa->ss_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)sa };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	d = MHD_start_daemon(flags, port, NULL, NULL, http_access, s, MHD_OPTION_ARRAY, opts,
+	                     MHD_OPTION_END);
+	if (d == NULL && any && fd == MHD_INVALID_SOCKET) {
+		/* A host without IPv6 still serves IPv4 on ":PORT". */
+		flags &= ~(unsigned int)MHD_USE_DUAL_STACK;
+		d = MHD_start_daemon(flags, port, NULL, NULL, http_access, s, MHD_OPTION_ARRAY,
+		                     opts, MHD_OPTION_END);
+	}
+	return d;
+}
+
+static char *
+http_strdup_secret(const char *pem)
+{
+	return pem != NULL ? strdup(pem) : NULL;
+}
+
+static void
+http_free_secret(char *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
 int
 http_server_start(const struct http_server_opts *o, struct http_server **out, struct barge_err *err)
 {
+	const union MHD_DaemonInfo *info;
 	struct http_server *s = NULL;
 	struct sockaddr_storage sa;
-	struct MHD_OptionItem opts[12]; /* at most 10 are filled in below */
-	unsigned int flags;
-	size_t n = 0;
 	uint16_t port = 0;
 	int any, rc;
 
@@ -251,51 +431,31 @@ http_server_start(const struct http_server_opts *o, struct http_server **out, st
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "http server: out of memory");
 	pthread_mutex_init(&s->log_mtx, NULL);
+	pthread_mutex_init(&s->mtx, NULL);
+	s->listen_fd = MHD_INVALID_SOCKET;
 	s->handler = o->handler;
 	s->arg = o->arg;
-
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, s };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
-		                             o->threads ? o->threads : HTTP_DEFAULT_THREADS, NULL };
-	opts[n++] =
-	        (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_HEAD_MAX, NULL };
-	opts[n++] =
-	        (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed,
-		                             NULL };
-	if (o->cert_pem != NULL) {
-		if ((s->cert = strdup(o->cert_pem)) == NULL ||
-		    (s->key = strdup(o->key_pem)) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "http server: out of memory");
-			goto fail;
-		}
-		flags |= MHD_USE_TLS;
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
+	s->on_complete = o->on_complete;
+	s->threads = o->threads ? o->threads : HTTP_DEFAULT_THREADS;
+	s->max_conns = o->max_conns ? o->max_conns : HTTP_DEFAULT_CONNS;
+	s->timeout = o->conn_timeout ? o->conn_timeout : HTTP_DEFAULT_TIMEOUT;
+	s->stop_wait_ms = o->stop_wait_ms ? o->stop_wait_ms : HTTP_DEFAULT_STOP_MS;
+	s->tls = o->cert_pem != NULL;
+	if (s->tls && ((s->cert = http_strdup_secret(o->cert_pem)) == NULL ||
+	               (s->key = http_strdup_secret(o->key_pem)) == NULL)) {
+		rc = err_set(err, BARGE_ENOMEM, "http server: out of memory");
+		goto fail;
 	}
-	if (any) {
-		flags |= MHD_USE_DUAL_STACK;
-	} else {
-		if (sa.ss_family == AF_INET6)
-			flags |= MHD_USE_IPv6;
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &sa };
-	}
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-
-	s->d = MHD_start_daemon(flags, port, NULL, NULL, http_access, s, MHD_OPTION_ARRAY, opts,
-	                        MHD_OPTION_END);
-	if (s->d == NULL && any) {
-		/* A host without IPv6 still serves IPv4 on ":PORT". */
-		flags &= ~(unsigned int)MHD_USE_DUAL_STACK;
-		s->d = MHD_start_daemon(flags, port, NULL, NULL, http_access, s, MHD_OPTION_ARRAY,
-		                        opts, MHD_OPTION_END);
-	}
+	s->d = http_daemon(s, MHD_INVALID_SOCKET, &sa, any, port, s->cert, s->key);
 	if (s->d == NULL) {
 		rc = err_set(err, BARGE_EIO, "cannot serve on %s: %s", o->listen,
 		             s->last_error[0] ? s->last_error : "libmicrohttpd refused to start");
 		goto fail;
 	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
+	s->listen_fd = info != NULL ? info->listen_fd : MHD_INVALID_SOCKET;
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info != NULL ? (int)info->port : -1;
 	*out = s;
 	return BARGE_OK;
 fail:
@@ -306,26 +466,177 @@ fail:
 int
 http_server_port(const struct http_server *s)
 {
+	return s->port;
+}
+
+unsigned
+http_server_in_flight(struct http_server *s)
+{
+	return __atomic_load_n(&s->in_flight, __ATOMIC_SEQ_CST);
+}
+
+/* Whether d still has connections open. */
+static int
+http_daemon_busy(struct MHD_Daemon *d)
+{
 	const union MHD_DaemonInfo *info;
 
-	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	return info != NULL ? (int)info->port : -1;
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info == NULL || info->num_connections > 0;
+}
+
+/* Stops the replaced daemons that have no connection left (all of them if force). */
+static void
+http_reap_old(struct http_server *s, int force)
+{
+	size_t i = 0;
+
+	while (i < s->nold) {
+		if (!force && http_daemon_busy(s->old[i])) {
+			i++;
+			continue;
+		}
+		MHD_stop_daemon(s->old[i]);
+		free(s->old_cert[i]);
+		http_free_secret(s->old_key[i]);
+		s->nold--;
+		s->old[i] = s->old[s->nold];
+		s->old_cert[i] = s->old_cert[s->nold];
+		s->old_key[i] = s->old_key[s->nold];
+	}
 }
 
 void
 http_server_stop(struct http_server *s)
 {
+	unsigned waited = 0;
+	size_t i;
+
 	if (s == NULL)
 		return;
-	if (s->d != NULL)
+	pthread_mutex_lock(&s->mtx);
+	if (s->d != NULL) {
+		/*
+		 * No new connections; requests in flight (an upload chunk, a
+		 * blob) get a bounded time to finish before connections close.
+		 */
+		(void)MHD_quiesce_daemon(s->d);
+		for (i = 0; i < s->nold; i++)
+			(void)MHD_quiesce_daemon(s->old[i]);
+		while (http_server_in_flight(s) > 0 && waited < s->stop_wait_ms) {
+			usleep(10 * 1000);
+			waited += 10;
+		}
+		http_reap_old(s, 1);
 		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+	if (s->listen_fd != MHD_INVALID_SOCKET)
+		close(s->listen_fd);
+	pthread_mutex_unlock(&s->mtx);
+	pthread_mutex_destroy(&s->mtx);
 	pthread_mutex_destroy(&s->log_mtx);
 	free(s->cert);
-	if (s->key != NULL) {
-		explicit_bzero(s->key, strlen(s->key));
-		free(s->key);
-	}
+	http_free_secret(s->key);
 	free(s);
+}
+
+/* Whether cert_pem's first certificate and key_pem's key parse and belong together. */
+static int
+http_check_pair(const char *cert_pem, const char *key_pem, struct barge_err *err)
+{
+	BIO *cb = NULL, *kb = NULL;
+	EVP_PKEY *pkey = NULL;
+	X509 *x = NULL;
+	int rc = BARGE_OK;
+
+	cb = BIO_new_mem_buf(cert_pem, -1);
+	kb = BIO_new_mem_buf(key_pem, -1);
+	if (cb == NULL || kb == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((x = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL) {
+		rc = err_set(err, BARGE_EFORMAT, "certificate: no PEM certificate");
+		goto out;
+	}
+	if ((pkey = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL) {
+		rc = err_set(err, BARGE_EFORMAT, "certificate: no PEM private key");
+		goto out;
+	}
+	if (X509_check_private_key(x, pkey) != 1)
+		rc = err_set(err, BARGE_EINVAL, "certificate: the key does not match it");
+out:
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	BIO_free(cb);
+	BIO_free(kb);
+	return rc;
+}
+
+/*
+ * libmicrohttpd cannot swap a certificate in a running daemon without
+ * calling into GnuTLS, which barged does not link; instead a new daemon
+ * takes over the listening socket (MHD_quiesce_daemon keeps it open) and
+ * the old one finishes its connections before it is stopped.
+ */
+int
+http_server_set_cert(struct http_server *s, const char *cert_pem, const char *key_pem,
+                     struct barge_err *err)
+{
+	struct MHD_Daemon *d = NULL;
+	char *cert = NULL, *key = NULL;
+	int rc;
+
+	if (!s->tls)
+		return err_set(err, BARGE_EINVAL, "http server: plain HTTP has no certificate");
+	if ((rc = http_check_pair(cert_pem, key_pem, err)) != BARGE_OK)
+		return rc;
+	if ((cert = strdup(cert_pem)) == NULL || (key = strdup(key_pem)) == NULL) {
+		free(cert);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&s->mtx);
+	http_reap_old(s, 0);
+	if (s->nold == HTTP_OLD_DAEMONS_MAX) {
+		rc = err_set(err, BARGE_ELIMIT, "http server: too many reloads still draining");
+		goto fail;
+	}
+	if (MHD_quiesce_daemon(s->d) == MHD_INVALID_SOCKET) {
+		rc = err_set(err, BARGE_EINTERNAL, "http server: cannot hand over the listener");
+		goto fail;
+	}
+	d = http_daemon(s, s->listen_fd, NULL, 0, 0, cert, key);
+	if (d == NULL) {
+		/* Keep serving with what worked: a listener with the old pair. */
+		rc = err_set(err, BARGE_EIO, "http server: new certificate refused: %s",
+		             s->last_error);
+		d = http_daemon(s, s->listen_fd, NULL, 0, 0, s->cert, s->key);
+		if (d == NULL) {
+			err_prefix(err, "and the old one can not serve again either");
+			goto fail;
+		}
+		s->old[s->nold] = s->d;
+		s->old_cert[s->nold] = NULL;
+		s->old_key[s->nold] = NULL;
+		s->nold++;
+		s->d = d;
+		goto fail;
+	}
+	s->old[s->nold] = s->d;
+	s->old_cert[s->nold] = s->cert;
+	s->old_key[s->nold] = s->key;
+	s->nold++;
+	s->d = d;
+	s->cert = cert;
+	s->key = key;
+	pthread_mutex_unlock(&s->mtx);
+	return BARGE_OK;
+fail:
+	pthread_mutex_unlock(&s->mtx);
+	free(cert);
+	http_free_secret(key);
+	return rc;
 }
 
 /* --- request --------------------------------------------------------------- */
@@ -354,6 +665,53 @@ http_req_header(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *
+http_req_remote_addr(struct http_req *r)
+{
+	const union MHD_ConnectionInfo *info;
+	const struct sockaddr *sa;
+
+	if (r->remote[0] != '\0')
+		return r->remote;
+	info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (info == NULL || (sa = info->client_addr) == NULL)
+		return "";
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		          r->remote, sizeof(r->remote));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          r->remote, sizeof(r->remote));
+	return r->remote;
+}
+
+int
+http_req_has_body(const struct http_req *r)
+{
+	return r->has_body;
+}
+
+int64_t
+http_req_content_length(const struct http_req *r)
+{
+	return r->content_length;
+}
+
+int
+http_req_accept_body(struct http_req *r, uint64_t max, http_body_cb body, http_done_cb done,
+                     void *arg)
+{
+	if (r->phase != HTTP_PHASE_HEAD || r->queued || r->pending != NULL || r->body_cb != NULL)
+		return BARGE_EINTERNAL;
+	if (r->content_length > 0 && (uint64_t)r->content_length > max)
+		return BARGE_ELIMIT;
+	r->body_cb = body;
+	r->done_cb = done;
+	r->body_arg = arg;
+	r->body_max = max;
+	return BARGE_OK;
+}
+
 /* --- response -------------------------------------------------------------- */
 
 int
@@ -373,14 +731,20 @@ http_resp_header(struct http_req *r, const char *name, const char *value)
 	return BARGE_OK;
 }
 
-/* Adds the collected headers and queues resp; resp is released either way. */
+/*
+ * Adds the collected headers and queues resp, or holds it while the body
+ * is still to be read (see the header); resp is released either way.
+ */
 static int
-http_queue(struct http_req *r, int status, const char *content_type, struct MHD_Response *resp)
+http_queue(struct http_req *r, int status, const char *content_type, struct MHD_Response *resp,
+           uint64_t len)
 {
 	enum MHD_Result ok = MHD_YES;
+	int hold;
 	size_t i;
 
-	if (r->queued) {
+	if (r->queued || r->pending != NULL || r->closed) {
+		http_req_reset_headers(r);
 		MHD_destroy_response(resp);
 		return BARGE_EINTERNAL;
 	}
@@ -389,8 +753,25 @@ http_queue(struct http_req *r, int status, const char *content_type, struct MHD_
 	for (i = 0; i < r->nhdr && ok == MHD_YES; i++)
 		ok = MHD_add_response_header(resp, r->hdr[i].name, r->hdr[i].value);
 	http_req_reset_headers(r);
-	if (ok == MHD_YES)
-		ok = MHD_queue_response(r->conn, (unsigned int)status, resp);
+	if (ok != MHD_YES) {
+		MHD_destroy_response(resp);
+		return BARGE_EINTERNAL;
+	}
+	r->status = status;
+	r->resp_len = len;
+	/*
+	 * Queued before the body was read, libmicrohttpd sends the answer and
+	 * closes the connection; worth it only to spare reading a large body.
+	 */
+	hold = r->phase == HTTP_PHASE_BODY ||
+	       (r->phase == HTTP_PHASE_HEAD && r->has_body &&
+	        (r->content_length < 0 || r->content_length <= HTTP_BODY_DISCARD_MAX));
+	if (hold) {
+		r->pending = resp;
+		r->pending_status = status;
+		return BARGE_OK;
+	}
+	ok = MHD_queue_response(r->conn, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	if (ok != MHD_YES)
 		return BARGE_EINTERNAL;
@@ -409,7 +790,7 @@ http_respond_buf(struct http_req *r, int status, const char *content_type, const
 		http_req_reset_headers(r);
 		return BARGE_ENOMEM;
 	}
-	return http_queue(r, status, content_type, resp);
+	return http_queue(r, status, content_type, resp, len);
 }
 
 static ssize_t
@@ -460,6 +841,16 @@ http_respond_fd(struct http_req *r, int status, const char *content_type, int fd
 		http_req_reset_headers(r);
 		return BARGE_EINVAL;
 	}
+	if (!r->s->tls) {
+		/* Plain HTTP: libmicrohttpd sends it with sendfile(2) and closes fd. */
+		resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+		if (resp == NULL) {
+			close(fd);
+			http_req_reset_headers(r);
+			return BARGE_ENOMEM;
+		}
+		return http_queue(r, status, content_type, resp, len);
+	}
 	if ((b = malloc(sizeof(*b))) == NULL) {
 		close(fd);
 		http_req_reset_headers(r);
@@ -474,5 +865,5 @@ http_respond_fd(struct http_req *r, int status, const char *content_type, int fd
 		http_req_reset_headers(r);
 		return BARGE_ENOMEM;
 	}
-	return http_queue(r, status, content_type, resp);
+	return http_queue(r, status, content_type, resp, len);
 }

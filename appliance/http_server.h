@@ -3,10 +3,23 @@
  * module that includes microhttpd.h; everything else sees requests and
  * responses through the calls below.
  *
- * The handler runs on a server thread, once per request, after the request
- * head has arrived, and must queue exactly one response (http_respond_*)
- * before it returns.  Bounds: request heads are limited by the server
- * (HTTP_HEAD_MAX), URLs by HTTP_URL_MAX.
+ * The handler runs on a server thread, once per request, as soon as the
+ * request head has arrived.  Before it returns it must either queue exactly
+ * one response (http_respond_*), or take the body with
+ * http_req_accept_body and queue the response from that call's done
+ * callback.  A response queued at head time on a request that carries a
+ * body is held until the body has been read and dropped (at most
+ * HTTP_BODY_DISCARD_MAX bytes); a larger announced body is not read: the
+ * answer goes out at once and the connection is closed after it, which is
+ * what a client waiting on "Expect: 100-continue" wants.
+ *
+ * Bounds: request heads are limited by the server (HTTP_HEAD_MAX), URLs by
+ * HTTP_URL_MAX, bodies by what the handler passes to http_req_accept_body.
+ * Connections are capped (max_conns) and closed after conn_timeout seconds
+ * without traffic, so a slow client holds one connection and no thread.
+ *
+ * TLS speaks 1.2 and 1.3 only.  Blob bodies go out with sendfile(2) over
+ * plain HTTP and in 1 MiB blocks over TLS.
  */
 #ifndef BARGE_HTTP_SERVER_H
 #define BARGE_HTTP_SERVER_H
@@ -18,6 +31,8 @@
 
 #define HTTP_HEAD_MAX (64 * 1024)
 #define HTTP_URL_MAX  8192
+/* Body read and dropped when a handler answers without taking the body. */
+#define HTTP_BODY_DISCARD_MAX (1024 * 1024)
 
 struct http_server;
 struct http_req;
@@ -37,6 +52,9 @@ struct http_server_opts {
 	 * metrics and the access log.  May be NULL.
 	 */
 	void (*on_complete)(struct http_req *req, int status, uint64_t bytes, void *arg);
+	unsigned max_conns;    /* open connections at most; 0 means a default (1024) */
+	unsigned conn_timeout; /* seconds a connection may stay silent; 0: 120 */
+	unsigned stop_wait_ms; /* how long http_server_stop waits for requests; 0: 10000 */
 };
 
 /* Binds and starts serving on background threads. */
@@ -44,8 +62,24 @@ int http_server_start(const struct http_server_opts *o, struct http_server **out
                       struct barge_err *err) BARGE_MUST_CHECK;
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *s);
-/* Stops serving, waits for in-flight requests, frees s.  Accepts NULL. */
+/*
+ * Stops accepting connections, waits (up to stop_wait_ms) for requests in
+ * flight to finish, then closes every connection and frees s.  Requests
+ * still running then see their body's done callback with BARGE_EIO.
+ * Accepts NULL.
+ */
 void http_server_stop(struct http_server *s);
+/*
+ * Replaces the TLS certificate and key (PEM text) of a TLS server, for a
+ * SIGHUP reload: the pair is checked first, then a new listener on the same
+ * socket takes new connections with it while connections already open
+ * finish on the old one.  Any thread may call it; calls are serialised.
+ * On failure the old certificate stays in use.
+ */
+int http_server_set_cert(struct http_server *s, const char *cert_pem, const char *key_pem,
+                         struct barge_err *err) BARGE_MUST_CHECK;
+/* Requests being handled right now (for metrics). */
+unsigned http_server_in_flight(struct http_server *s);
 
 /* --- request --------------------------------------------------------------- */
 
@@ -56,6 +90,34 @@ const char *http_req_path(const struct http_req *r);
 const char *http_req_query(const struct http_req *r, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *http_req_header(const struct http_req *r, const char *name);
+/* The client's address, numeric ("192.0.2.1", "2001:db8::1"); "" if unknown. */
+const char *http_req_remote_addr(struct http_req *r);
+/* Whether the request carries a body (a Content-Length above 0, or chunked). */
+int http_req_has_body(const struct http_req *r);
+/* The announced Content-Length, or -1 when there is none or it is not a number. */
+int64_t http_req_content_length(const struct http_req *r);
+
+/*
+ * Called with each piece of the body as it arrives; non-zero (a BARGE_E*
+ * code) stops the body: the rest is dropped and done runs with that code.
+ */
+typedef int (*http_body_cb)(struct http_req *req, const void *buf, size_t len, void *arg);
+/*
+ * Called exactly once after a successful http_req_accept_body: with
+ * BARGE_OK when the whole body has arrived, the body callback's code when
+ * it stopped, BARGE_ELIMIT when the body exceeded max, or BARGE_EIO when
+ * the connection ended first (then no response can be sent; free state
+ * only).  Must queue the response unless rc is BARGE_EIO.
+ */
+typedef void (*http_done_cb)(struct http_req *req, int rc, void *arg);
+
+/*
+ * Only from the handler, in place of a response: streams the body to body
+ * and calls done at its end.  BARGE_ELIMIT (nothing taken; answer 413) when
+ * the announced length exceeds max.
+ */
+int http_req_accept_body(struct http_req *r, uint64_t max, http_body_cb body, http_done_cb done,
+                         void *arg) BARGE_MUST_CHECK;
 
 /* --- response -------------------------------------------------------------- */
 
