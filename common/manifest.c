@@ -27,6 +27,8 @@ manifest_free(struct manifest *m)
 		return;
 	free(m->media_type);
 	desc_clear(&m->config);
+	desc_clear(&m->subject);
+	free(m->artifact_type);
 	for (i = 0; i < m->ndescs; i++)
 		desc_clear(&m->descs[i]);
 	free(m->descs);
@@ -213,7 +215,7 @@ manifest_parse(const void *buf, size_t len, const char *mt_hint, struct manifest
                struct barge_err *err)
 {
 	struct manifest *m = NULL;
-	const char *doc_mt, *field;
+	const char *doc_mt, *field, *atype;
 	json_t *root = NULL, *v, *arr;
 	json_error_t jerr;
 	char where[48];
@@ -337,6 +339,18 @@ manifest_parse(const void *buf, size_t len, const char *mt_hint, struct manifest
 			goto fail;
 	}
 
+	/* OCI 1.1: a manifest or index may name a subject and an artifact type. */
+	if ((v = json_object_get(root, "subject")) != NULL) {
+		if ((rc = read_desc(v, "subject.", 0, &m->subject, err)) != BARGE_OK)
+			goto fail;
+		m->has_subject = 1;
+	}
+	if ((rc = get_mt(root, "artifactType", "", 0, &atype, err)) != BARGE_OK)
+		goto fail;
+	if (atype != NULL && (m->artifact_type = strdup(atype)) == NULL) {
+		rc = nomem(err);
+		goto fail;
+	}
 	json_decref(root);
 	*out = m;
 	return BARGE_OK;

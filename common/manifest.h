@@ -34,6 +34,9 @@ struct manifest {
 	struct manifest_desc config; /* images only */
 	struct manifest_desc *descs; /* images: layers; indexes: manifests */
 	size_t ndescs;
+	int has_subject;              /* OCI 1.1 "subject": the manifest this one refers to */
+	struct manifest_desc subject; /* valid when has_subject */
+	char *artifact_type;          /* OCI 1.1 "artifactType", or NULL */
 };
 
 /*
