@@ -1,0 +1,606 @@
+#include "test_main.h"
+
+#include <ftw.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "digest.h"
+#include "fileutil.h"
+#include "store.h"
+#include "webhook.h"
+
+/*
+ * The store every test reviews against: manifest blobs whose bytes are
+ * {"schemaVersion":2,"barge":"<name>"}, so the fixtures can name their
+ * digests.
+ */
+static const struct {
+	const char *name, *repo, *tag;
+} held[] = {
+	{ "nginx", "edge/docker.io/library/nginx", "1.25" },
+	{ "nginx", "edge/docker.io/library/nginx", "latest" },
+	{ "app", "edge/registry.local_5000/team/app", NULL },
+	{ "busybox", "edge/docker.io/library/busybox", "1.36" },
+	{ "data", "edge/quay.io/org/data", "v1" },
+};
+
+struct fixture {
+	char dir[64];
+	struct store *s;
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_blob_writer *w;
+	struct barge_err err;
+	char digest[DIGEST_STR_MAX], body[128];
+	size_t i, n;
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test_webhook.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
+	assert_int_equal(store_begin(f->s, &err), BARGE_OK);
+	for (i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		n = (size_t)snprintf(body, sizeof(body), "{\"schemaVersion\":2,\"barge\":\"%s\"}",
+		                     held[i].name);
+		assert_int_equal(digest_buf(DIGEST_SHA256, body, n, digest, &err), BARGE_OK);
+		if (!store_blob_exists(f->s, digest)) {
+			assert_int_equal(store_blob_begin(f->s, digest, (int64_t)n, &w, &err),
+			                 BARGE_OK);
+			assert_int_equal(store_blob_write(w, body, n, &err), BARGE_OK);
+			assert_int_equal(store_blob_commit(w, &err), BARGE_OK);
+		}
+		assert_int_equal(store_put_manifest(f->s, held[i].repo, digest,
+		                                    "application/vnd.oci.image.manifest.v1+json",
+		                                    (int64_t)n, &err),
+		                 BARGE_OK);
+		if (held[i].tag != NULL)
+			assert_int_equal(
+			        store_put_tag(f->s, held[i].repo, held[i].tag, digest, &err),
+			        BARGE_OK);
+	}
+	assert_int_equal(store_commit(f->s, &err), BARGE_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static json_t *
+load_fixture(const char *name, char **raw, size_t *len)
+{
+	struct barge_err err;
+	char *path = fu_printf("%s/admission/%s", BARGE_TEST_DATA, name);
+	json_t *j;
+
+	assert_non_null(path);
+	assert_int_equal(fu_read_file(path, WEBHOOK_BODY_MAX, raw, len, &err), BARGE_OK);
+	j = json_loadb(*raw, *len, 0, NULL);
+	assert_non_null(j);
+	free(path);
+	return j;
+}
+
+/* --- a small RFC 6902 applier (add, replace, remove) ---------------------- */
+
+/* Splits off the last token of pointer p; returns the parent node, token in tok. */
+static json_t *
+pointer_parent(json_t *doc, const char *p, char *tok, size_t toksz)
+{
+	json_t *cur = doc;
+	const char *s = p;
+
+	assert_true(*s == '/');
+	for (;;) {
+		size_t n = 0;
+
+		s++;
+		while (*s != '\0' && *s != '/') {
+			assert_true(n + 1 < toksz);
+			if (*s == '~') {
+				assert_true(s[1] == '0' || s[1] == '1');
+				tok[n++] = s[1] == '0' ? '~' : '/';
+				s += 2;
+			} else {
+				tok[n++] = *s++;
+			}
+		}
+		tok[n] = '\0';
+		if (*s == '\0')
+			return cur;
+		if (json_is_array(cur)) {
+			char *end;
+			unsigned long i = strtoul(tok, &end, 10);
+
+			assert_true(*tok != '\0' && *end == '\0');
+			cur = json_array_get(cur, i);
+		} else {
+			cur = json_object_get(cur, tok);
+		}
+		assert_non_null(cur);
+	}
+}
+
+static void
+apply_patch(json_t *doc, const json_t *patch)
+{
+	const json_t *op;
+	size_t i;
+
+	assert_true(json_is_array(patch));
+	json_array_foreach(patch, i, op)
+	{
+		const char *o = json_string_value(json_object_get(op, "op"));
+		const char *p = json_string_value(json_object_get(op, "path"));
+		json_t *v = json_object_get(op, "value"), *parent;
+		char tok[256];
+
+		assert_non_null(o);
+		assert_non_null(p);
+		parent = pointer_parent(doc, p, tok, sizeof(tok));
+		if (json_is_array(parent)) {
+			unsigned long idx = strtoul(tok, NULL, 10);
+
+			if (strcmp(o, "replace") == 0) {
+				assert_true(idx < json_array_size(parent));
+				assert_int_equal(json_array_set(parent, idx, v), 0);
+			} else if (strcmp(o, "remove") == 0) {
+				assert_int_equal(json_array_remove(parent, idx), 0);
+			} else {
+				assert_string_equal(o, "add");
+				if (strcmp(tok, "-") == 0)
+					assert_int_equal(json_array_append(parent, v), 0);
+				else
+					assert_int_equal(json_array_insert(parent, idx, v), 0);
+			}
+		} else {
+			assert_true(json_is_object(parent));
+			if (strcmp(o, "replace") == 0 || strcmp(o, "remove") == 0)
+				assert_non_null(json_object_get(parent, tok)); /* must exist */
+			if (strcmp(o, "remove") == 0)
+				assert_int_equal(json_object_del(parent, tok), 0);
+			else
+				assert_int_equal(json_object_set(parent, tok, v), 0);
+		}
+	}
+}
+
+/* --- running a review ----------------------------------------------------- */
+
+static const struct webhook_opts present = { "127.0.0.1:30003", "edge", WEBHOOK_PRESENT };
+static const struct webhook_opts always = { "127.0.0.1:30003", "edge", WEBHOOK_ALWAYS };
+
+/*
+ * Reviews body and checks the envelope: AdmissionReview v1, uid, allowed.
+ * Returns the decoded patch (NULL without one); *note as webhook_review.
+ */
+static json_t *
+review(const struct webhook_opts *o, struct store *s, const char *body, size_t len, const char *uid,
+       char **note)
+{
+	struct barge_err err;
+	char *resp = NULL;
+	size_t resplen = 0;
+	json_t *r, *rr, *patch = NULL;
+	const char *b64;
+
+	assert_int_equal(webhook_review(o, s, body, len, &resp, &resplen, note, &err), BARGE_OK);
+	assert_non_null(resp);
+	assert_int_equal(strlen(resp), resplen);
+	r = json_loadb(resp, resplen, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(r, "apiVersion")),
+	                    "admission.k8s.io/v1");
+	assert_string_equal(json_string_value(json_object_get(r, "kind")), "AdmissionReview");
+	rr = json_object_get(r, "response");
+	assert_string_equal(json_string_value(json_object_get(rr, "uid")), uid);
+	assert_true(json_is_true(json_object_get(rr, "allowed")));
+	b64 = json_string_value(json_object_get(rr, "patch"));
+	if (b64 != NULL) {
+		size_t n = strlen(b64);
+		unsigned char *raw = malloc(n / 4 * 3 + 1);
+		int m;
+
+		assert_string_equal(json_string_value(json_object_get(rr, "patchType")),
+		                    "JSONPatch");
+		assert_non_null(raw);
+		m = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+		assert_true(m >= 0);
+		/* EVP_DecodeBlock counts the padding as zero bytes. */
+		while (m > 0 && raw[m - 1] == '\0')
+			m--;
+		patch = json_loadb((const char *)raw, (size_t)m, JSON_REJECT_DUPLICATES, NULL);
+		assert_non_null(patch);
+		free(raw);
+	} else {
+		assert_null(json_object_get(rr, "patchType"));
+	}
+	json_decref(r);
+	free(resp);
+	return patch;
+}
+
+/*
+ * Runs fixture NAME.json through the webhook, applies the patch to its
+ * request.object and compares with NAME.expected.json.  Returns the number
+ * of patch operations.
+ */
+static size_t
+run_case(void **state, const char *name, const struct webhook_opts *o)
+{
+	struct fixture *f = *state;
+	char *raw = NULL, *raw2 = NULL, *fname, *note = NULL;
+	size_t len, len2, nops = 0;
+	json_t *rv, *pod, *want, *patch;
+
+	fname = fu_printf("%s.json", name);
+	rv = load_fixture(fname, &raw, &len);
+	free(fname);
+	fname = fu_printf("%s.expected.json", name);
+	want = load_fixture(fname, &raw2, &len2);
+	free(fname);
+	patch = review(o, f->s, raw, len,
+	               json_string_value(json_object_get(json_object_get(rv, "request"), "uid")),
+	               &note);
+	pod = json_deep_copy(json_object_get(json_object_get(rv, "request"), "object"));
+	assert_non_null(pod);
+	if (patch != NULL) {
+		assert_null(note);
+		nops = json_array_size(patch);
+		apply_patch(pod, patch);
+	} else {
+		assert_non_null(note);
+	}
+	if (!json_equal(pod, want)) {
+		char *got = json_dumps(pod, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		print_error("%s: patched pod differs from the expected one:\n%s\n", name, got);
+		free(got);
+		fail();
+	}
+	json_decref(patch);
+	json_decref(pod);
+	json_decref(want);
+	json_decref(rv);
+	free(raw);
+	free(raw2);
+	free(note);
+	return nops;
+}
+
+/* Reviews body (not a fixture) and expects no patch and a note holding want. */
+static void
+expect_no_patch(struct store *s, const char *body, size_t len, const char *uid, const char *want)
+{
+	char *note = NULL;
+	json_t *patch = review(&present, s, body, len, uid, &note);
+
+	assert_null(patch);
+	assert_non_null(note);
+	if (strstr(note, want) == NULL) {
+		print_error("note '%s' does not say '%s'\n", note, want);
+		fail();
+	}
+	free(note);
+}
+
+static void
+expect_fixture_no_patch(void **state, const char *name, const char *uid, const char *want)
+{
+	struct fixture *f = *state;
+	char *raw = NULL, *fname = fu_printf("%s.json", name);
+	size_t len;
+	json_t *rv = load_fixture(fname, &raw, &len);
+
+	expect_no_patch(f->s, raw, len, uid, want);
+	json_decref(rv);
+	free(raw);
+	free(fname);
+}
+
+/* --- pods that get patched ------------------------------------------------ */
+
+/*
+ * Short names, tag+digest, digest-only from a host with a port, an image
+ * volume, absent tag, absent digest of a repository that exists, and an
+ * annotation map that already exists.
+ */
+static void
+test_create_present(void **state)
+{
+	assert_int_equal(run_case(state, "create-present", &present), 5);
+}
+
+/* Everything parseable swapped, hosts with ports and IPv6, no annotations yet. */
+static void
+test_create_always(void **state)
+{
+	assert_int_equal(run_case(state, "create-always", &always), 6);
+}
+
+static void
+test_create_always_without_store(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(run_case(state, "create-always", &always), 6);
+}
+
+/* Reinvocation: what is swapped stays, a sidecar added since is swapped, originals merge. */
+static void
+test_reinvoke(void **state)
+{
+	assert_int_equal(run_case(state, "reinvoke", &present), 2);
+}
+
+static void
+test_already_swapped(void **state)
+{
+	assert_int_equal(run_case(state, "swapped", &always), 0);
+}
+
+/* An UPDATE swaps only the image it changes, not the one the pod already runs. */
+static void
+test_update(void **state)
+{
+	assert_int_equal(run_case(state, "update", &present), 2);
+}
+
+static void
+test_ephemeral(void **state)
+{
+	assert_int_equal(run_case(state, "ephemeral", &present), 2);
+}
+
+static void
+test_dry_run(void **state)
+{
+	assert_int_equal(run_case(state, "dryrun", &present), 2);
+}
+
+/* Applying the patch and reviewing the result again changes nothing. */
+static void
+test_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	char *raw = NULL, *note = NULL, *body;
+	size_t len;
+	json_t *rv = load_fixture("create-present.json", &raw, &len), *patch, *req;
+
+	req = json_object_get(rv, "request");
+	patch = review(&present, f->s, raw, len, json_string_value(json_object_get(req, "uid")),
+	               &note);
+	assert_non_null(patch);
+	apply_patch(json_object_get(req, "object"), patch);
+	body = json_dumps(rv, JSON_COMPACT);
+	assert_non_null(body);
+	expect_no_patch(f->s, body, strlen(body), json_string_value(json_object_get(req, "uid")),
+	                "no image to swap");
+	json_decref(patch);
+	json_decref(rv);
+	free(body);
+	free(raw);
+	free(note);
+}
+
+/* --- reviews that are allowed without a patch ----------------------------- */
+
+static void
+test_optout_label(void **state)
+{
+	assert_int_equal(run_case(state, "optout", &always), 0);
+	expect_fixture_no_patch(state, "optout", "c7d8e9f0-a1b2-4c3d-8e4f-a5b6c7d8e9f0",
+	                        "labelled barge.dev/imageswap=disable");
+}
+
+static void
+test_not_a_pod(void **state)
+{
+	expect_fixture_no_patch(state, "deployment", "d8e9f0a1-b2c3-4d4e-9f5a-b6c7d8e9f0a1",
+	                        "not a Pod (kind apps/Deployment)");
+}
+
+static void
+test_delete(void **state)
+{
+	expect_fixture_no_patch(state, "delete", "e9f0a1b2-c3d4-4e5f-8a6b-c7d8e9f0a1b2",
+	                        "operation DELETE");
+}
+
+static void
+test_no_uid(void **state)
+{
+	expect_fixture_no_patch(state, "nouid", "", "request.uid");
+}
+
+static void
+test_status_subresource(void **state)
+{
+	expect_fixture_no_patch(state, "status", "f0a1b2c3-d4e5-4f6a-9b7c-d8e9f0a1b2c3",
+	                        "subresource status");
+}
+
+static void
+test_v1beta1(void **state)
+{
+	expect_fixture_no_patch(state, "v1beta1", "a1b2c3d4-e5f6-4a7b-8c8d-e9f0a1b2c3d4",
+	                        "admission.k8s.io/v1 AdmissionReview");
+}
+
+static void
+test_malformed(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+		"",
+		"{",
+		"[]",
+		"null",
+		"{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\"}",
+		"{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/"
+		"v1\",\"request\":[]}",
+		"\xff\xfe{}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_no_patch(f->s, bad[i], strlen(bad[i]), "", "");
+	expect_no_patch(f->s, NULL, 0, "", "malformed");
+	expect_no_patch(f->s, "{\"a\":1,\"a\":2}", 13, "", "duplicate");
+}
+
+/* Wrong types where strings, arrays and objects belong: answered, never a crash. */
+static void
+test_wrong_types(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const head = "{\"kind\":\"AdmissionReview\",\"apiVersion\":"
+	                                "\"admission.k8s.io/v1\",\"request\":{\"uid\":\"u1\","
+	                                "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":"
+	                                "\"Pod\"},\"operation\":\"CREATE\",";
+	static const char *const tails[] = {
+		"\"object\":{\"spec\":{\"containers\":\"nginx\"}}}}",
+		"\"object\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":5}]}}}}",
+		"\"object\":{\"spec\":{\"containers\":[{\"image\":\"nginx\"}]}}}}",
+		"\"object\":{\"spec\":{\"containers\":[null,7,\"x\"]}}}}",
+		"\"object\":{\"metadata\":7,\"spec\":{\"volumes\":[{\"name\":\"v\",\"image\":7}]}}}"
+		"}",
+		"\"object\":{\"spec\":[]}}}",
+		"\"object\":\"pod\"}}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char *body = fu_printf("%s%s", head, tails[i]);
+
+		assert_non_null(body);
+		expect_no_patch(f->s, body, strlen(body), "u1", "");
+		free(body);
+	}
+}
+
+/* metadata that is not an object gets a whole new one with the annotation. */
+static void
+test_metadata_missing(void **state)
+{
+	struct fixture *f = *state;
+	static const char body[] =
+	        "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+	        "\"request\":{\"uid\":\"u2\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+	        "\"kind\":\"Pod\"},\"operation\":\"CREATE\",\"object\":{\"spec\":{"
+	        "\"containers\":[{\"name\":\"a\",\"image\":\"nginx:1.25\"}]}}}}";
+	char *note = NULL;
+	json_t *patch = review(&present, f->s, body, sizeof(body) - 1, "u2", &note), *pod;
+
+	assert_non_null(patch);
+	pod = json_pack("{s:{s:[{s:s,s:s}]}}", "spec", "containers", "name", "a", "image",
+	                "nginx:1.25");
+	apply_patch(pod, patch);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_object_get(json_object_get(pod, "metadata"), "annotations"),
+	                "barge.dev/original-images")),
+	        "{\"a\":\"nginx:1.25\"}");
+	json_decref(pod);
+	json_decref(patch);
+}
+
+static void
+test_oversized(void **state)
+{
+	struct fixture *f = *state;
+	char *big = malloc(WEBHOOK_BODY_MAX + 1);
+
+	assert_non_null(big);
+	memset(big, ' ', WEBHOOK_BODY_MAX + 1);
+	big[0] = '{';
+	big[WEBHOOK_BODY_MAX] = '}';
+	expect_no_patch(f->s, big, WEBHOOK_BODY_MAX + 1, "", "exceeds the limit");
+	free(big);
+}
+
+/* Nesting far beyond anything a pod has is refused by the parser, not the stack. */
+static void
+test_deep_nesting(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 200000, i;
+	char *deep = malloc(2 * n);
+
+	assert_non_null(deep);
+	for (i = 0; i < n; i++) {
+		deep[i] = '[';
+		deep[n + i] = ']';
+	}
+	expect_no_patch(f->s, deep, 2 * n, "", "malformed");
+	free(deep);
+}
+
+static void
+test_present_needs_store(void **state)
+{
+	struct barge_err err;
+	char *raw = NULL, *resp = NULL, *note = NULL;
+	size_t len, resplen;
+	json_t *rv = load_fixture("dryrun.json", &raw, &len);
+
+	(void)state;
+	assert_int_equal(webhook_review(&present, NULL, raw, len, &resp, &resplen, &note, &err),
+	                 BARGE_EINVAL);
+	assert_null(resp);
+	json_decref(rv);
+	free(raw);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_create_present, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_create_always, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_create_always_without_store, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reinvoke, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_already_swapped, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_ephemeral, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_optout_label, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_not_a_pod, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_no_uid, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_status_subresource, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_v1beta1, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_metadata_missing, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
+	cmocka_unit_test(test_present_needs_store),
+};
+
+BARGE_TEST_MAIN(tests)
