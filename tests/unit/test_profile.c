@@ -181,10 +181,193 @@ test_bad_reference(void **state)
 }
 
 static void
-test_include_not_supported(void **state)
+test_include_missing(void **state)
 {
-	load_fails(PROFILES "include.yaml", BARGE_EINVAL,
-	           "include.yaml:5:3: spec: \"include\" is not supported yet");
+	load_fails(PROFILES "include.yaml", BARGE_ENOTFOUND,
+	           "include.yaml:5:13: include \"" PROFILES "base-k3s.yaml\": No such file");
+}
+
+/*
+ * p's images must be exactly those of the expected file, in order: one per
+ * line, "source" or "source<TAB>pack<TAB>file:line:col" with file relative
+ * to BARGE_TEST_DATA.  '#' starts a comment line.
+ */
+static void
+images_are(const struct profile *p, const char *expected)
+{
+	char line[1024], want[1200], got[1200], *tab;
+	FILE *f = fopen(expected, "r");
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if (n >= p->nimages)
+			fail_msg("%s: missing image %s", expected, line);
+		if ((tab = strchr(line, '\t')) == NULL) {
+			snprintf(want, sizeof(want), "%s", line);
+			snprintf(got, sizeof(got), "%s", p->images[n].source);
+		} else {
+			snprintf(want, sizeof(want), "%s", line);
+			snprintf(got, sizeof(got), "%s\t%s\t%s:%d:%d", p->images[n].source,
+			         p->images[n].origin.pack,
+			         p->images[n].origin.file + strlen(BARGE_TEST_DATA "/profiles/"),
+			         p->images[n].origin.line, p->images[n].origin.col);
+		}
+		if (strcmp(want, got) != 0)
+			fail_msg("%s: image %zu: want \"%s\", got \"%s\"", expected, n, want, got);
+		n++;
+	}
+	fclose(f);
+	if (n != p->nimages)
+		fail_msg("%s: %zu extra images, first %s", expected, p->nimages - n,
+		         p->images[n].source);
+}
+
+static void
+test_manifests_every_kind(void **state)
+{
+	struct profile *p = load_ok(PROFILES "manifests.yaml");
+
+	images_are(p, BARGE_TEST_DATA "/manifests-k8s/expected-workloads.txt");
+	/* busybox:1.36 is named by the Deployment and by the PodTemplate. */
+	assert_int_equal(p->images[2].norigins, 2);
+	assert_int_equal(p->images[2].origins[1].line, 147);
+	assert_string_equal(p->images[2].origins[1].pack, "apps");
+	/* The profile and both manifest files, each with its sha256. */
+	assert_int_equal(p->nfiles, 3);
+	assert_string_equal(p->files[0].path, PROFILES "manifests.yaml");
+	assert_string_equal(p->files[2].path, PROFILES "../manifests-k8s/list.yaml");
+	assert_int_equal(strncmp(p->files[2].sha256, "sha256:", 7), 0);
+	profile_free(p);
+}
+
+static void
+test_manifests_errors(void **state)
+{
+	load_fails(PROFILES "manifests-bad-kind.yaml", BARGE_EINVAL,
+	           "bad-kind.yaml:5:13: Deployment: template: expected a mapping, got a string");
+	load_fails(PROFILES "manifests-bad-image.yaml", BARGE_EINVAL,
+	           "bad-image.yaml:7:14: pack \"broken\": ");
+	load_fails(PROFILES "manifests-missing.yaml", BARGE_ENOTFOUND,
+	           "manifests-missing.yaml:7:19: pack \"gone\": " PROFILES
+	           "no-such-file.yaml: No such file");
+}
+
+static void
+test_values_cilium(void **state)
+{
+	struct profile *p = load_ok(PROFILES "values-cilium.yaml");
+
+	images_are(p, PROFILES "values/expected-cilium.txt");
+	/* preflight names the same image as the agent: merged, both places kept. */
+	assert_int_equal(p->images[0].norigins, 2);
+	assert_int_equal(p->images[0].origin.line, 7);
+	assert_int_equal(p->images[0].origins[1].line, 60);
+	profile_free(p);
+}
+
+static void
+test_values_bitnami(void **state)
+{
+	struct profile *p = load_ok(PROFILES "values-bitnami.yaml");
+
+	images_are(p, PROFILES "values/expected-bitnami.txt");
+	profile_free(p);
+}
+
+static void
+test_values_errors(void **state)
+{
+	load_fails(PROFILES "values-no-tag.yaml", BARGE_EINVAL,
+	           "no-tag.yaml:2:15: pack \"app\": image \"example/app\" has no tag or digest");
+	load_fails(PROFILES "values-float-tag.yaml", BARGE_EINVAL,
+	           "float-tag.yaml:3:8: image tag is a floating-point number");
+}
+
+static void
+test_include_layers(void **state)
+{
+	struct profile *p = load_ok(PROFILES "layered/edge.yaml");
+	size_t i;
+
+	assert_string_equal(p->name, "edge-retail");
+	assert_string_equal(p->version, "1.4.0");
+	/* Set by the k3s layer; edge.yaml does not override it. */
+	assert_string_equal(p->project, "retail");
+	/* edge.yaml's own platforms replace the k3s layer's. */
+	assert_int_equal(p->nplatforms, 2);
+	platform_is(&p->platforms[0], "linux/amd64");
+	platform_is(&p->platforms[1], "linux/arm64/v8");
+	/* Depth-first: common (through k3s), k3s, apps, then edge's own packs. */
+	assert_string_equal(p->images[0].source, "docker.io/rancher/mirrored-pause:3.6");
+	assert_string_equal(p->images[0].origin.pack, "common");
+	assert_string_equal(p->images[0].origin.file, PROFILES "layered/base/../common.yaml");
+	assert_int_equal(p->images[0].norigins, 1);
+	assert_string_equal(p->images[1].source, "docker.io/rancher/klipper-helm:v0.8.2");
+	assert_string_equal(p->images[3].source, "docker.io/library/nginx:1.25");
+	assert_string_equal(p->images[3].origin.pack, "apps");
+	/* nginx:1.25 is in the apps pack and in the podinfo manifests. */
+	assert_int_equal(p->images[3].norigins, 2);
+	assert_string_equal(p->images[3].origins[1].pack, "podinfo");
+	assert_string_equal(p->images[4].source, "ghcr.io/stefanprodan/podinfo:6.5.4");
+	assert_string_equal(p->images[4].origin.pack, "podinfo");
+	/* Excluded: httpd (apps and manifests) and the cilium operator. */
+	assert_int_equal(p->nexcluded, 2);
+	for (i = 0; i < p->nimages; i++) {
+		assert_null(strstr(p->images[i].source, "httpd"));
+		assert_null(strstr(p->images[i].source, "operator"));
+	}
+	assert_string_equal(
+	        p->images[p->nimages - 1].source,
+	        "quay.io/cilium/startup-script:62093c5c233ea914bfa26a10ba41f8780d9b737f");
+	/* edge, k3s, common (once), apps, workloads, list, cilium values. */
+	assert_int_equal(p->nfiles, 7);
+	assert_int_equal(p->npacks, 5);
+	profile_free(p);
+}
+
+static void
+test_include_cycle(void **state)
+{
+	load_fails(PROFILES "cycle/a.yaml", BARGE_EINVAL,
+	           "cycle/b.yaml:5:7: include cycle: " PROFILES "cycle/a.yaml -> " PROFILES
+	           "cycle/b.yaml -> " PROFILES "cycle/../cycle/a.yaml");
+}
+
+static void
+test_pack_key_suggested(void **state)
+{
+	load_fails(PROFILES "pack-typo.yaml", BARGE_EINVAL,
+	           "pack-typo.yaml:7:7: unknown key \"manifest\"; did you mean \"manifests\"?");
+}
+
+static void
+test_exclude_all(void **state)
+{
+	load_fails(PROFILES "exclude-all.yaml", BARGE_EINVAL, "spec.exclude drops every image");
+}
+
+static void
+test_load_many(void **state)
+{
+	const char *paths[] = { PROFILES "multi-pack.yaml", PROFILES "minimal.yaml" };
+	struct barge_err err;
+	struct profile *p = NULL;
+
+	/* multi-pack says project "retail", minimal the default "edge". */
+	assert_int_equal(profile_load_many(paths, 2, &p, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "project \"edge\" differs"));
+	paths[0] = PROFILES "duplicates.yaml";
+	assert_int_equal(profile_load_many(paths, 2, &p, &err), BARGE_OK);
+	assert_string_equal(p->version, "2");
+	assert_int_equal(p->nimages, 4);
+	assert_string_equal(p->images[3].source, "docker.io/library/nginx:latest");
+	assert_string_equal(p->images[3].origin.file, PROFILES "minimal.yaml");
+	assert_int_equal(p->nfiles, 2);
+	profile_free(p);
 }
 
 static void
@@ -208,7 +391,7 @@ test_inline_errors(void **state)
 		  "t.yaml:3:18: metadata.name \"Demo\" is not valid" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {packs: [{name: p, manifests: [a.yaml]}]}\n",
-		  "t.yaml:4:26: spec.packs[0]: \"manifests\" is not supported yet" },
+		  "t.yaml:4:38: pack \"p\": a.yaml: No such file" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {platforms: [linux/amd64, linux/amd64], packs: []}\n",
 		  "t.yaml:4:33: spec.platforms: \"linux/amd64\" is listed twice" },
@@ -227,7 +410,7 @@ test_inline_errors(void **state)
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {colour: blue}\n",
 		  "t.yaml:4:8: unknown key \"colour\"; valid keys in spec: platforms, project, "
-		  "packs" },
+		  "include, packs, exclude" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\n",
 		  "t.yaml:1:1: missing spec" },
@@ -274,7 +457,17 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_unknown_key_suggests),
 	cmocka_unit_test(test_images_not_a_list),
 	cmocka_unit_test(test_bad_reference),
-	cmocka_unit_test(test_include_not_supported),
+	cmocka_unit_test(test_include_missing),
+	cmocka_unit_test(test_manifests_every_kind),
+	cmocka_unit_test(test_manifests_errors),
+	cmocka_unit_test(test_values_cilium),
+	cmocka_unit_test(test_values_bitnami),
+	cmocka_unit_test(test_values_errors),
+	cmocka_unit_test(test_include_layers),
+	cmocka_unit_test(test_include_cycle),
+	cmocka_unit_test(test_pack_key_suggested),
+	cmocka_unit_test(test_exclude_all),
+	cmocka_unit_test(test_load_many),
 	cmocka_unit_test(test_version_number_needs_quotes),
 	cmocka_unit_test(test_inline_errors),
 	cmocka_unit_test(test_suggest),
