@@ -1,0 +1,134 @@
+/*
+ * auth: who may pull and push (DESIGN §9).
+ *
+ * Identities:
+ *   admin      the one user that may push and delete; its password comes
+ *              from a configured file, or is generated at first start
+ *              (24 random characters) into DATA_DIR/admin.password (0600).
+ *              Only a PBKDF2-HMAC-SHA256 hash of it is kept in memory.
+ *   token:NAME a read-only token, made by `barged token create`: pull only.
+ *              DATA_DIR/tokens.json keeps the SHA-256 of each token, never
+ *              the token; the file is re-read when it changes, so tokens
+ *              made or removed while barged runs take effect at once.
+ *              Clients send it as Basic NAME:TOKEN or as Bearer TOKEN.
+ *   anonymous  pull only, and only when anonymous pull is on.
+ *
+ * Session tokens (the Docker token dance: GET /token with Basic
+ * credentials) are opaque strings "PAYLOAD.MAC", both base64url: the
+ * payload names the subject, the expiry and the granted scopes, the MAC is
+ * HMAC-SHA256 under a key drawn at random per process (a restart makes
+ * clients fetch a new token, which they do on any 401).  Every secret is
+ * compared in constant time (CRYPTO_memcmp).  Nothing here logs; callers
+ * must never log credentials either.
+ *
+ * struct auth is safe to use from several threads at once.
+ */
+#ifndef BARGE_AUTH_H
+#define BARGE_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+
+#define AUTH_PULL   1u
+#define AUTH_PUSH   2u
+#define AUTH_DELETE 4u
+#define AUTH_ALL    (AUTH_PULL | AUTH_PUSH | AUTH_DELETE)
+
+#define AUTH_TOKEN_TTL      300  /* seconds a session token lives */
+#define AUTH_SCOPES_MAX     16   /* scopes in one token */
+#define AUTH_NAME_MAX       512  /* a scope's resource name */
+#define AUTH_SUBJECT_MAX    80   /* "admin", "anonymous", "token:NAME" */
+#define AUTH_TOKEN_MAX      8192 /* longest Authorization value looked at */
+#define AUTH_PASSWORD_MAX   1024 /* longest password file read */
+#define AUTH_TOKENS_MAX     1000 /* read-only tokens in tokens.json */
+#define AUTH_TOKEN_NAME_MAX 64
+
+struct auth;
+
+struct auth_opts {
+	const char *data_dir;            /* holds admin.password and tokens.json */
+	const char *admin_password_file; /* NULL: DATA_DIR/admin.password, generated if absent */
+	int anonymous_pull;
+	unsigned pbkdf2_iter; /* 0: the default (AUTH_PBKDF2_ITER); tests use fewer */
+};
+
+#define AUTH_PBKDF2_ITER 20000
+
+/* An authenticated caller: its name and the most it may ever do. */
+struct auth_identity {
+	char subject[AUTH_SUBJECT_MAX];
+	unsigned actions;
+};
+
+/* One scope: "repository:NAME:pull,push" or "registry:catalog:*". */
+struct auth_scope {
+	char type[16];
+	char name[AUTH_NAME_MAX];
+	unsigned actions;
+};
+
+/* What a session token grants. */
+struct auth_grant {
+	char subject[AUTH_SUBJECT_MAX];
+	time_t expires;
+	size_t n;
+	struct auth_scope scope[AUTH_SCOPES_MAX];
+};
+
+/*
+ * Loads the admin password (generating and writing it first when needed:
+ * *generated is set to 1 then) and draws the token key.
+ */
+int auth_new(const struct auth_opts *o, struct auth **out, int *generated,
+             struct barge_err *err) BARGE_MUST_CHECK;
+void auth_free(struct auth *a);
+/* The file the admin password is read from (for the log: never log its content). */
+const char *auth_password_path(const struct auth *a);
+int auth_anonymous_pull(const struct auth *a);
+
+/*
+ * Checks an Authorization header value.  "Basic B64(user:password)" is
+ * checked against admin and the read-only tokens; "Bearer T" against a
+ * read-only token (a session token is not an identity: use
+ * auth_token_verify).  BARGE_EAUTH for wrong credentials, BARGE_EINVAL for
+ * a malformed header or another scheme.
+ */
+int auth_check_header(struct auth *a, const char *authorization,
+                      struct auth_identity *id) BARGE_MUST_CHECK;
+/* The anonymous identity: pull when anonymous pull is on, else nothing. */
+void auth_anonymous(const struct auth *a, struct auth_identity *id);
+
+/*
+ * Parses one scope.  Actions other than pull, push, delete and "*" are
+ * ignored, as the token specification asks.  BARGE_EINVAL when malformed.
+ */
+int auth_parse_scope(const char *s, struct auth_scope *out) BARGE_MUST_CHECK;
+
+/*
+ * Issues a session token for id with the space-separated scopes asked for
+ * (NULL or "": none; /v2/ only needs a valid token), each narrowed to what
+ * id may do.  *token (caller frees) expires AUTH_TOKEN_TTL after now.
+ */
+int auth_token_issue(struct auth *a, const struct auth_identity *id, const char *scopes, time_t now,
+                     char **token, struct barge_err *err) BARGE_MUST_CHECK;
+/* Verifies a session token's MAC and expiry.  BARGE_EAUTH when invalid or expired. */
+int auth_token_verify(struct auth *a, const char *token, time_t now,
+                      struct auth_grant *out) BARGE_MUST_CHECK;
+/* Whether g allows all of actions on the resource type:name. */
+int auth_grant_allows(const struct auth_grant *g, const char *type, const char *name,
+                      unsigned actions);
+
+/* --- read-only tokens (the `barged token` verb) ------------------------- */
+
+/* Creates token NAME; *token (caller frees) is the secret, shown once. */
+int auth_ro_create(const char *data_dir, const char *name, char **token,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+/* Calls fn for every token: its name and creation time. */
+int auth_ro_list(const char *data_dir, void (*fn)(const char *name, long long created, void *arg),
+                 void *arg, struct barge_err *err) BARGE_MUST_CHECK;
+/* Removes token NAME.  BARGE_ENOTFOUND if there is none. */
+int auth_ro_remove(const char *data_dir, const char *name, struct barge_err *err) BARGE_MUST_CHECK;
+
+#endif
