@@ -8,5 +8,7 @@
 
 int cmd_load(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_manifests(int argc, char **argv);
+int cmd_mirror_config(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const struct {
 } verbs[] = {
 	{ "load", cmd_load, "load a bundle into the store" },
 	{ "serve", cmd_serve, "serve the registry over HTTPS" },
+	{ "manifests", cmd_manifests, "print the Kubernetes objects that deploy barged" },
+	{ "mirror-config", cmd_mirror_config, "write containerd or CRI-O mirror configuration" },
 };
 
 static void
