@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# bench/serve.sh: barged serve against Debian's docker-registry and nginx (a
+# static file root: the ceiling), serving the same blob and manifest on
+# 127.0.0.1 in the same run.  Not a test: it prints figures and ratios and
+# asserts nothing about time.  See bench/README.md.
+#
+# Figures:
+#   - one BENCH_BLOB_MIB blob (default 1024) GET by 1 and 32 concurrent
+#     curl clients, aggregate MiB/s, over HTTP and HTTPS (HTTP/1.1 for all);
+#   - manifest GETs per second: wrk -c 64 -t 2 -d BENCH_WRK_SECS (keep-alive);
+#   - RSS of barged (and docker-registry) idle and under 200 concurrent pulls.
+#
+# Env: BARGE, BARGED (default build/...: build with RelWithDebInfo, as
+# scripts/check does; a sanitizer build measures the sanitizer),
+# BENCH_BLOB_MIB, BENCH_CLIENTS (default 32), BENCH_WRK_SECS (default 10),
+# BENCH_PULLS (default 200), BENCH_KEEP_TMP=1 keeps the temp dir.
+set -euo pipefail
+. "$(dirname "$0")/../tests/integration/lib.sh"
+
+BARGE=${BARGE:-$IT_REPO_ROOT/build/bundler/barge}
+BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
+BLOB_MIB=${BENCH_BLOB_MIB:-1024}
+CLIENTS=${BENCH_CLIENTS:-32}
+WRK_SECS=${BENCH_WRK_SECS:-10}
+PULLS=${BENCH_PULLS:-200}
+IT_KEEP_TMP=${BENCH_KEEP_TMP:-}
+
+# A fresh machine gets the tools from Debian's packages.
+missing=()
+for pair in nginx:nginx-light wrk:wrk curl:curl docker-registry:docker-registry skopeo:skopeo \
+	jq:jq openssl:openssl zstd:zstd; do
+	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+for tool in "$BARGE" "$BARGED"; do
+	[ -x "$tool" ] || it_die "missing $tool: build it first (cmake -S . -B build && make -C build)"
+done
+[ "$BLOB_MIB" -ge 1 ] || it_die "BENCH_BLOB_MIB must be at least 1"
+
+it_tmpdir
+T=$IT_TMP
+BLOB_BYTES=$((BLOB_MIB * 1048576))
+MT_MANIFEST=application/vnd.oci.image.manifest.v1+json
+
+# --- the image: one BLOB_MIB layer of random bytes ---------------------------
+
+it_log "making a $BLOB_MIB MiB blob in $T"
+UP=$T/layout
+it_layout_init "$UP"
+it_random_file "$T/blob" "$BLOB_BYTES" barge-bench
+LAYER=$(it_blob_add "$UP/blobs/sha256" "$T/blob")
+HEX=${LAYER#sha256:}
+it_make_image "$UP" 1.0 linux/amd64 \
+	"application/vnd.oci.image.layer.v1.tar $LAYER $BLOB_BYTES $LAYER" >/dev/null
+MANIFEST=$(it_top_digest "$T" layout)
+
+# --- TLS material for nginx and docker-registry ------------------------------
+
+# The same key type as barged's generated certificate (ECDSA P-256).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$T/self.key" -out "$T/self.crt" 2>/dev/null
+
+# --- docker-registry (HTTP and HTTPS, one storage) ---------------------------
+
+# registry_start PORT [tls]: a docker-registry on the shared storage; no
+# access log (nginx and barged write none either in this run).
+registry_start() {
+	local port=$1 tls=${2:-} cfg=$T/registry-$1.yml
+	{
+		printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+		printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$T/registry"
+		printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
+		[ -z "$tls" ] || printf '  tls:\n    certificate: %s\n    key: %s\n' "$T/self.crt" "$T/self.key"
+	} >"$cfg"
+	it_spawn "$T/registry-$port.log" docker-registry serve "$cfg"
+}
+RP=$(it_free_port)
+registry_start "$RP"
+REG_PID=$IT_LAST_PID
+it_wait_for 30 curl -sf "http://127.0.0.1:$RP/v2/" || it_die "docker-registry: $(cat "$T"/registry-*.log)"
+it_log "pushing to docker-registry"
+skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$UP:1.0" \
+	"docker://127.0.0.1:$RP/library/bench:1.0" >&2
+RPS=$(it_free_port)
+registry_start "$RPS" tls
+REGS_PID=$IT_LAST_PID
+it_wait_for 30 curl -sf --cacert "$T/self.crt" "https://127.0.0.1:$RPS/v2/" ||
+	it_die "docker-registry (TLS): $(cat "$T"/registry-*.log)"
+
+# --- barged: barge build from docker-registry, load, serve -------------------
+
+it_log "barge build + barged load"
+cat >"$T/profile.yaml" <<EOF
+apiVersion: barge.dev/v1
+kind: ClusterProfile
+metadata: {name: bench, version: 1.0.0}
+spec:
+  platforms: [linux/amd64]
+  project: edge
+  packs:
+    - name: base
+      images: [docker.io/library/bench:1.0]
+EOF
+"$BARGE" build "$T/profile.yaml" -o "$T/bench.tar.zst" --cache-dir "$T/cache" \
+	--registry-mirror "docker.io=http://127.0.0.1:$RP" >&2
+"$BARGED" load --data-dir "$T/data" "$T/bench.tar.zst" >&2
+rm -rf "$T/cache" "$T/bench.tar.zst"
+BP=$(it_free_port)
+it_spawn "$T/barged-http.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BP" \
+	--plain-http
+BARGED_PID=$IT_LAST_PID
+BPS=$(it_free_port)
+it_spawn "$T/barged-https.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BPS"
+BARGEDS_PID=$IT_LAST_PID
+it_wait_for 30 curl -sf "http://127.0.0.1:$BP/v2/" || it_die "barged: $(cat "$T/barged-http.log")"
+it_wait_for 30 curl -sf --cacert "$T/data/ca.crt" "https://127.0.0.1:$BPS/v2/" ||
+	it_die "barged (TLS): $(cat "$T/barged-https.log")"
+
+# --- nginx: the same files as a static root ----------------------------------
+
+WWW=$T/www/v2/library/bench
+mkdir -p "$WWW/blobs" "$WWW/manifests" "$T/nginx/tmp"
+ln "$UP/blobs/sha256/$HEX" "$WWW/blobs/$LAYER"
+cp "$UP/blobs/sha256/${MANIFEST#sha256:}" "$WWW/manifests/1.0"
+NP=$(it_free_port)
+NPS=$(it_free_port)
+cat >"$T/nginx/nginx.conf" <<EOF
+user root;
+worker_processes auto;
+daemon off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  default_type application/octet-stream;
+  client_body_temp_path $T/nginx/tmp;
+  proxy_temp_path $T/nginx/tmp;
+  fastcgi_temp_path $T/nginx/tmp;
+  uwsgi_temp_path $T/nginx/tmp;
+  scgi_temp_path $T/nginx/tmp;
+  server { listen 127.0.0.1:$NP; root $T/www; }
+  server {
+    listen 127.0.0.1:$NPS ssl;
+    ssl_certificate $T/self.crt;
+    ssl_certificate_key $T/self.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root $T/www;
+  }
+}
+EOF
+it_spawn "$T/nginx/log" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf"
+it_wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:$NP/v2/library/bench/manifests/1.0" ||
+	it_die "nginx: $(cat "$T/nginx/log" "$T/nginx/error.log" 2>/dev/null)"
+
+# --- servers under test ------------------------------------------------------
+
+# NAME SCHEME PORT REPO-PATH CURL-TLS-ARGS
+SERVERS=(
+	"barged http $BP edge/docker.io/library/bench"
+	"registry http $RP library/bench"
+	"nginx http $NP library/bench"
+	"barged https $BPS edge/docker.io/library/bench --cacert $T/data/ca.crt"
+	"registry https $RPS library/bench --cacert $T/self.crt"
+	"nginx https $NPS library/bench --cacert $T/self.crt"
+)
+
+# Every server must serve the same bytes before anything is timed.
+for s in "${SERVERS[@]}"; do
+	read -r name scheme port repo tlsargs <<<"$s"
+	base=$scheme://127.0.0.1:$port/v2/$repo
+	# shellcheck disable=SC2086 # tlsargs is empty or two words
+	got=$(curl -sf --http1.1 $tlsargs -H "Accept: $MT_MANIFEST" "$base/manifests/1.0" | it_sha256 /dev/stdin)
+	[ "sha256:$got" = "$MANIFEST" ] || it_die "$name ($scheme) serves another manifest: $got"
+	# shellcheck disable=SC2086
+	got=$(curl -sf --http1.1 $tlsargs "$base/blobs/$LAYER" | it_sha256 /dev/stdin)
+	[ "sha256:$got" = "$LAYER" ] || it_die "$name ($scheme) serves another blob: $got"
+done
+it_log "all six endpoints serve the same manifest and blob (warm page cache)"
+
+# --- measurements ------------------------------------------------------------
+
+now() { date +%s.%N; }
+
+# throughput N URL CURLARGS...: N parallel GETs of URL; prints aggregate
+# MiB/s, or "error" when a download came short.
+throughput() {
+	local n=$1 url=$2 i t0 t1 bad=0 pids=(); shift 2
+	t0=$(now)
+	for i in $(seq 1 "$n"); do
+		curl -s --http1.1 -o /dev/null -w '%{size_download}\n' "$@" "$url" >"$T/dl.$i" &
+		pids+=("$!")
+	done
+	for i in "${pids[@]}"; do wait "$i" || bad=1; done
+	t1=$(now)
+	for i in $(seq 1 "$n"); do
+		[ "$(cat "$T/dl.$i")" = "$BLOB_BYTES" ] || bad=1
+	done
+	rm -f "$T"/dl.*
+	if [ "$bad" -ne 0 ]; then echo error; return 0; fi
+	awk -v n="$n" -v b="$BLOB_BYTES" -v a="$t0" -v z="$t1" \
+		'BEGIN { printf "%.0f", n * b / 1048576 / (z - a) }'
+}
+
+# reqs URL: manifest GETs per second with wrk; "error" when any failed.
+reqs() {
+	local out
+	out=$(wrk -c 64 -t 2 -d "${WRK_SECS}s" -H "Accept: $MT_MANIFEST" "$1" 2>&1) || {
+		echo error
+		return 0
+	}
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		echo "$out" | grep -E 'Non-2xx|Socket errors' | sed 's/^/  wrk: /' >&2
+		echo error
+		return 0
+	fi
+	awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
+}
+
+declare -A FIG
+for s in "${SERVERS[@]}"; do
+	read -r name scheme port repo tlsargs <<<"$s"
+	base=$scheme://127.0.0.1:$port/v2/$repo
+	it_log "$name $scheme: 1 client"
+	# shellcheck disable=SC2086
+	FIG[$name.$scheme.1]=$(throughput 1 "$base/blobs/$LAYER" $tlsargs)
+	it_log "$name $scheme: $CLIENTS clients"
+	# shellcheck disable=SC2086
+	FIG[$name.$scheme.n]=$(throughput "$CLIENTS" "$base/blobs/$LAYER" $tlsargs)
+	it_log "$name $scheme: wrk manifests"
+	FIG[$name.$scheme.rps]=$(reqs "$base/manifests/1.0")
+done
+
+# rss_kib PID: resident set of PID in KiB.
+rss_kib() { ps -o rss= -p "$1" | tr -d ' '; }
+
+# peak_rss PID URL CURLARGS...: PULLS concurrent pulls of URL, each limited
+# to 4 MiB/s for 8 s, so that all of them are open at once; prints the
+# highest RSS of PID (KiB) sampled every 0.2 s meanwhile.
+peak_rss() {
+	local pid=$1 url=$2 i peak=0 r pids=(); shift 2
+	for i in $(seq 1 "$PULLS"); do
+		curl -s --http1.1 -o /dev/null --limit-rate 4M --max-time 8 "$@" "$url" &
+		pids+=("$!")
+	done
+	while :; do
+		r=$(rss_kib "$pid")
+		[ "$r" -le "$peak" ] || peak=$r
+		for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null && break; done
+		kill -0 "$i" 2>/dev/null || break
+		sleep 0.2
+	done
+	for i in "${pids[@]}"; do wait "$i" || true; done
+	echo "$peak"
+}
+
+it_log "RSS"
+# A fresh barged for the idle figure: the ones above have served a lot.
+P=$(it_free_port)
+it_spawn "$T/barged-idle.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$P"
+IDLE_PID=$IT_LAST_PID
+it_wait_for 30 curl -sf --cacert "$T/data/ca.crt" "https://127.0.0.1:$P/v2/" || it_die "barged idle"
+sleep 1
+FIG[rss.barged.idle]=$(rss_kib "$IDLE_PID")
+FIG[rss.barged.after]=$(rss_kib "$BARGEDS_PID")
+FIG[rss.registry.after]=$(rss_kib "$REGS_PID")
+FIG[rss.barged.load]=$(peak_rss "$IDLE_PID" \
+	"https://127.0.0.1:$P/v2/edge/docker.io/library/bench/blobs/$LAYER" --cacert "$T/data/ca.crt")
+FIG[rss.barged.loadhttp]=$(peak_rss "$BARGED_PID" \
+	"http://127.0.0.1:$BP/v2/edge/docker.io/library/bench/blobs/$LAYER")
+FIG[rss.registry.load]=$(peak_rss "$REGS_PID" \
+	"https://127.0.0.1:$RPS/v2/library/bench/blobs/$LAYER" --cacert "$T/self.crt")
+
+# --- report -----------------------------------------------------------------
+
+ratio() { # ratio A B: A/B to two places, "-" when either is not a number
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-";
+		else printf "%.2f", a / b }'
+}
+goal() { # goal RATIO MIN: "ok" when RATIO >= MIN, else "MISSED"
+	awk -v r="$1" -v m="$2" 'BEGIN { if (r == "-") print "?"; else print (r >= m ? "ok" : "MISSED") }'
+}
+
+echo
+printf 'barged serve benchmark: %s MiB blob, %s clients, wrk %ss, %s pulls for RSS; %s cores\n' \
+	"$BLOB_MIB" "$CLIENTS" "$WRK_SECS" "$PULLS" "$(nproc)"
+printf '%-34s %10s %10s %10s   %-18s %-18s\n' figure barged registry nginx \
+	"barged/registry" "barged/nginx"
+row() { # row LABEL KEY REGISTRY-GOAL NGINX-GOAL
+	local b=${FIG[barged.$2]} r=${FIG[registry.$2]} n=${FIG[nginx.$2]} rr rn
+	rr=$(ratio "$b" "$r")
+	rn=$(ratio "$b" "$n")
+	printf '%-34s %10s %10s %10s   %-18s %-18s\n' "$1" "$b" "$r" "$n" \
+		"$rr${3:+ ($(goal "$rr" "$3") >=$3)}" "$rn${4:+ ($(goal "$rn" "$4") >=$4)}"
+}
+row "blob GET MiB/s, http, 1 client" http.1 1.5 0.9
+row "blob GET MiB/s, http, $CLIENTS clients" http.n 1.5 0.9
+row "blob GET MiB/s, https, 1 client" https.1 1.5 0.9
+row "blob GET MiB/s, https, $CLIENTS clients" https.n 1.5 0.9
+row "manifest GET req/s, http, wrk -c64" http.rps 3
+row "manifest GET req/s, https, wrk -c64" https.rps 3
+kib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+echo
+printf 'RSS barged idle (fresh, https):          %s (goal <= 8 MiB: %s)\n' \
+	"$(kib "${FIG[rss.barged.idle]}")" \
+	"$(awk -v k="${FIG[rss.barged.idle]}" 'BEGIN { print (k <= 8192 ? "ok" : "MISSED") }')"
+printf 'RSS barged %s pulls, https (peak):      %s (goal <= 64 MiB: %s)\n' "$PULLS" \
+	"$(kib "${FIG[rss.barged.load]}")" \
+	"$(awk -v k="${FIG[rss.barged.load]}" 'BEGIN { print (k <= 65536 ? "ok" : "MISSED") }')"
+printf 'RSS barged %s pulls, http (peak):       %s\n' "$PULLS" "$(kib "${FIG[rss.barged.loadhttp]}")"
+printf 'RSS barged https after the runs above:   %s\n' "$(kib "${FIG[rss.barged.after]}")"
+printf 'RSS docker-registry https after runs / %s pulls: %s / %s\n' "$PULLS" \
+	"$(kib "${FIG[rss.registry.after]}")" "$(kib "${FIG[rss.registry.load]}")"
