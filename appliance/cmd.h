@@ -8,6 +8,10 @@
 
 int cmd_load(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
 int cmd_manifests(int argc, char **argv);
 int cmd_mirror_config(int argc, char **argv);
 

@@ -14,6 +14,10 @@ static const struct {
 } verbs[] = {
 	{ "load", cmd_load, "load a bundle into the store" },
 	{ "serve", cmd_serve, "serve the registry over HTTPS" },
+	{ "ls", cmd_ls, "list the images or bundles in the store" },
+	{ "rm", cmd_rm, "remove a bundle and unpin its images" },
+	{ "gc", cmd_gc, "remove what no tag, bundle or upload holds" },
+	{ "fsck", cmd_fsck, "re-hash every blob, check every reference" },
 	{ "manifests", cmd_manifests, "print the Kubernetes objects that deploy barged" },
 	{ "mirror-config", cmd_mirror_config, "write containerd or CRI-O mirror configuration" },
 };

@@ -20,6 +20,7 @@
 #define STORE_DIR_MODE       0755
 #define STORE_FILE_MODE      0644
 #define STORE_TMP_PREFIX     "blob-"
+#define STORE_LOCK_POLL_MS   50
 
 /*
  * Foreign keys keep the metadata whole: a tag can only name a manifest its
@@ -372,6 +373,7 @@ store_open(const char *dir, struct store **out, struct barge_err *err)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
+	s->lock_fd = -1;
 	if ((s->dir = strdup(dir)) == NULL || (s->tmp_dir = fu_printf("%s/tmp", dir)) == NULL ||
 	    (p = fu_printf("%s/blobs/sha256", dir)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
@@ -402,6 +404,7 @@ store_close(struct store *s)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
+	store_unlock(s);
 	free(s->tmp_dir);
 	free(s->dir);
 	free(s);
@@ -907,4 +910,138 @@ store_list_tags(struct store *s, const char *repo, const char *last, int n,
 out:
 	stmt_done(st);
 	return rc;
+}
+
+/* --- consistent reads ----------------------------------------------------- */
+
+/*
+ * A deferred BEGIN starts the read snapshot at the first statement and holds
+ * it until COMMIT, across the open(2) of the blob.  Inside a transaction the
+ * caller already opened, that one holds the snapshot.
+ */
+static int
+read_begin(struct store *s, int *began, struct barge_err *err)
+{
+	int rc;
+
+	*began = 0;
+	if (!sqlite3_get_autocommit(s->db))
+		return BARGE_OK;
+	if ((rc = db_exec(s, "BEGIN", "begin read", err)) != BARGE_OK)
+		return rc;
+	*began = 1;
+	return BARGE_OK;
+}
+
+static void
+read_end(struct store *s, int began)
+{
+	if (began)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int
+store_open_manifest(struct store *s, const char *repo, const char *reference,
+                    struct store_manifest *m, int *fd, int64_t *size, struct barge_err *err)
+{
+	int began, rc;
+
+	if ((rc = read_begin(s, &began, err)) != BARGE_OK)
+		return rc;
+	if ((rc = store_get_manifest(s, repo, reference, m, err)) == BARGE_OK)
+		rc = store_blob_open(s, m->digest, fd, size, err);
+	read_end(s, began);
+	return rc;
+}
+
+int
+store_open_repo_blob(struct store *s, const char *repo, const char *digest, int *fd, int64_t *size,
+                     struct barge_err *err)
+{
+	int began, rc;
+
+	if ((rc = read_begin(s, &began, err)) != BARGE_OK)
+		return rc;
+	if ((rc = store_repo_has_blob(s, repo, digest, err)) == BARGE_OK)
+		rc = store_blob_open(s, digest, fd, size, err);
+	read_end(s, began);
+	return rc;
+}
+
+/* --- the GC lock ---------------------------------------------------------- */
+
+static int
+lock_open(struct store *s, struct barge_err *err)
+{
+	char *path;
+
+	if (s->lock_fd >= 0)
+		return err_set(err, BARGE_EINVAL, "%s/gc.lock: already held by this handle",
+		               s->dir);
+	if ((path = fu_printf("%s/gc.lock", s->dir)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	if (s->lock_fd < 0) {
+		err_sys(err, BARGE_EIO, errno, "open %s", path);
+		free(path);
+		return BARGE_EIO;
+	}
+	free(path);
+	return BARGE_OK;
+}
+
+int
+store_lock_shared(struct store *s, struct barge_err *err)
+{
+	int rc;
+
+	if ((rc = lock_open(s, err)) != BARGE_OK)
+		return rc;
+	while (flock(s->lock_fd, LOCK_SH) != 0) {
+		if (errno == EINTR)
+			continue;
+		rc = err_sys(err, BARGE_EIO, errno, "lock %s/gc.lock", s->dir);
+		store_unlock(s);
+		return rc;
+	}
+	return BARGE_OK;
+}
+
+int
+store_lock_exclusive(struct store *s, int wait_ms, struct barge_err *err)
+{
+	int rc, waited = 0;
+
+	if ((rc = lock_open(s, err)) != BARGE_OK)
+		return rc;
+	for (;;) {
+		if (flock(s->lock_fd, wait_ms < 0 ? LOCK_EX : LOCK_EX | LOCK_NB) == 0)
+			return BARGE_OK;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			rc = err_sys(err, BARGE_EIO, errno, "lock %s/gc.lock", s->dir);
+			break;
+		}
+		if (waited >= wait_ms) {
+			rc = err_set(err, BARGE_EEXIST,
+			             "%s: busy: a load or another gc holds %s/gc.lock", s->dir,
+			             s->dir);
+			break;
+		}
+		usleep(STORE_LOCK_POLL_MS * 1000);
+		waited += STORE_LOCK_POLL_MS;
+	}
+	store_unlock(s);
+	return rc;
+}
+
+void
+store_unlock(struct store *s)
+{
+	if (s->lock_fd < 0)
+		return;
+	/* Closing the only descriptor of the open file releases the flock. */
+	close(s->lock_fd);
+	s->lock_fd = -1;
 }

@@ -4,7 +4,11 @@
  *   DIR/blobs/sha256/<2 hex>/<hex>   every blob, manifests included, byte-for-byte
  *   DIR/tmp/                         blobs being written
  *   DIR/barge.db                     SQLite (WAL): repositories, manifests, tags,
- *                                    manifest->blob references, bundles
+ *                                    manifest->blob references, bundles, uploads
+ *   DIR/uploads/<id>                 bytes of open push sessions
+ *   DIR/gc.lock                      keeps GC away from writers (store_lock_*)
+ *
+ * docs/store.md describes the layout, the schema and the rules in full.
  *
  * A blob becomes visible only once it is complete, verified and durable
  * (hashed while written, fsync, rename, fsync dir).  Metadata changes happen
@@ -108,5 +112,150 @@ int store_repo_exists(struct store *s, const char *repo);
 int store_list_tags(struct store *s, const char *repo, const char *last, int n,
                     int (*fn)(const char *tag, void *arg), void *arg,
                     struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- consistent reads ----------------------------------------------------- */
+
+/*
+ * Resolves reference in repo and opens its manifest blob inside one SQLite
+ * read transaction, so the fd belongs to the very row that was read: GC and
+ * fsck --repair unlink a blob only after every reader that could still see
+ * its row has ended its transaction (docs/store.md).  *fd: caller closes.
+ */
+int store_open_manifest(struct store *s, const char *repo, const char *reference,
+                        struct store_manifest *m, int *fd, int64_t *size,
+                        struct barge_err *err) BARGE_MUST_CHECK;
+/* store_repo_has_blob and store_blob_open in one read transaction. */
+int store_open_repo_blob(struct store *s, const char *repo, const char *digest, int *fd,
+                         int64_t *size, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- the GC lock ---------------------------------------------------------- */
+
+/*
+ * DIR/gc.lock (flock).  Whoever writes blobs before the transaction that
+ * references them (a load; a push linking a finished upload) holds it shared
+ * from before its first blob until after its commit; GC and fsck --repair
+ * hold it exclusive from their mark to the end of their sweep.  So GC never
+ * takes a blob a writer is about to reference.  One lock per handle:
+ * store_unlock releases it (store_close too).
+ */
+int store_lock_shared(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
+/* Waits at most wait_ms (< 0: forever); BARGE_EEXIST when still held by others. */
+int store_lock_exclusive(struct store *s, int wait_ms, struct barge_err *err) BARGE_MUST_CHECK;
+void store_unlock(struct store *s);
+
+/* --- lifecycle: ls, rm, gc, fsck (store_gc.c) ------------------------------ */
+
+struct store_bundle {
+	int64_t id;
+	const char *name;
+	const char *version;
+	const char *digest; /* of its barge.json */
+	int64_t loaded_at;  /* Unix seconds */
+	int64_t images;     /* images it pins */
+	int64_t bytes;      /* distinct blob bytes its images reach, as stored */
+};
+
+/* Calls fn for every bundle, by id; fn returning non-zero stops. */
+int store_list_bundles(struct store *s, int (*fn)(const struct store_bundle *b, void *arg),
+                       void *arg, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Calls fn for every bundle that sel names: its id (all digits), its name,
+ * or NAME:VERSION.  The caller decides what no match or several mean.
+ */
+int store_find_bundles(struct store *s, const char *sel,
+                       int (*fn)(const struct store_bundle *b, void *arg), void *arg,
+                       struct barge_err *err) BARGE_MUST_CHECK;
+
+struct store_image {
+	const char *repo;
+	const char *digest;
+	const char *media_type;
+	int64_t manifest_size;
+	int64_t size;            /* distinct blob bytes it reaches, manifests included */
+	const char *const *tags; /* ntags tags of repo pointing at it, sorted */
+	size_t ntags;
+	const struct store_bundle *bundles; /* the bundles pinning it (bytes, images: 0) */
+	size_t nbundles;
+};
+
+/*
+ * Calls fn for every image: a manifest that is tagged, pinned by a bundle,
+ * or not a child of an index in its repository.  Ordered by repository and
+ * digest.  Everything fn sees lives until it returns.
+ */
+int store_list_images(struct store *s, int (*fn)(const struct store_image *im, void *arg),
+                      void *arg, struct barge_err *err) BARGE_MUST_CHECK;
+
+struct store_rm_stats {
+	int64_t pins; /* bundle_images rows removed */
+	int64_t tags; /* tags removed (untag only) */
+};
+
+/*
+ * Removes bundle id and its pins in one transaction.  Tags stay (the images
+ * keep serving) unless untag: then the tags pointing at images no other
+ * bundle pins go too.  What nothing holds any more is left for store_gc.
+ */
+int store_rm_bundle(struct store *s, int64_t id, int untag, struct store_rm_stats *st,
+                    struct barge_err *err) BARGE_MUST_CHECK;
+
+struct store_gc_opts {
+	int dry_run;      /* report, remove nothing */
+	int64_t grace_s;  /* orphan blob files younger than this stay */
+	int lock_wait_ms; /* for the exclusive GC lock; < 0 waits forever */
+	/* Each removed (or, dry, removable) manifest row and blob file; may be NULL. */
+	void (*on_manifest)(const char *repo, const char *digest, void *arg);
+	void (*on_blob)(const char *digest, int64_t size, int orphan, void *arg);
+	void *arg;
+};
+
+struct store_gc_stats {
+	int64_t manifests;    /* manifest rows removed */
+	int64_t repos;        /* repositories left empty and removed */
+	int64_t blobs;        /* blob files removed, orphans included */
+	int64_t orphans;      /* of those, files no row named */
+	int64_t bytes;        /* freed */
+	int64_t kept_orphans; /* orphans kept: younger than grace_s, or an upload is open */
+	int64_t deferred;     /* garbage kept because readers stayed busy; the next GC takes it */
+};
+
+/*
+ * Mark and sweep (docs/store.md).  Roots: every tag, every bundle pin, every
+ * open upload.  Unreachable manifest rows and their references go in one
+ * transaction; then, once no reader can still see them, the blob files no
+ * row names.  DIR/uploads and DIR/tmp are never touched.
+ */
+int store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *st,
+             struct barge_err *err) BARGE_MUST_CHECK;
+
+struct store_fsck_opts {
+	int repair;
+	int lock_wait_ms;
+	/* One call per problem: subject is a digest, "repo@digest", "repo:tag" or a path. */
+	void (*on_problem)(const char *subject, const char *problem, void *arg);
+	void *arg;
+};
+
+struct store_fsck_stats {
+	int64_t blobs; /* blob files re-hashed */
+	int64_t bytes;
+	int64_t manifests; /* manifest rows checked */
+	int64_t problems;
+	/* --repair: what was removed */
+	int64_t removed_files;
+	int64_t removed_manifests;
+	int64_t removed_tags;
+	int64_t removed_pins;
+	int64_t unrepaired; /* problems --repair could not fix */
+};
+
+/*
+ * Re-hashes every blob file and checks every reference (docs/store.md).
+ * With repair, broken blob files and every row depending on them are removed
+ * in one transaction (files after it).  Returns BARGE_OK even when problems
+ * were found: st->problems says so.
+ */
+int store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_stats *st,
+               struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif
