@@ -1,19 +1,31 @@
 /*
- * registry: the pull side of the OCI Distribution API over the store
- * (DESIGN §9), as an http_server handler.
+ * registry: the OCI Distribution API v1.1 over the store (DESIGN §9), as an
+ * http_server handler.
  *
- *   GET      /v2/                            200 {}
- *   GET|HEAD /v2/<name>/manifests/<ref>      the stored bytes, media type and digest
- *   GET|HEAD /v2/<name>/blobs/<digest>       with single byte ranges (206, 416)
- *   GET      /v2/<name>/tags/list?n=&last=   paginated, with a Link header
+ *   GET      /v2/                                200 {}
+ *   GET|HEAD /v2/<name>/manifests/<ref>          the stored bytes, media type, digest, ETag
+ *   GET|HEAD /v2/<name>/blobs/<digest>           with single byte ranges (206, 416)
+ *   GET      /v2/<name>/tags/list?n=&last=       paginated, with a Link header
+ *   GET      /v2/_catalog?n=&last=               paginated, with a Link header
+ *   GET      /v2/<name>/referrers/<digest>       an OCI index; ?artifactType= filters
+ *   POST     /v2/<name>/blobs/uploads/           a session (202); ?digest= with a body:
+ *                                                monolithic (201); ?mount=&from=: 201
+ *   GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<id>   status, chunk, finish, cancel
+ *   PUT      /v2/<name>/manifests/<ref>          validated, stored byte-for-byte (201)
+ *   DELETE   /v2/<name>/manifests/<ref>, /blobs/<digest>  only with allow_delete
+ *
+ * Request bodies are streamed: upload chunks go straight to the session's
+ * file and are hashed on the way, so memory stays flat whatever the blob
+ * size; manifests are read whole up to MANIFEST_MAX (4 MiB, else 413).
+ * Authentication is the caller's: route pushes here only once the request
+ * is known to carry credentials allowed to push.
  *
  * <name> is the repository in the store ("edge/docker.io/library/nginx").
  * A containerd mirror request carries the upstream host as ?ns=HOST; then
  * <name> is the upstream path and the repository is <project>/<HOST>/<name>,
  * with ":port" written "_port", exactly as the loader names repositories.
  * Every response carries Docker-Distribution-API-Version: registry/2.0;
- * errors are OCI error bodies.  Methods that would write answer 405
- * UNSUPPORTED: pushes are not served yet.
+ * errors are OCI error bodies.
  *
  * The handler opens one store per server thread, lazily, since a store
  * handle is single-threaded; registry_free closes them all, so it must run
@@ -39,6 +51,10 @@ struct registry_opts {
 	 * 500 answer, which clients only see as "internal error".  May be NULL.
 	 */
 	void (*log_error)(const char *msg);
+	int allow_delete;       /* DELETE of manifests, tags and blobs; else 405 UNSUPPORTED */
+	unsigned max_uploads;   /* open upload sessions at most (429 beyond); 0: 64 */
+	int64_t upload_max_age; /* seconds an untouched session lives; 0: 24 hours */
+	uint64_t blob_max;      /* largest blob accepted; 0: no bound */
 };
 
 struct registry;
@@ -53,17 +69,21 @@ void registry_handle(struct http_req *req, void *arg);
 /* --- parsing, exposed for the unit tests -------------------------------- */
 
 enum registry_route_kind {
-	REGISTRY_ROUTE_BASE,     /* /v2/ */
-	REGISTRY_ROUTE_MANIFEST, /* /v2/<name>/manifests/<reference> */
-	REGISTRY_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
-	REGISTRY_ROUTE_TAGS      /* /v2/<name>/tags/list */
+	REGISTRY_ROUTE_BASE,      /* /v2/ */
+	REGISTRY_ROUTE_MANIFEST,  /* /v2/<name>/manifests/<reference> */
+	REGISTRY_ROUTE_BLOB,      /* /v2/<name>/blobs/<digest> */
+	REGISTRY_ROUTE_TAGS,      /* /v2/<name>/tags/list */
+	REGISTRY_ROUTE_UPLOAD,    /* /v2/<name>/blobs/uploads/<id> (id "" to start one) */
+	REGISTRY_ROUTE_REFERRERS, /* /v2/<name>/referrers/<digest> */
+	REGISTRY_ROUTE_CATALOG    /* /v2/_catalog */
 };
 
 struct registry_route {
 	enum registry_route_kind kind;
 	char name[REGISTRY_NAME_MAX];     /* <name> as the client wrote it */
 	char repo[REGISTRY_NAME_MAX];     /* the repository in the store */
-	char reference[REGISTRY_REF_MAX]; /* tag or digest (manifests), digest (blobs) */
+	char reference[REGISTRY_REF_MAX]; /* tag or digest (manifests), digest (blobs,
+	                                     referrers), session id (uploads) */
 	int is_digest;                    /* reference is a digest */
 	const char *error;                /* on BARGE_EINVAL: the OCI error code to answer */
 };
