@@ -916,41 +916,43 @@ out:
 
 /*
  * A deferred BEGIN starts the read snapshot at the first statement and holds
- * it until COMMIT, across the open(2) of the blob.  Inside a transaction the
+ * it until COMMIT, across the open(2) of blobs.  Inside a transaction the
  * caller already opened, that one holds the snapshot.
  */
-static int
-read_begin(struct store *s, int *began, struct barge_err *err)
+int
+store_read_begin(struct store *s, struct barge_err *err)
 {
 	int rc;
 
-	*began = 0;
 	if (!sqlite3_get_autocommit(s->db))
 		return BARGE_OK;
 	if ((rc = db_exec(s, "BEGIN", "begin read", err)) != BARGE_OK)
 		return rc;
-	*began = 1;
+	s->read_txn = 1;
 	return BARGE_OK;
 }
 
-static void
-read_end(struct store *s, int began)
+void
+store_read_end(struct store *s)
 {
-	if (began)
-		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	if (!s->read_txn)
+		return;
+	s->read_txn = 0;
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 }
 
 int
 store_open_manifest(struct store *s, const char *repo, const char *reference,
                     struct store_manifest *m, int *fd, int64_t *size, struct barge_err *err)
 {
-	int began, rc;
+	int outer = s->read_txn, rc;
 
-	if ((rc = read_begin(s, &began, err)) != BARGE_OK)
+	if ((rc = store_read_begin(s, err)) != BARGE_OK)
 		return rc;
 	if ((rc = store_get_manifest(s, repo, reference, m, err)) == BARGE_OK)
 		rc = store_blob_open(s, m->digest, fd, size, err);
-	read_end(s, began);
+	if (!outer)
+		store_read_end(s);
 	return rc;
 }
 
@@ -958,13 +960,14 @@ int
 store_open_repo_blob(struct store *s, const char *repo, const char *digest, int *fd, int64_t *size,
                      struct barge_err *err)
 {
-	int began, rc;
+	int outer = s->read_txn, rc;
 
-	if ((rc = read_begin(s, &began, err)) != BARGE_OK)
+	if ((rc = store_read_begin(s, err)) != BARGE_OK)
 		return rc;
 	if ((rc = store_repo_has_blob(s, repo, digest, err)) == BARGE_OK)
 		rc = store_blob_open(s, digest, fd, size, err);
-	read_end(s, began);
+	if (!outer)
+		store_read_end(s);
 	return rc;
 }
 

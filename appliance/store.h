@@ -116,6 +116,16 @@ int store_list_tags(struct store *s, const char *repo, const char *last, int n,
 /* --- consistent reads ----------------------------------------------------- */
 
 /*
+ * A read snapshot: between these, every lookup sees the store as one
+ * commit left it, and a blob opened in it stays readable (GC unlinks only
+ * after the snapshot ends; an open fd outlives the unlink).  Inside a
+ * transaction already open on s both do nothing.  Keep snapshots short:
+ * open the fds, end it, then stream.
+ */
+int store_read_begin(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
+void store_read_end(struct store *s);
+
+/*
  * Resolves reference in repo and opens its manifest blob inside one SQLite
  * read transaction, so the fd belongs to the very row that was read: GC and
  * fsck --repair unlink a blob only after every reader that could still see

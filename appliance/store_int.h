@@ -23,7 +23,8 @@ struct store {
 	char *tmp_dir;
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STORE_STMT_MAX];
-	int lock_fd; /* DIR/gc.lock while this handle holds it, else -1 */
+	int lock_fd;  /* DIR/gc.lock while this handle holds it, else -1 */
+	int read_txn; /* store_read_begin opened a transaction */
 };
 
 /* Records SQLite's last error on s as "what: <sqlite message>"; returns the code. */

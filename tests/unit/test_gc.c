@@ -1,0 +1,364 @@
+#include "test_main.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+
+#include "store_fixture.h"
+
+#define REPO_A "edge/docker.io/library/a"
+#define REPO_B "edge/docker.io/library/b"
+#define OLD    3600
+
+static const char *const layers_a[] = { "shared layer", "layer only a" };
+static const char *const layers_b[] = { "shared layer", "layer only b" };
+
+static int
+gc_run(struct store *s, int dry, int64_t grace, struct store_gc_stats *st)
+{
+	struct store_gc_opts o = { 0 };
+	struct barge_err err;
+
+	o.dry_run = dry;
+	o.grace_s = grace;
+	o.lock_wait_ms = 0;
+	return store_gc(s, &o, st, &err);
+}
+
+static int nfiles;
+
+static int
+count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_F)
+		nfiles++;
+	return 0;
+}
+
+static int
+count_blob_files(const struct fixture *f)
+{
+	char *p = fu_printf("%s/blobs", f->dir);
+
+	assert_non_null(p);
+	nfiles = 0;
+	assert_int_equal(nftw(p, count_entry, 16, FTW_PHYS), 0);
+	free(p);
+	return nfiles;
+}
+
+/* Two images sharing a layer: a tagged in REPO_A, b tagged in REPO_B. */
+static void
+two_images(struct fixture *f, struct fx_image *a, struct fx_image *b, int64_t bundle_a,
+           int64_t bundle_b, int tag)
+{
+	fx_image_blobs(f->s, "config a", layers_a, 2, a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, b);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, a, tag ? "1.0" : NULL, bundle_a);
+	fx_record(f->s, REPO_B, b, tag ? "1.0" : NULL, bundle_b);
+	fx_commit(f->s);
+}
+
+static void
+test_gc_clean_store_removes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_gc_stats st;
+
+	two_images(f, &a, &b, 0, 0, 1);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(count_blob_files(f), 7);
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	assert_true(fx_serves(f->s, REPO_B, "1.0"));
+}
+
+/* A tag is a root: an untagged, unpinned image goes, the shared layer stays. */
+static void
+test_gc_tag_is_root(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_gc_stats st;
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, &b);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, "1.0", 0);
+	fx_record(f->s, REPO_B, &b, NULL, 0);
+	fx_commit(f->s);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 1);
+	/* b's manifest, config and own layer; not the shared layer. */
+	assert_int_equal(st.blobs, 3);
+	assert_int_equal(st.orphans, 0);
+	assert_int_equal(st.bytes, b.bytes - (int64_t)strlen("shared layer"));
+	assert_int_equal(st.repos, 1);
+	assert_false(store_blob_exists(f->s, b.manifest));
+	assert_false(store_blob_exists(f->s, b.config));
+	assert_false(store_blob_exists(f->s, b.layers[1]));
+	assert_true(store_blob_exists(f->s, b.layers[0]));
+	assert_false(store_repo_exists(f->s, REPO_B));
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	assert_int_equal(count_blob_files(f), 4);
+}
+
+/* A bundle pin is a root until the bundle is removed; tags stay with rm. */
+static void
+test_gc_bundle_pin_is_root(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_gc_stats st;
+	struct barge_err err;
+	int64_t ba, bb;
+
+	fx_begin(f->s);
+	ba = fx_bundle(f->s, "one", "1");
+	bb = fx_bundle(f->s, "two", "1");
+	fx_commit(f->s);
+	two_images(f, &a, &b, ba, bb, 0);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_true(fx_serves(f->s, REPO_A, a.manifest));
+
+	assert_int_equal(store_rm_bundle(f->s, ba, 0, NULL, &err), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 1);
+	assert_int_equal(st.blobs, 3);
+	assert_false(fx_serves(f->s, REPO_A, a.manifest));
+	assert_false(store_blob_exists(f->s, a.layers[1]));
+	/* The shared layer lives while b, its other holder, does. */
+	assert_true(store_blob_exists(f->s, a.layers[0]));
+	assert_true(fx_serves(f->s, REPO_B, b.manifest));
+
+	assert_int_equal(store_rm_bundle(f->s, bb, 0, NULL, &err), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 4);
+	assert_int_equal(count_blob_files(f), 0);
+}
+
+/* A tagged image outlives the bundle that brought it: rm keeps tags. */
+static void
+test_gc_rm_keeps_tagged(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_gc_stats st;
+	struct barge_err err;
+	int64_t ba;
+
+	fx_begin(f->s);
+	ba = fx_bundle(f->s, "one", "1");
+	fx_commit(f->s);
+	two_images(f, &a, &b, ba, ba, 1);
+	assert_int_equal(store_rm_bundle(f->s, ba, 0, NULL, &err), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	assert_true(fx_serves(f->s, REPO_B, "1.0"));
+}
+
+/* An index keeps its children; untagged, all of it goes. */
+static void
+test_gc_index_children(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a;
+	struct store_gc_stats st;
+	char index[DIGEST_STR_MAX], json[1024];
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	snprintf(json, sizeof(json),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+	         "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	         "\"digest\":\"%s\",\"size\":%lld,"
+	         "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+	         a.manifest, (long long)a.manifest_size);
+	fx_blob(f->s, json, index);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, 0);
+	assert_int_equal(store_put_manifest(f->s, REPO_A, index,
+	                                    "application/vnd.oci.image.index.v1+json",
+	                                    (int64_t)strlen(json), NULL),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, a.manifest, NULL), BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "multi", index, NULL), BARGE_OK);
+	fx_commit(f->s);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_true(fx_serves(f->s, REPO_A, a.manifest));
+
+	/* Retagging the tag away from the index makes all five blobs garbage. */
+	fx_begin(f->s);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "multi", a.manifest, NULL), BARGE_OK);
+	fx_commit(f->s);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 1);
+	assert_int_equal(st.blobs, 1);
+	assert_false(store_blob_exists(f->s, index));
+	assert_true(fx_serves(f->s, REPO_A, "multi"));
+}
+
+/* Files no row names: old ones go, young ones stay, strays are left alone. */
+static void
+test_gc_orphan_files(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a;
+	struct store_gc_stats st;
+	char old[DIGEST_STR_MAX], young[DIGEST_STR_MAX], *stray, *shard;
+	FILE *fp;
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, "1.0", 0);
+	fx_commit(f->s);
+	/* What an interrupted load leaves: blobs written, no transaction. */
+	fx_blob(f->s, "left by a load that died", old);
+	fx_blob(f->s, "pushed, manifest to come", young);
+	fx_age(f, old, 2 * OLD);
+	assert_non_null(shard = fu_printf("%s/blobs/sha256/ab", f->dir));
+	assert_non_null(stray = fu_printf("%s/not-a-digest", shard));
+	assert_true(mkdir(shard, 0755) == 0 || errno == EEXIST);
+	assert_non_null(fp = fopen(stray, "w"));
+	fclose(fp);
+
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 1);
+	assert_int_equal(st.orphans, 1);
+	assert_int_equal(st.kept_orphans, 1);
+	assert_int_equal(st.bytes, (int64_t)strlen("left by a load that died"));
+	assert_false(store_blob_exists(f->s, old));
+	assert_true(store_blob_exists(f->s, young));
+	assert_int_equal(access(stray, F_OK), 0);
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	free(stray);
+	free(shard);
+}
+
+/* An open upload is a root: its file and every orphan a push may link stay. */
+static void
+test_gc_upload_is_root(void **state)
+{
+	struct fixture *f = *state;
+	struct store_gc_stats st;
+	char orphan[DIGEST_STR_MAX], *dir, *up, *sql;
+	sqlite3 *db;
+	FILE *fp;
+
+	fx_blob(f->s, "a finished upload, manifest to come", orphan);
+	fx_age(f, orphan, 2 * OLD);
+	assert_non_null(dir = fu_printf("%s/uploads", f->dir));
+	assert_non_null(up = fu_printf("%s/uploads/u1", f->dir));
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_non_null(fp = fopen(up, "w"));
+	fputs("half a blob", fp);
+	fclose(fp);
+	assert_non_null(sql = fu_printf("%s/barge.db", f->dir));
+	assert_int_equal(sqlite3_open(sql, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "INSERT INTO uploads(id, repo, offset, started_at, "
+	                              "updated_at) VALUES('u1', 'edge/x', 11, 0, 0)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(st.kept_orphans, 1);
+	assert_true(store_blob_exists(f->s, orphan));
+	assert_int_equal(access(up, F_OK), 0);
+
+	/* The upload is over: now the orphan goes, and DIR/uploads is still not GC's. */
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM uploads", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 1);
+	assert_false(store_blob_exists(f->s, orphan));
+	assert_int_equal(access(up, F_OK), 0);
+	sqlite3_close(db);
+	free(sql);
+	free(up);
+	free(dir);
+}
+
+/* A dry run reports exactly what the real run then removes, and removes nothing. */
+static void
+test_gc_dry_run_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_gc_stats dry, real;
+	struct barge_err err;
+	char orphan[DIGEST_STR_MAX];
+	int64_t ba;
+
+	fx_begin(f->s);
+	ba = fx_bundle(f->s, "one", "1");
+	fx_commit(f->s);
+	two_images(f, &a, &b, ba, 0, 0);
+	fx_blob(f->s, "orphan", orphan);
+	fx_age(f, orphan, 2 * OLD);
+	assert_int_equal(store_rm_bundle(f->s, ba, 0, NULL, &err), BARGE_OK);
+
+	assert_int_equal(gc_run(f->s, 1, OLD, &dry), BARGE_OK);
+	assert_int_equal(dry.manifests, 2);
+	assert_int_equal(dry.blobs, 8);
+	assert_int_equal(dry.orphans, 1);
+	assert_int_equal(count_blob_files(f), 8);
+	assert_true(fx_serves(f->s, REPO_A, a.manifest));
+	assert_true(fx_serves(f->s, REPO_B, b.manifest));
+	assert_true(store_repo_exists(f->s, REPO_A));
+
+	assert_int_equal(gc_run(f->s, 0, OLD, &real), BARGE_OK);
+	assert_int_equal(real.manifests, dry.manifests);
+	assert_int_equal(real.blobs, dry.blobs);
+	assert_int_equal(real.bytes, dry.bytes);
+	assert_int_equal(count_blob_files(f), 0);
+	assert_false(store_repo_exists(f->s, REPO_A));
+}
+
+/* GC waits for a load's shared lock, and gives up with nothing removed. */
+static void
+test_gc_respects_load_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct store_gc_opts o = { 0 };
+	struct store_gc_stats st;
+	struct barge_err err;
+	struct store *loader = NULL;
+	char orphan[DIGEST_STR_MAX];
+
+	assert_int_equal(store_open(f->dir, &loader, &err), BARGE_OK);
+	assert_int_equal(store_lock_shared(loader, &err), BARGE_OK);
+	/* The loader wrote a blob; its transaction is still to come. */
+	fx_blob(loader, "written by a running load", orphan);
+	fx_age(f, orphan, 2 * OLD);
+	o.lock_wait_ms = 200;
+	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_EEXIST);
+	assert_non_null(strstr(err.msg, "gc.lock"));
+	assert_true(store_blob_exists(f->s, orphan));
+	store_unlock(loader);
+	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(st.orphans, 1);
+	store_close(loader);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_gc_clean_store_removes_nothing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_tag_is_root, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_bundle_pin_is_root, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_rm_keeps_tagged, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_index_children, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_orphan_files, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_upload_is_root, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_dry_run_changes_nothing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_respects_load_lock, fx_setup, fx_teardown),
+};
+
+BARGE_TEST_MAIN(tests)
