@@ -36,7 +36,7 @@ struct fx_image {
 	int64_t bytes; /* manifest + config + layers */
 };
 
-static int
+static __attribute__((unused)) int
 fx_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -45,7 +45,7 @@ fx_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
-static int
+static __attribute__((unused)) int
 fx_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -59,7 +59,7 @@ fx_setup(void **state)
 	return 0;
 }
 
-static int
+static __attribute__((unused)) int
 fx_teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -71,7 +71,7 @@ fx_teardown(void **state)
 }
 
 /* Stores text as a blob; digest in out. */
-static void
+static __attribute__((unused)) void
 fx_blob(struct store *s, const char *text, char *out)
 {
 	struct store_blob_writer *w = NULL;
@@ -88,7 +88,7 @@ fx_blob(struct store *s, const char *text, char *out)
  * Stores the blobs of an image: config text cfg and the n layer texts.
  * Nothing is recorded: fx_record does that inside a transaction.
  */
-static void
+static __attribute__((unused)) void
 fx_image_blobs(struct store *s, const char *cfg, const char *const *layers, size_t n,
                struct fx_image *im)
 {
@@ -123,7 +123,7 @@ fx_image_blobs(struct store *s, const char *cfg, const char *const *layers, size
 }
 
 /* Records im in repo, tagged tag (NULL: untagged), pinned by bundle (0: none). */
-static void
+static __attribute__((unused)) void
 fx_record(struct store *s, const char *repo, const struct fx_image *im, const char *tag,
           int64_t bundle)
 {
@@ -145,7 +145,7 @@ fx_record(struct store *s, const char *repo, const struct fx_image *im, const ch
 }
 
 /* Records a bundle (its barge.json digest made from name) and returns its id. */
-static int64_t
+static __attribute__((unused)) int64_t
 fx_bundle(struct store *s, const char *name, const char *version)
 {
 	struct barge_err err;
@@ -158,7 +158,7 @@ fx_bundle(struct store *s, const char *name, const char *version)
 	return id;
 }
 
-static void
+static __attribute__((unused)) void
 fx_begin(struct store *s)
 {
 	struct barge_err err;
@@ -166,7 +166,7 @@ fx_begin(struct store *s)
 	assert_int_equal(store_begin(s, &err), BARGE_OK);
 }
 
-static void
+static __attribute__((unused)) void
 fx_commit(struct store *s)
 {
 	struct barge_err err;
@@ -175,7 +175,7 @@ fx_commit(struct store *s)
 }
 
 /* Path of a blob file; caller frees. */
-static char *
+static __attribute__((unused)) char *
 fx_blob_path(const struct fixture *f, const char *digest)
 {
 	char *p = fu_printf("%s/blobs/sha256/%.2s/%s", f->dir, digest + 7, digest + 7);
@@ -185,7 +185,7 @@ fx_blob_path(const struct fixture *f, const char *digest)
 }
 
 /* Ages a blob file so GC's grace period does not keep it. */
-static void
+static __attribute__((unused)) void
 fx_age(const struct fixture *f, const char *digest, int seconds)
 {
 	struct timespec ts[2];
@@ -198,7 +198,7 @@ fx_age(const struct fixture *f, const char *digest, int seconds)
 }
 
 /* Whether repo:reference resolves and its manifest blob opens. */
-static int
+static __attribute__((unused)) int
 fx_serves(struct store *s, const char *repo, const char *reference)
 {
 	struct store_manifest m;

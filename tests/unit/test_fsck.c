@@ -1,0 +1,269 @@
+#include "test_main.h"
+
+#include <errno.h>
+
+#include "store_fixture.h"
+
+#define REPO_A "edge/docker.io/library/a"
+#define REPO_B "edge/docker.io/library/b"
+
+static const char *const layers_a[] = { "shared layer", "layer only a" };
+static const char *const layers_b[] = { "shared layer", "layer only b" };
+
+/* The problems one fsck run reported, "subject: problem" per line. */
+struct report {
+	char text[8192];
+	size_t used;
+	int n;
+};
+
+static void
+on_problem(const char *subject, const char *problem, void *arg)
+{
+	struct report *r = arg;
+	int n;
+
+	r->n++;
+	n = snprintf(r->text + r->used, sizeof(r->text) - r->used, "%s: %s\n", subject, problem);
+	if (n > 0 && r->used + (size_t)n < sizeof(r->text))
+		r->used += (size_t)n;
+}
+
+static void
+fsck_run(struct store *s, int repair, struct store_fsck_stats *st, struct report *r)
+{
+	struct store_fsck_opts o = { 0 };
+	struct barge_err err;
+
+	memset(r, 0, sizeof(*r));
+	o.repair = repair;
+	o.on_problem = on_problem;
+	o.arg = r;
+	assert_int_equal(store_fsck(s, &o, st, &err), BARGE_OK);
+	assert_int_equal(st->problems, r->n);
+}
+
+static void
+two_images(struct fixture *f, struct fx_image *a, struct fx_image *b, int64_t *bundle)
+{
+	fx_image_blobs(f->s, "config a", layers_a, 2, a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, b);
+	fx_begin(f->s);
+	*bundle = fx_bundle(f->s, "demo", "1.0");
+	fx_record(f->s, REPO_A, a, "1.0", *bundle);
+	fx_record(f->s, REPO_B, b, "1.0", *bundle);
+	fx_commit(f->s);
+}
+
+/* Flips one byte in the middle of a blob file, as a failing disk would. */
+static void
+corrupt(const struct fixture *f, const char *digest)
+{
+	char *p = fx_blob_path(f, digest), c;
+	int fd;
+
+	assert_true((fd = open(p, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &c, 1, 3), 1);
+	c ^= 0x20;
+	assert_int_equal(pwrite(fd, &c, 1, 3), 1);
+	close(fd);
+	free(p);
+}
+
+static void
+test_fsck_clean(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct fx_image a, b;
+	struct report r;
+	int64_t id;
+
+	two_images(f, &a, &b, &id);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+	assert_int_equal(st.blobs, 7);
+	assert_int_equal(st.manifests, 2);
+	assert_int_equal(st.bytes, a.bytes + b.bytes - (int64_t)strlen("shared layer"));
+	assert_string_equal(r.text, "");
+}
+
+/* A flipped byte is found and named; --repair removes exactly what needs it. */
+static void
+test_fsck_corrupt_blob_repair(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct fx_image a, b;
+	struct report r;
+	char want[256];
+	int64_t id;
+
+	two_images(f, &a, &b, &id);
+	corrupt(f, a.layers[1]);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 1);
+	snprintf(want, sizeof(want), "%s: corrupt: ", a.layers[1]);
+	assert_memory_equal(r.text, want, strlen(want));
+	/* Without --repair nothing changes. */
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	assert_true(store_blob_exists(f->s, a.layers[1]));
+
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.problems, 1);
+	assert_int_equal(st.unrepaired, 0);
+	assert_int_equal(st.removed_files, 1);
+	assert_int_equal(st.removed_manifests, 1);
+	assert_int_equal(st.removed_tags, 1);
+	assert_int_equal(st.removed_pins, 1);
+	assert_false(store_blob_exists(f->s, a.layers[1]));
+	assert_false(fx_serves(f->s, REPO_A, "1.0"));
+	assert_false(fx_serves(f->s, REPO_A, a.manifest));
+	/* b shares a's other layer and is whole: it stays, pinned and tagged. */
+	assert_true(fx_serves(f->s, REPO_B, "1.0"));
+	assert_true(store_blob_exists(f->s, a.layers[0]));
+
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+	assert_string_equal(r.text, "");
+}
+
+/* A missing layer is reported through the manifest referencing it. */
+static void
+test_fsck_missing_blob(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct fx_image a, b;
+	struct report r;
+	char want[512], *p;
+	int64_t id;
+
+	two_images(f, &a, &b, &id);
+	p = fx_blob_path(f, b.layers[1]);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 1);
+	snprintf(want, sizeof(want), "%s: references %s, which is missing\n", b.manifest,
+	         b.layers[1]);
+	assert_string_equal(r.text, want);
+
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.removed_manifests, 1);
+	assert_int_equal(st.removed_tags, 1);
+	assert_false(fx_serves(f->s, REPO_B, "1.0"));
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+}
+
+/* A corrupt manifest blob breaks its image and the index above it. */
+static void
+test_fsck_corrupt_manifest_breaks_index(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct fx_image a;
+	struct report r;
+	char index[DIGEST_STR_MAX], json[1024];
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	snprintf(json, sizeof(json),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+	         "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	         "\"digest\":\"%s\",\"size\":%lld}]}",
+	         a.manifest, (long long)a.manifest_size);
+	fx_blob(f->s, json, index);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, 0);
+	assert_int_equal(store_put_manifest(f->s, REPO_A, index,
+	                                    "application/vnd.oci.image.index.v1+json",
+	                                    (int64_t)strlen(json), NULL),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, a.manifest, NULL), BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "multi", index, NULL), BARGE_OK);
+	fx_commit(f->s);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+
+	corrupt(f, a.manifest);
+	fsck_run(f->s, 0, &st, &r);
+	assert_true(st.problems >= 1);
+	assert_non_null(strstr(r.text, a.manifest));
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.removed_manifests, 2);
+	assert_int_equal(st.removed_tags, 1);
+	assert_false(fx_serves(f->s, REPO_A, "multi"));
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+}
+
+/* A row naming a blob that does not parse as a manifest. */
+static void
+test_fsck_manifest_not_parsing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct report r;
+	char d[DIGEST_STR_MAX];
+
+	fx_blob(f->s, "not json at all", d);
+	fx_begin(f->s);
+	assert_int_equal(store_put_manifest(f->s, REPO_A, d,
+	                                    "application/vnd.oci.image.manifest.v1+json",
+	                                    (int64_t)strlen("not json at all"), NULL),
+	                 BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "bad", d, NULL), BARGE_OK);
+	fx_commit(f->s);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 1);
+	assert_non_null(strstr(r.text, "does not parse as a manifest"));
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.removed_manifests, 1);
+	assert_int_equal(st.removed_tags, 1);
+	/* The blob's bytes match its name: it is an orphan for GC, not broken. */
+	assert_int_equal(st.removed_files, 0);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+}
+
+/* Files in blobs/ that are no blob of the store are reported and repaired. */
+static void
+test_fsck_stray_file(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct report r;
+	char *shard, *stray;
+	FILE *fp;
+
+	assert_non_null(shard = fu_printf("%s/blobs/sha256/ab", f->dir));
+	assert_non_null(stray = fu_printf("%s/not-a-digest", shard));
+	assert_true(mkdir(shard, 0755) == 0 || errno == EEXIST);
+	assert_non_null(fp = fopen(stray, "w"));
+	fclose(fp);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 1);
+	assert_non_null(strstr(r.text, "not a blob of the store"));
+	assert_non_null(strstr(r.text, stray));
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.removed_files, 1);
+	assert_int_not_equal(access(stray, F_OK), 0);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+	free(stray);
+	free(shard);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_fsck_clean, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_corrupt_blob_repair, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_missing_blob, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_corrupt_manifest_breaks_index, fx_setup,
+	                                fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_manifest_not_parsing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_stray_file, fx_setup, fx_teardown),
+};
+
+BARGE_TEST_MAIN(tests)
