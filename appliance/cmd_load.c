@@ -1,26 +1,57 @@
 /*
- * barged load: puts a bundle into the store, all or nothing.
+ * barged load: puts bundles into the store, each all or nothing.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "bundle.h"
 #include "cmd.h"
 #include "loader.h"
+#include "loadsrc.h"
 #include "log.h"
+#include "sign.h"
 #include "store.h"
+
+#define KEYS_DIR        "/etc/barge/keys"
+#define TRUSTED_KEY_MAX 64
+/* A TTY's progress line is redrawn at most this often. */
+#define PROGRESS_NS (250 * 1000 * 1000L)
 
 static void
 load_usage(FILE *f)
 {
-	fprintf(f, "usage: barged load [--data-dir DIR] BUNDLE\n"
-	           "\n"
-	           "Loads a bundle (NAME-VERSION.tar.zst) into the store.  Every blob is checked\n"
-	           "against its digest; the images and tags appear only when the whole bundle\n"
-	           "is in, and a failed load leaves the store's images and tags as they were.\n"
-	           "\n"
-	           "  --data-dir DIR   the store (default /var/lib/barge)\n"
-	           "\n"
-	           "Exit status: 0 loaded, 1 failed, 2 usage error.\n");
+	fprintf(f,
+	        "usage: barged load [--data-dir DIR] [--require-signature] [--keys-dir DIR]\n"
+	        "                   [--trusted-key PUB]... [--output text|json] SOURCE...\n"
+	        "\n"
+	        "Loads bundles into the store.  Every blob is checked against its digest;\n"
+	        "a bundle's images and tags appear only when the whole bundle is in, and a\n"
+	        "failed load leaves the store's images and tags as they were.\n"
+	        "\n"
+	        "SOURCE is one of:\n"
+	        "  NAME-VERSION.tar.zst     a bundle\n"
+	        "  NAME.tar.zst.part000     a split bundle: part000, part001, ... in order\n"
+	        "  -                        a bundle on standard input\n"
+	        "  IMAGE.iso, /dev/sr0      an ISO 9660 image or device, read without mounting:\n"
+	        "                           every bundle in it\n"
+	        "  DIR                      every bundle in a directory (a mounted USB stick)\n"
+	        "From an image or a directory, full bundles load before deltas.\n"
+	        "\n"
+	        "  --data-dir DIR         the store (default /var/lib/barge)\n"
+	        "  --require-signature    refuse bundles not signed by a trusted key\n"
+	        "  --keys-dir DIR         trusted public keys, every *.pub (default " KEYS_DIR ")\n"
+	        "  --trusted-key PUB      also trust this public key (repeatable)\n"
+	        "  --output text|json     the summary's form (default text)\n"
+	        "\n"
+	        "A signed bundle is checked whenever trusted keys are configured.\n"
+	        "\n"
+	        "Exit status: 0 every bundle loaded, 1 a bundle failed, 2 usage error.\n");
 }
 
 /* "70.1 MiB": sizes for people. */
@@ -43,27 +74,231 @@ human_size(int64_t n, char *buf, size_t cap)
 	snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
+static double
+since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The progress line of one bundle on a terminal. */
+struct progress {
+	const char *label;
+	int64_t total; /* compressed bytes, -1 unknown */
+	struct timespec start, last;
+	int drawn;
+};
+
+static void
+progress_cb(void *arg, int64_t bytes_in)
+{
+	struct progress *p = arg;
+	struct timespec now;
+	char done[32], total[32], rate[32];
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
+	    PROGRESS_NS)
+		return;
+	p->last = now;
+	secs = since(&p->start);
+	human_size(bytes_in, done, sizeof(done));
+	human_size(secs > 0 ? (int64_t)((double)bytes_in / secs) : 0, rate, sizeof(rate));
+	if (p->total > 0) {
+		human_size(p->total, total, sizeof(total));
+		fprintf(stderr, "\r\033[K%s: %3d%%  %s of %s  %s/s", p->label,
+		        (int)(bytes_in * 100 / p->total), done, total, rate);
+	} else {
+		fprintf(stderr, "\r\033[K%s: %s  %s/s", p->label, done, rate);
+	}
+	p->drawn = 1;
+}
+
+struct totals {
+	size_t loaded, failed, images, tags, blobs_new, blobs_present;
+	int64_t bytes;
+};
+
+static void
+print_loaded(const struct loader_result *r, double secs)
+{
+	char size[32];
+
+	human_size(r->bytes, size, sizeof(size));
+	printf("loaded %s %s%s: %zu image%s, %zu tag%s, %zu blob%s (%zu new, %zu already "
+	       "present), %s in %.1f s",
+	       r->name, r->version, r->reloaded ? " (again)" : "", r->images,
+	       r->images == 1 ? "" : "s", r->tags, r->tags == 1 ? "" : "s",
+	       r->blobs_new + r->blobs_present, r->blobs_new + r->blobs_present == 1 ? "" : "s",
+	       r->blobs_new, r->blobs_present, size, secs);
+	if (r->signer[0] != '\0')
+		printf(", signed by %s%s", r->signer,
+		       r->verified ? "" : " (not verified: no trusted keys)");
+	printf("\n");
+}
+
+static json_t *
+json_loaded(const char *source, const struct loader_result *r, double secs)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, "
+	                 "s:I, s:I, s:I, s:f}",
+	                 "source", source, "status", "loaded", "name", r->name, "version",
+	                 r->version, "digest", r->digest, "delta", r->delta, "reloaded",
+	                 r->reloaded, "signer", r->signer[0] != '\0' ? r->signer : NULL, "verified",
+	                 r->verified, "bundle_id", (json_int_t)r->bundle_id, "images",
+	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "blobs_new",
+	                 (json_int_t)r->blobs_new, "blobs_present", (json_int_t)r->blobs_present,
+	                 "bytes", (json_int_t)r->bytes, "bytes_new", (json_int_t)r->bytes_new,
+	                 "seconds", secs);
+}
+
+/* Loads one item; reports it and adds it to the totals and the JSON list. */
+static void
+load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *opts, int json,
+          json_t *list, struct totals *t)
+{
+	struct bundle_reader *r = NULL;
+	struct loader_result res;
+	struct barge_err err = { 0 };
+	struct progress p;
+	double secs;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.label = it->label;
+	p.total = it->size;
+	clock_gettime(CLOCK_MONOTONIC, &p.start);
+	p.last = p.start;
+	opts->progress = isatty(STDERR_FILENO) ? progress_cb : NULL;
+	opts->progress_arg = &p;
+	rc = loadsrc_open(it, &r, &err);
+	if (rc == BARGE_OK)
+		rc = loader_load_reader(s, r, it->label, opts, &res, &err);
+	bundle_reader_free(r);
+	if (p.drawn)
+		fprintf(stderr, "\r\033[K");
+	secs = since(&p.start);
+	if (rc != BARGE_OK) {
+		log_error("%s", err.msg);
+		t->failed++;
+		if (json)
+			json_array_append_new(list,
+			                      json_pack("{s:s, s:s, s:s, s:s}", "source", it->label,
+			                                "status", "failed", "error", err.msg,
+			                                "kind", err_name(rc)));
+		return;
+	}
+	t->loaded++;
+	t->images += res.images;
+	t->tags += res.tags;
+	t->blobs_new += res.blobs_new;
+	t->blobs_present += res.blobs_present;
+	t->bytes += res.bytes;
+	if (json)
+		json_array_append_new(list, json_loaded(it->label, &res, secs));
+	else
+		print_loaded(&res, secs);
+}
+
+/* The trusted keys: every *.pub of keys_dir, then each --trusted-key. */
+static int
+load_keys(const char *keys_dir, int keys_dir_given, char **files, size_t nfiles,
+          struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
+{
+	struct sign_key **all = NULL, **grown;
+	size_t n = 0, i;
+	int rc;
+
+	rc = sign_key_load_dir(keys_dir, &all, &n, err);
+	/* The default directory may well not exist: then no key is trusted by default. */
+	if (rc == BARGE_ENOTFOUND && !keys_dir_given) {
+		all = NULL;
+		n = 0;
+		rc = BARGE_OK;
+	}
+	if (rc != BARGE_OK)
+		return rc;
+	if (nfiles > 0) {
+		if ((grown = realloc(all, (n + nfiles) * sizeof(*all))) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto fail;
+		}
+		all = grown;
+		for (i = 0; i < nfiles; i++, n++)
+			if ((rc = sign_key_load_public(files[i], &all[n], err)) != BARGE_OK)
+				goto fail;
+	}
+	*keys = all;
+	*nkeys = n;
+	return BARGE_OK;
+fail:
+	for (i = 0; i < n; i++)
+		sign_key_free(all[i]);
+	free(all);
+	return rc;
+}
+
 int
 cmd_load(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "require-signature", no_argument, NULL, 'r' },
+		{ "keys-dir", required_argument, NULL, 'k' },
+		{ "trusted-key", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = "/var/lib/barge";
-	struct loader_result res;
+	const char *data_dir = "/var/lib/barge", *keys_dir = KEYS_DIR;
+	char *trusted[TRUSTED_KEY_MAX];
+	struct loader_opts opts;
+	struct loadsrc ls = { NULL, 0 };
 	struct barge_err err = { 0 };
+	struct sign_key **keys = NULL;
 	struct store *s = NULL;
+	struct totals t;
+	struct timespec t0;
+	json_t *out = NULL, *list = NULL;
+	size_t ntrusted = 0, nkeys = 0, i;
 	char size[32];
-	int c, status = 1;
+	int c, json = 0, keys_dir_given = 0, status = 1;
 
+	memset(&opts, 0, sizeof(opts));
+	memset(&t, 0, sizeof(t));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data_dir = optarg;
+			break;
+		case 'r':
+			opts.require_signature = 1;
+			break;
+		case 'k':
+			keys_dir = optarg;
+			keys_dir_given = 1;
+			break;
+		case 't':
+			if (ntrusted == TRUSTED_KEY_MAX) {
+				fprintf(stderr, "barged load: more than %d --trusted-key\n",
+				        TRUSTED_KEY_MAX);
+				return 2;
+			}
+			trusted[ntrusted++] = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "barged load: --output is text or json, not '%s'\n",
+				        optarg);
+				return 2;
+			}
+			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			load_usage(stdout);
@@ -74,27 +309,75 @@ cmd_load(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "barged load: %s\n",
-		        optind == argc ? "a bundle file is required" : "only one bundle at a time");
+	if (optind == argc) {
+		fprintf(stderr,
+		        "barged load: a SOURCE (bundle, image, directory or -) is required\n");
 		load_usage(stderr);
 		return 2;
 	}
+	for (i = (size_t)optind; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "-") == 0 && i != (size_t)optind) {
+			fprintf(stderr,
+			        "barged load: standard input (-) must be the only SOURCE\n");
+			return 2;
+		}
+	if (load_keys(keys_dir, keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
+	    BARGE_OK) {
+		log_error("trusted keys: %s", err.msg);
+		goto out;
+	}
+	if (opts.require_signature && nkeys == 0) {
+		log_error("--require-signature: no trusted key (none in %s, no --trusted-key)",
+		          keys_dir);
+		goto out;
+	}
+	opts.keys = keys;
+	opts.nkeys = nkeys;
+	for (i = (size_t)optind; i < (size_t)argc; i++)
+		if (loadsrc_add(&ls, argv[i], &err) != BARGE_OK) {
+			log_error("%s", err.msg);
+			goto out;
+		}
 	if (store_open(data_dir, &s, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	if (loader_load(s, argv[optind], &res, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
+	if (json && (list = json_array()) == NULL) {
+		log_error("out of memory");
 		goto out;
 	}
-	human_size(res.bytes, size, sizeof(size));
-	printf("loaded %s %s: %zu image%s, %zu blob%s (%zu new, %zu already present), %s\n",
-	       res.name, res.version, res.images, res.images == 1 ? "" : "s",
-	       res.blobs_new + res.blobs_present, res.blobs_new + res.blobs_present == 1 ? "" : "s",
-	       res.blobs_new, res.blobs_present, size);
-	status = 0;
+	for (i = 0; i < ls.n; i++)
+		load_item(s, &ls.items[i], &opts, json, list, &t);
+	if (json) {
+		out = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "bundles", list,
+		                "loaded", (json_int_t)t.loaded, "failed", (json_int_t)t.failed,
+		                "images", (json_int_t)t.images, "tags", (json_int_t)t.tags,
+		                "blobs_new", (json_int_t)t.blobs_new, "blobs_present",
+		                (json_int_t)t.blobs_present, "bytes", (json_int_t)t.bytes,
+		                "seconds", since(&t0));
+		list = NULL;
+		if (out == NULL ||
+		    json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+			log_error("cannot write the JSON summary");
+			goto out;
+		}
+		printf("\n");
+	} else if (ls.n > 1) {
+		human_size(t.bytes, size, sizeof(size));
+		printf("%zu of %zu bundles loaded%s: %zu images, %zu tags, %zu blobs (%zu new, %zu "
+		       "already present), %s in %.1f s\n",
+		       t.loaded, ls.n, t.failed > 0 ? " (see the errors above)" : "", t.images,
+		       t.tags, t.blobs_new + t.blobs_present, t.blobs_new, t.blobs_present, size,
+		       since(&t0));
+	}
+	status = t.failed == 0 ? 0 : 1;
 out:
+	json_decref(out);
+	json_decref(list);
 	store_close(s);
+	loadsrc_free(&ls);
+	for (i = 0; i < nkeys; i++)
+		sign_key_free(keys[i]);
+	free(keys);
 	return status;
 }

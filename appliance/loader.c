@@ -5,17 +5,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bundle.h"
 #include "bundle_meta.h"
 #include "manifest.h"
+#include "sign.h"
+#include "store_load.h"
 
 /* Blobs stream through this much memory, however large they are. */
 #define LOADER_BUF (1024 * 1024)
-/* Bounds for the entries the loader reads past without using. */
-#define SIG_MAX    (64 * 1024)
+/* Bound for the oci-layout entry, which the loader reads past without using. */
 #define LAYOUT_MAX 4096
+/* Room kept free beyond the blobs, for the database and its WAL. */
+#define SPACE_MARGIN (4 * 1024 * 1024)
+/* Missing base blobs named in a refusal; the rest are counted. */
+#define MISSING_SHOWN 8
 
 /* Where the reader is in the fixed entry order of the format. */
 enum phase { PH_META, PH_SIG, PH_LAYOUT, PH_INDEX, PH_BLOBS };
@@ -29,6 +35,7 @@ struct lblob {
 struct load {
 	struct store *s;
 	const char *path;
+	const struct loader_opts *opts;
 	struct bundle_reader *r;
 	struct bundle_meta *meta;
 	struct lblob *blobs; /* barge.json's blobs, sorted by digest */
@@ -53,35 +60,48 @@ lblob_find(struct load *l, const char *digest)
 	return bsearch(&key, l->blobs, l->nblobs, sizeof(*l->blobs), lblob_cmp);
 }
 
-/* Reads barge.json, which must come first, and indexes its blobs. */
+/* Reads and parses barge.json, which must come first; *buf holds its bytes. */
 static int
-read_meta(struct load *l, struct barge_err *err)
+slurp_meta(struct bundle_reader *r, const char *path, char **buf, size_t *len,
+           struct bundle_meta **meta, struct barge_err *err)
 {
 	const char *name;
-	char *buf = NULL;
 	int64_t size;
-	size_t len, i;
 	int rc;
 
-	rc = bundle_reader_next(l->r, &name, &size, err);
+	rc = bundle_reader_next(r, &name, &size, err);
 	if (rc == BUNDLE_EOF)
 		return err_set(err, BARGE_EFORMAT, "%s: not a barge bundle: it has no entries",
-		               l->path);
+		               path);
 	if (rc != BARGE_OK)
 		return rc;
 	if (strcmp(name, "barge.json") != 0)
 		return err_set(err, BARGE_EFORMAT,
 		               "%s: not a barge bundle: first entry is \"%s\", not \"barge.json\"",
-		               l->path, name);
-	if ((rc = bundle_reader_slurp(l->r, BUNDLE_META_MAX, &buf, &len, err)) != BARGE_OK)
+		               path, name);
+	if ((rc = bundle_reader_slurp(r, BUNDLE_META_MAX, buf, len, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bundle_meta_parse("barge.json", *buf, *len, meta, err)) != BARGE_OK) {
+		err_prefix(err, "%s", path);
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+/* Reads barge.json and indexes its blobs. */
+static int
+read_meta(struct load *l, char **meta, size_t *metalen, struct barge_err *err)
+{
+	char *buf = NULL;
+	size_t len, i;
+	int rc;
+
+	if ((rc = slurp_meta(l->r, l->path, &buf, &len, &l->meta, err)) != BARGE_OK)
 		return rc;
 	/* barge.json names every blob by digest, so its digest names the bundle. */
 	if ((rc = digest_buf(DIGEST_SHA256, buf, len, l->res->digest, err)) != BARGE_OK)
 		goto out;
-	if ((rc = bundle_meta_parse("barge.json", buf, len, &l->meta, err)) != BARGE_OK) {
-		err_prefix(err, "%s", l->path);
-		goto out;
-	}
 	if (l->meta->nblobs > 0 &&
 	    (l->blobs = calloc(l->meta->nblobs, sizeof(*l->blobs))) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
@@ -95,9 +115,145 @@ read_meta(struct load *l, struct barge_err *err)
 	qsort(l->blobs, l->nblobs, sizeof(*l->blobs), lblob_cmp);
 	snprintf(l->res->name, sizeof(l->res->name), "%s", l->meta->name);
 	snprintf(l->res->version, sizeof(l->res->version), "%s", l->meta->version);
+	l->res->delta = l->meta->nrequires > 0;
+	*meta = buf;
+	*metalen = len;
+	return BARGE_OK;
 out:
 	free(buf);
 	return rc;
+}
+
+static void
+progress(struct load *l)
+{
+	if (l->opts->progress != NULL)
+		l->opts->progress(l->opts->progress_arg, bundle_reader_bytes_in(l->r));
+}
+
+/*
+ * Applies the signature policy to barge.json.sig (sig NULL when the bundle
+ * has none).  Runs before any blob is written: a refused bundle leaves
+ * nothing behind, not even orphans.
+ */
+static int
+check_signature(struct load *l, const char *meta, size_t metalen, const char *sig, size_t siglen,
+                struct barge_err *err)
+{
+	const struct loader_opts *o = l->opts;
+	struct barge_err ignored;
+	int rc;
+
+	if (sig == NULL) {
+		if (o->require_signature)
+			return err_set(err, BARGE_EAUTH,
+			               "%s: refused: the bundle is not signed and a signature is "
+			               "required",
+			               l->path);
+		return BARGE_OK;
+	}
+	if (o->nkeys == 0) {
+		if (o->require_signature)
+			return err_set(err, BARGE_EAUTH,
+			               "%s: refused: a signature is required but no trusted key "
+			               "is configured",
+			               l->path);
+		/* Nothing to check it against: only say who claims to have signed it. */
+		if (sign_read_keyid(sig, siglen, l->res->signer, &ignored) != BARGE_OK)
+			l->res->signer[0] = '\0';
+		return BARGE_OK;
+	}
+	rc = sign_check(o->keys, o->nkeys, meta, metalen, sig, siglen, l->res->signer, err);
+	if (rc != BARGE_OK) {
+		l->res->signer[0] = '\0';
+		return err_prefix(err, "%s: refused: barge.json.sig", l->path);
+	}
+	l->res->verified = 1;
+	return BARGE_OK;
+}
+
+/*
+ * A delta bundle's base must be in the store before anything is written;
+ * the refusal names the missing blobs (the first few, and how many more).
+ */
+static int
+check_requires(struct load *l, struct barge_err *err)
+{
+	const struct bundle_blob *q;
+	char list[MISSING_SHOWN * (DIGEST_STR_MAX + 2)];
+	size_t i, missing = 0, used = 0;
+	int64_t size;
+	int fd, rc;
+
+	list[0] = '\0';
+	for (i = 0; i < l->meta->nrequires; i++) {
+		q = &l->meta->requires[i];
+		rc = store_blob_open(l->s, q->digest, &fd, &size, err);
+		if (rc == BARGE_OK) {
+			close(fd);
+			if (size != q->size)
+				return err_set(err, BARGE_EDIGEST,
+				               "%s: required blob %s is %" PRId64
+				               " bytes in the store, barge.json says %" PRId64,
+				               l->path, q->digest, size, q->size);
+			continue;
+		}
+		if (rc != BARGE_ENOTFOUND)
+			return rc;
+		if (missing++ < MISSING_SHOWN)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+			                         used > 0 ? ", " : "", q->digest);
+	}
+	if (missing == 0)
+		return BARGE_OK;
+	if (missing > MISSING_SHOWN)
+		return err_set(err, BARGE_ENOTFOUND,
+		               "%s: delta bundle needs %zu blobs from its base that the store "
+		               "does not hold (load the base bundle first): %s and %zu more",
+		               l->path, missing, list, missing - MISSING_SHOWN);
+	return err_set(err, BARGE_ENOTFOUND,
+	               "%s: delta bundle needs %zu blob%s from its base that the store does "
+	               "not hold (load the base bundle first): %s",
+	               l->path, missing, missing == 1 ? "" : "s", list);
+}
+
+/* Adds b to *a, saturating: sizes come from an untrusted barge.json. */
+static void
+add_sat(int64_t *a, int64_t b)
+{
+	*a = b > INT64_MAX - *a ? INT64_MAX : *a + b;
+}
+
+/*
+ * Refuses a bundle whose new blobs (those the store does not hold, each
+ * rounded up to whole filesystem blocks) do not fit in the free space of
+ * the store's filesystem, before anything is written.
+ */
+static int
+check_space(struct load *l, struct barge_err *err)
+{
+	struct statvfs vfs;
+	int64_t need = SPACE_MARGIN, avail, bsize, blocks;
+	size_t i;
+
+	if (statvfs(store_dir(l->s), &vfs) != 0)
+		return err_sys(err, BARGE_EIO, errno, "statvfs %s", store_dir(l->s));
+	bsize = vfs.f_frsize > 0 ? (int64_t)vfs.f_frsize : 4096;
+	for (i = 0; i < l->nblobs; i++) {
+		if (store_blob_exists(l->s, l->blobs[i].digest))
+			continue;
+		blocks = l->blobs[i].size / bsize + (l->blobs[i].size % bsize != 0);
+		add_sat(&need, blocks > INT64_MAX / bsize ? INT64_MAX : blocks * bsize);
+	}
+	avail = (uint64_t)vfs.f_bavail > (uint64_t)(INT64_MAX / bsize)
+	                ? INT64_MAX
+	                : (int64_t)vfs.f_bavail * bsize;
+	if (need > avail)
+		return err_set(err, BARGE_ELIMIT,
+		               "%s: not enough free space in %s: the bundle needs %" PRId64
+		               " bytes for its new blobs, %" PRId64 " bytes are available",
+		               l->path, store_dir(l->s), need, avail);
+	return BARGE_OK;
 }
 
 /* Reads past an entry whose content the loader does not use, within max bytes. */
@@ -115,6 +271,7 @@ skip_entry(struct load *l, const char *name, int64_t size, int64_t max, struct b
 	do {
 		if ((rc = bundle_reader_read(l->r, l->buf, LOADER_BUF, &got, err)) != BARGE_OK)
 			return rc;
+		progress(l);
 	} while (got > 0);
 	return BARGE_OK;
 }
@@ -169,6 +326,7 @@ load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_
 			break;
 		total += (int64_t)got;
 		l->res->bytes += (int64_t)got;
+		progress(l);
 		rc = present ? digest_update(dc, l->buf, got, err)
 		             : store_blob_write(w, l->buf, got, err);
 		if (rc != BARGE_OK)
@@ -194,6 +352,7 @@ load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_
 		if (rc != BARGE_OK)
 			goto prefixed;
 		l->res->blobs_new++;
+		l->res->bytes_new += total;
 	}
 	goto out;
 prefixed:
@@ -204,19 +363,20 @@ out:
 	return rc;
 }
 
-/* Reads every entry after barge.json, checking each against barge.json. */
+/*
+ * Reads every entry after barge.json and its signature, checking each
+ * against barge.json: rc, name and size are the first of them, as
+ * bundle_reader_next returned it.
+ */
 static int
-read_entries(struct load *l, struct barge_err *err)
+read_entries(struct load *l, enum phase phase, int rc, const char *name, int64_t size,
+             struct barge_err *err)
 {
 	char digest[DIGEST_STR_MAX];
-	enum phase phase = PH_META, want;
+	enum phase want;
 	struct lblob *b;
-	const char *name;
-	int64_t size;
-	int rc;
 
-	for (;;) {
-		rc = bundle_reader_next(l->r, &name, &size, err);
+	for (;; rc = bundle_reader_next(l->r, &name, &size, err)) {
 		if (rc == BUNDLE_EOF)
 			return BARGE_OK;
 		if (rc != BARGE_OK)
@@ -231,13 +391,15 @@ read_entries(struct load *l, struct barge_err *err)
 				        "barge.json, barge.json.sig, oci-layout, index.json, "
 				        "blobs)",
 				        l->path, name);
+			/* A signature is only valid right after barge.json, where it was read. */
+			if (want == PH_SIG)
+				return err_set(err, BARGE_EFORMAT,
+				               "%s: entry \"%s\" out of place (it must come right "
+				               "after barge.json)",
+				               l->path, name);
 			phase = want;
-			/* Signatures are not verified yet: the entry is only bounded. */
 			rc = skip_entry(l, name, size,
-			                want == PH_SIG      ? SIG_MAX
-			                : want == PH_LAYOUT ? LAYOUT_MAX
-			                                    : BUNDLE_META_MAX,
-			                err);
+			                want == PH_LAYOUT ? LAYOUT_MAX : BUNDLE_META_MAX, err);
 			if (rc != BARGE_OK)
 				return rc;
 			continue;
@@ -264,14 +426,11 @@ read_entries(struct load *l, struct barge_err *err)
 	}
 }
 
-/* After the last entry: every listed blob arrived, every required one is stored. */
+/* After the last entry: every listed blob arrived. */
 static int
 check_complete(struct load *l, struct barge_err *err)
 {
-	const struct bundle_blob *q;
-	int64_t size;
 	size_t i;
-	int fd, rc;
 
 	for (i = 0; i < l->nblobs; i++)
 		if (!l->blobs[i].seen)
@@ -279,23 +438,6 @@ check_complete(struct load *l, struct barge_err *err)
 			               "%s: blob %s is listed in barge.json but missing from the "
 			               "bundle",
 			               l->path, l->blobs[i].digest);
-	for (i = 0; i < l->meta->nrequires; i++) {
-		q = &l->meta->requires[i];
-		rc = store_blob_open(l->s, q->digest, &fd, &size, err);
-		if (rc == BARGE_ENOTFOUND)
-			return err_set(err, BARGE_ENOTFOUND,
-			               "%s: delta bundle needs blob %s from its base, which the "
-			               "store does not hold (load the base bundle first)",
-			               l->path, q->digest);
-		if (rc != BARGE_OK)
-			return rc;
-		close(fd);
-		if (size != q->size)
-			return err_set(err, BARGE_EDIGEST,
-			               "%s: required blob %s is %" PRId64
-			               " bytes in the store, barge.json says %" PRId64,
-			               l->path, q->digest, size, q->size);
-	}
 	return BARGE_OK;
 }
 
@@ -496,12 +638,20 @@ commit_metadata(struct load *l, struct barge_err *err)
 
 	if ((rc = store_begin(l->s, err)) != BARGE_OK)
 		return rc;
-	if ((rc = store_put_bundle(l->s, l->meta->name, l->meta->version, l->res->digest,
-	                           &l->res->bundle_id, err)) != BARGE_OK)
+	/* Reloading a bundle keeps its record: the same barge.json is the same bundle. */
+	rc = store_load_find_bundle(l->s, l->res->digest, &l->res->bundle_id, err);
+	if (rc == BARGE_ENOTFOUND)
+		rc = store_put_bundle(l->s, l->meta->name, l->meta->version, l->res->digest,
+		                      &l->res->bundle_id, err);
+	else if (rc == BARGE_OK)
+		l->res->reloaded = 1;
+	if (rc != BARGE_OK)
 		goto fail;
-	for (i = 0; i < l->meta->nimages; i++)
+	for (i = 0; i < l->meta->nimages; i++) {
 		if ((rc = put_image(l, &l->meta->images[i], l->res->bundle_id, err)) != BARGE_OK)
 			goto fail;
+		l->res->tags += l->meta->images[i].ntags;
+	}
 	if ((rc = store_commit(l->s, err)) != BARGE_OK)
 		goto fail;
 	l->res->images = l->meta->nimages;
@@ -511,9 +661,60 @@ fail:
 	return err_prefix(err, "%s", l->path);
 }
 
-int
-loader_load(struct store *s, const char *path, struct loader_result *res, struct barge_err *err)
+/*
+ * The head of the bundle: barge.json, then barge.json.sig if present; the
+ * checks that must pass before anything is written; then the entries.
+ */
+static int
+load_all(struct load *l, struct barge_err *err)
 {
+	enum phase phase = PH_META;
+	char *meta = NULL, *sig = NULL;
+	size_t metalen = 0, siglen = 0;
+	const char *name = NULL;
+	int64_t size = 0;
+	int rc, next, locked = 0;
+
+	if ((rc = read_meta(l, &meta, &metalen, err)) != BARGE_OK)
+		goto out;
+	next = bundle_reader_next(l->r, &name, &size, err);
+	if (next == BARGE_OK && strcmp(name, "barge.json.sig") == 0) {
+		if ((rc = bundle_reader_slurp(l->r, SIGN_SIG_MAX, &sig, &siglen, err)) != BARGE_OK)
+			goto out;
+		phase = PH_SIG;
+		next = bundle_reader_next(l->r, &name, &size, err);
+	}
+	if (next < 0) {
+		rc = next;
+		goto out;
+	}
+	if ((rc = check_signature(l, meta, metalen, sig, siglen, err)) != BARGE_OK ||
+	    (rc = check_requires(l, err)) != BARGE_OK || (rc = check_space(l, err)) != BARGE_OK)
+		goto out;
+	/*
+	 * From the first blob to the commit that references them, GC must
+	 * leave alone what this load writes or relies on (store.h).
+	 */
+	if ((rc = store_lock_shared(l->s, err)) != BARGE_OK)
+		goto out;
+	locked = 1;
+	if ((rc = read_entries(l, phase, next, name, size, err)) != BARGE_OK ||
+	    (rc = check_complete(l, err)) != BARGE_OK)
+		goto out;
+	rc = commit_metadata(l, err);
+out:
+	if (locked)
+		store_unlock(l->s);
+	free(sig);
+	free(meta);
+	return rc;
+}
+
+int
+loader_load_reader(struct store *s, struct bundle_reader *r, const char *name,
+                   const struct loader_opts *opts, struct loader_result *res, struct barge_err *err)
+{
+	static const struct loader_opts defaults;
 	struct loader_result tmp;
 	struct load l;
 	int rc;
@@ -521,22 +722,46 @@ loader_load(struct store *s, const char *path, struct loader_result *res, struct
 	memset(&l, 0, sizeof(l));
 	memset(&tmp, 0, sizeof(tmp));
 	l.s = s;
-	l.path = path;
+	l.path = name;
+	l.opts = opts != NULL ? opts : &defaults;
+	l.r = r;
 	l.res = &tmp;
 	if ((l.buf = malloc(LOADER_BUF)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = bundle_reader_open(path, &l.r, err)) != BARGE_OK ||
-	    (rc = read_meta(&l, err)) != BARGE_OK || (rc = read_entries(&l, err)) != BARGE_OK ||
-	    (rc = check_complete(&l, err)) != BARGE_OK ||
-	    (rc = commit_metadata(&l, err)) != BARGE_OK)
+	if ((rc = load_all(&l, err)) != BARGE_OK)
 		goto out;
 	*res = tmp;
 out:
-	bundle_reader_free(l.r);
 	bundle_meta_free(l.meta);
 	free(l.blobs);
 	free(l.buf);
+	return rc;
+}
+
+int
+loader_load(struct store *s, const char *path, struct loader_result *res, struct barge_err *err)
+{
+	struct bundle_reader *r = NULL;
+	int rc;
+
+	if ((rc = bundle_reader_open(path, &r, err)) != BARGE_OK)
+		return rc;
+	rc = loader_load_reader(s, r, path, NULL, res, err);
+	bundle_reader_free(r);
+	return rc;
+}
+
+int
+loader_peek(struct bundle_reader *r, const char *name, struct bundle_meta **meta,
+            struct barge_err *err)
+{
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	rc = slurp_meta(r, name, &buf, &len, meta, err);
+	free(buf);
 	return rc;
 }

@@ -1,14 +1,19 @@
 /*
  * loader: puts a bundle (docs/bundle-format.md, DESIGN §7) into the store.
  *
- * The bundle is untrusted.  Every entry is checked against barge.json (listed,
- * same size, once) and every blob against its digest while it streams to the
- * store; blobs the store already holds are verified without being rewritten.
- * Only when every blob is in place and every image is complete (its
- * manifests, configs and layers all in the store) are the manifests,
- * references, tags and the bundle record written, in one transaction.  A
- * failed load leaves the metadata exactly as it was; blobs it already stored
- * are orphans for GC, never visible through a tag.
+ * The bundle is untrusted.  Before any blob is written: barge.json is
+ * parsed and bounded, barge.json.sig is checked against the signature
+ * policy, a delta's required base blobs must be in the store (the refusal
+ * lists them), and the new blobs must fit in the store's free space.  Then
+ * every entry is checked against barge.json (listed, same size, once) and
+ * every blob against its digest while it streams to the store; blobs the
+ * store already holds are verified without being rewritten.  Only when every
+ * blob is in place and every image is complete (its manifests, configs and
+ * layers all in the store) are the manifests, references, tags and the
+ * bundle record written, in one transaction.  A failed load leaves the
+ * metadata exactly as it was; blobs it already stored are orphans for GC,
+ * never visible through a tag.  Reloading a bundle writes no blob and keeps
+ * its bundle record.
  */
 #ifndef BARGE_LOADER_H
 #define BARGE_LOADER_H
@@ -20,19 +25,59 @@
 #include "err.h"
 #include "store.h"
 
+struct sign_key;
+struct bundle_reader;
+struct bundle_meta;
+
 struct loader_result {
 	char name[256]; /* the bundle's name and version (cut to fit, for messages) */
 	char version[128];
 	char digest[DIGEST_STR_MAX]; /* of barge.json, which names every blob of the bundle */
+	char signer[DIGEST_STR_MAX]; /* key id of barge.json.sig, "" when unsigned */
+	int verified;                /* the signature was checked against a trusted key */
+	int delta;                   /* barge.json requires blobs from a base bundle */
+	int reloaded;                /* the store already had this bundle */
 	int64_t bundle_id;
 	size_t images;
+	size_t tags;
 	size_t blobs_new;     /* blobs written to the store */
 	size_t blobs_present; /* blobs the store already held, verified and skipped */
 	int64_t bytes;        /* blob bytes read from the bundle */
+	int64_t bytes_new;    /* of which written to the store */
 };
 
-/* Loads the bundle at path into s.  res is filled on success. */
+struct loader_opts {
+	/*
+	 * Trusted public keys.  With any, a signed bundle must be signed by
+	 * one of them; require_signature also refuses unsigned bundles (and
+	 * every bundle when there are no keys).  Both checks run before any
+	 * blob is written.
+	 */
+	struct sign_key *const *keys;
+	size_t nkeys;
+	int require_signature;
+	/* Called as the bundle streams, with the compressed bytes read so far; may be NULL. */
+	void (*progress)(void *arg, int64_t bytes_in);
+	void *progress_arg;
+};
+
+/* Loads the bundle at path into s with default options.  res is filled on success. */
 int loader_load(struct store *s, const char *path, struct loader_result *res,
+                struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Loads the bundle r reads (name is used in messages) into s.  Does not
+ * take ownership of r, which is spent afterwards.  opts may be NULL.
+ */
+int loader_load_reader(struct store *s, struct bundle_reader *r, const char *name,
+                       const struct loader_opts *opts, struct loader_result *res,
+                       struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Reads and parses only barge.json from r, to decide in which order bundles
+ * load (full bundles before the deltas that need them).  Caller frees *meta.
+ */
+int loader_peek(struct bundle_reader *r, const char *name, struct bundle_meta **meta,
                 struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif

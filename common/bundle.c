@@ -377,7 +377,9 @@ bundle_writer_free(struct bundle_writer *w)
 
 struct bundle_reader {
 	char *name;
-	int fd;
+	struct bundle_source src;
+	int src_open; /* src.close still to be called */
+	int64_t bytes_in;
 	struct archive *ar;
 	ZSTD_DCtx *dctx;
 	unsigned char *ibuf; /* compressed input from fd */
@@ -416,21 +418,20 @@ shown(const char *name, char *buf, size_t cap)
 static int
 fill(struct bundle_reader *r, struct barge_err *err)
 {
-	ssize_t n;
-	size_t need = r->started ? 1 : 4;
+	size_t need = r->started ? 1 : 4, n;
+	int rc;
 
 	r->ilen = r->ipos = 0;
 	while (r->ilen < need) {
-		n = read(r->fd, r->ibuf + r->ilen, BLOCK - r->ilen);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_sys(err, BARGE_EIO, errno, "read");
+		if ((rc = r->src.read(r->src.arg, r->ibuf + r->ilen, BLOCK - r->ilen, &n, err)) !=
+		    BARGE_OK)
+			return rc;
 		if (n == 0) {
 			r->ieof = 1;
 			break;
 		}
-		r->ilen += (size_t)n;
+		r->ilen += n;
+		r->bytes_in += (int64_t)n;
 	}
 	if (!r->started) {
 		if (r->ilen < 4 ||
@@ -511,17 +512,48 @@ reader_cb(struct archive *a, void *data, const void **buf)
 	return (la_ssize_t)got;
 }
 
+/* The source of a plain fd: arg is the fd itself. */
+static int
+fd_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
+{
+	ssize_t n;
+
+	do
+		n = read((int)(intptr_t)arg, buf, cap);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_sys(err, BARGE_EIO, errno, "read");
+	*got = (size_t)n;
+	return BARGE_OK;
+}
+
+static void
+fd_close(void *arg)
+{
+	close((int)(intptr_t)arg);
+}
+
 int
 bundle_reader_open_fd(int fd, const char *name, struct bundle_reader **out, struct barge_err *err)
+{
+	struct bundle_source src = { fd_read, fd_close, (void *)(intptr_t)fd };
+
+	return bundle_reader_open_source(&src, name, out, err);
+}
+
+int
+bundle_reader_open_source(const struct bundle_source *src, const char *name,
+                          struct bundle_reader **out, struct barge_err *err)
 {
 	struct bundle_reader *r = NULL;
 	int rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		close(fd);
+		src->close(src->arg);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
-	r->fd = fd;
+	r->src = *src;
+	r->src_open = 1;
 	r->zleft = 1; /* no frame seen yet: an empty input is not a complete stream */
 	err_clear(&r->cb_err);
 	r->name = strdup(name);
@@ -729,6 +761,12 @@ fail:
 	return rc;
 }
 
+int64_t
+bundle_reader_bytes_in(const struct bundle_reader *r)
+{
+	return r->bytes_in;
+}
+
 void
 bundle_reader_free(struct bundle_reader *r)
 {
@@ -736,8 +774,8 @@ bundle_reader_free(struct bundle_reader *r)
 		return;
 	if (r->ar != NULL)
 		archive_read_free(r->ar);
-	if (r->fd >= 0)
-		close(r->fd);
+	if (r->src_open)
+		r->src.close(r->src.arg);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->entry);
 	free(r->obuf);

@@ -50,6 +50,21 @@ void bundle_writer_free(struct bundle_writer *w);
 
 struct bundle_reader;
 
+/*
+ * Where a reader's compressed bytes come from, when not a plain fd: a split
+ * part set, a file inside an ISO image.  read fills buf with up to cap bytes
+ * (*got 0 at the end of the input); close releases arg and is called once,
+ * by bundle_reader_free or a failed open.
+ */
+struct bundle_source {
+	int (*read)(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err);
+	void (*close)(void *arg);
+	void *arg;
+};
+
+/* Opens a bundle read from src.  Takes ownership of src->arg, even on failure. */
+int bundle_reader_open_source(const struct bundle_source *src, const char *name,
+                              struct bundle_reader **out, struct barge_err *err) BARGE_MUST_CHECK;
 /* Opens a bundle for reading. Takes ownership of fd. */
 int bundle_reader_open_fd(int fd, const char *name, struct bundle_reader **out,
                           struct barge_err *err) BARGE_MUST_CHECK;
@@ -71,6 +86,8 @@ int bundle_reader_read(struct bundle_reader *r, void *buf, size_t len, size_t *g
 /* Reads the whole current entry into a new buffer (NUL-terminated) if it is at most max bytes. */
 int bundle_reader_slurp(struct bundle_reader *r, size_t max, char **buf, size_t *len,
                         struct barge_err *err) BARGE_MUST_CHECK;
+/* Compressed bytes consumed so far (for progress). */
+int64_t bundle_reader_bytes_in(const struct bundle_reader *r);
 void bundle_reader_free(struct bundle_reader *r);
 
 #endif

@@ -189,6 +189,113 @@ test_roundtrip(void **state)
 	rmtree(dir);
 }
 
+/* A source handing out a file in small odd pieces, counting its closes. */
+struct trickle {
+	int fd;
+	int closes;
+	int fail_at; /* fail the read after this many bytes; -1 never */
+	size_t sent;
+};
+
+static int
+trickle_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
+{
+	struct trickle *t = arg;
+	ssize_t n;
+
+	if (t->fail_at >= 0 && t->sent >= (size_t)t->fail_at)
+		return err_set(err, BARGE_EIO, "read part 2: medium error");
+	n = read(t->fd, buf, cap < 4093 ? cap : 4093);
+	assert_true(n >= 0);
+	t->sent += (size_t)n;
+	*got = (size_t)n;
+	return BARGE_OK;
+}
+
+static void
+trickle_close(void *arg)
+{
+	struct trickle *t = arg;
+
+	close(t->fd);
+	t->closes++;
+}
+
+static void
+test_reader_from_source(void **state)
+{
+	struct bundle_reader *r = NULL;
+	struct trickle t = { .fail_at = -1 };
+	struct bundle_source src = { trickle_read, trickle_close, &t };
+	struct barge_err e;
+	unsigned char *big, *back;
+	size_t bigsz = 2 * MiB + 5, have, got;
+	const char *name;
+	int64_t size;
+	struct stat st;
+	char *dir = mktmp(), *out = path_in(dir, "s.tar.zst");
+	int rc;
+
+	assert_non_null(big = malloc(bigsz));
+	assert_non_null(back = malloc(bigsz + 1));
+	fill_bytes(big, bigsz, 3);
+	build_sample(dir, out, 1, big, bigsz);
+	assert_int_equal(stat(out, &st), 0);
+
+	assert_true((t.fd = open(out, O_RDONLY)) >= 0);
+	assert_int_equal(bundle_reader_open_source(&src, "trickle", &r, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, big_name);
+	for (have = 0;; have += got) {
+		assert_int_equal(bundle_reader_read(r, back + have, bigsz + 1 - have, &got, &e),
+		                 BARGE_OK);
+		if (got == 0)
+			break;
+	}
+	assert_int_equal(have, bigsz);
+	assert_memory_equal(back, big, bigsz);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BUNDLE_EOF);
+	/* Every compressed byte was consumed, and counted. */
+	assert_int_equal(bundle_reader_bytes_in(r), (int64_t)st.st_size);
+	assert_int_equal(t.closes, 0);
+	bundle_reader_free(r);
+	assert_int_equal(t.closes, 1);
+
+	/* The source's error reaches the caller, named. */
+	memset(&t, 0, sizeof(t));
+	t.fail_at = 1024 * 1024;
+	assert_true((t.fd = open(out, O_RDONLY)) >= 0);
+	assert_int_equal(bundle_reader_open_source(&src, "trickle", &r, &e), BARGE_OK);
+	err_clear(&e);
+	for (rc = BARGE_OK; rc == BARGE_OK;) {
+		if ((rc = bundle_reader_next(r, &name, &size, &e)) != BARGE_OK)
+			break;
+		do
+			rc = bundle_reader_read(r, back, bigsz, &got, &e);
+		while (rc == BARGE_OK && got > 0);
+	}
+	assert_int_equal(e.code, BARGE_EIO);
+	assert_non_null(strstr(e.msg, "trickle"));
+	assert_non_null(strstr(e.msg, "medium error"));
+	bundle_reader_free(r);
+	assert_int_equal(t.closes, 1);
+
+	/* A source failing at once: the open fails and still closes the source. */
+	memset(&t, 0, sizeof(t));
+	t.fail_at = 0;
+	assert_true((t.fd = open(out, O_RDONLY)) >= 0);
+	assert_int_equal(bundle_reader_open_source(&src, "trickle", &r, &e), BARGE_EIO);
+	assert_int_equal(t.closes, 1);
+
+	free(big);
+	free(back);
+	free(out);
+	rmtree(dir);
+}
+
 /* Other tools read the bundle: zstd frames with checksums, a pax/ustar tar inside. */
 static void
 test_interop_with_zstd_and_tar(void **state)
@@ -649,6 +756,7 @@ test_writer_rejects_bad_opts(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_roundtrip),
+	cmocka_unit_test(test_reader_from_source),
 	cmocka_unit_test(test_interop_with_zstd_and_tar),
 	cmocka_unit_test(test_reproducible_bytes),
 	cmocka_unit_test(test_free_without_close_removes_temp),

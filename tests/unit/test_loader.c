@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -18,6 +19,7 @@
 #include "fileutil.h"
 #include "loader.h"
 #include "mediatype.h"
+#include "sign.h"
 #include "store.h"
 
 #define REPO_APP  "edge/docker.io/library/app"
@@ -242,25 +244,41 @@ entry_name(const struct blob *b, char *out, size_t cap)
 	snprintf(out, cap, "blobs/sha256/%s", b->digest + strlen("sha256:"));
 }
 
-/*
- * Writes the bundle; first_entry replaces "barge.json" as the first entry's
- * name, and extra (if not NULL) names an entry added after the blobs.
- */
+/* How a test bundle departs from the format. */
+struct wopts {
+	const char *first_entry;    /* instead of "barge.json" */
+	const char *extra;          /* an entry added after the blobs */
+	const struct sign_key *key; /* signs barge.json into barge.json.sig */
+	int tamper;                 /* ... but over other bytes */
+	int dup_last;               /* the last blob twice */
+};
+
 static void
-tb_write_as(struct tb *t, const char *path, const char *version, const char *first_entry,
-            const char *extra)
+tb_write_opts(struct tb *t, const char *path, const char *version, const struct wopts *o)
 {
 	struct bundle_writer_opts opts = { .level = 1, .threads = 1, .mtime = 0 };
 	struct bundle_writer *w = NULL;
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	struct barge_err err;
 	char name[160];
-	char *meta;
-	size_t i;
+	char *meta, *sig = NULL;
+	size_t i, siglen;
 
 	meta = tb_meta(t, version);
 	assert_int_equal(bundle_writer_open(path, &opts, &w, &err), BARGE_OK);
-	assert_int_equal(bundle_writer_add_buf(w, first_entry, meta, strlen(meta), &err), BARGE_OK);
+	assert_int_equal(
+	        bundle_writer_add_buf(w, o->first_entry != NULL ? o->first_entry : "barge.json",
+	                              meta, strlen(meta), &err),
+	        BARGE_OK);
+	if (o->key != NULL) {
+		if (o->tamper)
+			meta[strlen(meta) - 2] ^= 0x20;
+		assert_int_equal(sign_make(o->key, meta, strlen(meta), &sig, &siglen, &err),
+		                 BARGE_OK);
+		assert_int_equal(bundle_writer_add_buf(w, "barge.json.sig", sig, siglen, &err),
+		                 BARGE_OK);
+		free(sig);
+	}
 	assert_int_equal(bundle_writer_add_buf(w, "oci-layout", layout, strlen(layout), &err),
 	                 BARGE_OK);
 	assert_int_equal(bundle_writer_add_buf(w, "index.json", "{}", 2, &err), BARGE_OK);
@@ -270,11 +288,30 @@ tb_write_as(struct tb *t, const char *path, const char *version, const char *fir
 		        bundle_writer_add_buf(w, name, t->ent[i]->data, t->ent[i]->len, &err),
 		        BARGE_OK);
 	}
-	if (extra != NULL)
-		assert_int_equal(bundle_writer_add_buf(w, extra, "{}", 2, &err), BARGE_OK);
+	if (o->dup_last) {
+		entry_name(t->ent[t->nent - 1], name, sizeof(name));
+		assert_int_equal(bundle_writer_add_buf(w, name, t->ent[t->nent - 1]->data,
+		                                       t->ent[t->nent - 1]->len, &err),
+		                 BARGE_OK);
+	}
+	if (o->extra != NULL)
+		assert_int_equal(bundle_writer_add_buf(w, o->extra, "{}", 2, &err), BARGE_OK);
 	assert_int_equal(bundle_writer_close(w, &err), BARGE_OK);
 	bundle_writer_free(w);
 	free(meta);
+}
+
+/*
+ * Writes the bundle; first_entry replaces "barge.json" as the first entry's
+ * name, and extra (if not NULL) names an entry added after the blobs.
+ */
+static void
+tb_write_as(struct tb *t, const char *path, const char *version, const char *first_entry,
+            const char *extra)
+{
+	struct wopts o = { .first_entry = first_entry, .extra = extra };
+
+	tb_write_opts(t, path, version, &o);
 }
 
 static void
@@ -553,7 +590,9 @@ test_load_delta_requires_base(void **state)
 	before = snapshot(f);
 	assert_int_equal(loader_load(f->s, delta_path, &res, &err), BARGE_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "load the base bundle first"));
+	assert_non_null(strstr(err.msg, "needs 2 blobs"));
 	assert_non_null(strstr(err.msg, im->tool_cfg.digest));
+	assert_non_null(strstr(err.msg, im->tool_layer.digest));
 	after = snapshot(f);
 	assert_string_equal(after, before);
 	free(before);
@@ -586,14 +625,20 @@ tb_next(struct tb *t, const struct images *im2)
 	tb_blob(t, &im2->tool_layer);
 }
 
-/* Loads the good bundle, then path must fail with code and msg, changing nothing. */
+/*
+ * Loads the good bundle, then path (with opts) must fail with code and msg,
+ * changing nothing.
+ */
 static void
-assert_load_fails(struct fixture *f, const char *path, int code, const char *msg)
+assert_load_fails_opts(struct fixture *f, const char *path, const struct loader_opts *opts,
+                       int code, const char *msg)
 {
+	struct bundle_reader *r = NULL;
 	struct loader_result res;
 	struct barge_err err;
 	char *before, *after, *good = path_in(f, "good.tar.zst");
 	struct tb t;
+	int rc;
 
 	if (access(good, F_OK) != 0) {
 		tb_good(&t, &f->im);
@@ -603,7 +648,11 @@ assert_load_fails(struct fixture *f, const char *path, int code, const char *msg
 	}
 	before = snapshot(f);
 	err_clear(&err);
-	assert_int_equal(loader_load(f->s, path, &res, &err), code);
+	rc = bundle_reader_open(path, &r, &err);
+	if (rc == BARGE_OK)
+		rc = loader_load_reader(f->s, r, path, opts, &res, &err);
+	bundle_reader_free(r);
+	assert_int_equal(rc, code);
 	if (strstr(err.msg, msg) == NULL)
 		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, msg);
 	after = snapshot(f);
@@ -613,6 +662,12 @@ assert_load_fails(struct fixture *f, const char *path, int code, const char *msg
 	free(before);
 	free(after);
 	free(good);
+}
+
+static void
+assert_load_fails(struct fixture *f, const char *path, int code, const char *msg)
+{
+	assert_load_fails_opts(f, path, NULL, code, msg);
 }
 
 static void
@@ -761,9 +816,15 @@ test_bad_layer_absent(void **state)
 	free(path);
 }
 
-/* A tar.zst made without bundle_writer, which refuses unsafe names. */
+/*
+ * A tar.zst made without bundle_writer, which refuses unsafe names and
+ * anything but regular files: barge.json, then bad_name of type (AE_IFREG,
+ * AE_IFLNK, AE_IFCHR, ...); link, if not NULL, makes it a hard link to that
+ * name.
+ */
 static void
-write_raw_bundle(const char *path, const char *meta, const char *bad_name)
+write_raw_typed(const char *path, const char *meta, const char *bad_name, unsigned type,
+                const char *link)
 {
 	struct archive_entry *e;
 	struct archive *a;
@@ -781,12 +842,20 @@ write_raw_bundle(const char *path, const char *meta, const char *bad_name)
 	for (i = 0; i < 2; i++) {
 		e = archive_entry_new();
 		archive_entry_set_pathname(e, names[i]);
-		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_filetype(e, i == 0 ? AE_IFREG : type);
 		archive_entry_set_perm(e, 0644);
-		archive_entry_set_size(e, (la_int64_t)strlen(bodies[i]));
+		if (i == 1 && type == AE_IFLNK)
+			archive_entry_set_symlink(e, "/etc/passwd");
+		if (i == 1 && type == AE_IFCHR)
+			archive_entry_set_rdev(e, 0x0103);
+		if (i == 1 && link != NULL)
+			archive_entry_set_hardlink(e, link);
+		if (i == 0 || (type == AE_IFREG && link == NULL))
+			archive_entry_set_size(e, (la_int64_t)strlen(bodies[i]));
 		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-		assert_int_equal(archive_write_data(a, bodies[i], strlen(bodies[i])),
-		                 (la_ssize_t)strlen(bodies[i]));
+		if (i == 0 || (type == AE_IFREG && link == NULL))
+			assert_int_equal(archive_write_data(a, bodies[i], strlen(bodies[i])),
+			                 (la_ssize_t)strlen(bodies[i]));
 		archive_entry_free(e);
 	}
 	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
@@ -798,6 +867,12 @@ write_raw_bundle(const char *path, const char *meta, const char *bad_name)
 	assert_int_equal(fu_write_atomic(path, z, zlen, 0644, &err), BARGE_OK);
 	free(z);
 	free(tar);
+}
+
+static void
+write_raw_bundle(const char *path, const char *meta, const char *bad_name)
+{
+	write_raw_typed(path, meta, bad_name, AE_IFREG, NULL);
 }
 
 static void
@@ -888,6 +963,280 @@ test_bad_entry_out_of_order(void **state)
 	free(path);
 }
 
+static void
+test_bad_links_and_devices(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "links.tar.zst");
+	struct images im2;
+	char name[160];
+	char *meta;
+	struct tb t;
+
+	images_make(&im2, 150);
+	tb_next(&t, &im2);
+	meta = tb_meta(&t, "2.0.0");
+	entry_name(&im2.tool_layer, name, sizeof(name));
+	write_raw_typed(path, meta, name, AE_IFLNK, NULL);
+	assert_load_fails(f, path, BARGE_EFORMAT, "symbolic link not allowed");
+	write_raw_typed(path, meta, name, AE_IFREG, "barge.json");
+	assert_load_fails(f, path, BARGE_EFORMAT, "hard link not allowed");
+	write_raw_typed(path, meta, name, AE_IFCHR, NULL);
+	assert_load_fails(f, path, BARGE_EFORMAT, "device not allowed");
+	write_raw_typed(path, meta, "blobs/sha256", AE_IFDIR, NULL);
+	assert_load_fails(f, path, BARGE_EFORMAT, "directory not allowed");
+	write_raw_typed(path, meta, name, AE_IFIFO, NULL);
+	assert_load_fails(f, path, BARGE_EFORMAT, "fifo not allowed");
+	free(meta);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_bad_duplicate_entry(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "dup.tar.zst");
+	struct wopts o = { .dup_last = 1 };
+	struct images im2;
+	char name[160];
+	struct tb t;
+
+	images_make(&im2, 160);
+	tb_next(&t, &im2);
+	tb_write_opts(&t, path, "2.0.0", &o);
+	entry_name(&im2.tool_layer, name, sizeof(name));
+	assert_load_fails(f, path, BARGE_EFORMAT, "appears twice");
+	assert_load_fails(f, path, BARGE_EFORMAT, name);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+/* A bundle whose barge.json is the given bytes. */
+static void
+write_meta_only(const char *path, int fd, int64_t size, const char *meta)
+{
+	struct bundle_writer_opts opts = { .level = 1, .threads = 1, .mtime = 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err err;
+
+	assert_int_equal(bundle_writer_open(path, &opts, &w, &err), BARGE_OK);
+	if (meta != NULL)
+		assert_int_equal(bundle_writer_add_buf(w, "barge.json", meta, strlen(meta), &err),
+		                 BARGE_OK);
+	else
+		assert_int_equal(bundle_writer_add_fd(w, "barge.json", fd, size, &err), BARGE_OK);
+	assert_int_equal(bundle_writer_close(w, &err), BARGE_OK);
+	bundle_writer_free(w);
+}
+
+static void
+test_bad_meta_huge_or_malformed(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "meta.tar.zst");
+	int fd;
+
+	/* One byte over the bound: refused from its header, before it is read. */
+	assert_true((fd = open("/dev/zero", O_RDONLY)) >= 0);
+	write_meta_only(path, fd, (int64_t)BUNDLE_META_MAX + 1, NULL);
+	close(fd);
+	assert_load_fails(f, path, BARGE_ELIMIT, "more than the limit");
+	write_meta_only(path, -1, 0, "{\"schemaVersion\": 1, \"name\": ");
+	assert_load_fails(f, path, BARGE_EFORMAT, "barge.json");
+	write_meta_only(path, -1, 0, "[1, 2, 3]");
+	assert_load_fails(f, path, BARGE_EFORMAT, "barge.json");
+	write_meta_only(path, -1, 0, "{\"schemaVersion\": 1}");
+	assert_load_fails(f, path, BARGE_EFORMAT, "barge.json");
+	free(path);
+}
+
+static void
+test_bad_corrupt_zstd(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "corrupt.tar.zst");
+	struct images im2;
+	struct stat st;
+	unsigned char c;
+	struct tb t;
+	int fd;
+
+	images_make(&im2, 170);
+	tb_next(&t, &im2);
+	t.ent[t.nent++] = &im2.layer_amd64;
+	json_array_append_new(t.blobs, json_pack("{s:s, s:I}", "digest", im2.layer_amd64.digest,
+	                                         "size", (json_int_t)im2.layer_amd64.len));
+	tb_write(&t, path, "2.0.0");
+	assert_int_equal(stat(path, &st), 0);
+	/* One byte flipped in the middle of the last layer's compressed bytes. */
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &c, 1, st.st_size - 50000), 1);
+	c ^= 0x10;
+	assert_int_equal(pwrite(fd, &c, 1, st.st_size - 50000), 1);
+	close(fd);
+	assert_load_fails(f, path, BARGE_EFORMAT, "zstd");
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_reload_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct loader_result res1, res2;
+	char *before, *after;
+	struct tb t;
+	char *path = path_in(f, "demo-1.0.0.tar.zst");
+
+	tb_good(&t, &f->im);
+	tb_write(&t, path, "1.0.0");
+	load_ok(f, path, &res1);
+	assert_false(res1.reloaded);
+	assert_int_equal(res1.tags, 2);
+	before = snapshot(f);
+	load_ok(f, path, &res2);
+	after = snapshot(f);
+	assert_string_equal(after, before);
+	assert_true(res2.reloaded);
+	assert_int_equal(res2.bundle_id, res1.bundle_id);
+	assert_int_equal(res2.blobs_new, 0);
+	assert_int_equal(res2.bytes_new, 0);
+	assert_int_equal(res2.blobs_present, 11);
+	free(before);
+	free(after);
+	tb_free(&t);
+	free(path);
+}
+
+/* A key pair made in the fixture's directory; *pub receives the public half. */
+static struct sign_key *
+key_make(struct fixture *f, const char *name, struct sign_key **pub)
+{
+	struct sign_key *k = NULL;
+	struct barge_err err;
+	char keyid[DIGEST_STR_MAX];
+	char *prefix = path_in(f, name), *p;
+
+	if (sign_keygen(prefix, keyid, &err) != BARGE_OK)
+		fail_msg("keygen: %s", err.msg);
+	p = fu_printf("%s.key", prefix);
+	assert_int_equal(sign_key_load_private(p, &k, &err), BARGE_OK);
+	free(p);
+	p = fu_printf("%s.pub", prefix);
+	assert_int_equal(sign_key_load_public(p, pub, &err), BARGE_OK);
+	free(p);
+	assert_string_equal(sign_key_id(k), keyid);
+	free(prefix);
+	return k;
+}
+
+static void
+load_opts_ok(struct fixture *f, const char *path, const struct loader_opts *o,
+             struct loader_result *res)
+{
+	struct bundle_reader *r = NULL;
+	struct barge_err err;
+	int rc;
+
+	rc = bundle_reader_open(path, &r, &err);
+	if (rc == BARGE_OK)
+		rc = loader_load_reader(f->s, r, path, o, res, &err);
+	bundle_reader_free(r);
+	if (rc != BARGE_OK)
+		fail_msg("load %s: %s", path, err.msg);
+}
+
+static void
+test_load_signed_bundle(void **state)
+{
+	struct fixture *f = *state;
+	struct sign_key *pub = NULL, *key = key_make(f, "ci", &pub);
+	struct loader_opts o = { .keys = &pub, .nkeys = 1, .require_signature = 1 };
+	struct loader_opts none = { 0 };
+	struct wopts w = { .key = key };
+	struct loader_result res;
+	struct tb t;
+	char *path = path_in(f, "signed.tar.zst");
+
+	tb_good(&t, &f->im);
+	tb_write_opts(&t, path, "1.0.0", &w);
+	load_opts_ok(f, path, &o, &res);
+	assert_true(res.verified);
+	assert_string_equal(res.signer, sign_key_id(key));
+	assert_int_equal(res.blobs_new, 11);
+	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
+	/* Without keys the signature can not be checked, only named. */
+	load_opts_ok(f, path, &none, &res);
+	assert_false(res.verified);
+	assert_string_equal(res.signer, sign_key_id(key));
+	tb_free(&t);
+	free(path);
+	sign_key_free(key);
+	sign_key_free(pub);
+}
+
+/* Whether the store's tmp/ is empty and none of im2's blobs is stored. */
+static void
+assert_nothing_written(struct fixture *f, const struct images *im2)
+{
+	char *tmp = fu_printf("%s/tmp", f->store_dir);
+	struct dirent *de;
+	DIR *d;
+
+	assert_false(store_blob_exists(f->s, im2->tool_man.digest));
+	assert_false(store_blob_exists(f->s, im2->tool_cfg.digest));
+	assert_false(store_blob_exists(f->s, im2->tool_layer.digest));
+	assert_non_null(d = opendir(tmp));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			fail_msg("%s left in tmp/", de->d_name);
+	closedir(d);
+	free(tmp);
+}
+
+static void
+test_signature_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct sign_key *pub = NULL, *key = key_make(f, "ci", &pub);
+	struct sign_key *other_pub = NULL, *other = key_make(f, "other", &other_pub);
+	struct loader_opts req = { .keys = &pub, .nkeys = 1, .require_signature = 1 };
+	struct loader_opts keys_only = { .keys = &pub, .nkeys = 1 };
+	struct loader_opts req_nokeys = { .require_signature = 1 };
+	struct wopts unsigned_w = { 0 }, other_w = { .key = other },
+	             tampered_w = { .key = key, .tamper = 1 };
+	struct images im2;
+	struct tb t;
+	char *path = path_in(f, "next.tar.zst");
+
+	images_make(&im2, 180);
+	tb_next(&t, &im2);
+	tb_write_opts(&t, path, "2.0.0", &unsigned_w);
+	assert_load_fails_opts(f, path, &req, BARGE_EAUTH, "not signed");
+	assert_nothing_written(f, &im2);
+	assert_load_fails_opts(f, path, &req_nokeys, BARGE_EAUTH, "not signed");
+	tb_write_opts(&t, path, "2.0.0", &other_w);
+	assert_load_fails_opts(f, path, &req, BARGE_EAUTH, "not trusted");
+	/* Trusted keys configured: a signature is checked even when not required. */
+	assert_load_fails_opts(f, path, &keys_only, BARGE_EAUTH, sign_key_id(other));
+	assert_load_fails_opts(f, path, &req_nokeys, BARGE_EAUTH, "no trusted key");
+	tb_write_opts(&t, path, "2.0.0", &tampered_w);
+	assert_load_fails_opts(f, path, &req, BARGE_EAUTH, "does not match");
+	assert_load_fails_opts(f, path, &keys_only, BARGE_EAUTH, "does not match");
+	assert_nothing_written(f, &im2);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+	sign_key_free(key);
+	sign_key_free(pub);
+	sign_key_free(other);
+	sign_key_free(other_pub);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_load_good_bundle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_load_twice_dedups, setup, teardown),
@@ -904,6 +1253,13 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_bad_truncated, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bad_schema_version, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bad_entry_out_of_order, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_links_and_devices, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_duplicate_entry, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_meta_huge_or_malformed, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_corrupt_zstd, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reload_changes_nothing, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_load_signed_bundle, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_signature_policy, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
