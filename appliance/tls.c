@@ -403,20 +403,20 @@ tls_free_secret(char *s)
 	free(s);
 }
 
-/* Loads the CA certificate and key and checks that they belong together. */
+/*
+ * Parses a certificate and key (PEM text, named by their files in messages)
+ * and checks that they belong together.  cert and key may be NULL when the
+ * caller only wants the check.
+ */
 static int
-tls_load_ca(const char *crt_path, const char *key_path, X509 **cert, EVP_PKEY **key,
-            struct barge_err *err)
+tls_check_pair(const char *crt_pem, const char *key_pem, const char *crt_path, const char *key_path,
+               X509 **cert, EVP_PKEY **key, struct barge_err *err)
 {
-	char *crt_pem = NULL, *key_pem = NULL;
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
 	BIO *b = NULL;
 	int rc;
 
-	if ((rc = fu_read_file(crt_path, TLS_PEM_MAX, &crt_pem, NULL, err)) != BARGE_OK ||
-	    (rc = fu_read_file(key_path, TLS_PEM_MAX, &key_pem, NULL, err)) != BARGE_OK)
-		goto fail;
 	if ((b = BIO_new_mem_buf(crt_pem, -1)) == NULL ||
 	    (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL) {
 		rc = tls_ssl_err(err, crt_path);
@@ -434,17 +434,56 @@ tls_load_ca(const char *crt_path, const char *key_path, X509 **cert, EVP_PKEY **
 		goto fail;
 	}
 	BIO_free(b);
-	free(crt_pem);
-	tls_free_secret(key_pem);
-	*cert = x;
-	*key = k;
+	if (cert != NULL) {
+		*cert = x;
+		x = NULL;
+	}
+	if (key != NULL) {
+		*key = k;
+		k = NULL;
+	}
+	X509_free(x);
+	EVP_PKEY_free(k);
 	return BARGE_OK;
 fail:
 	BIO_free(b);
 	X509_free(x);
 	EVP_PKEY_free(k);
+	return rc;
+}
+
+/* Loads the CA certificate and key and checks that they belong together. */
+static int
+tls_load_ca(const char *crt_path, const char *key_path, X509 **cert, EVP_PKEY **key,
+            struct barge_err *err)
+{
+	char *crt_pem = NULL, *key_pem = NULL;
+	int rc;
+
+	if ((rc = fu_read_file(crt_path, TLS_PEM_MAX, &crt_pem, NULL, err)) == BARGE_OK &&
+	    (rc = fu_read_file(key_path, TLS_PEM_MAX, &key_pem, NULL, err)) == BARGE_OK)
+		rc = tls_check_pair(crt_pem, key_pem, crt_path, key_path, cert, key, err);
 	free(crt_pem);
 	tls_free_secret(key_pem);
+	return rc;
+}
+
+int
+tls_load_files(const char *cert_path, const char *key_path, char **cert_pem, char **key_pem,
+               struct barge_err *err)
+{
+	char *crt = NULL, *key = NULL;
+	int rc;
+
+	if ((rc = fu_read_file(cert_path, TLS_PEM_MAX, &crt, NULL, err)) == BARGE_OK &&
+	    (rc = fu_read_file(key_path, TLS_PEM_MAX, &key, NULL, err)) == BARGE_OK &&
+	    (rc = tls_check_pair(crt, key, cert_path, key_path, NULL, NULL, err)) == BARGE_OK) {
+		*cert_pem = crt;
+		*key_pem = key;
+		return BARGE_OK;
+	}
+	free(crt);
+	tls_free_secret(key);
 	return rc;
 }
 

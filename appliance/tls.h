@@ -35,4 +35,13 @@
 int tls_ensure(const char *data_dir, const char *const *names, size_t nnames, char **cert_pem,
                char **key_pem, struct barge_err *err) BARGE_MUST_CHECK;
 
+/*
+ * Reads an operator's certificate chain and key (tls.cert, tls.key) and
+ * checks that the key belongs to the first certificate, so that a reload
+ * with a mismatched pair fails before anything changes.  Same ownership as
+ * tls_ensure.
+ */
+int tls_load_files(const char *cert_path, const char *key_path, char **cert_pem, char **key_pem,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+
 #endif

@@ -333,6 +333,43 @@ test_bad_name_rejected(void **state)
 	free(dir);
 }
 
+static void
+test_load_files_checks_pair(void **state)
+{
+	struct barge_err err = { 0 };
+	char *dir = make_tmpdir();
+	char *cert = NULL, *key = NULL, *c2 = NULL, *k2 = NULL;
+	char *crt_path = fu_printf("%s/tls/server.crt", dir);
+	char *key_path = fu_printf("%s/tls/server.key", dir);
+	char *ca_key = fu_printf("%s/tls/ca.key", dir);
+
+	(void)state;
+	assert_int_equal(tls_ensure(dir, NULL, 0, &cert, &key, &err), BARGE_OK);
+	assert_int_equal(tls_load_files(crt_path, key_path, &c2, &k2, &err), BARGE_OK);
+	assert_string_equal(c2, cert);
+	assert_string_equal(k2, key);
+	free(c2);
+	free(k2);
+	c2 = k2 = NULL;
+	/* The CA's key does not belong to the server certificate. */
+	assert_int_equal(tls_load_files(crt_path, ca_key, &c2, &k2, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "does not belong to"));
+	assert_null(c2);
+	/* A key file given as the certificate is no certificate. */
+	assert_int_equal(tls_load_files(key_path, key_path, &c2, &k2, &err), BARGE_EINTERNAL);
+	assert_non_null(strstr(err.msg, key_path));
+	assert_int_equal(tls_load_files("/nonexistent.crt", key_path, &c2, &k2, &err),
+	                 BARGE_ENOTFOUND);
+	assert_null(c2);
+	free(cert);
+	free(key);
+	free(crt_path);
+	free(key_path);
+	free(ca_key);
+	remove_tree(dir);
+	free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_creates_files_with_modes),
 	cmocka_unit_test(test_load_again_same_cert),
@@ -342,6 +379,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_renewed_before_expiry),
 	cmocka_unit_test(test_operator_cert_kept),
 	cmocka_unit_test(test_bad_name_rejected),
+	cmocka_unit_test(test_load_files_checks_pair),
 };
 
 BARGE_TEST_MAIN(tests)
