@@ -2,24 +2,28 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "creds.h"
 #include "fileutil.h"
 #include "manifest.h"
 #include "mediatype.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #define DOCKER_HUB_ENDPOINT "https://registry-1.docker.io"
 #define CHALLENGE_MAX       4096        /* longest WWW-Authenticate value kept */
 #define TOKEN_BODY_MAX      (64 * 1024) /* token responses are small JSON */
 #define TOKEN_MAX           (16 * 1024)
 #define ERROR_BODY_MAX      (1024 * 1024) /* error bodies are read and dropped */
-#define CONNECT_TIMEOUT     30L
-#define LOW_SPEED_LIMIT     1024L /* bytes/s below which ... */
-#define LOW_SPEED_TIME      60L   /* ... for this long, a transfer is given up */
+#define LOW_SPEED_LIMIT     1024L /* bytes/s below which, for timeout_s, a transfer is given up */
 #define MAX_REDIRS          5L
 #define MAX_ENDPOINTS       256
 #define TOKENS_MAX          1024
@@ -27,13 +31,17 @@
 /* One endpoint ("scheme://authority") with its own handle, so connections stay alive. */
 struct conn {
 	char *base;
+	const char *authority; /* points into base */
 	CURL *curl;
-	json_t *tokens; /* repository -> anonymous bearer token */
+	json_t *tokens; /* repository -> bearer token */
+	int creds_loaded;
+	struct creds creds; /* for this endpoint; username NULL when none */
+	char *basic;        /* "Basic ..." once the endpoint asked for Basic auth */
 };
 
 struct client {
 	struct client_config cfg;
-	struct conn *conns;
+	struct conn **conns; /* pointers, so a conn stays put while others are added */
 	size_t nconns;
 };
 
@@ -44,6 +52,7 @@ struct xfer {
 	char dcd[DIGEST_STR_MAX]; /* Docker-Content-Digest */
 	int dcd_bad;              /* the header was there but not a digest */
 	char challenge[CHALLENGE_MAX];
+	char retry_after[64];
 	/* Sinks: a bounded buffer, or a verifying writer, for a 2xx body. */
 	char *buf;
 	size_t len, cap, max;
@@ -265,6 +274,10 @@ config_copy(struct client_config *dst, const struct client_config *src, struct b
 	size_t i;
 
 	memset(dst, 0, sizeof(*dst));
+	dst->max_attempts = src->max_attempts;
+	dst->backoff_ms = src->backoff_ms;
+	dst->backoff_max_ms = src->backoff_max_ms;
+	dst->timeout_s = src->timeout_s;
 	if (src->nmirrors > 0 &&
 	    (dst->mirrors = calloc(src->nmirrors, sizeof(*dst->mirrors))) == NULL)
 		goto nomem;
@@ -457,6 +470,21 @@ client_new(const struct client_config *cfg, struct client **out, struct barge_er
 	return BARGE_OK;
 }
 
+static void
+conn_free(struct conn *k)
+{
+	if (k == NULL)
+		return;
+	curl_easy_cleanup(k->curl);
+	free(k->base);
+	json_decref(k->tokens);
+	creds_clear(&k->creds);
+	if (k->basic != NULL)
+		OPENSSL_cleanse(k->basic, strlen(k->basic));
+	free(k->basic);
+	free(k);
+}
+
 void
 client_free(struct client *c)
 {
@@ -464,11 +492,8 @@ client_free(struct client *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->nconns; i++) {
-		curl_easy_cleanup(c->conns[i].curl);
-		free(c->conns[i].base);
-		json_decref(c->conns[i].tokens);
-	}
+	for (i = 0; i < c->nconns; i++)
+		conn_free(c->conns[i]);
 	free(c->conns);
 	client_config_clear(&c->cfg);
 	free(c);
@@ -487,12 +512,12 @@ client_manifest_clear(struct client_manifest *m)
 static int
 get_conn(struct client *c, const char *base, struct conn **out, struct barge_err *err)
 {
-	struct conn *grown, *k;
+	struct conn **grown, *k;
 	size_t i;
 
 	for (i = 0; i < c->nconns; i++) {
-		if (strcmp(c->conns[i].base, base) == 0) {
-			*out = &c->conns[i];
+		if (strcmp(c->conns[i]->base, base) == 0) {
+			*out = c->conns[i];
 			return BARGE_OK;
 		}
 	}
@@ -502,17 +527,29 @@ get_conn(struct client *c, const char *base, struct conn **out, struct barge_err
 	if (grown == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	c->conns = grown;
-	k = &c->conns[c->nconns];
-	memset(k, 0, sizeof(*k));
-	if ((k->base = strdup(base)) == NULL || (k->tokens = json_object()) == NULL ||
-	    (k->curl = curl_easy_init()) == NULL) {
-		json_decref(k->tokens);
-		free(k->base);
+	if ((k = calloc(1, sizeof(*k))) == NULL || (k->base = strdup(base)) == NULL ||
+	    (k->tokens = json_object()) == NULL || (k->curl = curl_easy_init()) == NULL) {
+		conn_free(k);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
-	c->nconns++;
+	k->authority = strstr(k->base, "://") != NULL ? strstr(k->base, "://") + 3 : k->base;
+	c->conns[c->nconns++] = k;
 	*out = k;
 	return BARGE_OK;
+}
+
+/* The connection for r's registry. */
+static int
+ref_conn(struct client *c, const struct ref *r, struct conn **out, struct barge_err *err)
+{
+	char *base = NULL;
+	int rc;
+
+	if ((rc = client_endpoint(&c->cfg, r->host, &base, err)) != BARGE_OK)
+		return rc;
+	rc = get_conn(c, base, out, err);
+	free(base);
+	return rc;
 }
 
 /* Copies a header value (trimmed) into dst when name matches. */
@@ -557,16 +594,19 @@ on_header(char *line, size_t size, size_t nitems, void *arg)
 		x->dcd[0] = '\0';
 		x->dcd_bad = 0;
 		x->challenge[0] = '\0';
+		x->retry_after[0] = '\0';
 		return len;
 	}
 	if (header_value(line, len, "Content-Type", x->content_type, sizeof(x->content_type)) < 0)
 		x->content_type[0] = '\0';
+	if (header_value(line, len, "Retry-After", x->retry_after, sizeof(x->retry_after)) < 0)
+		x->retry_after[0] = '\0';
 	r = header_value(line, len, "Docker-Content-Digest", x->dcd, sizeof(x->dcd));
 	if (r < 0 || (r > 0 && !digest_valid(x->dcd))) {
 		x->dcd[0] = '\0';
 		x->dcd_bad = 1;
 	}
-	/* Of several challenges, a Bearer one is the one this client can answer. */
+	/* Of several challenges, a Bearer one is preferred: it scopes access to one repository. */
 	if (header_value(line, len, "WWW-Authenticate", tmp, sizeof(tmp)) > 0 &&
 	    (x->challenge[0] == '\0' || strncasecmp(tmp, "Bearer", 6) == 0))
 		memcpy(x->challenge, tmp, strlen(tmp) + 1);
@@ -620,18 +660,80 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+static long
+timeout_s(const struct client_config *cfg)
+{
+	return cfg->timeout_s > 0 ? cfg->timeout_s : CLIENT_TIMEOUT_S_DEFAULT;
+}
+
+/* The options every request shares; headers (may be NULL) become the request's. */
+static int
+setup_handle(const struct client_config *cfg, CURL *cu, const char *url, struct curl_slist *headers)
+{
+	/* A redirect may go to other hosts (blob storage), but never from https down to http. */
+	return curl_easy_setopt(cu, CURLOPT_URL, url) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	                               CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_REDIR_PROTOCOLS_STR,
+	                                        strncmp(url, "https:", 6) == 0
+	                                                ? "https"
+	                                                : "http,https") != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_MAXREDIRS, MAX_REDIRS) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, timeout_s(cfg)) !=
+	                               CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_LIMIT) !=
+	                               CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, timeout_s(cfg)) !=
+	                               CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_USERAGENT, "barge/" BARGE_VERSION) !=
+	                               CURLE_OK ||
+	                       curl_easy_setopt(cu, CURLOPT_HTTPHEADER, headers) != CURLE_OK
+	               ? -1
+	               : 0;
+}
+
+int
+client_transport_error(const struct client *c, const struct ref *r, CURLcode cc, const char *errbuf,
+                       const char *what, struct barge_err *err)
+{
+	char *base = NULL;
+	int rc;
+
+	if (client_endpoint(&c->cfg, r->host, &base, NULL) != BARGE_OK)
+		base = NULL;
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		rc = err_set(err, BARGE_ENET, "%s: %s timed out (no progress for %ld s)", what,
+		             base != NULL ? base : r->host, timeout_s(&c->cfg));
+	else
+		/* The short text for the common cases; curl's detail where it says more (TLS). */
+		rc = err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", what,
+		             base != NULL ? base : r->host,
+		             cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+		                             errbuf == NULL || errbuf[0] == '\0'
+		                     ? curl_easy_strerror(cc)
+		                     : errbuf);
+	free(base);
+	return rc;
+}
+
 /*
- * Performs a GET of url on conn k.  Transport failures are BARGE_ENET naming
- * the endpoint; the HTTP status is left in x->status for the caller.
+ * Performs a GET (or, with post, a form POST) of url on conn k, with authz
+ * ("Bearer ..." or "Basic ...") when not NULL.  Transport failures are
+ * BARGE_ENET naming the endpoint, *ccp says which; the HTTP status is left
+ * in x->status for the caller.
  */
 static int
-perform(struct conn *k, const char *url, const char *accept, const char *token, struct xfer *x,
-        struct barge_err *err)
+perform(struct client *c, struct conn *k, const char *url, const char *accept, const char *authz,
+        const char *post, struct xfer *x, CURLcode *ccp, struct barge_err *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", *hdr = NULL;
 	struct curl_slist *headers = NULL, *h;
 	CURL *cu = k->curl;
-	CURLcode cc;
+	CURLcode cc = CURLE_OK;
 	int rc;
 
 	curl_easy_reset(cu);
@@ -643,27 +745,14 @@ perform(struct conn *k, const char *url, const char *accept, const char *token, 
 		free(hdr);
 		hdr = NULL;
 	}
-	if (token != NULL) {
-		if ((hdr = fu_printf("Authorization: Bearer %s", token)) == NULL ||
+	if (authz != NULL) {
+		if ((hdr = fu_printf("Authorization: %s", authz)) == NULL ||
 		    (h = curl_slist_append(headers, hdr)) == NULL)
 			goto nomem;
 		headers = h;
 	}
-	/* A redirect may go to other hosts (blob storage), but never from https down to http. */
-	if (curl_easy_setopt(cu, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_REDIR_PROTOCOLS_STR,
-	                     strncmp(url, "https:", 6) == 0 ? "https" : "http,https") != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_MAXREDIRS, MAX_REDIRS) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_LIMIT) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_USERAGENT, "barge/" BARGE_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+	if (setup_handle(&c->cfg, cu, url, headers) != 0 ||
+	    (post != NULL && curl_easy_setopt(cu, CURLOPT_POSTFIELDS, post) != CURLE_OK) ||
 	    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(cu, CURLOPT_HEADERDATA, x) != CURLE_OK ||
@@ -675,16 +764,21 @@ perform(struct conn *k, const char *url, const char *accept, const char *token, 
 	x->status = 0;
 	x->cb_rc = BARGE_OK;
 	x->dropped = 0;
+	x->len = 0;
 	cc = curl_easy_perform(cu);
 	if (x->cb_rc != BARGE_OK) {
 		rc = err_set(err, x->cb_rc, "%s", x->cb_err.msg);
 	} else if (cc != CURLE_OK) {
-		/* The short text for the common cases; curl's detail where it says more (TLS). */
-		rc = err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", x->what, k->base,
-		             cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-		                             errbuf[0] == '\0'
-		                     ? curl_easy_strerror(cc)
-		                     : errbuf);
+		if (cc == CURLE_OPERATION_TIMEDOUT)
+			rc = err_set(err, BARGE_ENET, "%s: %s timed out (no progress for %ld s)",
+			             x->what, k->base, timeout_s(&c->cfg));
+		else
+			rc = err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", x->what, k->base,
+			             cc == CURLE_COULDNT_CONNECT ||
+			                             cc == CURLE_COULDNT_RESOLVE_HOST ||
+			                             errbuf[0] == '\0'
+			                     ? curl_easy_strerror(cc)
+			                     : errbuf);
 	} else {
 		rc = BARGE_OK;
 	}
@@ -692,10 +786,15 @@ perform(struct conn *k, const char *url, const char *accept, const char *token, 
 nomem:
 	rc = err_set(err, BARGE_ENOMEM, "out of memory");
 out:
+	if (ccp != NULL)
+		*ccp = cc;
 	/* The handle lives on: it must not point at this frame's buffers. */
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(cu, CURLOPT_POSTFIELDS, NULL);
 	curl_slist_free_all(headers);
+	if (hdr != NULL)
+		OPENSSL_cleanse(hdr, strlen(hdr));
 	free(hdr);
 	return rc;
 }
@@ -714,43 +813,107 @@ token_ok(const char *t)
 	return 1;
 }
 
-/* Fetches an anonymous token for k's repository repo, as the challenge asks. */
+/* Loads k's credentials on first use: by the endpoint's authority, Docker Hub as docker.io. */
 static int
-fetch_token(struct client *c, struct conn *k, const char *repo, const char *challenge,
+load_creds(struct conn *k, struct barge_err *err)
+{
+	const char *who = strcmp(k->base, DOCKER_HUB_ENDPOINT) == 0 ? "docker.io" : k->authority;
+	int rc;
+
+	if (k->creds_loaded)
+		return BARGE_OK;
+	if ((rc = creds_lookup(who, &k->creds, err)) != BARGE_OK) {
+		err_prefix(err, "credentials for %s", who);
+		return rc;
+	}
+	k->creds_loaded = 1;
+	return BARGE_OK;
+}
+
+/* "Basic base64(user:secret)"; caller wipes and frees. */
+static char *
+basic_header(const struct creds *cr)
+{
+	size_t ulen = strlen(cr->username), slen = strlen(cr->secret), n = ulen + 1 + slen;
+	unsigned char *plain;
+	char *out;
+
+	if (n > TOKEN_MAX || (plain = malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(plain, cr->username, ulen);
+	plain[ulen] = ':';
+	memcpy(plain + ulen + 1, cr->secret, slen);
+	if ((out = malloc(6 + 4 * ((n + 2) / 3) + 1)) != NULL) {
+		memcpy(out, "Basic ", 6);
+		EVP_EncodeBlock((unsigned char *)out + 6, plain, (int)n);
+	}
+	OPENSSL_cleanse(plain, n);
+	free(plain);
+	return out;
+}
+
+static int
+refused(struct conn *k, const char *repo, const char *what, struct barge_err *err)
+{
+	return err_set(err, BARGE_EAUTH,
+	               "%s: registry %s refused the credentials for %s (user \"%.64s\" from %s)",
+	               what, k->authority, repo,
+	               k->creds.identity_token ? "<identity token>" : k->creds.username,
+	               k->creds.source);
+}
+
+static int
+missing(struct conn *k, const char *repo, const char *what, struct barge_err *err)
+{
+	char *path = creds_config_path();
+	int rc;
+
+	rc = err_set(err, BARGE_EAUTH,
+	             "%s: registry %s requires credentials for %s and none were found (looked "
+	             "in %s)",
+	             what, k->authority, repo, path != NULL ? path : "DOCKER_CONFIG and HOME");
+	free(path);
+	return rc;
+}
+
+int
+client_auth_error(struct client *c, const struct ref *r, const char *what, struct barge_err *err)
+{
+	struct conn *k;
+
+	if (ref_conn(c, r, &k, err) != BARGE_OK)
+		return err->code;
+	if (k->creds.username != NULL)
+		return refused(k, r->path, what, err);
+	return missing(k, r->path, what, err);
+}
+
+/* Fetches a token for k's repository repo, as the Bearer challenge ch asks. */
+static int
+fetch_token(struct client *c, struct conn *k, const char *repo, const struct client_challenge *ch,
             const char *what, struct barge_err *err)
 {
-	struct client_challenge ch = { 0 };
 	struct xfer x = { 0 };
 	struct conn *tk;
 	char auth[256], base[300];
 	char *scope = NULL, *esc_scope = NULL, *esc_service = NULL, *url = NULL;
+	char *esc_secret = NULL, *post = NULL, *authz = NULL;
 	const char *rest;
 	json_t *doc = NULL, *t;
 	int https, rc;
 	size_t n;
 
-	if ((rc = client_parse_challenge(challenge, &ch, err)) != BARGE_OK) {
-		err_prefix(err, "%s", what);
-		goto out;
-	}
-	if (strcasecmp(ch.scheme, "Bearer") != 0) {
-		rc = err_set(err, BARGE_EAUTH,
-		             "%s: registry asks for %s authentication; only anonymous pulls are "
-		             "supported",
-		             what, ch.scheme);
-		goto out;
-	}
 	/* The realm is a URL on any host: the same http rule as for registries. */
-	https = strncmp(ch.realm, "https://", 8) == 0;
-	rest = ch.realm + (https ? 8 : 7);
-	if (!https && strncmp(ch.realm, "http://", 7) != 0) {
+	https = strncmp(ch->realm, "https://", 8) == 0;
+	rest = ch->realm + (https ? 8 : 7);
+	if (!https && strncmp(ch->realm, "http://", 7) != 0) {
 		rc = err_set(err, BARGE_EAUTH, "%s: token realm \"%.200s\" is not an http(s) URL",
-		             what, ch.realm);
+		             what, ch->realm);
 		goto out;
 	}
 	n = strcspn(rest, "/?#");
 	if (!authority_ok(rest, n) || n >= sizeof(auth)) {
-		rc = err_set(err, BARGE_EAUTH, "%s: bad token realm \"%.200s\"", what, ch.realm);
+		rc = err_set(err, BARGE_EAUTH, "%s: bad token realm \"%.200s\"", what, ch->realm);
 		goto out;
 	}
 	memcpy(auth, rest, n);
@@ -759,17 +922,32 @@ fetch_token(struct client *c, struct conn *k, const char *repo, const char *chal
 		rc = err_set(err, BARGE_EAUTH,
 		             "%s: token realm %.200s is plain http to a host that is not loopback "
 		             "nor --insecure-registry",
-		             what, ch.realm);
+		             what, ch->realm);
 		goto out;
 	}
 	snprintf(base, sizeof(base), "%s://%s", https ? "https" : "http", auth);
-	scope = ch.scope != NULL ? strdup(ch.scope) : fu_printf("repository:%s:pull", repo);
+	scope = ch->scope != NULL ? strdup(ch->scope) : fu_printf("repository:%s:pull", repo);
 	if (scope == NULL || (esc_scope = curl_easy_escape(NULL, scope, 0)) == NULL ||
-	    (ch.service != NULL && (esc_service = curl_easy_escape(NULL, ch.service, 0)) == NULL))
+	    (ch->service != NULL && (esc_service = curl_easy_escape(NULL, ch->service, 0)) == NULL))
 		goto nomem;
-	url = fu_printf("%s%c%s%s&scope=%s", ch.realm, strchr(ch.realm, '?') != NULL ? '&' : '?',
-	                esc_service != NULL ? "service=" : "",
-	                esc_service != NULL ? esc_service : "", esc_scope);
+	if (k->creds.username != NULL && k->creds.identity_token) {
+		/* An identity token is an OAuth2 refresh token: it is exchanged by POST. */
+		url = strdup(ch->realm);
+		if ((esc_secret = curl_easy_escape(NULL, k->creds.secret, 0)) == NULL ||
+		    (post = fu_printf(
+		             "grant_type=refresh_token&client_id=barge&service=%s&scope=%s&"
+		             "refresh_token=%s",
+		             esc_service != NULL ? esc_service : "", esc_scope, esc_secret)) ==
+		            NULL)
+			goto nomem;
+	} else {
+		url = fu_printf("%s%c%s%s&scope=%s", ch->realm,
+		                strchr(ch->realm, '?') != NULL ? '&' : '?',
+		                esc_service != NULL ? "service=" : "",
+		                esc_service != NULL ? esc_service : "", esc_scope);
+		if (k->creds.username != NULL && (authz = basic_header(&k->creds)) == NULL)
+			goto nomem;
+	}
 	if (url == NULL || strlen(url) > CLIENT_URL_MAX) {
 		rc = err_set(err, BARGE_ELIMIT, "%s: token URL too long", what);
 		goto out;
@@ -778,8 +956,13 @@ fetch_token(struct client *c, struct conn *k, const char *repo, const char *chal
 		goto out;
 	x.max = TOKEN_BODY_MAX;
 	x.what = what;
-	if ((rc = perform(tk, url, "application/json", NULL, &x, err)) != BARGE_OK)
+	if ((rc = perform(c, tk, url, "application/json", authz, post, &x, NULL, err)) != BARGE_OK)
 		goto out;
+	if (x.status == 401 || x.status == 403) {
+		rc = k->creds.username != NULL ? refused(k, repo, what, err)
+		                               : missing(k, repo, what, err);
+		goto out;
+	}
 	if (x.status != 200) {
 		rc = err_set(err, BARGE_EAUTH, "%s: token server %s answered HTTP %ld", what, base,
 		             x.status);
@@ -805,70 +988,339 @@ nomem:
 	rc = err_set(err, BARGE_ENOMEM, "out of memory");
 out:
 	json_decref(doc);
+	if (x.buf != NULL)
+		OPENSSL_cleanse(x.buf, x.len);
 	free(x.buf);
 	free(url);
+	if (post != NULL)
+		OPENSSL_cleanse(post, strlen(post));
+	free(post);
+	if (authz != NULL)
+		OPENSSL_cleanse(authz, strlen(authz));
+	free(authz);
+	if (esc_secret != NULL)
+		OPENSSL_cleanse(esc_secret, strlen(esc_secret));
+	curl_free(esc_secret);
 	curl_free(esc_scope);
 	curl_free(esc_service);
 	free(scope);
+	return rc;
+}
+
+/* Answers a 401 challenge of conn k for repository repo. */
+static int
+answer(struct client *c, struct conn *k, const char *repo, const char *challenge, const char *what,
+       struct barge_err *err)
+{
+	struct client_challenge ch = { 0 };
+	int rc;
+
+	if ((rc = client_parse_challenge(challenge, &ch, err)) != BARGE_OK) {
+		err_prefix(err, "%s", what);
+		goto out;
+	}
+	if ((rc = load_creds(k, err)) != BARGE_OK) {
+		err_prefix(err, "%s", what);
+		goto out;
+	}
+	if (strcasecmp(ch.scheme, "Bearer") == 0) {
+		rc = fetch_token(c, k, repo, &ch, what, err);
+	} else if (strcasecmp(ch.scheme, "Basic") == 0) {
+		if (k->creds.username == NULL) {
+			rc = missing(k, repo, what, err);
+		} else if (k->creds.identity_token) {
+			rc = err_set(err, BARGE_EAUTH,
+			             "%s: registry %s asks for Basic authentication, but its "
+			             "credentials are an identity token",
+			             what, k->authority);
+		} else if (k->basic != NULL) {
+			/* Basic credentials were sent already: the registry does not want them. */
+			rc = refused(k, repo, what, err);
+		} else if ((k->basic = basic_header(&k->creds)) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		}
+	} else {
+		rc = err_set(err, BARGE_EAUTH,
+		             "%s: registry %s asks for %.32s authentication, which barge does not "
+		             "speak (Bearer and Basic only)",
+		             what, k->authority, ch.scheme);
+	}
+out:
 	client_challenge_clear(&ch);
 	return rc;
 }
 
+/* The Authorization value for repo on k, or NULL. */
+static const char *
+authz_of(const struct conn *k, const char *repo, char *buf, size_t len)
+{
+	const char *token = json_string_value(json_object_get(k->tokens, repo));
+
+	if (token != NULL) {
+		snprintf(buf, len, "Bearer %s", token);
+		return buf;
+	}
+	return k->basic;
+}
+
+/* Names an Authorization value without keeping it (FNV-1a); 0 for none. */
+static unsigned
+authz_gen(const char *a)
+{
+	unsigned h = 2166136261u;
+
+	if (a == NULL)
+		return 0;
+	for (; *a != '\0'; a++)
+		h = (h ^ (unsigned char)*a) * 16777619u;
+	return h | 1;
+}
+
+int
+client_authenticate(struct client *c, const struct ref *r, const char *challenge, unsigned gen,
+                    const char *what, struct barge_err *err)
+{
+	char authz[TOKEN_MAX + 16];
+	struct conn *k;
+	int rc, changed;
+
+	if ((rc = ref_conn(c, r, &k, err)) != BARGE_OK)
+		return rc;
+	/* Another transfer has authenticated since this one was sent: just try again. */
+	changed = gen != authz_gen(authz_of(k, r->path, authz, sizeof(authz)));
+	OPENSSL_cleanse(authz, sizeof(authz));
+	if (changed)
+		return BARGE_OK;
+	return answer(c, k, r->path, challenge, what, err);
+}
+
+int
+client_prepare(struct client *c, const struct ref *r, const char *path, CURL *h,
+               struct curl_slist **headers, unsigned *gen, struct barge_err *err)
+{
+	char authz[TOKEN_MAX + 16], *url = NULL, *hdr = NULL;
+	struct curl_slist *grown;
+	const char *a;
+	struct conn *k;
+	int rc;
+
+	if ((rc = ref_conn(c, r, &k, err)) != BARGE_OK)
+		return rc;
+	if ((url = fu_printf("%s/v2/%s/%s", k->base, r->path, path)) == NULL)
+		goto nomem;
+	a = authz_of(k, r->path, authz, sizeof(authz));
+	*gen = authz_gen(a);
+	if (a != NULL) {
+		if ((hdr = fu_printf("Authorization: %s", a)) == NULL ||
+		    (grown = curl_slist_append(*headers, hdr)) == NULL)
+			goto nomem;
+		*headers = grown;
+	}
+	if (setup_handle(&c->cfg, h, url, *headers) != 0) {
+		rc = err_set(err, BARGE_EINTERNAL, "libcurl refused an option");
+		goto out;
+	}
+	rc = BARGE_OK;
+	goto out;
+nomem:
+	rc = err_set(err, BARGE_ENOMEM, "out of memory");
+out:
+	OPENSSL_cleanse(authz, sizeof(authz));
+	if (hdr != NULL)
+		OPENSSL_cleanse(hdr, strlen(hdr));
+	free(hdr);
+	free(url);
+	return rc;
+}
+
+int
+client_retryable_status(long status)
+{
+	/* 501 and 505 say the server will never do it; the other 5xx may pass. */
+	return status == 429 || (status >= 500 && status <= 599 && status != 501 && status != 505);
+}
+
+int
+client_retryable_curl(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int64_t
+client_backoff_ms(const struct client_config *cfg, int attempt, uint32_t rnd)
+{
+	int64_t base = cfg->backoff_ms > 0 ? cfg->backoff_ms : CLIENT_BACKOFF_MS_DEFAULT;
+	int64_t max = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : CLIENT_BACKOFF_MAX_MS_DEFAULT;
+	int64_t d = base;
+	int i;
+
+	for (i = 1; i < attempt && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* "Equal jitter": never less than half the delay, so retries do back off. */
+	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+int
+client_parse_retry_after(const char *value, time_t now, int64_t *ms)
+{
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char wday[4], mon[4], gmt[4];
+	struct tm tm = { 0 };
+	int day, year, hh, mm, ss, n = 0, i;
+	int64_t secs = 0;
+	time_t t;
+	size_t k;
+
+	if (value[0] >= '0' && value[0] <= '9') {
+		for (k = 0; value[k] >= '0' && value[k] <= '9'; k++)
+			if (secs <= CLIENT_RETRY_AFTER_MAX_S)
+				secs = secs * 10 + (value[k] - '0');
+		if (value[k] != '\0')
+			return BARGE_EFORMAT;
+	} else {
+		/* IMF-fixdate, the form RFC 9110 requires senders to use: "Sun, 06 Nov 1994
+		 * 08:49:37 GMT". */
+		if (sscanf(value, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wday,
+		           &day, mon, &year, &hh, &mm, &ss, gmt, &n) != 8 ||
+		    value[n] != '\0' || strcmp(gmt, "GMT") != 0)
+			return BARGE_EFORMAT;
+		for (i = 0; i < 12 && strcmp(mon, months[i]) != 0; i++)
+			;
+		if (i == 12 || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 60)
+			return BARGE_EFORMAT;
+		tm.tm_year = year - 1900;
+		tm.tm_mon = i;
+		tm.tm_mday = day;
+		tm.tm_hour = hh;
+		tm.tm_min = mm;
+		tm.tm_sec = ss;
+		if ((t = timegm(&tm)) == (time_t)-1)
+			return BARGE_EFORMAT;
+		secs = t > now ? (int64_t)(t - now) : 0;
+	}
+	if (secs > CLIENT_RETRY_AFTER_MAX_S)
+		secs = CLIENT_RETRY_AFTER_MAX_S;
+	*ms = secs * 1000;
+	return BARGE_OK;
+}
+
+int
+client_max_attempts(const struct client *c)
+{
+	return c->cfg.max_attempts > 0 ? c->cfg.max_attempts : CLIENT_ATTEMPTS_DEFAULT;
+}
+
+int64_t
+client_retry_delay_ms(const struct client *c, int attempt, const char *retry_after)
+{
+	int64_t ms;
+
+	if (retry_after != NULL && retry_after[0] != '\0' &&
+	    client_parse_retry_after(retry_after, time(NULL), &ms) == BARGE_OK)
+		return ms;
+	return client_backoff_ms(&c->cfg, attempt, (uint32_t)random());
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+		               .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 /*
- * GETs path under r's endpoint into x, answering one bearer challenge.
- * Returns BARGE_OK with x->status set, or a transport error.
+ * GETs path under r's endpoint into x, answering a 401 challenge and
+ * retrying what may pass.  Returns BARGE_OK with x->status set (401 only when
+ * it persists after authenticating is turned into BARGE_EAUTH), or a
+ * transport error.
  */
 static int
 registry_get(struct client *c, const struct ref *r, const char *path, const char *accept,
              struct xfer *x, struct barge_err *err)
 {
+	char authz[TOKEN_MAX + 16];
 	struct conn *k;
-	char *base = NULL, *url = NULL;
-	const char *token;
-	int rc, attempt;
+	char *url = NULL;
+	int rc, attempt, answered;
+	CURLcode cc;
 
-	if ((rc = client_endpoint(&c->cfg, r->host, &base, err)) != BARGE_OK) {
+	if ((rc = ref_conn(c, r, &k, err)) != BARGE_OK) {
 		err_prefix(err, "%s", x->what);
 		goto out;
 	}
-	if ((rc = get_conn(c, base, &k, err)) != BARGE_OK)
-		goto out;
-	if ((url = fu_printf("%s/v2/%s/%s", base, r->path, path)) == NULL) {
+	if ((url = fu_printf("%s/v2/%s/%s", k->base, r->path, path)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (attempt = 0; attempt < 2; attempt++) {
-		token = json_string_value(json_object_get(k->tokens, r->path));
-		if ((rc = perform(k, url, accept, token, x, err)) != BARGE_OK)
-			goto out;
-		if (x->status != 401 || x->challenge[0] == '\0' || attempt > 0)
+	for (attempt = 1;; attempt++) {
+		answered = 0;
+		for (;;) {
+			rc = perform(c, k, url, accept, authz_of(k, r->path, authz, sizeof(authz)),
+			             NULL, x, &cc, err);
+			if (rc != BARGE_OK || x->status != 401 || x->challenge[0] == '\0')
+				break;
+			/* A second 401 after answering: the answer was not good enough. */
+			if (answered) {
+				rc = client_auth_error(c, r, x->what, err);
+				goto out;
+			}
+			if ((rc = answer(c, k, r->path, x->challenge, x->what, err)) != BARGE_OK)
+				goto out;
+			answered = 1;
+		}
+		/* A blob streamed into a file cannot be taken back: only retry before its first
+		 * byte. */
+		if (attempt >= client_max_attempts(c) ||
+		    (x->dw != NULL && digest_writer_count(x->dw) > 0))
 			break;
-		if ((rc = fetch_token(c, k, r->path, x->challenge, x->what, err)) != BARGE_OK)
-			goto out;
+		if (rc == BARGE_ENET && client_retryable_curl(cc))
+			sleep_ms(client_retry_delay_ms(c, attempt, NULL));
+		else if (rc == BARGE_OK && client_retryable_status(x->status))
+			sleep_ms(client_retry_delay_ms(c, attempt, x->retry_after));
+		else
+			break;
 	}
-	rc = BARGE_OK;
 out:
+	OPENSSL_cleanse(authz, sizeof(authz));
 	free(url);
-	free(base);
 	return rc;
 }
 
-/* Maps an unsuccessful status to an error naming what was fetched. */
-static int
-status_error(const struct xfer *x, const char *unknown, struct barge_err *err)
+int
+client_status_error(long status, const char *what, const char *unknown, struct barge_err *err)
 {
-	switch (x->status) {
+	switch (status) {
 	case 401:
-		return err_set(err, BARGE_EAUTH, "%s: unauthorized (HTTP 401)", x->what);
+		return err_set(err, BARGE_EAUTH, "%s: unauthorized (HTTP 401)", what);
 	case 403:
-		return err_set(err, BARGE_EAUTH, "%s: access denied (HTTP 403)", x->what);
+		return err_set(err, BARGE_EAUTH, "%s: access denied (HTTP 403)", what);
 	case 404:
-		return err_set(err, BARGE_ENOTFOUND, "%s: %s", x->what, unknown);
+		return err_set(err, BARGE_ENOTFOUND, "%s: %s", what, unknown);
 	case 429:
-		return err_set(err, BARGE_ENET, "%s: too many requests (HTTP 429)", x->what);
+		return err_set(err, BARGE_ENET,
+		               "%s: too many requests (HTTP 429), retries exhausted", what);
 	default:
-		return err_set(err, BARGE_ENET, "%s: registry answered HTTP %ld", x->what,
-		               x->status);
+		return err_set(err, BARGE_ENET, "%s: registry answered HTTP %ld", what, status);
 	}
 }
 
@@ -899,7 +1351,7 @@ client_get_manifest(struct client *c, const struct ref *r, const char *reference
 	if ((rc = registry_get(c, r, path, MT_ACCEPT_ALL, &x, err)) != BARGE_OK)
 		goto fail;
 	if (x.status != 200) {
-		rc = status_error(&x, "manifest unknown", err);
+		rc = client_status_error(x.status, what, "manifest unknown", err);
 		goto fail;
 	}
 	if (x.len == 0) {
@@ -960,7 +1412,7 @@ client_get_blob(struct client *c, const struct ref *r, const char *digest, int64
 	if ((rc = registry_get(c, r, path, NULL, &x, err)) != BARGE_OK)
 		goto out;
 	if (x.status != 200) {
-		rc = status_error(&x, "blob unknown", err);
+		rc = client_status_error(x.status, what, "blob unknown", err);
 		goto out;
 	}
 	if ((rc = digest_writer_finish(x.dw, err)) != BARGE_OK)

@@ -14,18 +14,41 @@
  * registry announced).  Blobs are streamed into a caller-owned fd and checked
  * against their digest and size.  One curl handle per endpoint is kept, so
  * connections are reused.  A client is not thread-safe.
+ *
+ * Authentication: on a 401 the WWW-Authenticate challenge is answered.
+ * Bearer: a token is fetched from the realm for the repository's scope,
+ * anonymously or, when the registry has credentials (creds.h), with Basic
+ * credentials (or, for an identity token, an OAuth2 refresh_token POST);
+ * tokens are kept per repository.  Basic: the credentials are sent to that
+ * endpoint from then on.  Credentials are looked up once per endpoint, by its
+ * authority ("127.0.0.1:5000"; "docker.io" for Docker Hub), so a mirror never
+ * receives the credentials of the registry it mirrors.  Secrets are never put
+ * in messages.
+ *
+ * Retries: connection errors, timeouts, HTTP 429 and 5xx are retried up to
+ * max_attempts with exponential backoff and jitter, or after the server's
+ * Retry-After (seconds or an HTTP date, at most CLIENT_RETRY_AFTER_MAX_S).
  */
 #ifndef BARGE_CLIENT_H
 #define BARGE_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 #include "digest.h"
 #include "err.h"
 #include "ref.h"
 
 #define CLIENT_URL_MAX 2048
+
+#define CLIENT_ATTEMPTS_DEFAULT       5
+#define CLIENT_BACKOFF_MS_DEFAULT     500
+#define CLIENT_BACKOFF_MAX_MS_DEFAULT 30000
+#define CLIENT_TIMEOUT_S_DEFAULT      60
+#define CLIENT_RETRY_AFTER_MAX_S      60 /* a longer Retry-After is cut to this */
 
 struct client_mirror {
 	char *host; /* a reference host: "docker.io", "localhost:5000" */
@@ -38,6 +61,11 @@ struct client_config {
 	size_t nmirrors;
 	char **insecure; /* "host" or "host:port" */
 	size_t ninsecure;
+	/* Retries and timeouts; 0 means the default. */
+	int max_attempts;   /* tries per request, the first included */
+	int backoff_ms;     /* the delay before the first retry, doubled for each next one */
+	int backoff_max_ms; /* the longest backoff delay */
+	int timeout_s;      /* for connecting, and the longest a transfer may make no progress */
 };
 
 /* Parses "HOST=URL" (URL http(s)://authority[/]) and adds it; a later one for HOST wins. */
@@ -106,5 +134,66 @@ void client_manifest_clear(struct client_manifest *m);
  */
 int client_get_blob(struct client *c, const struct ref *r, const char *digest, int64_t size, int fd,
                     struct barge_err *err) BARGE_MUST_CHECK;
+
+/* The retry policy, shared with fetch.c. */
+
+/* Whether an HTTP status or a libcurl result is worth another attempt. */
+int client_retryable_status(long status);
+int client_retryable_curl(CURLcode cc);
+
+/*
+ * The delay before retry number attempt (1 for the first retry): backoff_ms
+ * doubled attempt - 1 times, at most backoff_max_ms, then jittered by rnd to
+ * between half of it and all of it.
+ */
+int64_t client_backoff_ms(const struct client_config *cfg, int attempt, uint32_t rnd);
+
+/*
+ * Parses a Retry-After value (delay-seconds or an IMF-fixdate HTTP date)
+ * into milliseconds from now, at most CLIENT_RETRY_AFTER_MAX_S seconds; a
+ * date in the past is 0.  BARGE_EFORMAT when it is neither.
+ */
+int client_parse_retry_after(const char *value, time_t now, int64_t *ms) BARGE_MUST_CHECK;
+
+/* The delay before retry attempt: Retry-After when retry_after (may be NULL) parses, else backoff.
+ */
+int64_t client_retry_delay_ms(const struct client *c, int attempt, const char *retry_after);
+int client_max_attempts(const struct client *c);
+
+/* Driving requests from a caller's own curl handles (fetch.c's parallel downloads). */
+
+/*
+ * Prepares h, which the caller owns, for GET <endpoint>/v2/<r's path>/<path>:
+ * the URL, the options every request shares (protocols, TLS verification,
+ * redirects, timeouts, user agent) and the current Authorization for r's
+ * repository, appended to *headers (which may hold the caller's own) and set
+ * as CURLOPT_HTTPHEADER.  The caller frees *headers after the transfer.
+ * *gen identifies the authentication state used, for client_authenticate.
+ */
+int client_prepare(struct client *c, const struct ref *r, const char *path, CURL *h,
+                   struct curl_slist **headers, unsigned *gen,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Answers a 401 for r's repository whose WWW-Authenticate was challenge, so
+ * the next client_prepare carries a token or credentials.  gen is what
+ * client_prepare gave for the refused request: when other transfers have
+ * authenticated since, nothing is done and the caller simply tries again.
+ * BARGE_EAUTH when the credentials are refused or missing.  what names the
+ * request.
+ */
+int client_authenticate(struct client *c, const struct ref *r, const char *challenge, unsigned gen,
+                        const char *what, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* The BARGE_EAUTH for a 401 that persists after client_authenticate. */
+int client_auth_error(struct client *c, const struct ref *r, const char *what,
+                      struct barge_err *err);
+
+/* The BARGE_ENET for a failed transfer of what from r's registry. */
+int client_transport_error(const struct client *c, const struct ref *r, CURLcode cc,
+                           const char *errbuf, const char *what, struct barge_err *err);
+
+/* The error for an unsuccessful HTTP status; unknown says what a 404 means ("blob unknown"). */
+int client_status_error(long status, const char *what, const char *unknown, struct barge_err *err);
 
 #endif
