@@ -431,3 +431,22 @@ EOF
 	it_wait_for 30 ctr --address "$IT_CTR_SOCK" version ||
 		it_die "containerd did not start: $(tail -20 "$dir/log")"
 }
+
+# --- bundles (added for the loader tests) -------------------------------------
+
+# it_build_bundle OUT NAME VERSION IMAGE...: `$BARGE build` a bundle of the
+# pushed samples docker.io/library/IMAGE:1.0 (from IT_REGISTRY) into OUT.
+it_build_bundle() {
+	local out=$1 name=$2 version=$3 img; shift 3
+	{
+		printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\n'
+		printf 'metadata: {name: %s, version: %s}\n' "$name" "$version"
+		printf 'spec:\n  platforms: [linux/amd64, linux/arm64]\n  project: edge\n'
+		printf '  packs:\n    - name: all\n      images:\n'
+		for img in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$img"; done
+	} >"$IT_TMP/$name-$version.yaml"
+	SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/$name-$version.yaml" -o "$out" \
+		--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
+		2>"$IT_TMP/build-$name.err" ||
+		it_die "barge build $name failed: $(cat "$IT_TMP/build-$name.err")"
+}
