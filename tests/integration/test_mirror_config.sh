@@ -62,7 +62,7 @@ export NO_PROXY=127.0.0.1,localhost
 
 "$BARGED" mirror-config --runtime containerd -o "$IT_TMP/default" --config /dev/null \
 	--data-dir "$DATA" >/dev/null
-for r in docker.io ghcr.io quay.io registry.k8s.io; do
+for r in docker.io ghcr.io quay.io registry.k8s.io 127.0.0.1:30003; do
 	it_check "default containerd config has certs.d/$r/hosts.toml" \
 		test -s "$IT_TMP/default/certs.d/$r/hosts.toml"
 done
@@ -104,7 +104,10 @@ else
 	}
 	ctr_pull docker.io/library/app-a:1.0 linux/amd64 "$(it_top_digest "$UP" app-a)"
 	ctr_pull docker.io/library/multi:1.0 linux/arm64 "$(it_top_digest "$UP" multi)"
-	# A short name, as a pod spec would have it.
+	# What the webhook swaps a reference to is pulled from barged directly,
+	# trusting its CA through the generated certs.d/<endpoint>/hosts.toml.
+	ctr_pull "$EP/edge/docker.io/library/app-a:1.0" linux/amd64 "$(it_top_digest "$UP" app-a)"
+	# An image barged does not hold goes to the (dead) upstream and fails.
 	if "${CTR[@]}" images pull --snapshotter "$IT_SNAPSHOTTER" --platform linux/amd64 \
 		--hosts-dir "$ETC_CTD/certs.d" "docker.io/library/app-b:1.0" >"$IT_TMP/ctr.out" 2>&1; then
 		it_fail "app-b (not in the bundle) is not pulled: the upstream is unreachable"

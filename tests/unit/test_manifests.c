@@ -439,6 +439,18 @@ test_mirror_containerd(void **state)
 	assert_non_null(strstr(got, "server = \"https://10.1.1.1:5000\"\n"));
 	free(got);
 	free(path);
+	/* Swapped references name barged itself, which containerd must then trust. */
+	path = fu_printf("%s/certs.d/10.0.0.5:30003/hosts.toml", out);
+	got = slurp(path);
+	want = fu_printf("server = \"https://10.0.0.5:30003\"\n\n"
+	                 "[host.\"https://10.0.0.5:30003\"]\n"
+	                 "  capabilities = [\"pull\", \"resolve\"]\n"
+	                 "  ca = \"%s/ca.crt\"\n",
+	                 f->data);
+	assert_non_null(strstr(got, want));
+	free(want);
+	free(got);
+	free(path);
 	free(text);
 	free(out);
 }
