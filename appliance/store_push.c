@@ -571,7 +571,10 @@ store_push_has_blob(struct store *s, const char *repo, const char *digest, struc
 {
 	int rc;
 
-	if ((rc = push_linked(s, repo, digest, err)) != BARGE_ENOTFOUND)
+	/* A link outlives its blob only if GC took it: then the repository has it no more. */
+	if ((rc = push_linked(s, repo, digest, err)) == BARGE_OK && !store_blob_exists(s, digest))
+		rc = err_set(err, BARGE_ENOTFOUND, "blob %s is gone", digest);
+	if (rc != BARGE_ENOTFOUND)
 		return rc;
 	return store_repo_has_blob(s, repo, digest, err);
 }

@@ -46,6 +46,14 @@ static const struct route_case route_cases[] = {
 	  "x/manifests/y/blobs", "latest", NULL },
 	{ "/v2/tags/list/tags/list", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_TAGS, "tags/list", NULL,
 	  NULL },
+	/* Push, catalog and referrers routes. */
+	{ "/v2/a/b/blobs/uploads/", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_UPLOAD, "a/b", "", NULL },
+	{ "/v2/a/b/blobs/uploads", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_UPLOAD, "a/b", "", NULL },
+	{ "/v2/a/blobs/uploads/6cb3ba83-e7c8-48af-a615-cb2d3287bb81", NULL, NULL, BARGE_OK,
+	  REGISTRY_ROUTE_UPLOAD, "a", "6cb3ba83-e7c8-48af-a615-cb2d3287bb81", NULL },
+	{ "/v2/_catalog", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_CATALOG, "", NULL, NULL },
+	{ "/v2/a/referrers/" D64, NULL, NULL, BARGE_OK, REGISTRY_ROUTE_REFERRERS, "a", D64, NULL },
+	{ "/v2/a/referrers/latest", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "DIGEST_INVALID" },
 	/* Mirror requests. */
 	{ "/v2/library/nginx/manifests/1.25", "docker.io", NULL, BARGE_OK, REGISTRY_ROUTE_MANIFEST,
 	  "edge/docker.io/library/nginx", "1.25", NULL },
@@ -97,7 +105,6 @@ static const struct route_case route_cases[] = {
 	{ "/v1/", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
 	{ "/v2x/a/manifests/latest", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
 	{ "/v2/a/foo/bar", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
-	{ "/v2/a/blobs/uploads/", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
 	{ "/v2/a/tags/list/", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
 	{ "/v2/a", NULL, NULL, BARGE_ENOTFOUND, 0, NULL, NULL, NULL },
 };
@@ -804,15 +811,26 @@ test_serve_errors(void **state)
 	assert_int_equal(r.status, 404);
 	resp_free(&r);
 
+	/* "{}" is no manifest. */
 	req(f, "PUT", "/v2/" REPO "/manifests/new", NULL, &r);
+	assert_oci_error(&r, 400, "MANIFEST_INVALID");
+	resp_free(&r);
+	req(f, "PATCH", "/v2/" REPO "/manifests/new", NULL, &r);
 	assert_oci_error(&r, 405, "UNSUPPORTED");
 	resp_free(&r);
-	req(f, "POST", "/v2/" REPO "/blobs/uploads/", NULL, &r);
-	assert_oci_error(&r, 405, "UNSUPPORTED");
+	req(f, "PATCH", "/v2/" REPO "/blobs/uploads/6cb3ba83-e7c8-48af-a615-cb2d3287bb81", NULL,
+	    &r);
+	assert_oci_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
 	resp_free(&r);
+	/* Deletes are off unless the registry is told otherwise. */
 	req(f, "DELETE", "/v2/" REPO "/manifests/1.25", NULL, &r);
 	assert_oci_error(&r, 405, "UNSUPPORTED");
 	resp_free(&r);
+	path = fu_printf("/v2/" REPO "/blobs/%s", f->layer_digest);
+	req(f, "DELETE", path, NULL, &r);
+	assert_oci_error(&r, 405, "UNSUPPORTED");
+	resp_free(&r);
+	free(path);
 	/* Nothing was deleted. */
 	req(f, "HEAD", "/v2/" REPO "/manifests/1.25", NULL, &r);
 	assert_int_equal(r.status, 200);
