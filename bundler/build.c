@@ -18,6 +18,7 @@
 #include "fileutil.h"
 #include "manifest.h"
 #include "mediatype.h"
+#include "resolve.h"
 
 /* Year 9999: beyond that RFC 3339 has no four-digit year to write. */
 #define MTIME_MAX    INT64_C(253402300799)
@@ -30,30 +31,31 @@ struct blob {
 	int64_t size;
 	enum blob_kind kind;
 	const struct ref *from; /* an image whose repository holds it */
+	size_t first_user;      /* the image it is counted for in progress */
 	size_t nusers;          /* images using it */
 	size_t last_user;
-	char *mem; /* manifests and indexes: their exact bytes */
+	int in_base; /* delta: the base has it, so the bundle leaves it out */
+	char *mem;   /* manifests and indexes: their exact bytes */
 };
 
-/* An image's top-level manifest or index. */
-struct resolved {
-	char digest[DIGEST_STR_MAX];
-	char *media_type;
-	int64_t size;
-};
-
-struct bctx {
-	const struct profile *p;
-	struct client *c;
-	const struct build_opts *o;
-	const struct platform *plats;
-	size_t nplats;
+/* Every blob a lock's images need, each once. */
+struct plan {
+	const struct lock *l;
 	struct blob *blobs;
 	size_t nblobs, cap;
 	json_t *bydigest; /* digest -> index in blobs */
-	struct resolved *res;
+};
+
+struct bctx {
+	const struct lock *l;
+	struct client *c;
+	const struct build_opts *o;
+	struct plan pl;
+	json_t *base; /* delta: digest -> size of every blob the base has */
 	char *cache;
 	struct build_stats *st;
+	struct build_progress bp;
+	int64_t *img_total, *img_done;
 	struct barge_err *err;
 };
 
@@ -74,9 +76,9 @@ progress(const struct bctx *b, const char *fmt, ...)
 }
 
 static int
-nomem(struct bctx *b)
+nomem(struct barge_err *err)
 {
-	return err_set(b->err, BARGE_ENOMEM, "out of memory");
+	return err_set(err, BARGE_ENOMEM, "out of memory");
 }
 
 int
@@ -101,49 +103,62 @@ build_mtime_from_env(int64_t *out, struct barge_err *err)
 	return BARGE_OK;
 }
 
+static void
+plan_clear(struct plan *pl)
+{
+	size_t i;
+
+	for (i = 0; i < pl->nblobs; i++)
+		free(pl->blobs[i].mem);
+	free(pl->blobs);
+	json_decref(pl->bydigest);
+	memset(pl, 0, sizeof(*pl));
+}
+
 /*
  * Records that image user needs blob digest.  A new blob takes ownership of
  * *mem (set to NULL); a known one leaves *mem to the caller.
  */
 static int
-add_blob(struct bctx *b, const char *digest, int64_t size, enum blob_kind kind, size_t user,
-         char **mem)
+add_blob(struct plan *pl, const char *digest, int64_t size, enum blob_kind kind, size_t user,
+         char **mem, struct barge_err *err)
 {
 	struct blob *grown, *bl;
 	json_t *at;
 	size_t i;
 
-	if ((at = json_object_get(b->bydigest, digest)) != NULL) {
-		bl = &b->blobs[json_integer_value(at)];
+	if ((at = json_object_get(pl->bydigest, digest)) != NULL) {
+		bl = &pl->blobs[json_integer_value(at)];
 		if (bl->size != size)
-			return err_set(b->err, BARGE_EDIGEST,
+			return err_set(err, BARGE_EDIGEST,
 			               "%s: blob %s is listed with sizes %" PRId64 " and %" PRId64,
-			               b->p->images[user].source, digest, bl->size, size);
+			               pl->l->images[user].source, digest, bl->size, size);
 		if (bl->last_user != user) {
 			bl->nusers++;
 			bl->last_user = user;
 		}
 		return BARGE_OK;
 	}
-	if (b->nblobs >= BUNDLE_META_BLOBS_MAX)
-		return err_set(b->err, BARGE_ELIMIT, "more than %d blobs", BUNDLE_META_BLOBS_MAX);
-	if (b->nblobs == b->cap) {
-		i = b->cap == 0 ? 64 : b->cap * 2;
-		if ((grown = realloc(b->blobs, i * sizeof(*grown))) == NULL)
-			return nomem(b);
-		b->blobs = grown;
-		b->cap = i;
+	if (pl->nblobs >= BUNDLE_META_BLOBS_MAX)
+		return err_set(err, BARGE_ELIMIT, "more than %d blobs", BUNDLE_META_BLOBS_MAX);
+	if (pl->nblobs == pl->cap) {
+		i = pl->cap == 0 ? 64 : pl->cap * 2;
+		if ((grown = realloc(pl->blobs, i * sizeof(*grown))) == NULL)
+			return nomem(err);
+		pl->blobs = grown;
+		pl->cap = i;
 	}
-	if ((at = json_integer((json_int_t)b->nblobs)) == NULL ||
-	    json_object_set_new(b->bydigest, digest, at) != 0)
-		return nomem(b);
-	bl = &b->blobs[b->nblobs++];
+	if ((at = json_integer((json_int_t)pl->nblobs)) == NULL ||
+	    json_object_set_new(pl->bydigest, digest, at) != 0)
+		return nomem(err);
+	bl = &pl->blobs[pl->nblobs++];
 	memset(bl, 0, sizeof(*bl));
 	/* Callers pass digests the manifest parser or the client validated. */
 	snprintf(bl->digest, sizeof(bl->digest), "%s", digest);
 	bl->size = size;
 	bl->kind = kind;
-	bl->from = b->p->images[user].ref;
+	bl->from = pl->l->images[user].ref;
+	bl->first_user = user;
 	bl->nusers = 1;
 	bl->last_user = user;
 	if (mem != NULL) {
@@ -154,97 +169,144 @@ add_blob(struct bctx *b, const char *digest, int64_t size, enum blob_kind kind, 
 }
 
 static int
-add_image_blobs(struct bctx *b, size_t user, const struct manifest *m)
+add_image_blobs(struct plan *pl, size_t user, const struct manifest *m, struct barge_err *err)
 {
 	size_t i;
 	int rc;
 
-	if ((rc = add_blob(b, m->config.digest, m->config.size, BLOB_CONFIG, user, NULL)) !=
+	if ((rc = add_blob(pl, m->config.digest, m->config.size, BLOB_CONFIG, user, NULL, err)) !=
 	    BARGE_OK)
 		return rc;
 	for (i = 0; i < m->ndescs; i++)
-		if ((rc = add_blob(b, m->descs[i].digest, m->descs[i].size, BLOB_LAYER, user,
-		                   NULL)) != BARGE_OK)
+		if ((rc = add_blob(pl, m->descs[i].digest, m->descs[i].size, BLOB_LAYER, user, NULL,
+		                   err)) != BARGE_OK)
 			return rc;
 	return BARGE_OK;
 }
 
-/* "linux/amd64, linux/arm64/v8": the platforms an index offers. */
-static void
-available_platforms(const struct manifest *idx, char *buf, size_t len)
-{
-	char one[3 * PLATFORM_FIELD_MAX];
-	size_t i, n;
-
-	buf[0] = '\0';
-	for (i = 0; i < idx->ndescs; i++) {
-		if (!idx->descs[i].has_platform)
-			continue;
-		platform_format(&idx->descs[i].platform, one, sizeof(one));
-		n = strlen(buf);
-		snprintf(buf + n, len - n, "%s%s", n > 0 ? ", " : "", one);
-	}
-	if (buf[0] == '\0')
-		snprintf(buf, len, "none");
-}
-
 /* Pulls the image manifest desc names from an index of image user. */
 static int
-resolve_child(struct bctx *b, size_t user, const struct manifest_desc *desc)
+plan_child(struct plan *pl, struct client *c, size_t user, const struct manifest_desc *desc,
+           struct barge_err *err)
 {
-	const struct profile_image *pi = &b->p->images[user];
+	const struct lock_image *im = &pl->l->images[user];
 	struct client_manifest cm = { 0 };
 	struct manifest *m = NULL;
 	const struct blob *known;
 	json_t *at;
 	int rc;
 
-	if ((at = json_object_get(b->bydigest, desc->digest)) != NULL) {
+	if ((at = json_object_get(pl->bydigest, desc->digest)) != NULL) {
 		/* Pulled already, for another image: its blobs are now shared with this one. */
-		known = &b->blobs[json_integer_value(at)];
+		known = &pl->blobs[json_integer_value(at)];
 		if (known->mem == NULL) {
-			rc = err_set(b->err, BARGE_EFORMAT,
-			             "%s: index entry %s is also a config or layer", pi->source,
+			rc = err_set(err, BARGE_EFORMAT,
+			             "%s: index entry %s is also a config or layer", im->source,
 			             desc->digest);
 			goto out;
 		}
-		if ((rc = add_blob(b, desc->digest, desc->size, BLOB_MANIFEST, user, NULL)) !=
+		if ((rc = add_blob(pl, desc->digest, desc->size, BLOB_MANIFEST, user, NULL, err)) !=
 		            BARGE_OK ||
 		    (rc = manifest_parse(known->mem, (size_t)known->size, desc->media_type, &m,
-		                         b->err)) != BARGE_OK)
+		                         err)) != BARGE_OK)
 			goto out;
-		rc = m->kind == MANIFEST_IMAGE ? add_image_blobs(b, user, m) : BARGE_OK;
+		rc = m->kind == MANIFEST_IMAGE ? add_image_blobs(pl, user, m, err) : BARGE_OK;
 		goto out;
 	}
 	if (!mt_is_manifest(desc->media_type)) {
-		rc = err_set(b->err, BARGE_EFORMAT,
-		             "%s: index entry %s is a %s, not an image manifest", pi->source,
+		rc = err_set(err, BARGE_EFORMAT,
+		             "%s: index entry %s is a %s, not an image manifest", im->source,
 		             desc->digest, desc->media_type);
 		goto out;
 	}
-	if ((rc = client_get_manifest(b->c, pi->ref, desc->digest, &cm, b->err)) != BARGE_OK)
+	if ((rc = client_get_manifest(c, im->ref, desc->digest, &cm, err)) != BARGE_OK) {
+		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
+		           desc->digest);
 		goto out;
+	}
 	if ((int64_t)cm.len != desc->size) {
-		rc = err_set(b->err, BARGE_EDIGEST,
-		             "%s: manifest %s is %zu bytes, the index says %" PRId64, pi->source,
+		rc = err_set(err, BARGE_EDIGEST,
+		             "%s: manifest %s is %zu bytes, the index says %" PRId64, im->source,
 		             desc->digest, cm.len, desc->size);
 		goto out;
 	}
 	if ((rc = manifest_parse(cm.buf, cm.len,
 	                         cm.media_type != NULL ? cm.media_type : desc->media_type, &m,
-	                         b->err)) != BARGE_OK) {
-		err_prefix(b->err, "%s: manifest %s", pi->source, desc->digest);
+	                         err)) != BARGE_OK) {
+		err_prefix(err, "%s: manifest %s", im->source, desc->digest);
 		goto out;
 	}
 	if (m->kind != MANIFEST_IMAGE) {
-		rc = err_set(b->err, BARGE_EFORMAT, "%s: manifest %s is not an image manifest",
-		             pi->source, desc->digest);
+		rc = err_set(err, BARGE_EFORMAT, "%s: manifest %s is not an image manifest",
+		             im->source, desc->digest);
 		goto out;
 	}
-	if ((rc = add_blob(b, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user, &cm.buf)) !=
+	if ((rc = add_blob(pl, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user, &cm.buf, err)) !=
 	    BARGE_OK)
 		goto out;
-	rc = add_image_blobs(b, user, m);
+	rc = add_image_blobs(pl, user, m, err);
+out:
+	manifest_free(m);
+	client_manifest_clear(&cm);
+	return rc;
+}
+
+/* Fetches image user's pinned manifest and the manifests the lock keeps, recording every blob. */
+static int
+plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err)
+{
+	const struct lock_image *im = &pl->l->images[user];
+	const struct manifest_desc *desc;
+	struct client_manifest cm = { 0 };
+	struct manifest *m = NULL;
+	size_t i, k;
+	int rc;
+
+	if ((rc = client_get_manifest(c, im->ref, im->digest, &cm, err)) != BARGE_OK) {
+		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
+		           im->digest);
+		goto out;
+	}
+	if ((int64_t)cm.len != im->size) {
+		rc = err_set(err, BARGE_EDIGEST,
+		             "%s: manifest %s is %zu bytes, the lock says %" PRId64, im->source,
+		             im->digest, cm.len, im->size);
+		goto out;
+	}
+	if ((rc = manifest_parse(cm.buf, cm.len,
+	                         cm.media_type != NULL ? cm.media_type : im->media_type, &m,
+	                         err)) != BARGE_OK) {
+		err_prefix(err, "%s", im->source);
+		goto out;
+	}
+	if ((m->kind == MANIFEST_INDEX) != (im->nmanifests > 0)) {
+		rc = err_set(err, BARGE_EFORMAT, "%s: %s is %s, the lock says otherwise",
+		             im->source, im->digest,
+		             m->kind == MANIFEST_INDEX ? "an index" : "an image manifest");
+		goto out;
+	}
+	if ((rc = add_blob(pl, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user, &cm.buf, err)) !=
+	    BARGE_OK)
+		goto out;
+	if (m->kind == MANIFEST_IMAGE) {
+		rc = add_image_blobs(pl, user, m, err);
+		goto out;
+	}
+	/* A sparse index: the original bytes, and only the manifests the lock keeps. */
+	for (k = 0; k < im->nmanifests; k++) {
+		desc = NULL;
+		for (i = 0; i < m->ndescs; i++)
+			if (strcmp(m->descs[i].digest, im->manifests[k].digest) == 0)
+				desc = &m->descs[i];
+		if (desc == NULL || desc->size != im->manifests[k].size) {
+			rc = err_set(err, BARGE_EFORMAT, "%s: index %s does not list manifest %s",
+			             im->source, im->digest, im->manifests[k].digest);
+			goto out;
+		}
+		if ((rc = plan_child(pl, c, user, desc, err)) != BARGE_OK)
+			goto out;
+	}
+	rc = BARGE_OK;
 out:
 	manifest_free(m);
 	client_manifest_clear(&cm);
@@ -252,77 +314,111 @@ out:
 }
 
 static int
-resolve_image(struct bctx *b, size_t user)
+plan_lock(struct plan *pl, const struct lock *l, struct client *c, struct barge_err *err)
 {
-	const struct profile_image *pi = &b->p->images[user];
-	const struct manifest_desc *desc, **picked = NULL;
-	struct client_manifest cm = { 0 };
-	struct manifest *m = NULL;
-	char want[3 * PLATFORM_FIELD_MAX], avail[1024];
-	size_t i, j, npicked = 0;
+	size_t i;
 	int rc;
 
-	progress(b, "resolving %s", pi->source);
-	if ((rc = client_get_manifest(b->c, pi->ref,
-	                              pi->ref->digest != NULL ? pi->ref->digest : pi->ref->tag, &cm,
-	                              b->err)) != BARGE_OK)
+	pl->l = l;
+	if ((pl->bydigest = json_object()) == NULL)
+		return nomem(err);
+	for (i = 0; i < l->nimages; i++)
+		if ((rc = plan_image(pl, c, i, err)) != BARGE_OK)
+			return rc;
+	return BARGE_OK;
+}
+
+/* Records that the base holds digest of size bytes. */
+static int
+base_add(struct bctx *b, const char *digest, int64_t size)
+{
+	json_t *v;
+
+	if ((v = json_integer((json_int_t)size)) == NULL ||
+	    json_object_set_new(b->base, digest, v) != 0)
+		return nomem(b->err);
+	return BARGE_OK;
+}
+
+/* A base bundle: what its barge.json lists, carried or required (the store holds both). */
+static int
+base_from_bundle(struct bctx *b, const char *path)
+{
+	struct bundle_reader *r = NULL;
+	struct bundle_meta *meta = NULL;
+	const char *name;
+	char *buf = NULL;
+	size_t len, i;
+	int64_t size;
+	int rc;
+
+	if ((rc = bundle_reader_open(path, &r, b->err)) != BARGE_OK ||
+	    (rc = bundle_reader_next(r, &name, &size, b->err)) < 0)
 		goto out;
-	if ((rc = manifest_parse(cm.buf, cm.len, cm.media_type, &m, b->err)) != BARGE_OK) {
-		err_prefix(b->err, "%s", pi->source);
+	if (rc == BUNDLE_EOF || strcmp(name, "barge.json") != 0) {
+		rc = err_set(b->err, BARGE_EFORMAT, "%s: barge.json is not the first entry", path);
 		goto out;
 	}
-	memcpy(b->res[user].digest, cm.digest, sizeof(cm.digest));
-	b->res[user].size = (int64_t)cm.len;
-	if ((b->res[user].media_type = strdup(m->media_type)) == NULL) {
-		rc = nomem(b);
+	if ((rc = bundle_reader_slurp(r, BUNDLE_META_MAX, &buf, &len, b->err)) != BARGE_OK ||
+	    (rc = bundle_meta_parse(path, buf, len, &meta, b->err)) != BARGE_OK)
 		goto out;
-	}
-	if ((rc = add_blob(b, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user, &cm.buf)) !=
-	    BARGE_OK)
-		goto out;
-	if (m->kind == MANIFEST_IMAGE) {
-		rc = add_image_blobs(b, user, m);
-		goto out;
-	}
-	/* A sparse index: the original bytes, and only the asked-for platforms' manifests. */
-	if ((picked = calloc(b->nplats, sizeof(*picked))) == NULL) {
-		rc = nomem(b);
-		goto out;
-	}
-	for (i = 0; i < b->nplats; i++) {
-		if ((desc = manifest_pick(m, &b->plats[i])) == NULL) {
-			platform_format(&b->plats[i], want, sizeof(want));
-			available_platforms(m, avail, sizeof(avail));
-			rc = err_set(b->err, BARGE_ENOTFOUND,
-			             "%s: no manifest for platform %s (available: %s)", pi->source,
-			             want, avail);
+	for (i = 0; i < meta->nblobs; i++)
+		if ((rc = base_add(b, meta->blobs[i].digest, meta->blobs[i].size)) != BARGE_OK)
 			goto out;
-		}
-		/* linux/arm64 and linux/arm64/v8 may pick the same entry. */
-		for (j = 0; j < npicked; j++)
-			if (strcmp(picked[j]->digest, desc->digest) == 0)
-				break;
-		if (j < npicked)
-			continue;
-		picked[npicked++] = desc;
-		if ((rc = resolve_child(b, user, desc)) != BARGE_OK)
+	for (i = 0; i < meta->nrequires; i++)
+		if ((rc = base_add(b, meta->requires[i].digest, meta->requires[i].size)) !=
+		    BARGE_OK)
 			goto out;
-	}
-	rc = BARGE_OK;
 out:
-	free(picked);
-	manifest_free(m);
-	client_manifest_clear(&cm);
+	bundle_meta_free(meta);
+	free(buf);
+	bundle_reader_free(r);
 	return rc;
 }
 
-/* "<cache>/blobs/sha256/<hex>" for a digest. */
-static char *
-cache_path(const struct bctx *b, const char *digest)
+/* A base lock: its images' manifests are fetched (by digest) to learn their blobs. */
+static int
+base_from_lock(struct bctx *b, const char *path)
 {
-	const char *colon = strchr(digest, ':');
+	struct plan pl = { 0 };
+	struct lock *l = NULL;
+	size_t i;
+	int rc;
 
-	return fu_printf("%s/blobs/%.*s/%s", b->cache, (int)(colon - digest), digest, colon + 1);
+	if ((rc = lock_load(path, &l, b->err)) != BARGE_OK)
+		goto out;
+	if ((rc = plan_lock(&pl, l, b->c, b->err)) != BARGE_OK) {
+		err_prefix(b->err, "base %s", path);
+		goto out;
+	}
+	for (i = 0; i < pl.nblobs; i++)
+		if ((rc = base_add(b, pl.blobs[i].digest, pl.blobs[i].size)) != BARGE_OK)
+			goto out;
+out:
+	plan_clear(&pl);
+	lock_free(l);
+	return rc;
+}
+
+static int
+load_base(struct bctx *b)
+{
+	static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+	unsigned char head[4];
+	ssize_t n;
+	int fd;
+
+	if ((b->base = json_object()) == NULL)
+		return nomem(b->err);
+	if ((fd = open(b->o->base, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_sys(b->err, errno == ENOENT ? BARGE_ENOTFOUND : BARGE_EIO, errno,
+		               "base %s", b->o->base);
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	progress(b, "reading base %s", b->o->base);
+	if (n == (ssize_t)sizeof(head) && memcmp(head, zstd_magic, sizeof(head)) == 0)
+		return base_from_bundle(b, b->o->base);
+	return base_from_lock(b, b->o->base);
 }
 
 /* Streams fd through the digest of its kind and checks size and digest. */
@@ -379,6 +475,32 @@ out:
 	return rc;
 }
 
+/* "<cache>/blobs/sha256/<hex>" for a digest. */
+static char *
+cache_path(const struct bctx *b, const char *digest)
+{
+	const char *colon = strchr(digest, ':');
+
+	return fu_printf("%s/blobs/%.*s/%s", b->cache, (int)(colon - digest), digest, colon + 1);
+}
+
+/* Counts bl as at hand, for the progress callback. */
+static void
+blob_done(struct bctx *b, const struct blob *bl)
+{
+	struct build_progress *bp = &b->bp;
+
+	b->img_done[bl->first_user] += bl->size;
+	bp->image = bl->first_user;
+	bp->source = b->l->images[bl->first_user].source;
+	bp->image_done = b->img_done[bl->first_user];
+	bp->image_total = b->img_total[bl->first_user];
+	bp->image_finished = bp->image_done == bp->image_total;
+	bp->done += bl->size;
+	if (b->o->bytes != NULL)
+		b->o->bytes(b->o->progress_arg, bp);
+}
+
 /* Makes sure the cache holds a verified copy of bl, downloading it if not. */
 static int
 ensure_cached(struct bctx *b, const struct blob *bl)
@@ -389,7 +511,7 @@ ensure_cached(struct bctx *b, const struct blob *bl)
 
 	if ((path = cache_path(b, bl->digest)) == NULL ||
 	    (tmp = fu_printf("%s/tmp/blob-XXXXXX", b->cache)) == NULL) {
-		rc = nomem(b);
+		rc = nomem(b->err);
 		goto out;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
@@ -430,6 +552,7 @@ ensure_cached(struct bctx *b, const struct blob *bl)
 	free(tmp);
 	tmp = NULL;
 	b->st->ndownloaded++;
+	b->st->downloaded_bytes += bl->size;
 	rc = BARGE_OK;
 out:
 	if (fd >= 0)
@@ -458,24 +581,52 @@ cache_dirs(struct bctx *b)
 		return err_set(b->err, BARGE_EINVAL,
 		               "no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
 	if (b->cache == NULL)
-		return nomem(b);
+		return nomem(b->err);
 	if ((d = fu_printf("%s/tmp", b->cache)) == NULL)
-		return nomem(b);
+		return nomem(b->err);
 	rc = fu_mkdirs(d, 0755, b->err);
 	free(d);
 	if (rc != BARGE_OK)
 		return rc;
 	if ((d = fu_printf("%s/blobs/sha256", b->cache)) == NULL)
-		return nomem(b);
+		return nomem(b->err);
 	rc = fu_mkdirs(d, 0755, b->err);
 	free(d);
 	if (rc != BARGE_OK)
 		return rc;
 	if ((d = fu_printf("%s/blobs/sha512", b->cache)) == NULL)
-		return nomem(b);
+		return nomem(b->err);
 	rc = fu_mkdirs(d, 0755, b->err);
 	free(d);
 	return rc;
+}
+
+/* Has every config and layer the bundle carries in the cache, verified. */
+static int
+fetch_all(struct bctx *b)
+{
+	const struct blob *bl;
+	size_t i;
+	int rc;
+
+	if ((rc = cache_dirs(b)) != BARGE_OK)
+		return rc;
+	for (i = 0; i < b->pl.nblobs; i++) {
+		bl = &b->pl.blobs[i];
+		if (bl->in_base)
+			continue;
+		b->img_total[bl->first_user] += bl->size;
+		b->bp.total += bl->size;
+	}
+	for (i = 0; i < b->pl.nblobs; i++) {
+		bl = &b->pl.blobs[i];
+		if (bl->in_base)
+			continue;
+		if (bl->mem == NULL && (rc = ensure_cached(b, bl)) != BARGE_OK)
+			return rc;
+		blob_done(b, bl);
+	}
+	return BARGE_OK;
 }
 
 /* Appends v to arr, taking its reference; fails on NULL or ENOMEM. */
@@ -483,7 +634,7 @@ static int
 push(struct bctx *b, json_t *arr, json_t *v)
 {
 	if (v == NULL || json_array_append_new(arr, v) != 0)
-		return nomem(b);
+		return nomem(b->err);
 	return BARGE_OK;
 }
 
@@ -493,8 +644,9 @@ static int
 meta_json(struct bctx *b, char **out)
 {
 	char created[32], plat[3 * PLATFORM_FIELD_MAX];
-	json_t *root = NULL, *plats, *images, *blobs, *tags;
-	const struct profile_image *pi;
+	json_t *root = NULL, *plats, *images, *blobs, *req = NULL, *tags;
+	const struct lock_image *im;
+	const struct blob *bl;
 	char *repo = NULL;
 	time_t t = (time_t)b->o->mtime;
 	struct tm tm;
@@ -508,48 +660,55 @@ meta_json(struct bctx *b, char **out)
 	images = json_array();
 	blobs = json_array();
 	root = json_pack("{s:i,s:s,s:s,s:s,s:s,s:o*,s:s,s:o*,s:o*}", "schemaVersion", 1, "name",
-	                 b->p->name, "version", b->p->version, "created", created, "builder",
-	                 "barge " BARGE_VERSION, "platforms", plats, "project", b->p->project,
+	                 b->l->name, "version", b->l->version, "created", created, "builder",
+	                 "barge " BARGE_VERSION, "platforms", plats, "project", b->l->project,
 	                 "images", images, "blobs", blobs);
 	if (root == NULL || plats == NULL || images == NULL || blobs == NULL) {
-		rc = nomem(b);
+		rc = nomem(b->err);
 		goto out;
 	}
-	for (i = 0; i < b->nplats; i++) {
-		platform_format(&b->plats[i], plat, sizeof(plat));
+	if (b->base != NULL &&
+	    ((req = json_array()) == NULL || json_object_set_new(root, "requires", req) != 0)) {
+		rc = nomem(b->err);
+		goto out;
+	}
+	for (i = 0; i < b->l->nplatforms; i++) {
+		platform_format(&b->l->platforms[i], plat, sizeof(plat));
 		if ((rc = push(b, plats, json_string(plat))) != BARGE_OK)
 			goto out;
 	}
-	for (i = 0; i < b->p->nimages; i++) {
-		pi = &b->p->images[i];
-		if ((repo = ref_local_repo(pi->ref, b->p->project)) == NULL ||
+	for (i = 0; i < b->l->nimages; i++) {
+		im = &b->l->images[i];
+		if ((repo = ref_local_repo(im->ref, b->l->project)) == NULL ||
 		    (tags = json_array()) == NULL) {
-			rc = nomem(b);
+			rc = nomem(b->err);
 			goto out;
 		}
-		if (pi->ref->tag != NULL &&
-		    json_array_append_new(tags, json_string(pi->ref->tag))) {
+		if (im->ref->tag != NULL &&
+		    json_array_append_new(tags, json_string(im->ref->tag))) {
 			json_decref(tags);
-			rc = nomem(b);
+			rc = nomem(b->err);
 			goto out;
 		}
 		if ((rc = push(b, images,
 		               json_pack("{s:s,s:s,s:o,s:s,s:s}", "repository", repo, "source",
-		                         pi->source, "tags", tags, "digest", b->res[i].digest,
-		                         "mediaType", b->res[i].media_type))) != BARGE_OK)
+		                         im->source, "tags", tags, "digest", im->digest,
+		                         "mediaType", im->media_type))) != BARGE_OK)
 			goto out;
 		free(repo);
 		repo = NULL;
 	}
 	for (k = 0; k < sizeof(entry_order) / sizeof(entry_order[0]); k++)
-		for (i = 0; i < b->nblobs; i++)
-			if (b->blobs[i].kind == entry_order[k] &&
-			    (rc = push(b, blobs,
-			               json_pack("{s:s,s:I}", "digest", b->blobs[i].digest, "size",
-			                         (json_int_t)b->blobs[i].size))) != BARGE_OK)
+		for (i = 0; i < b->pl.nblobs; i++) {
+			bl = &b->pl.blobs[i];
+			if (bl->kind == entry_order[k] &&
+			    (rc = push(b, bl->in_base ? req : blobs,
+			               json_pack("{s:s,s:I}", "digest", bl->digest, "size",
+			                         (json_int_t)bl->size))) != BARGE_OK)
 				goto out;
+		}
 	if ((*out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = nomem(b);
+		rc = nomem(b->err);
 		goto out;
 	}
 	rc = BARGE_OK;
@@ -563,6 +722,7 @@ out:
 static int
 index_json(struct bctx *b, char **out)
 {
+	const struct lock_image *im;
 	json_t *root, *mans;
 	size_t i;
 	int rc;
@@ -571,19 +731,20 @@ index_json(struct bctx *b, char **out)
 	root = json_pack("{s:i,s:s,s:o*}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX,
 	                 "manifests", mans);
 	if (root == NULL || mans == NULL) {
-		rc = nomem(b);
+		rc = nomem(b->err);
 		goto out;
 	}
-	for (i = 0; i < b->p->nimages; i++)
+	for (i = 0; i < b->l->nimages; i++) {
+		im = &b->l->images[i];
 		if ((rc = push(b, mans,
-		               json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", b->res[i].media_type,
-		                         "digest", b->res[i].digest, "size",
-		                         (json_int_t)b->res[i].size, "annotations",
-		                         "org.opencontainers.image.ref.name",
-		                         b->p->images[i].source))) != BARGE_OK)
+		               json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", im->media_type,
+		                         "digest", im->digest, "size", (json_int_t)im->size,
+		                         "annotations", "org.opencontainers.image.ref.name",
+		                         im->source))) != BARGE_OK)
 			goto out;
+	}
 	if ((*out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = nomem(b);
+		rc = nomem(b->err);
 		goto out;
 	}
 	rc = BARGE_OK;
@@ -592,14 +753,42 @@ out:
 	return rc;
 }
 
+/* Text files end with a newline; json_dumps leaves it out.  Replaces *text. */
 static int
-add_json_entry(struct bctx *b, struct bundle_writer *w, const char *name, char *text)
+add_newline(struct bctx *b, char **text, size_t *len)
 {
-	size_t n = strlen(text);
+	size_t n = strlen(*text);
+	char *grown;
 
-	/* Text files end with a newline; json_dumps leaves it out. */
-	text[n] = '\n';
-	return bundle_writer_add_buf(w, name, text, n + 1, b->err);
+	if ((grown = realloc(*text, n + 2)) == NULL)
+		return nomem(b->err);
+	grown[n] = '\n';
+	grown[n + 1] = '\0';
+	*text = grown;
+	*len = n + 1;
+	return BARGE_OK;
+}
+
+static int
+add_blob_entry(struct bctx *b, struct bundle_writer *w, const struct blob *bl)
+{
+	char name[BUNDLE_NAME_MAX], *path = NULL;
+	int fd = -1, rc;
+
+	snprintf(name, sizeof(name), "blobs/%s", bl->digest);
+	*strchr(name + 6, ':') = '/';
+	if (bl->mem != NULL)
+		return bundle_writer_add_buf(w, name, bl->mem, (size_t)bl->size, b->err);
+	if ((path = cache_path(b, bl->digest)) == NULL)
+		return nomem(b->err);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = err_sys(b->err, BARGE_EIO, errno, "%s", path);
+	else
+		rc = bundle_writer_add_fd(w, name, fd, bl->size, b->err);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
 }
 
 static int
@@ -609,58 +798,37 @@ write_bundle(struct bctx *b)
 	struct bundle_writer_opts bo = { .level = b->o->level, .threads = 0, .mtime = b->o->mtime };
 	struct bundle_writer *w = NULL;
 	const struct blob *bl;
-	char *meta = NULL, *index = NULL, *tmp, *path = NULL;
-	char name[BUNDLE_NAME_MAX];
+	char *meta = NULL, *index = NULL, *sig = NULL;
+	size_t i, k, metalen, indexlen, siglen;
 	struct stat st;
-	size_t i, k;
-	int fd = -1, rc;
+	int rc;
 
-	if ((rc = meta_json(b, &meta)) != BARGE_OK || (rc = index_json(b, &index)) != BARGE_OK)
+	if ((rc = meta_json(b, &meta)) != BARGE_OK || (rc = index_json(b, &index)) != BARGE_OK ||
+	    (rc = add_newline(b, &meta, &metalen)) != BARGE_OK ||
+	    (rc = add_newline(b, &index, &indexlen)) != BARGE_OK ||
+	    (rc = digest_buf(DIGEST_SHA256, meta, metalen, b->st->meta_digest, b->err)) != BARGE_OK)
 		goto out;
-	/* Room for the newline add_json_entry puts in place of the NUL, and a new NUL. */
-	if ((tmp = realloc(meta, strlen(meta) + 2)) == NULL) {
-		rc = nomem(b);
-		goto out;
+	if (b->o->sign_key != NULL) {
+		/* The signature covers the exact bytes of the barge.json entry. */
+		if ((rc = sign_make(b->o->sign_key, meta, metalen, &sig, &siglen, b->err)) !=
+		    BARGE_OK)
+			goto out;
+		snprintf(b->st->keyid, sizeof(b->st->keyid), "%s", sign_key_id(b->o->sign_key));
 	}
-	meta = tmp;
-	if ((tmp = realloc(index, strlen(index) + 2)) == NULL) {
-		rc = nomem(b);
-		goto out;
-	}
-	index = tmp;
 	progress(b, "writing %s", b->o->output);
 	if ((rc = bundle_writer_open(b->o->output, &bo, &w, b->err)) != BARGE_OK ||
-	    (rc = add_json_entry(b, w, "barge.json", meta)) != BARGE_OK ||
+	    (rc = bundle_writer_add_buf(w, "barge.json", meta, metalen, b->err)) != BARGE_OK ||
+	    (sig != NULL &&
+	     (rc = bundle_writer_add_buf(w, "barge.json.sig", sig, siglen, b->err)) != BARGE_OK) ||
 	    (rc = bundle_writer_add_buf(w, "oci-layout", layout, sizeof(layout) - 1, b->err)) !=
 	            BARGE_OK ||
-	    (rc = add_json_entry(b, w, "index.json", index)) != BARGE_OK)
+	    (rc = bundle_writer_add_buf(w, "index.json", index, indexlen, b->err)) != BARGE_OK)
 		goto out;
 	for (k = 0; k < sizeof(entry_order) / sizeof(entry_order[0]); k++) {
-		for (i = 0; i < b->nblobs; i++) {
-			bl = &b->blobs[i];
-			if (bl->kind != entry_order[k])
-				continue;
-			snprintf(name, sizeof(name), "blobs/%s", bl->digest);
-			*strchr(name + 6, ':') = '/';
-			if (bl->mem != NULL) {
-				rc = bundle_writer_add_buf(w, name, bl->mem, (size_t)bl->size,
-				                           b->err);
-			} else {
-				if ((path = cache_path(b, bl->digest)) == NULL) {
-					rc = nomem(b);
-					goto out;
-				}
-				if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-					rc = err_sys(b->err, BARGE_EIO, errno, "%s", path);
-					goto out;
-				}
-				rc = bundle_writer_add_fd(w, name, fd, bl->size, b->err);
-				close(fd);
-				fd = -1;
-				free(path);
-				path = NULL;
-			}
-			if (rc != BARGE_OK)
+		for (i = 0; i < b->pl.nblobs; i++) {
+			bl = &b->pl.blobs[i];
+			if (bl->kind == entry_order[k] && !bl->in_base &&
+			    (rc = add_blob_entry(b, w, bl)) != BARGE_OK)
 				goto out;
 		}
 	}
@@ -669,65 +837,94 @@ write_bundle(struct bctx *b)
 	if (stat(b->o->output, &st) == 0)
 		b->st->file_bytes = st.st_size;
 out:
-	if (fd >= 0)
-		close(fd);
 	bundle_writer_free(w);
-	free(path);
+	free(sig);
 	free(meta);
 	free(index);
 	return rc;
 }
 
 int
-build_run(const struct profile *p, struct client *c, const struct build_opts *o,
-          struct build_stats *stats, struct barge_err *err)
+build_run_lock(const struct lock *l, struct client *c, const struct build_opts *o,
+               struct build_stats *st, struct barge_err *err)
 {
-	struct bctx b = { .p = p, .c = c, .o = o, .err = err, .st = stats };
-	size_t i, k;
+	struct bctx b = { .l = l, .c = c, .o = o, .err = err, .st = st };
+	struct blob *bl;
+	json_t *have;
+	size_t i;
 	int rc;
 
-	memset(stats, 0, sizeof(*stats));
-	b.plats = o->nplatforms > 0 ? o->platforms : p->platforms;
-	b.nplats = o->nplatforms > 0 ? o->nplatforms : p->nplatforms;
+	memset(st, 0, sizeof(*st));
 	if (o->mtime < 0 || o->mtime > MTIME_MAX) {
 		rc = err_set(err, BARGE_EINVAL, "mtime %" PRId64 " out of range", o->mtime);
 		goto out;
 	}
-	if ((b.bydigest = json_object()) == NULL ||
-	    (b.res = calloc(p->nimages, sizeof(*b.res))) == NULL) {
-		rc = nomem(&b);
+	if ((b.img_total = calloc(l->nimages, sizeof(*b.img_total))) == NULL ||
+	    (b.img_done = calloc(l->nimages, sizeof(*b.img_done))) == NULL) {
+		rc = nomem(err);
 		goto out;
 	}
-	if ((rc = cache_dirs(&b)) != BARGE_OK)
+	b.bp.nimages = l->nimages;
+	if (o->base != NULL && (rc = load_base(&b)) != BARGE_OK)
 		goto out;
-	for (i = 0; i < p->nimages; i++)
-		if ((rc = resolve_image(&b, i)) != BARGE_OK)
+	b.pl.l = l;
+	if ((b.pl.bydigest = json_object()) == NULL) {
+		rc = nomem(err);
+		goto out;
+	}
+	for (i = 0; i < l->nimages; i++) {
+		progress(&b, "fetching manifests of %s", l->images[i].source);
+		if ((rc = plan_image(&b.pl, c, i, err)) != BARGE_OK)
 			goto out;
-	for (i = 0; i < b.nblobs; i++) {
-		if (b.blobs[i].kind != BLOB_MANIFEST &&
-		    (rc = ensure_cached(&b, &b.blobs[i])) != BARGE_OK)
-			goto out;
-		if (b.blobs[i].size > INT64_MAX - stats->blob_bytes) {
+	}
+	for (i = 0; i < b.pl.nblobs; i++) {
+		bl = &b.pl.blobs[i];
+		if (b.base != NULL && (have = json_object_get(b.base, bl->digest)) != NULL) {
+			if (json_integer_value(have) != bl->size) {
+				rc = err_set(err, BARGE_EDIGEST,
+				             "blob %s is %" PRId64
+				             " bytes here, %" JSON_INTEGER_FORMAT " in the base",
+				             bl->digest, bl->size, json_integer_value(have));
+				goto out;
+			}
+			bl->in_base = 1;
+			st->nrequired++;
+			st->required_bytes += bl->size;
+			continue;
+		}
+		if (bl->size > INT64_MAX - st->blob_bytes) {
 			rc = err_set(err, BARGE_ELIMIT, "blob sizes add up past 2^63");
 			goto out;
 		}
-		stats->blob_bytes += b.blobs[i].size;
-		if (b.blobs[i].nusers > 1)
-			stats->nshared++;
+		st->blob_bytes += bl->size;
+		st->nblobs++;
+		if (bl->nusers > 1) {
+			st->nshared++;
+			st->shared_bytes += bl->size * (int64_t)(bl->nusers - 1);
+		}
 	}
-	if ((rc = write_bundle(&b)) != BARGE_OK)
+	if ((rc = fetch_all(&b)) != BARGE_OK || (rc = write_bundle(&b)) != BARGE_OK)
 		goto out;
-	stats->nimages = p->nimages;
-	stats->nblobs = b.nblobs;
+	st->nimages = l->nimages;
 out:
-	for (k = 0; k < b.nblobs; k++)
-		free(b.blobs[k].mem);
-	free(b.blobs);
-	if (b.res != NULL)
-		for (k = 0; k < p->nimages; k++)
-			free(b.res[k].media_type);
-	free(b.res);
+	plan_clear(&b.pl);
+	json_decref(b.base);
+	free(b.img_total);
+	free(b.img_done);
 	free(b.cache);
-	json_decref(b.bydigest);
+	return rc;
+}
+
+int
+build_run(const struct profile *p, struct client *c, const struct build_opts *o,
+          struct build_stats *st, struct barge_err *err)
+{
+	struct lock *l = NULL;
+	int rc;
+
+	if ((rc = lock_from_profile(p, o->platforms, o->nplatforms, &l, err)) == BARGE_OK &&
+	    (rc = resolve_lock(l, c, NULL, NULL, err)) == BARGE_OK)
+		rc = build_run_lock(l, c, o, st, err);
+	lock_free(l);
 	return rc;
 }

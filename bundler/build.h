@@ -1,16 +1,20 @@
 /*
- * build: a profile's images resolved, pulled and packed into a bundle
- * (DESIGN §7, bundle format v1).
+ * build: a lock's images pulled and packed into a bundle (DESIGN §7, bundle
+ * format v1, docs/bundle-format.md).
  *
- * Every image's manifest is fetched (by digest when the reference has one);
- * for an index, the original bytes are kept and only the requested
- * platforms' manifests and blobs are pulled ("sparse index").  Config and
- * layer blobs go through a cache directory (blobs/<alg>/<hex>, downloaded to
- * tmp/ and renamed once verified; a cached blob is re-verified before use)
- * and are pulled once however many images share them.  Nothing is written to
- * the output until every blob is at hand; the bundle is then written in a
- * fixed order with a fixed mtime, so the same inputs give the same bytes, and
- * a failed build leaves no output file.
+ * Every image's manifest is fetched by the digest the lock pins, so a tag
+ * that moved upstream changes nothing; a pinned manifest that can no longer
+ * be fetched fails the build naming the image.  For an index the original
+ * bytes are kept and only the manifests the lock keeps are pulled ("sparse
+ * index").  Config and layer blobs go through the blob cache (fetch.h) and
+ * are pulled once however many images share them.  Nothing is written to the
+ * output until every blob is at hand; the bundle is then written in a fixed
+ * order with a fixed mtime, so the same lock and options give the same bytes,
+ * and a failed build leaves no output file.
+ *
+ * A delta build (opts->base) leaves out every blob its base (a lock or a
+ * bundle) already has and lists them in barge.json's "requires".  With a
+ * signing key, barge.json.sig (sign.h) is the bundle's second entry.
  */
 #ifndef BARGE_BUILD_H
 #define BARGE_BUILD_H
@@ -20,31 +24,59 @@
 
 #include "client.h"
 #include "err.h"
+#include "lock.h"
 #include "platform.h"
 #include "profile.h"
+#include "sign.h"
+
+/* Byte progress, as blobs arrive. */
+struct build_progress {
+	size_t image;   /* the image the blob is counted for (its first user) */
+	size_t nimages; /* images in the lock */
+	const char *source;
+	int64_t image_done, image_total; /* that image's blobs not shared with an earlier image */
+	int64_t done, total;             /* every blob to have in the cache */
+	int image_finished;
+};
 
 struct build_opts {
-	const char *output;               /* the bundle's path */
-	const struct platform *platforms; /* overrides the profile's when nplatforms > 0 */
+	const char *output; /* the bundle's path */
+	const struct platform
+	        *platforms; /* build_run only: overrides the profile's when nplatforms > 0 */
 	size_t nplatforms;
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/barge or $HOME/.cache/barge */
 	int level;             /* zstd level; 0 means the default */
+	int jobs;              /* parallel downloads; 0 means the default */
 	int64_t mtime;         /* every entry's mtime, and barge.json's "created" */
+	const char *base;      /* delta against this lock or bundle; NULL for a full bundle */
+	const struct sign_key *sign_key; /* sign barge.json with it; NULL for none */
 	/* Called with one line of progress ("pulling docker.io/library/x:1"); may be NULL. */
 	void (*progress)(void *arg, const char *msg);
+	/* Called as bytes arrive; may be NULL. */
+	void (*bytes)(void *arg, const struct build_progress *bp);
 	void *progress_arg;
 };
 
 struct build_stats {
 	size_t nimages;
-	size_t nblobs;      /* every blobs/ entry: manifests, indexes, configs, layers */
-	size_t nshared;     /* blobs used by more than one image */
-	size_t ndownloaded; /* blobs that were not in the cache (or were bad there) */
-	int64_t blob_bytes; /* the sum of every blob's size */
-	int64_t file_bytes; /* the size of the bundle written */
+	size_t nblobs;        /* every blobs/ entry: manifests, indexes, configs, layers */
+	size_t nshared;       /* blobs used by more than one image */
+	size_t ndownloaded;   /* blobs that were not in the cache (or were bad there) */
+	size_t nrequired;     /* delta: blobs left to the base */
+	int64_t blob_bytes;   /* the sum of every blob entry's size */
+	int64_t shared_bytes; /* bytes a bundle without sharing would have carried twice or more */
+	int64_t required_bytes;           /* delta: the sum of the required blobs' sizes */
+	int64_t downloaded_bytes;         /* bytes received over the network */
+	int64_t file_bytes;               /* the size of the bundle written */
+	char meta_digest[DIGEST_STR_MAX]; /* sha256 of barge.json: the bundle's identity */
+	char keyid[DIGEST_STR_MAX];       /* the signing key's id, "" when unsigned */
 };
 
-/* Builds the bundle opts->output from p, pulling through c. */
+/* Builds opts->output from the pinned images of l, pulling through c. */
+int build_run_lock(const struct lock *l, struct client *c, const struct build_opts *opts,
+                   struct build_stats *stats, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* Resolves p's images (resolve.h) and builds them: build_run_lock on the fresh lock. */
 int build_run(const struct profile *p, struct client *c, const struct build_opts *opts,
               struct build_stats *stats, struct barge_err *err) BARGE_MUST_CHECK;
 

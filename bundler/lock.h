@@ -1,0 +1,107 @@
+/*
+ * lock: the lock file (DESIGN §6), what `barge resolve` writes and `barge
+ * build --locked` rebuilds exactly.
+ *
+ * JSON, written with a fixed key order and no timestamps, so that
+ * resolving the same profiles against the same upstreams gives the same
+ * bytes (a lock diff in review shows what moved):
+ *
+ *   {"lockVersion": 1, "name": ..., "version": ..., "project": ...,
+ *    "platforms": ["linux/amd64", ...],
+ *    "files": [{"path": ..., "sha256": "sha256:..."}],        every file read
+ *    "images": [{"source": <normalised reference>,
+ *                "digest": <pinned top-level manifest or index>,
+ *                "mediaType": ..., "size": <its bytes>,
+ *                "manifests": [{"platform", "digest", "size"}],  kept from an index
+ *                "origins": [{"pack", "file", "line"}]}]}
+ *
+ * Parsing checks everything a build relies on and names the JSON path of a
+ * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
+ * it points to.
+ */
+#ifndef BARGE_LOCK_H
+#define BARGE_LOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "err.h"
+#include "platform.h"
+#include "profile.h"
+#include "ref.h"
+
+#define LOCK_VERSION   1
+#define LOCK_FILE_MAX  (64 * 1024 * 1024)
+#define LOCK_TEXT_MAX  4096 /* longest string field */
+#define LOCK_INDEX_MAX 4096 /* manifests kept per image */
+
+struct lock_manifest {
+	struct platform platform;
+	char digest[DIGEST_STR_MAX];
+	int64_t size;
+};
+
+struct lock_origin {
+	char *pack;
+	char *file;
+	int line;
+};
+
+struct lock_image {
+	struct ref *ref;
+	char *source; /* ref_string(ref) */
+	char digest[DIGEST_STR_MAX];
+	char *media_type;
+	int64_t size;
+	struct lock_manifest *manifests; /* for an index: the platforms' entries kept */
+	size_t nmanifests;
+	struct lock_origin *origins;
+	size_t norigins;
+};
+
+struct lock_file {
+	char *path;
+	char sha256[DIGEST_STR_MAX];
+};
+
+struct lock {
+	char *name;
+	char *version;
+	char *project;
+	struct platform *platforms;
+	size_t nplatforms;
+	struct lock_file *files;
+	size_t nfiles;
+	struct lock_image *images;
+	size_t nimages;
+};
+
+/*
+ * A lock for p with every image's pin empty (digest "", no media type): the
+ * resolver fills them in.  platforms override p's when n > 0.
+ */
+int lock_from_profile(const struct profile *p, const struct platform *platforms, size_t n,
+                      struct lock **out, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* Parses and validates a lock; name is used in messages.  Caller frees *out. */
+int lock_parse(const char *name, const char *buf, size_t len, struct lock **out,
+               struct barge_err *err) BARGE_MUST_CHECK;
+int lock_load(const char *path, struct lock **out, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* The lock as JSON text ending in a newline; caller frees *out. */
+int lock_dump(const struct lock *l, char **out, size_t *len,
+              struct barge_err *err) BARGE_MUST_CHECK;
+/* Writes the lock to path atomically (temp file, fsync, rename). */
+int lock_write(const struct lock *l, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Whether the lock pins exactly p's images.  BARGE_EINVAL naming the images
+ * in one and not the other otherwise.
+ */
+int lock_matches_profile(const struct lock *l, const struct profile *p,
+                         struct barge_err *err) BARGE_MUST_CHECK;
+
+void lock_free(struct lock *l);
+
+#endif

@@ -1,0 +1,192 @@
+#include "progress.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BAR_CELLS 24
+
+struct pimage {
+	const char *source; /* borrowed from the lock, which outlives the build */
+	int64_t done, total;
+	int finished;
+};
+
+struct progress {
+	FILE *f;
+	int tty;
+	struct pimage *imgs;
+	size_t nimgs;
+	int64_t done, total;
+	double start, last_draw;
+	int lines; /* lines drawn last time, to move back over */
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+progress_human(int64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	size_t u = 0;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%" PRId64 " B", n);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+int
+progress_new(FILE *f, int tty, struct progress **out, struct barge_err *err)
+{
+	struct progress *pg;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	pg->f = f;
+	pg->tty = tty;
+	pg->start = now_s();
+	*out = pg;
+	return BARGE_OK;
+}
+
+void
+progress_free(struct progress *pg)
+{
+	if (pg == NULL)
+		return;
+	free(pg->imgs);
+	free(pg);
+}
+
+static int
+term_width(const struct progress *pg)
+{
+	struct winsize ws;
+
+	if (ioctl(fileno(pg->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+		return ws.ws_col < PROGRESS_WIDTH_MAX ? ws.ws_col : PROGRESS_WIDTH_MAX;
+	return 80;
+}
+
+static void
+bar(char *out, int64_t done, int64_t total)
+{
+	int i, fill = total > 0 ? (int)((double)done / (double)total * BAR_CELLS) : BAR_CELLS;
+
+	out[0] = '[';
+	for (i = 0; i < BAR_CELLS; i++)
+		out[i + 1] = i < fill ? '#' : '.';
+	out[BAR_CELLS + 1] = ']';
+	out[BAR_CELLS + 2] = '\0';
+}
+
+/* One line, cut to the terminal's width so that nothing wraps (which would break redraws). */
+static void
+line(struct progress *pg, int width, const char *text)
+{
+	fprintf(pg->f, "\033[2K%.*s\n", width - 1, text);
+	pg->lines++;
+}
+
+static void
+draw(struct progress *pg)
+{
+	char text[PROGRESS_WIDTH_MAX * 2], b[BAR_CELLS + 3], d[32], t[32], rate[32], eta[32];
+	double elapsed = now_s() - pg->start, bps;
+	int width = term_width(pg), shown = 0;
+	int64_t left;
+	size_t i;
+
+	if (pg->lines > 0)
+		fprintf(pg->f, "\033[%dA", pg->lines);
+	pg->lines = 0;
+	for (i = 0; i < pg->nimgs && shown < PROGRESS_BARS_MAX; i++) {
+		const struct pimage *im = &pg->imgs[i];
+
+		if (im->source == NULL || im->finished || im->done == 0)
+			continue;
+		bar(b, im->done, im->total);
+		progress_human(im->done, d, sizeof(d));
+		progress_human(im->total, t, sizeof(t));
+		snprintf(text, sizeof(text), "%s %10s / %-10s %s", b, d, t, im->source);
+		line(pg, width, text);
+		shown++;
+	}
+	bps = elapsed > 0.05 ? (double)pg->done / elapsed : 0;
+	progress_human((int64_t)bps, rate, sizeof(rate));
+	left = pg->total - pg->done;
+	if (bps >= 1 && left >= 0)
+		snprintf(eta, sizeof(eta), "ETA %d:%02d", (int)((double)left / bps) / 60,
+		         (int)((double)left / bps) % 60);
+	else
+		snprintf(eta, sizeof(eta), "ETA --:--");
+	bar(b, pg->done, pg->total);
+	progress_human(pg->done, d, sizeof(d));
+	progress_human(pg->total, t, sizeof(t));
+	snprintf(text, sizeof(text), "%s %10s / %-10s %s/s %s  total", b, d, t, rate, eta);
+	line(pg, width, text);
+	/* Bars that finished leave lines behind; clear what is below. */
+	fprintf(pg->f, "\033[J");
+	fflush(pg->f);
+	pg->last_draw = now_s();
+}
+
+void
+progress_update(void *arg, const struct build_progress *bp)
+{
+	struct progress *pg = arg;
+	struct pimage *grown, *im;
+	int finished;
+
+	if (pg->imgs == NULL || pg->nimgs != bp->nimages) {
+		if ((grown = calloc(bp->nimages + 1, sizeof(*grown))) == NULL)
+			return;
+		free(pg->imgs);
+		pg->imgs = grown;
+		pg->nimgs = bp->nimages;
+	}
+	pg->done = bp->done;
+	pg->total = bp->total;
+	if (bp->image >= pg->nimgs)
+		return;
+	im = &pg->imgs[bp->image];
+	finished = bp->image_finished && !im->finished;
+	im->source = bp->source;
+	im->done = bp->image_done;
+	im->total = bp->image_total;
+	im->finished = bp->image_finished;
+	if (!pg->tty)
+		return;
+	/* At most PROGRESS_HZ redraws a second, but an image completing is always shown. */
+	if (!finished && now_s() - pg->last_draw < 1.0 / PROGRESS_HZ)
+		return;
+	draw(pg);
+}
+
+void
+progress_finish(struct progress *pg)
+{
+	if (pg == NULL || !pg->tty || pg->lines == 0)
+		return;
+	fprintf(pg->f, "\033[%dA\033[J", pg->lines);
+	fflush(pg->f);
+	pg->lines = 0;
+}

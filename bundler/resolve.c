@@ -1,0 +1,120 @@
+#include "resolve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest.h"
+
+/* "linux/amd64, linux/arm64/v8": the platforms an index offers. */
+static void
+available_platforms(const struct manifest *idx, char *buf, size_t len)
+{
+	char one[3 * PLATFORM_FIELD_MAX];
+	size_t i, n;
+
+	buf[0] = '\0';
+	for (i = 0; i < idx->ndescs; i++) {
+		if (!idx->descs[i].has_platform)
+			continue;
+		platform_format(&idx->descs[i].platform, one, sizeof(one));
+		n = strlen(buf);
+		snprintf(buf + n, len - n, "%s%s", n > 0 ? ", " : "", one);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "none");
+}
+
+int
+resolve_pick(const char *source, const struct manifest *m, const struct platform *platforms,
+             size_t nplatforms, struct lock_manifest **out, size_t *n, struct barge_err *err)
+{
+	const struct manifest_desc *desc;
+	struct lock_manifest *picked = NULL;
+	char want[3 * PLATFORM_FIELD_MAX], avail[1024];
+	size_t i, j, npicked = 0;
+
+	if ((picked = calloc(nplatforms + 1, sizeof(*picked))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	for (i = 0; i < nplatforms; i++) {
+		if ((desc = manifest_pick(m, &platforms[i])) == NULL) {
+			platform_format(&platforms[i], want, sizeof(want));
+			available_platforms(m, avail, sizeof(avail));
+			free(picked);
+			return err_set(err, BARGE_ENOTFOUND,
+			               "%s: no manifest for platform %s (available: %s)", source,
+			               want, avail);
+		}
+		/* linux/arm64 and linux/arm64/v8 may pick the same entry. */
+		for (j = 0; j < npicked; j++)
+			if (strcmp(picked[j].digest, desc->digest) == 0)
+				break;
+		if (j < npicked)
+			continue;
+		picked[npicked].platform = desc->platform;
+		snprintf(picked[npicked].digest, sizeof(picked[npicked].digest), "%s",
+		         desc->digest);
+		picked[npicked].size = desc->size;
+		npicked++;
+	}
+	*out = picked;
+	*n = npicked;
+	return BARGE_OK;
+}
+
+static int
+resolve_one(struct lock *l, struct lock_image *im, struct client *c, struct barge_err *err)
+{
+	struct client_manifest cm = { 0 };
+	struct manifest *m = NULL;
+	int rc;
+
+	rc = client_get_manifest(
+	        c, im->ref, im->ref->digest != NULL ? im->ref->digest : im->ref->tag, &cm, err);
+	if (rc != BARGE_OK)
+		goto out;
+	if ((rc = manifest_parse(cm.buf, cm.len, cm.media_type, &m, err)) != BARGE_OK) {
+		err_prefix(err, "%s", im->source);
+		goto out;
+	}
+	snprintf(im->digest, sizeof(im->digest), "%s", cm.digest);
+	im->size = (int64_t)cm.len;
+	free(im->media_type);
+	if ((im->media_type = strdup(m->media_type)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	free(im->manifests);
+	im->manifests = NULL;
+	im->nmanifests = 0;
+	if (m->kind == MANIFEST_INDEX)
+		rc = resolve_pick(im->source, m, l->platforms, l->nplatforms, &im->manifests,
+		                  &im->nmanifests, err);
+out:
+	manifest_free(m);
+	client_manifest_clear(&cm);
+	return rc;
+}
+
+int
+resolve_lock(struct lock *l, struct client *c, resolve_progress_fn progress, void *arg,
+             struct barge_err *err)
+{
+	struct lock_image *im;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < l->nimages; i++) {
+		im = &l->images[i];
+		if (progress != NULL)
+			progress(arg, i, l->nimages, im->source);
+		if ((rc = resolve_one(l, im, c, err)) == BARGE_OK)
+			continue;
+		/* Where the image was named is what the author needs to fix it. */
+		if (im->norigins > 0)
+			err_prefix(err, "pack \"%s\" (%s:%d)", im->origins[0].pack,
+			           im->origins[0].file, im->origins[0].line);
+		return rc;
+	}
+	return BARGE_OK;
+}
