@@ -1,6 +1,7 @@
 /*
- * barged serve: the device registry (pull side of the OCI Distribution API)
- * over HTTPS, with a generated CA unless told to speak plain HTTP.
+ * barged serve: the device registry (OCI Distribution API) over HTTPS, with
+ * a generated CA unless told to use given certificate files or to speak
+ * plain HTTP; configured by /etc/barge/barged.yaml and flags, which win.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -8,35 +9,85 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
+#include "auth.h"
 #include "cmd.h"
+#include "config.h"
 #include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
+#include "router.h"
 #include "tls.h"
 
-#define SERVE_TLS_NAMES_MAX 64
-#define SERVE_THREADS_MAX   256
+/*
+ * The flags that set configuration keys: --NAME VALUE sets KEY.  Boolean
+ * keys take an optional value (--plain-http, --anonymous-pull=false).
+ */
+static const struct serve_flag {
+	const char *name;
+	const char *key;
+	int is_bool;
+	const char *arg;
+	const char *help;
+} serve_flags[] = {
+	{ "data-dir", "data_dir", 0, " DIR", "the store, TLS files and secrets (/var/lib/barge)" },
+	{ "listen", "listen", 0, " ADDR:PORT",
+	  "':PORT', 'A.B.C.D:PORT' or '[IPv6]:PORT' (:30003)" },
+	{ "project", "project", 0, " NAME", "first path segment of mirror repositories (edge)" },
+	{ "threads", "threads", 0, " N", "server threads (4)" },
+	{ "plain-http", "plain_http", 1, "[=BOOL]", "serve HTTP instead of HTTPS (false)" },
+	{ "tls-cert", "tls.cert", 0, " FILE",
+	  "certificate chain (PEM) instead of a generated one" },
+	{ "tls-key", "tls.key", 0, " FILE", "its private key (PEM)" },
+	{ "tls-name", "tls.names", 0, " NAME",
+	  "a DNS name or address for a generated certificate (repeatable)" },
+	{ "anonymous-pull", "auth.anonymous_pull", 1, "[=BOOL]",
+	  "pull without credentials (true)" },
+	{ "admin-password-file", "auth.admin_password_file", 0, " FILE",
+	  "admin's password (default: generated into DIR/admin.password)" },
+	{ "allow-delete", "registry.allow_delete", 1, "[=BOOL]",
+	  "DELETE of manifests, tags and blobs (false)" },
+	{ "max-uploads", "registry.max_uploads", 0, " N", "concurrent upload sessions (64)" },
+	{ "webhook-advertise", "webhook.advertise", 0, " HOST:PORT",
+	  "registry address swapped into pod images (127.0.0.1:30003)" },
+	{ "webhook-policy", "webhook.policy", 0, " POLICY", "present or always (present)" },
+	{ "webhook-exclude-namespace", "webhook.exclude_namespaces", 0, " NS",
+	  "a namespace the webhook leaves alone (repeatable)" },
+	{ "webhook-label-key", "webhook.label_keys", 0, " KEY", "(repeatable)" },
+	{ "import-watch", "import.watch", 0, " DIR",
+	  "a directory watched for bundles (repeatable)" },
+	{ "log-format", "log.format", 0, " FORMAT", "text or json (text)" },
+	{ "log-level", "log.level", 0, " LEVEL", "debug, info, warn or error (info)" },
+	{ "access-log", "log.access", 0, " WHERE",
+	  "stdout, off or a file: one JSON line per request (stdout)" },
+};
+#define NFLAGS   (sizeof(serve_flags) / sizeof(serve_flags[0]))
+#define OPT_BASE 256
 
 static void
 serve_usage(FILE *f)
 {
-	fprintf(f, "usage: barged serve [--data-dir DIR] [--listen ADDR:PORT] [--plain-http]\n"
-	           "                    [--project NAME] [--tls-name NAME]... [--threads N]\n"
-	           "\n"
-	           "Serves the store over the OCI Distribution API (pulls).\n"
-	           "\n"
-	           "  --data-dir DIR     the store and TLS files (default /var/lib/barge)\n"
-	           "  --listen ADDR:PORT where to listen: ':PORT' (every address), 'A.B.C.D:PORT'\n"
-	           "                     or '[IPv6]:PORT' (default :30003)\n"
-	           "  --plain-http       serve HTTP instead of HTTPS\n"
-	           "  --project NAME     first path segment of mirror repositories (default edge)\n"
-	           "  --tls-name NAME    a DNS name or address to add to a new server certificate\n"
-	           "                     (repeatable; localhost, the host name and its addresses\n"
-	           "                     are always included)\n"
-	           "  --threads N        server threads (default 4)\n"
-	           "\n"
-	           "Without a certificate in DIR/tls/, a CA and a server certificate are created;\n"
-	           "clients trust DIR/ca.crt.  Runs until SIGINT or SIGTERM.\n");
+	size_t i;
+
+	fprintf(f,
+	        "usage: barged serve [--config FILE] [options]\n"
+	        "\n"
+	        "Serves the store over the OCI Distribution API.\n"
+	        "\n"
+	        "  --config FILE                      configuration (default %s;\n"
+	        "                                     absent: the defaults)\n"
+	        "  --set KEY=VALUE                    any configuration key by its dotted name\n",
+	        CONFIG_DEFAULT_PATH);
+	for (i = 0; i < NFLAGS; i++)
+		fprintf(f, "  --%s%-*s %s\n", serve_flags[i].name,
+		        (int)(32 - strlen(serve_flags[i].name)), serve_flags[i].arg,
+		        serve_flags[i].help);
+	fprintf(f, "\n"
+	           "Flags win over the file; docs/configuration.md lists every key.  Without a\n"
+	           "certificate, a CA and a server certificate are created in DIR; clients trust\n"
+	           "DIR/ca.crt.  SIGHUP reloads the certificate and reopens the access log;\n"
+	           "SIGINT and SIGTERM stop after the requests in flight.\n");
 }
 
 static void
@@ -45,80 +96,168 @@ serve_log_error(const char *msg)
 	log_error("%s", msg);
 }
 
-int
-cmd_serve(int argc, char **argv)
+static void
+free_secret(char *s)
 {
-	static const struct option longopts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "plain-http", no_argument, NULL, 'p' },
-		{ "project", required_argument, NULL, 'P' },
-		{ "tls-name", required_argument, NULL, 'n' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *data_dir = "/var/lib/barge", *listen = ":30003", *project = "edge";
-	const char *names[SERVE_TLS_NAMES_MAX];
-	struct registry_opts ropts = { 0 };
-	struct http_server_opts hopts = { 0 };
-	struct http_server *srv = NULL;
-	struct registry *reg = NULL;
-	struct barge_err err = { 0 };
-	char *cert = NULL, *key = NULL, *end;
-	size_t nnames = 0;
-	unsigned long threads = 4;
-	const char *colon;
-	int plain = 0, c, sig, status = 1;
-	sigset_t set;
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
 
+/* The certificate and key to serve: configured files, or ours from data_dir. */
+static int
+serve_cert(const struct config *c, char **cert, char **key, struct barge_err *err)
+{
+	if (c->tls.cert != NULL)
+		return tls_load_files(c->tls.cert, c->tls.key, cert, key, err);
+	return tls_ensure(c->data_dir, (const char *const *)c->tls.names.v, c->tls.names.n, cert,
+	                  key, err);
+}
+
+/* SIGHUP: a new certificate (files replaced by an operator or cert-manager) and log file. */
+static void
+serve_reload(const struct config *c, struct http_server *srv, struct accesslog *alog)
+{
+	struct barge_err err = { 0 };
+	char *cert = NULL, *key = NULL;
+
+	if (accesslog_reopen(alog, &err) != BARGE_OK)
+		log_error("reopening the access log: %s", err.msg);
+	if (c->plain_http)
+		return;
+	if (serve_cert(c, &cert, &key, &err) != BARGE_OK ||
+	    http_server_set_cert(srv, cert, key, &err) != BARGE_OK)
+		log_error("certificate reload failed, the old one stays in use: %s", err.msg);
+	else
+		log_info("certificate reloaded");
+	free(cert);
+	free_secret(key);
+}
+
+/*
+ * Reads the command line into c: the file first, then the flags in order.
+ * Returns -1 to go on serving, else the exit status (help, usage error).
+ */
+static int
+serve_configure(int argc, char **argv, struct config *c)
+{
+	struct option longopts[NFLAGS + 4];
+	struct barge_err err = { 0 };
+	const char *config_path = NULL, **vals = NULL, *eq;
+	char key[64];
+	int *which = NULL, n = 0, i, o, rc = 2;
+
+	for (i = 0; i < (int)NFLAGS; i++)
+		longopts[i] = (struct option){ serve_flags[i].name,
+			                       serve_flags[i].is_bool ? optional_argument
+			                                              : required_argument,
+			                       NULL, OPT_BASE + i };
+	longopts[i++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[i++] = (struct option){ "set", required_argument, NULL, 's' };
+	longopts[i++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
+	if ((which = calloc((size_t)argc, sizeof(*which))) == NULL ||
+	    (vals = calloc((size_t)argc, sizeof(*vals))) == NULL) {
+		fprintf(stderr, "barged serve: out of memory\n");
+		rc = 1;
+		goto out;
+	}
+
+	/* Flags are kept and applied after the file, whatever their order. */
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'l':
-			listen = optarg;
-			break;
-		case 'p':
-			plain = 1;
-			break;
-		case 'P':
-			project = optarg;
-			break;
-		case 'n':
-			if (nnames == SERVE_TLS_NAMES_MAX) {
-				fprintf(stderr, "barged serve: at most %d --tls-name\n",
-				        SERVE_TLS_NAMES_MAX);
-				return 2;
-			}
-			names[nnames++] = optarg;
-			break;
-		case 't':
-			threads = strtoul(optarg, &end, 10);
-			if (*optarg < '1' || *optarg > '9' || *end != '\0' ||
-			    threads > SERVE_THREADS_MAX) {
-				fprintf(stderr, "barged serve: --threads: 1 to %d\n",
-				        SERVE_THREADS_MAX);
-				return 2;
-			}
-			break;
-		case 'h':
+	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (o == 'h') {
 			serve_usage(stdout);
-			return 0;
-		default:
+			rc = 0;
+			goto out;
+		} else if (o == 'c') {
+			config_path = optarg;
+		} else if (o == 's' || o >= OPT_BASE) {
+			which[n] = o == 's' ? -1 : o - OPT_BASE;
+			vals[n++] = optarg;
+		} else {
 			fprintf(stderr, "barged serve: bad option '%s'\n", argv[optind - 1]);
 			serve_usage(stderr);
-			return 2;
+			goto out;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "barged serve: unexpected argument '%s'\n", argv[optind]);
 		serve_usage(stderr);
-		return 2;
+		goto out;
 	}
+
+	if (config_init(c, &err) != BARGE_OK) {
+		fprintf(stderr, "barged serve: %s\n", err.msg);
+		rc = 1;
+		goto out;
+	}
+	/* The default file may be absent; one named on the command line must exist. */
+	if ((o = config_load_file(c, config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
+	                          &err)) != BARGE_OK &&
+	    !(o == BARGE_ENOTFOUND && config_path == NULL)) {
+		fprintf(stderr, "barged serve: %s\n", err.msg);
+		rc = o == BARGE_EINVAL ? 2 : 1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (which[i] >= 0) {
+			o = config_set(c, serve_flags[which[i]].key,
+			               vals[i] != NULL ? vals[i] : "true", &err);
+		} else if ((eq = strchr(vals[i], '=')) == NULL ||
+		           (size_t)(eq - vals[i]) >= sizeof(key)) {
+			o = err_set(&err, BARGE_EINVAL, "--set %s: expected KEY=VALUE", vals[i]);
+		} else {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - vals[i]), vals[i]);
+			o = config_set(c, key, eq + 1, &err);
+		}
+		if (o != BARGE_OK) {
+			fprintf(stderr, "barged serve: %s%s: %s\n", which[i] >= 0 ? "--" : "",
+			        which[i] >= 0 ? serve_flags[which[i]].name : "--set", err.msg);
+			goto out;
+		}
+	}
+	if (config_check(c, &err) != BARGE_OK) {
+		fprintf(stderr, "barged serve: %s\n", err.msg);
+		goto out;
+	}
+	rc = -1;
+out:
+	free(which);
+	free(vals);
+	return rc;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	static const enum log_level levels[] = { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN,
+		                                 LOG_LVL_ERROR };
+	struct config c = { 0 };
+	struct registry_opts ropts = { 0 };
+	struct router_opts topts = { 0 };
+	struct http_server_opts hopts = { 0 };
+	struct auth_opts aopts = { 0 };
+	struct http_server *srv = NULL;
+	struct registry *reg = NULL;
+	struct router *router = NULL;
+	struct metrics *metrics = NULL;
+	struct accesslog *alog = NULL;
+	struct auth *auth = NULL;
+	struct barge_err err = { 0 };
+	char *cert = NULL, *key = NULL;
+	const char *colon;
+	int c_rc, sig, generated, status = 1;
+	sigset_t set;
+
+	if ((c_rc = serve_configure(argc, argv, &c)) >= 0) {
+		config_free(&c);
+		return c_rc;
+	}
+	log_init("barged", c.log.format == CONFIG_LOG_JSON);
+	log_set_level(levels[c.log.level]);
 
 	/*
 	 * Blocked before any thread starts, so every server thread inherits
@@ -127,50 +266,96 @@ cmd_serve(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!plain && tls_ensure(data_dir, names, nnames, &cert, &key, &err) != BARGE_OK) {
+	if (!c.plain_http && serve_cert(&c, &cert, &key, &err) != BARGE_OK) {
 		log_error("TLS certificate: %s", err.msg);
 		goto out;
 	}
-	ropts.data_dir = data_dir;
-	ropts.project = project;
+	aopts.data_dir = c.data_dir;
+	aopts.admin_password_file = c.auth.admin_password_file;
+	aopts.anonymous_pull = c.auth.anonymous_pull;
+	if (auth_new(&aopts, &auth, &generated, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	/* The path only: the password itself is never logged. */
+	if (generated)
+		log_info("generated the admin password into %s (readable by its owner only)",
+		         auth_password_path(auth));
+	else
+		log_info("admin password from %s", auth_password_path(auth));
+	if (metrics_new(BARGE_VERSION, &metrics, &err) != BARGE_OK ||
+	    accesslog_open(c.log.access, &alog, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	ropts.data_dir = c.data_dir;
+	ropts.project = c.project;
 	ropts.log_error = serve_log_error;
+	ropts.allow_delete = c.registry.allow_delete;
+	ropts.max_uploads = c.registry.max_uploads;
 	if (registry_new(&ropts, &reg, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	hopts.listen = listen;
+	topts.data_dir = c.data_dir;
+	topts.project = c.project;
+	topts.version = BARGE_VERSION;
+	topts.tls = !c.plain_http;
+	topts.auth = auth;
+	topts.registry = reg;
+	topts.metrics = metrics;
+	topts.accesslog = alog;
+	topts.webhook_advertise = c.webhook.advertise;
+	topts.webhook_always = c.webhook.policy == CONFIG_POLICY_ALWAYS;
+	topts.log_error = serve_log_error;
+	if (router_new(&topts, &router, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	hopts.listen = c.listen;
 	hopts.cert_pem = cert;
 	hopts.key_pem = key;
-	hopts.threads = (unsigned)threads;
-	hopts.handler = registry_handle;
-	hopts.arg = reg;
+	hopts.threads = c.threads;
+	hopts.handler = router_handle;
+	hopts.on_complete = router_complete;
+	hopts.arg = router;
 	if (http_server_start(&hopts, &srv, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
+	router_set_server(router, srv);
 	/* With port 0 the kernel picked one: say which. */
-	colon = strrchr(listen, ':');
-	if (plain)
-		log_info("serving http on %.*s:%d", (int)(colon - listen), listen,
+	colon = strrchr(c.listen, ':');
+	if (c.plain_http)
+		log_info("serving http on %.*s:%d", (int)(colon - c.listen), c.listen,
 		         http_server_port(srv));
 	else
-		log_info("serving https on %.*s:%d (CA: %s/ca.crt)", (int)(colon - listen), listen,
-		         http_server_port(srv), data_dir);
+		log_info("serving https on %.*s:%d (CA: %s/ca.crt)", (int)(colon - c.listen),
+		         c.listen, http_server_port(srv), c.data_dir);
 
-	if (sigwait(&set, &sig) != 0)
-		sig = 0;
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			sig = 0;
+		if (sig != SIGHUP)
+			break;
+		serve_reload(&c, srv, alog);
+	}
 	log_info("stopping (%s)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
 	status = 0;
 out:
+	/* The server first: its threads use everything below. */
 	http_server_stop(srv);
+	router_free(router);
 	registry_free(reg);
+	accesslog_close(alog);
+	metrics_free(metrics);
+	auth_free(auth);
 	free(cert);
-	if (key != NULL) {
-		explicit_bzero(key, strlen(key));
-		free(key);
-	}
+	free_secret(key);
+	config_free(&c);
 	return status;
 }

@@ -1,0 +1,139 @@
+/*
+ * barged token: read-only tokens for pulling (auth.h).  The secret is
+ * printed once, by create; DATA_DIR/tokens.json keeps only its hash.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "cmd.h"
+#include "config.h"
+
+static void
+token_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: barged token create [--name NAME] [--data-dir DIR] [--config FILE]\n"
+	        "       barged token ls [--data-dir DIR] [--config FILE]\n"
+	        "       barged token rm NAME [--data-dir DIR] [--config FILE]\n"
+	        "\n"
+	        "Read-only tokens pull and nothing else.  create prints the token once;\n"
+	        "clients send it as Basic NAME:TOKEN (docker login -u NAME, skopeo --creds,\n"
+	        "ctr --user) or as 'Authorization: Bearer TOKEN'.  A running barged sees new\n"
+	        "and removed tokens at once.\n"
+	        "\n"
+	        "  --name NAME      the token's name, 1-64 of A-Z a-z 0-9 . _ - (default ro-TIME)\n"
+	        "  --data-dir DIR   where tokens.json lives (default: data_dir of the config)\n"
+	        "  --config FILE    configuration (default %s)\n",
+	        CONFIG_DEFAULT_PATH);
+}
+
+static void
+token_print(const char *name, long long created, void *arg)
+{
+	char when[32] = "-";
+	time_t t = (time_t)created;
+	struct tm tm;
+
+	(void)arg;
+	if (created > 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%-40s %s\n", name, when);
+}
+
+int
+cmd_token(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *data_dir = NULL, *config_path = NULL, *verb;
+	struct barge_err err = { 0 };
+	struct config c = { 0 };
+	char *token = NULL, defname[32];
+	int o, rc, status = 1;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		token_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	verb = argv[1];
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
+		switch (o) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			token_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "barged token: bad option '%s'\n", argv[optind]);
+			token_usage(stderr);
+			return 2;
+		}
+	}
+	if (config_init(&c, &err) != BARGE_OK) {
+		fprintf(stderr, "barged token: %s\n", err.msg);
+		return 1;
+	}
+	if (data_dir == NULL) {
+		rc = config_load_file(&c, config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
+		                      &err);
+		if (rc != BARGE_OK && !(rc == BARGE_ENOTFOUND && config_path == NULL)) {
+			fprintf(stderr, "barged token: %s\n", err.msg);
+			goto out;
+		}
+		data_dir = c.data_dir;
+	}
+
+	if (strcmp(verb, "create") == 0 && optind + 1 == argc) {
+		if (name == NULL) {
+			snprintf(defname, sizeof(defname), "ro-%lld", (long long)time(NULL));
+			name = defname;
+		}
+		if (auth_ro_create(data_dir, name, &token, &err) != BARGE_OK) {
+			fprintf(stderr, "barged token: %s\n", err.msg);
+			goto out;
+		}
+		printf("%s\n", token);
+		fprintf(stderr,
+		        "barged token: created read-only token \"%s\"; it is shown only "
+		        "this once\n",
+		        name);
+		explicit_bzero(token, strlen(token));
+		free(token);
+	} else if (strcmp(verb, "ls") == 0 && optind + 1 == argc) {
+		if (auth_ro_list(data_dir, token_print, NULL, &err) != BARGE_OK) {
+			fprintf(stderr, "barged token: %s\n", err.msg);
+			goto out;
+		}
+	} else if (strcmp(verb, "rm") == 0 && optind + 2 == argc) {
+		if (auth_ro_remove(data_dir, argv[optind + 1], &err) != BARGE_OK) {
+			fprintf(stderr, "barged token: %s\n", err.msg);
+			goto out;
+		}
+	} else {
+		token_usage(stderr);
+		status = 2;
+		goto out;
+	}
+	status = 0;
+out:
+	config_free(&c);
+	return status;
+}

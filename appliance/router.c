@@ -1,0 +1,756 @@
+#include "router.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "accesslog.h"
+#include "auth.h"
+#include "fileutil.h"
+#include "metrics.h"
+#include "registry.h"
+#include "store.h"
+#include "webhook.h"
+
+#define ROUTER_BUCKETS 256 /* of the in-flight request table */
+
+/* What the router remembers of a request between its head and its completion. */
+struct rctx {
+	struct http_req *req;
+	struct timespec wall; /* arrival, for the log line */
+	struct timespec mono; /* arrival, for the duration */
+	const char *route;
+	char user[AUTH_SUBJECT_MAX];
+	struct rctx *next;
+};
+
+struct router {
+	char *data_dir;
+	char *project;
+	char *version;
+	int tls;
+	struct auth *auth;
+	struct registry *registry;
+	struct metrics *metrics;
+	struct accesslog *accesslog;
+	struct webhook_opts wh;
+	int webhook_on;
+	void (*log_error)(const char *msg);
+	struct http_server *srv; /* atomic */
+	time_t started;
+
+	pthread_mutex_t ctx_mtx;
+	struct rctx *ctx[ROUTER_BUCKETS];
+
+	pthread_mutex_t st_mtx; /* guards the store and the snapshot time */
+	struct store *st;
+	time_t scanned; /* 0: never */
+};
+
+struct webhook_body {
+	struct router *r;
+	char *buf;
+	size_t len;
+};
+
+int
+router_new(const struct router_opts *o, struct router **out, struct barge_err *err)
+{
+	struct router *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	pthread_mutex_init(&r->ctx_mtx, NULL);
+	pthread_mutex_init(&r->st_mtx, NULL);
+	r->data_dir = strdup(o->data_dir);
+	r->project = strdup(o->project != NULL ? o->project : "edge");
+	r->version = strdup(o->version);
+	if (o->webhook_advertise != NULL) {
+		r->webhook_on = 1;
+		r->wh.advertise = strdup(o->webhook_advertise);
+	}
+	if (r->data_dir == NULL || r->project == NULL || r->version == NULL ||
+	    (r->webhook_on && r->wh.advertise == NULL)) {
+		router_free(r);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	r->wh.project = r->project;
+	r->wh.policy = o->webhook_always ? WEBHOOK_ALWAYS : WEBHOOK_PRESENT;
+	r->tls = o->tls;
+	r->auth = o->auth;
+	r->registry = o->registry;
+	r->metrics = o->metrics;
+	r->accesslog = o->accesslog;
+	r->log_error = o->log_error;
+	r->started = time(NULL);
+	*out = r;
+	return BARGE_OK;
+}
+
+void
+router_set_server(struct router *r, struct http_server *s)
+{
+	__atomic_store_n(&r->srv, s, __ATOMIC_SEQ_CST);
+}
+
+void
+router_free(struct router *r)
+{
+	struct rctx *c, *next;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < ROUTER_BUCKETS; i++)
+		for (c = r->ctx[i]; c != NULL; c = next) {
+			next = c->next;
+			free(c);
+		}
+	store_close(r->st);
+	pthread_mutex_destroy(&r->ctx_mtx);
+	pthread_mutex_destroy(&r->st_mtx);
+	free((char *)r->wh.advertise);
+	free(r->data_dir);
+	free(r->project);
+	free(r->version);
+	free(r);
+}
+
+static void
+router_fail(struct router *r, const char *what, const struct barge_err *err)
+{
+	char msg[BARGE_ERR_MSG_MAX + 64];
+
+	if (r->log_error == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "%s: %s", what, err->msg);
+	r->log_error(msg);
+}
+
+/* --- labels -------------------------------------------------------------- */
+
+const char *
+router_method_label(const char *method)
+{
+	static const char *const known[] = { "GET",   "HEAD",   "POST",    "PUT",
+		                             "PATCH", "DELETE", "OPTIONS", NULL };
+	size_t i;
+
+	for (i = 0; known[i] != NULL; i++)
+		if (strcmp(method, known[i]) == 0)
+			return known[i];
+	return "other";
+}
+
+static const char *
+registry_label(enum registry_route_kind k)
+{
+	switch (k) {
+	case REGISTRY_ROUTE_BASE:
+		return "base";
+	case REGISTRY_ROUTE_MANIFEST:
+		return "manifest";
+	case REGISTRY_ROUTE_BLOB:
+		return "blob";
+	case REGISTRY_ROUTE_TAGS:
+		return "tags";
+	case REGISTRY_ROUTE_UPLOAD:
+		return "upload";
+	case REGISTRY_ROUTE_REFERRERS:
+		return "referrers";
+	case REGISTRY_ROUTE_CATALOG:
+		return "catalog";
+	}
+	return "other";
+}
+
+const char *
+router_route_label(const char *path, const char *project)
+{
+	struct registry_route *rt;
+	struct barge_err err = { 0 };
+	const char *label = "other";
+
+	if (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0) {
+		if ((rt = malloc(sizeof(*rt))) == NULL)
+			return label;
+		if (registry_parse_route(path, NULL, project, rt, &err) == BARGE_OK)
+			label = registry_label(rt->kind);
+		free(rt);
+		return label;
+	}
+	if (strcmp(path, "/token") == 0)
+		return "token";
+	if (strcmp(path, "/healthz") == 0)
+		return "healthz";
+	if (strcmp(path, "/readyz") == 0)
+		return "readyz";
+	if (strcmp(path, "/metrics") == 0)
+		return "metrics";
+	if (strcmp(path, "/") == 0)
+		return "status";
+	if (strcmp(path, "/webhook/mutate") == 0)
+		return "webhook";
+	return label;
+}
+
+void
+router_realm(const char *host, int tls, char *buf, size_t len)
+{
+	size_t n;
+
+	if (host == NULL || (n = strlen(host)) == 0 || n > ROUTER_HOST_MAX ||
+	    strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:[]") !=
+	            n)
+		host = "localhost";
+	snprintf(buf, len, "%s://%s/token", tls ? "https" : "http", host);
+}
+
+/* --- the in-flight table ------------------------------------------------- */
+
+static size_t
+ctx_bucket(const struct http_req *req)
+{
+	uintptr_t p = (uintptr_t)req;
+
+	return (size_t)((p >> 4) ^ (p >> 12)) % ROUTER_BUCKETS;
+}
+
+/* Remembers req; NULL on out-of-memory (the request is then served, unlogged). */
+static struct rctx *
+ctx_add(struct router *r, struct http_req *req, const char *route)
+{
+	struct rctx *c;
+	size_t b;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->req = req;
+	c->route = route;
+	clock_gettime(CLOCK_REALTIME, &c->wall);
+	clock_gettime(CLOCK_MONOTONIC, &c->mono);
+	snprintf(c->user, sizeof(c->user), "-");
+	b = ctx_bucket(req);
+	pthread_mutex_lock(&r->ctx_mtx);
+	c->next = r->ctx[b];
+	r->ctx[b] = c;
+	pthread_mutex_unlock(&r->ctx_mtx);
+	return c;
+}
+
+static struct rctx *
+ctx_take(struct router *r, struct http_req *req)
+{
+	struct rctx **pp, *c = NULL;
+
+	pthread_mutex_lock(&r->ctx_mtx);
+	for (pp = &r->ctx[ctx_bucket(req)]; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->req == req) {
+			c = *pp;
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->ctx_mtx);
+	return c;
+}
+
+void
+router_complete(struct http_req *req, int status, uint64_t bytes, void *arg)
+{
+	struct router *r = arg;
+	struct accesslog_entry e = { 0 };
+	struct timespec now;
+	struct rctx *c;
+
+	c = ctx_take(r, req);
+	metrics_count(r->metrics, c != NULL ? c->route : "other",
+	              router_method_label(http_req_method(req)), status, bytes);
+	if (r->accesslog == NULL) {
+		free(c);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (c != NULL) {
+		e.ts = c->wall;
+		e.duration_ms = (double)(now.tv_sec - c->mono.tv_sec) * 1e3 +
+		                (double)(now.tv_nsec - c->mono.tv_nsec) / 1e6;
+		e.user = c->user;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &e.ts);
+	}
+	e.remote = http_req_remote_addr(req);
+	e.method = http_req_method(req);
+	e.path = http_req_path(req);
+	e.status = status;
+	e.bytes = bytes;
+	accesslog_write(r->accesslog, &e);
+	free(c);
+}
+
+/* --- answers ------------------------------------------------------------- */
+
+static void
+respond_text(struct http_req *req, int status, const char *ctype, const char *text)
+{
+	(void)http_respond_buf(req, status, ctype, text, strlen(text));
+}
+
+/* An OCI error body (the registry's format) with the API version header. */
+static void
+respond_oci_error(struct http_req *req, int status, const char *code, const char *msg)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body), "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code,
+	         msg);
+	(void)http_resp_header(req, "Docker-Distribution-API-Version", "registry/2.0");
+	respond_text(req, status, "application/json", body);
+}
+
+/* 401 with the challenge that sends the client to /token for scope (NULL: none). */
+static void
+respond_challenge(struct router *r, struct http_req *req, const char *scope, const char *error)
+{
+	char realm[ROUTER_HOST_MAX + 32], hdr[ROUTER_HOST_MAX + REGISTRY_NAME_MAX + 128];
+	int n;
+
+	router_realm(http_req_header(req, "Host"), r->tls, realm, sizeof(realm));
+	n = snprintf(hdr, sizeof(hdr), "Bearer realm=\"%s\",service=\"barged\"", realm);
+	if (scope != NULL)
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, ",scope=\"%s\"", scope);
+	if (error != NULL)
+		snprintf(hdr + n, sizeof(hdr) - (size_t)n, ",error=\"%s\"", error);
+	(void)http_resp_header(req, "WWW-Authenticate", hdr);
+	respond_oci_error(req, 401, "UNAUTHORIZED", "authentication required");
+}
+
+/* --- /v2/: who is asking, and may they --------------------------------- */
+
+enum verdict { ALLOW, CHALLENGE, CHALLENGE_SCOPE, DENY };
+
+/*
+ * Decides a registry request: needed are the actions on type:name (type
+ * NULL: /v2/ itself, where any valid credential will do).  who is set to
+ * the subject for the log.
+ */
+static enum verdict
+decide(struct router *r, struct http_req *req, const char *type, const char *name, unsigned needed,
+       char *who, size_t wholen)
+{
+	const char *hdr = http_req_header(req, "Authorization");
+	struct auth_identity id;
+	struct auth_grant *g;
+	enum verdict v;
+	int rc;
+
+	if (hdr == NULL) {
+		auth_anonymous(r->auth, &id);
+		snprintf(who, wholen, "%s", id.subject);
+		/*
+		 * /v2/ always asks for credentials, as other registries do:
+		 * `docker login` relies on it to check a password, and pulling
+		 * clients fetch an anonymous token from /token when allowed.
+		 */
+		if (type == NULL)
+			return CHALLENGE;
+		return (id.actions & needed) == needed ? ALLOW : CHALLENGE;
+	}
+	if (strncasecmp(hdr, "Bearer ", 7) == 0 && strchr(hdr + 7, '.') != NULL) {
+		if ((g = malloc(sizeof(*g))) == NULL)
+			return CHALLENGE;
+		if (auth_token_verify(r->auth, hdr + 7, time(NULL), g) != BARGE_OK) {
+			free(g);
+			return CHALLENGE;
+		}
+		snprintf(who, wholen, "%s", g->subject);
+		if (type == NULL || auth_grant_allows(g, type, name, needed))
+			v = ALLOW;
+		else if ((needed & (AUTH_PUSH | AUTH_DELETE)) != 0 &&
+		         strcmp(g->subject, "admin") != 0)
+			/* Only admin ever gets push or delete: a new token would not help. */
+			v = DENY;
+		else
+			v = CHALLENGE_SCOPE;
+		free(g);
+		return v;
+	}
+	rc = auth_check_header(r->auth, hdr, &id);
+	if (rc != BARGE_OK)
+		return CHALLENGE;
+	snprintf(who, wholen, "%s", id.subject);
+	if (type == NULL)
+		return ALLOW;
+	return (id.actions & needed) == needed ? ALLOW : DENY;
+}
+
+static void
+handle_v2(struct router *r, struct http_req *req, struct rctx *c)
+{
+	const char *method = http_req_method(req), *type = NULL, *name = NULL;
+	struct registry_route *rt = NULL;
+	struct barge_err err = { 0 };
+	char scope[REGISTRY_NAME_MAX + 64], who[AUTH_SUBJECT_MAX] = "-";
+	unsigned needed;
+	enum verdict v;
+	int rc;
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		needed = AUTH_PULL;
+	else if (strcmp(method, "DELETE") == 0)
+		needed = AUTH_DELETE;
+	else
+		needed = AUTH_PUSH;
+	if ((rt = malloc(sizeof(*rt))) == NULL) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+		return;
+	}
+	rc = registry_parse_route(http_req_path(req), http_req_query(req, "ns"), r->project, rt,
+	                          &err);
+	if (rc == BARGE_OK && rt->kind == REGISTRY_ROUTE_CATALOG) {
+		type = "registry";
+		name = "catalog";
+	} else if (rc == BARGE_OK && rt->kind != REGISTRY_ROUTE_BASE) {
+		type = "repository";
+		name = rt->name;
+	}
+	/* Paths that are no route, or a malformed one, are the registry's to answer, after /v2/'s
+	 * check. */
+	v = decide(r, req, type, name, needed, who, sizeof(who));
+	if (c != NULL)
+		snprintf(c->user, sizeof(c->user), "%s", who);
+	if (type == NULL)
+		scope[0] = '\0';
+	else if (strcmp(type, "registry") == 0)
+		snprintf(scope, sizeof(scope), "registry:catalog:*");
+	else
+		snprintf(scope, sizeof(scope), "repository:%s:%s", name,
+		         needed == AUTH_PULL   ? "pull"
+		         : needed == AUTH_PUSH ? "pull,push"
+		                               : "delete");
+	switch (v) {
+	case ALLOW:
+		registry_handle(req, r->registry);
+		break;
+	case CHALLENGE:
+		respond_challenge(r, req, scope[0] ? scope : NULL, NULL);
+		break;
+	case CHALLENGE_SCOPE:
+		respond_challenge(r, req, scope[0] ? scope : NULL, "insufficient_scope");
+		break;
+	case DENY:
+		respond_oci_error(req, 403, "DENIED", "requested access to the resource is denied");
+		break;
+	}
+	free(rt);
+}
+
+/* --- /token -------------------------------------------------------------- */
+
+static void
+handle_token(struct router *r, struct http_req *req, struct rctx *c)
+{
+	const char *hdr = http_req_header(req, "Authorization");
+	struct barge_err err = { 0 };
+	struct auth_identity id;
+	json_t *body = NULL;
+	char *tok = NULL, *text = NULL, issued[32];
+	struct tm tm;
+	time_t now;
+
+	/*
+	 * Only GET: containerd tries the OAuth2 POST form first and falls
+	 * back to GET on 404.
+	 */
+	if (strcmp(http_req_method(req), "GET") != 0) {
+		respond_text(req, 404, "text/plain", "not found\n");
+		return;
+	}
+	if (hdr != NULL) {
+		if (auth_check_header(r->auth, hdr, &id) != BARGE_OK) {
+			(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
+			respond_oci_error(req, 401, "UNAUTHORIZED", "wrong credentials");
+			return;
+		}
+	} else {
+		auth_anonymous(r->auth, &id);
+		if (id.actions == 0) {
+			(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
+			respond_oci_error(req, 401, "UNAUTHORIZED", "authentication required");
+			return;
+		}
+	}
+	if (c != NULL)
+		snprintf(c->user, sizeof(c->user), "%s", id.subject);
+	now = time(NULL);
+	if (auth_token_issue(r->auth, &id, http_req_query(req, "scope"), now, &tok, &err) !=
+	    BARGE_OK) {
+		respond_oci_error(req, 400, "UNSUPPORTED", "malformed scope");
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	body = json_pack("{s:s,s:s,s:i,s:s}", "token", tok, "access_token", tok, "expires_in",
+	                 AUTH_TOKEN_TTL, "issued_at", issued);
+	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+	} else {
+		(void)http_resp_header(req, "Cache-Control", "no-store");
+		respond_text(req, 200, "application/json", text);
+	}
+	free(text);
+	json_decref(body);
+	free(tok);
+}
+
+/* --- the router's store: readiness, status, metrics, webhook ------------ */
+
+/* Opens the store if needed; called with st_mtx held. */
+static int
+store_get(struct router *r, struct barge_err *err)
+{
+	if (r->st != NULL)
+		return BARGE_OK;
+	return store_open(r->data_dir, &r->st, err);
+}
+
+/* Takes a new snapshot for the metrics when the last one is old (force: always). */
+static int
+refresh(struct router *r, int force, struct barge_err *err)
+{
+	struct metrics_store ms;
+	time_t now = time(NULL);
+	int rc = BARGE_OK;
+
+	pthread_mutex_lock(&r->st_mtx);
+	if (force || r->scanned == 0 || now - r->scanned >= ROUTER_SCAN_EVERY) {
+		if ((rc = store_get(r, err)) == BARGE_OK &&
+		    (rc = metrics_store_scan(r->st, &ms, err)) == BARGE_OK) {
+			metrics_set_store(r->metrics, &ms);
+			r->scanned = now;
+		}
+		/* A store that failed is opened afresh next time. */
+		if (rc != BARGE_OK) {
+			store_close(r->st);
+			r->st = NULL;
+		}
+	}
+	pthread_mutex_unlock(&r->st_mtx);
+	return rc;
+}
+
+static int
+no_tag(const char *tag, void *arg)
+{
+	(void)tag;
+	(void)arg;
+	return 1;
+}
+
+static void
+handle_readyz(struct router *r, struct http_req *req)
+{
+	struct barge_err err = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&r->st_mtx);
+	/* One query that reaches SQLite: the database answers, or it does not. */
+	if ((rc = store_get(r, &err)) == BARGE_OK &&
+	    (rc = store_list_tags(r->st, "-", NULL, 1, no_tag, NULL, &err)) != BARGE_OK) {
+		store_close(r->st);
+		r->st = NULL;
+	}
+	pthread_mutex_unlock(&r->st_mtx);
+	if (rc != BARGE_OK) {
+		router_fail(r, "readyz", &err);
+		respond_text(req, 503, "text/plain", "store not ready\n");
+		return;
+	}
+	respond_text(req, 200, "text/plain", "ready\n");
+}
+
+static void
+handle_metrics(struct router *r, struct http_req *req)
+{
+	struct barge_err err = { 0 };
+	struct http_server *srv = __atomic_load_n(&r->srv, __ATOMIC_SEQ_CST);
+	char *text = NULL;
+	size_t len = 0;
+
+	if (refresh(r, 0, &err) != BARGE_OK)
+		router_fail(r, "metrics: store snapshot", &err);
+	if (metrics_render(r->metrics, srv != NULL ? (long)http_server_in_flight(srv) : -1, &text,
+	                   &len, &err) != BARGE_OK) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+		return;
+	}
+	(void)http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
+static void
+human_size(int64_t n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%lld B", (long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+static void
+handle_status(struct router *r, struct http_req *req)
+{
+	struct barge_err err = { 0 };
+	struct metrics_store ms;
+	char *page = NULL, size[32];
+	int ok;
+
+	ok = refresh(r, 0, &err) == BARGE_OK;
+	if (!ok)
+		router_fail(r, "status page: store snapshot", &err);
+	metrics_get_store(r->metrics, &ms);
+	human_size(ms.bytes, size, sizeof(size));
+	/* Only numbers and our own version go into the page: nothing to escape. */
+	page = fu_printf(
+	        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>barged</title>"
+	        "</head>\n<body>\n<h1>barged %s</h1>\n<table>\n"
+	        "<tr><th align=left>images (tags)</th><td>%lld</td></tr>\n"
+	        "<tr><th align=left>repositories</th><td>%lld</td></tr>\n"
+	        "<tr><th align=left>blobs</th><td>%lld</td></tr>\n"
+	        "<tr><th align=left>store size</th><td>%s</td></tr>\n"
+	        "<tr><th align=left>uploads in progress</th><td>%lld</td></tr>\n"
+	        "<tr><th align=left>store</th><td>%s</td></tr>\n"
+	        "<tr><th align=left>up since</th><td>%lld (Unix time)</td></tr>\n"
+	        "</table>\n<p>Pull with <code>/v2/</code>; metrics at "
+	        "<a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n",
+	        r->version, (long long)ms.images, (long long)ms.repos, (long long)ms.blobs, size,
+	        (long long)ms.uploads, ok ? "ready" : "NOT READY", (long long)r->started);
+	if (page == NULL) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+		return;
+	}
+	respond_text(req, 200, "text/html; charset=utf-8", page);
+	free(page);
+}
+
+/* --- /webhook/mutate ----------------------------------------------------- */
+
+static int
+webhook_piece(struct http_req *req, const void *buf, size_t len, void *arg)
+{
+	struct webhook_body *b = arg;
+	char *nb;
+
+	(void)req;
+	/* http_server stops at the bound passed to it; this is a second fence. */
+	if (len > WEBHOOK_BODY_MAX - b->len)
+		return BARGE_ELIMIT;
+	if ((nb = realloc(b->buf, b->len + len + 1)) == NULL)
+		return BARGE_ENOMEM;
+	b->buf = nb;
+	memcpy(b->buf + b->len, buf, len);
+	b->len += len;
+	return BARGE_OK;
+}
+
+static void
+webhook_done(struct http_req *req, int rc, void *arg)
+{
+	struct webhook_body *b = arg;
+	struct router *r = b->r;
+	struct barge_err err = { 0 };
+	char *resp = NULL, *note = NULL;
+	size_t resplen = 0;
+
+	if (rc == BARGE_EIO)
+		goto out;
+	if (rc == BARGE_ELIMIT) {
+		respond_text(req, 413, "text/plain", "AdmissionReview too large\n");
+		goto out;
+	}
+	if (rc != BARGE_OK) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+		goto out;
+	}
+	pthread_mutex_lock(&r->st_mtx);
+	if (r->wh.policy == WEBHOOK_ALWAYS || (rc = store_get(r, &err)) == BARGE_OK)
+		rc = webhook_review(&r->wh, r->wh.policy == WEBHOOK_ALWAYS ? NULL : r->st,
+		                    b->buf != NULL ? b->buf : "", b->len, &resp, &resplen, &note,
+		                    &err);
+	pthread_mutex_unlock(&r->st_mtx);
+	if (rc != BARGE_OK) {
+		/* failurePolicy Ignore admits the pod; the mirror configs still apply. */
+		router_fail(r, "webhook", &err);
+		respond_text(req, 500, "text/plain", "internal error\n");
+		goto out;
+	}
+	(void)http_respond_buf(req, 200, "application/json", resp, resplen);
+out:
+	free(resp);
+	free(note);
+	free(b->buf);
+	free(b);
+}
+
+static void
+handle_webhook(struct router *r, struct http_req *req)
+{
+	struct webhook_body *b;
+	int rc;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		respond_text(req, 500, "text/plain", "internal error\n");
+		return;
+	}
+	b->r = r;
+	rc = http_req_accept_body(req, WEBHOOK_BODY_MAX, webhook_piece, webhook_done, b);
+	if (rc == BARGE_OK)
+		return;
+	free(b);
+	if (rc == BARGE_ELIMIT)
+		respond_text(req, 413, "text/plain", "AdmissionReview too large\n");
+	else
+		respond_text(req, 500, "text/plain", "internal error\n");
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+void
+router_handle(struct http_req *req, void *arg)
+{
+	struct router *r = arg;
+	const char *path = http_req_path(req), *method = http_req_method(req);
+	const char *route = router_route_label(path, r->project);
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	struct rctx *c;
+
+	c = ctx_add(r, req, route);
+	if (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0)
+		handle_v2(r, req, c);
+	else if (strcmp(route, "token") == 0)
+		handle_token(r, req, c);
+	else if (strcmp(route, "healthz") == 0 && get)
+		respond_text(req, 200, "text/plain", "ok\n");
+	else if (strcmp(route, "readyz") == 0 && get)
+		handle_readyz(r, req);
+	else if (strcmp(route, "metrics") == 0 && get)
+		handle_metrics(r, req);
+	else if (strcmp(route, "status") == 0 && get)
+		handle_status(r, req);
+	else if (strcmp(route, "webhook") == 0 && strcmp(method, "POST") == 0 && r->webhook_on)
+		handle_webhook(r, req);
+	else
+		respond_text(req, 404, "text/plain", "not found\n");
+}

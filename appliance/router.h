@@ -1,0 +1,88 @@
+/*
+ * router: the top-level handler of barged serve.
+ *
+ *   /v2/...            authentication and authorization, then the registry
+ *   GET /token         session tokens for the clients' token dance
+ *   GET /healthz       200 while the process serves
+ *   GET /readyz        200 when the store opens and its database answers, else 503
+ *   GET /metrics       Prometheus text (metrics.h)
+ *   GET /              a small status page (version, images, store size)
+ *   POST /webhook/mutate  the image-swap webhook (webhook.h)
+ *
+ * Authorization: GET and HEAD need pull, DELETE needs delete, every other
+ * method push, on the repository named in the path (the name as the client
+ * wrote it, which is also what its token scope names).  Pull is allowed to
+ * anonymous clients when anonymous pull is on, to read-only tokens and to
+ * admin; push and delete only to admin.  Credentials come as Basic (admin
+ * or NAME:TOKEN), Bearer with a session token from /token, or Bearer with a
+ * read-only token.  Missing or wrong credentials, and session tokens
+ * lacking the scope, get 401 UNAUTHORIZED with a Bearer challenge naming
+ * /token on the Host the client used; an identity that can never do what
+ * it asks (a read-only token pushing) gets 403 DENIED.
+ *
+ * router_complete is the http_server on_complete hook: it counts the
+ * request in the metrics and writes its access-log line.
+ *
+ * The router borrows everything in its options; they must outlive it.
+ * It opens one store of its own (behind a lock) for /readyz, the status
+ * page, the metrics snapshot and the webhook.
+ */
+#ifndef BARGE_ROUTER_H
+#define BARGE_ROUTER_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "http_server.h"
+
+struct accesslog;
+struct auth;
+struct metrics;
+struct registry;
+
+#define ROUTER_SCAN_EVERY 10 /* seconds between store snapshots for /metrics and / */
+#define ROUTER_HOST_MAX   255
+
+struct router_opts {
+	const char *data_dir;
+	const char *project;
+	const char *version;
+	int tls; /* the server speaks HTTPS: the token realm is https:// */
+	struct auth *auth;
+	struct registry *registry;
+	struct metrics *metrics;
+	struct accesslog *accesslog; /* NULL: no access log */
+	/* The webhook; advertise NULL leaves POST /webhook/mutate answering 404. */
+	const char *webhook_advertise;
+	int webhook_always; /* policy always, else present */
+	/* Called with the cause of a 500 answer.  May be NULL. */
+	void (*log_error)(const char *msg);
+};
+
+struct router;
+
+int router_new(const struct router_opts *o, struct router **out,
+               struct barge_err *err) BARGE_MUST_CHECK;
+/* After http_server_start: where the in-flight gauge comes from.  Accepts NULL. */
+void router_set_server(struct router *r, struct http_server *s);
+/* Closes the router's store.  Run after the server has stopped.  Accepts NULL. */
+void router_free(struct router *r);
+
+/* The http_handler and on_complete hook; arg is the struct router. */
+void router_handle(struct http_req *req, void *arg);
+void router_complete(struct http_req *req, int status, uint64_t bytes, void *arg);
+
+/* --- exposed for the unit tests ------------------------------------------ */
+
+/* The metrics label of a request: "manifest", "blob", "token", "other"... */
+const char *router_route_label(const char *path, const char *project);
+/* The method as a metrics label: the HTTP methods barged knows, else "other". */
+const char *router_method_label(const char *method);
+/*
+ * The token realm for a Host header: "https://HOST/token" (http:// when
+ * tls is 0).  A missing or malformed Host (anything but letters, digits,
+ * ".-:[]", or longer than ROUTER_HOST_MAX) becomes "localhost".
+ */
+void router_realm(const char *host, int tls, char *buf, size_t len);
+
+#endif
