@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,19 +11,10 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "manifest.h"
 #include "mediatype.h"
 #include "store.h"
-
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
+#include "store_fixture.h"
 
 static int nfiles;
 
@@ -45,31 +37,6 @@ count_files(const char *dir, const char *sub)
 	assert_int_equal(nftw(p, count_entry, 16, FTW_PHYS), 0);
 	free(p);
 	return nfiles;
-}
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct barge_err err;
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_store.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	store_close(f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
 }
 
 static void
@@ -508,22 +475,387 @@ test_reopen_persists(void **state)
 	assert_blob_bytes(f->s, layer, "persisted layer");
 }
 
+/* --- lifecycle: ls, find, rm ---------------------------------------------- */
+
+#define REPO_A "edge/docker.io/library/a"
+#define REPO_B "edge/docker.io/library/b"
+
+static const char *const layers_a[] = { "shared layer", "layer only a" };
+static const char *const layers_b[] = { "shared layer", "layer only b" };
+
+struct seen_image {
+	char repo[128];
+	char digest[DIGEST_STR_MAX];
+	char tags[128];
+	char bundles[128];
+	int64_t size, manifest_size;
+};
+
+struct seen {
+	struct seen_image im[8];
+	struct store_bundle b[8];
+	int64_t ids[8];
+	size_t n;
+};
+
+static int
+seen_image(const struct store_image *im, void *arg)
+{
+	struct seen *sn = arg;
+	struct seen_image *x = &sn->im[sn->n++];
+	size_t i, used = 0;
+
+	assert_true(sn->n <= 8);
+	snprintf(x->repo, sizeof(x->repo), "%s", im->repo);
+	snprintf(x->digest, sizeof(x->digest), "%s", im->digest);
+	for (i = 0; i < im->ntags; i++)
+		used += (size_t)snprintf(x->tags + used, sizeof(x->tags) - used, "%s%s",
+		                         i ? "," : "", im->tags[i]);
+	used = 0;
+	for (i = 0; i < im->nbundles; i++)
+		used += (size_t)snprintf(x->bundles + used, sizeof(x->bundles) - used, "%s%s:%s",
+		                         i ? "," : "", im->bundles[i].name, im->bundles[i].version);
+	x->size = im->size;
+	x->manifest_size = im->manifest_size;
+	return 0;
+}
+
+static int
+seen_bundle(const struct store_bundle *b, void *arg)
+{
+	struct seen *sn = arg;
+
+	assert_true(sn->n < 8);
+	sn->ids[sn->n] = b->id;
+	sn->b[sn->n] = *b;
+	/* Strings live only during the call. */
+	sn->b[sn->n].name = sn->b[sn->n].version = sn->b[sn->n].digest = NULL;
+	sn->n++;
+	return 0;
+}
+
+/* a in two bundles and tagged 1.0 and latest; b in bundle one only, untagged. */
+static void
+lifecycle_store(struct fixture *f, struct fx_image *a, struct fx_image *b, int64_t *one,
+                int64_t *two)
+{
+	fx_image_blobs(f->s, "config a", layers_a, 2, a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, b);
+	fx_begin(f->s);
+	*one = fx_bundle(f->s, "demo", "1.0");
+	*two = fx_bundle(f->s, "demo", "1.1");
+	fx_record(f->s, REPO_A, a, "latest", *one);
+	fx_record(f->s, REPO_A, a, "1.0", *two);
+	fx_record(f->s, REPO_B, b, NULL, *one);
+	fx_commit(f->s);
+}
+
+static void
+test_ls_images_and_bundles(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct barge_err err;
+	struct seen sn;
+	int64_t one, two;
+
+	lifecycle_store(f, &a, &b, &one, &two);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.im[0].repo, REPO_A);
+	assert_string_equal(sn.im[0].digest, a.manifest);
+	assert_string_equal(sn.im[0].tags, "1.0,latest");
+	assert_string_equal(sn.im[0].bundles, "demo:1.0,demo:1.1");
+	assert_int_equal(sn.im[0].size, a.bytes);
+	assert_int_equal(sn.im[0].manifest_size, a.manifest_size);
+	assert_string_equal(sn.im[1].repo, REPO_B);
+	assert_string_equal(sn.im[1].tags, "");
+	assert_string_equal(sn.im[1].bundles, "demo:1.0");
+
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_bundles(f->s, seen_bundle, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.n, 2);
+	assert_int_equal(sn.ids[0], one);
+	assert_int_equal(sn.b[0].images, 2);
+	/* Distinct bytes: the shared layer counts once. */
+	assert_int_equal(sn.b[0].bytes, a.bytes + b.bytes - (int64_t)strlen("shared layer"));
+	assert_int_equal(sn.b[1].images, 1);
+	assert_int_equal(sn.b[1].bytes, a.bytes);
+	assert_true(sn.b[0].loaded_at > 0);
+}
+
+static size_t
+find(struct store *s, const char *sel, int64_t *id)
+{
+	struct barge_err err;
+	struct seen sn;
+
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_find_bundles(s, sel, seen_bundle, &sn, &err), BARGE_OK);
+	if (sn.n == 1)
+		*id = sn.ids[0];
+	return sn.n;
+}
+
+static void
+test_find_bundles(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	int64_t one, two, id = 0;
+	char sel[32];
+
+	lifecycle_store(f, &a, &b, &one, &two);
+	assert_int_equal(find(f->s, "demo", &id), 2);
+	assert_int_equal(find(f->s, "demo:1.1", &id), 1);
+	assert_int_equal(id, two);
+	snprintf(sel, sizeof(sel), "%lld", (long long)one);
+	assert_int_equal(find(f->s, sel, &id), 1);
+	assert_int_equal(id, one);
+	assert_int_equal(find(f->s, "demo:2.0", &id), 0);
+	assert_int_equal(find(f->s, "", &id), 0);
+}
+
+static void
+test_rm_bundle(void **state)
+{
+	struct fixture *f = *state;
+	struct store_rm_stats st;
+	struct fx_image a, b;
+	struct barge_err err;
+	struct seen sn;
+	int64_t one, two;
+
+	lifecycle_store(f, &a, &b, &one, &two);
+	assert_int_equal(store_rm_bundle(f->s, one, 0, &st, &err), BARGE_OK);
+	assert_int_equal(st.pins, 2);
+	assert_int_equal(st.tags, 0);
+	/* Tags stay, and so does every image. */
+	assert_true(fx_serves(f->s, REPO_A, "latest"));
+	assert_true(fx_serves(f->s, REPO_B, b.manifest));
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_string_equal(sn.im[0].bundles, "demo:1.1");
+	assert_string_equal(sn.im[1].bundles, "");
+	assert_int_equal(store_rm_bundle(f->s, one, 0, &st, &err), BARGE_ENOTFOUND);
+	assert_int_equal(find(f->s, "demo", &one), 1);
+}
+
+/* --untag drops the tags of images only this bundle pinned. */
+static void
+test_rm_bundle_untag(void **state)
+{
+	struct fixture *f = *state;
+	struct store_rm_stats st;
+	struct fx_image a, b, c;
+	struct barge_err err;
+	int64_t one, two;
+	static const char *const layers_c[] = { "layer only c" };
+
+	lifecycle_store(f, &a, &b, &one, &two);
+	fx_image_blobs(f->s, "config c", layers_c, 1, &c);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_B, &c, "2.0", one);
+	fx_commit(f->s);
+	assert_int_equal(store_rm_bundle(f->s, one, 1, &st, &err), BARGE_OK);
+	assert_int_equal(st.pins, 3);
+	/* c's tag goes; a's tags stay because bundle two pins a too. */
+	assert_int_equal(st.tags, 1);
+	assert_false(fx_serves(f->s, REPO_B, "2.0"));
+	assert_true(fx_serves(f->s, REPO_B, c.manifest));
+	assert_true(fx_serves(f->s, REPO_A, "latest"));
+	assert_true(fx_serves(f->s, REPO_A, "1.0"));
+}
+
+/* --- concurrent readers ----------------------------------------------------- */
+
+#define SWAP_ROUNDS 12
+#define READERS     2
+
+struct reader {
+	pthread_t t;
+	const char *dir;
+	volatile int *stop;
+	int reads;
+	int failures;
+	char why[BARGE_ERR_MSG_MAX + 256];
+};
+
+/* Hashes what fd holds and compares it with digest. */
+static int
+fd_matches(int fd, const char *digest)
+{
+	struct digest_ctx *dc = NULL;
+	struct barge_err err;
+	char got[DIGEST_STR_MAX], buf[4096];
+	ssize_t n;
+	int ok;
+
+	if (digest_new(DIGEST_SHA256, &dc, &err) != BARGE_OK)
+		return 0;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (digest_update(dc, buf, (size_t)n, &err) != BARGE_OK)
+			break;
+	ok = n == 0 && digest_final(dc, got, &err) == BARGE_OK && strcmp(got, digest) == 0;
+	digest_free(dc);
+	return ok;
+}
+
+/*
+ * What a pull does: resolve the tag, open the manifest and every blob it
+ * names in one snapshot, then read them all.  Every one must be there and
+ * hold its bytes, whatever loads and GCs run meanwhile.
+ */
+static void
+reader_pull(struct store *s, struct reader *r)
+{
+	struct store_manifest m;
+	struct manifest *mf = NULL;
+	struct barge_err err;
+	char buf[4096];
+	int fds[FX_LAYERS_MAX + 2], nfd = 0, i, rc;
+	int64_t size;
+	ssize_t n;
+
+	for (i = 0; i < FX_LAYERS_MAX + 2; i++)
+		fds[i] = -1;
+	assert_int_equal(store_read_begin(s, &err), BARGE_OK);
+	rc = store_open_manifest(s, REPO_A, "latest", &m, &fds[0], &size, &err);
+	if (rc != BARGE_OK) {
+		store_read_end(s);
+		snprintf(r->why, sizeof(r->why), "manifest: %s", err.msg);
+		r->failures++;
+		return;
+	}
+	nfd = 1;
+	n = pread(fds[0], buf, sizeof(buf), 0);
+	if (n != size || manifest_parse(buf, (size_t)n, NULL, &mf, &err) != BARGE_OK) {
+		store_read_end(s);
+		snprintf(r->why, sizeof(r->why), "manifest %s unreadable", m.digest);
+		r->failures++;
+		goto out;
+	}
+	rc = store_open_repo_blob(s, REPO_A, mf->config.digest, &fds[nfd++], &size, &err);
+	for (i = 0; rc == BARGE_OK && (size_t)i < mf->ndescs && nfd < FX_LAYERS_MAX + 2; i++)
+		rc = store_open_repo_blob(s, REPO_A, mf->descs[i].digest, &fds[nfd++], &size, &err);
+	store_read_end(s);
+	if (rc != BARGE_OK) {
+		snprintf(r->why, sizeof(r->why), "blob of %s: %s", m.digest, err.msg);
+		r->failures++;
+		goto out;
+	}
+	/* The snapshot is over; GC may unlink now, and the fds still read. */
+	if (!fd_matches(fds[0], m.digest) || !fd_matches(fds[1], mf->config.digest)) {
+		snprintf(r->why, sizeof(r->why), "bytes of %s differ", m.digest);
+		r->failures++;
+	}
+	for (i = 0; (size_t)i < mf->ndescs && i + 2 < nfd; i++)
+		if (!fd_matches(fds[i + 2], mf->descs[i].digest)) {
+			snprintf(r->why, sizeof(r->why), "layer bytes differ");
+			r->failures++;
+		}
+	r->reads++;
+out:
+	manifest_free(mf);
+	for (i = 0; i < nfd; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct barge_err err;
+	struct store *s = NULL;
+
+	if (store_open(r->dir, &s, &err) != BARGE_OK) {
+		snprintf(r->why, sizeof(r->why), "open: %s", err.msg);
+		r->failures++;
+		return NULL;
+	}
+	while (!*r->stop)
+		reader_pull(s, r);
+	store_close(s);
+	return NULL;
+}
+
+/*
+ * Loads keep retagging "latest" to a new image and GC removes the old one
+ * right away, while readers pull "latest": no reader ever finds a tag
+ * whose manifest or blobs are gone, or bytes that are not their digest's.
+ */
+static void
+test_readers_see_whole_images(void **state)
+{
+	struct fixture *f = *state;
+	struct reader r[READERS];
+	struct store_gc_opts o = { 0 };
+	struct store_gc_stats st;
+	struct barge_err err;
+	struct fx_image im;
+	volatile int stop = 0;
+	int64_t removed = 0;
+	char cfg[64], layer[64];
+	const char *layers[1] = { layer };
+	int i;
+
+	fx_image_blobs(f->s, "config 0", (const char *const[]){ "layer 0" }, 1, &im);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &im, "latest", 0);
+	fx_commit(f->s);
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < READERS; i++) {
+		r[i].dir = f->dir;
+		r[i].stop = &stop;
+		assert_int_equal(pthread_create(&r[i].t, NULL, reader_main, &r[i]), 0);
+	}
+	o.lock_wait_ms = -1;
+	for (i = 1; i <= SWAP_ROUNDS; i++) {
+		snprintf(cfg, sizeof(cfg), "config %d", i);
+		snprintf(layer, sizeof(layer), "layer %d", i);
+		fx_image_blobs(f->s, cfg, layers, 1, &im);
+		fx_begin(f->s);
+		fx_record(f->s, REPO_A, &im, "latest", 0);
+		fx_commit(f->s);
+		assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
+		removed += st.blobs;
+		/* Let the readers pull this image for a moment. */
+		usleep(2000);
+	}
+	stop = 1;
+	for (i = 0; i < READERS; i++) {
+		pthread_join(r[i].t, NULL);
+		if (r[i].failures > 0)
+			fail_msg("reader %d: %d failures, last: %s", i, r[i].failures, r[i].why);
+		assert_true(r[i].reads > 0);
+	}
+	/* Every old image went: manifest, config and layer. */
+	assert_int_equal(removed, 3 * SWAP_ROUNDS);
+}
+
 static const struct CMUnitTest tests[] = {
-	cmocka_unit_test_setup_teardown(test_open_creates_layout, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_roundtrip, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_wrong_digest, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_wrong_size, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_abort, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_commit_twice, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_blob_open_missing, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_manifest_tag_ref, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_put_rejects_dangling, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_repo_has_blob_through_index, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_list_tags, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_bad_digest_rejected, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_stale_tmp_cleaned, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_reopen_persists, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_creates_layout, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_roundtrip, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_wrong_digest, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_wrong_size, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_abort, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_commit_twice, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_open_missing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_manifest_tag_ref, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_put_rejects_dangling, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_repo_has_blob_through_index, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_list_tags, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_bad_digest_rejected, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_stale_tmp_cleaned, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_reopen_persists, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_ls_images_and_bundles, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_find_bundles, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_rm_bundle, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_rm_bundle_untag, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_readers_see_whole_images, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
