@@ -242,6 +242,9 @@ test_unreachable_names_endpoint(void **state)
 	struct ref *r = NULL;
 
 	config_with(&cfg, mirrors, NULL);
+	/* A refused connection is retried: quickly here. */
+	cfg.max_attempts = 2;
+	cfg.backoff_ms = 10;
 	assert_int_equal(client_new(&cfg, &c, &err), BARGE_OK);
 	assert_int_equal(ref_parse("x:1", &r, &err), BARGE_OK);
 	assert_int_equal(client_get_manifest(c, r, "1", &m, &err), BARGE_ENET);
@@ -251,6 +254,100 @@ test_unreachable_names_endpoint(void **state)
 	ref_free(r);
 	client_free(c);
 	client_config_clear(&cfg);
+}
+
+static void
+test_retry_after(void **state)
+{
+	static const struct {
+		const char *value;
+		int64_t ms; /* -1: EFORMAT */
+	} cases[] = {
+		{ "0", 0 },
+		{ "1", 1000 },
+		{ "59", 59000 },
+		{ "120", CLIENT_RETRY_AFTER_MAX_S * 1000 },
+		{ "99999999999999999999999", CLIENT_RETRY_AFTER_MAX_S * 1000 },
+		{ "Wed, 21 Oct 2015 07:28:30 GMT", 30000 },
+		{ "Wed, 21 Oct 2015 07:28:00 GMT", 0 },
+		{ "Tue, 20 Oct 2015 07:28:00 GMT", 0 },
+		{ "Thu, 22 Oct 2015 07:28:00 GMT", CLIENT_RETRY_AFTER_MAX_S * 1000 },
+		{ "", -1 },
+		{ "1.5", -1 },
+		{ "-1", -1 },
+		{ "1 ", -1 },
+		{ "soon", -1 },
+		{ "Wed, 21 Oct 2015 07:28:30 UTC", -1 },
+		{ "Wed, 21 Foo 2015 07:28:30 GMT", -1 },
+		{ "Wed, 21 Oct 2015 25:28:30 GMT", -1 },
+		{ "Wed, 21 Oct 2015 07:28:30 GMT extra", -1 },
+		{ "Wednesday, 21-Oct-15 07:28:30 GMT", -1 },
+	};
+	/* 2015-10-21 07:28:00 UTC */
+	const time_t now = 1445412480;
+	int64_t ms;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ms = -7;
+		rc = client_parse_retry_after(cases[i].value, now, &ms);
+		if (cases[i].ms < 0) {
+			if (rc != BARGE_EFORMAT)
+				fail_msg("\"%s\" accepted as %lld ms", cases[i].value,
+				         (long long)ms);
+			continue;
+		}
+		if (rc != BARGE_OK || ms != cases[i].ms)
+			fail_msg("\"%s\": rc %d, %lld ms, want %lld", cases[i].value, rc,
+			         (long long)ms, (long long)cases[i].ms);
+	}
+}
+
+static void
+test_backoff_bounds(void **state)
+{
+	struct client_config cfg = { .backoff_ms = 100, .backoff_max_ms = 1000 };
+	struct client_config dflt = { 0 };
+	static const uint32_t rnds[] = { 0, 1, 49, 50, 51, 12345, 0x7fffffff, 0xffffffff };
+	int64_t want, d;
+	size_t k;
+	int a;
+
+	for (a = 1; a <= 40; a++) {
+		want = a >= 5 ? 1000 : 100LL << (a - 1);
+		for (k = 0; k < sizeof(rnds) / sizeof(rnds[0]); k++) {
+			d = client_backoff_ms(&cfg, a, rnds[k]);
+			if (d < want / 2 || d > want)
+				fail_msg("attempt %d rnd %u: %lld ms, want %lld..%lld", a, rnds[k],
+				         (long long)d, (long long)want / 2, (long long)want);
+		}
+	}
+	/* The jitter spreads: not every draw gives the same delay. */
+	assert_true(client_backoff_ms(&cfg, 3, 0) != client_backoff_ms(&cfg, 3, 150));
+	/* Defaults: 500 ms doubling up to 30 s, whatever the attempt number. */
+	d = client_backoff_ms(&dflt, 1, 0xffffffff);
+	assert_true(d >= CLIENT_BACKOFF_MS_DEFAULT / 2 && d <= CLIENT_BACKOFF_MS_DEFAULT);
+	d = client_backoff_ms(&dflt, 1000000, 0xffffffff);
+	assert_true(d >= CLIENT_BACKOFF_MAX_MS_DEFAULT / 2 && d <= CLIENT_BACKOFF_MAX_MS_DEFAULT);
+}
+
+static void
+test_retryable(void **state)
+{
+	static const long yes[] = { 429, 500, 502, 503, 504, 599 };
+	static const long no[] = { 200, 206, 301, 400, 401, 403, 404, 416, 501, 505 };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(client_retryable_status(yes[i]));
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(client_retryable_status(no[i]));
+	assert_true(client_retryable_curl(CURLE_COULDNT_CONNECT));
+	assert_true(client_retryable_curl(CURLE_OPERATION_TIMEDOUT));
+	assert_true(client_retryable_curl(CURLE_PARTIAL_FILE));
+	assert_false(client_retryable_curl(CURLE_PEER_FAILED_VERIFICATION));
+	assert_false(client_retryable_curl(CURLE_WRITE_ERROR));
 }
 
 static const struct CMUnitTest tests[] = {
@@ -263,6 +360,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_challenge_table),
 	cmocka_unit_test(test_challenge_errors),
 	cmocka_unit_test(test_unreachable_names_endpoint),
+	cmocka_unit_test(test_retry_after),
+	cmocka_unit_test(test_backoff_bounds),
+	cmocka_unit_test(test_retryable),
 };
 
 BARGE_TEST_MAIN(tests)
