@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# Real clients against `barged serve`: skopeo and containerd's ctr pull
-# (by tag, by digest, one platform, all platforms, through a docker.io
-# mirror with ?ns=, over HTTPS with barged's CA and over plain HTTP) and
-# `ctr run` of a pulled image.  Every check compares what a user compares:
-# manifest digests, blob bytes, a container's output.  Only 127.0.0.1.
+# Real clients against `barged serve`, which starts empty: skopeo pushes
+# (OCI, Docker schema2, multi-arch with --all) and reads back (inspect,
+# list-tags, copy to a layout, delete); containerd's ctr pulls (by tag, by
+# digest, one platform, all platforms, through a docker.io mirror with ?ns=,
+# over HTTPS with barged's CA and over plain HTTP), runs a pulled image and
+# pushes.  Every check compares what a user compares: manifest digests,
+# blob bytes, a container's output, exit codes.  Only 127.0.0.1.
 #
-# Env: BARGE, BARGED (paths of the binaries; default build/...).  Needs root
-# for containerd.  IT_KEEP_TMP=1 keeps the temp dir for a post-mortem.
+# Env: BARGED (path of the binary; default build/...).  Needs root for
+# containerd.  IT_KEEP_TMP=1 keeps the temp dir for a post-mortem.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BARGE=${BARGE:-$IT_REPO_ROOT/build/bundler/barge}
 BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
 IMAGES=(app-a app-b multi docker2 run)
 
-for tool in "$BARGE" "$BARGED" docker-registry skopeo containerd ctr jq curl tar openssl; do
+for tool in "$BARGED" skopeo containerd ctr jq curl tar openssl; do
 	command -v "$tool" >/dev/null || it_die "missing $tool (scripts/check installs it)"
 done
 [ "$(id -u)" -eq 0 ] || it_die "containerd needs root"
@@ -95,28 +96,9 @@ answers() {
 	[ "$code" != 000 ]
 }
 
-# --- fill a store: upstream registry -> barge build -> barged load ----------
+# --- barged, empty, over HTTPS and plain HTTP on one store -----------------
 
-it_registry_start
-for n in "${IMAGES[@]}"; do it_push "$UP" "$n"; done
-{
-	printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\n'
-	printf 'metadata: {name: clients, version: 1.0.0}\n'
-	printf 'spec:\n  platforms: [linux/amd64, linux/arm64]\n  project: edge\n'
-	printf '  packs:\n    - name: base\n      images:\n'
-	for n in "${IMAGES[@]}"; do printf '        - docker.io/library/%s:1.0\n' "$n"; done
-} >"$IT_TMP/profile.yaml"
-if ! SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/profile.yaml" -o "$IT_TMP/b.tar.zst" \
-	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
-	2>"$IT_TMP/build.err"; then
-	cat "$IT_TMP/build.err"
-	it_die "barge build failed"
-fi
 DATA=$IT_TMP/data
-"$BARGED" load --data-dir "$DATA" "$IT_TMP/b.tar.zst" 2>"$IT_TMP/load.err" ||
-	{ cat "$IT_TMP/load.err"; it_die "barged load failed"; }
-rm -rf "$IT_TMP/cache" "$IT_TMP/b.tar.zst"
-
 PTLS=$(it_free_port)
 serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge
 it_wait_for 30 test -s "$DATA/ca.crt" || { cat "$IT_TMP/serve-tls.log"; it_die "no $DATA/ca.crt"; }
@@ -131,12 +113,45 @@ serve serve-plain --data-dir "$DATA" --listen "127.0.0.1:$PPLAIN" --plain-http -
 it_wait_for 30 answers "http://127.0.0.1:$PPLAIN/v2/" ||
 	{ cat "$IT_TMP/serve-plain.log"; it_die "barged serve --plain-http does not answer"; }
 
+# Credentials for pushes (none while the server asks for none).
+PUSH_CREDS=()
+
 TLS=(--cert-dir "$CERTS" --tls-verify=true)
 PLAIN=(--tls-verify=false)
 R_TLS=127.0.0.1:$PTLS/edge/docker.io/library
 R_PLAIN=127.0.0.1:$PPLAIN/edge/docker.io/library
 
-# --- skopeo -----------------------------------------------------------------
+# src_ref NAME: skopeo's name for sample NAME:1.0 on disk.
+src_ref() {
+	if [ -f "$UP/$1/manifest.json" ]; then echo "dir:$UP/$1"; else echo "oci:$UP/$1:1.0"; fi
+}
+
+# --- skopeo: push -----------------------------------------------------------
+
+# Every image goes in over HTTPS; app-b after app-a, so skopeo mounts their
+# shared base layer across repositories instead of sending it again.
+# --preserve-digests makes skopeo fail rather than convert a manifest.
+for n in "${IMAGES[@]}"; do
+	if skopeo copy -q --all --preserve-digests --dest-cert-dir "$CERTS" "${PUSH_CREDS[@]}" \
+		"$(src_ref "$n")" "docker://$R_TLS/$n:1.0" 2>"$IT_TMP/push.err"; then
+		it_pass "skopeo copy --all $n:1.0 to barged (HTTPS) exits 0"
+	else
+		sed 's/^/  skopeo: /' "$IT_TMP/push.err"
+		it_fail "skopeo copy --all $n:1.0 to barged (HTTPS) exits 0"
+	fi
+done
+# One push over plain HTTP, to another repository.
+if skopeo copy -q --all --preserve-digests --dest-tls-verify=false "${PUSH_CREDS[@]}" \
+	"$(src_ref multi)" "docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" 2>"$IT_TMP/push.err"; then
+	it_check_eq "skopeo copy --all multi:1.0 over plain HTTP: index digest kept" \
+		"$(it_top_digest "$UP" multi)" \
+		"$(raw_digest "${PLAIN[@]}" "docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" || echo error)"
+else
+	sed 's/^/  skopeo: /' "$IT_TMP/push.err"
+	it_fail "skopeo copy --all multi:1.0 to barged over plain HTTP exits 0"
+fi
+
+# --- skopeo: read back ------------------------------------------------------
 
 for n in "${IMAGES[@]}"; do
 	want=$(it_top_digest "$UP" "$n")
@@ -174,6 +189,19 @@ for n in "${IMAGES[@]}"; do
 	fi
 done
 rm -rf "$IT_TMP/copied"
+
+# --- skopeo: delete ---------------------------------------------------------
+
+# Deletes are off unless configured: refused, and the image stays.
+if skopeo delete "${PLAIN[@]}" "${PUSH_CREDS[@]}" \
+	"docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" >"$IT_TMP/delete.out" 2>&1; then
+	it_fail "skopeo delete is refused while deletes are off"
+else
+	it_check "skopeo delete is refused while deletes are off (405 UNSUPPORTED)" \
+		grep -q 'UNSUPPORTED.*405' "$IT_TMP/delete.out"
+fi
+it_check_eq "after the refused delete the image is still served" "$(it_top_digest "$UP" multi)" \
+	"$(raw_digest "${PLAIN[@]}" "docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" || echo error)"
 
 # --- containerd: pulls ------------------------------------------------------
 
@@ -276,6 +304,41 @@ if "${CTR[@]}" images pull --snapshotter "$SN" --hosts-dir "$IT_TMP/noca.d" \
 else
 	it_check "pull over HTTPS without barged's CA is refused (certificate error)" \
 		grep -qi 'certificate' "$IT_TMP/noca.out"
+fi
+
+# --- containerd: push -------------------------------------------------------
+
+# ctr_push LABEL LOCAL-REF REMOTE-REF CTR-ARGS...: push LOCAL-REF (pulled
+# above) under the name REMOTE-REF.
+ctr_push() {
+	local label=$1 src=$2 dst=$3; shift 3
+	"${CTR[@]}" images tag --force "$src" "$dst" >/dev/null
+	if "${CTR[@]}" images push "${CTR_CREDS[@]}" "$@" "$dst" >"$IT_TMP/ctr.out" 2>&1; then
+		it_pass "$label: ctr images push $dst exits 0"
+	else
+		sed 's/^/  ctr: /' "$IT_TMP/ctr.out" | tail -5
+		it_fail "$label: ctr images push $dst exits 0"
+	fi
+}
+CTR_CREDS=()
+ctr_push "push plain-http" docker.io/library/app-a:1.0 \
+	"127.0.0.1:$PPLAIN/edge/ctr/app-a:1.0" --plain-http
+it_check_eq "push plain-http: barged serves app-a with the source digest" \
+	"$(it_top_digest "$UP" app-a)" \
+	"$(raw_digest "${PLAIN[@]}" "docker://127.0.0.1:$PPLAIN/edge/ctr/app-a:1.0" || echo error)"
+# The index pulled with --all-platforms: every manifest and layer goes up.
+ctr_push "push TLS" "docker.io/library/multi@$(it_top_digest "$UP" multi)" \
+	"127.0.0.1:$PTLS/edge/ctr/multi:1.0" --hosts-dir "$HOSTS"
+it_check_eq "push TLS: barged serves the multi index with the source digest" \
+	"$(it_top_digest "$UP" multi)" \
+	"$(raw_digest "${TLS[@]}" "docker://127.0.0.1:$PTLS/edge/ctr/multi:1.0" || echo error)"
+if skopeo copy -q --all --preserve-digests --src-cert-dir "$CERTS" \
+	"docker://127.0.0.1:$PTLS/edge/ctr/multi:1.0" "oci:$IT_TMP/ctr-multi:1.0" 2>"$IT_TMP/copy.err"; then
+	it_check "push TLS: every blob of the pushed index equals the source's" \
+		same_blobs "$IT_TMP/ctr-multi/blobs/sha256" "$(blob_dir multi)"
+else
+	cat "$IT_TMP/copy.err"
+	it_fail "push TLS: skopeo copy of the pushed index back from barged"
 fi
 
 # --- containerd: run --------------------------------------------------------
