@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# barge's CI side against a real docker-registry on 127.0.0.1: profiles with
+# manifests and values -> images / resolve (lock pins the registry's
+# digests) -> build --locked (byte-identical in two directories, still the
+# pinned content after the tag moved, a clear failure once the pinned
+# manifest is gone) -> delta bundles loaded by barged -> signed bundles,
+# verify and inspect -> bad inputs that leave no output behind.
+#
+# Env: BARGE, BARGED (paths of the binaries; default build/...).
+# IT_KEEP_TMP=1 keeps the temp dir for a post-mortem.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BARGE=${BARGE:-$IT_REPO_ROOT/build/bundler/barge}
+BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
+
+for tool in "$BARGE" "$BARGED" docker-registry skopeo jq curl zstd tar sha256sum; do
+	command -v "$tool" >/dev/null || it_die "missing $tool (scripts/check installs it)"
+done
+# Relative paths below run from other directories.
+BARGE=$(realpath "$BARGE")
+BARGED=$(realpath "$BARGED")
+
+it_tmpdir
+T=$IT_TMP
+it_log "generating sample images in $T"
+# The big sample is not used here; keep it small so the test stays fast.
+IT_BIG_BYTES=4096 it_make_sample_images "$T/images"
+UP=$T/images
+it_registry_start
+it_push_samples "$UP"
+REG=$IT_REGISTRY
+MIRROR=(--registry-mirror "docker.io=http://$REG")
+export SOURCE_DATE_EPOCH=1700000000
+
+# child DIGEST-OF-INDEX-NAME ARCH: the digest of an index entry upstream.
+child() {
+	jq -r --arg a "$2" '.manifests[] | select(.platform.architecture == $a) | .digest' \
+		"$UP/$1/blobs/sha256/$(it_top_digest "$UP" "$1" | cut -d: -f2)"
+}
+# entries BUNDLE: its tar entry names.
+entries() { zstd -dcq "$1" | tar -t; }
+# meta BUNDLE: its barge.json.
+meta() { zstd -dcq "$1" | tar -xO barge.json; }
+
+# --- profiles ---------------------------------------------------------------
+
+mkdir -p "$T/prof/layers" "$T/prof/rendered" "$T/prof/values"
+cat >"$T/prof/layers/base.yaml" <<'Y'
+apiVersion: barge.dev/v1
+kind: ClusterProfile
+spec:
+  platforms: [linux/amd64]
+  packs:
+    - name: base
+      images: [docker.io/library/app-a:1.0]
+Y
+cat >"$T/prof/rendered/app.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: app-b}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app-b}
+spec:
+  selector: {matchLabels: {app: b}}
+  template:
+    metadata: {labels: {app: b}}
+    spec:
+      initContainers:
+        - {name: init, image: "app-a:1.0"}
+      containers:
+        - name: b
+          image: app-b:1.0
+Y
+cat >"$T/prof/values/multi.yaml" <<'Y'
+multi:
+  image:
+    registry: docker.io
+    repository: library/multi
+    tag: "1.0"
+    pullPolicy: IfNotPresent
+Y
+cat >"$T/prof/edge.yaml" <<'Y'
+apiVersion: barge.dev/v1
+kind: ClusterProfile
+metadata: {name: edge, version: 2.0.0}
+spec:
+  include: [layers/base.yaml]
+  platforms: [linux/amd64, linux/arm64]
+  packs:
+    - name: app
+      manifests: [rendered/app.yaml]
+    - name: multi
+      values: [values/multi.yaml]
+    - name: legacy
+      images: [docker.io/library/docker2:1.0, docker.io/library/big:1.0]
+  exclude: ["docker.io/library/big:*"]
+Y
+cat >"$T/prof/base-only.yaml" <<'Y'
+apiVersion: barge.dev/v1
+kind: ClusterProfile
+metadata: {name: edge, version: 1.0.0}
+spec:
+  platforms: [linux/amd64, linux/arm64]
+  packs:
+    - name: old
+      images: [docker.io/library/app-a:1.0, docker.io/library/app-b:1.0]
+Y
+PROFILE=$T/prof/edge.yaml
+SOURCES='["docker.io/library/app-a:1.0","docker.io/library/app-b:1.0","docker.io/library/multi:1.0","docker.io/library/docker2:1.0"]'
+
+# --- images -----------------------------------------------------------------
+
+it_log "barge images"
+if "$BARGE" images "$PROFILE" --no-resolve --output json >"$T/images0.json" 2>"$T/images0.err"; then
+	it_check_eq "images --no-resolve: every source, in order, big excluded" "$SOURCES" \
+		"$(jq -c '[.images[].source]' "$T/images0.json")"
+	it_check_eq "images --no-resolve: app-a from pack base and pack app (initContainer)" \
+		'base layers/base.yaml:7 app rendered/app.yaml:15' \
+		"$(jq -r '.images[0].origins | map("\(.pack) \(.file | sub(".*/prof/"; "")):\(.line)") | join(" ")' "$T/images0.json")"
+	it_check_eq "images --no-resolve: multi from the values file" \
+		'multi values/multi.yaml:4' \
+		"$(jq -r '.images[2].origins[0] | "\(.pack) \(.file | sub(".*/prof/"; "")):\(.line)"' "$T/images0.json")"
+	it_check_eq "images --no-resolve: no digests" null "$(jq -c '.images[0].digest' "$T/images0.json")"
+else
+	cat "$T/images0.err"
+	it_fail "barge images --no-resolve exits 0"
+fi
+if "$BARGE" images "$PROFILE" "${MIRROR[@]}" --output json >"$T/images.json" 2>"$T/images.err"; then
+	want=""
+	got=""
+	for n in app-a app-b multi docker2; do
+		want="$want $(it_top_digest "$UP" $n)"
+	done
+	it_check_eq "images --output json: digests are the registry's" "${want# }" \
+		"$(jq -r '[.images[].digest] | join(" ")' "$T/images.json")"
+	it_check_eq "images --output json: platforms" '["linux/amd64","linux/arm64/v8"]' \
+		"$(jq -c .platforms "$T/images.json")"
+else
+	cat "$T/images.err"
+	it_fail "barge images exits 0"
+fi
+"$BARGE" images "$PROFILE" "${MIRROR[@]}" >"$T/images.txt" 2>/dev/null || true
+it_check "images (text): one line per image with digest and origin" \
+	grep -q "^docker.io/library/app-b:1.0	$(it_top_digest "$UP" app-b)	app " "$T/images.txt"
+
+# --- resolve ----------------------------------------------------------------
+
+it_log "barge resolve"
+LOCK=$T/edge.lock.json
+if "$BARGE" resolve "$PROFILE" "${MIRROR[@]}" -o "$LOCK" 2>"$T/resolve.err"; then
+	it_pass "barge resolve exits 0"
+else
+	cat "$T/resolve.err"
+	it_die "barge resolve failed"
+fi
+for n in app-a app-b multi docker2; do
+	it_check_eq "lock pins $n:1.0 to the registry's digest" "$(it_top_digest "$UP" $n)" \
+		"$(jq -r --arg s "docker.io/library/$n:1.0" '.images[] | select(.source == $s) | .digest' "$LOCK")"
+done
+it_check_eq "lock keeps multi's amd64 and arm64 manifests" \
+	"linux/amd64=$(child multi amd64) linux/arm64/v8=$(child multi arm64)" \
+	"$(jq -r '.images[] | select(.source == "docker.io/library/multi:1.0") | .manifests | map("\(.platform)=\(.digest)") | join(" ")' "$LOCK")"
+it_check_eq "lock records every file read with its sha256" \
+	"$(sha256sum "$PROFILE" "$T/prof/layers/base.yaml" "$T/prof/rendered/app.yaml" "$T/prof/values/multi.yaml" | awk '{printf "sha256:%s ", $1}')" \
+	"$(jq -r '.files | map(.sha256) | join(" ")' "$LOCK") "
+it_check_eq "lock: name, version, project" "edge 2.0.0 edge" \
+	"$(jq -r '"\(.name) \(.version) \(.project)"' "$LOCK")"
+"$BARGE" resolve "$PROFILE" "${MIRROR[@]}" >"$T/lock-stdout.json" 2>/dev/null
+it_check "resolve twice gives the same lock" cmp "$LOCK" "$T/lock-stdout.json"
+
+# --- build --locked: reproducible in different directories ------------------
+
+it_log "barge build --locked, twice, in two directories"
+mkdir -p "$T/dir1" "$T/dir2"
+(cd "$T/dir1" && "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir cache \
+	-o edge.tar.zst --jobs 2 --level 5 >build.out 2>build.err) || { cat "$T/dir1/build.err"; it_fail "build --locked in dir1 exits 0"; }
+(cd "$T/dir2" && cp "$LOCK" lock.json && "$BARGE" build --locked lock.json "${MIRROR[@]}" \
+	--cache-dir "$T/dir2/c" -o out.tar.zst --level 5 2>build.err) || { cat "$T/dir2/build.err"; it_fail "build --locked in dir2 exits 0"; }
+B1=$T/dir1/edge.tar.zst
+it_check_eq "build --locked twice in two directories: same sha256" \
+	"$(it_sha256 "$B1")" "$(it_sha256 "$T/dir2/out.tar.zst" 2>/dev/null || echo none)"
+it_check_eq "off a terminal: a one-line summary on stdout" \
+	"1 wrote edge.tar.zst: 4 images" "$(wc -l <"$T/dir1/build.out") $(cut -d, -f1 "$T/dir1/build.out")"
+it_check "off a terminal: no progress bars (escape sequences) on stderr" \
+	test "$(grep -c $'\033' "$T/dir1/build.err")" = 0
+it_check_eq "bundle images pinned to the lock" \
+	"$(jq -c '[.images[].digest]' "$LOCK")" "$(meta "$B1" | jq -c '[.images[].digest]')"
+# The same profile built without a lock, resolved now, is the same bundle.
+"$BARGE" build "$PROFILE" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" -o "$T/fromprofile.tar.zst" \
+	--level 5 2>/dev/null
+it_check_eq "build PROFILE equals build --locked of its fresh lock" \
+	"$(it_sha256 "$B1")" "$(it_sha256 "$T/fromprofile.tar.zst" 2>/dev/null || echo none)"
+# --output json: the summary on stdout for CI.
+"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" -o "$T/j.tar.zst" \
+	--level 5 --output json >"$T/build.json" 2>/dev/null || true
+it_check_eq "build --output json: digest is barge.json's sha256" \
+	"sha256:$(meta "$B1" | sha256sum | cut -d' ' -f1)" "$(jq -r .digest "$T/build.json")"
+it_check_eq "build --output json: counts" "4 $(entries "$B1" | grep -c '^blobs/') 0" \
+	"$(jq -r '"\(.images) \(.blobs) \(.downloadedBlobs)"' "$T/build.json")"
+
+# A profile naming other images than the lock is refused, naming them.
+sed 's|docker.io/library/docker2:1.0, ||' "$PROFILE" >"$T/prof/edge-less.yaml"
+if "$BARGE" build "$T/prof/edge-less.yaml" --locked "$LOCK" "${MIRROR[@]}" \
+	--cache-dir "$T/dir1/cache" -o "$T/mismatch.tar.zst" 2>"$T/mismatch.err"; then
+	it_fail "build PROFILE --locked LOCK with other images exits non-zero"
+else
+	it_check "profile/lock mismatch names docker2" grep -q "only in the lock: docker.io/library/docker2:1.0" "$T/mismatch.err"
+fi
+it_check "profile/lock mismatch: no output file" test ! -e "$T/mismatch.tar.zst"
+
+# --- inspect and verify -----------------------------------------------------
+
+it_log "barge inspect / verify"
+"$BARGE" inspect "$B1" --output json >"$T/inspect.json"
+it_check_eq "inspect json: images" "$SOURCES" "$(jq -c '[.images[].source]' "$T/inspect.json")"
+it_check_eq "inspect json: blob count equals blob entries" \
+	"$(entries "$B1" | grep -c '^blobs/')" "$(jq .blobs "$T/inspect.json")"
+it_check_eq "inspect json: unsigned" "false null" "$(jq -r '"\(.signed) \(.keyId)"' "$T/inspect.json")"
+base_layer=$(jq -r '.layers[0].digest' "$UP/app-a/blobs/sha256/$(it_top_digest "$UP" app-a | cut -d: -f2)")
+base_size=$(jq -r '.layers[0].size' "$UP/app-a/blobs/sha256/$(it_top_digest "$UP" app-a | cut -d: -f2)")
+# app-a, app-b, multi and docker2 all have the same base layer: 3 copies saved.
+it_check_eq "inspect json: bytes saved by sharing (the base layer, 3 times)" \
+	"$((base_size * 3))" "$(jq .sharedBytes "$T/inspect.json")"
+it_check_eq "inspect json: tags and platforms" '["1.0"] ["linux/amd64","linux/arm64/v8"]' \
+	"$(jq -c '.images[0].tags' "$T/inspect.json") $(jq -c .platforms "$T/inspect.json")"
+it_check "verify of a sound unsigned bundle exits 0" "$BARGE" verify "$B1"
+
+# --- signing ----------------------------------------------------------------
+
+it_log "signing"
+"$BARGE" keygen --out "$T/k1" >"$T/k1.out"
+"$BARGE" keygen --out "$T/k2" >/dev/null
+KEYID=$(sed -n 's/.*key id //p' "$T/k1.out")
+it_check_eq "keygen: private key mode 0600" 600 "$(stat -c %a "$T/k1.key")"
+if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+	-o "$T/signed.tar.zst" --sign-key "$T/k1.key" 2>"$T/signed.err"; then
+	it_check_eq "signed bundle: barge.json.sig is the second entry" \
+		"barge.json barge.json.sig" "$(entries "$T/signed.tar.zst" | head -2 | tr '\n' ' ' | sed 's/ $//')"
+	it_check "verify --key with the signing key exits 0" \
+		"$BARGE" verify "$T/signed.tar.zst" --key "$T/k1.pub"
+	if "$BARGE" verify "$T/signed.tar.zst" --key "$T/k2.pub" >/dev/null 2>"$T/wrongkey.err"; then
+		it_fail "verify with the wrong key exits non-zero"
+	else
+		it_pass "verify with the wrong key exits non-zero"
+	fi
+	it_check "verify without --key reports the key id" \
+		grep -q "signed by $KEYID" <("$BARGE" verify "$T/signed.tar.zst")
+	it_check_eq "inspect json: signature key id" "true $KEYID" \
+		"$("$BARGE" inspect "$T/signed.tar.zst" --output json | jq -r '"\(.signed) \(.keyId)"')"
+	if "$BARGE" verify "$B1" --key "$T/k1.pub" >/dev/null 2>"$T/unsigned.err"; then
+		it_fail "verify --key of an unsigned bundle exits non-zero"
+	else
+		it_check "verify --key of an unsigned bundle says so" grep -q "not signed" "$T/unsigned.err"
+	fi
+
+	# Tampered: one byte of the app-b layer changed inside a well-formed tar.
+	zstd -dcq "$T/signed.tar.zst" >"$T/t.tar"
+	layer=$(jq -r '.layers[1].digest' "$UP/app-b/blobs/sha256/$(it_top_digest "$UP" app-b | cut -d: -f2)")
+	blk=$(tar -tvR -f "$T/t.tar" | awk -v p="blobs/sha256/${layer#sha256:}" '$NF == p {sub(":", "", $2); print $2}')
+	it_flip_byte "$T/t.tar" $(((blk + 1) * 512 + 10))
+	zstd -qf "$T/t.tar" -o "$T/tampered.tar.zst"
+	if "$BARGE" verify "$T/tampered.tar.zst" --key "$T/k1.pub" >/dev/null 2>"$T/tampered.err"; then
+		it_fail "verify of a bundle with a tampered layer exits non-zero"
+	else
+		it_check "tampered layer: verify names the entry" grep -q "blobs/sha256/${layer#sha256:}" "$T/tampered.err"
+	fi
+	# Tampered barge.json: the signature no longer matches.
+	mkdir -p "$T/re"
+	tar -C "$T/re" -xf <(zstd -dcq "$T/signed.tar.zst")
+	sed -i 's/"version": "2.0.0"/"version": "2.0.1"/' "$T/re/barge.json"
+	(cd "$T/re" && entries "$T/signed.tar.zst" | tar -cf - --format=posix -T - | zstd -q -o "$T/resigned.tar.zst")
+	if "$BARGE" verify "$T/resigned.tar.zst" --key "$T/k1.pub" >/dev/null 2>"$T/resigned.err"; then
+		it_fail "verify of a bundle with an edited barge.json exits non-zero"
+	else
+		it_pass "verify of a bundle with an edited barge.json exits non-zero"
+	fi
+else
+	cat "$T/signed.err"
+	it_fail "build --sign-key exits 0"
+fi
+
+# --- delta ------------------------------------------------------------------
+
+it_log "delta bundles"
+"$BARGE" resolve "$T/prof/base-only.yaml" "${MIRROR[@]}" -o "$T/base.lock.json" 2>/dev/null
+"$BARGE" build --locked "$T/base.lock.json" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+	-o "$T/base.tar.zst" 2>/dev/null
+for kind in bundle lock; do
+	if [ $kind = bundle ]; then base=$T/base.tar.zst; else base=$T/base.lock.json; fi
+	if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+		--base "$base" -o "$T/delta-$kind.tar.zst" 2>"$T/delta-$kind.err"; then
+		it_pass "build --base ($kind) exits 0"
+	else
+		cat "$T/delta-$kind.err"
+		it_fail "build --base ($kind) exits 0"
+	fi
+done
+D=$T/delta-bundle.tar.zst
+base_blobs=$(meta "$T/base.tar.zst" | jq -r '.blobs[].digest' | sort)
+it_check_eq "delta requires exactly the base's blobs it uses (all of them here)" \
+	"$base_blobs" "$(meta "$D" | jq -r '.requires[].digest' | sort)"
+left=0
+for d in $base_blobs; do
+	if entries "$D" | grep -qx "blobs/sha256/${d#sha256:}"; then left=$((left + 1)); fi
+done
+it_check_eq "delta carries none of the base's blobs" 0 "$left"
+it_check "delta carries multi's arm64 manifest" grep -qx "blobs/sha256/$(child multi arm64 | cut -d: -f2)" <(entries "$D")
+it_check_eq "delta from a base lock equals delta from the base bundle" \
+	"$(it_sha256 "$D")" "$(it_sha256 "$T/delta-lock.tar.zst")"
+if "$BARGED" load --data-dir "$T/empty-store" "$D" >/dev/null 2>"$T/delta-alone.err"; then
+	it_fail "barged load of a delta without its base exits non-zero"
+else
+	it_check "delta without base: loader says to load the base first" grep -q "load the base bundle first" "$T/delta-alone.err"
+fi
+if "$BARGED" load --data-dir "$T/store" "$T/base.tar.zst" >/dev/null 2>"$T/load-base.err" &&
+	"$BARGED" load --data-dir "$T/store" "$D" >/dev/null 2>"$T/load-delta.err"; then
+	it_pass "barged load of the base, then the delta, exits 0"
+else
+	cat "$T/load-base.err" "$T/load-delta.err"
+	it_fail "barged load of the base, then the delta, exits 0"
+fi
+it_check "verify of a delta bundle exits 0" "$BARGE" verify "$D"
+
+# --- the tag moves upstream; then the pinned manifest disappears -------------
+
+it_log "upstream moves"
+skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+	"oci:$UP/app-b:1.0" "docker://$REG/library/app-a:1.0" >&2
+it_check_eq "upstream app-a:1.0 now serves app-b's manifest" "$(it_top_digest "$UP" app-b)" \
+	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REG/library/app-a:1.0" | sha256sum | cut -d' ' -f1)"
+(cd "$T/dir2" && "$BARGE" build --locked lock.json "${MIRROR[@]}" --cache-dir "$T/dir2/c" \
+	-o moved.tar.zst --level 5 2>moved.err) || cat "$T/dir2/moved.err"
+it_check_eq "after the tag moved, build --locked gives the same bundle" \
+	"$(it_sha256 "$B1")" "$(it_sha256 "$T/dir2/moved.tar.zst" 2>/dev/null || echo none)"
+curl -sf -X DELETE "http://$REG/v2/library/app-a/manifests/$(it_top_digest "$UP" app-a)" >/dev/null ||
+	it_fail "deleting the pinned app-a manifest from the registry"
+if (cd "$T/dir2" && "$BARGE" build --locked lock.json "${MIRROR[@]}" --cache-dir "$T/dir2/c" \
+	-o gone.tar.zst 2>gone.err); then
+	it_fail "build --locked with the pinned manifest gone exits non-zero"
+else
+	it_check "pinned manifest gone: error names the image and digest" \
+		grep -q "docker.io/library/app-a:1.0: pinned manifest $(it_top_digest "$UP" app-a) can no longer be fetched" "$T/dir2/gone.err"
+	sed 's/^/  stderr: /' "$T/dir2/gone.err" | head -2
+fi
+it_check "pinned manifest gone: no output file" test ! -e "$T/dir2/gone.tar.zst"
+
+# --- bad input --------------------------------------------------------------
+
+it_log "bad input"
+# bad_input NAME EXPECTED-TEXT: `barge build` of $T/bad/NAME.yaml fails with
+# EXPECTED-TEXT on stderr and leaves no bundle.
+mkdir -p "$T/bad"
+bad_input() {
+	local name=$1 want=$2
+	if "$BARGE" build "$T/bad/$name.yaml" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+		-o "$T/bad/$name.tar.zst" 2>"$T/bad/$name.err"; then
+		it_fail "$name: build exits non-zero"
+	else
+		it_check "$name: error says \"$want\"" grep -qF "$want" "$T/bad/$name.err"
+	fi
+	it_check "$name: no output file" test ! -e "$T/bad/$name.tar.zst"
+}
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"\nspec: {}\n' >"$T/bad/malformed.yaml"
+bad_input malformed "malformed.yaml:"
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  pakcs: []\n' >"$T/bad/unknown.yaml"
+bad_input unknown 'unknown.yaml:5:3: unknown key "pakcs"; did you mean "packs"?'
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  include: [cycle2.yaml]\n  packs: [{name: a, images: [app-a:1.0]}]\n' >"$T/bad/cycle.yaml"
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nspec:\n  include: [cycle.yaml]\n' >"$T/bad/cycle2.yaml"
+bad_input cycle "include cycle: $T/bad/cycle.yaml -> $T/bad/cycle2.yaml -> $T/bad/cycle.yaml"
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  packs:\n    - name: extra\n      images:\n        - app-b:1.0\n        - nosuch:9.9\n' >"$T/bad/missing.yaml"
+bad_input missing "pack \"extra\" ($T/bad/missing.yaml:9): docker.io/library/nosuch:9.9"
+if "$BARGE" resolve "$T/bad/missing.yaml" "${MIRROR[@]}" -o "$T/bad/missing.lock" 2>/dev/null; then
+	it_fail "resolve of a missing image exits non-zero"
+else
+	it_check "resolve of a missing image leaves no lock" test ! -e "$T/bad/missing.lock"
+fi
+printf '{"lockVersion": 1, "name": "x"}' >"$T/bad/lock.json"
+if "$BARGE" build --locked "$T/bad/lock.json" -o "$T/bad/lock.tar.zst" 2>"$T/bad/lock.err"; then
+	it_fail "build --locked of a bad lock exits non-zero"
+else
+	it_check "bad lock: error names the field" grep -q "lock.json: version: missing" "$T/bad/lock.err"
+fi
+it_check "no temporary files left next to outputs" test -z "$(find "$T" -name '*.tmp*' -o -name '.*.tar.zst.*' | head -1)"
+
+it_summary
