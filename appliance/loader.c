@@ -20,6 +20,8 @@
 #define LAYOUT_MAX 4096
 /* Room kept free beyond the blobs, for the database and its WAL. */
 #define SPACE_MARGIN (4 * 1024 * 1024)
+/* How long a failed load waits for the GC lock to remove what it wrote. */
+#define UNDO_LOCK_WAIT_MS 2000
 /* Missing base blobs named in a refusal; the rest are counted. */
 #define MISSING_SHOWN 8
 
@@ -30,6 +32,7 @@ struct lblob {
 	const char *digest; /* points into the bundle_meta */
 	int64_t size;
 	int seen;
+	int written; /* this load put it in the store */
 };
 
 struct load {
@@ -351,6 +354,7 @@ load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_
 		w = NULL;
 		if (rc != BARGE_OK)
 			goto prefixed;
+		((struct lblob *)b)->written = 1;
 		l->res->blobs_new++;
 		l->res->bytes_new += total;
 	}
@@ -662,6 +666,36 @@ fail:
 }
 
 /*
+ * After a failed load: removes the blobs it wrote that nothing references,
+ * so that a refused bundle leaves no trace.  That needs the GC lock
+ * exclusively; when another writer holds it long, the blobs stay as orphans
+ * for GC.
+ */
+static void
+undo_blobs(struct load *l)
+{
+	struct barge_err ignored;
+	const char **list = NULL;
+	size_t i, n = 0, dropped;
+	int rc;
+
+	for (i = 0; i < l->nblobs; i++)
+		n += l->blobs[i].written;
+	if (n == 0 || (list = calloc(n, sizeof(*list))) == NULL)
+		return;
+	for (i = 0, n = 0; i < l->nblobs; i++)
+		if (l->blobs[i].written)
+			list[n++] = l->blobs[i].digest;
+	if (store_lock_exclusive(l->s, UNDO_LOCK_WAIT_MS, &ignored) == BARGE_OK) {
+		rc = store_load_drop_blobs(l->s, list, n, &dropped, &ignored);
+		store_unlock(l->s);
+		/* What could not be removed is an orphan, which GC collects. */
+		(void)rc;
+	}
+	free(list);
+}
+
+/*
  * The head of the bundle: barge.json, then barge.json.sig if present; the
  * checks that must pass before anything is written; then the entries.
  */
@@ -705,6 +739,8 @@ load_all(struct load *l, struct barge_err *err)
 out:
 	if (locked)
 		store_unlock(l->s);
+	if (rc != BARGE_OK)
+		undo_blobs(l);
 	free(sig);
 	free(meta);
 	return rc;

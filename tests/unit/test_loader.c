@@ -625,9 +625,39 @@ tb_next(struct tb *t, const struct images *im2)
 	tb_blob(t, &im2->tool_layer);
 }
 
+/* Every file under the store but the database, with its size: what a failed load must not change.
+ */
+static char *files_list;
+
+static int
+list_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	char *next;
+
+	if (strstr(path, "/barge.db") != NULL)
+		return 0;
+	next = fu_printf("%s%s %lld\n", files_list, path,
+	                 flag == FTW_F ? (long long)st->st_size : -1LL);
+	free(files_list);
+	files_list = next;
+	return 0;
+}
+
+static char *
+files_snapshot(struct fixture *f)
+{
+	char *out;
+
+	files_list = strdup("");
+	assert_int_equal(nftw(f->store_dir, list_file, 16, FTW_PHYS), 0);
+	out = files_list;
+	files_list = NULL;
+	return out;
+}
+
 /*
  * Loads the good bundle, then path (with opts) must fail with code and msg,
- * changing nothing.
+ * changing nothing: neither the metadata nor the files.
  */
 static void
 assert_load_fails_opts(struct fixture *f, const char *path, const struct loader_opts *opts,
@@ -637,6 +667,7 @@ assert_load_fails_opts(struct fixture *f, const char *path, const struct loader_
 	struct loader_result res;
 	struct barge_err err;
 	char *before, *after, *good = path_in(f, "good.tar.zst");
+	char *files_before, *files_after;
 	struct tb t;
 	int rc;
 
@@ -647,6 +678,7 @@ assert_load_fails_opts(struct fixture *f, const char *path, const struct loader_
 		load_ok(f, good, &res);
 	}
 	before = snapshot(f);
+	files_before = files_snapshot(f);
 	err_clear(&err);
 	rc = bundle_reader_open(path, &r, &err);
 	if (rc == BARGE_OK)
@@ -657,8 +689,12 @@ assert_load_fails_opts(struct fixture *f, const char *path, const struct loader_
 		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, msg);
 	after = snapshot(f);
 	assert_string_equal(after, before);
+	files_after = files_snapshot(f);
+	assert_string_equal(files_after, files_before);
 	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
 	assert_false(store_repo_exists(f->s, REPO_NEW));
+	free(files_before);
+	free(files_after);
 	free(before);
 	free(after);
 	free(good);
