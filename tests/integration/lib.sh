@@ -450,3 +450,47 @@ it_build_bundle() {
 		2>"$IT_TMP/build-$name.err" ||
 		it_die "barge build $name failed: $(cat "$IT_TMP/build-$name.err")"
 }
+
+# --- more registries (added for the bundler auth and fault tests) -------------
+
+# it_registry_start_conf NAME [EXTRA_YAML]: another docker-registry with its
+# state under IT_TMP/NAME (data/, config.yml, log) and EXTRA_YAML (e.g. an
+# auth: section) appended to its config.  Sets IT_REG_ADDR (127.0.0.1:PORT),
+# IT_REG_DIR and IT_REG_PID.  Up once /v2/ answers, whatever the status.
+it_registry_start_conf() {
+	local name=$1 extra=${2:-} port dir
+	port=$(it_free_port)
+	dir=$IT_TMP/$name
+	mkdir -p "$dir/data"
+	cat >"$dir/config.yml" <<EOF2
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+http:
+  addr: 127.0.0.1:$port
+$extra
+EOF2
+	IT_REG_ADDR=127.0.0.1:$port
+	IT_REG_DIR=$dir
+	it_registry_restart_conf "$name"
+}
+
+# it_registry_restart_conf NAME: start registry NAME again (same port, same
+# data), e.g. after it_stop "$IT_REG_PID".  Sets IT_REG_PID.
+it_registry_restart_conf() {
+	local dir=$IT_TMP/$1 addr
+	addr=$(sed -n 's/^  addr: //p' "$dir/config.yml")
+	it_spawn "$dir/log" docker-registry serve "$dir/config.yml"
+	IT_REG_PID=$IT_LAST_PID
+	it_wait_for 30 sh -c "curl -s -o /dev/null -w '%{http_code}' http://$addr/v2/ | grep -qv '^000'" ||
+		it_die "docker-registry $1 did not start: $(cat "$dir/log")"
+}
+
+# it_registry_blob_file DIR DIGEST: where registry storage DIR keeps a blob.
+it_registry_blob_file() {
+	local hex=${2#sha256:}
+	echo "$1/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"
+}
