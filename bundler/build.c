@@ -15,14 +15,14 @@
 #include "bundle.h"
 #include "bundle_meta.h"
 #include "digest.h"
+#include "fetch.h"
 #include "fileutil.h"
 #include "manifest.h"
 #include "mediatype.h"
 #include "resolve.h"
 
 /* Year 9999: beyond that RFC 3339 has no four-digit year to write. */
-#define MTIME_MAX    INT64_C(253402300799)
-#define VERIFY_BUFSZ (256 * 1024)
+#define MTIME_MAX INT64_C(253402300799)
 
 enum blob_kind { BLOB_MANIFEST, BLOB_CONFIG, BLOB_LAYER };
 
@@ -56,6 +56,9 @@ struct bctx {
 	struct build_stats *st;
 	struct build_progress bp;
 	int64_t *img_total, *img_done;
+	size_t nreqs;      /* blobs fetch_blobs is asked for */
+	size_t *req_blob;  /* request -> index in pl.blobs */
+	int64_t *req_done; /* request -> its bytes reported so far */
 	struct barge_err *err;
 };
 
@@ -421,212 +424,88 @@ load_base(struct bctx *b)
 	return base_from_lock(b, b->o->base);
 }
 
-/* Streams fd through the digest of its kind and checks size and digest. */
-static int
-verify_fd(int fd, const char *digest, int64_t size, struct barge_err *err)
-{
-	struct digest_ctx *dc = NULL;
-	char got[DIGEST_STR_MAX];
-	enum digest_alg alg;
-	unsigned char *buf = NULL;
-	int64_t total = 0;
-	ssize_t n;
-	int rc;
-
-	if ((rc = digest_parse(digest, &alg, NULL, err)) != BARGE_OK)
-		goto out;
-	if ((buf = malloc(VERIFY_BUFSZ)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = digest_new(alg, &dc, err)) != BARGE_OK)
-		goto out;
-	for (;;) {
-		n = read(fd, buf, VERIFY_BUFSZ);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "reading cached %s", digest);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		total += n;
-		if (total > size) {
-			rc = err_set(err, BARGE_EDIGEST,
-			             "cached %s is larger than %" PRId64 " bytes", digest, size);
-			goto out;
-		}
-		if ((rc = digest_update(dc, buf, (size_t)n, err)) != BARGE_OK)
-			goto out;
-	}
-	if (total != size) {
-		rc = err_set(err, BARGE_EDIGEST, "cached %s is %" PRId64 " bytes, not %" PRId64,
-		             digest, total, size);
-		goto out;
-	}
-	if ((rc = digest_final(dc, got, err)) != BARGE_OK)
-		goto out;
-	if (strcmp(got, digest) != 0)
-		rc = err_set(err, BARGE_EDIGEST, "cached %s hashes to %s", digest, got);
-out:
-	digest_free(dc);
-	free(buf);
-	return rc;
-}
-
-/* "<cache>/blobs/sha256/<hex>" for a digest. */
-static char *
-cache_path(const struct bctx *b, const char *digest)
-{
-	const char *colon = strchr(digest, ':');
-
-	return fu_printf("%s/blobs/%.*s/%s", b->cache, (int)(colon - digest), digest, colon + 1);
-}
-
-/* Counts bl as at hand, for the progress callback. */
+/* Counts delta more bytes of bl as at hand, for the progress callback. */
 static void
-blob_done(struct bctx *b, const struct blob *bl)
+blob_progress(struct bctx *b, const struct blob *bl, int64_t delta)
 {
 	struct build_progress *bp = &b->bp;
 
-	b->img_done[bl->first_user] += bl->size;
+	b->img_done[bl->first_user] += delta;
 	bp->image = bl->first_user;
 	bp->source = b->l->images[bl->first_user].source;
 	bp->image_done = b->img_done[bl->first_user];
 	bp->image_total = b->img_total[bl->first_user];
 	bp->image_finished = bp->image_done == bp->image_total;
-	bp->done += bl->size;
+	bp->done += delta;
 	if (b->o->bytes != NULL)
 		b->o->bytes(b->o->progress_arg, bp);
 }
 
-/* Makes sure the cache holds a verified copy of bl, downloading it if not. */
-static int
-ensure_cached(struct bctx *b, const struct blob *bl)
+/* fetch's progress, per request, turned into per-image and total bytes. */
+static void
+on_fetch(void *arg, const struct fetch_progress *fp)
 {
-	struct barge_err verr;
-	char *path = NULL, *tmp = NULL;
-	int fd = -1, rc;
+	struct bctx *b = arg;
+	const struct blob *bl;
+	int64_t delta;
 
-	if ((path = cache_path(b, bl->digest)) == NULL ||
-	    (tmp = fu_printf("%s/tmp/blob-XXXXXX", b->cache)) == NULL) {
-		rc = nomem(b->err);
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		rc = verify_fd(fd, bl->digest, bl->size, &verr);
-		close(fd);
-		fd = -1;
-		if (rc == BARGE_OK)
-			goto out;
-		/* A damaged cache entry is not an error: it is fetched again. */
-		progress(b, "dropping damaged cache entry: %s", verr.msg);
-		if (unlink(path) != 0 && errno != ENOENT) {
-			rc = err_sys(b->err, BARGE_EIO, errno, "removing bad cache entry %s", path);
-			goto out;
-		}
-	} else if (errno != ENOENT) {
-		rc = err_sys(b->err, BARGE_EIO, errno, "%s", path);
-		goto out;
-	}
-	progress(b, "pulling %s (%" PRId64 " bytes)", bl->digest, bl->size);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = err_sys(b->err, BARGE_EIO, errno, "creating %s", tmp);
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if ((rc = client_get_blob(b->c, bl->from, bl->digest, bl->size, fd, b->err)) != BARGE_OK)
-		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = err_sys(b->err, BARGE_EIO, errno, "writing %s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = err_sys(b->err, BARGE_EIO, errno, "rename %s to %s", tmp, path);
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	b->st->ndownloaded++;
-	b->st->downloaded_bytes += bl->size;
-	rc = BARGE_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL && rc != BARGE_OK)
-		unlink(tmp);
-	free(tmp);
-	free(path);
-	return rc;
-}
-
-static int
-cache_dirs(struct bctx *b)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *d = NULL;
-	int rc;
-
-	if (b->o->cache_dir != NULL)
-		b->cache = strdup(b->o->cache_dir);
-	else if (xdg != NULL && xdg[0] == '/')
-		b->cache = fu_printf("%s/barge", xdg);
-	else if (home != NULL && home[0] == '/')
-		b->cache = fu_printf("%s/.cache/barge", home);
-	else
-		return err_set(b->err, BARGE_EINVAL,
-		               "no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
-	if (b->cache == NULL)
-		return nomem(b->err);
-	if ((d = fu_printf("%s/tmp", b->cache)) == NULL)
-		return nomem(b->err);
-	rc = fu_mkdirs(d, 0755, b->err);
-	free(d);
-	if (rc != BARGE_OK)
-		return rc;
-	if ((d = fu_printf("%s/blobs/sha256", b->cache)) == NULL)
-		return nomem(b->err);
-	rc = fu_mkdirs(d, 0755, b->err);
-	free(d);
-	if (rc != BARGE_OK)
-		return rc;
-	if ((d = fu_printf("%s/blobs/sha512", b->cache)) == NULL)
-		return nomem(b->err);
-	rc = fu_mkdirs(d, 0755, b->err);
-	free(d);
-	return rc;
+	if (fp->index >= b->nreqs)
+		return;
+	bl = &b->pl.blobs[b->req_blob[fp->index]];
+	delta = fp->blob_done - b->req_done[fp->index];
+	b->req_done[fp->index] = fp->blob_done;
+	if (delta != 0 || fp->finished)
+		blob_progress(b, bl, delta);
 }
 
 /* Has every config and layer the bundle carries in the cache, verified. */
 static int
 fetch_all(struct bctx *b)
 {
+	struct fetch_opts fo = { .jobs = b->o->jobs, .progress = on_fetch, .progress_arg = b };
+	struct fetch_stats fst = { 0 };
+	struct fetch_req *reqs = NULL;
 	const struct blob *bl;
 	size_t i;
 	int rc;
 
-	if ((rc = cache_dirs(b)) != BARGE_OK)
+	if (b->o->cache_dir != NULL)
+		b->cache = strdup(b->o->cache_dir);
+	else if ((rc = fetch_default_cache_dir(&b->cache, b->err)) != BARGE_OK)
 		return rc;
+	if (b->cache == NULL)
+		return nomem(b->err);
+	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK)
+		return rc;
+	if ((reqs = calloc(b->pl.nblobs + 1, sizeof(*reqs))) == NULL ||
+	    (b->req_blob = calloc(b->pl.nblobs + 1, sizeof(*b->req_blob))) == NULL ||
+	    (b->req_done = calloc(b->pl.nblobs + 1, sizeof(*b->req_done))) == NULL) {
+		free(reqs);
+		return nomem(b->err);
+	}
 	for (i = 0; i < b->pl.nblobs; i++) {
 		bl = &b->pl.blobs[i];
 		if (bl->in_base)
 			continue;
 		b->img_total[bl->first_user] += bl->size;
 		b->bp.total += bl->size;
-	}
-	for (i = 0; i < b->pl.nblobs; i++) {
-		bl = &b->pl.blobs[i];
-		if (bl->in_base)
+		if (bl->mem != NULL)
 			continue;
-		if (bl->mem == NULL && (rc = ensure_cached(b, bl)) != BARGE_OK)
-			return rc;
-		blob_done(b, bl);
+		reqs[b->nreqs].ref = bl->from;
+		memcpy(reqs[b->nreqs].digest, bl->digest, sizeof(bl->digest));
+		reqs[b->nreqs].size = bl->size;
+		b->req_blob[b->nreqs++] = i;
 	}
-	return BARGE_OK;
+	/* Manifests are in memory already. */
+	for (i = 0; i < b->pl.nblobs; i++)
+		if (!b->pl.blobs[i].in_base && b->pl.blobs[i].mem != NULL)
+			blob_progress(b, &b->pl.blobs[i], b->pl.blobs[i].size);
+	progress(b, "pulling %zu blobs", b->nreqs);
+	rc = fetch_blobs(b->c, b->cache, reqs, b->nreqs, &fo, &fst, b->err);
+	b->st->ndownloaded = fst.ndownloaded;
+	b->st->downloaded_bytes = fst.bytes_downloaded;
+	free(reqs);
+	return rc;
 }
 
 /* Appends v to arr, taking its reference; fails on NULL or ENOMEM. */
@@ -779,7 +658,7 @@ add_blob_entry(struct bctx *b, struct bundle_writer *w, const struct blob *bl)
 	*strchr(name + 6, ':') = '/';
 	if (bl->mem != NULL)
 		return bundle_writer_add_buf(w, name, bl->mem, (size_t)bl->size, b->err);
-	if ((path = cache_path(b, bl->digest)) == NULL)
+	if ((path = fetch_cache_path(b->cache, bl->digest)) == NULL)
 		return nomem(b->err);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		rc = err_sys(b->err, BARGE_EIO, errno, "%s", path);
@@ -911,6 +790,8 @@ out:
 	json_decref(b.base);
 	free(b.img_total);
 	free(b.img_done);
+	free(b.req_blob);
+	free(b.req_done);
 	free(b.cache);
 	return rc;
 }
