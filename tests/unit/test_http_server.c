@@ -1,6 +1,7 @@
 #include "test_main.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,68 @@ struct fixture {
 	char *dir;
 	char *file; /* FILE_SIZE bytes of a pattern */
 	unsigned char *content;
+	/* What on_complete saw last. */
+	pthread_mutex_t mtx;
+	int last_status;
+	uint64_t last_bytes;
+	int completed;
 };
+
+/* A body taken by the handler: counted and summed as it streams. */
+struct sink {
+	uint64_t n;
+	uint64_t sum;
+	size_t calls;
+};
+
+static int
+sink_body(struct http_req *req, const void *buf, size_t len, void *arg)
+{
+	struct sink *k = arg;
+	const unsigned char *p = buf;
+	size_t i;
+
+	(void)req;
+	for (i = 0; i < len; i++)
+		k->sum += p[i];
+	k->n += len;
+	k->calls++;
+	/* A handler may refuse a body half way. */
+	if (k->n > 0 && p[0] == 'X')
+		return BARGE_EFORMAT;
+	return BARGE_OK;
+}
+
+static void
+sink_done(struct http_req *req, int rc, void *arg)
+{
+	struct sink *k = arg;
+	char buf[128];
+
+	if (rc == BARGE_OK) {
+		snprintf(buf, sizeof(buf), "n=%llu sum=%llu", (unsigned long long)k->n,
+		         (unsigned long long)k->sum);
+		(void)http_respond_buf(req, 200, "text/plain", buf, strlen(buf));
+	} else if (rc == BARGE_ELIMIT) {
+		(void)http_respond_buf(req, 413, "text/plain", "too big", 7);
+	} else if (rc != BARGE_EIO) {
+		(void)http_respond_buf(req, 400, "text/plain", "refused", 7);
+	}
+	free(k);
+}
+
+static void
+on_complete(struct http_req *req, int status, uint64_t bytes, void *arg)
+{
+	struct fixture *f = arg;
+
+	(void)req;
+	pthread_mutex_lock(&f->mtx);
+	f->last_status = status;
+	f->last_bytes = bytes;
+	f->completed++;
+	pthread_mutex_unlock(&f->mtx);
+}
 
 /*
  * What the test handler serves.  It runs on server threads, where cmocka's
@@ -51,6 +113,25 @@ handler(struct http_req *req, void *arg)
 		if ((fd = open(f->file, O_RDONLY)) >= 0)
 			(void)http_respond_fd(req, off ? 206 : 200, "application/octet-stream", fd,
 			                      o, l);
+	} else if (strcmp(path, "/sink") == 0) {
+		struct sink *k = calloc(1, sizeof(*k));
+		int rc;
+
+		if (k == NULL)
+			return;
+		rc = http_req_accept_body(req, 8 * 1024 * 1024, sink_body, sink_done, k);
+		if (rc != BARGE_OK) {
+			free(k);
+			(void)http_respond_buf(req, rc == BARGE_ELIMIT ? 413 : 500, "text/plain",
+			                       "no", 2);
+		}
+	} else if (strcmp(path, "/slow") == 0) {
+		usleep(700 * 1000);
+		(void)http_respond_buf(req, 200, "text/plain", "slow", 4);
+	} else if (strcmp(path, "/remote") == 0) {
+		const char *a = http_req_remote_addr(req);
+
+		(void)http_respond_buf(req, 200, "text/plain", a, strlen(a));
 	}
 	/* Anything else queues nothing: the server must answer 500 on its own. */
 }
@@ -137,6 +218,7 @@ setup(void **state)
 	assert_non_null(mkdtemp(tmpl));
 	f->dir = strdup(tmpl);
 	f->file = fu_printf("%s/blob", f->dir);
+	pthread_mutex_init(&f->mtx, NULL);
 	f->content = malloc(FILE_SIZE);
 	assert_non_null(f->content);
 	/* A pattern that does not repeat on block boundaries. */
@@ -159,6 +241,7 @@ teardown(void **state)
 	free(f->dir);
 	free(f->file);
 	free(f->content);
+	pthread_mutex_destroy(&f->mtx);
 	free(f);
 	curl_global_cleanup();
 	return 0;
@@ -177,6 +260,8 @@ start(struct fixture *f, const char *listen, const char *cert, const char *key)
 	o.threads = 2;
 	o.handler = handler;
 	o.arg = f;
+	o.on_complete = on_complete;
+	o.stop_wait_ms = 5000;
 	if (http_server_start(&o, &s, &err) != BARGE_OK)
 		fail_msg("start %s: %s", listen, err.msg);
 	assert_true(http_server_port(s) > 0);
@@ -429,7 +514,203 @@ test_port_in_use(void **state)
 	http_server_stop(s);
 }
 
+static void
+expect_sink(struct fixture *f, const char *url, const unsigned char *data, size_t len, int chunked)
+{
+	struct curl_slist *hdrs = NULL;
+	char want[128], *post;
+	uint64_t sum = 0;
+	struct body b, h;
+	size_t i;
+
+	post = malloc(len + 1);
+	assert_non_null(post);
+	memcpy(post, data, len);
+	post[len] = '\0';
+	for (i = 0; i < len; i++)
+		sum += data[i];
+	if (chunked)
+		hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+	assert_int_equal(fetch(url, "POST", NULL, hdrs, post, &b, &h, NULL), 200);
+	snprintf(want, sizeof(want), "n=%zu sum=%llu", len, (unsigned long long)sum);
+	assert_string_equal((char *)b.p, want);
+	/* on_complete may run just after the client has its answer: wait a little. */
+	for (i = 0; i < 100; i++) {
+		pthread_mutex_lock(&f->mtx);
+		if (f->last_status == 200 && f->last_bytes == strlen(want)) {
+			pthread_mutex_unlock(&f->mtx);
+			break;
+		}
+		pthread_mutex_unlock(&f->mtx);
+		usleep(10 * 1000);
+	}
+	assert_true(i < 100);
+	curl_slist_free_all(hdrs);
+	free(b.p);
+	free(h.p);
+	free(post);
+}
+
+/* Bodies reach the handler as they stream, with or without a length. */
+static void
+test_streamed_body(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char *url = fu_printf("http://127.0.0.1:%d/sink", http_server_port(s));
+	unsigned char *data = malloc(FILE_SIZE);
+	size_t i;
+
+	/* Letters only: POSTFIELDS are a C string, and 'X' first would make the sink refuse. */
+	assert_non_null(data);
+	for (i = 0; i < FILE_SIZE; i++)
+		data[i] = (unsigned char)('a' + f->content[i] % 26);
+	expect_sink(f, url, data, FILE_SIZE, 0);
+	expect_sink(f, url, data, FILE_SIZE, 1);
+	expect_sink(f, url, data, 1, 0);
+	free(data);
+	free(url);
+	http_server_stop(s);
+}
+
+static void
+test_body_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char *url = fu_printf("http://127.0.0.1:%d/sink", http_server_port(s)), *post;
+	struct body b, h;
+
+	/* Announced beyond the handler's bound: refused without being read. */
+	post = malloc(9 * 1024 * 1024 + 1);
+	assert_non_null(post);
+	memset(post, 'a', 9 * 1024 * 1024);
+	post[9 * 1024 * 1024] = '\0';
+	assert_int_equal(fetch(url, "POST", NULL, NULL, post, &b, &h, NULL), 413);
+	free(b.p);
+	free(h.p);
+	/* Refused half way by the handler: the answer still comes. */
+	memset(post, 'X', 1000);
+	post[1000] = '\0';
+	assert_int_equal(fetch(url, "POST", NULL, NULL, post, &b, &h, NULL), 400);
+	assert_string_equal((char *)b.p, "refused");
+	free(b.p);
+	free(h.p);
+	/* And the server goes on serving. */
+	free(url);
+	url = fu_printf("http://127.0.0.1:%d/remote", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 200);
+	assert_string_equal((char *)b.p, "127.0.0.1");
+	free(b.p);
+	free(h.p);
+	free(post);
+	free(url);
+	http_server_stop(s);
+}
+
+struct slow_call {
+	char *url;
+	long status;
+	char body[16];
+};
+
+static void *
+slow_thread(void *arg)
+{
+	struct slow_call *c = arg;
+	struct body b, h;
+
+	c->status = fetch(c->url, "GET", NULL, NULL, NULL, &b, &h, NULL);
+	if (b.p != NULL)
+		snprintf(c->body, sizeof(c->body), "%s", (char *)b.p);
+	free(b.p);
+	free(h.p);
+	return NULL;
+}
+
+/* A stop lets the request in flight finish before connections close. */
+static void
+test_graceful_stop(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct slow_call c = { 0 };
+	pthread_t t;
+
+	c.url = fu_printf("http://127.0.0.1:%d/slow", http_server_port(s));
+	assert_int_equal(pthread_create(&t, NULL, slow_thread, &c), 0);
+	usleep(300 * 1000);
+	http_server_stop(s);
+	pthread_join(t, NULL);
+	assert_int_equal(c.status, 200);
+	assert_string_equal(c.body, "slow");
+	free(c.url);
+}
+
+/* A new certificate serves new connections; a bad pair changes nothing. */
+static void
+test_cert_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct barge_err err = { 0 };
+	char *d1 = fu_printf("%s/one", f->dir), *d2 = fu_printf("%s/two", f->dir);
+	char *ca1 = fu_printf("%s/ca.crt", d1), *ca2 = fu_printf("%s/ca.crt", d2);
+	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL, *url;
+	struct http_server *s;
+	struct body b, h;
+	CURL *c;
+
+	assert_int_equal(tls_ensure(d1, NULL, 0, &c1, &k1, &err), BARGE_OK);
+	assert_int_equal(tls_ensure(d2, NULL, 0, &c2, &k2, &err), BARGE_OK);
+	s = start(f, "127.0.0.1:0", c1, k1);
+	url = fu_printf("https://127.0.0.1:%d/buf", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", ca1, NULL, NULL, &b, &h, NULL), 200);
+	free(b.p);
+	free(h.p);
+
+	/* A certificate with another's key is refused; the old one stays. */
+	assert_int_not_equal(http_server_set_cert(s, c1, k2, &err), BARGE_OK);
+	assert_int_equal(fetch(url, "GET", ca1, NULL, NULL, &b, &h, NULL), 200);
+	free(b.p);
+	free(h.p);
+
+	assert_int_equal(http_server_set_cert(s, c2, k2, &err), BARGE_OK);
+	assert_int_equal(fetch(url, "GET", ca2, NULL, NULL, &b, &h, NULL), 200);
+	assert_string_equal((char *)b.p, "hello world");
+	free(b.p);
+	free(h.p);
+	/* The old CA no longer verifies the server. */
+	c = curl_easy_init();
+	assert_non_null(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca1);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	assert_int_not_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_cleanup(c);
+	/* Twice more, to drain and reap the replaced listeners. */
+	assert_int_equal(http_server_set_cert(s, c1, k1, &err), BARGE_OK);
+	assert_int_equal(http_server_set_cert(s, c2, k2, &err), BARGE_OK);
+	assert_int_equal(fetch(url, "GET", ca2, NULL, NULL, &b, &h, NULL), 200);
+	free(b.p);
+	free(h.p);
+	http_server_stop(s);
+	free(url);
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	free(ca1);
+	free(ca2);
+	free(d1);
+	free(d2);
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_graceful_stop, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_plain_buffer_and_headers, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_request_with_body, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_large_body_answered_early, setup, teardown),
