@@ -83,6 +83,7 @@ enum {
 	ST_MANIFEST_ADD,
 	ST_REF_ADD,
 	ST_TAG_SET,
+	ST_BUNDLE_BY_DIGEST,
 	ST_BUNDLE_ADD,
 	ST_BUNDLE_IMAGE_ADD,
 	ST_MANIFEST_BY_DIGEST,
@@ -103,6 +104,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REF_ADD] = "INSERT INTO refs(parent, child) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
 	[ST_TAG_SET] = "INSERT INTO tags(repo_id, name, digest) VALUES(?1, ?2, ?3) "
 	               "ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest",
+	[ST_BUNDLE_BY_DIGEST] = "SELECT id FROM bundles WHERE digest = ?1 ORDER BY id LIMIT 1",
 	[ST_BUNDLE_ADD] = "INSERT INTO bundles(name, version, digest, loaded_at) "
 	                  "VALUES(?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))",
 	[ST_BUNDLE_IMAGE_ADD] = "INSERT INTO bundle_images(bundle_id, repo_id, digest) "
@@ -762,6 +764,26 @@ store_put_bundle(struct store *s, const char *name, const char *version, const c
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
 		return rc;
+	/* barge.json names every blob: the same digest is the same bundle, recorded once. */
+	if ((rc = stmt_get(s, ST_BUNDLE_BY_DIGEST, &st, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_text(s, st, 1, digest, err)) != BARGE_OK) {
+		stmt_done(st);
+		return rc;
+	}
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*id = sqlite3_column_int64(st, 0);
+		stmt_done(st);
+		return BARGE_OK;
+	case SQLITE_DONE:
+		stmt_done(st);
+		break;
+	default:
+		rc = db_fail(s, err, "look up bundle");
+		stmt_done(st);
+		return rc;
+	}
 	if ((rc = stmt_get(s, ST_BUNDLE_ADD, &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, name, err)) != BARGE_OK ||

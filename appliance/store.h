@@ -75,7 +75,10 @@ int store_put_ref(struct store *s, const char *digest, const char *child,
 /* Points repo:tag at manifest digest, replacing an older target. */
 int store_put_tag(struct store *s, const char *repo, const char *tag, const char *digest,
                   struct barge_err *err) BARGE_MUST_CHECK;
-/* Records a loaded bundle and returns its id. */
+/*
+ * Records a loaded bundle and returns its id.  A bundle already recorded
+ * (same digest) keeps its record and id.
+ */
 int store_put_bundle(struct store *s, const char *name, const char *version, const char *digest,
                      int64_t *id, struct barge_err *err) BARGE_MUST_CHECK;
 /* Records that bundle id brought repo@digest. */
