@@ -1,0 +1,190 @@
+#include "test_main.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileutil.h"
+#include "lock.h"
+#include "profile.h"
+
+#define LOCKS    BARGE_TEST_DATA "/locks/"
+#define PROFILES BARGE_TEST_DATA "/profiles/"
+
+static void
+test_parse_good(void **state)
+{
+	struct barge_err err;
+	struct lock *l = NULL;
+	char plat[64];
+
+	if (lock_load(LOCKS "good.json", &l, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(l->name, "edge-retail");
+	assert_string_equal(l->version, "1.4.0");
+	assert_string_equal(l->project, "edge");
+	assert_int_equal(l->nplatforms, 2);
+	platform_format(&l->platforms[1], plat, sizeof(plat));
+	assert_string_equal(plat, "linux/arm64/v8");
+	assert_int_equal(l->nfiles, 1);
+	assert_string_equal(l->files[0].path, "profiles/edge.yaml");
+	assert_int_equal(l->nimages, 2);
+	assert_string_equal(l->images[0].source, "docker.io/library/nginx:1.25");
+	assert_string_equal(l->images[0].ref->tag, "1.25");
+	assert_int_equal(l->images[0].size, 1000);
+	assert_int_equal(l->images[0].nmanifests, 2);
+	assert_int_equal(l->images[0].manifests[1].size, 501);
+	assert_int_equal(l->images[0].norigins, 2);
+	assert_string_equal(l->images[0].origins[1].file, "manifests/web.yaml");
+	assert_int_equal(l->images[0].origins[1].line, 40);
+	assert_int_equal(l->images[1].nmanifests, 0);
+	assert_string_equal(l->images[1].ref->host, "localhost:5000");
+	lock_free(l);
+}
+
+/* Loading and dumping gives the file's bytes back: the format is fixed. */
+static void
+test_roundtrip_bytes(void **state)
+{
+	struct barge_err err;
+	struct lock *l = NULL;
+	char *file = NULL, *text = NULL;
+	size_t flen, tlen;
+
+	assert_int_equal(fu_read_file(LOCKS "good.json", 1 << 20, &file, &flen, &err), BARGE_OK);
+	assert_int_equal(lock_parse("good.json", file, flen, &l, &err), BARGE_OK);
+	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
+	assert_int_equal(tlen, flen);
+	assert_memory_equal(text, file, flen);
+	free(text);
+	free(file);
+	lock_free(l);
+}
+
+static void
+test_bad_cases(void **state)
+{
+	char line[1024], path[1200], want[1200], *tab;
+	struct barge_err err;
+	struct lock *l;
+	FILE *f = fopen(LOCKS "cases.txt", "r");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || (tab = strchr(line, '\t')) == NULL)
+			continue;
+		*tab = '\0';
+		snprintf(path, sizeof(path), LOCKS "%s", line);
+		snprintf(want, sizeof(want), "%s%s%s", path, tab[1] == '\0' ? "" : ": ", tab + 1);
+		/* JSON syntax errors name line:column right after the file. */
+		if (strstr(tab + 1, line) == tab + 1)
+			snprintf(want, sizeof(want), LOCKS "%s", tab + 1);
+		l = NULL;
+		err_clear(&err);
+		if (lock_load(path, &l, &err) == BARGE_OK)
+			fail_msg("%s loaded", line);
+		assert_null(l);
+		if (strstr(err.msg, want) == NULL)
+			fail_msg("%s: \"%s\" lacks \"%s\"", line, err.msg, want);
+		n++;
+	}
+	fclose(f);
+	assert_true(n >= 16);
+}
+
+static void
+test_write_atomic(void **state)
+{
+	char dir[] = "/tmp/barge-test-lock-XXXXXX", *path, *a = NULL, *b = NULL;
+	struct barge_err err;
+	struct lock *l = NULL, *back = NULL;
+	size_t alen, blen, nent = 0;
+	struct dirent *de;
+	DIR *d;
+
+	assert_non_null(mkdtemp(dir));
+	path = fu_printf("%s/out.lock.json", dir);
+	assert_int_equal(lock_load(LOCKS "good.json", &l, &err), BARGE_OK);
+	assert_int_equal(lock_write(l, path, &err), BARGE_OK);
+	assert_int_equal(lock_load(path, &back, &err), BARGE_OK);
+	assert_int_equal(lock_dump(l, &a, &alen, &err), BARGE_OK);
+	assert_int_equal(lock_dump(back, &b, &blen, &err), BARGE_OK);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	/* Only the lock itself: no temporary sibling left behind. */
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			nent++;
+	closedir(d);
+	assert_int_equal(nent, 1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(a);
+	free(b);
+	free(path);
+	lock_free(l);
+	lock_free(back);
+}
+
+static void
+test_from_profile(void **state)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+	struct lock *l = NULL;
+	struct platform pl;
+	char plat[64];
+
+	assert_int_equal(profile_load(PROFILES "layered/edge.yaml", &p, &err), BARGE_OK);
+	assert_int_equal(platform_parse("linux/arm/v7", &pl, &err), BARGE_OK);
+	assert_int_equal(lock_from_profile(p, &pl, 1, &l, &err), BARGE_OK);
+	assert_string_equal(l->name, "edge-retail");
+	assert_string_equal(l->project, "retail");
+	assert_int_equal(l->nplatforms, 1);
+	platform_format(&l->platforms[0], plat, sizeof(plat));
+	assert_string_equal(plat, "linux/arm/v7");
+	assert_int_equal(l->nimages, p->nimages);
+	assert_int_equal(l->nfiles, p->nfiles);
+	assert_string_equal(l->files[0].sha256, p->files[0].sha256);
+	assert_int_equal(l->images[3].norigins, 2);
+	assert_string_equal(l->images[3].origins[1].pack, "podinfo");
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
+	lock_free(l);
+	profile_free(p);
+}
+
+static void
+test_matches_profile_names_differences(void **state)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+	struct lock *l = NULL;
+
+	assert_int_equal(profile_load(PROFILES "multi-pack.yaml", &p, &err), BARGE_OK);
+	assert_int_equal(lock_load(LOCKS "good.json", &l, &err), BARGE_OK);
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "not in the lock: docker.io/rancher/mirrored-pause:3.6, "
+	                                "registry.example.com:5000/tools/busybox:1.36, "
+	                                "localhost:5000/app@sha256:"));
+	assert_non_null(strstr(err.msg, "only in the lock: localhost:5000/app:1"));
+	/* nginx:1.25 is in both. */
+	assert_null(strstr(err.msg, "nginx"));
+	lock_free(l);
+	profile_free(p);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_parse_good),
+	cmocka_unit_test(test_roundtrip_bytes),
+	cmocka_unit_test(test_bad_cases),
+	cmocka_unit_test(test_write_atomic),
+	cmocka_unit_test(test_from_profile),
+	cmocka_unit_test(test_matches_profile_names_differences),
+};
+
+BARGE_TEST_MAIN(tests)
