@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# barged serve as an operator runs it: a configuration file with flags over
+# it, /healthz /readyz /metrics and the status page, the generated admin
+# password (0600, never logged), the Docker token dance with curl, read-only
+# tokens that pull but never push, anonymous pull on and off, the JSON access
+# log, a SIGHUP that makes new TLS connections see a new certificate, and
+# SIGTERM exiting 0.  Only 127.0.0.1; no other tool than curl and openssl.
+#
+# Env: BARGED (path of the binary; default build/...).  IT_KEEP_TMP=1 keeps
+# the temp dir for a post-mortem.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
+for tool in "$BARGED" curl openssl jq sha256sum; do
+	command -v "$tool" >/dev/null || it_die "missing $tool (scripts/check installs it)"
+done
+
+it_tmpdir
+DATA=$IT_TMP/data
+REPO=edge/ops/hello
+CURL=(curl -s --noproxy '*' --max-time 30)
+
+# status METHOD URL CURLARGS...: the HTTP status only.
+status() {
+	local m=$1 url=$2; shift 2
+	"${CURL[@]}" -o /dev/null -w '%{http_code}' -X "$m" "$@" "$url" || true
+}
+
+# serve NAME ARGS...: start barged serve with ARGS, wait for /healthz; SRV_PID, BASE.
+serve() {
+	local name=$1 port scheme=http; shift
+	port=$(it_free_port)
+	it_spawn "$IT_TMP/$name.log" "$BARGED" serve --listen "127.0.0.1:$port" "$@"
+	SRV_PID=$IT_LAST_PID
+	case " $* " in *" --plain-http "*) ;; *) scheme=https ;; esac
+	BASE=$scheme://127.0.0.1:$port
+	PORT=$port
+	it_wait_for 30 "${CURL[@]}" -f -k "$BASE/healthz" || {
+		cat "$IT_TMP/$name.log" >&2
+		it_die "barged serve ($name) did not come up"
+	}
+}
+
+# stop_ok NAME: SIGTERM, and the exit status must be 0.
+stop_ok() {
+	local rc=0
+	kill -TERM "$SRV_PID"
+	wait "$SRV_PID" || rc=$?
+	it_check_eq "$1: SIGTERM exits 0" 0 "$rc"
+}
+
+# --- the configuration file ---------------------------------------------------
+
+cat >"$IT_TMP/barged.yaml" <<EOF
+# barged test configuration
+data_dir: $DATA
+plain_http: true
+auth:
+  anonymous_pull: true
+log:
+  access: $IT_TMP/access.log
+  format: json
+EOF
+
+# A misspelt key stops barged before it serves, naming file, line and column.
+printf 'auth:\n  anonymous_pul: true\n' >"$IT_TMP/bad.yaml"
+rc=0
+"$BARGED" serve --config "$IT_TMP/bad.yaml" --listen 127.0.0.1:1 >"$IT_TMP/bad.out" 2>&1 || rc=$?
+it_check_eq "unknown key: exit status 2" 2 "$rc"
+it_check "unknown key: message names file:line:col and suggests the key" \
+	grep -qF "bad.yaml:2:3: unknown key \"anonymous_pul\" in auth; did you mean \"anonymous_pull\"?" \
+	"$IT_TMP/bad.out"
+rc=0
+"$BARGED" serve --config "$IT_TMP/nonexistent.yaml" >"$IT_TMP/bad.out" 2>&1 || rc=$?
+it_check_eq "a named config file that is missing: exit status 1" 1 "$rc"
+
+# --- plain HTTP, anonymous pull on ------------------------------------------
+
+serve plain --config "$IT_TMP/barged.yaml" --plain-http
+it_check "admin.password generated with mode 0600" \
+	test "$(stat -c %a "$DATA/admin.password")" = 600
+PW=$(cat "$DATA/admin.password")
+it_check_eq "admin password is 24 characters" 24 "${#PW}"
+it_check "the log names the password file" grep -qF "$DATA/admin.password" "$IT_TMP/plain.log"
+
+it_check_eq "/healthz 200" 200 "$(status GET "$BASE/healthz")"
+it_check_eq "/readyz 200" 200 "$(status GET "$BASE/readyz")"
+it_check_eq "/nope 404" 404 "$(status GET "$BASE/nope")"
+
+# The token dance: 401 with a Bearer challenge, /token with Basic, then Bearer.
+"${CURL[@]}" -D "$IT_TMP/h" -o /dev/null "$BASE/v2/"
+it_check "GET /v2/ without credentials: 401" grep -q '^HTTP/1.1 401' "$IT_TMP/h"
+it_check "challenge names the realm on the Host used and the service" \
+	grep -qF "WWW-Authenticate: Bearer realm=\"$BASE/token\",service=\"barged\"" "$IT_TMP/h"
+realm=$(sed -n 's/^WWW-Authenticate: Bearer realm="\([^"]*\)".*/\1/p' "$IT_TMP/h" | tr -d '\r')
+tok=$("${CURL[@]}" -u "admin:$PW" "$realm?service=barged&scope=repository:$REPO:pull,push" |
+	jq -r .token)
+it_check "/token with admin credentials gives a token" test -n "$tok" -a "$tok" != null
+it_check_eq "GET /v2/ with the Bearer token: 200" 200 \
+	"$(status GET "$BASE/v2/" -H "Authorization: Bearer $tok")"
+it_check_eq "wrong password at /token: 401" 401 \
+	"$(status GET "$realm?service=barged&scope=repository:$REPO:pull" -u admin:wrong)"
+it_check_eq "wrong password on /v2/: 401" 401 "$(status GET "$BASE/v2/" -u admin:wrong)"
+
+# Push an image (config blob and manifest) with the token, monolithic.
+printf '{}' >"$IT_TMP/config.json"
+cfg=sha256:$(sha256sum "$IT_TMP/config.json" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[]}' \
+	"$cfg" >"$IT_TMP/manifest.json"
+man=sha256:$(sha256sum "$IT_TMP/manifest.json" | cut -d' ' -f1)
+it_check_eq "anonymous push of a blob: 401" 401 \
+	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" --data-binary @"$IT_TMP/config.json")"
+it_check_eq "admin push of the config blob: 201" 201 \
+	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
+it_check_eq "admin push of the manifest: 201" 201 \
+	"$(status PUT "$BASE/v2/$REPO/manifests/1.0" -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @"$IT_TMP/manifest.json")"
+got=$("${CURL[@]}" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	"$BASE/v2/$REPO/manifests/1.0" | sha256sum | cut -d' ' -f1)
+it_check_eq "anonymous pull: the manifest's bytes" "$man" "sha256:$got"
+
+# Read-only tokens: made while barged runs, they pull and never push.
+RO=$("$BARGED" token create --name ci --data-dir "$DATA" 2>/dev/null)
+it_check "barged token create prints a token" test "${RO#barge_}" != "$RO"
+it_check "barged token ls lists it" sh -c "'$BARGED' token ls --data-dir '$DATA' | grep -q '^ci '"
+it_check "tokens.json keeps no token" sh -c "! grep -qF '$RO' '$DATA/tokens.json'"
+it_check_eq "read-only token pulls (Basic)" 200 \
+	"$(status GET "$BASE/v2/$REPO/manifests/1.0" -u "ci:$RO")"
+it_check_eq "read-only token pushes (Basic): 403" 403 \
+	"$(status POST "$BASE/v2/$REPO/blobs/uploads/" -u "ci:$RO")"
+rotok=$("${CURL[@]}" -u "ci:$RO" "$BASE/token?service=barged&scope=repository:$REPO:pull,push" |
+	jq -r .token)
+it_check_eq "read-only token's Bearer token pushes: 403" 403 \
+	"$(status PUT "$BASE/v2/$REPO/manifests/2.0" -H "Authorization: Bearer $rotok" \
+		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @"$IT_TMP/manifest.json")"
+
+# Metrics and the status page count what happened.
+"${CURL[@]}" "$BASE/metrics" >"$IT_TMP/metrics"
+it_check "metrics: build info" grep -q '^barged_build_info{version="[^"]*"} 1$' "$IT_TMP/metrics"
+it_check "metrics: manifest pulls by status" \
+	grep -q '^barged_http_requests_total{route="manifest",method="GET",status="200"} [1-9]' \
+	"$IT_TMP/metrics"
+it_check "metrics: 403 pushes counted" \
+	grep -q '^barged_http_requests_total{route="upload",method="POST",status="403"} 1$' \
+	"$IT_TMP/metrics"
+it_check "metrics: store blobs" grep -q '^barged_store_blobs 2$' "$IT_TMP/metrics"
+it_check "metrics: store bytes" \
+	grep -q "^barged_store_bytes $(($(stat -c %s "$IT_TMP/manifest.json") + 2))\$" "$IT_TMP/metrics"
+"${CURL[@]}" "$BASE/" >"$IT_TMP/status.html"
+it_check "status page: images count" grep -qF '<th align=left>images (tags)</th><td>1</td>' \
+	"$IT_TMP/status.html"
+
+# Removing the token works at once, without a restart.
+"$BARGED" token rm ci --data-dir "$DATA"
+it_check_eq "removed read-only token: 401" 401 \
+	"$(status GET "$BASE/v2/$REPO/manifests/1.0" -u "ci:$RO")"
+stop_ok plain
+
+# logged QUERY: some access-log line satisfies the jq condition.
+logged() { jq -s -e "any(.[]; $1)" "$IT_TMP/access.log" >/dev/null; }
+it_check "access log: admin's /token request with its user and status" \
+	logged '.path == "/token" and .user == "admin" and .status == 200'
+it_check "access log: the 403 push with the read-only token's name" \
+	logged '.method == "POST" and .status == 403 and .user == "token:ci" and .remote == "127.0.0.1"' 
+it_check "access log: every line is JSON" sh -c "jq -e . '$IT_TMP/access.log' >/dev/null"
+it_check "access log: no query strings (no digests from ?digest=)" \
+	sh -c "! grep -q '?' '$IT_TMP/access.log'"
+it_check "no password or token in any log" \
+	sh -c "! grep -rqF -e '$PW' -e '$RO' -e '$tok' '$IT_TMP/plain.log' '$IT_TMP/access.log'"
+
+# --- flags over the file: anonymous pull off --------------------------------
+
+RO=$("$BARGED" token create --name nodes --data-dir "$DATA" 2>/dev/null)
+serve closed --config "$IT_TMP/barged.yaml" --plain-http --anonymous-pull=false --access-log off
+it_check_eq "--anonymous-pull=false: anonymous pull 401" 401 \
+	"$(status GET "$BASE/v2/$REPO/manifests/1.0")"
+it_check_eq "--anonymous-pull=false: anonymous /token 401" 401 \
+	"$(status GET "$BASE/token?service=barged&scope=repository:$REPO:pull")"
+rotok=$("${CURL[@]}" -u "nodes:$RO" "$BASE/token?service=barged&scope=repository:$REPO:pull" |
+	jq -r .token)
+it_check_eq "read-only token dance pulls" 200 \
+	"$(status GET "$BASE/v2/$REPO/manifests/1.0" -H "Authorization: Bearer $rotok")"
+it_check_eq "the same password as before (not regenerated)" "$PW" "$(cat "$DATA/admin.password")"
+stop_ok closed
+
+# --- TLS with an operator's certificate, reloaded on SIGHUP -----------------
+
+# mkcert NAME SERIAL: a self-signed certificate for 127.0.0.1 with a known serial.
+mkcert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=barged test $1" -addext "subjectAltName=IP:127.0.0.1" -set_serial "$2" \
+		-keyout "$IT_TMP/$1.key" -out "$IT_TMP/$1.crt" 2>/dev/null
+}
+# serial: the serial number of the certificate served now.
+serial() {
+	openssl s_client -connect "127.0.0.1:$PORT" -servername localhost </dev/null 2>/dev/null |
+		openssl x509 -noout -serial | cut -d= -f2
+}
+mkcert one 0x1111
+mkcert two 0x2222
+cp "$IT_TMP/one.crt" "$IT_TMP/tls.crt"
+cp "$IT_TMP/one.key" "$IT_TMP/tls.key"
+serve tls --config "$IT_TMP/barged.yaml" --plain-http=false \
+	--tls-cert "$IT_TMP/tls.crt" --tls-key "$IT_TMP/tls.key"
+it_check_eq "TLS: /healthz with the operator's certificate trusted" 200 \
+	"$(status GET "$BASE/healthz" --cacert "$IT_TMP/one.crt")"
+it_check_eq "TLS: serial before reload" 1111 "$(serial)"
+it_check "TLS 1.1 is refused" sh -c "! openssl s_client -connect 127.0.0.1:$PORT -tls1_1 </dev/null >/dev/null 2>&1"
+
+# A key that does not match is refused and the old certificate stays.
+cp "$IT_TMP/two.crt" "$IT_TMP/tls.crt"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "certificate reload failed" "$IT_TMP/tls.log"
+it_check "mismatched pair on SIGHUP: reload refused, logged" \
+	grep -q "does not belong to" "$IT_TMP/tls.log"
+it_check_eq "mismatched pair: the old certificate still served" 1111 "$(serial)"
+cp "$IT_TMP/two.key" "$IT_TMP/tls.key"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "certificate reloaded" "$IT_TMP/tls.log"
+it_check_eq "SIGHUP: new connections get the new certificate" 2222 "$(serial)"
+it_check_eq "TLS: /readyz trusted with the new certificate" 200 \
+	"$(status GET "$BASE/readyz" --cacert "$IT_TMP/two.crt")"
+it_check "SIGHUP did not stop the server" kill -0 "$SRV_PID"
+stop_ok tls
+
+# --- TLS with the generated CA ------------------------------------------------
+
+serve gen --data-dir "$DATA" --access-log off --tls-name edge.test
+it_check_eq "generated CA: /healthz trusted through DATA/ca.crt" 200 \
+	"$(status GET "$BASE/healthz" --cacert "$DATA/ca.crt")"
+it_check_eq "generated CA: anonymous manifest pull over HTTPS" 200 \
+	"$(status GET "$BASE/v2/$REPO/manifests/1.0" --cacert "$DATA/ca.crt")"
+"${CURL[@]}" -D "$IT_TMP/h" -o /dev/null --cacert "$DATA/ca.crt" "$BASE/v2/"
+it_check "HTTPS challenge realm is https://" \
+	grep -qF "WWW-Authenticate: Bearer realm=\"$BASE/token\"" "$IT_TMP/h"
+before=$(serial)
+rm "$DATA/tls/server.crt" "$DATA/tls/server.key"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "certificate reloaded" "$IT_TMP/gen.log"
+after=$(serial)
+it_check "SIGHUP after removing server.crt: a new certificate is served" \
+	test -n "$after" -a "$after" != "$before"
+it_check_eq "new certificate still trusted through the same CA" 200 \
+	"$(status GET "$BASE/healthz" --cacert "$DATA/ca.crt")"
+stop_ok gen
+
+it_summary
