@@ -45,11 +45,18 @@ DATA=$IT_TMP/data
 "$BARGED" load --data-dir "$DATA" "$IT_TMP/mirror.tar.zst" 2>"$IT_TMP/load.err" ||
 	{ cat "$IT_TMP/load.err"; it_die "barged load failed"; }
 
+# answers URL CURLARGS...: the server answers with any HTTP status (/v2/ may ask for a token).
+answers() {
+	local url=$1 code
+	shift
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url") || return 1
+	[ "$code" != 000 ]
+}
 PORT=$(it_free_port)
 EP=127.0.0.1:$PORT
 it_spawn "$IT_TMP/serve.log" "$BARGED" serve --data-dir "$DATA" --listen "$EP"
 SERVE_PID=$IT_LAST_PID
-it_wait_for 30 curl -sf --cacert "$DATA/ca.crt" "https://$EP/v2/" ||
+it_wait_for 30 answers "https://$EP/v2/" --cacert "$DATA/ca.crt" ||
 	{ cat "$IT_TMP/serve.log"; it_die "barged serve does not answer"; }
 
 DEAD=$(it_free_port)
@@ -171,4 +178,6 @@ else
 fi
 
 it_stop "$SERVE_PID"
+it_check "barged serve log has no sanitizer report" \
+	bash -c "! grep -qE 'Sanitizer|runtime error' '$IT_TMP/serve.log'"
 it_summary
