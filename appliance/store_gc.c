@@ -681,7 +681,7 @@ gc_blob(struct store *s, const char *path, const char *digest, const struct stat
         struct barge_err *err)
 {
 	struct gc *g = arg;
-	int live, orphan, rc;
+	int live = 0, orphan, rc;
 
 	/* Not a blob's name: fsck reports it; GC leaves what it does not know. */
 	if (digest == NULL)
@@ -1016,7 +1016,7 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 	char subject[1024], *buf = NULL;
 	int64_t size, have;
 	size_t i, n;
-	int rc, yes, broken = 0, step;
+	int rc, yes = 0, broken = 0, step;
 
 	snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
 	f->st->manifests++;

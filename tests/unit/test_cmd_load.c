@@ -309,7 +309,7 @@ test_stdin(void **state)
 	struct fixture *f = *state;
 	char *argv[] = { "load", "--data-dir", f->store, "-", NULL };
 	char *out = NULL;
-	int saved, fd;
+	int saved, fd = -1;
 
 	saved = dup(STDIN_FILENO);
 	assert_true(saved >= 0 && (fd = open(HELLO_BUNDLE, O_RDONLY)) >= 0);
