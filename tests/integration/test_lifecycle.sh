@@ -34,7 +34,7 @@ bundle() {
 	local version=$1 n; shift
 	{
 		printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\n'
-		printf 'metadata: {name: life, version: %s}\n' "$version"
+		printf 'metadata: {name: life, version: "%s"}\n' "$version"
 		printf 'spec:\n  platforms: [linux/amd64, linux/arm64]\n  project: edge\n'
 		printf '  packs:\n    - name: all\n      images:\n'
 		for n in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$n"; done
@@ -215,7 +215,7 @@ it_check "fsck after the reload exits 0" "$BARGED" fsck --data-dir "$DATA"
 # --- usage ------------------------------------------------------------------------
 
 for verb in ls rm gc fsck; do
-	it_check "barged $verb --help exits 0" "$BARGED" "$verb" --help
+	it_check "barged $verb --help exits 0" bash -c "'$BARGED' $verb --help >/dev/null"
 done
 rc=0
 "$BARGED" gc --data-dir "$IT_TMP/nowhere" 2>"$IT_TMP/nowhere.err" || rc=$?
