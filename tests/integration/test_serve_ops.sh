@@ -42,12 +42,14 @@ serve() {
 	}
 }
 
-# stop_ok NAME: SIGTERM, and the exit status must be 0.
+# stop_ok NAME: SIGTERM; the exit status must be 0 and the log free of sanitizer reports.
 stop_ok() {
 	local rc=0
 	kill -TERM "$SRV_PID"
 	wait "$SRV_PID" || rc=$?
 	it_check_eq "$1: SIGTERM exits 0" 0 "$rc"
+	it_check "$1: no sanitizer report" \
+		sh -c "! grep -qE 'Sanitizer|runtime error' '$IT_TMP/$1.log'"
 }
 
 # --- the configuration file ---------------------------------------------------
@@ -165,7 +167,7 @@ logged() { jq -s -e "any(.[]; $1)" "$IT_TMP/access.log" >/dev/null; }
 it_check "access log: admin's /token request with its user and status" \
 	logged '.path == "/token" and .user == "admin" and .status == 200'
 it_check "access log: the 403 push with the read-only token's name" \
-	logged '.method == "POST" and .status == 403 and .user == "token:ci" and .remote == "127.0.0.1"' 
+	logged '.method == "POST" and .status == 403 and .user == "token:ci" and .remote == "127.0.0.1"'
 it_check "access log: every line is JSON" sh -c "jq -e . '$IT_TMP/access.log' >/dev/null"
 it_check "access log: no query strings (no digests from ?digest=)" \
 	sh -c "! grep -q '?' '$IT_TMP/access.log'"
