@@ -8,6 +8,15 @@
  * H/P[:T][@D] to <advertise>/<project>/H/P[:T][@D] (host ":port" written
  * "_port").  It never refuses a pod: malformed, oversized or non-Pod reviews
  * get allowed=true without a patch, and *note says why (for the log).
+ *
+ * On UPDATE only references that differ from oldObject's (matched by
+ * container or volume name) are swapped, since swapping an image a pod
+ * already runs restarts its container; the pods/ephemeralcontainers
+ * subresource swaps ephemeral containers only.  The annotation
+ * barge.dev/original-images maps container name (or "volume/<name>") to
+ * the original reference, merged with one already there.  A pod labelled
+ * barge.dev/imageswap=disable is left alone even if the selectors let it
+ * through.
  */
 #ifndef BARGE_WEBHOOK_H
 #define BARGE_WEBHOOK_H
