@@ -640,15 +640,23 @@ fail:
 
 /*
  * The manifest rows reachable from a root: every tag and every bundle pin,
- * then the children an index row of the same repository references.
+ * then the manifests a live row of the same repository references (an
+ * index's children), and the referrers of a live row (an image manifest,
+ * not an index, referencing a manifest can only be naming its subject: a
+ * signature or SBOM lives as long as what it describes).
  */
-#define LIVE_CTE                                            \
-	"WITH RECURSIVE live(repo_id, digest) AS ("         \
-	"  SELECT repo_id, digest FROM tags"                \
-	"  UNION SELECT repo_id, digest FROM bundle_images" \
-	"  UNION SELECT m.repo_id, m.digest FROM live"      \
-	"    JOIN refs f ON f.parent = live.digest"         \
-	"    JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.child) "
+#define LIVE_CTE                                                                    \
+	"WITH RECURSIVE live(repo_id, digest) AS ("                                 \
+	"  SELECT repo_id, digest FROM tags"                                        \
+	"  UNION SELECT repo_id, digest FROM bundle_images"                         \
+	"  UNION SELECT m.repo_id, m.digest FROM live"                              \
+	"    JOIN refs f ON f.parent = live.digest"                                 \
+	"    JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.child"   \
+	"  UNION SELECT m.repo_id, m.digest FROM live"                              \
+	"    JOIN refs f ON f.child = live.digest"                                  \
+	"    JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.parent"  \
+	"    WHERE m.media_type NOT IN ('application/vnd.oci.image.index.v1+json'," \
+	"      'application/vnd.docker.distribution.manifest.list.v2+json')) "
 
 struct gc {
 	const struct store_gc_opts *o;
@@ -656,10 +664,68 @@ struct gc {
 	struct dset garbage; /* digests rows deleted by this GC named */
 	sqlite3_stmt *live;  /* whether a row still names a digest */
 	int64_t uploads;     /* open upload sessions */
+	int links;           /* the push side's repo_blobs table exists */
 	int remove;          /* 0: dry run */
 	int readers_done;    /* no reader can still see the deleted rows */
 	time_t now;
 };
+
+/* Whether the table exists: extensions (store_push.c) create theirs on first use. */
+static int
+has_table(struct store *s, const char *name, int *yes, struct barge_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
+	               err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_text(s, st, 1, name, err)) == BARGE_OK) {
+		step = sqlite3_step(st);
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			rc = db_fail(s, err, "look up table");
+		*yes = step == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Blobs pushed to a repository (repo_blobs) that no manifest names once the
+ * grace period is over: a push that never sent its manifest.  Their links
+ * go with the rows this GC deletes.
+ */
+static int
+gc_links(struct store *s, struct gc *g, struct barge_err *err)
+{
+	static const char stale[] = " FROM repo_blobs WHERE linked_at <= ?1"
+	                            " AND digest NOT IN (SELECT digest FROM manifests)"
+	                            " AND digest NOT IN (SELECT child FROM refs)";
+	const char *digest;
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+	int rc, step;
+
+	snprintf(sql, sizeof(sql), "SELECT DISTINCT digest%s", stale);
+	if ((rc = prep(s, sql, &st, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_int(s, st, 1, (int64_t)g->now - g->o->grace_s, err)) != BARGE_OK)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
+		    (rc = dset_add(&g->garbage, digest, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_fail(s, err, "mark pushed blobs");
+		goto out;
+	}
+	snprintf(sql, sizeof(sql), "DELETE%s", stale);
+	rc = run_int(s, sql, (int64_t)g->now - g->o->grace_s, NULL, "remove pushed blobs", err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
 
 static int
 gc_is_live(struct store *s, struct gc *g, const char *digest, int *live, struct barge_err *err)
@@ -771,7 +837,6 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 		rc = db_fail(s, err, "mark references");
 		goto out;
 	}
-	dset_sort(&g->garbage);
 	/* Repositories with an open upload stay: the push names them. */
 	if ((rc = run_int(s, "DELETE FROM refs WHERE parent NOT IN (SELECT digest FROM manifests)",
 	                  0, NULL, "remove references", err)) != BARGE_OK ||
@@ -782,6 +847,11 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	                  0, &n, "remove repositories", err)) != BARGE_OK)
 		goto out;
 	g->st->repos = n;
+	/* After the deletes above, so that the rows this GC drops hold nothing. */
+	if ((rc = has_table(s, "repo_blobs", &g->links, err)) != BARGE_OK ||
+	    (g->links && (rc = gc_links(s, g, err)) != BARGE_OK))
+		goto out;
+	dset_sort(&g->garbage);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -807,8 +877,11 @@ store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *
 	if ((rc = gc_mark_delete(s, &g, err)) != BARGE_OK)
 		goto out;
 	if ((rc = prep(s,
-	               "SELECT 1 FROM manifests WHERE digest = ?1"
-	               " UNION ALL SELECT 1 FROM refs WHERE child = ?1 LIMIT 1",
+	               g.links ? "SELECT 1 FROM manifests WHERE digest = ?1"
+	                         " UNION ALL SELECT 1 FROM refs WHERE child = ?1"
+	                         " UNION ALL SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1"
+	                       : "SELECT 1 FROM manifests WHERE digest = ?1"
+	                         " UNION ALL SELECT 1 FROM refs WHERE child = ?1 LIMIT 1",
 	               &g.live, err)) != BARGE_OK)
 		goto out;
 	if (o->dry_run) {

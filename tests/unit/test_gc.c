@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "store_fixture.h"
+#include "store_push.h"
 
 #define REPO_A "edge/docker.io/library/a"
 #define REPO_B "edge/docker.io/library/b"
@@ -349,6 +350,95 @@ test_gc_respects_load_lock(void **state)
 	store_close(loader);
 }
 
+/* A pushed blob no manifest names yet is kept through the grace period. */
+static void
+test_gc_pushed_blob_grace(void **state)
+{
+	struct fixture *f = *state;
+	struct store_gc_stats st;
+	struct barge_err err;
+	char d[DIGEST_STR_MAX], *path;
+	sqlite3 *db;
+
+	assert_int_equal(store_push_init(f->s, &err), BARGE_OK);
+	fx_blob(f->s, "pushed layer, manifest to come", d);
+	fx_age(f, d, 2 * OLD);
+	assert_int_equal(store_link_blob(f->s, REPO_A, d, &err), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(store_push_has_blob(f->s, REPO_A, d, &err), BARGE_OK);
+
+	/* The push never came back: its link and blob go once the grace is over. */
+	assert_non_null(path = fu_printf("%s/barge.db", f->dir));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE repo_blobs SET linked_at = linked_at - 7200",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	assert_int_equal(gc_run(f->s, 0, OLD, &st), BARGE_OK);
+	assert_int_equal(st.blobs, 1);
+	assert_int_equal(st.orphans, 0);
+	assert_false(store_blob_exists(f->s, d));
+	assert_int_equal(store_push_has_blob(f->s, REPO_A, d, &err), BARGE_ENOTFOUND);
+}
+
+/* A referrer (a signature pushed by digest, untagged) lives as long as its subject. */
+static void
+test_gc_referrer_follows_subject(void **state)
+{
+	struct fixture *f = *state;
+	struct store_push_result res;
+	struct store_gc_stats st;
+	struct barge_err err;
+	struct fx_image a;
+	char sig[DIGEST_STR_MAX], cfg[DIGEST_STR_MAX], ref[DIGEST_STR_MAX], json[2048];
+	int64_t bundle;
+
+	assert_int_equal(store_push_init(f->s, &err), BARGE_OK);
+	fx_begin(f->s);
+	bundle = fx_bundle(f->s, "one", "1");
+	fx_commit(f->s);
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, bundle);
+	fx_commit(f->s);
+	fx_blob(f->s, "{}", cfg);
+	fx_blob(f->s, "signature bytes", sig);
+	assert_int_equal(store_link_blob(f->s, REPO_A, cfg, &err), BARGE_OK);
+	assert_int_equal(store_link_blob(f->s, REPO_A, sig, &err), BARGE_OK);
+	snprintf(
+	        json, sizeof(json),
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"artifactType\":\"application/vnd.example.sig\","
+	        "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
+	        "\"digest\":\"%s\",\"size\":2},"
+	        "\"layers\":[{\"mediaType\":\"application/octet-stream\",\"digest\":\"%s\","
+	        "\"size\":15}],"
+	        "\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"digest\":\"%s\",\"size\":%lld}}",
+	        cfg, sig, a.manifest, (long long)a.manifest_size);
+	assert_int_equal(digest_buf(DIGEST_SHA256, json, strlen(json), ref, &err), BARGE_OK);
+	assert_int_equal(store_push_manifest(f->s, REPO_A, ref, json, strlen(json),
+	                                     "application/vnd.oci.image.manifest.v1+json", &res,
+	                                     &err),
+	                 BARGE_OK);
+	/* Age the links so only the subject's life keeps the signature. */
+	fx_age(f, cfg, 2 * OLD);
+	fx_age(f, sig, 2 * OLD);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+	assert_true(fx_serves(f->s, REPO_A, res.digest));
+
+	assert_int_equal(store_rm_bundle(f->s, bundle, 0, NULL, &err), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, 0, &st), BARGE_OK);
+	assert_int_equal(st.manifests, 2);
+	assert_false(fx_serves(f->s, REPO_A, res.digest));
+	assert_false(store_blob_exists(f->s, sig));
+	assert_int_equal(count_blob_files(f), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_gc_clean_store_removes_nothing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_tag_is_root, fx_setup, fx_teardown),
@@ -359,6 +449,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_gc_upload_is_root, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_dry_run_changes_nothing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_respects_load_lock, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_pushed_blob_grace, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_referrer_follows_subject, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
