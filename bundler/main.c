@@ -487,7 +487,8 @@ now_s(void)
 static void
 on_build_progress(void *arg, const char *msg)
 {
-	(void)arg;
+	/* A log line would be overdrawn by the bars: clear them first; the next update redraws. */
+	progress_finish(arg);
 	/* Blob pulls are many; the per-image lines are what a CI log wants by default. */
 	if (strncmp(msg, "pulling ", 8) == 0 || strncmp(msg, "fetching manifests", 18) == 0)
 		log_debug("%s", msg);

@@ -21,8 +21,8 @@ struct progress {
 	struct pimage *imgs;
 	size_t nimgs;
 	int64_t done, total;
-	double start, last_draw;
-	int lines; /* lines drawn last time, to move back over */
+	double start, last_draw; /* start: the first update, so that resolving is not counted */
+	int lines;               /* lines drawn last time, to move back over */
 };
 
 static double
@@ -62,7 +62,6 @@ progress_new(FILE *f, int tty, struct progress **out, struct barge_err *err)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	pg->f = f;
 	pg->tty = tty;
-	pg->start = now_s();
 	*out = pg;
 	return BARGE_OK;
 }
@@ -156,6 +155,8 @@ progress_update(void *arg, const struct build_progress *bp)
 	struct pimage *grown, *im;
 	int finished;
 
+	if (pg->start == 0)
+		pg->start = now_s();
 	if (pg->imgs == NULL || pg->nimgs != bp->nimages) {
 		if ((grown = calloc(bp->nimages + 1, sizeof(*grown))) == NULL)
 			return;
