@@ -1245,6 +1245,38 @@ out:
 	return rc;
 }
 
+/* Every blob pushed to a repository (repo_blobs, when the push side made it) is stored. */
+static int
+fsck_links(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *repo, *digest;
+	sqlite3_stmt *st = NULL;
+	char subject[1024];
+	int rc, step, yes;
+
+	if ((rc = has_table(s, "repo_blobs", &yes, err)) != BARGE_OK || !yes)
+		return rc;
+	if ((rc = prep(s, "SELECT repo, digest FROM repo_blobs ORDER BY repo, digest", &st, err)) !=
+	    BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &digest, err)) != BARGE_OK)
+			goto out;
+		if (blob_file_size(s, digest) >= 0)
+			continue;
+		snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
+		problem(f, subject, "pushed blob is missing");
+		if ((rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "list pushed blobs");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Rows of sql are (subject, problem) pairs; repair removes what they name. */
 static int
 fsck_rows(struct store *s, struct fsck *f, const char *sql, struct barge_err *err)
@@ -1291,7 +1323,8 @@ out:
 	sqlite3_finalize(st);
 	if (rc != BARGE_OK)
 		return rc;
-	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK || (rc = fsck_refs(s, f, err)) != BARGE_OK)
+	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK ||
+	    (rc = fsck_refs(s, f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
 		return rc;
 	if ((rc = fsck_rows(s, f,
 	                    "SELECT coalesce(r.name, '?') || ':' || t.name,"
@@ -1326,10 +1359,12 @@ fsck_repair_rows(struct store *s, struct fsck *f, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int64_t n;
 	size_t i;
-	int rc, round;
+	int rc, round, links = 0;
 
 	if ((rc = store_begin(s, err)) != BARGE_OK)
 		return rc;
+	if ((rc = has_table(s, "repo_blobs", &links, err)) != BARGE_OK)
+		goto fail;
 	if ((rc = db_exec(s,
 	                  "CREATE TEMP TABLE IF NOT EXISTS fsck_bad(digest TEXT PRIMARY KEY);"
 	                  "DELETE FROM temp.fsck_bad",
@@ -1364,6 +1399,10 @@ fsck_repair_rows(struct store *s, struct fsck *f, struct barge_err *err)
 	                  "   WHERE m.repo_id = bundle_images.repo_id"
 	                  "   AND m.digest = bundle_images.digest)",
 	                  0, &f->st->removed_pins, "remove pins", err)) != BARGE_OK ||
+	    (links && (rc = run_int(s,
+	                            "DELETE FROM repo_blobs"
+	                            " WHERE digest IN (SELECT digest FROM temp.fsck_bad)",
+	                            0, NULL, "remove pushed blobs", err)) != BARGE_OK) ||
 	    (rc = run_int(s, "DELETE FROM refs WHERE parent IN (SELECT digest FROM temp.fsck_bad)",
 	                  0, NULL, "remove references", err)) != BARGE_OK ||
 	    (rc = run_int(

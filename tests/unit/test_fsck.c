@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "store_fixture.h"
+#include "store_push.h"
 
 #define REPO_A "edge/docker.io/library/a"
 #define REPO_B "edge/docker.io/library/b"
@@ -256,6 +257,34 @@ test_fsck_stray_file(void **state)
 	free(shard);
 }
 
+/* A pushed blob whose file went missing: reported, and --repair unlinks it. */
+static void
+test_fsck_pushed_blob_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct barge_err err;
+	struct report r;
+	char d[DIGEST_STR_MAX], want[512], *p;
+
+	assert_int_equal(store_push_init(f->s, &err), BARGE_OK);
+	fx_blob(f->s, "pushed", d);
+	assert_int_equal(store_link_blob(f->s, REPO_A, d, &err), BARGE_OK);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+	p = fx_blob_path(f, d);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	fsck_run(f->s, 0, &st, &r);
+	snprintf(want, sizeof(want), "%s@%s: pushed blob is missing\n", REPO_A, d);
+	assert_string_equal(r.text, want);
+	fsck_run(f->s, 1, &st, &r);
+	assert_int_equal(st.unrepaired, 0);
+	assert_int_equal(store_push_has_blob(f->s, REPO_A, d, &err), BARGE_ENOTFOUND);
+	fsck_run(f->s, 0, &st, &r);
+	assert_int_equal(st.problems, 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_clean, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_corrupt_blob_repair, fx_setup, fx_teardown),
@@ -264,6 +293,7 @@ static const struct CMUnitTest tests[] = {
 	                                fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_manifest_not_parsing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_stray_file, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_pushed_blob_missing, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
