@@ -146,6 +146,17 @@ wh_swap(struct wh *w, const char *image, char **out)
 		rc = err_set(w->err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
+	/*
+	 * The longer name may pass the 255-byte limit: then the kubelet could
+	 * not pull it, and the original stays.
+	 */
+	ref_free(r);
+	r = NULL;
+	if ((rc = ref_parse(s, &r, &perr)) != BARGE_OK) {
+		free(s);
+		rc = rc == BARGE_ENOMEM ? err_set(w->err, rc, "out of memory") : BARGE_OK;
+		goto out;
+	}
 	*out = s;
 out:
 	free(repo);

@@ -532,6 +532,32 @@ test_metadata_missing(void **state)
 	json_decref(patch);
 }
 
+/* A name the prefix would push past 255 bytes stays as it is: the kubelet could not pull it. */
+static void
+test_name_too_long_for_prefix(void **state)
+{
+	struct fixture *f = *state;
+	char path[241], *body, *note = NULL;
+	json_t *patch;
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	body = fu_printf("{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+	                 "\"request\":{\"uid\":\"u3\",\"kind\":{\"group\":\"\",\"version\":"
+	                 "\"v1\",\"kind\":\"Pod\"},\"operation\":\"CREATE\",\"object\":{"
+	                 "\"spec\":{\"containers\":[{\"name\":\"long\",\"image\":"
+	                 "\"quay.io/%s:1\"},{\"name\":\"short\",\"image\":\"quay.io/a:1\"}]}}}}",
+	                 path);
+	assert_non_null(body);
+	patch = review(&always, f->s, body, strlen(body), "u3", &note);
+	assert_non_null(patch);
+	assert_int_equal(json_array_size(patch), 2); /* short's image and the annotation */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(patch, 0), "path")),
+	                    "/spec/containers/1/image");
+	json_decref(patch);
+	free(body);
+}
+
 static void
 test_oversized(void **state)
 {
@@ -598,6 +624,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_metadata_missing, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_name_too_long_for_prefix, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
 	cmocka_unit_test(test_present_needs_store),
