@@ -81,6 +81,7 @@ lock_from_profile(const struct profile *p, const struct platform *platforms, siz
 	struct lock_image *im;
 	const struct profile_image *pi;
 	size_t i, k;
+	int rc;
 
 	if (n == 0) {
 		platforms = p->platforms;
@@ -105,9 +106,13 @@ lock_from_profile(const struct profile *p, const struct platform *platforms, siz
 		pi = &p->images[i];
 		im = &l->images[l->nimages++];
 		if ((im->source = strdup(pi->source)) == NULL ||
-		    (im->origins = calloc(pi->norigins, sizeof(*im->origins))) == NULL ||
-		    ref_parse(pi->source, &im->ref, err) != BARGE_OK)
+		    (im->origins = calloc(pi->norigins, sizeof(*im->origins))) == NULL)
 			goto nomem;
+		/* A normalised reference parses again; only memory can fail here. */
+		if ((rc = ref_parse(pi->source, &im->ref, err)) != BARGE_OK) {
+			lock_free(l);
+			return rc;
+		}
 		for (k = 0; k < pi->norigins; k++) {
 			if ((im->origins[k].pack = strdup(pi->origins[k].pack)) == NULL ||
 			    (im->origins[k].file = strdup(pi->origins[k].file)) == NULL) {

@@ -251,6 +251,8 @@ if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
 		grep -q "signed by $KEYID" <("$BARGE" verify "$T/signed.tar.zst")
 	it_check_eq "inspect json: signature key id" "true $KEYID" \
 		"$("$BARGE" inspect "$T/signed.tar.zst" --output json | jq -r '"\(.signed) \(.keyId)"')"
+	it_check "barged load of the signed bundle exits 0" \
+		"$BARGED" load --data-dir "$T/signed-store" "$T/signed.tar.zst"
 	if "$BARGE" verify "$B1" --key "$T/k1.pub" >/dev/null 2>"$T/unsigned.err"; then
 		it_fail "verify --key of an unsigned bundle exits non-zero"
 	else
