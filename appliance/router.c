@@ -220,12 +220,15 @@ ctx_bucket(const struct http_req *req)
 	return (size_t)((p >> 4) ^ (p >> 12)) % ROUTER_BUCKETS;
 }
 
-/* Remembers req; NULL on out-of-memory (the request is then served, unlogged). */
+/*
+ * A new record for req; NULL on out-of-memory (the request is then served,
+ * unlogged).  The handler fills it in, then ctx_publish hands it over to
+ * router_complete: the lock orders the two, whichever thread completes.
+ */
 static struct rctx *
-ctx_add(struct router *r, struct http_req *req, const char *route)
+ctx_new(struct http_req *req, const char *route)
 {
 	struct rctx *c;
-	size_t b;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -234,12 +237,21 @@ ctx_add(struct router *r, struct http_req *req, const char *route)
 	clock_gettime(CLOCK_REALTIME, &c->wall);
 	clock_gettime(CLOCK_MONOTONIC, &c->mono);
 	snprintf(c->user, sizeof(c->user), "-");
-	b = ctx_bucket(req);
+	return c;
+}
+
+static void
+ctx_publish(struct router *r, struct rctx *c)
+{
+	size_t b;
+
+	if (c == NULL)
+		return;
+	b = ctx_bucket(c->req);
 	pthread_mutex_lock(&r->ctx_mtx);
 	c->next = r->ctx[b];
 	r->ctx[b] = c;
 	pthread_mutex_unlock(&r->ctx_mtx);
-	return c;
 }
 
 static struct rctx *
@@ -411,6 +423,8 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 	}
 	rc = registry_parse_route(http_req_path(req), http_req_query(req, "ns"), r->project, rt,
 	                          &err);
+	if (rc == BARGE_OK && c != NULL)
+		c->route = registry_label(rt->kind);
 	if (rc == BARGE_OK && rt->kind == REGISTRY_ROUTE_CATALOG) {
 		type = "registry";
 		name = "catalog";
@@ -731,15 +745,20 @@ void
 router_handle(struct http_req *req, void *arg)
 {
 	struct router *r = arg;
-	const char *path = http_req_path(req), *method = http_req_method(req);
-	const char *route = router_route_label(path, r->project);
+	const char *path = http_req_path(req), *method = http_req_method(req), *route;
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	struct rctx *c;
 
-	c = ctx_add(r, req, route);
-	if (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0)
+	/* /v2/ paths are parsed once, by handle_v2, which sets the label. */
+	if (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0) {
+		c = ctx_new(req, "other");
 		handle_v2(r, req, c);
-	else if (strcmp(route, "token") == 0)
+		ctx_publish(r, c);
+		return;
+	}
+	route = router_route_label(path, r->project);
+	c = ctx_new(req, route);
+	if (strcmp(route, "token") == 0)
 		handle_token(r, req, c);
 	else if (strcmp(route, "healthz") == 0 && get)
 		respond_text(req, 200, "text/plain", "ok\n");
@@ -753,4 +772,5 @@ router_handle(struct http_req *req, void *arg)
 		handle_webhook(r, req);
 	else
 		respond_text(req, 404, "text/plain", "not found\n");
+	ctx_publish(r, c);
 }
