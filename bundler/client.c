@@ -696,6 +696,22 @@ setup_handle(const struct client_config *cfg, CURL *cu, const char *url, struct 
 	               : 0;
 }
 
+/* The BARGE_ENET message for a failed transfer of what from base. */
+static int
+transport_error(const struct client_config *cfg, const char *base, CURLcode cc, const char *errbuf,
+                const char *what, struct barge_err *err)
+{
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return err_set(err, BARGE_ENET, "%s: %s timed out (no progress for %ld s)", what,
+		               base, timeout_s(cfg));
+	/* The short text for the common cases; curl's detail where it says more (TLS). */
+	return err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", what, base,
+	               cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+	                               errbuf == NULL || errbuf[0] == '\0'
+	                       ? curl_easy_strerror(cc)
+	                       : errbuf);
+}
+
 int
 client_transport_error(const struct client *c, const struct ref *r, CURLcode cc, const char *errbuf,
                        const char *what, struct barge_err *err)
@@ -705,17 +721,7 @@ client_transport_error(const struct client *c, const struct ref *r, CURLcode cc,
 
 	if (client_endpoint(&c->cfg, r->host, &base, NULL) != BARGE_OK)
 		base = NULL;
-	if (cc == CURLE_OPERATION_TIMEDOUT)
-		rc = err_set(err, BARGE_ENET, "%s: %s timed out (no progress for %ld s)", what,
-		             base != NULL ? base : r->host, timeout_s(&c->cfg));
-	else
-		/* The short text for the common cases; curl's detail where it says more (TLS). */
-		rc = err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", what,
-		             base != NULL ? base : r->host,
-		             cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-		                             errbuf == NULL || errbuf[0] == '\0'
-		                     ? curl_easy_strerror(cc)
-		                     : errbuf);
+	rc = transport_error(&c->cfg, base != NULL ? base : r->host, cc, errbuf, what, err);
 	free(base);
 	return rc;
 }
@@ -769,16 +775,7 @@ perform(struct client *c, struct conn *k, const char *url, const char *accept, c
 	if (x->cb_rc != BARGE_OK) {
 		rc = err_set(err, x->cb_rc, "%s", x->cb_err.msg);
 	} else if (cc != CURLE_OK) {
-		if (cc == CURLE_OPERATION_TIMEDOUT)
-			rc = err_set(err, BARGE_ENET, "%s: %s timed out (no progress for %ld s)",
-			             x->what, k->base, timeout_s(&c->cfg));
-		else
-			rc = err_set(err, BARGE_ENET, "%s: cannot reach %s: %s", x->what, k->base,
-			             cc == CURLE_COULDNT_CONNECT ||
-			                             cc == CURLE_COULDNT_RESOLVE_HOST ||
-			                             errbuf[0] == '\0'
-			                     ? curl_easy_strerror(cc)
-			                     : errbuf);
+		rc = transport_error(&c->cfg, k->base, cc, errbuf, x->what, err);
 	} else {
 		rc = BARGE_OK;
 	}
