@@ -79,6 +79,9 @@ pulls() {
 	[ "$(pulled_digest "$1:1.0")" = "$(it_top_digest "$UP" "$1")" ]
 }
 
+# jqe FILTER FILE: jq -e, quietly: true when FILTER holds.
+jqe() { jq -e "$@" >/dev/null; }
+
 # --- two bundles sharing blobs ------------------------------------------------
 
 it_log "building life 1.0 (app-a, multi) and life 2.0 (app-b, multi)"
@@ -119,7 +122,7 @@ want=0
 for f in $(upstream_blobs app-a); do want=$((want + $(it_size "$UP/app-a/blobs/sha256/${f#sha256:}"))); done
 it_check_eq "ls images: app-a size is the bytes of its blobs" "$want" \
 	"$(jq '.[0].size' "$IT_TMP/images.json")"
-it_check "ls images: every field present and typed" jq -e \
+it_check "ls images: every field present and typed" jqe \
 	'all(.[]; (.repository | type) == "string" and (.digest | startswith("sha256:"))
 	 and (.mediaType | type) == "string" and (.size | type) == "number"
 	 and (.manifestSize | type) == "number" and (.tags | type) == "array"
@@ -128,7 +131,7 @@ it_check "ls images: every field present and typed" jq -e \
 "$BARGED" ls bundles --data-dir "$DATA" --output json >"$IT_TMP/bundles.json"
 it_check_eq "ls bundles: both, two images each" "life 1.0 2|life 2.0 2" \
 	"$(jq -r '[.[] | "\(.name) \(.version) \(.images)"] | join("|")' "$IT_TMP/bundles.json")"
-it_check "ls bundles: id, digest, loadedAt, bytes" jq -e \
+it_check "ls bundles: id, digest, loadedAt, bytes" jqe \
 	'all(.[]; (.id | type) == "number" and (.digest | startswith("sha256:"))
 	 and (.loadedAt | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")) and .bytes > 0)' \
 	"$IT_TMP/bundles.json"
