@@ -506,7 +506,8 @@ registry_manifest(struct registry *r, struct http_req *req, struct store *s,
 	int64_t size;
 	int fd = -1, rc;
 
-	rc = store_get_manifest(s, rt->repo, rt->reference, &m, &err);
+	/* Row and file in one snapshot: GC can not take the file in between. */
+	rc = store_open_manifest(s, rt->repo, rt->reference, &m, &fd, &size, &err);
 	if (rc == BARGE_ENOTFOUND) {
 		if (store_repo_exists(s, rt->repo))
 			registry_send_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown");
@@ -515,10 +516,12 @@ registry_manifest(struct registry *r, struct http_req *req, struct store *s,
 			                    "repository name not known to registry");
 		return;
 	}
-	if (rc == BARGE_OK && registry_not_modified(req, m.digest))
-		return;
-	if (rc != BARGE_OK || (rc = store_blob_open(s, m.digest, &fd, &size, &err)) != BARGE_OK) {
+	if (rc != BARGE_OK) {
 		registry_send_internal(r, req, &err);
+		return;
+	}
+	if (registry_not_modified(req, m.digest)) {
+		close(fd);
 		return;
 	}
 	if (size != m.size) {
@@ -543,11 +546,17 @@ registry_blob(struct registry *r, struct http_req *req, struct store *s,
 	int64_t size;
 	int fd = -1, rc;
 
-	rc = store_push_has_blob(s, rt->repo, rt->reference, &err);
-	if (rc == BARGE_OK && registry_not_modified(req, rt->reference))
+	/* The link and the file in one snapshot, as store_open_repo_blob does. */
+	if ((rc = store_read_begin(s, &err)) == BARGE_OK) {
+		rc = store_push_has_blob(s, rt->repo, rt->reference, &err);
+		if (rc == BARGE_OK)
+			rc = store_blob_open(s, rt->reference, &fd, &size, &err);
+		store_read_end(s);
+	}
+	if (rc == BARGE_OK && registry_not_modified(req, rt->reference)) {
+		close(fd);
 		return;
-	if (rc == BARGE_OK)
-		rc = store_blob_open(s, rt->reference, &fd, &size, &err);
+	}
 	if (rc == BARGE_ENOTFOUND) {
 		registry_send_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry");
 		return;
@@ -1144,9 +1153,15 @@ registry_done_cb(struct http_req *req, int rc, void *arg)
 			struct store_blob_writer *w = b->w;
 
 			b->w = NULL;
-			rc = store_blob_commit(w, &err);
-			if (rc == BARGE_OK)
-				rc = store_link_blob(b->s, b->rt.repo, b->digest, &err);
+			/* GC must not take the blob between its rename and its link. */
+			if ((rc = store_lock_shared(b->s, &err)) != BARGE_OK) {
+				store_blob_abort(w);
+			} else {
+				rc = store_blob_commit(w, &err);
+				if (rc == BARGE_OK)
+					rc = store_link_blob(b->s, b->rt.repo, b->digest, &err);
+				store_unlock(b->s);
+			}
 			if (rc == BARGE_OK) {
 				registry_blob_created(req, &b->rt, b->digest);
 				break;

@@ -363,7 +363,7 @@ store_upload_finish(struct store *s, const char *repo, const char *id, const cha
 	char got[DIGEST_STR_MAX], *path = NULL;
 	struct stat st;
 	int64_t offset;
-	int fd = -1, rc;
+	int fd = -1, locked = 0, rc;
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
 		return rc;
@@ -394,6 +394,10 @@ store_upload_finish(struct store *s, const char *repo, const char *id, const cha
 		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", path);
 		goto out;
 	}
+	/* GC must not take the blob between its rename and its link (store.h). */
+	if ((rc = store_lock_shared(s, err)) != BARGE_OK)
+		goto out;
+	locked = 1;
 	if ((rc = push_place_blob(s, path, digest, err)) != BARGE_OK)
 		goto out;
 	/* The blob is durable: now link it and end the session together. */
@@ -409,6 +413,8 @@ store_upload_finish(struct store *s, const char *repo, const char *id, const cha
 		goto out;
 	*size = offset;
 out:
+	if (locked)
+		store_unlock(s);
 	if (fd >= 0)
 		close(fd);
 	free(path);
@@ -690,7 +696,7 @@ store_push_manifest(struct store *s, const char *repo, const char *reference, co
 	struct manifest *m = NULL;
 	enum digest_alg alg = DIGEST_SHA256;
 	const char *tag = NULL;
-	int rc;
+	int locked = 0, rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!ref_valid_repo(repo))
@@ -716,6 +722,10 @@ store_push_manifest(struct store *s, const char *repo, const char *reference, co
 	}
 	if (manifest_parse(buf, len, content_type, &m, err) != BARGE_OK)
 		return push_refuse(out, STORE_PUSH_MANIFEST_INVALID);
+	/* From the check of what it names to the commit, GC keeps away (store.h). */
+	if ((rc = store_lock_shared(s, err)) != BARGE_OK)
+		goto out;
+	locked = 1;
 	if ((rc = push_check_refs(s, repo, m, out, err)) != BARGE_OK)
 		goto out;
 	if (m->has_subject)
@@ -729,6 +739,8 @@ store_push_manifest(struct store *s, const char *repo, const char *reference, co
 		goto out;
 	rc = push_record(s, repo, tag, m, out->digest, len, err);
 out:
+	if (locked)
+		store_unlock(s);
 	manifest_free(m);
 	return rc;
 }
