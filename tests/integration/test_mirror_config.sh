@@ -54,7 +54,13 @@ answers() {
 }
 PORT=$(it_free_port)
 EP=127.0.0.1:$PORT
-it_spawn "$IT_TMP/serve.log" "$BARGED" serve --data-dir "$DATA" --listen "$EP"
+# The webhook swaps references to this very barged (webhook.advertise).
+SERVE_CFG=()
+if "$BARGED" serve --help 2>&1 | grep -q -- --config; then
+	printf 'webhook:\n  advertise: "%s"\n' "$EP" >"$IT_TMP/barged.yaml"
+	SERVE_CFG=(--config "$IT_TMP/barged.yaml")
+fi
+it_spawn "$IT_TMP/serve.log" "$BARGED" serve "${SERVE_CFG[@]}" --data-dir "$DATA" --listen "$EP"
 SERVE_PID=$IT_LAST_PID
 it_wait_for 30 answers "https://$EP/v2/" --cacert "$DATA/ca.crt" ||
 	{ cat "$IT_TMP/serve.log"; it_die "barged serve does not answer"; }
@@ -64,6 +70,41 @@ while [ "$DEAD" = "$PORT" ]; do DEAD=$(it_free_port); done
 # Anything that still tried to leave loopback would meet a dead proxy.
 export HTTPS_PROXY=http://127.0.0.1:$DEAD HTTP_PROXY=http://127.0.0.1:$DEAD
 export NO_PROXY=127.0.0.1,localhost
+
+# --- the webhook's answer -----------------------------------------------------
+
+# review IMAGE: an AdmissionReview (the dry-run fixture) of a pod running IMAGE.
+review() {
+	jq --arg i "$1" '.request.object.spec.containers[0].image = $i' \
+		"$IT_REPO_ROOT/tests/data/admission/dryrun.json"
+}
+# mutate BODYFILE: POST it to /webhook/mutate; prints the HTTP status.
+mutate() {
+	curl -s -o "$IT_TMP/answer.json" -w '%{http_code}' --cacert "$DATA/ca.crt" \
+		-H 'Content-Type: application/json' --data-binary "@$1" "https://$EP/webhook/mutate" ||
+		true
+}
+SWAPPED=$EP/edge/docker.io/library/app-a:1.0
+review docker.io/library/app-a:1.0 >"$IT_TMP/review.json"
+code=$(mutate "$IT_TMP/review.json")
+if [ "${#SERVE_CFG[@]}" -eq 0 ] || [ "$code" = 404 ] || [ "$code" = 405 ]; then
+	printf 'SKIP: this barged does not route POST /webhook/mutate yet (answered %s)\n' "$code"
+else
+	it_check_eq "POST /webhook/mutate answers 200" 200 "$code"
+	it_check_eq "the answer keeps the review's uid" \
+		"$(jq -r .request.uid "$IT_TMP/review.json")" "$(jq -r .response.uid "$IT_TMP/answer.json")"
+	got=$(jq -r '.response.patch // empty' "$IT_TMP/answer.json" | base64 -d |
+		jq -r '.[] | select(.path == "/spec/containers/0/image") | .value')
+	it_check_eq "the webhook swaps docker.io/library/app-a:1.0 to barged" "$SWAPPED" "$got"
+	review docker.io/library/app-b:1.0 >"$IT_TMP/review.json"
+	mutate "$IT_TMP/review.json" >/dev/null
+	it_check_eq "an image barged does not hold keeps its reference (policy present)" "" \
+		"$(jq -r '.response.patch // empty' "$IT_TMP/answer.json")"
+	printf '{"kind":' >"$IT_TMP/bad.json"
+	code=$(mutate "$IT_TMP/bad.json")
+	it_check_eq "a malformed review is allowed without a patch" "200 true " \
+		"$code $(jq -r '.response.allowed' "$IT_TMP/answer.json") $(jq -r '.response.patch // empty' "$IT_TMP/answer.json")"
+fi
 
 # --- the generated files ----------------------------------------------------
 
@@ -111,9 +152,9 @@ else
 	}
 	ctr_pull docker.io/library/app-a:1.0 linux/amd64 "$(it_top_digest "$UP" app-a)"
 	ctr_pull docker.io/library/multi:1.0 linux/arm64 "$(it_top_digest "$UP" multi)"
-	# What the webhook swaps a reference to is pulled from barged directly,
+	# What the webhook swapped a reference to is pulled from barged directly,
 	# trusting its CA through the generated certs.d/<endpoint>/hosts.toml.
-	ctr_pull "$EP/edge/docker.io/library/app-a:1.0" linux/amd64 "$(it_top_digest "$UP" app-a)"
+	ctr_pull "$SWAPPED" linux/amd64 "$(it_top_digest "$UP" app-a)"
 	# An image barged does not hold goes to the (dead) upstream and fails.
 	if "${CTR[@]}" images pull --snapshotter "$IT_SNAPSHOTTER" --platform linux/amd64 \
 		--hosts-dir "$ETC_CTD/certs.d" "docker.io/library/app-b:1.0" >"$IT_TMP/ctr.out" 2>&1; then
