@@ -470,6 +470,9 @@ auth_ro_create(const char *data_dir, const char *name, char **token, struct barg
 		return err_set(err, BARGE_EINVAL,
 		               "token name \"%.100s\": 1 to %d of A-Z a-z 0-9 . _ -", name,
 		               AUTH_TOKEN_NAME_MAX);
+	/* Basic credentials with the user admin are always checked as admin's. */
+	if (strcmp(name, "admin") == 0)
+		return err_set(err, BARGE_EINVAL, "token name \"admin\" is the admin user's");
 	if ((path = fu_printf("%s/%s", data_dir, AUTH_TOKENS_FILE)) == NULL ||
 	    (tok = malloc(sizeof(AUTH_RO_PREFIX) + AUTH_RO_RANDOM * 4 / 3 + 1)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");

@@ -179,6 +179,7 @@ test_readonly_tokens(void **state)
 	assert_int_equal(strlen(tok), 46);
 	assert_int_equal(auth_ro_create(tmp, "ci", &tok2, &err), BARGE_EEXIST);
 	assert_int_equal(auth_ro_create(tmp, "bad name", &tok2, &err), BARGE_EINVAL);
+	assert_int_equal(auth_ro_create(tmp, "admin", &tok2, &err), BARGE_EINVAL);
 	assert_int_equal(auth_ro_create(tmp, "nodes", &tok2, &err), BARGE_OK);
 
 	/* The file holds hashes only. */
