@@ -736,13 +736,28 @@ k8s_object(const struct pctx *c, const char *pack, const json_t *doc, int depth)
  * "tag" or "digest"; see docs/profiles.md for the whole rule.
  */
 static int
-is_image_map(const json_t *obj, const char *key)
+key_is_image(const char *key)
 {
 	size_t n = key != NULL ? strlen(key) : 0;
 
+	return n >= 5 && strcasecmp(key + n - 5, "image") == 0;
+}
+
+/* Whether reference s names its own tag or digest ("nginx:1.25", "a@sha256:.."). */
+static int
+has_tag_or_digest(const char *s)
+{
+	const char *slash = strrchr(s, '/'), *last = slash != NULL ? slash : s;
+
+	return strchr(last, ':') != NULL || strchr(s, '@') != NULL;
+}
+
+static int
+is_image_map(const json_t *obj, const char *key)
+{
 	if (!json_is_string(json_object_get(obj, "repository")))
 		return 0;
-	if (n >= 5 && strcasecmp(key + n - 5, "image") == 0)
+	if (key_is_image(key))
 		return 1;
 	return json_object_get(obj, "registry") != NULL || json_object_get(obj, "tag") != NULL ||
 	       json_object_get(obj, "digest") != NULL;
@@ -768,7 +783,6 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 {
 	const json_t *repo = json_object_get(m, "repository"), *tagv, *ud;
 	const char *registry, *digest, *override, *tag = "", *r = json_string_value(repo);
-	const char *slash, *last;
 	char num[32], *ref = NULL;
 	int line, col, rc;
 
@@ -809,10 +823,7 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 		/* An empty repository is a placeholder for an image that is turned off. */
 		return BARGE_OK;
 	/* A repository may carry its own tag or digest ("nginx:1.25"). */
-	slash = strrchr(r, '/');
-	last = slash != NULL ? slash : r;
-	if (tag[0] == '\0' && digest[0] == '\0' && strchr(last, ':') == NULL &&
-	    strchr(r, '@') == NULL)
+	if (tag[0] == '\0' && digest[0] == '\0' && !has_tag_or_digest(r))
 		return perr(c, BARGE_EINVAL, line, col,
 		            "pack \"%s\": image \"%.200s\" has no tag or digest (a chart then "
 		            "uses its appVersion, which barge cannot see): set tag",
@@ -849,11 +860,26 @@ values_walk(const struct pctx *c, const char *pack, const json_t *node, const ch
 		return BARGE_OK;
 	if (is_image_map(node, key))
 		return values_image_map(c, pack, node);
+	/* Shapes that clearly mean an image but that no rule reads are errors, not misses. */
+	if (key_is_image(key) &&
+	    (json_object_get(node, "tag") != NULL || json_object_get(node, "digest") != NULL))
+		return perr_at(c, NULL, NULL, node,
+		               "pack \"%s\": %s has a tag or digest but no repository string: "
+		               "barge cannot tell the image (list it under images)",
+		               pack, key);
 	json_object_foreach((json_t *)node, k, v)
 	{
 		if (strcmp(k, "image") == 0 && json_is_string(v)) {
 			if (json_string_length(v) == 0)
 				continue;
+			if (!has_tag_or_digest(json_string_value(v)) &&
+			    (json_object_get(node, "tag") != NULL ||
+			     json_object_get(node, "imageTag") != NULL))
+				return perr_at(
+				        c, node, k, v,
+				        "pack \"%s\": image \"%.200s\" has no tag, but a tag "
+				        "is set beside it: write the whole reference",
+				        pack, json_string_value(v));
 			rc = add_ref_node(c, pack, node, k, v);
 		} else {
 			rc = values_walk(c, pack, v, k, depth + 1);

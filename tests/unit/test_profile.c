@@ -285,6 +285,12 @@ test_values_errors(void **state)
 	           "no-tag.yaml:2:15: pack \"app\": image \"example/app\" has no tag or digest");
 	load_fails(PROFILES "values-float-tag.yaml", BARGE_EINVAL,
 	           "float-tag.yaml:3:8: image tag is a floating-point number");
+	load_fails(PROFILES "values-name-not-repository.yaml", BARGE_EINVAL,
+	           "name-not-repository.yaml:3:5: pack \"app\": image has a tag or digest but no "
+	           "repository string");
+	load_fails(PROFILES "values-split-tag.yaml", BARGE_EINVAL,
+	           "split-tag.yaml:2:10: pack \"app\": image \"bitnami/redis\" has no tag, but a "
+	           "tag is set beside it");
 }
 
 static void
