@@ -901,7 +901,7 @@ load_source(const struct pctx *c, const char *pack, const json_t *list, const js
 	struct yjson *y = NULL;
 	char *path = NULL, *real = NULL;
 	size_t i;
-	int rc;
+	int line, col, rc;
 
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		return perr_at(c, list, NULL, v, "pack \"%s\": %s: expected a file name, got %s",
@@ -910,12 +910,10 @@ load_source(const struct pctx *c, const char *pack, const json_t *list, const js
 	if ((path = join_rel(c->file, json_string_value(v))) == NULL)
 		return nomem(c);
 	if ((rc = read_yaml(c->ld, path, &y, &real)) != BARGE_OK) {
-		if (rc != BARGE_ENOMEM && strncmp(c->err->msg, path, strlen(path)) == 0) {
-			int line, col;
-
-			node_pos(c, list, NULL, v, &line, &col);
+		/* Where the file was named, then what is wrong in it. */
+		node_pos(c, list, NULL, v, &line, &col);
+		if (rc != BARGE_ENOMEM)
 			err_prefix(c->err, "%s:%d:%d: pack \"%s\"", c->file, line, col, pack);
-		}
 		goto out;
 	}
 	sc.y = y;
