@@ -32,6 +32,12 @@
 #define WEBHOOK_OPTOUT_KEY "barge.dev/imageswap"
 #define WEBHOOK_UID_MAX    256               /* Kubernetes sends a 36-byte UUID */
 #define WEBHOOK_PATCH_MAX  (8 * 1024 * 1024) /* base64 of it still fits an int */
+/*
+ * Mutation runs before validation, so a review may hold far more containers
+ * than Kubernetes accepts; each costs a store lookup, and the API server
+ * waits 5 s at most.
+ */
+#define WEBHOOK_REFS_MAX 1024
 
 /* The state of one review. */
 struct wh {
@@ -39,6 +45,7 @@ struct wh {
 	struct store *s;
 	json_t *ops;       /* the JSON Patch being built */
 	json_t *originals; /* name -> original reference, of what ops swap */
+	size_t nrefs;      /* references looked at */
 	struct barge_err *err;
 };
 
@@ -208,6 +215,8 @@ wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list,
 	if (oldspec != NULL && (old = wh_old_value(oldspec, list, name, field, sub)) != NULL &&
 	    strcmp(old, image) == 0)
 		return BARGE_OK;
+	if (++w->nrefs > WEBHOOK_REFS_MAX)
+		return BARGE_ELIMIT;
 	if ((rc = wh_swap(w, image, &to)) != BARGE_OK || to == NULL)
 		return rc;
 	rc = BARGE_ENOMEM;
@@ -407,6 +416,10 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 		goto fail;
 	rc = wh_pod(&w, json_object_get(obj, "spec"), old,
 	            sub != NULL && strcmp(sub, "ephemeralcontainers") == 0);
+	if (rc == BARGE_ELIMIT) {
+		why = fu_printf("pod %s has more than %d image references", pod, WEBHOOK_REFS_MAX);
+		goto answer;
+	}
 	if (rc != BARGE_OK)
 		goto fail;
 	if (json_array_size(w.ops) == 0) {

@@ -16,7 +16,8 @@
  * barge.dev/original-images maps container name (or "volume/<name>") to
  * the original reference, merged with one already there.  A pod labelled
  * barge.dev/imageswap=disable is left alone even if the selectors let it
- * through.
+ * through, and so is one with more than 1024 image references (mutation
+ * runs before validation; each reference costs a store lookup).
  */
 #ifndef BARGE_WEBHOOK_H
 #define BARGE_WEBHOOK_H

@@ -558,6 +558,30 @@ test_name_too_long_for_prefix(void **state)
 	free(body);
 }
 
+/* More references than any pod may have: answered at once, without a patch. */
+static void
+test_too_many_references(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 5000, i, len = 0, cap = n * 64 + 512;
+	char *body = malloc(cap);
+
+	assert_non_null(body);
+	len += (size_t)snprintf(body + len, cap - len,
+	                        "{\"kind\":\"AdmissionReview\",\"apiVersion\":"
+	                        "\"admission.k8s.io/v1\",\"request\":{\"uid\":\"u4\",\"kind\":"
+	                        "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	                        "\"operation\":\"CREATE\",\"object\":{\"spec\":{\"containers\":[");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(body + len, cap - len,
+		                        "%s{\"name\":\"c%zu\",\"image\":\"nginx:1.25\"}",
+		                        i > 0 ? "," : "", i);
+	len += (size_t)snprintf(body + len, cap - len, "]}}}}");
+	assert_true(len < cap);
+	expect_no_patch(f->s, body, len, "u4", "more than 1024 image references");
+	free(body);
+}
+
 static void
 test_oversized(void **state)
 {
@@ -625,6 +649,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_metadata_missing, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_name_too_long_for_prefix, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_too_many_references, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
 	cmocka_unit_test(test_present_needs_store),
