@@ -431,9 +431,15 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 	} else if (rc == BARGE_OK && rt->kind != REGISTRY_ROUTE_BASE) {
 		type = "repository";
 		name = rt->name;
+	} else if (rc != BARGE_OK && needed != AUTH_PULL) {
+		/*
+		 * Paths that are no route, or a malformed one, are the
+		 * registry's to answer; a write to one still needs someone
+		 * who may write, under a name no repository has.
+		 */
+		type = "repository";
+		name = "-";
 	}
-	/* Paths that are no route, or a malformed one, are the registry's to answer, after /v2/'s
-	 * check. */
 	v = decide(r, req, type, name, needed, who, sizeof(who));
 	if (c != NULL)
 		snprintf(c->user, sizeof(c->user), "%s", who);

@@ -425,6 +425,10 @@ test_readonly_cannot_push(void **state)
 	assert_int_equal(r.status, 403);
 	assert_non_null(strstr(r.body, "\"DENIED\""));
 	resp_free(&r);
+	/* A malformed path is no way around it. */
+	req(f, "PUT", "/v2/BAD/manifests/x", ro, MANIFEST, &r);
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
 	bearer = fetch_token(f, ro, "repository:" REPO ":pull,push");
 	req(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer, "", &r);
 	assert_int_equal(r.status, 403);
