@@ -231,6 +231,8 @@ print_all(FILE *f, const struct mf *m)
 	/*
 	 * Root without any capability: enough to own files in the hostPath
 	 * store (created root-owned), nothing more.  See docs/operations.md.
+	 * The Secret's defaultMode 256 is 0400: YAML 1.1 (kubectl) and 1.2 read
+	 * a leading 0 differently, decimal they read alike.
 	 */
 	fprintf(f,
 	        "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: barged\n"
@@ -276,7 +278,7 @@ print_all(FILE *f, const struct mf *m)
 	        "          path: /var/lib/barge\n          type: DirectoryOrCreate\n"
 	        "      - name: config\n        configMap:\n          name: barged\n"
 	        "      - name: tls\n        secret:\n          secretName: barged-tls\n"
-	        "          defaultMode: 0400\n"
+	        "          defaultMode: 256\n"
 	        "      - name: tmp\n        emptyDir: {}\n",
 	        MANIFESTS_PORT);
 

@@ -231,6 +231,11 @@ test_manifests_objects(void **state)
 	assert_string_equal(str(ds, "spec.template.spec.volumes.0.hostPath.path"),
 	                    "/var/lib/barge");
 	assert_string_equal(str(c, "volumeMounts.0.mountPath"), "/var/lib/barge");
+	assert_string_equal(str(ds, "spec.template.spec.volumes.2.secret.secretName"),
+	                    "barged-tls");
+	assert_int_equal(
+	        json_integer_value(at(ds, "spec.template.spec.volumes.2.secret.defaultMode")),
+	        0400);
 	/* barged's own pods are opted out as well as their namespace. */
 	assert_string_equal(
 	        json_string_value(json_object_get(at(ds, "spec.template.metadata.labels"),
