@@ -19,6 +19,7 @@
 #define ERROR_BODY_MAX (1024 * 1024) /* error bodies are read and dropped */
 #define CHALLENGE_MAX  4096
 #define POLL_MAX_MS    1000
+#define RECV_BUFSZ     (256 * 1024) /* fewer, larger writes and hash updates than curl's 16 KiB */
 
 enum job_state { JOB_IDLE, JOB_WAITING, JOB_RUNNING };
 
@@ -435,6 +436,7 @@ job_launch(CURLM *m, struct job *j, struct barge_err *err)
 	j->start = j->have;
 	j->range_start = -1;
 	if (curl_easy_setopt(j->h, CURLOPT_ERRORBUFFER, j->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(j->h, CURLOPT_BUFFERSIZE, (long)RECV_BUFSZ) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_HEADERDATA, j) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
