@@ -184,6 +184,58 @@ it_check "multi still pulls (both platforms), blobs identical" pulls multi
 "$BARGED" gc --data-dir "$DATA" >"$IT_TMP/gc2.out"
 it_check "a second gc finds nothing" grep -q '^removed 0 manifests, 0 blobs' "$IT_TMP/gc2.out"
 
+# --- readers during loads and gcs ---------------------------------------------------
+
+# While life 1.0 is loaded, removed and collected again and again, clients
+# keep pulling through barged serve.  app-a comes and goes: each of its
+# manifest GETs is upstream's bytes or a 404, never anything else.  app-b and
+# multi never go: their manifests and app-b's blobs are always upstream's.
+ACCEPT='application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json'
+V2=http://127.0.0.1:$PORT/v2/edge/docker.io/library
+appb_blobs=$(jq -r '.config.digest, .layers[].digest' \
+	"$UP/app-b/blobs/sha256/$(it_top_digest "$UP" app-b | cut -c8-)")
+reader() {
+	local rounds=0 name code got dg
+	while [ ! -e "$IT_TMP/stop" ] && [ -d "$IT_TMP" ]; do
+		for name in app-a app-b multi; do
+			code=$(curl -s -o "$IT_TMP/r.$name" -w '%{http_code}' -H "Accept: $ACCEPT" \
+				"$V2/$name/manifests/1.0") || code=000
+			if [ "$code" = 200 ]; then
+				got=sha256:$(it_sha256 "$IT_TMP/r.$name")
+				[ "$got" = "$(it_top_digest "$UP" "$name")" ] ||
+					echo "$name: served $got"
+			elif [ "$name:$code" != app-a:404 ]; then
+				echo "$name: HTTP $code"
+			fi
+		done
+		for dg in $appb_blobs; do
+			curl -sf -o "$IT_TMP/r.blob" "$V2/app-b/blobs/$dg" || { echo "app-b $dg: failed"; continue; }
+			[ "sha256:$(it_sha256 "$IT_TMP/r.blob")" = "$dg" ] || echo "app-b $dg: wrong bytes"
+		done
+		rounds=$((rounds + 1))
+	done
+	echo "rounds $rounds"
+}
+rm -f "$IT_TMP/stop"
+reader >"$IT_TMP/reader.out" 2>&1 &
+READER=$!
+IT_PIDS+=("$READER")
+cycles_ok=0
+for i in 1 2 3 4 5 6; do
+	"$BARGED" load --data-dir "$DATA" "$IT_TMP/life-1.0.tar.zst" >/dev/null 2>&1 &&
+		"$BARGED" rm --data-dir "$DATA" --untag life:1.0 >/dev/null &&
+		"$BARGED" gc --data-dir "$DATA" >/dev/null && cycles_ok=$((cycles_ok + 1))
+done
+touch "$IT_TMP/stop"
+wait "$READER"
+it_check_eq "six load, rm, gc cycles while clients pull" 6 "$cycles_ok"
+it_check_eq "readers never saw a wrong byte, a 5xx or a vanished kept image" "" \
+	"$(grep -v '^rounds' "$IT_TMP/reader.out" | sort | uniq -c)"
+it_check "readers pulled throughout" grep -qE '^rounds [1-9]' "$IT_TMP/reader.out"
+it_log "readers: $(grep '^rounds' "$IT_TMP/reader.out")"
+it_check_eq "after the cycles the store holds exactly app-b's and multi's blobs" \
+	"$(upstream_blobs app-b multi)" "$(store_blobs)"
+
 # --- fsck -------------------------------------------------------------------------
 
 it_check "fsck of a sound store exits 0" "$BARGED" fsck --data-dir "$DATA"
