@@ -318,7 +318,7 @@ static int
 print_images_json(const struct lock *l, int resolved)
 {
 	char plat[3 * PLATFORM_FIELD_MAX];
-	json_t *root, *arr, *plats, *o, *origins;
+	json_t *root, *arr, *plats, *o, *origins, *mans;
 	const struct lock_image *im;
 	size_t i, k;
 	int rc = -1;
@@ -342,8 +342,16 @@ print_images_json(const struct lock *l, int resolved)
 			goto out;
 		if (resolved &&
 		    (json_object_set_new(o, "digest", json_string(im->digest)) != 0 ||
-		     json_object_set_new(o, "mediaType", json_string(im->media_type)) != 0))
+		     json_object_set_new(o, "mediaType", json_string(im->media_type)) != 0 ||
+		     json_object_set_new(o, "manifests", mans = json_array()) != 0 || mans == NULL))
 			goto out;
+		for (k = 0; resolved && k < im->nmanifests; k++) {
+			platform_format(&im->manifests[k].platform, plat, sizeof(plat));
+			if (json_array_append_new(mans,
+			                          json_pack("{s:s,s:s}", "platform", plat, "digest",
+			                                    im->manifests[k].digest)) != 0)
+				goto out;
+		}
 		for (k = 0; k < im->norigins; k++)
 			if (json_array_append_new(origins, json_pack("{s:s,s:s,s:i}", "pack",
 			                                             im->origins[k].pack, "file",

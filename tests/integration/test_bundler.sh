@@ -139,6 +139,9 @@ if "$BARGE" images "$PROFILE" "${MIRROR[@]}" --output json >"$T/images.json" 2>"
 		"$(jq -r '[.images[].digest] | join(" ")' "$T/images.json")"
 	it_check_eq "images --output json: platforms" '["linux/amd64","linux/arm64/v8"]' \
 		"$(jq -c .platforms "$T/images.json")"
+	it_check_eq "images --output json: multi's platform manifests" \
+		"$(child multi amd64) $(child multi arm64)" \
+		"$(jq -r '.images[2].manifests | map(.digest) | join(" ")' "$T/images.json")"
 else
 	cat "$T/images.err"
 	it_fail "barge images exits 0"
