@@ -53,10 +53,9 @@ struct xfer {
 	int dcd_bad;              /* the header was there but not a digest */
 	char challenge[CHALLENGE_MAX];
 	char retry_after[64];
-	/* Sinks: a bounded buffer, or a verifying writer, for a 2xx body. */
+	/* The sink of a 2xx body: a bounded buffer. */
 	char *buf;
 	size_t len, cap, max;
-	struct digest_writer *dw;
 	size_t dropped;
 	/* Set by a callback that aborted the transfer. */
 	int cb_rc;
@@ -629,11 +628,6 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 		}
 		x->dropped += len;
-		return len;
-	}
-	if (x->dw != NULL) {
-		if ((x->cb_rc = digest_writer_write(x->dw, data, len, &x->cb_err)) != BARGE_OK)
-			return 0;
 		return len;
 	}
 	if (len > x->max - x->len) {
@@ -1285,10 +1279,7 @@ registry_get(struct client *c, const struct ref *r, const char *path, const char
 				goto out;
 			answered = 1;
 		}
-		/* A blob streamed into a file cannot be taken back: only retry before its first
-		 * byte. */
-		if (attempt >= client_max_attempts(c) ||
-		    (x->dw != NULL && digest_writer_count(x->dw) > 0))
+		if (attempt >= client_max_attempts(c))
 			break;
 		if (rc == BARGE_ENET && client_retryable_curl(cc))
 			sleep_ms(client_retry_delay_ms(c, attempt, NULL));
@@ -1388,33 +1379,5 @@ client_get_manifest(struct client *c, const struct ref *r, const char *reference
 	return BARGE_OK;
 fail:
 	free(x.buf);
-	return rc;
-}
-
-int
-client_get_blob(struct client *c, const struct ref *r, const char *digest, int64_t size, int fd,
-                struct barge_err *err)
-{
-	struct xfer x = { 0 };
-	char what[REF_MAX + 300], path[400];
-	int rc;
-
-	snprintf(what, sizeof(what), "%s/%s: blob %s", r->host, r->path, digest);
-	x.what = what;
-	if ((rc = digest_writer_new(fd, digest, size, &x.dw, err)) != BARGE_OK) {
-		err_prefix(err, "%s", what);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "blobs/%s", digest);
-	if ((rc = registry_get(c, r, path, NULL, &x, err)) != BARGE_OK)
-		goto out;
-	if (x.status != 200) {
-		rc = client_status_error(x.status, what, "blob unknown", err);
-		goto out;
-	}
-	if ((rc = digest_writer_finish(x.dw, err)) != BARGE_OK)
-		err_prefix(err, "%s/%s", r->host, r->path);
-out:
-	digest_writer_free(x.dw);
 	return rc;
 }

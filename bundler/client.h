@@ -11,9 +11,9 @@
  *
  * Manifests come back as the exact bytes served, bounded by MANIFEST_MAX and
  * checked against the digest asked for (or the Docker-Content-Digest the
- * registry announced).  Blobs are streamed into a caller-owned fd and checked
- * against their digest and size.  One curl handle per endpoint is kept, so
- * connections are reused.  A client is not thread-safe.
+ * registry announced).  Blobs are fetched by fetch.h, through the
+ * client_prepare and client_authenticate below.  One curl handle per
+ * endpoint is kept, so connections are reused.  A client is not thread-safe.
  *
  * Authentication: on a 401 the WWW-Authenticate challenge is answered.
  * Bearer: a token is fetched from the realm for the repository's scope,
@@ -127,13 +127,6 @@ struct client_manifest {
 int client_get_manifest(struct client *c, const struct ref *r, const char *reference,
                         struct client_manifest *out, struct barge_err *err) BARGE_MUST_CHECK;
 void client_manifest_clear(struct client_manifest *m);
-
-/*
- * Streams blob digest (of size bytes) of r's repository into fd, verifying
- * digest and size.  On failure fd holds partial content: the caller discards it.
- */
-int client_get_blob(struct client *c, const struct ref *r, const char *digest, int64_t size, int fd,
-                    struct barge_err *err) BARGE_MUST_CHECK;
 
 /* The retry policy, shared with fetch.c. */
 
