@@ -912,6 +912,7 @@ struct fsck {
 	struct store_fsck_stats *st;
 	struct dset corrupt; /* blob files whose bytes do not match their name */
 	struct dset bad;     /* digests --repair drops with everything above them */
+	struct dset absent;  /* children a manifest may name without the store holding them */
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
 	unsigned char *buf;
@@ -1077,6 +1078,14 @@ out:
 	return rc;
 }
 
+/* Layers registries do not hold (Windows foreign layers), as the push side treats them. */
+static int
+nondistributable(const char *mt)
+{
+	return mt != NULL &&
+	       (strstr(mt, "nondistributable") != NULL || strstr(mt, ".foreign.") != NULL);
+}
+
 /* Checks one manifest row against its blob and the rows it implies. */
 static int
 fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt *childq,
@@ -1121,10 +1130,19 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 		broken = 1;
 		goto out;
 	}
+	/* A referrer may come before its subject (OCI 1.1): its reference may dangle. */
+	if (m->has_subject && (rc = dset_add(&f->absent, m->subject.digest, err)) != BARGE_OK)
+		goto out;
 	n = m->kind == MANIFEST_IMAGE ? m->ndescs + 1 : m->ndescs;
 	for (i = 0; i < n; i++) {
 		d = m->kind == MANIFEST_IMAGE ? (i == 0 ? &m->config : &m->descs[i - 1])
 		                              : &m->descs[i];
+		/* Non-distributable (foreign) layers are never in a registry. */
+		if (m->kind == MANIFEST_IMAGE && i > 0 && nondistributable(d->media_type)) {
+			if ((rc = dset_add(&f->absent, d->digest, err)) != BARGE_OK)
+				goto out;
+			continue;
+		}
 		if ((rc = has_ref(s, refq, digest, d->digest, &yes, err)) != BARGE_OK)
 			goto out;
 		if (m->kind == MANIFEST_INDEX) {
@@ -1232,7 +1250,7 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
 			goto out;
-		if (blob_file_size(s, child) >= 0)
+		if (blob_file_size(s, child) >= 0 || dset_has(&f->absent, child))
 			continue;
 		problem(f, parent, "references %s, which is missing", child);
 		if ((rc = dset_add(&f->bad, child, err)) != BARGE_OK)
@@ -1323,8 +1341,10 @@ out:
 	sqlite3_finalize(st);
 	if (rc != BARGE_OK)
 		return rc;
-	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK ||
-	    (rc = fsck_refs(s, f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
+	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK)
+		return rc;
+	dset_sort(&f->absent);
+	if ((rc = fsck_refs(s, f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
 		return rc;
 	if ((rc = fsck_rows(s, f,
 	                    "SELECT coalesce(r.name, '?') || ':' || t.name,"
@@ -1462,6 +1482,7 @@ out:
 	free(f.files);
 	dset_free(&f.corrupt);
 	dset_free(&f.bad);
+	dset_free(&f.absent);
 	free(f.buf);
 	if (rc == BARGE_OK && st != NULL)
 		*st = res;

@@ -285,6 +285,47 @@ test_fsck_pushed_blob_missing(void **state)
 	assert_int_equal(st.problems, 0);
 }
 
+/*
+ * What a push may leave absent on purpose: a non-distributable layer, and
+ * the subject of a referrer pushed before it.  Neither is a problem.
+ */
+static void
+test_fsck_pushed_absent_on_purpose(void **state)
+{
+	struct fixture *f = *state;
+	struct store_push_result res;
+	struct store_fsck_stats st;
+	struct barge_err err;
+	struct report r;
+	char cfg[DIGEST_STR_MAX], foreign[DIGEST_STR_MAX], subject[DIGEST_STR_MAX];
+	char ref[DIGEST_STR_MAX], json[2048];
+
+	assert_int_equal(store_push_init(f->s, &err), BARGE_OK);
+	fx_blob(f->s, "{}", cfg);
+	assert_int_equal(store_link_blob(f->s, REPO_A, cfg, &err), BARGE_OK);
+	assert_int_equal(digest_buf(DIGEST_SHA256, "windows base", 12, foreign, &err), BARGE_OK);
+	assert_int_equal(digest_buf(DIGEST_SHA256, "not pushed yet", 14, subject, &err), BARGE_OK);
+	snprintf(
+	        json, sizeof(json),
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	        "\"digest\":\"%s\",\"size\":2},"
+	        "\"layers\":[{\"mediaType\":"
+	        "\"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip\","
+	        "\"digest\":\"%s\",\"size\":12}],"
+	        "\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"digest\":\"%s\",\"size\":14}}",
+	        cfg, foreign, subject);
+	assert_int_equal(digest_buf(DIGEST_SHA256, json, strlen(json), ref, &err), BARGE_OK);
+	assert_int_equal(store_push_manifest(f->s, REPO_A, ref, json, strlen(json),
+	                                     "application/vnd.oci.image.manifest.v1+json", &res,
+	                                     &err),
+	                 BARGE_OK);
+	fsck_run(f->s, 0, &st, &r);
+	assert_string_equal(r.text, "");
+	assert_int_equal(st.manifests, 1);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_clean, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_corrupt_blob_repair, fx_setup, fx_teardown),
@@ -294,6 +335,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_manifest_not_parsing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_stray_file, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_pushed_blob_missing, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_pushed_absent_on_purpose, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
