@@ -288,7 +288,11 @@ out:
 	return rc;
 }
 
-/* Removes the empty shard directories a sweep left; non-empty ones stay. */
+/*
+ * Removes the empty shard directories a sweep left; non-empty ones stay.
+ * The caller holds the GC lock exclusively, so no writer is between the
+ * mkdir of a shard and the rename of its blob into it.
+ */
 static void
 prune_shards(struct store *s)
 {
