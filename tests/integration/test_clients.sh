@@ -21,6 +21,9 @@ done
 [ "$(id -u)" -eq 0 ] || it_die "containerd needs root"
 
 it_tmpdir
+# Only the credentials given here: none that a `skopeo login` stored.
+export REGISTRY_AUTH_FILE=$IT_TMP/auth.json
+echo '{}' >"$REGISTRY_AUTH_FILE"
 UP=$IT_TMP/images
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 it_log "generating sample images in $IT_TMP"
@@ -100,21 +103,31 @@ answers() {
 
 DATA=$IT_TMP/data
 PTLS=$(it_free_port)
-serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge
+serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge --allow-delete
 it_wait_for 30 test -s "$DATA/ca.crt" || { cat "$IT_TMP/serve-tls.log"; it_die "no $DATA/ca.crt"; }
 CERTS=$IT_TMP/certs
 mkdir -p "$CERTS"
 cp "$DATA/ca.crt" "$CERTS/ca.crt"
 it_wait_for 30 answers "https://127.0.0.1:$PTLS/v2/" --cacert "$CERTS/ca.crt" ||
 	{ cat "$IT_TMP/serve-tls.log"; it_die "barged serve (HTTPS) does not answer"; }
+# The first server generated admin's password; the others read the file.
+it_wait_for 10 test -s "$DATA/admin.password" || it_die "no $DATA/admin.password"
+ADMIN=admin:$(cat "$DATA/admin.password")
 PPLAIN=$(it_free_port)
 while [ "$PPLAIN" = "$PTLS" ]; do PPLAIN=$(it_free_port); done
 serve serve-plain --data-dir "$DATA" --listen "127.0.0.1:$PPLAIN" --plain-http --project edge
 it_wait_for 30 answers "http://127.0.0.1:$PPLAIN/v2/" ||
 	{ cat "$IT_TMP/serve-plain.log"; it_die "barged serve --plain-http does not answer"; }
+# A third one, TLS, where pulls need credentials too.
+PAUTH=$(it_free_port)
+while [ "$PAUTH" = "$PTLS" ] || [ "$PAUTH" = "$PPLAIN" ]; do PAUTH=$(it_free_port); done
+serve serve-auth --data-dir "$DATA" --listen "127.0.0.1:$PAUTH" --project edge \
+	--anonymous-pull=false
+it_wait_for 30 answers "https://127.0.0.1:$PAUTH/v2/" --cacert "$CERTS/ca.crt" ||
+	{ cat "$IT_TMP/serve-auth.log"; it_die "barged serve --anonymous-pull=false does not answer"; }
 
-# Credentials for pushes (none while the server asks for none).
-PUSH_CREDS=()
+# Pushes and deletes always need credentials.
+PUSH_CREDS=(--dest-creds "$ADMIN")
 
 TLS=(--cert-dir "$CERTS" --tls-verify=true)
 PLAIN=(--tls-verify=false)
@@ -140,6 +153,20 @@ for n in "${IMAGES[@]}"; do
 		it_fail "skopeo copy --all $n:1.0 to barged (HTTPS) exits 0"
 	fi
 done
+# Without credentials a push is refused and leaves no tag behind.
+if skopeo copy -q --preserve-digests --dest-cert-dir "$CERTS" "$(src_ref app-a)" \
+	"docker://127.0.0.1:$PTLS/edge/anon/app-a:1.0" >"$IT_TMP/anon.out" 2>&1; then
+	it_fail "skopeo copy without credentials is refused"
+else
+	# 401, then the anonymous token skopeo fetches lacks push: denied.
+	it_check "skopeo copy without credentials is refused (denied)" \
+		grep -qiE 'denied|unauthorized' "$IT_TMP/anon.out"
+fi
+if raw_digest "${TLS[@]}" "docker://127.0.0.1:$PTLS/edge/anon/app-a:1.0" >/dev/null; then
+	it_fail "the refused push left no manifest"
+else
+	it_pass "the refused push left no manifest"
+fi
 # One push over plain HTTP, to another repository.
 if skopeo copy -q --all --preserve-digests --dest-tls-verify=false "${PUSH_CREDS[@]}" \
 	"$(src_ref multi)" "docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" 2>"$IT_TMP/push.err"; then
@@ -192,8 +219,9 @@ rm -rf "$IT_TMP/copied"
 
 # --- skopeo: delete ---------------------------------------------------------
 
-# Deletes are off unless configured: refused, and the image stays.
-if skopeo delete "${PLAIN[@]}" "${PUSH_CREDS[@]}" \
+# The plain server runs with deletes off (the default): refused, the image
+# stays.
+if skopeo delete "${PLAIN[@]}" --creds "$ADMIN" \
 	"docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" >"$IT_TMP/delete.out" 2>&1; then
 	it_fail "skopeo delete is refused while deletes are off"
 else
@@ -202,6 +230,53 @@ else
 fi
 it_check_eq "after the refused delete the image is still served" "$(it_top_digest "$UP" multi)" \
 	"$(raw_digest "${PLAIN[@]}" "docker://127.0.0.1:$PPLAIN/edge/plain/multi:1.0" || echo error)"
+
+# The TLS server allows them, with credentials only.  app-a also goes to a
+# second repository, deleted there: the first keeps every shared blob.
+DEL=127.0.0.1:$PTLS/edge/del/app-a
+skopeo copy -q --preserve-digests --dest-cert-dir "$CERTS" "${PUSH_CREDS[@]}" \
+	"$(src_ref app-a)" "docker://$DEL:1.0" 2>"$IT_TMP/push.err" ||
+	{ cat "$IT_TMP/push.err"; it_fail "skopeo copy app-a:1.0 to edge/del/app-a"; }
+if skopeo delete "${TLS[@]}" "docker://$DEL:1.0" >"$IT_TMP/anon.out" 2>&1; then
+	it_fail "skopeo delete without credentials is refused"
+else
+	it_check "skopeo delete without credentials is refused (denied)" \
+		grep -qiE 'denied|unauthorized' "$IT_TMP/anon.out"
+fi
+if skopeo delete "${TLS[@]}" --creds "$ADMIN" "docker://$DEL:1.0" >"$IT_TMP/delete.out" 2>&1; then
+	it_pass "skopeo delete edge/del/app-a:1.0 with credentials exits 0"
+else
+	sed 's/^/  skopeo: /' "$IT_TMP/delete.out"
+	it_fail "skopeo delete edge/del/app-a:1.0 with credentials exits 0"
+fi
+if skopeo inspect --raw "${TLS[@]}" "docker://$DEL@$(it_top_digest "$UP" app-a)" \
+	>"$IT_TMP/inspect.out" 2>&1; then
+	it_fail "the deleted manifest is gone"
+else
+	it_check "the deleted manifest is gone (manifest unknown)" \
+		grep -qiE 'manifest unknown|MANIFEST_UNKNOWN|not found' "$IT_TMP/inspect.out"
+fi
+if skopeo copy -q --all --preserve-digests --src-cert-dir "$CERTS" \
+	"docker://$R_TLS/app-a:1.0" "oci:$IT_TMP/after-delete:1.0" 2>"$IT_TMP/copy.err"; then
+	it_check "after the delete the other repository's app-a is whole" \
+		same_blobs "$IT_TMP/after-delete/blobs/sha256" "$(blob_dir app-a)"
+else
+	cat "$IT_TMP/copy.err"
+	it_fail "after the delete the other repository's app-a can be copied"
+fi
+
+# --- auth: pulls where anonymous pulls are off ------------------------------
+
+R_AUTH=127.0.0.1:$PAUTH/edge/docker.io/library
+if raw_digest "${TLS[@]}" "docker://$R_AUTH/app-b:1.0" >/dev/null; then
+	it_fail "anonymous pull off: skopeo inspect without credentials is refused"
+else
+	it_check "anonymous pull off: skopeo inspect without credentials is refused (401)" \
+		grep -qiE 'unauthorized|401' "$IT_TMP/raw.err"
+fi
+it_check_eq "anonymous pull off: skopeo inspect with admin's credentials" \
+	"$(it_top_digest "$UP" app-b)" \
+	"$(raw_digest "${TLS[@]}" --creds "$ADMIN" "docker://$R_AUTH/app-b:1.0" || echo error)"
 
 # --- containerd: pulls ------------------------------------------------------
 
@@ -294,6 +369,20 @@ ctr_pull "direct by digest" \
 	"$(it_top_digest "$UP" app-a)" --hosts-dir "$HOSTS"
 it_check "direct pulls: app-b layers in containerd" has_content $(layers app-b)
 
+# Where anonymous pulls are off: refused without --user, pulled with it
+# (hosts.toml cannot carry credentials, so straight at barged's name).
+mkdir -p "$HOSTS/127.0.0.1:$PAUTH"
+sed "s/$PTLS/$PAUTH/g" "$HOSTS/127.0.0.1:$PTLS/hosts.toml" >"$HOSTS/127.0.0.1:$PAUTH/hosts.toml"
+if "${CTR[@]}" images pull --snapshotter "$SN" --hosts-dir "$HOSTS" \
+	"127.0.0.1:$PAUTH/edge/docker.io/library/docker2:1.0" >"$IT_TMP/noauth.out" 2>&1; then
+	it_fail "anonymous pull off: ctr pull without --user is refused"
+else
+	it_check "anonymous pull off: ctr pull without --user is refused (401)" \
+		grep -qiE 'unauthorized|401' "$IT_TMP/noauth.out"
+fi
+ctr_pull "auth" "127.0.0.1:$PAUTH/edge/docker.io/library/docker2:1.0" \
+	"$(it_top_digest "$UP" docker2)" --hosts-dir "$HOSTS" --user "$ADMIN"
+
 # Without barged's CA the TLS pull must fail: the CA is what makes it work.
 mkdir -p "$IT_TMP/noca.d/127.0.0.1:$PTLS"
 printf '[host."https://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' "$PTLS" \
@@ -320,7 +409,7 @@ ctr_push() {
 		it_fail "$label: ctr images push $dst exits 0"
 	fi
 }
-CTR_CREDS=()
+CTR_CREDS=(--user "$ADMIN")
 ctr_push "push plain-http" docker.io/library/app-a:1.0 \
 	"127.0.0.1:$PPLAIN/edge/ctr/app-a:1.0" --plain-http
 it_check_eq "push plain-http: barged serves app-a with the source digest" \
