@@ -67,6 +67,13 @@ port() {
 	printf -v "$1" %s "$p"
 }
 
+# answers URL CURLARGS...: the server answers URL with any HTTP status.
+answers() {
+	local url=$1 code; shift
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url") || return 1
+	[ "$code" != 000 ]
+}
+
 # --- TLS material for nginx and docker-registry ------------------------------
 
 # The same key type as barged's generated certificate (ECDSA P-256).
@@ -120,14 +127,16 @@ EOF
 "$BARGED" load --data-dir "$T/data" "$T/bench.tar.zst" >&2
 rm -rf "$T/cache" "$T/bench.tar.zst"
 port BP
+# No access log: nginx and docker-registry write none in this run either.
 it_spawn "$T/barged-http.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BP" \
-	--plain-http
+	--plain-http --access-log off
 BARGED_PID=$IT_LAST_PID
 port BPS
-it_spawn "$T/barged-https.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BPS"
+it_spawn "$T/barged-https.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BPS" \
+	--access-log off
 BARGEDS_PID=$IT_LAST_PID
-it_wait_for 30 curl -sf "http://127.0.0.1:$BP/v2/" || it_die "barged: $(cat "$T/barged-http.log")"
-it_wait_for 30 curl -sf --cacert "$T/data/ca.crt" "https://127.0.0.1:$BPS/v2/" ||
+it_wait_for 30 answers "http://127.0.0.1:$BP/v2/" || it_die "barged: $(cat "$T/barged-http.log")"
+it_wait_for 30 answers "https://127.0.0.1:$BPS/v2/" --cacert "$T/data/ca.crt" ||
 	it_die "barged (TLS): $(cat "$T/barged-https.log")"
 
 # --- nginx: the same files as a static root ----------------------------------
@@ -274,9 +283,10 @@ peak_rss() {
 it_log "RSS"
 # A fresh barged for the idle figure: the ones above have served a lot.
 port P
-it_spawn "$T/barged-idle.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$P"
+it_spawn "$T/barged-idle.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$P" \
+	--access-log off
 IDLE_PID=$IT_LAST_PID
-it_wait_for 30 curl -sf --cacert "$T/data/ca.crt" "https://127.0.0.1:$P/v2/" || it_die "barged idle"
+it_wait_for 30 answers "https://127.0.0.1:$P/v2/" --cacert "$T/data/ca.crt" || it_die "barged idle"
 sleep 1
 FIG[rss.barged.idle]=$(rss_kib "$IDLE_PID")
 # The part that is barged's own: RSS also counts the shared libraries' pages.
