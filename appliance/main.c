@@ -30,7 +30,7 @@ usage(FILE *f)
 
 	fprintf(f, "usage: barged <verb> [options]\n\nverbs:\n");
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+		fprintf(f, "  %-14s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nRun 'barged <verb> --help' for a verb's options.\n");
 }
 

@@ -11,7 +11,7 @@ BARGE_PACKAGES=(
 	libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
 	libsqlite3-dev libmicrohttpd-dev libyaml-dev libisofs-dev libcmocka-dev
 	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates
-	xorriso genisoimage apache2-utils python3 util-linux busybox-static
+	xorriso genisoimage apache2-utils python3 util-linux busybox-static podman
 )
 
 # Run a command as root: directly when we are root, else through sudo.
