@@ -18,6 +18,7 @@
 # pipeline's wall time, peak RSS < 64 MiB.
 #
 # Env: BARGE (default build/bundler/barge: build it RelWithDebInfo),
+# BENCH_BARGE_OTHERS (space-separated other barge binaries to time too),
 # BENCH_GIB, BENCH_MIB (overrides BENCH_GIB), BENCH_IMAGES, BENCH_JOBS (barge --jobs, default barge's own),
 # BENCH_KEEP_TMP=1 keeps the temp dir.  Needs about 7x BENCH_GIB of disk.
 set -euo pipefail
@@ -97,17 +98,31 @@ rm -rf "$L"
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
+# time_barge BINARY: a cold-cache build; sets barge_s, rss_kib, barge_bytes.
+time_barge() {
+	local args t0 t1
+	sync
+	args=(build "$T/profile.yaml" -o "$T/barge.tar.zst" --level 3 --cache-dir "$T/cache" -q)
+	[ -z "$JOBS" ] || args+=(--jobs "$JOBS")
+	t0=$(now)
+	SOURCE_DATE_EPOCH=0 /usr/bin/time -v -o "$T/barge.time" "$1" "${args[@]}"
+	t1=$(now)
+	barge_s=$(elapsed "$t0" "$t1")
+	rss_kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$T/barge.time")
+	barge_bytes=$(it_size "$T/barge.tar.zst")
+	rm -rf "$T/cache" "$T/barge.tar.zst"
+}
+
+# Other barge binaries (variants under study) timed the same way, first.
+others=()
+for other in ${BENCH_BARGE_OTHERS:-}; do
+	it_log "barge build (cold cache): $other"
+	time_barge "$other"
+	others+=("$(printf '    %s: %.1f s, ratio %s, peak RSS %s MiB' "$other" "$barge_s" \
+		"RATIO" "$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')")")
+done
 it_log "barge build (cold cache)"
-sync
-args=(build "$T/profile.yaml" -o "$T/barge.tar.zst" --level 3 --cache-dir "$T/cache" -q)
-[ -z "$JOBS" ] || args+=(--jobs "$JOBS")
-t0=$(now)
-SOURCE_DATE_EPOCH=0 /usr/bin/time -v -o "$T/barge.time" "$BARGE" "${args[@]}"
-t1=$(now)
-barge_s=$(elapsed "$t0" "$t1")
-rss_kib=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$T/barge.time")
-barge_bytes=$(it_size "$T/barge.tar.zst")
-rm -rf "$T/cache"
+time_barge "$BARGE"
 
 it_log "pipeline: skopeo copy of every image into one OCI layout, tar | zstd -T0 -3"
 sync
@@ -136,3 +151,11 @@ printf '  ratio barge / pipeline: %s   (goal <= 0.50)\n' \
 	"$(awk -v a="$barge_s" -v b="$pipe_s" 'BEGIN { printf "%.2f", a / b }')"
 printf '  barge peak RSS: %s MiB   (goal < 64 MiB)\n' \
 	"$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')"
+if [ "${#others[@]}" -gt 0 ]; then
+	printf '  other barge binaries (BENCH_BARGE_OTHERS):\n'
+	for line in "${others[@]}"; do
+		# The ratio is known only now that the pipeline has run.
+		t=$(sed 's/.*: \([0-9.]*\) s,.*/\1/' <<<"$line")
+		printf '%s\n' "${line/RATIO/$(awk -v a="$t" -v b="$pipe_s" 'BEGIN { printf "%.2f", a / b }')}"
+	done
+fi
