@@ -332,6 +332,16 @@ ctr_pull() {
 	fi
 }
 
+# containerd asks a mirror for /v2/library/app-a/...?ns=docker.io: the ns
+# parameter is what maps it onto edge/docker.io/library/app-a.
+MT_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
+it_check_eq "mirror path with ?ns=docker.io answers 200" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CERTS/ca.crt" -H "$MT_ACCEPT" \
+		"https://127.0.0.1:$PTLS/v2/library/app-a/manifests/1.0?ns=docker.io")"
+it_check_eq "the same path without ?ns= answers 404" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CERTS/ca.crt" -H "$MT_ACCEPT" \
+		"https://127.0.0.1:$PTLS/v2/library/app-a/manifests/1.0")"
+
 # By tag through the docker.io mirror (?ns=docker.io), over HTTPS.
 ctr_pull mirror docker.io/library/app-a:1.0 "$(it_top_digest "$UP" app-a)" --hosts-dir "$HOSTS"
 it_check "mirror: app-a layers in containerd" has_content $(layers app-a)
