@@ -66,7 +66,7 @@ test_roundtrip_bytes(void **state)
 static void
 test_bad_cases(void **state)
 {
-	char line[1024], path[1200], want[1200], *tab;
+	char line[1024], path[1200], want[2400], *tab;
 	struct barge_err err;
 	struct lock *l;
 	FILE *f = fopen(LOCKS "cases.txt", "r");
