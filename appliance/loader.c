@@ -461,7 +461,7 @@ committer_finish(struct load *l, struct barge_err *err)
  * blob in place is not written twice.
  */
 static int
-load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_err *err)
+load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *err)
 {
 	struct store_blob_writer *w = NULL;
 	struct digest_ctx *dc = NULL;
@@ -509,7 +509,7 @@ load_blob(struct load *l, const struct lblob *b, const char *name, struct barge_
 		l->res->blobs_present++;
 	} else {
 		/* Its prefix is already in the committer's message. */
-		rc = committer_put(l, w, (struct lblob *)b, total, name, err);
+		rc = committer_put(l, w, b, total, name, err);
 		w = NULL;
 	}
 	goto out;

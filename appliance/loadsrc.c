@@ -344,7 +344,9 @@ dir_list(const char *dir, struct listing *li, struct barge_err *err)
 		/* Dot files include the "._" shadows macOS leaves on FAT sticks. */
 		if (de->d_name[0] == '.')
 			continue;
-		if ((path = fu_printf("%s/%s", dir, de->d_name)) == NULL) {
+		/* "/" lists "/name", as an argument naming a file there is spelt. */
+		if ((path = fu_printf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, de->d_name)) ==
+		    NULL) {
 			rc = err_set(err, BARGE_ENOMEM, "out of memory");
 			break;
 		}
@@ -589,10 +591,11 @@ add_listing(struct loadsrc *ls, struct listing *li, const char *image, const cha
 static int
 add_parts(struct loadsrc *ls, const char *arg, size_t stemlen, long num, struct barge_err *err)
 {
+	struct lentry key = { NULL, 0 }, *hit;
 	struct listing li = { NULL, 0 };
 	struct loadsrc_item it;
 	const char *slash = strrchr(arg, '/');
-	char *dir = NULL, *stem = NULL, *why = NULL;
+	char *dir = NULL, *stem = NULL, *why = NULL, **names = NULL;
 	size_t i;
 	int rc;
 
@@ -609,27 +612,17 @@ add_parts(struct loadsrc *ls, const char *arg, size_t stemlen, long num, struct 
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (slash == arg) {
-		free(dir);
-		dir = strdup("/");
-	}
-	if ((rc = dir_list(dir[0] != '\0' ? dir : "/", &li, err)) != BARGE_OK)
+	if ((rc = dir_list(slash == arg ? "/" : dir, &li, err)) != BARGE_OK)
 		goto out;
 	qsort(li.e, li.n, sizeof(*li.e), lentry_cmp);
-	{
-		char **names = calloc(li.n > 0 ? li.n : 1, sizeof(*names));
-
-		if (names == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto out;
-		}
-		for (i = 0; i < li.n; i++)
-			names[i] = li.e[i].name;
-		rc = parts_collect(names, li.n, stem, strlen(stem), &it.parts, &it.nparts, &why,
-		                   err);
-		free(names);
+	if ((names = calloc(li.n > 0 ? li.n : 1, sizeof(*names))) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
 	}
-	if (rc != BARGE_OK)
+	for (i = 0; i < li.n; i++)
+		names[i] = li.e[i].name;
+	if ((rc = parts_collect(names, li.n, stem, strlen(stem), &it.parts, &it.nparts, &why,
+	                        err)) != BARGE_OK)
 		goto out;
 	if (why != NULL) {
 		rc = err_set(err, BARGE_EFORMAT, "%s: %s", arg, why);
@@ -637,9 +630,11 @@ add_parts(struct loadsrc *ls, const char *arg, size_t stemlen, long num, struct 
 	}
 	it.kind = LOADSRC_FILES;
 	it.size = 0;
-	for (i = 0; i < li.n; i++)
-		if (strncmp(li.e[i].name, stem, strlen(stem)) == 0)
-			it.size += li.e[i].size;
+	for (i = 0; i < it.nparts; i++) {
+		key.name = it.parts[i];
+		if ((hit = bsearch(&key, li.e, li.n, sizeof(*li.e), lentry_cmp)) != NULL)
+			it.size += hit->size;
+	}
 	if ((it.label = strdup(arg)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
@@ -647,6 +642,7 @@ add_parts(struct loadsrc *ls, const char *arg, size_t stemlen, long num, struct 
 	rc = push(ls, &it, err);
 out:
 	item_clear(&it);
+	free(names);
 	listing_free(&li);
 	free(why);
 	free(stem);
