@@ -534,8 +534,11 @@ expect_sink(struct fixture *f, const char *url, const unsigned char *data, size_
 	assert_int_equal(fetch(url, "POST", NULL, hdrs, post, &b, &h, NULL), 200);
 	snprintf(want, sizeof(want), "n=%zu sum=%llu", len, (unsigned long long)sum);
 	assert_string_equal((char *)b.p, want);
-	/* on_complete may run just after the client has its answer: wait a little. */
-	for (i = 0; i < 100; i++) {
+	/*
+	 * on_complete may run just after the client has its answer: wait for
+	 * it, up to 10 s on a loaded machine.
+	 */
+	for (i = 0; i < 1000; i++) {
 		pthread_mutex_lock(&f->mtx);
 		if (f->last_status == 200 && f->last_bytes == strlen(want)) {
 			pthread_mutex_unlock(&f->mtx);
@@ -544,7 +547,7 @@ expect_sink(struct fixture *f, const char *url, const unsigned char *data, size_
 		pthread_mutex_unlock(&f->mtx);
 		usleep(10 * 1000);
 	}
-	assert_true(i < 100);
+	assert_true(i < 1000);
 	curl_slist_free_all(hdrs);
 	free(b.p);
 	free(h.p);
