@@ -73,6 +73,10 @@ static const char net_help[] =
         "                                  (e.g. docker.io=http://127.0.0.1:5000)\n"
         "      --insecure-registry HOST    allow plain http to HOST (loopback hosts\n"
         "                                  always are)\n"
+        "      --timeout S                 give up on a registry that makes no progress\n"
+        "                                  for S seconds (default 60)\n"
+        "      --retries N                 tries per request on connection errors, 429\n"
+        "                                  and 5xx, the first included (default 5)\n"
         "  -v, --verbose                   log every blob pulled\n"
         "  -q, --quiet                     log errors only\n"
         "  -h, --help                      show this help\n"
@@ -92,12 +96,16 @@ enum {
 	OPT_OUTPUT_FMT,
 	OPT_NO_RESOLVE,
 	OPT_KEY,
+	OPT_TIMEOUT,
+	OPT_RETRIES,
 };
 
 #define NET_LONGOPTS                                                                        \
 	{ "platform", required_argument, NULL, OPT_PLATFORM },                              \
 	        { "registry-mirror", required_argument, NULL, OPT_MIRROR },                 \
 	        { "insecure-registry", required_argument, NULL, OPT_INSECURE },             \
+	        { "timeout", required_argument, NULL, OPT_TIMEOUT },                        \
+	        { "retries", required_argument, NULL, OPT_RETRIES },                        \
 	        { "verbose", no_argument, NULL, 'v' }, { "quiet", no_argument, NULL, 'q' }, \
 	{                                                                                   \
 		"help", no_argument, NULL, 'h'                                              \
@@ -111,6 +119,20 @@ struct netopts {
 	int json; /* --output json */
 };
 
+static int
+parse_int(const char *flag, const char *arg, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (arg[0] == '\0' || *end != '\0' || v < lo || v > hi) {
+		log_error("%s \"%s\": want a number from %ld to %ld", flag, arg, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /*
  * Handles one of the shared options.  Returns 1 when ch was one of them, 0
  * when not, -1 (having logged why) on a usage error.
@@ -119,6 +141,7 @@ static int
 net_option(struct netopts *n, int ch, const char *arg)
 {
 	struct barge_err err;
+	long v;
 
 	switch (ch) {
 	case OPT_PLATFORM:
@@ -144,6 +167,16 @@ net_option(struct netopts *n, int ch, const char *arg)
 			return -1;
 		}
 		return 1;
+	case OPT_TIMEOUT:
+		if (parse_int("--timeout", arg, 1, 3600, &v) != 0)
+			return -1;
+		n->cfg.timeout_s = (int)v;
+		return 1;
+	case OPT_RETRIES:
+		if (parse_int("--retries", arg, 1, 100, &v) != 0)
+			return -1;
+		n->cfg.max_attempts = (int)v;
+		return 1;
 	case OPT_OUTPUT_FMT:
 		if (strcmp(arg, "json") == 0) {
 			n->json = 1;
@@ -159,20 +192,6 @@ net_option(struct netopts *n, int ch, const char *arg)
 		log_set_level(LOG_LVL_ERROR);
 		return 1;
 	}
-	return 0;
-}
-
-static int
-parse_int(const char *flag, const char *arg, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(arg, &end, 10);
-
-	if (arg[0] == '\0' || *end != '\0' || v < lo || v > hi) {
-		log_error("%s \"%s\": want a number from %ld to %ld", flag, arg, lo, hi);
-		return -1;
-	}
-	*out = v;
 	return 0;
 }
 

@@ -161,4 +161,31 @@ it_check "corrupt: the bad blob is not cached" \
 it_check "corrupt: nor kept to be resumed" \
 	test ! -e "$T/cache-corrupt/tmp/sha256-${APPB_LAYER#sha256:}.partial"
 
+# --- an upstream that accepts connections and never answers ----------------
+
+it_log "an upstream that never answers: --timeout and --retries"
+P3=$(it_free_port)
+it_spawn "$T/silent.log" python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$P3"
+it_wait_for 30 it_port_busy "$P3" || it_die "silent listener did not start"
+profile "$T/silent.yaml" "127.0.0.1:$P3" app-a
+rc=0
+"$BARGE" build "$T/silent.yaml" -o "$T/silent.tar.zst" --cache-dir "$T/cache-silent" \
+	--timeout 2 --retries 2 2>"$T/silent.err" || rc=$?
+it_check_eq "silent: barge build exits 1" 1 "$rc"
+says "$T/silent.err" "timed out" "silent: the error says the registry timed out"
+says "$T/silent.err" "127.0.0.1:$P3/library/app-a:1.0" "silent: the error names the reference"
+it_check "silent: no bundle left" test ! -e "$T/silent.tar.zst"
+rc=0
+"$BARGE" build "$T/silent.yaml" -o "$T/silent.tar.zst" --timeout 0 2>"$T/silent2.err" || rc=$?
+it_check_eq "--timeout 0 is a usage error (exit 2)" 2 "$rc"
+
 it_summary
