@@ -466,6 +466,7 @@ load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *e
 	struct store_blob_writer *w = NULL;
 	struct digest_ctx *dc = NULL;
 	char got_digest[DIGEST_STR_MAX];
+	const void *block;
 	enum digest_alg alg;
 	int64_t total = 0;
 	size_t got;
@@ -481,15 +482,16 @@ load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *e
 		goto out;
 	}
 	for (;;) {
-		if ((rc = bundle_reader_read(l->r, l->buf, LOADER_BUF, &got, err)) != BARGE_OK)
+		/* Straight from the decompressor's buffer: no copy on the way. */
+		if ((rc = bundle_reader_read_block(l->r, &block, &got, err)) != BARGE_OK)
 			goto out;
 		if (got == 0)
 			break;
 		total += (int64_t)got;
 		l->res->bytes += (int64_t)got;
 		progress(l);
-		rc = present ? digest_update(dc, l->buf, got, err)
-		             : store_blob_write(w, l->buf, got, err);
+		rc = present ? digest_update(dc, block, got, err)
+		             : store_blob_write(w, block, got, err);
 		if (rc != BARGE_OK)
 			goto prefixed;
 	}

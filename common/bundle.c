@@ -400,6 +400,7 @@ struct bundle_reader {
 	int nentries;
 	char *entry; /* current entry name */
 	int64_t size;
+	int64_t block_end; /* bundle_reader_read_block's next offset */
 	int at_eof;
 	int failed;
 	struct barge_err cb_err;
@@ -701,6 +702,7 @@ bundle_reader_next(struct bundle_reader *r, const char **name, int64_t *size, st
 	}
 	r->nentries++;
 	r->size = archive_entry_size(e);
+	r->block_end = 0;
 	*name = r->entry;
 	*size = r->size;
 	return BARGE_OK;
@@ -723,6 +725,42 @@ bundle_reader_read(struct bundle_reader *r, void *buf, size_t len, size_t *got,
 		return reader_fail(r, err, where);
 	}
 	*got = (size_t)n;
+	return BARGE_OK;
+}
+
+int
+bundle_reader_read_block(struct bundle_reader *r, const void **buf, size_t *got,
+                         struct barge_err *err)
+{
+	char where[BUNDLE_NAME_MAX + 32];
+	la_int64_t offset;
+	size_t len;
+	int rc;
+
+	if (r->failed)
+		return err_set(err, BARGE_EINVAL, "%s: reader broken by an earlier error", r->name);
+	if (r->entry == NULL)
+		return err_set(err, BARGE_EINVAL, "%s: no current entry", r->name);
+	rc = archive_read_data_block(r->ar, buf, &len, &offset);
+	if (rc == ARCHIVE_EOF) {
+		*got = 0;
+		return BARGE_OK;
+	}
+	if (rc != ARCHIVE_OK) {
+		snprintf(where, sizeof(where), "entry \"%s\": ", r->entry);
+		return reader_fail(r, err, where);
+	}
+	/*
+	 * Entries are never sparse (check_entry), so blocks follow each
+	 * other; a gap means bundle_reader_read took part of this entry.
+	 */
+	if (offset != r->block_end) {
+		r->failed = 1;
+		return err_set(err, BARGE_EFORMAT, "%s: entry \"%s\": data out of sequence",
+		               r->name, r->entry);
+	}
+	r->block_end += (int64_t)len;
+	*got = len;
 	return BARGE_OK;
 }
 

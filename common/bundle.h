@@ -83,6 +83,13 @@ int bundle_reader_next(struct bundle_reader *r, const char **name, int64_t *size
 /* Reads up to len bytes of the current entry; *got is 0 at its end. */
 int bundle_reader_read(struct bundle_reader *r, void *buf, size_t len, size_t *got,
                        struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Like bundle_reader_read without a copy: *buf points at the next *got
+ * bytes of the current entry, valid until the next call on r; *got is 0 at
+ * its end.  An entry is read with one or the other, not both.
+ */
+int bundle_reader_read_block(struct bundle_reader *r, const void **buf, size_t *got,
+                             struct barge_err *err) BARGE_MUST_CHECK;
 /* Reads the whole current entry into a new buffer (NUL-terminated) if it is at most max bytes. */
 int bundle_reader_slurp(struct bundle_reader *r, size_t max, char **buf, size_t *len,
                         struct barge_err *err) BARGE_MUST_CHECK;

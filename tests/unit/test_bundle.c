@@ -296,6 +296,52 @@ test_reader_from_source(void **state)
 	rmtree(dir);
 }
 
+/* read_block hands out an entry's bytes in place, in order. */
+static void
+test_read_block(void **state)
+{
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+	unsigned char *big, *back;
+	size_t bigsz = 3 * MiB + 77, have = 0, got;
+	const void *block;
+	const char *name;
+	int64_t size;
+	char *dir = mktmp(), *out = path_in(dir, "b.tar.zst");
+
+	assert_non_null(big = malloc(bigsz));
+	assert_non_null(back = malloc(bigsz));
+	fill_bytes(big, bigsz, 5);
+	build_sample(dir, out, 1, big, bigsz);
+	assert_int_equal(bundle_reader_open(out, &r, &e), BARGE_OK);
+	do
+		assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	while (strcmp(name, big_name) != 0);
+	for (;;) {
+		assert_int_equal(bundle_reader_read_block(r, &block, &got, &e), BARGE_OK);
+		if (got == 0)
+			break;
+		assert_true(have + got <= bigsz);
+		memcpy(back + have, block, got);
+		have += got;
+	}
+	assert_int_equal(have, bigsz);
+	assert_memory_equal(back, big, bigsz);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "blobs/sha256/small");
+	assert_int_equal(bundle_reader_read_block(r, &block, &got, &e), BARGE_OK);
+	assert_int_equal(got, 5);
+	assert_memory_equal(block, "hello", 5);
+	assert_int_equal(bundle_reader_read_block(r, &block, &got, &e), BARGE_OK);
+	assert_int_equal(got, 0);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BUNDLE_EOF);
+	bundle_reader_free(r);
+	free(big);
+	free(back);
+	free(out);
+	rmtree(dir);
+}
+
 /* Other tools read the bundle: zstd frames with checksums, a pax/ustar tar inside. */
 static void
 test_interop_with_zstd_and_tar(void **state)
@@ -757,6 +803,7 @@ test_writer_rejects_bad_opts(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_roundtrip),
 	cmocka_unit_test(test_reader_from_source),
+	cmocka_unit_test(test_read_block),
 	cmocka_unit_test(test_interop_with_zstd_and_tar),
 	cmocka_unit_test(test_reproducible_bytes),
 	cmocka_unit_test(test_free_without_close_removes_temp),
