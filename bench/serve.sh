@@ -15,6 +15,7 @@
 # BENCH_BLOB_MIB, BENCH_CLIENTS (default 32), BENCH_WRK_SECS (default 10),
 # BENCH_PULLS (default 200), BENCH_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
+# shellcheck source=../tests/integration/lib.sh
 . "$(dirname "$0")/../tests/integration/lib.sh"
 
 BARGE=${BARGE:-$IT_REPO_ROOT/build/bundler/barge}
@@ -57,14 +58,40 @@ it_make_image "$UP" 1.0 linux/amd64 \
 MANIFEST=$(it_top_digest "$T" layout)
 
 # port VAR: set VAR to a free loopback port not handed out before in this
-# run (nothing listens on the earlier ones yet when the next is picked).
+# run.  Other programs may take it before our server binds it: every start
+# below retries on a new port when the server dies at start-up.
 USED_PORTS=" "
 port() {
-	local p
-	p=$(it_free_port)
-	while [[ $USED_PORTS == *" $p "* ]]; do p=$(it_free_port); done
-	USED_PORTS="$USED_PORTS$p "
-	printf -v "$1" %s "$p"
+	local port_
+	port_=$(it_free_port)
+	while [[ $USED_PORTS == *" $port_ "* ]]; do port_=$(it_free_port); done
+	USED_PORTS="$USED_PORTS$port_ "
+	printf -v "$1" %s "$port_"
+}
+
+# up PID URL CURLARGS...: wait (30 s at most) until URL answers; fails at
+# once when PID is gone.
+up() {
+	local pid=$1 deadline=$((SECONDS + 30)); shift
+	until answers "$@"; do
+		if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+		sleep 0.2
+	done
+}
+
+# barged_start VAR LOG ARGS...: barged serve on a port the kernel picks
+# (no race); VAR gets the port, BARGED_PID the process.
+barged_start() {
+	local var=$1 log=$2 p deadline=$((SECONDS + 30)); shift 2
+	it_spawn "$log" "$BARGED" serve --data-dir "$T/data" --listen 127.0.0.1:0 --access-log off "$@"
+	BARGED_PID=$IT_LAST_PID
+	until p=$(sed -n 's/.*serving https* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log") && [ -n "$p" ]; do
+		if ! kill -0 "$BARGED_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			it_die "barged serve: $(cat "$log")"
+		fi
+		sleep 0.1
+	done
+	printf -v "$var" %s "$p"
 }
 
 # answers URL CURLARGS...: the server answers URL with any HTTP status.
@@ -95,18 +122,28 @@ registry_start() {
 	} >"$cfg"
 	it_spawn "$T/registry-$port.log" docker-registry serve "$cfg"
 }
-port RP
-registry_start "$RP"
-REG_PID=$IT_LAST_PID
-it_wait_for 30 curl -sf "http://127.0.0.1:$RP/v2/" || it_die "docker-registry: $(cat "$T"/registry-*.log)"
+# registry_up VAR [tls]: start one, retrying on another port if it dies.
+registry_up() {
+	local var=$1 tls=${2:-} p i args=()
+	[ -z "$tls" ] || args=(--cacert "$T/self.crt")
+	for i in 1 2 3 4 5; do
+		port p
+		registry_start "$p" "$tls"
+		REGISTRY_PID=$IT_LAST_PID
+		if up "$REGISTRY_PID" "http${tls:+s}://127.0.0.1:$p/v2/" "${args[@]}"; then
+			printf -v "$var" %s "$p"
+			return 0
+		fi
+		kill -0 "$REGISTRY_PID" 2>/dev/null && break
+	done
+	it_die "docker-registry: $(cat "$T"/registry-*.log)"
+}
+registry_up RP
 it_log "pushing to docker-registry"
 skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$UP:1.0" \
 	"docker://127.0.0.1:$RP/library/bench:1.0" >&2
-port RPS
-registry_start "$RPS" tls
-REGS_PID=$IT_LAST_PID
-it_wait_for 30 curl -sf --cacert "$T/self.crt" "https://127.0.0.1:$RPS/v2/" ||
-	it_die "docker-registry (TLS): $(cat "$T"/registry-*.log)"
+registry_up RPS tls
+REGS_PID=$REGISTRY_PID
 
 # --- barged: barge build from docker-registry, load, serve -------------------
 
@@ -126,17 +163,12 @@ EOF
 	--registry-mirror "docker.io=http://127.0.0.1:$RP" >&2
 "$BARGED" load --data-dir "$T/data" "$T/bench.tar.zst" >&2
 rm -rf "$T/cache" "$T/bench.tar.zst"
-port BP
 # No access log: nginx and docker-registry write none in this run either.
-it_spawn "$T/barged-http.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BP" \
-	--plain-http --access-log off
-BARGED_PID=$IT_LAST_PID
-port BPS
-it_spawn "$T/barged-https.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$BPS" \
-	--access-log off
-BARGEDS_PID=$IT_LAST_PID
-it_wait_for 30 answers "http://127.0.0.1:$BP/v2/" || it_die "barged: $(cat "$T/barged-http.log")"
-it_wait_for 30 answers "https://127.0.0.1:$BPS/v2/" --cacert "$T/data/ca.crt" ||
+barged_start BP "$T/barged-http.log" --plain-http
+BARGED_HTTP_PID=$BARGED_PID
+barged_start BPS "$T/barged-https.log"
+BARGEDS_PID=$BARGED_PID
+up "$BARGEDS_PID" "https://127.0.0.1:$BPS/v2/" --cacert "$T/data/ca.crt" ||
 	it_die "barged (TLS): $(cat "$T/barged-https.log")"
 
 # --- nginx: the same files as a static root ----------------------------------
@@ -145,9 +177,13 @@ WWW=$T/www/v2/library/bench
 mkdir -p "$WWW/blobs" "$WWW/manifests" "$T/nginx/tmp"
 ln "$UP/blobs/sha256/$HEX" "$WWW/blobs/$LAYER"
 cp "$UP/blobs/sha256/${MANIFEST#sha256:}" "$WWW/manifests/1.0"
-port NP
-port NPS
-cat >"$T/nginx/nginx.conf" <<EOF
+# nginx_up: start it, retrying on other ports if it dies at start-up.
+nginx_up() {
+	local i
+	for i in 1 2 3 4 5; do
+		port NP
+		port NPS
+		cat >"$T/nginx/nginx.conf" <<EOF
 user root;
 worker_processes auto;
 daemon off;
@@ -175,9 +211,15 @@ http {
   }
 }
 EOF
-it_spawn "$T/nginx/log" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf"
-it_wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:$NP/v2/library/bench/manifests/1.0" ||
+		it_spawn "$T/nginx/log" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf"
+		NGINX_PID=$IT_LAST_PID
+		up "$NGINX_PID" "http://127.0.0.1:$NP/v2/library/bench/manifests/1.0" &&
+			up "$NGINX_PID" "https://127.0.0.1:$NPS/v2/" --cacert "$T/self.crt" && return 0
+		kill -0 "$NGINX_PID" 2>/dev/null && break
+	done
 	it_die "nginx: $(cat "$T/nginx/log" "$T/nginx/error.log" 2>/dev/null)"
+}
+nginx_up
 
 # --- servers under test ------------------------------------------------------
 
@@ -282,11 +324,9 @@ peak_rss() {
 
 it_log "RSS"
 # A fresh barged for the idle figure: the ones above have served a lot.
-port P
-it_spawn "$T/barged-idle.log" "$BARGED" serve --data-dir "$T/data" --listen "127.0.0.1:$P" \
-	--access-log off
-IDLE_PID=$IT_LAST_PID
-it_wait_for 30 answers "https://127.0.0.1:$P/v2/" --cacert "$T/data/ca.crt" || it_die "barged idle"
+barged_start P "$T/barged-idle.log"
+IDLE_PID=$BARGED_PID
+up "$IDLE_PID" "https://127.0.0.1:$P/v2/" --cacert "$T/data/ca.crt" || it_die "barged idle"
 sleep 1
 FIG[rss.barged.idle]=$(rss_kib "$IDLE_PID")
 # The part that is barged's own: RSS also counts the shared libraries' pages.
@@ -295,7 +335,7 @@ FIG[rss.barged.after]=$(rss_kib "$BARGEDS_PID")
 FIG[rss.registry.after]=$(rss_kib "$REGS_PID")
 FIG[rss.barged.load]=$(peak_rss "$IDLE_PID" \
 	"https://127.0.0.1:$P/v2/edge/docker.io/library/bench/blobs/$LAYER" --cacert "$T/data/ca.crt")
-FIG[rss.barged.loadhttp]=$(peak_rss "$BARGED_PID" \
+FIG[rss.barged.loadhttp]=$(peak_rss "$BARGED_HTTP_PID" \
 	"http://127.0.0.1:$BP/v2/edge/docker.io/library/bench/blobs/$LAYER")
 FIG[rss.registry.load]=$(peak_rss "$REGS_PID" \
 	"https://127.0.0.1:$RPS/v2/library/bench/blobs/$LAYER" --cacert "$T/self.crt")
@@ -330,15 +370,17 @@ row "blob GET MiB/s, https, $CLIENTS clients" https.n 1.5 0.9
 row "manifest GET req/s, http, wrk -c64" http.rps 3
 row "manifest GET req/s, https, wrk -c64" https.rps 3
 kib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+rss() { # rss LABEL KIB [GOAL-KIB]
+	local verdict=""
+	[ -z "${3:-}" ] || verdict=$(awk -v k="$2" -v g="$3" \
+		'BEGIN { printf "(goal <= %d MiB: %s)", g / 1024, k <= g ? "ok" : "MISSED" }')
+	printf '%-44s %10s  %s\n' "$1" "$(kib "$2")" "$verdict"
+}
 echo
-printf 'RSS barged idle (fresh, https):          %s (goal <= 8 MiB: %s)\n' \
-	"$(kib "${FIG[rss.barged.idle]}")" \
-	"$(awk -v k="${FIG[rss.barged.idle]}" 'BEGIN { print (k <= 8192 ? "ok" : "MISSED") }')"
-printf '  of which anonymous (not library pages): %s\n' "$(kib "${FIG[rss.barged.anon]}")"
-printf 'RSS barged %s pulls, https (peak):      %s (goal <= 64 MiB: %s)\n' "$PULLS" \
-	"$(kib "${FIG[rss.barged.load]}")" \
-	"$(awk -v k="${FIG[rss.barged.load]}" 'BEGIN { print (k <= 65536 ? "ok" : "MISSED") }')"
-printf 'RSS barged %s pulls, http (peak):       %s\n' "$PULLS" "$(kib "${FIG[rss.barged.loadhttp]}")"
-printf 'RSS barged https after the runs above:   %s\n' "$(kib "${FIG[rss.barged.after]}")"
-printf 'RSS docker-registry https after runs / %s pulls: %s / %s\n' "$PULLS" \
-	"$(kib "${FIG[rss.registry.after]}")" "$(kib "${FIG[rss.registry.load]}")"
+rss "RSS barged idle (fresh, https)" "${FIG[rss.barged.idle]}" 8192
+rss "  of which anonymous (not library pages)" "${FIG[rss.barged.anon]}"
+rss "RSS barged, $PULLS pulls, https (peak)" "${FIG[rss.barged.load]}" 65536
+rss "RSS barged, $PULLS pulls, http (peak)" "${FIG[rss.barged.loadhttp]}"
+rss "RSS barged https after the runs above" "${FIG[rss.barged.after]}"
+rss "RSS docker-registry https after the runs" "${FIG[rss.registry.after]}"
+rss "RSS docker-registry, $PULLS pulls, https (peak)" "${FIG[rss.registry.load]}"
