@@ -9,7 +9,9 @@
 #
 # Env: BARGED (path of the binary; default build/...).  Needs root for
 # containerd.  IT_KEEP_TMP=1 keeps the temp dir for a post-mortem.
+# shellcheck disable=SC2046 # lists of digests (no blanks) split into arguments
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
