@@ -28,8 +28,9 @@ if ! mount -t tmpfs -o size=8m tmpfs "$MNT" 2>"$IT_TMP/mount.err"; then
 	echo "SKIP: cannot mount a tmpfs here ($(cat "$IT_TMP/mount.err")); disk-full test not run"
 	exit 0
 fi
-# Unmount before lib.sh removes the temp dir (lazily: a server may still hold it).
-trap 'rc=$?; umount -l "$MNT" 2>/dev/null || true; (exit $rc); it_cleanup' EXIT
+# Unmount before lib.sh removes the temp dir (lazily: a server may still hold it);
+# set +e, so that a failing command here cannot skip the cleanup.
+trap 'rc=$?; set +e; umount -l "$MNT" 2>/dev/null; (exit $rc); it_cleanup' EXIT
 
 export IT_BIG_BYTES=$((12 * 1024 * 1024))
 it_make_sample_images "$IT_TMP/images"
