@@ -88,11 +88,22 @@ same_blobs() {
 	[ "$n" -gt 0 ]
 }
 
+# serve NAME VAR ARGS...: start `barged serve` on a port the kernel picks
+# (no race with other programs over a free port) and set VAR to it; the
+# end of the test stops each one and checks its exit.
 SERVES=()
 serve() {
-	local name=$1; shift
-	it_spawn "$IT_TMP/$name.log" "$BARGED" serve "$@"
+	local name=$1 var=$2 log=$IT_TMP/$1.log p deadline=$((SECONDS + 30)); shift 2
+	it_spawn "$log" "$BARGED" serve --listen 127.0.0.1:0 "$@"
 	SERVES+=("$name:$IT_LAST_PID")
+	until p=$(sed -n 's/.*serving https* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log") && [ -n "$p" ]; do
+		if ! kill -0 "$IT_LAST_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			cat "$log"
+			it_die "barged serve $name did not start"
+		fi
+		sleep 0.1
+	done
+	printf -v "$var" %s "$p"
 }
 
 answers() {
@@ -104,8 +115,8 @@ answers() {
 # --- barged, empty, over HTTPS and plain HTTP on one store -----------------
 
 DATA=$IT_TMP/data
-PTLS=$(it_free_port)
-serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge --allow-delete
+PTLS="" PPLAIN="" PAUTH="" # set by serve
+serve serve-tls PTLS --data-dir "$DATA" --project edge --allow-delete
 it_wait_for 30 test -s "$DATA/ca.crt" || { cat "$IT_TMP/serve-tls.log"; it_die "no $DATA/ca.crt"; }
 CERTS=$IT_TMP/certs
 mkdir -p "$CERTS"
@@ -115,16 +126,11 @@ it_wait_for 30 answers "https://127.0.0.1:$PTLS/v2/" --cacert "$CERTS/ca.crt" ||
 # The first server generated admin's password; the others read the file.
 it_wait_for 10 test -s "$DATA/admin.password" || it_die "no $DATA/admin.password"
 ADMIN=admin:$(cat "$DATA/admin.password")
-PPLAIN=$(it_free_port)
-while [ "$PPLAIN" = "$PTLS" ]; do PPLAIN=$(it_free_port); done
-serve serve-plain --data-dir "$DATA" --listen "127.0.0.1:$PPLAIN" --plain-http --project edge
+serve serve-plain PPLAIN --data-dir "$DATA" --plain-http --project edge
 it_wait_for 30 answers "http://127.0.0.1:$PPLAIN/v2/" ||
 	{ cat "$IT_TMP/serve-plain.log"; it_die "barged serve --plain-http does not answer"; }
 # A third one, TLS, where pulls need credentials too.
-PAUTH=$(it_free_port)
-while [ "$PAUTH" = "$PTLS" ] || [ "$PAUTH" = "$PPLAIN" ]; do PAUTH=$(it_free_port); done
-serve serve-auth --data-dir "$DATA" --listen "127.0.0.1:$PAUTH" --project edge \
-	--anonymous-pull=false
+serve serve-auth PAUTH --data-dir "$DATA" --project edge --anonymous-pull=false
 it_wait_for 30 answers "https://127.0.0.1:$PAUTH/v2/" --cacert "$CERTS/ca.crt" ||
 	{ cat "$IT_TMP/serve-auth.log"; it_die "barged serve --anonymous-pull=false does not answer"; }
 
