@@ -17,6 +17,10 @@
  *
  * One struct store may be used by one thread at a time; a server opens one
  * per worker thread (SQLite WAL lets readers and a writer run together).
+ * The exception: the blob writer calls (store_blob_begin, _write, _commit,
+ * _abort, store_blob_exists) touch only files and the store's fixed paths,
+ * never SQLite, so the loader commits one blob on a helper thread while the
+ * next streams in.  Keep them free of database access.
  */
 #ifndef BARGE_STORE_H
 #define BARGE_STORE_H
