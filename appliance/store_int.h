@@ -30,14 +30,19 @@ struct store {
 /* Records SQLite's last error on s as "what: <sqlite message>"; returns the code. */
 int db_fail(struct store *s, struct barge_err *err, const char *what);
 /* Runs SQL without results (BEGIN, COMMIT, schema). */
-int db_exec(struct store *s, const char *sql, const char *what, struct barge_err *err);
+int db_exec(struct store *s, const char *sql, const char *what,
+            struct barge_err *err) BARGE_MUST_CHECK;
 /* Resets a statement and clears its bindings. */
 void stmt_done(sqlite3_stmt *st);
-int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v, struct barge_err *err);
-int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v, struct barge_err *err);
+int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v,
+              struct barge_err *err) BARGE_MUST_CHECK;
+int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v,
+             struct barge_err *err) BARGE_MUST_CHECK;
 /* Steps a statement that returns no rows, then resets it. */
-int stmt_run(struct store *s, sqlite3_stmt *st, const char *what, struct barge_err *err);
+int stmt_run(struct store *s, sqlite3_stmt *st, const char *what,
+             struct barge_err *err) BARGE_MUST_CHECK;
 /* DIR/blobs/<alg>/<2 hex>/<hex> for a valid digest; caller frees *out. */
-int blob_path(const struct store *s, const char *digest, char **out, struct barge_err *err);
+int blob_path(const struct store *s, const char *digest, char **out,
+              struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif
