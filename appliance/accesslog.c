@@ -91,7 +91,7 @@ put_str(char *buf, size_t len, size_t n, const char *s, size_t max)
 	if (n + 1 >= len)
 		return len + 1;
 	buf[n++] = '"';
-	for (i = 0; s[i] != '\0' && i < max; i++) {
+	for (i = 0; i < max && s[i] != '\0'; i++) {
 		c = (unsigned char)s[i];
 		if (n + 7 >= len)
 			return len + 1;
