@@ -7,9 +7,12 @@
  *   barge inspect BUNDLE               describe a bundle
  *   barge verify BUNDLE [--key PUB]    check a bundle's signature and every blob
  *   barge keygen --out PREFIX          make an Ed25519 signing key pair
+ *   barge iso BUNDLE... -o ISO [--base ISO]  install media holding bundles
+ *   barge split BUNDLE [--size SIZE]   parts for FAT32 sticks
  *
  * Exit codes: 0 success, 1 failure, 2 usage error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -24,6 +27,7 @@
 #include "fetch.h"
 #include "fileutil.h"
 #include "inspect.h"
+#include "isowrite.h"
 #include "lock.h"
 #include "log.h"
 #include "platform.h"
@@ -31,6 +35,7 @@
 #include "progress.h"
 #include "resolve.h"
 #include "sign.h"
+#include "split.h"
 
 #define EXIT_USAGE 2
 #define KEYS_MAX   64
@@ -41,6 +46,8 @@ static int cmd_images(int argc, char **argv);
 static int cmd_inspect(int argc, char **argv);
 static int cmd_verify(int argc, char **argv);
 static int cmd_keygen(int argc, char **argv);
+static int cmd_iso(int argc, char **argv);
+static int cmd_split(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -53,6 +60,8 @@ static const struct {
 	{ "inspect", cmd_inspect, "describe a bundle: images, platforms, blobs, signature" },
 	{ "verify", cmd_verify, "check a bundle's signature and every blob's digest" },
 	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles" },
+	{ "iso", cmd_iso, "write an ISO image (install media) holding bundles" },
+	{ "split", cmd_split, "cut a bundle into parts for FAT32 sticks" },
 };
 
 static void
@@ -98,6 +107,9 @@ enum {
 	OPT_KEY,
 	OPT_TIMEOUT,
 	OPT_RETRIES,
+	OPT_SPLIT,
+	OPT_VOLUME_LABEL,
+	OPT_SIZE,
 };
 
 #define NET_LONGOPTS                                                                        \
@@ -473,6 +485,9 @@ build_usage(FILE *f)
 	        "      --jobs N                    parallel downloads (default 4)\n"
 	        "      --level N                   zstd level 1..19 (default 3)\n"
 	        "      --output text|json          the summary's format (json on stdout, for CI)\n"
+	        "      --split SIZE                then cut the bundle into FILE.part000, ...\n"
+	        "                                  of at most SIZE (e.g. 3900M) with a parts\n"
+	        "                                  list, and remove FILE (see barge split)\n"
 	        "%s",
 	        net_help);
 }
@@ -535,11 +550,14 @@ cmd_build(int argc, char **argv)
 		{ "locked", required_argument, NULL, OPT_LOCKED },
 		{ "base", required_argument, NULL, OPT_BASE },
 		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "split", required_argument, NULL, OPT_SPLIT },
 		NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct netopts no = { 0 };
 	struct build_opts o = { 0 };
+	struct split_result *sr = NULL;
+	int64_t split_size = 0;
 	struct build_stats st;
 	struct barge_err err;
 	struct profile *p = NULL;
@@ -590,6 +608,13 @@ cmd_build(int argc, char **argv)
 			break;
 		case OPT_SIGN_KEY:
 			keyfile = optarg;
+			break;
+		case OPT_SPLIT:
+			if (split_parse_size(optarg, &split_size, &err) != BARGE_OK) {
+				log_error("--split: %s", err.msg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
 			break;
 		case 'h':
 			build_usage(stdout);
@@ -661,6 +686,19 @@ cmd_build(int argc, char **argv)
 		goto out;
 	}
 	rc = EXIT_FAILURE;
+	/* The parts are what goes on the stick; the whole would only be in the way there. */
+	if (split_size > 0) {
+		if (split_bundle(output, split_size, &sr, &err) != BARGE_OK) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		if (unlink(output) != 0) {
+			log_error("remove %s after splitting it: %s", output, strerror(errno));
+			goto out;
+		}
+		log_info("split %s into %zu parts (%s.part000...) listed in %s", output, sr->nparts,
+		         output, sr->list);
+	}
 	if (no.json) {
 		if (print_build_json(output, l, &st, now_s() - t0) != 0) {
 			log_error("writing JSON failed");
@@ -679,6 +717,7 @@ cmd_build(int argc, char **argv)
 	}
 	rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+	split_result_free(sr);
 	progress_free(pg);
 	sign_key_free(key);
 	client_free(c);
@@ -951,6 +990,167 @@ cmd_keygen(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	printf("wrote %s.key and %s.pub: key id %s\n", prefix, prefix, keyid);
+	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static void
+iso_usage(FILE *f)
+{
+	fprintf(f, "usage: barge iso BUNDLE... -o ISO [--base ISO] [--volume-label L]\n"
+	           "\n"
+	           "Writes an ISO 9660 image (level 3, Rock Ridge and Joliet; bundles over\n"
+	           "4 GiB are fine) holding the bundles, BARGE.JSON (each bundle's file, size,\n"
+	           "sha256, name and version) and README.TXT.  The bundles are read from\n"
+	           "where they are while the image is written: no copy is made first.  The\n"
+	           "image is written to a temporary sibling of ISO and renamed into place.\n"
+	           "Timestamps are SOURCE_DATE_EPOCH, or 0 when it is unset.  On the edge\n"
+	           "host: barged load /dev/sr0 (or the .iso file).\n"
+	           "\n"
+	           "options:\n"
+	           "  -o, --output FILE          the image to write\n"
+	           "      --base ISO             add the bundles to this image (an installer),\n"
+	           "                             keeping its files and El Torito boot records\n"
+	           "      --volume-label L       the volume id (default BARGE, or the base's)\n"
+	           "  -q, --quiet                log errors only\n"
+	           "  -h, --help                 show this help\n"
+	           "\n"
+	           "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static void
+on_iso_progress(void *arg, const char *msg)
+{
+	(void)arg;
+	log_info("%s", msg);
+}
+
+static int
+cmd_iso(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "base", required_argument, NULL, OPT_BASE },
+		{ "volume-label", required_argument, NULL, OPT_VOLUME_LABEL },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct isowrite_opts o = { 0 };
+	struct isowrite_stats st;
+	struct barge_err err;
+	const char *output = NULL;
+	char a[32], b[32];
+	double t0 = now_s();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			output = optarg;
+			break;
+		case OPT_BASE:
+			o.base = optarg;
+			break;
+		case OPT_VOLUME_LABEL:
+			if (isowrite_label_check(optarg, &err) != BARGE_OK) {
+				log_error("--volume-label: %s", err.msg);
+				return EXIT_USAGE;
+			}
+			o.volume_label = optarg;
+			break;
+		case 'q':
+			log_set_level(LOG_LVL_ERROR);
+			break;
+		case 'h':
+			iso_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			iso_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (output == NULL || optind >= argc) {
+		log_error("iso: BUNDLE... and -o ISO");
+		iso_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (build_mtime_from_env(&o.mtime, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		return EXIT_USAGE;
+	}
+	o.progress = on_iso_progress;
+	if (isowrite_write(output, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
+	                   &st, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		return EXIT_FAILURE;
+	}
+	progress_human(st.bundle_bytes, a, sizeof(a));
+	progress_human(st.image_bytes, b, sizeof(b));
+	printf("wrote %s: %zu bundle%s (%s), image %s", output, st.nbundles,
+	       st.nbundles == 1 ? "" : "s", a, b);
+	if (o.base != NULL)
+		printf(", %d boot image%s kept from %s", st.boot_images,
+		       st.boot_images == 1 ? "" : "s", o.base);
+	printf(" in %.1f s\n", now_s() - t0);
+	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static void
+split_usage(FILE *f)
+{
+	fprintf(f, "usage: barge split BUNDLE [--size SIZE]\n"
+	           "\n"
+	           "Cuts BUNDLE into BUNDLE.part000, BUNDLE.part001, ... of at most SIZE\n"
+	           "bytes each (K, M, G, T are powers of 1024; default 3900M, under FAT32's\n"
+	           "4 GiB limit) and writes BUNDLE.split.json: the whole's size and sha256,\n"
+	           "each part's name, size and sha256.  BUNDLE stays.  On the edge host:\n"
+	           "barged load BUNDLE.part000 (the other parts are found beside it).\n"
+	           "\n"
+	           "options:\n"
+	           "      --size SIZE   the largest part (at least 1M)\n"
+	           "  -h, --help        show this help\n"
+	           "\n"
+	           "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static int
+cmd_split(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct split_result *r = NULL;
+	struct barge_err err;
+	int64_t size = SPLIT_SIZE_DEFAULT;
+	char a[32];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (ch == OPT_SIZE) {
+			if (split_parse_size(optarg, &size, &err) != BARGE_OK) {
+				log_error("--size: %s", err.msg);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		split_usage(ch == 'h' ? stdout : stderr);
+		return ch == 'h' ? EXIT_SUCCESS : EXIT_USAGE;
+	}
+	if (argc - optind != 1) {
+		log_error("split: one BUNDLE");
+		split_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (split_bundle(argv[optind], size, &r, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		return EXIT_FAILURE;
+	}
+	progress_human(r->size, a, sizeof(a));
+	printf("wrote %zu part%s of %s (%s, %s), listed in %s\n", r->nparts,
+	       r->nparts == 1 ? "" : "s", argv[optind], a, r->sha256, r->list);
+	split_result_free(r);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
