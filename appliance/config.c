@@ -60,54 +60,6 @@ static const struct ckey {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-/* Optimal string alignment distance: Levenshtein plus adjacent transpositions. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, best;
-	size_t d[33][33];
-
-	/* Keys are short; anything longer is not a typo of one. */
-	if (la > 32 || lb > 32)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *
-config_suggest(const char *word, const char *const *candidates)
-{
-	const char *best = NULL;
-	size_t bestd = (size_t)-1, d, limit;
-
-	/* One edit in four characters still reads as the same word. */
-	limit = 1 + strlen(word) / 4;
-	for (; *candidates != NULL; candidates++) {
-		d = edit_distance(word, *candidates);
-		if (d <= limit && d < bestd) {
-			best = *candidates;
-			bestd = d;
-		}
-	}
-	return best;
-}
-
 static const struct ckey *
 key_find(const char *name)
 {
@@ -445,7 +397,7 @@ walk(const struct cctx *x, const json_t *obj, const char *section)
 			if (yjson_key_pos(x->y, obj, key, &line, &col) != 0)
 				(void)yjson_pos(x->y, obj, &line, &col);
 			key_siblings(section, strlen(section), 0, sib);
-			if ((hint = config_suggest(key, sib)) != NULL)
+			if ((hint = yjson_suggest(key, sib)) != NULL)
 				return err_set(x->err, BARGE_EINVAL,
 				               "%s:%d:%d: unknown key \"%.100s\"%s%s; did you mean "
 				               "\"%s\"?",
@@ -562,7 +514,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 			if (keys[i].kind != K_SECTION)
 				all[m++] = keys[i].name;
 		all[m] = NULL;
-		hint = config_suggest(key, all);
+		hint = yjson_suggest(key, all);
 		if (hint != NULL)
 			return err_set(err, BARGE_EINVAL,
 			               "unknown key \"%.100s\"; did you mean \"%s\"?", key, hint);

@@ -90,7 +90,4 @@ int config_check(const struct config *c, struct barge_err *err) BARGE_MUST_CHECK
 /* Releases everything c owns.  Accepts a zeroed struct. */
 void config_free(struct config *c);
 
-/* Closest word of candidates (NULL-terminated) to word, or NULL when none is close. */
-const char *config_suggest(const char *word, const char *const *candidates);
-
 #endif

@@ -162,54 +162,6 @@ type_name(const json_t *v)
 	return "an unknown value";
 }
 
-/* Optimal string alignment distance: Levenshtein plus adjacent transpositions. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, best;
-	size_t d[33][33];
-
-	/* Keys are short; anything longer is not a typo of one. */
-	if (la > 32 || lb > 32)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *
-profile_suggest(const char *word, const char *const *candidates)
-{
-	const char *best = NULL;
-	size_t bestd = (size_t)-1, d, limit;
-
-	/* One edit in four characters still reads as the same word. */
-	limit = 1 + strlen(word) / 4;
-	for (; *candidates != NULL; candidates++) {
-		d = edit_distance(word, *candidates);
-		if (d <= limit && d < bestd) {
-			best = *candidates;
-			bestd = d;
-		}
-	}
-	return best;
-}
-
 /* Checks that obj (named where) has only keys from allowed. */
 static int
 check_keys(const struct pctx *c, const json_t *obj, const char *where, const char *const *allowed)
@@ -229,7 +181,7 @@ check_keys(const struct pctx *c, const json_t *obj, const char *where, const cha
 			continue;
 		if (yjson_key_pos(c->y, obj, key, &line, &col) != 0)
 			node_pos(c, obj, NULL, v, &line, &col);
-		if ((hint = profile_suggest(key, allowed)) != NULL)
+		if ((hint = yjson_suggest(key, allowed)) != NULL)
 			return perr(c, BARGE_EINVAL, line, col,
 			            "unknown key \"%.100s\"; did you mean \"%s\"?", key, hint);
 		list[0] = '\0';

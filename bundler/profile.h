@@ -87,10 +87,4 @@ int profile_load_buf(const char *name, const char *buf, size_t len, struct profi
                      struct barge_err *err) BARGE_MUST_CHECK;
 void profile_free(struct profile *p);
 
-/*
- * Of the NULL-terminated candidates, the one closest to word by edit
- * distance, or NULL when none is close enough to be a plausible typo.
- */
-const char *profile_suggest(const char *word, const char *const *candidates);
-
 #endif

@@ -54,4 +54,11 @@ int yjson_pos(const struct yjson *y, const json_t *node, int *line, int *col);
 /* Where key appeared in mapping obj.  Returns 0, or -1 if unknown. */
 int yjson_key_pos(const struct yjson *y, const json_t *obj, const char *key, int *line, int *col);
 
+/*
+ * Of the NULL-terminated candidates, the one closest to word by edit
+ * distance, or NULL when none is close enough to be a plausible typo: the
+ * hint that profiles and barged.yaml give for a misspelt key.
+ */
+const char *yjson_suggest(const char *word, const char *const *candidates);
+
 #endif

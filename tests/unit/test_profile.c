@@ -439,18 +439,6 @@ test_inline_errors(void **state)
 	}
 }
 
-static void
-test_suggest(void **state)
-{
-	static const char *const keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
-
-	assert_string_equal(profile_suggest("apiversion", keys), "apiVersion");
-	assert_string_equal(profile_suggest("metdata", keys), "metadata");
-	assert_string_equal(profile_suggest("kindd", keys), "kind");
-	assert_null(profile_suggest("colour", keys));
-	assert_null(profile_suggest("a-very-long-key-that-matches-nothing-at-all-here", keys));
-}
-
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_minimal_defaults),
 	cmocka_unit_test(test_multi_pack),
@@ -476,7 +464,6 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_load_many),
 	cmocka_unit_test(test_version_number_needs_quotes),
 	cmocka_unit_test(test_inline_errors),
-	cmocka_unit_test(test_suggest),
 };
 
 BARGE_TEST_MAIN(tests)

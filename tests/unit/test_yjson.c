@@ -435,6 +435,18 @@ test_file_errors(void **state)
 	yjson_free(NULL);
 }
 
+static void
+test_suggest(void **state)
+{
+	static const char *const keys[] = { "apiVersion", "kind", "metadata", "spec", NULL };
+
+	assert_string_equal(yjson_suggest("apiversion", keys), "apiVersion");
+	assert_string_equal(yjson_suggest("metdata", keys), "metadata");
+	assert_string_equal(yjson_suggest("kindd", keys), "kind");
+	assert_null(yjson_suggest("colour", keys));
+	assert_null(yjson_suggest("a-very-long-key-that-matches-nothing-at-all-here", keys));
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_core_schema_scalars),
 	cmocka_unit_test(test_scalar_errors),
@@ -447,6 +459,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_depth_bomb),
 	cmocka_unit_test(test_multi_doc),
 	cmocka_unit_test(test_file_errors),
+	cmocka_unit_test(test_suggest),
 };
 
 BARGE_TEST_MAIN(tests)
