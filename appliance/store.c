@@ -159,6 +159,14 @@ db_exec(struct store *s, const char *sql, const char *what, struct barge_err *er
 	return BARGE_OK;
 }
 
+int
+db_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct barge_err *err)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(s, err, "prepare");
+	return BARGE_OK;
+}
+
 /* Returns statement which, reset and with no bindings, prepared on first use. */
 static int
 stmt_get(struct store *s, int which, sqlite3_stmt **out, struct barge_err *err)

@@ -88,14 +88,6 @@ dset_free(struct dset *set)
 	set->n = set->cap = 0;
 }
 
-static int
-prep(struct store *s, const char *sql, sqlite3_stmt **st, struct barge_err *err)
-{
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-		return db_fail(s, err, "prepare");
-	return BARGE_OK;
-}
-
 /* A text column; NULL only when SQLite ran out of memory (or the value is NULL). */
 static int
 col_text(sqlite3_stmt *st, int i, const char **out, struct barge_err *err)
@@ -113,7 +105,7 @@ run_int(struct store *s, const char *sql, int64_t v, int64_t *changes, const cha
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(s, sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		return rc;
 	if (sqlite3_bind_parameter_count(st) > 0 && (rc = bind_int(s, st, 1, v, err)) != BARGE_OK)
 		goto out;
@@ -347,8 +339,9 @@ bundle_bytes(struct store *s, int64_t id, int64_t *bytes, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(s, DOWN_FROM("SELECT digest, 0 FROM bundle_images WHERE bundle_id = ?1"),
-	               &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     DOWN_FROM("SELECT digest, 0 FROM bundle_images WHERE bundle_id = ?1"),
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_int(s, st, 1, id, err)) == BARGE_OK)
 		rc = reach_bytes(s, st, bytes, err);
@@ -362,7 +355,7 @@ image_bytes(struct store *s, const char *digest, int64_t *bytes, struct barge_er
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(s, DOWN_FROM("SELECT ?1, 0"), &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, digest, err)) == BARGE_OK)
 		rc = reach_bytes(s, st, bytes, err);
@@ -406,7 +399,7 @@ bundle_rows(struct store *s, const char *sql, const char *sel,
 
 	if ((rc = snap_begin(s, &began, err)) != BARGE_OK)
 		return rc;
-	if ((rc = prep(s, sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		goto out;
 	if (sel != NULL && (rc = bind_text(s, st, 1, sel, err)) != BARGE_OK)
 		goto out;
@@ -554,9 +547,9 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 
 	if ((rc = snap_begin(s, &began, err)) != BARGE_OK)
 		return rc;
-	if ((rc = prep(s, images_sql, &st, err)) != BARGE_OK ||
-	    (rc = prep(s, tags_sql, &tq, err)) != BARGE_OK ||
-	    (rc = prep(s, bundles_sql, &bq, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, images_sql, &st, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, tags_sql, &tq, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, bundles_sql, &bq, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&im, 0, sizeof(im));
@@ -681,8 +674,8 @@ has_table(struct store *s, const char *name, int *yes, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	if ((rc = prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", &st,
-	               err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, name, err)) == BARGE_OK) {
 		step = sqlite3_step(st);
@@ -711,7 +704,7 @@ gc_links(struct store *s, struct gc *g, struct barge_err *err)
 	int rc, step;
 
 	snprintf(sql, sizeof(sql), "SELECT DISTINCT digest%s", stale);
-	if ((rc = prep(s, sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_int(s, st, 1, (int64_t)g->now - g->o->grace_s, err)) != BARGE_OK)
 		goto out;
@@ -803,7 +796,7 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	int64_t n;
 	int rc, step;
 
-	if ((rc = prep(s, "SELECT count(*) FROM uploads", &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT count(*) FROM uploads", &st, err)) != BARGE_OK)
 		return rc;
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = db_fail(s, err, "count uploads");
@@ -811,7 +804,7 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	}
 	g->uploads = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if ((rc = prep(s, dead_sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, dead_sql, &st, err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
@@ -830,7 +823,7 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	st = NULL;
 	if ((rc = run_int(s, delete_sql, 0, NULL, "remove manifests", err)) != BARGE_OK)
 		goto out;
-	if ((rc = prep(s, children_sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, children_sql, &st, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
@@ -880,13 +873,14 @@ store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *
 		goto out;
 	if ((rc = gc_mark_delete(s, &g, err)) != BARGE_OK)
 		goto out;
-	if ((rc = prep(s,
-	               g.links ? "SELECT 1 FROM manifests WHERE digest = ?1"
-	                         " UNION ALL SELECT 1 FROM refs WHERE child = ?1"
-	                         " UNION ALL SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1"
-	                       : "SELECT 1 FROM manifests WHERE digest = ?1"
-	                         " UNION ALL SELECT 1 FROM refs WHERE child = ?1 LIMIT 1",
-	               &g.live, err)) != BARGE_OK)
+	if ((rc = db_prepare(
+	             s,
+	             g.links ? "SELECT 1 FROM manifests WHERE digest = ?1"
+	                       " UNION ALL SELECT 1 FROM refs WHERE child = ?1"
+	                       " UNION ALL SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1"
+	                     : "SELECT 1 FROM manifests WHERE digest = ?1"
+	                       " UNION ALL SELECT 1 FROM refs WHERE child = ?1 LIMIT 1",
+	             &g.live, err)) != BARGE_OK)
 		goto out;
 	if (o->dry_run) {
 		/* The sweep looks at the marked state inside the transaction, then drops it. */
@@ -1201,17 +1195,18 @@ fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
 	sqlite3_stmt *st = NULL, *refq = NULL, *childq = NULL;
 	int rc, step;
 
-	if ((rc = prep(s,
-	               "SELECT coalesce(r.name, '(repository ' || m.repo_id || ' missing)'),"
-	               " m.digest, m.media_type, m.size FROM manifests m"
-	               " LEFT JOIN repositories r ON r.id = m.repo_id ORDER BY r.name, m.digest",
-	               &st, err)) != BARGE_OK ||
-	    (rc = prep(s, "SELECT 1 FROM refs WHERE parent = ?1 AND child = ?2", &refq, err)) !=
-	            BARGE_OK ||
-	    (rc = prep(s,
-	               "SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id"
-	               " WHERE r.name = ?1 AND m.digest = ?2",
-	               &childq, err)) != BARGE_OK)
+	if ((rc = db_prepare(
+	             s,
+	             "SELECT coalesce(r.name, '(repository ' || m.repo_id || ' missing)'),"
+	             " m.digest, m.media_type, m.size FROM manifests m"
+	             " LEFT JOIN repositories r ON r.id = m.repo_id ORDER BY r.name, m.digest",
+	             &st, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, "SELECT 1 FROM refs WHERE parent = ?1 AND child = ?2", &refq,
+	                     err)) != BARGE_OK ||
+	    (rc = db_prepare(s,
+	                     "SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+	                     " WHERE r.name = ?1 AND m.digest = ?2",
+	                     &childq, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
@@ -1245,10 +1240,11 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	if ((rc = prep(s,
-	               "SELECT parent, child FROM refs"
-	               " WHERE parent IN (SELECT digest FROM manifests) ORDER BY parent, child",
-	               &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(
+	             s,
+	             "SELECT parent, child FROM refs"
+	             " WHERE parent IN (SELECT digest FROM manifests) ORDER BY parent, child",
+	             &st, err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
@@ -1278,8 +1274,8 @@ fsck_links(struct store *s, struct fsck *f, struct barge_err *err)
 
 	if ((rc = has_table(s, "repo_blobs", &yes, err)) != BARGE_OK || !yes)
 		return rc;
-	if ((rc = prep(s, "SELECT repo, digest FROM repo_blobs ORDER BY repo, digest", &st, err)) !=
-	    BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT repo, digest FROM repo_blobs ORDER BY repo, digest", &st,
+	                     err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
@@ -1307,7 +1303,7 @@ fsck_rows(struct store *s, struct fsck *f, const char *sql, struct barge_err *er
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	if ((rc = prep(s, sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &subject, err)) != BARGE_OK ||
@@ -1329,7 +1325,7 @@ fsck_db(struct store *s, struct fsck *f, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	if ((rc = prep(s, "PRAGMA quick_check", &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "PRAGMA quick_check", &st, err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &v, err)) != BARGE_OK)
@@ -1393,8 +1389,8 @@ fsck_repair_rows(struct store *s, struct fsck *f, struct barge_err *err)
 	                  "CREATE TEMP TABLE IF NOT EXISTS fsck_bad(digest TEXT PRIMARY KEY);"
 	                  "DELETE FROM temp.fsck_bad",
 	                  "create work table", err)) != BARGE_OK ||
-	    (rc = prep(s, "INSERT OR IGNORE INTO temp.fsck_bad(digest) VALUES(?1)", &st, err)) !=
-	            BARGE_OK)
+	    (rc = db_prepare(s, "INSERT OR IGNORE INTO temp.fsck_bad(digest) VALUES(?1)", &st,
+	                     err)) != BARGE_OK)
 		goto fail;
 	for (i = 0; i < f->bad.n; i++) {
 		if ((rc = bind_text(s, st, 1, f->bad.d[i], err)) != BARGE_OK ||

@@ -32,6 +32,9 @@ int db_fail(struct store *s, struct barge_err *err, const char *what);
 /* Runs SQL without results (BEGIN, COMMIT, schema). */
 int db_exec(struct store *s, const char *sql, const char *what,
             struct barge_err *err) BARGE_MUST_CHECK;
+/* Prepares sql on s; the caller finalizes *st. */
+int db_prepare(struct store *s, const char *sql, sqlite3_stmt **st,
+               struct barge_err *err) BARGE_MUST_CHECK;
 /* Resets a statement and clears its bindings. */
 void stmt_done(sqlite3_stmt *st);
 int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v,

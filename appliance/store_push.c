@@ -33,15 +33,6 @@ static const char push_schema[] = "CREATE TABLE IF NOT EXISTS repo_blobs("
                                   "CREATE INDEX IF NOT EXISTS repo_blobs_digest "
                                   "ON repo_blobs(digest);";
 
-/* Prepares sql on s (finalized by the caller). */
-static int
-push_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct barge_err *err)
-{
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-		return db_fail(s, err, "prepare");
-	return BARGE_OK;
-}
-
 /* Runs sql with text arguments a and b (b may be NULL: not bound), no rows expected. */
 static int
 push_run2(struct store *s, const char *sql, const char *a, const char *b, const char *what,
@@ -50,7 +41,7 @@ push_run2(struct store *s, const char *sql, const char *a, const char *b, const 
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = push_prepare(s, sql, &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, a, err)) == BARGE_OK &&
 	    (b == NULL || (rc = bind_text(s, st, 2, b, err)) == BARGE_OK))
@@ -119,7 +110,7 @@ store_upload_exists(struct store *s, const char *id)
 	int found;
 
 	if (!store_upload_id_valid(id) ||
-	    push_prepare(s, "SELECT 1 FROM uploads WHERE id = ?1", &st, &err) != BARGE_OK)
+	    db_prepare(s, "SELECT 1 FROM uploads WHERE id = ?1", &st, &err) != BARGE_OK)
 		return 0;
 	found = bind_text(s, st, 1, id, &err) == BARGE_OK && sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
@@ -132,7 +123,7 @@ store_upload_count(struct store *s, int64_t *n, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = push_prepare(s, "SELECT COUNT(*) FROM uploads", &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT COUNT(*) FROM uploads", &st, err)) != BARGE_OK)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
@@ -165,10 +156,10 @@ store_upload_new(struct store *s, const char *repo, char id[STORE_UPLOAD_ID_LEN 
 	if ((rc = upload_path(s, id, &path, err)) != BARGE_OK)
 		return rc;
 	/* The row first: a file without one is swept by store_upload_expire. */
-	if ((rc = push_prepare(s,
-	                       "INSERT INTO uploads(id, repo, offset, started_at, updated_at) "
-	                       "VALUES(?1, ?2, 0, strftime('%s','now'), strftime('%s','now'))",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "INSERT INTO uploads(id, repo, offset, started_at, updated_at) "
+	                     "VALUES(?1, ?2, 0, strftime('%s','now'), strftime('%s','now'))",
+	                     &st, err)) != BARGE_OK)
 		goto out;
 	if ((rc = bind_text(s, st, 1, id, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, repo, err)) != BARGE_OK ||
@@ -199,8 +190,8 @@ store_upload_get(struct store *s, const char *repo, const char *id, int64_t *off
 
 	if (!store_upload_id_valid(id))
 		return err_set(err, BARGE_ENOTFOUND, "no such upload");
-	if ((rc = push_prepare(s, "SELECT offset FROM uploads WHERE id = ?1 AND repo = ?2", &st,
-	                       err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT offset FROM uploads WHERE id = ?1 AND repo = ?2", &st,
+	                     err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, id, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, repo, err)) != BARGE_OK)
@@ -251,10 +242,10 @@ store_upload_set_offset(struct store *s, const char *id, int64_t offset, struct 
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = push_prepare(s,
-	                       "UPDATE uploads SET offset = ?2, updated_at = strftime('%s','now') "
-	                       "WHERE id = ?1",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "UPDATE uploads SET offset = ?2, updated_at = strftime('%s','now') "
+	                     "WHERE id = ?1",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, id, err)) == BARGE_OK &&
 	    (rc = bind_int(s, st, 2, offset, err)) == BARGE_OK)
@@ -472,10 +463,10 @@ store_upload_expire(struct store *s, int64_t max_age, int *n, struct barge_err *
 	DIR *d = NULL;
 	int rc, gone = 0;
 
-	if ((rc = push_prepare(s,
-	                       "SELECT id FROM uploads "
-	                       "WHERE updated_at < CAST(strftime('%s','now') AS INTEGER) - ?1",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "SELECT id FROM uploads "
+	                     "WHERE updated_at < CAST(strftime('%s','now') AS INTEGER) - ?1",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_int(s, st, 1, max_age, err)) != BARGE_OK)
 		goto out;
@@ -503,7 +494,7 @@ store_upload_expire(struct store *s, int64_t max_age, int *n, struct barge_err *
 
 			if (!store_upload_id_valid(de->d_name))
 				continue;
-			r2 = push_prepare(s, "SELECT offset FROM uploads WHERE id = ?1", &st, &e2);
+			r2 = db_prepare(s, "SELECT offset FROM uploads WHERE id = ?1", &st, &e2);
 			if (r2 != BARGE_OK)
 				break;
 			if (bind_text(s, st, 1, de->d_name, &e2) == BARGE_OK &&
@@ -552,8 +543,8 @@ push_linked(struct store *s, const char *repo, const char *digest, struct barge_
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = push_prepare(s, "SELECT 1 FROM repo_blobs WHERE repo = ?1 AND digest = ?2", &st,
-	                       err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT 1 FROM repo_blobs WHERE repo = ?1 AND digest = ?2", &st,
+	                     err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, repo, err)) == BARGE_OK &&
 	    (rc = bind_text(s, st, 2, digest, err)) == BARGE_OK) {
@@ -757,11 +748,11 @@ store_push_delete_manifest(struct store *s, const char *repo, const char *digest
 		return rc;
 	if ((rc = store_get_manifest(s, repo, digest, &m, err)) != BARGE_OK)
 		goto fail;
-	if ((rc = push_prepare(s,
-	                       "SELECT b.name FROM bundle_images i JOIN bundles b ON b.id = "
-	                       "i.bundle_id JOIN repositories r ON r.id = i.repo_id "
-	                       "WHERE r.name = ?1 AND i.digest = ?2 LIMIT 1",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "SELECT b.name FROM bundle_images i JOIN bundles b ON b.id = "
+	                     "i.bundle_id JOIN repositories r ON r.id = i.repo_id "
+	                     "WHERE r.name = ?1 AND i.digest = ?2 LIMIT 1",
+	                     &st, err)) != BARGE_OK)
 		goto fail;
 	if ((rc = bind_text(s, st, 1, repo, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, digest, err)) != BARGE_OK)
@@ -815,13 +806,13 @@ store_list_repos(struct store *s, const char *last, int n, int (*fn)(const char 
 	int rc, step;
 
 	/* Repositories with something to pull, or pushed blobs on their way to it. */
-	if ((rc = push_prepare(s,
-	                       "SELECT name FROM ("
-	                       "  SELECT r.name FROM repositories r WHERE EXISTS"
-	                       "    (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
-	                       "  UNION SELECT repo FROM repo_blobs) "
-	                       "WHERE name > ?1 ORDER BY name LIMIT ?2",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "SELECT name FROM ("
+	                     "  SELECT r.name FROM repositories r WHERE EXISTS"
+	                     "    (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
+	                     "  UNION SELECT repo FROM repo_blobs) "
+	                     "WHERE name > ?1 ORDER BY name LIMIT ?2",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, last != NULL ? last : "", err)) != BARGE_OK ||
 	    (rc = bind_int(s, st, 2, n > 0 ? n : -1, err)) != BARGE_OK)
@@ -853,12 +844,12 @@ store_list_referrers(struct store *s, const char *repo, const char *subject, int
 
 	if ((rc = digest_parse(subject, NULL, NULL, err)) != BARGE_OK)
 		return rc;
-	if ((rc = push_prepare(s,
-	                       "SELECT m.digest, m.media_type, m.size FROM refs f "
-	                       "JOIN manifests m ON m.digest = f.parent "
-	                       "JOIN repositories r ON r.id = m.repo_id "
-	                       "WHERE f.child = ?2 AND r.name = ?1 ORDER BY m.digest LIMIT ?3",
-	                       &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     "SELECT m.digest, m.media_type, m.size FROM refs f "
+	                     "JOIN manifests m ON m.digest = f.parent "
+	                     "JOIN repositories r ON r.id = m.repo_id "
+	                     "WHERE f.child = ?2 AND r.name = ?1 ORDER BY m.digest LIMIT ?3",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, repo, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, subject, err)) != BARGE_OK ||
