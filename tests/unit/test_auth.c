@@ -291,6 +291,15 @@ test_session_tokens(void **state)
 	assert_int_equal(auth_token_verify(a, "", now, &g), BARGE_EAUTH);
 	assert_int_equal(auth_token_verify(a, "a.b", now, &g), BARGE_EAUTH);
 	free(t);
+	/* A MAC part far longer than a MAC, as any client may send: refused, not decoded. */
+	t = malloc(AUTH_TOKEN_MAX + 1);
+	assert_non_null(t);
+	memset(t, 'A', AUTH_TOKEN_MAX);
+	t[AUTH_TOKEN_MAX] = '\0';
+	t[1] = '.';
+	assert_int_equal(auth_token_verify(a, t, now, &g), BARGE_EAUTH);
+	assert_string_equal(g.subject, "");
+	free(t);
 
 	/* A read-only identity asking for push gets pull only. */
 	assert_int_equal(auth_token_issue(a, &ro, "repository:a/b:pull,push", now, &t, &err),
