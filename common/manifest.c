@@ -39,18 +39,10 @@ manifest_free(struct manifest *m)
 static char *
 mt_base(const char *mt)
 {
-	const char *end;
 	char *s;
 	size_t n;
 
-	while (*mt == ' ' || *mt == '\t')
-		mt++;
-	end = strchr(mt, ';');
-	if (end == NULL)
-		end = mt + strlen(mt);
-	while (end > mt && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	n = (size_t)(end - mt);
+	mt = mt_trim(mt, &n);
 	if ((s = malloc(n + 1)) == NULL)
 		return NULL;
 	memcpy(s, mt, n);

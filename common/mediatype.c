@@ -2,19 +2,11 @@
 
 #include <string.h>
 
-/*
- * Whether mt names type, ignoring surrounding whitespace and any parameters
- * after ';' ("application/vnd.oci.image.index.v1+json; charset=utf-8").
- * The comparison is exact otherwise, as registries and clients make it.
- */
-static int
-mt_equal(const char *mt, const char *type)
+const char *
+mt_trim(const char *mt, size_t *len)
 {
 	const char *end;
-	size_t n;
 
-	if (mt == NULL)
-		return 0;
 	while (*mt == ' ' || *mt == '\t')
 		mt++;
 	end = strchr(mt, ';');
@@ -22,7 +14,22 @@ mt_equal(const char *mt, const char *type)
 		end = mt + strlen(mt);
 	while (end > mt && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
-	n = (size_t)(end - mt);
+	*len = (size_t)(end - mt);
+	return mt;
+}
+
+/*
+ * Whether mt names type, whitespace and parameters aside.  The comparison is
+ * exact otherwise, as registries and clients make it.
+ */
+static int
+mt_equal(const char *mt, const char *type)
+{
+	size_t n;
+
+	if (mt == NULL)
+		return 0;
+	mt = mt_trim(mt, &n);
 	return n == strlen(type) && memcmp(mt, type, n) == 0;
 }
 
