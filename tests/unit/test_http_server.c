@@ -25,6 +25,7 @@ struct fixture {
 	int last_status;
 	uint64_t last_bytes;
 	int completed;
+	int slow_started; /* the /slow handler is running */
 };
 
 /* A body taken by the handler: counted and summed as it streams. */
@@ -126,6 +127,9 @@ handler(struct http_req *req, void *arg)
 			                       "no", 2);
 		}
 	} else if (strcmp(path, "/slow") == 0) {
+		pthread_mutex_lock(&f->mtx);
+		f->slow_started = 1;
+		pthread_mutex_unlock(&f->mtx);
 		usleep(700 * 1000);
 		(void)http_respond_buf(req, 200, "text/plain", "slow", 4);
 	} else if (strcmp(path, "/remote") == 0) {
@@ -652,10 +656,19 @@ test_graceful_stop(void **state)
 	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
 	struct slow_call c = { 0 };
 	pthread_t t;
+	int i, started = 0;
 
 	c.url = fu_printf("http://127.0.0.1:%d/slow", http_server_port(s));
 	assert_int_equal(pthread_create(&t, NULL, slow_thread, &c), 0);
-	usleep(300 * 1000);
+	/* Stop only once the request is in the handler, however long a loaded machine takes. */
+	for (i = 0; i < 1000 && !started; i++) {
+		pthread_mutex_lock(&f->mtx);
+		started = f->slow_started;
+		pthread_mutex_unlock(&f->mtx);
+		if (!started)
+			usleep(10 * 1000);
+	}
+	assert_true(started);
 	http_server_stop(s);
 	pthread_join(t, NULL);
 	assert_int_equal(c.status, 200);
