@@ -755,7 +755,7 @@ reader_pull(struct store *s, struct reader *r)
 			snprintf(r->why, sizeof(r->why), "layer bytes differ");
 			r->failures++;
 		}
-	r->reads++;
+	__atomic_add_fetch(&r->reads, 1, __ATOMIC_RELAXED);
 out:
 	manifest_free(mf);
 	for (i = 0; i < nfd; i++)
@@ -799,7 +799,7 @@ test_readers_see_whole_images(void **state)
 	int64_t removed = 0;
 	char cfg[64], layer[64];
 	const char *layers[1] = { layer };
-	int i;
+	int i, n;
 
 	fx_image_blobs(f->s, "config 0", (const char *const[]){ "layer 0" }, 1, &im);
 	fx_begin(f->s);
@@ -810,6 +810,16 @@ test_readers_see_whole_images(void **state)
 		r[i].dir = f->dir;
 		r[i].stop = &stop;
 		assert_int_equal(pthread_create(&r[i].t, NULL, reader_main, &r[i]), 0);
+	}
+	/*
+	 * The swaps must overlap the pulls: on a loaded machine the readers may
+	 * take a while to start, so wait (up to 10 s) until each has pulled once.
+	 */
+	for (i = 0, n = 0; i < 1000 && n < READERS; i++) {
+		for (n = 0; n < READERS && __atomic_load_n(&r[n].reads, __ATOMIC_RELAXED) > 0; n++)
+			;
+		if (n < READERS)
+			usleep(10 * 1000);
 	}
 	o.lock_wait_ms = -1;
 	for (i = 1; i <= SWAP_ROUNDS; i++) {
