@@ -1,6 +1,7 @@
 /*
- * store_load: the store queries only the loader needs, kept beside store.c
- * (which H4b's lifecycle work owns) on the internal header store_int.h.
+ * store_load: the store queries only the loader needs, in their own file
+ * on the internal header store_int.h so that store.h stays the API every
+ * other module uses.
  */
 #ifndef BARGE_STORE_LOAD_H
 #define BARGE_STORE_LOAD_H
