@@ -34,8 +34,8 @@
 #define WEBHOOK_PATCH_MAX  (8 * 1024 * 1024) /* base64 of it still fits an int */
 /*
  * Mutation runs before validation, so a review may hold far more containers
- * than Kubernetes accepts; each costs a store lookup, and the API server
- * waits 5 s at most.
+ * than Kubernetes accepts; each costs a store lookup (and, in an UPDATE, a
+ * search of oldObject), and the API server waits 5 s at most.
  */
 #define WEBHOOK_REFS_MAX 1024
 
@@ -212,11 +212,12 @@ wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list,
 		v = json_object_get(v, sub);
 	if ((image = json_string_value(v)) == NULL || name == NULL)
 		return BARGE_OK;
+	/* Counted before the search of oldObject too, which is linear in its size. */
+	if (++w->nrefs > WEBHOOK_REFS_MAX)
+		return BARGE_ELIMIT;
 	if (oldspec != NULL && (old = wh_old_value(oldspec, list, name, field, sub)) != NULL &&
 	    strcmp(old, image) == 0)
 		return BARGE_OK;
-	if (++w->nrefs > WEBHOOK_REFS_MAX)
-		return BARGE_ELIMIT;
 	if ((rc = wh_swap(w, image, &to)) != BARGE_OK || to == NULL)
 		return rc;
 	rc = BARGE_ENOMEM;

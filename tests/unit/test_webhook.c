@@ -582,6 +582,40 @@ test_too_many_references(void **state)
 	free(body);
 }
 
+/*
+ * An UPDATE whose references are all unchanged still counts every one it
+ * compares with oldObject: matching names against a large old list in
+ * reverse order must not cost quadratic time.
+ */
+static void
+test_too_many_unchanged_references(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 4000, i, len = 0, cap = 2 * n * 64 + 512;
+	char *body = malloc(cap);
+
+	assert_non_null(body);
+	len += (size_t)snprintf(body + len, cap - len,
+	                        "{\"kind\":\"AdmissionReview\",\"apiVersion\":"
+	                        "\"admission.k8s.io/v1\",\"request\":{\"uid\":\"u5\",\"kind\":"
+	                        "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	                        "\"operation\":\"UPDATE\",\"object\":{\"spec\":{\"containers\":[");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(body + len, cap - len,
+		                        "%s{\"name\":\"c%zu\",\"image\":\"nginx:1.25\"}",
+		                        i > 0 ? "," : "", i);
+	len += (size_t)snprintf(body + len, cap - len,
+	                        "]}},\"oldObject\":{\"spec\":{\"containers\":[");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(body + len, cap - len,
+		                        "%s{\"name\":\"c%zu\",\"image\":\"nginx:1.25\"}",
+		                        i > 0 ? "," : "", n - 1 - i);
+	len += (size_t)snprintf(body + len, cap - len, "]}}}}");
+	assert_true(len < cap && len <= WEBHOOK_BODY_MAX);
+	expect_no_patch(f->s, body, len, "u5", "more than 1024 image references");
+	free(body);
+}
+
 static void
 test_oversized(void **state)
 {
@@ -650,6 +684,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_metadata_missing, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_name_too_long_for_prefix, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_too_many_references, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_too_many_unchanged_references, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
 	cmocka_unit_test(test_present_needs_store),
