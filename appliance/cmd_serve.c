@@ -14,11 +14,15 @@
 #include "cmd.h"
 #include "config.h"
 #include "http_server.h"
+#include "import.h"
+#include "loader.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
 #include "router.h"
+#include "sign.h"
 #include "tls.h"
+#include "upload.h"
 
 /*
  * The flags that set configuration keys: --NAME VALUE sets KEY.  Boolean
@@ -56,7 +60,19 @@ static const struct serve_flag {
 	  "a namespace the webhook leaves alone (repeatable)" },
 	{ "webhook-label-key", "webhook.label_keys", 0, " KEY", "(repeatable)" },
 	{ "import-watch", "import.watch", 0, " DIR",
-	  "a directory watched for bundles (repeatable)" },
+	  "a directory watched for bundles (repeatable; none: /media, /run/media, /mnt)" },
+	{ "import", "import.enabled", 1, "[=BOOL]",
+	  "import bundles from watched directories (true)" },
+	{ "import-settle-ms", "import.settle_ms", 0, " MS",
+	  "a file unchanged this long is imported (2000)" },
+	{ "require-signature", "load.require_signature", 1, "[=BOOL]",
+	  "imports and uploads must be signed by a trusted key (false)" },
+	{ "keys-dir", "load.keys_dir", 0, " DIR",
+	  "trusted public keys, every *.pub (/etc/barge/keys)" },
+	{ "trusted-key", "load.trusted_keys", 0, " PUB",
+	  "also trust this public key (repeatable)" },
+	{ "upload-max-size", "upload.max_size", 0, " SIZE",
+	  "largest bundle PUT to /api/v1/bundles (1T)" },
 	{ "log-format", "log.format", 0, " FORMAT", "text or json (text)" },
 	{ "log-level", "log.level", 0, " LEVEL", "debug, info, warn or error (info)" },
 	{ "access-log", "log.access", 0, " WHERE",
@@ -77,7 +93,8 @@ serve_usage(FILE *f)
 	        "\n"
 	        "  --config FILE                      configuration (default %s;\n"
 	        "                                     absent: the defaults)\n"
-	        "  --set KEY=VALUE                    any configuration key by its dotted name\n",
+	        "  --set KEY=VALUE                    any configuration key by its dotted name\n"
+	        "  --no-import                        watch no directory for bundles\n",
 	        CONFIG_DEFAULT_PATH);
 	for (i = 0; i < NFLAGS; i++)
 		fprintf(f, "  --%s%-*s %s\n", serve_flags[i].name,
@@ -136,13 +153,60 @@ serve_reload(const struct config *c, struct http_server *srv, struct accesslog *
 }
 
 /*
+ * The trusted keys for imports and uploads: every *.pub of load.keys_dir
+ * (which may be absent when it is the default), then load.trusted_keys.
+ */
+static int
+serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
+{
+	struct sign_key **all = NULL, **grown;
+	size_t n = 0, i;
+	int rc;
+
+	rc = sign_key_load_dir(c->load.keys_dir, &all, &n, err);
+	if (rc == BARGE_ENOTFOUND && strcmp(c->load.keys_dir, "/etc/barge/keys") == 0) {
+		all = NULL;
+		n = 0;
+		rc = BARGE_OK;
+	}
+	if (rc != BARGE_OK)
+		return rc;
+	if (c->load.trusted_keys.n > 0) {
+		if ((grown = realloc(all, (n + c->load.trusted_keys.n) * sizeof(*all))) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto fail;
+		}
+		all = grown;
+		for (i = 0; i < c->load.trusted_keys.n; i++, n++)
+			if ((rc = sign_key_load_public(c->load.trusted_keys.v[i], &all[n], err)) !=
+			    BARGE_OK)
+				goto fail;
+	}
+	if (c->load.require_signature && n == 0) {
+		rc = err_set(err, BARGE_EINVAL,
+		             "load.require_signature: no trusted key (none in %s, no "
+		             "load.trusted_keys)",
+		             c->load.keys_dir);
+		goto fail;
+	}
+	*keys = all;
+	*nkeys = n;
+	return BARGE_OK;
+fail:
+	for (i = 0; i < n; i++)
+		sign_key_free(all[i]);
+	free(all);
+	return rc;
+}
+
+/*
  * Reads the command line into c: the file first, then the flags in order.
  * Returns -1 to go on serving, else the exit status (help, usage error).
  */
 static int
 serve_configure(int argc, char **argv, struct config *c)
 {
-	struct option longopts[NFLAGS + 4];
+	struct option longopts[NFLAGS + 5];
 	struct barge_err err = { 0 };
 	const char *config_path = NULL, **vals = NULL, *eq;
 	char key[64];
@@ -155,6 +219,7 @@ serve_configure(int argc, char **argv, struct config *c)
 			                       NULL, OPT_BASE + i };
 	longopts[i++] = (struct option){ "config", required_argument, NULL, 'c' };
 	longopts[i++] = (struct option){ "set", required_argument, NULL, 's' };
+	longopts[i++] = (struct option){ "no-import", no_argument, NULL, 'n' };
 	longopts[i++] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
 	if ((which = calloc((size_t)argc, sizeof(*which))) == NULL ||
@@ -177,6 +242,9 @@ serve_configure(int argc, char **argv, struct config *c)
 		} else if (o == 's' || o >= OPT_BASE) {
 			which[n] = o == 's' ? -1 : o - OPT_BASE;
 			vals[n++] = optarg;
+		} else if (o == 'n') {
+			which[n] = -1;
+			vals[n++] = "import.enabled=false";
 		} else {
 			fprintf(stderr, "barged serve: bad option '%s'\n", argv[optind - 1]);
 			serve_usage(stderr);
@@ -246,6 +314,14 @@ cmd_serve(int argc, char **argv)
 	struct metrics *metrics = NULL;
 	struct accesslog *alog = NULL;
 	struct auth *auth = NULL;
+	struct upload *upload = NULL;
+	struct import *import = NULL;
+	struct upload_opts uopts = { 0 };
+	struct import_opts iopts = { 0 };
+	struct loader_opts lopts = { 0 };
+	struct sign_key **keys = NULL;
+	static char *const default_watch[] = { "/media", "/run/media", "/mnt" };
+	size_t nkeys = 0, i;
 	struct barge_err err = { 0 };
 	char *cert = NULL, *key = NULL;
 	const char *colon;
@@ -311,6 +387,26 @@ cmd_serve(int argc, char **argv)
 	topts.accesslog = alog;
 	topts.webhook_advertise = c.webhook.advertise;
 	topts.webhook_always = c.webhook.policy == CONFIG_POLICY_ALWAYS;
+	if (serve_keys(&c, &keys, &nkeys, &err) != BARGE_OK) {
+		log_error("trusted keys: %s", err.msg);
+		goto out;
+	}
+	lopts.keys = keys;
+	lopts.nkeys = nkeys;
+	lopts.require_signature = c.load.require_signature;
+	uopts.data_dir = c.data_dir;
+	uopts.load = &lopts;
+	if (c.upload.max_size != NULL &&
+	    upload_parse_size(c.upload.max_size, &uopts.max_size, &err) != BARGE_OK) {
+		log_error("upload.max_size: %s", err.msg);
+		status = 2;
+		goto out;
+	}
+	if (upload_new(&uopts, &upload, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	topts.upload = upload;
 	topts.log_error = serve_log_error;
 	if (router_new(&topts, &router, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
@@ -336,6 +432,20 @@ cmd_serve(int argc, char **argv)
 	else
 		log_info("serving https on %.*s:%d (CA: %s/ca.crt)", (int)(colon - c.listen),
 		         c.listen, http_server_port(srv), c.data_dir);
+	if (c.import.enabled) {
+		iopts.data_dir = c.data_dir;
+		iopts.watch = c.import.watch.n > 0 ? c.import.watch.v : default_watch;
+		iopts.nwatch = c.import.watch.n > 0 ? c.import.watch.n : 3;
+		iopts.load = &lopts;
+		iopts.metrics = metrics;
+		iopts.settle_ms = c.import.settle_ms;
+		if (import_start(&iopts, &import, &err) != BARGE_OK) {
+			log_error("import: %s", err.msg);
+			goto out;
+		}
+		for (i = 0; i < iopts.nwatch; i++)
+			log_info("import: watching %s for bundles", iopts.watch[i]);
+	}
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -347,13 +457,18 @@ cmd_serve(int argc, char **argv)
 	log_info("stopping (%s)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
 	status = 0;
 out:
+	import_stop(import);
 	/* The server first: its threads use everything below. */
 	http_server_stop(srv);
+	upload_free(upload);
 	router_free(router);
 	registry_free(reg);
 	accesslog_close(alog);
 	metrics_free(metrics);
 	auth_free(auth);
+	for (i = 0; i < nkeys; i++)
+		sign_key_free(keys[i]);
+	free(keys);
 	free(cert);
 	free_secret(key);
 	config_free(&c);

@@ -52,7 +52,17 @@ static const struct ckey {
 	  NULL, 0, 0 },
 	{ "webhook.label_keys", K_LIST, offsetof(struct config, webhook.label_keys), NULL, 0, 0 },
 	{ "import", K_SECTION, 0, NULL, 0, 0 },
+	{ "import.enabled", K_BOOL, offsetof(struct config, import.enabled), NULL, 0, 0 },
 	{ "import.watch", K_LIST, offsetof(struct config, import.watch), NULL, 0, 0 },
+	{ "import.settle_ms", K_UINT, offsetof(struct config, import.settle_ms), NULL, 100,
+	  600000 },
+	{ "load", K_SECTION, 0, NULL, 0, 0 },
+	{ "load.require_signature", K_BOOL, offsetof(struct config, load.require_signature), NULL,
+	  0, 0 },
+	{ "load.keys_dir", K_STR, offsetof(struct config, load.keys_dir), NULL, 0, 0 },
+	{ "load.trusted_keys", K_LIST, offsetof(struct config, load.trusted_keys), NULL, 0, 0 },
+	{ "upload", K_SECTION, 0, NULL, 0, 0 },
+	{ "upload.max_size", K_STR, offsetof(struct config, upload.max_size), NULL, 0, 0 },
 	{ "log", K_SECTION, 0, NULL, 0, 0 },
 	{ "log.format", K_ENUM, offsetof(struct config, log.format), formats, 0, 0 },
 	{ "log.level", K_ENUM, offsetof(struct config, log.level), levels, 0, 0 },
@@ -207,13 +217,16 @@ config_init(struct config *c, struct barge_err *err)
 	c->threads = 4;
 	c->auth.anonymous_pull = 1;
 	c->registry.max_uploads = 64;
+	c->import.enabled = 1;
+	c->import.settle_ms = 2000;
 	c->webhook.policy = CONFIG_POLICY_PRESENT;
 	c->log.format = CONFIG_LOG_TEXT;
 	c->log.level = CONFIG_LOG_INFO;
 	if ((c->data_dir = strdup("/var/lib/barge")) == NULL ||
 	    (c->listen = strdup(":30003")) == NULL || (c->project = strdup("edge")) == NULL ||
 	    (c->webhook.advertise = strdup("127.0.0.1:30003")) == NULL ||
-	    (c->log.access = strdup("stdout")) == NULL) {
+	    (c->log.access = strdup("stdout")) == NULL ||
+	    (c->load.keys_dir = strdup("/etc/barge/keys")) == NULL) {
 		config_free(c);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}

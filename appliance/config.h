@@ -58,8 +58,18 @@ struct config {
 		struct config_list label_keys;         /* webhook.label_keys */
 	} webhook;
 	struct {
-		struct config_list watch; /* import.watch: directories watched for bundles */
+		int enabled;              /* import.enabled (true) */
+		struct config_list watch; /* import.watch; empty: /media, /run/media, /mnt */
+		unsigned settle_ms; /* import.settle_ms: unchanged this long, then taken (2000) */
 	} import;
+	struct {
+		int require_signature;           /* load.require_signature (false) */
+		char *keys_dir;                  /* load.keys_dir ("/etc/barge/keys") */
+		struct config_list trusted_keys; /* load.trusted_keys: more public key files */
+	} load;
+	struct {
+		char *max_size; /* upload.max_size: "1T", "512G", bytes; NULL: 1 TiB */
+	} upload;
 	struct {
 		enum config_log_format format; /* log.format: text or json (text) */
 		enum config_log_level level;   /* log.level (info) */

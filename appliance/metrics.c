@@ -27,7 +27,10 @@ struct metrics {
 	struct series s[METRICS_SERIES_MAX];
 	size_t n;
 	struct metrics_store store;
+	uint64_t imports[3]; /* ok, failed, skipped */
 };
+
+static const char *const import_results[] = { "ok", "failed", "skipped" };
 
 int
 metrics_new(const char *version, struct metrics **out, struct barge_err *err)
@@ -95,6 +98,21 @@ metrics_count(struct metrics *m, const char *route, const char *method, int stat
 }
 
 void
+metrics_import(struct metrics *m, const char *result)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (strcmp(result, import_results[i]) == 0)
+			break;
+	if (i == 3)
+		return;
+	pthread_mutex_lock(&m->mtx);
+	m->imports[i]++;
+	pthread_mutex_unlock(&m->mtx);
+}
+
+void
 metrics_set_store(struct metrics *m, const struct metrics_store *st)
 {
 	pthread_mutex_lock(&m->mtx);
@@ -148,6 +166,7 @@ metrics_render(struct metrics *m, long in_flight, char **out, size_t *len, struc
 {
 	struct series *s = NULL;
 	struct metrics_store st;
+	uint64_t imports[3];
 	char *buf = NULL;
 	size_t n, i, blen = 0;
 	FILE *f;
@@ -159,6 +178,7 @@ metrics_render(struct metrics *m, long in_flight, char **out, size_t *len, struc
 	n = m->n;
 	memcpy(s, m->s, n * sizeof(*s));
 	st = m->store;
+	memcpy(imports, m->imports, sizeof(imports));
 	pthread_mutex_unlock(&m->mtx);
 	qsort(s, n, sizeof(*s), series_cmp);
 
@@ -205,6 +225,11 @@ metrics_render(struct metrics *m, long in_flight, char **out, size_t *len, struc
 	fprintf(f, "barged_store_images %lld\n", (long long)st.images);
 	put_head(f, "barged_store_repositories", "gauge", "Repositories in the store.");
 	fprintf(f, "barged_store_repositories %lld\n", (long long)st.repos);
+	put_head(f, "barged_imports_total", "counter",
+	         "Bundles found in watched directories, by result.");
+	for (i = 0; i < 3; i++)
+		fprintf(f, "barged_imports_total{result=\"%s\"} %llu\n", import_results[i],
+		        (unsigned long long)imports[i]);
 	free(s);
 	if (fclose(f) != 0) {
 		free(buf);

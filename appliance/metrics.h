@@ -9,6 +9,8 @@
  *   barged_uploads_active                             gauge, open push sessions
  *   barged_store_blobs, barged_store_bytes            gauge, files under blobs/
  *   barged_store_images, barged_store_repositories    gauge, tags and repositories
+ *   barged_imports_total{result}                      counter, bundles found by the
+ *                                                     import watcher: ok, failed, skipped
  *
  * Routes and methods are small fixed vocabularies chosen by the caller (the
  * router), so the number of series stays bounded whatever clients send;
@@ -47,6 +49,8 @@ void metrics_free(struct metrics *m);
 /* Counts one answered request; status 0 means none was sent. */
 void metrics_count(struct metrics *m, const char *route, const char *method, int status,
                    uint64_t bytes);
+/* Counts one bundle the import watcher took; result is "ok", "failed" or "skipped". */
+void metrics_import(struct metrics *m, const char *result);
 void metrics_set_store(struct metrics *m, const struct metrics_store *st);
 /* The last snapshot given to metrics_set_store (zeros before the first). */
 void metrics_get_store(struct metrics *m, struct metrics_store *st);

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "store.h"
+#include "upload.h"
 #include "webhook.h"
 
 #define ROUTER_BUCKETS 256 /* of the in-flight request table */
@@ -37,6 +38,7 @@ struct router {
 	struct registry *registry;
 	struct metrics *metrics;
 	struct accesslog *accesslog;
+	struct upload *upload;
 	struct webhook_opts wh;
 	int webhook_on;
 	void (*log_error)(const char *msg);
@@ -85,6 +87,7 @@ router_new(const struct router_opts *o, struct router **out, struct barge_err *e
 	r->registry = o->registry;
 	r->metrics = o->metrics;
 	r->accesslog = o->accesslog;
+	r->upload = o->upload;
 	r->log_error = o->log_error;
 	r->started = time(NULL);
 	*out = r;
@@ -195,6 +198,8 @@ router_route_label(const char *path, const char *project)
 		return "status";
 	if (strcmp(path, "/webhook/mutate") == 0)
 		return "webhook";
+	if (strcmp(path, "/api/v1/bundles") == 0)
+		return "bundles";
 	return label;
 }
 
@@ -745,6 +750,50 @@ handle_webhook(struct router *r, struct http_req *req)
 		respond_text(req, 500, "text/plain", "internal error\n");
 }
 
+/* --- /api/v1/bundles ---------------------------------------------------- */
+
+/* Only admin loads bundles: with Basic credentials, or a session token of admin's. */
+static void
+handle_bundles(struct router *r, struct http_req *req, struct rctx *c)
+{
+	const char *hdr = http_req_header(req, "Authorization");
+	struct auth_identity id;
+	struct auth_grant *g;
+	int admin = 0, known = 0;
+
+	if (hdr != NULL && strncasecmp(hdr, "Bearer ", 7) == 0 && strchr(hdr + 7, '.') != NULL) {
+		if ((g = malloc(sizeof(*g))) == NULL) {
+			respond_text(req, 500, "text/plain", "internal error\n");
+			return;
+		}
+		if (auth_token_verify(r->auth, hdr + 7, time(NULL), g) == BARGE_OK) {
+			known = 1;
+			admin = strcmp(g->subject, "admin") == 0;
+			if (c != NULL)
+				snprintf(c->user, sizeof(c->user), "%s", g->subject);
+		}
+		free(g);
+	} else if (hdr != NULL && auth_check_header(r->auth, hdr, &id) == BARGE_OK) {
+		known = 1;
+		admin = strcmp(id.subject, "admin") == 0 && (id.actions & AUTH_PUSH) != 0;
+		if (c != NULL)
+			snprintf(c->user, sizeof(c->user), "%s", id.subject);
+	}
+	if (!known) {
+		(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
+		respond_text(req, 401, "application/json",
+		             "{\"status\":\"failed\",\"error\":\"authentication required: "
+		             "admin credentials\"}\n");
+		return;
+	}
+	if (!admin) {
+		respond_text(req, 403, "application/json",
+		             "{\"status\":\"failed\",\"error\":\"only admin may load bundles\"}\n");
+		return;
+	}
+	upload_handle(r->upload, req);
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 void
@@ -776,6 +825,9 @@ router_handle(struct http_req *req, void *arg)
 		handle_status(r, req);
 	else if (strcmp(route, "webhook") == 0 && strcmp(method, "POST") == 0 && r->webhook_on)
 		handle_webhook(r, req);
+	else if (strcmp(route, "bundles") == 0 && r->upload != NULL &&
+	         (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0))
+		handle_bundles(r, req, c);
 	else
 		respond_text(req, 404, "text/plain", "not found\n");
 	ctx_publish(r, c);

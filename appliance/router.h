@@ -8,6 +8,9 @@
  *   GET /metrics       Prometheus text (metrics.h)
  *   GET /              a small status page (version, images, store size)
  *   POST /webhook/mutate  the image-swap webhook (webhook.h)
+ *   PUT|POST /api/v1/bundles  a bundle to load (upload.h), admin only:
+ *                      no credentials or wrong ones 401 (Basic challenge),
+ *                      anyone else 403
  *
  * Authorization: GET and HEAD need pull, DELETE needs delete, every other
  * method push, on the repository named in the path (the name as the client
@@ -39,6 +42,7 @@ struct accesslog;
 struct auth;
 struct metrics;
 struct registry;
+struct upload;
 
 #define ROUTER_SCAN_EVERY 10 /* seconds between store snapshots for /metrics and / */
 #define ROUTER_HOST_MAX   255
@@ -54,7 +58,8 @@ struct router_opts {
 	struct accesslog *accesslog; /* NULL: no access log */
 	/* The webhook; advertise NULL leaves POST /webhook/mutate answering 404. */
 	const char *webhook_advertise;
-	int webhook_always; /* policy always, else present */
+	int webhook_always;    /* policy always, else present */
+	struct upload *upload; /* NULL: /api/v1/bundles answers 404 */
 	/* Called with the cause of a 500 answer.  May be NULL. */
 	void (*log_error)(const char *msg);
 };
