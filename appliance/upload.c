@@ -128,8 +128,8 @@ job_run(void *arg)
 		close(fd);
 		return NULL;
 	}
-	if ((j->rc = bundle_reader_open_fd(fd, "upload", &r, &j->err)) == BARGE_OK)
-		j->rc = loader_load_reader(s, r, "upload", j->u->load, &j->res, &j->err);
+	if ((j->rc = bundle_reader_open_fd(fd, "request body", &r, &j->err)) == BARGE_OK)
+		j->rc = loader_load_reader(s, r, "request body", j->u->load, &j->res, &j->err);
 	/* Closing the read end first wakes a body callback blocked on a full pipe. */
 	bundle_reader_free(r);
 	store_close(s);
@@ -219,7 +219,7 @@ job_done(struct http_req *req, int rc, void *arg)
 		log_error("upload: %s", msg);
 		respond_error(req, 413, BARGE_ELIMIT, msg);
 	} else if (j->rc != BARGE_OK) {
-		log_error("upload: %s", j->err.msg);
+		log_error("upload refused: %s", j->err.msg);
 		respond_error(req, upload_status(j->rc, &j->err), j->rc, j->err.msg);
 	} else {
 		/* The loader had all it needed (what follows a tar's end is not read). */
