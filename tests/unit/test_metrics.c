@@ -25,6 +25,10 @@ test_render_exact(void **state)
 	metrics_count(m, "blob", "GET", 200, 1000);
 	metrics_count(m, "blob", "GET", 200, 24);
 	metrics_count(m, "manifest", "GET", 404, 70);
+	metrics_import(m, "ok");
+	metrics_import(m, "failed");
+	metrics_import(m, "ok");
+	metrics_import(m, "no such result");
 	metrics_set_store(m, &st);
 	assert_int_equal(metrics_render(m, 2, &text, &len, &err), BARGE_OK);
 	assert_int_equal(len, strlen(text));
@@ -62,7 +66,12 @@ test_render_exact(void **state)
 	        "barged_store_images 2\n"
 	        "# HELP barged_store_repositories Repositories in the store.\n"
 	        "# TYPE barged_store_repositories gauge\n"
-	        "barged_store_repositories 1\n");
+	        "barged_store_repositories 1\n"
+	        "# HELP barged_imports_total Bundles found in watched directories, by result.\n"
+	        "# TYPE barged_imports_total counter\n"
+	        "barged_imports_total{result=\"ok\"} 2\n"
+	        "barged_imports_total{result=\"failed\"} 1\n"
+	        "barged_imports_total{result=\"skipped\"} 0\n");
 	free(text);
 	metrics_free(m);
 }
