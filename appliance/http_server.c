@@ -19,10 +19,11 @@
 /* Enough for the registry's handful of headers; a bound all the same. */
 #define HTTP_RESP_HEADERS_MAX 32
 /*
- * Over TLS libmicrohttpd would otherwise read files in small blocks; a large
- * block keeps blob GETs fast.
+ * Over TLS libmicrohttpd would otherwise read files in small blocks; 64 KiB
+ * keeps blob GETs as fast as 1 MiB did (bench/serve.sh) while 200 concurrent
+ * TLS pulls hold 13 MiB of buffers instead of 200 MiB.
  */
-#define HTTP_FD_BLOCK        (1024 * 1024)
+#define HTTP_FD_BLOCK        (64 * 1024)
 #define HTTP_DEFAULT_THREADS 4
 #define HTTP_DEFAULT_CONNS   1024
 #define HTTP_DEFAULT_TIMEOUT 120 /* seconds a connection may stay silent */
@@ -86,7 +87,8 @@ struct http_req {
 	int status;        /* queued (or held), for on_complete */
 	uint64_t resp_len; /* its body length */
 	int queued;
-	int closed; /* the connection ended: nothing can be queued */
+	int deferred; /* no body: the handler runs on the last call (keep-alive) */
+	int closed;   /* the connection ended: nothing can be queued */
 	char remote[INET6_ADDRSTRLEN];
 	size_t nhdr;
 	struct http_hdr hdr[HTTP_RESP_HEADERS_MAX];
@@ -258,6 +260,16 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 			if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,
 			                     sizeof(too_long) - 1) != BARGE_OK)
 				return MHD_NO;
+		} else if (!r->has_body) {
+			/*
+			 * A response queued on the first call makes libmicrohttpd
+			 * close the connection after it; without a body there is
+			 * nothing to spare reading, so answer on the last call and
+			 * keep the connection (25x the manifest GETs per second).
+			 */
+			r->deferred = 1;
+			r->phase = HTTP_PHASE_BODY;
+			return MHD_YES;
 		} else {
 			s->handler(r, s->arg);
 		}
@@ -272,6 +284,21 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		n = *upload_data_size;
 		*upload_data_size = 0;
 		return http_body(r, upload_data, n);
+	}
+	if (r->deferred) {
+		/* The handler sees the head as always; an accepted body is empty. */
+		r->deferred = 0;
+		r->phase = HTTP_PHASE_HEAD;
+		s->handler(r, s->arg);
+		r->phase = HTTP_PHASE_END;
+		if (r->body_cb != NULL && !r->done_called)
+			http_call_done(r, BARGE_OK);
+		if (r->pending != NULL)
+			return http_flush_pending(r);
+		if (!r->queued && http_respond_buf(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+		                                   failed, sizeof(failed) - 1) != BARGE_OK)
+			return MHD_NO;
+		return MHD_YES;
 	}
 	r->phase = HTTP_PHASE_END;
 	if (r->body_cb != NULL && !r->done_called)
