@@ -735,8 +735,53 @@ test_cert_reload(void **state)
 	free(d2);
 }
 
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/*
+ * Bodyless requests keep the connection: the second request on one curl
+ * handle opens no new connection.  (libmicrohttpd closes it when a response
+ * is queued on a request's first call; manifest GETs depend on this.)
+ */
+static void
+test_keep_alive(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char *url = fu_printf("http://127.0.0.1:%d/buf", http_server_port(s));
+	const char *methods[] = { "GET", "HEAD", "GET" };
+	long status, conns;
+	size_t i;
+	CURL *c;
+
+	c = curl_easy_init();
+	assert_non_null(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, strcmp(methods[i], "HEAD") == 0 ? 1L : 0L);
+		if (strcmp(methods[i], "GET") == 0)
+			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		assert_int_equal(curl_easy_perform(c), CURLE_OK);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		assert_int_equal(status, 200);
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+		assert_int_equal(conns, i == 0 ? 1 : 0);
+	}
+	curl_easy_cleanup(c);
+	free(url);
+	http_server_stop(s);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_graceful_stop, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
