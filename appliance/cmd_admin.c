@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,15 +430,15 @@ gc_blob(const char *digest, int64_t size, int orphan, void *arg)
 		printf("blob %s %" PRId64 "%s\n", digest, size, orphan ? " (orphan)" : "");
 }
 
-/* A non-negative number of seconds, bounded so that milliseconds fit an int. */
+/* A non-negative number of seconds up to max. */
 static int
-parse_seconds(const char *v, int64_t *out)
+parse_seconds(const char *v, int64_t max, int64_t *out)
 {
 	char *end;
 	long long n;
 
 	n = strtoll(v, &end, 10);
-	if (end == v || *end != '\0' || n < 0 || n > 86400LL * 365)
+	if (end == v || *end != '\0' || n < 0 || n > max)
 		return -1;
 	*out = n;
 	return 0;
@@ -480,7 +481,9 @@ cmd_gc(int argc, char **argv)
 			break;
 		case 'g':
 		case 'w':
-			if (parse_seconds(optarg, c == 'g' ? &o.grace_s : &wait_s) != 0) {
+			/* --wait becomes milliseconds in an int: a year of them would wrap. */
+			if (parse_seconds(optarg, c == 'g' ? 86400LL * 365 : INT_MAX / 1000,
+			                  c == 'g' ? &o.grace_s : &wait_s) != 0) {
 				fprintf(stderr, "barged gc: bad number of seconds '%s'\n", optarg);
 				return 2;
 			}

@@ -281,6 +281,10 @@ rc=0
 it_check_eq "gc on a directory without a store exits 1" 1 "$rc"
 it_check "and says so" grep -q 'no store here' "$IT_TMP/nowhere.err"
 it_check "no store was created there" test ! -e "$IT_TMP/nowhere/barge.db"
+rc=0
+"$BARGED" gc --data-dir "$DATA" --wait 3000000 2>"$IT_TMP/wait.err" || rc=$?
+it_check_eq "gc --wait beyond what milliseconds in an int hold is a usage error" 2 "$rc"
+it_check "and names the value" grep -q "bad number of seconds '3000000'" "$IT_TMP/wait.err"
 
 rc=0
 kill -TERM "$SERVE_PID"
