@@ -268,6 +268,43 @@ mkdir_durable(char *path, struct barge_err *err)
 	return rc;
 }
 
+int
+blob_place(struct store *s, const char *src, const char *digest, struct barge_err *err)
+{
+	struct stat st;
+	char *final = NULL, *dir = NULL;
+	int rc;
+
+	if ((rc = blob_path(s, digest, &final, err)) != BARGE_OK)
+		return rc;
+	/* Content addressed: a blob already in place has these very bytes. */
+	if (stat(final, &st) == 0 && S_ISREG(st.st_mode)) {
+		unlink(src);
+		goto out;
+	}
+	if ((dir = strdup(final)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* dir is DIR/blobs/<alg>/<2 hex>: make <alg>, then <2 hex>. */
+	*strrchr(dir, '/') = '\0';
+	*strrchr(dir, '/') = '\0';
+	if ((rc = mkdir_durable(dir, err)) != BARGE_OK)
+		goto out;
+	dir[strlen(dir)] = '/';
+	if ((rc = mkdir_durable(dir, err)) != BARGE_OK)
+		goto out;
+	if (rename(src, final) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "rename %s to %s", src, final);
+		goto out;
+	}
+	rc = fsync_dir(dir, err);
+out:
+	free(final);
+	free(dir);
+	return rc;
+}
+
 /*
  * Removes what crashed writers left in tmp/.  A live writer holds an
  * exclusive flock on its file for its whole life (also across processes:
@@ -511,8 +548,6 @@ store_blob_write(struct store_blob_writer *w, const void *buf, size_t len, struc
 int
 store_blob_commit(struct store_blob_writer *w, struct barge_err *err)
 {
-	struct stat st;
-	char *final = NULL, *dir = NULL;
 	int rc;
 
 	if ((rc = digest_writer_finish(w->dw, err)) != BARGE_OK) {
@@ -523,32 +558,9 @@ store_blob_commit(struct store_blob_writer *w, struct barge_err *err)
 		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", w->tmp_path);
 		goto out;
 	}
-	if ((rc = blob_path(w->s, w->digest, &final, err)) != BARGE_OK)
-		goto out;
-	/* Content addressed: a blob already in place has these very bytes. */
-	if (stat(final, &st) == 0 && S_ISREG(st.st_mode))
-		goto out;
-	if ((dir = strdup(final)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* dir is DIR/blobs/<alg>/<2 hex>: make <alg>, then <2 hex>. */
-	*strrchr(dir, '/') = '\0';
-	*strrchr(dir, '/') = '\0';
-	if ((rc = mkdir_durable(dir, err)) != BARGE_OK)
-		goto out;
-	dir[strlen(dir)] = '/';
-	if ((rc = mkdir_durable(dir, err)) != BARGE_OK)
-		goto out;
-	if (rename(w->tmp_path, final) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "rename %s to %s", w->tmp_path, final);
-		goto out;
-	}
-	rc = fsync_dir(dir, err);
+	rc = blob_place(w->s, w->tmp_path, w->digest, err);
 out:
-	/* After a successful rename the temp name is gone and unlink is a no-op. */
-	free(final);
-	free(dir);
+	/* After blob_place the temp name is gone and unlink is a no-op. */
 	store_blob_abort(w);
 	return rc;
 }

@@ -44,6 +44,13 @@ int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v,
 /* Steps a statement that returns no rows, then resets it. */
 int stmt_run(struct store *s, sqlite3_stmt *st, const char *what,
              struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Moves src, a durable file already verified to hold digest's bytes, to the
+ * blob's place, making the directories on the way and fsyncing the entries.
+ * When the blob is already there (same bytes, by its name), src is removed.
+ */
+int blob_place(struct store *s, const char *src, const char *digest,
+               struct barge_err *err) BARGE_MUST_CHECK;
 /* DIR/blobs/<alg>/<2 hex>/<hex> for a valid digest; caller frees *out. */
 int blob_path(const struct store *s, const char *digest, char **out,
               struct barge_err *err) BARGE_MUST_CHECK;

@@ -292,61 +292,6 @@ out:
 	return rc;
 }
 
-static int
-push_fsync_dir(const char *path, struct barge_err *err)
-{
-	int fd, rc = BARGE_OK;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return err_sys(err, BARGE_EIO, errno, "open %s", path);
-	if (fsync(fd) != 0)
-		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", path);
-	close(fd);
-	return rc;
-}
-
-/* Renames the verified file src to blob digest's place, durably. */
-static int
-push_place_blob(struct store *s, const char *src, const char *digest, struct barge_err *err)
-{
-	struct stat st;
-	char *final = NULL, *dir = NULL, *parent = NULL;
-	int rc;
-
-	if ((rc = blob_path(s, digest, &final, err)) != BARGE_OK)
-		return rc;
-	/* Content addressed: a blob already in place has these very bytes. */
-	if (stat(final, &st) == 0 && S_ISREG(st.st_mode)) {
-		unlink(src);
-		goto out;
-	}
-	if ((dir = strdup(final)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	*strrchr(dir, '/') = '\0';
-	if ((rc = fu_mkdirs(dir, PUSH_DIR_MODE, err)) != BARGE_OK)
-		goto out;
-	if (rename(src, final) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "rename %s to %s", src, final);
-		goto out;
-	}
-	if ((rc = push_fsync_dir(dir, err)) != BARGE_OK)
-		goto out;
-	/* The <2 hex> directory may be new: its entry must be durable too. */
-	if ((parent = strdup(dir)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	*strrchr(parent, '/') = '\0';
-	rc = push_fsync_dir(parent, err);
-out:
-	free(final);
-	free(dir);
-	free(parent);
-	return rc;
-}
-
 int
 store_upload_finish(struct store *s, const char *repo, const char *id, const char *digest,
                     const char *computed, int64_t *size, struct barge_err *err)
@@ -389,7 +334,7 @@ store_upload_finish(struct store *s, const char *repo, const char *id, const cha
 	if ((rc = store_lock_shared(s, err)) != BARGE_OK)
 		goto out;
 	locked = 1;
-	if ((rc = push_place_blob(s, path, digest, err)) != BARGE_OK)
+	if ((rc = blob_place(s, path, digest, err)) != BARGE_OK)
 		goto out;
 	/* The blob is durable: now link it and end the session together. */
 	if ((rc = store_begin(s, err)) != BARGE_OK)
