@@ -98,6 +98,9 @@ fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err)
 			continue;
 		if (n < 0)
 			return err_sys(err, BARGE_EIO, errno, "write");
+		/* No progress and no error would loop for ever: treat it as a full device. */
+		if (n == 0)
+			return err_sys(err, BARGE_EIO, ENOSPC, "write");
 		p += n;
 		len -= (size_t)n;
 	}
