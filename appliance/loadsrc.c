@@ -140,6 +140,8 @@ loadsrc_free(struct loadsrc *ls)
 {
 	size_t i;
 
+	if (ls == NULL)
+		return;
 	for (i = 0; i < ls->n; i++)
 		item_clear(&ls->items[i]);
 	free(ls->items);
