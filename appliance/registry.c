@@ -990,24 +990,6 @@ registry_expire(struct registry *r, struct store *s)
 	pthread_mutex_unlock(&r->mtx);
 }
 
-/* Writes all of buf to fd. */
-static int
-registry_write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return BARGE_EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return BARGE_OK;
-}
-
 static int
 registry_body_cb(struct http_req *req, const void *buf, size_t len, void *arg)
 {
@@ -1020,7 +1002,8 @@ registry_body_cb(struct http_req *req, const void *buf, size_t len, void *arg)
 	case BODY_CHUNK:
 		if (b->expect >= 0 && b->written + len > (uint64_t)b->expect)
 			return BARGE_ELIMIT;
-		if (registry_write_all(b->fd, buf, len) != BARGE_OK) {
+		errno = 0;
+		if (fu_write_all(b->fd, buf, len, &err) != BARGE_OK) {
 			b->write_failed = errno ? errno : EIO;
 			return BARGE_EIO;
 		}
