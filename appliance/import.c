@@ -63,7 +63,8 @@ struct import {
 
 	int wds[IMPORT_WATCH_MAX];
 	size_t nwds;
-	int full_warned;
+	int full_warned, cand_warned, scan_warned; /* each limit is logged once */
+	size_t scanned;                            /* directories read by the scan under way */
 	struct cand *c;
 	size_t nc;
 };
@@ -360,8 +361,11 @@ cand_seen(struct import *im, const char *path, enum cand_kind kind)
 			return;
 		}
 	if (im->nc == IMPORT_CAND_MAX) {
-		log_warn("import: more than %d files to look after; %s is left alone",
-		         IMPORT_CAND_MAX, path);
+		if (!im->cand_warned)
+			log_warn("import: more than %d files to look after; %s and others are left "
+			         "alone",
+			         IMPORT_CAND_MAX, path);
+		im->cand_warned = 1;
 		return;
 	}
 	if ((c = realloc(im->c, (im->nc + 1) * sizeof(*c))) == NULL)
@@ -387,6 +391,16 @@ scan_dir(struct import *im, const char *path, int depth)
 	DIR *d;
 	int kind;
 
+	/* A big tree mounted under /mnt is not walked whole every few seconds. */
+	if (im->scanned == IMPORT_SCAN_DIRS_MAX) {
+		if (!im->scan_warned)
+			log_warn("import: more than %d directories under the watched ones; the "
+			         "rest are not looked at",
+			         IMPORT_SCAN_DIRS_MAX);
+		im->scan_warned = 1;
+		return;
+	}
+	im->scanned++;
 	watch_dir(im, path);
 	if ((d = opendir(path)) == NULL)
 		return;
@@ -415,6 +429,7 @@ rescan(struct import *im)
 
 	for (i = 0; i < im->nc; i++)
 		im->c[i].present = 0;
+	im->scanned = 0;
 	for (i = 0; i < im->nwatch; i++)
 		if (stat(im->watch[i], &sb) == 0 && S_ISDIR(sb.st_mode))
 			scan_dir(im, im->watch[i], 0);
@@ -517,9 +532,10 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 		count(im, "failed");
 		return;
 	}
-	log_info("import: loaded %s %s from %s: %zu images, %zu blobs (%zu new), %lld bytes%s",
+	log_info("import: loaded %s %s from %s: %zu images, %zu blobs (%zu new), %lld bytes%s%s%s",
 	         res.name, res.version, it->label, res.images, res.blobs_new + res.blobs_present,
-	         res.blobs_new, (long long)res.bytes, res.reloaded ? " (again)" : "");
+	         res.blobs_new, (long long)res.bytes, res.reloaded ? " (again)" : "",
+	         res.signer[0] != '\0' ? ", signed by " : "", res.signer);
 	count(im, res.reloaded ? "skipped" : "ok");
 }
 

@@ -27,8 +27,9 @@
  * barged_imports_total{result="ok|failed|skipped"}; loaded bundles are in
  * the store's bundles table (`barged ls bundles`).
  *
- * Bounds: at most IMPORT_WATCH_MAX inotify watches and IMPORT_CAND_MAX
- * candidates; the rest are logged and left alone.
+ * Bounds: at most IMPORT_WATCH_MAX inotify watches, IMPORT_CAND_MAX
+ * candidates and IMPORT_SCAN_DIRS_MAX directories read per scan; the rest
+ * are left alone (each limit is logged once).
  *
  * The import borrows its options (the loader policy and metrics must
  * outlive it); it keeps its own copies of the paths.
@@ -46,6 +47,7 @@ struct metrics;
 #define IMPORT_DEPTH          3    /* subdirectory levels watched below each directory */
 #define IMPORT_WATCH_MAX      1024 /* inotify watches at most */
 #define IMPORT_CAND_MAX       4096 /* files tracked at most */
+#define IMPORT_SCAN_DIRS_MAX  4096 /* directories read by one scan at most */
 #define IMPORT_SETTLE_MS      2000 /* default settle time */
 #define IMPORT_RESCAN_S       10   /* full rescan at least this often */
 #define IMPORT_PARTS_JSON_MAX (1024 * 1024)

@@ -32,6 +32,15 @@ it_build_bundle "$B/stick-1.0.tar.zst" stick 1.0.0 multi
 it_build_bundle "$B/parts-1.0.tar.zst" parts 1.0.0 big
 it_build_bundle "$B/iso-1.0.tar.zst" iso 1.0.0 app-b
 it_build_bundle "$B/bad-1.0.tar.zst" bad 1.0.0 app-b multi
+KEYS=$IT_TMP/keys
+mkdir -p "$KEYS"
+"$BARGE" keygen --out "$KEYS/ci" >/dev/null 2>&1 || it_die "barge keygen failed"
+mv "$KEYS/ci.key" "$IT_TMP/ci.key"
+it_build_bundle "$B/signed-1.0.tar.zst" signed 1.0.0 app-a
+SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/signed-1.0.0.yaml" -o "$B/signed-1.0.tar.zst" \
+	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
+	--sign-key "$IT_TMP/ci.key" 2>"$IT_TMP/build-signed.err" ||
+	it_die "barge build --sign-key failed: $(cat "$IT_TMP/build-signed.err")"
 
 DATA=$IT_TMP/data
 WATCH=$IT_TMP/watch
@@ -40,13 +49,13 @@ mkdir -p "$WATCH"
 PORT=
 PID=
 
-# start: barged serve watching WATCH (settle 500 ms) on a kernel-picked port.
+# start [ARGS...]: barged serve watching WATCH (settle 500 ms) on a kernel-picked port.
 start() {
 	local deadline=$((SECONDS + 30))
 	it_spawn "$LOG" "$BARGED" serve --listen 127.0.0.1:0 --plain-http --data-dir "$DATA" \
-		--access-log off --import-watch "$WATCH" --import-settle-ms 500
+		--access-log off --import-watch "$WATCH" --import-settle-ms 500 "$@"
 	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving http on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG") &&
+	until PORT=$(sed -n 's/.*serving http on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" 2>/dev/null) &&
 		[ -n "$PORT" ]; do
 		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
 			cat "$LOG"
@@ -168,6 +177,23 @@ it_check "after a restart every bundle seen is skipped" \
 	it_wait_for 30 counter_is skipped 5
 it_check_eq "nothing loaded again" 0 "$(counter ok)"
 it_check_eq "still four bundles" 4 "$(nbundles)"
+
+# --- the signature policy: --require-signature with a trusted key -----------------
+it_stop "$PID"
+DATA=$IT_TMP/data-signed
+WATCH=$IT_TMP/watch-signed
+LOG=$IT_TMP/serve-signed.log
+mkdir -p "$WATCH"
+start --require-signature --keys-dir "$KEYS"
+cp "$B/first-1.0.tar.zst" "$WATCH/"
+it_check "--require-signature: an unsigned bundle is refused" \
+	it_wait_for 30 grep -q "first-1.0.tar.zst refused: .*not signed" "$LOG"
+cp "$B/signed-1.0.tar.zst" "$WATCH/"
+it_check "--require-signature: a bundle signed by a trusted key is loaded" \
+	it_wait_for 30 has_bundle signed
+it_check_eq "only that one" 1 "$(nbundles)"
+it_check "the log names its signer" \
+	grep -q "import: loaded signed 1.0.0 from .*, signed by sha256:" "$LOG"
 
 # --- --no-import watches nothing ------------------------------------------------
 it_stop "$PID"

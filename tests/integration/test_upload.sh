@@ -49,7 +49,7 @@ serve() {
 	it_spawn "$log" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$data" --access-log off \
 		--admin-password-file "$IT_TMP/admin.password" --no-import "$@"
 	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log") &&
+	until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) &&
 		[ -n "$PORT" ]; do
 		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
 			cat "$log"
