@@ -9,6 +9,7 @@
 /* The burn_source declaration comes with libisofs.h unless libburn.h provides it. */
 #define LIBISOFS_WITHOUT_LIBBURN 1
 #include <libisofs/libisofs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,12 @@
 
 #define BUNDLE_SUFFIX ".tar.zst"
 /* Bytes per read from libisofs' ring buffer: whole 2 KiB blocks. */
-#define WRITE_CHUNK (32 * 2048)
-#define HASH_CHUNK  (1024 * 1024)
+#define WRITE_CHUNK (512 * 2048)
+/* The ring buffer between libisofs' writer thread and us, in 2 KiB blocks (16 MiB). */
+#define FIFO_BLOCKS      8192
+#define FLUSH_EVERY      ((int64_t)16 * 1024 * 1024)
+#define HASH_CHUNK       (1024 * 1024)
+#define HASH_THREADS_MAX 4
 
 int
 isowrite_label_check(const char *label, struct barge_err *err)
@@ -169,6 +174,74 @@ isowrite_describe(const char *path, struct isowrite_bundle *b, struct barge_err 
 	return BARGE_OK;
 fail:
 	isowrite_bundle_clear(b);
+	return rc;
+}
+
+struct hash_job {
+	const char *const *paths;
+	struct isowrite_bundle *bs;
+	struct barge_err *errs;
+	int *rcs;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *
+hash_worker(void *arg)
+{
+	struct hash_job *j = arg;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		i = j->next++;
+		pthread_mutex_unlock(&j->mu);
+		if (i >= j->n)
+			return NULL;
+		j->rcs[i] = isowrite_describe(j->paths[i], &j->bs[i], &j->errs[i]);
+	}
+}
+
+/*
+ * Describes every bundle, several at a time: hashing gigabytes is most of
+ * the work barge iso adds to what libisofs does.  The first failure in the
+ * bundles' order is the error.
+ */
+static int
+describe_all(const char *const *paths, size_t n, struct isowrite_bundle *bs, struct barge_err *err)
+{
+	pthread_t th[HASH_THREADS_MAX];
+	struct hash_job j = { .paths = paths, .bs = bs, .n = n };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nth = cpus > 1 ? (size_t)cpus : 1, started, i;
+	int rc = BARGE_OK;
+
+	if (nth > HASH_THREADS_MAX)
+		nth = HASH_THREADS_MAX;
+	if (nth > n)
+		nth = n;
+	if ((j.errs = calloc(n, sizeof(*j.errs))) == NULL ||
+	    (j.rcs = calloc(n, sizeof(*j.rcs))) == NULL) {
+		free(j.errs);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&j.mu, NULL);
+	for (started = 0; started < nth; started++)
+		if (pthread_create(&th[started], NULL, hash_worker, &j) != 0)
+			break;
+	/* Without threads, this one does all the work. */
+	if (started == 0)
+		hash_worker(&j);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&j.mu);
+	for (i = 0; i < n; i++)
+		if (j.rcs[i] != BARGE_OK) {
+			rc = err_set(err, j.rcs[i], "%s", j.errs[i].msg);
+			break;
+		}
+	free(j.errs);
+	free(j.rcs);
 	return rc;
 }
 
@@ -374,7 +447,7 @@ drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, int64_t *wr
 {
 	char msg[ISO_MSGS_MESSAGE_LEN], sev[80];
 	unsigned char *buf;
-	int64_t total = (int64_t)bs->get_size(bs), done = 0;
+	int64_t total = (int64_t)bs->get_size(bs), done = 0, flushed = 0;
 	int code, imgid, got, want, rc = BARGE_OK;
 
 	if ((buf = malloc(WRITE_CHUNK)) == NULL)
@@ -395,6 +468,15 @@ drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, int64_t *wr
 		if ((rc = fu_write_all(fd, buf, (size_t)got, err)) != BARGE_OK)
 			goto out;
 		done += got;
+		/*
+		 * Start writeback of each finished stretch now, as xorriso does with its
+		 * stdio_sync: gigabytes of dirty pages would otherwise throttle the
+		 * writes and leave all the work to the final fsync.
+		 */
+		if (done - flushed >= FLUSH_EVERY) {
+			(void)sync_file_range(fd, flushed, done - flushed, SYNC_FILE_RANGE_WRITE);
+			flushed = done;
+		}
 		if (o->bytes != NULL)
 			o->bytes(o->progress_arg, done, total);
 	}
@@ -440,6 +522,7 @@ write_opts(IsoWriteOpts **wo, int64_t mtime, int base, struct barge_err *err)
 	    (rc = iso_write_opts_set_always_gmt(*wo, 1)) < 0 ||
 	    (rc = iso_write_opts_set_dir_rec_mtime(*wo, 3)) < 0 ||
 	    (rc = iso_write_opts_set_appendable(*wo, 0)) < 0 ||
+	    (rc = iso_write_opts_set_fifo_size(*wo, FIFO_BLOCKS)) < 0 ||
 	    (rc = iso_write_opts_set_pvd_times(*wo, t > 0 ? t : 1, t > 0 ? t : 1, 0, 0, uuid)) < 0)
 		return iso_err(err, rc, "image options");
 	/* A new image's own directories get mtime too; a base keeps its files' times. */
@@ -476,15 +559,16 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		/* Stat first: a change after this point, hashing included, fails the write. */
+	/* Stat first: a change after this point, hashing included, fails the write. */
+	for (i = 0; i < n; i++)
 		if (stat(paths[i], &before[i]) != 0) {
 			rc = err_sys(err, BARGE_EIO, errno, "stat %s", paths[i]);
 			goto out;
 		}
-		say(o, "hashing", paths[i]);
-		if ((rc = isowrite_describe(paths[i], &bs[i], err)) != BARGE_OK)
-			goto out;
+	say(o, "hashing", n == 1 ? paths[0] : "the bundles");
+	if ((rc = describe_all(paths, n, bs, err)) != BARGE_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
 		for (k = 0; k < i; k++)
 			if (strcmp(bs[k].file, bs[i].file) == 0) {
 				rc = err_set(err, BARGE_EINVAL, "%s and %s: two bundles named %s",
