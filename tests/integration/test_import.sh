@@ -143,12 +143,13 @@ list=$(for f in "$IT_TMP"/parts-1.0.tar.zst.part*; do
 done | jq -s --argjson s "$(it_size "$P")" --arg h "sha256:$(it_sha256 "$P")" \
 	'{schemaVersion: 1, bundle: "parts-1.0.tar.zst", size: $s, sha256: $h, partSize: 204800,
 	  parts: .}')
-nparts=$(ls "$IT_TMP"/parts-1.0.tar.zst.part* | wc -l)
+PARTS=("$IT_TMP"/parts-1.0.tar.zst.part*)
+nparts=${#PARTS[@]}
 it_check "the bundle is in several parts" test "$nparts" -ge 3
 printf '%s\n' "$list" >"$WATCH/parts-1.0.tar.zst.parts.json"
-for f in "$IT_TMP"/parts-1.0.tar.zst.part*; do
+for f in "${PARTS[@]}"; do
 	cp "$f" "$WATCH/"
-	if [ "$f" != "$(ls "$IT_TMP"/parts-1.0.tar.zst.part* | tail -1)" ]; then
+	if [ "$f" != "${PARTS[-1]}" ]; then
 		sleep 1.2 # longer than the settle time: only the list keeps it waiting
 		has_bundle parts && it_fail "part set loaded before its last part (${f##*/})"
 	fi
