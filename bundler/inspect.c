@@ -107,7 +107,7 @@ static int
 read_blob(struct ictx *c, struct bundle_reader *br, const char *name, int64_t size)
 {
 	char digest[DIGEST_STR_MAX], got[DIGEST_STR_MAX], *mem = NULL;
-	const char *rest = name + strlen("blobs/"), *slash;
+	const char *rest, *slash = NULL;
 	struct digest_ctx *dc = NULL;
 	enum digest_alg alg;
 	json_t *listed, *imgs;
@@ -115,9 +115,10 @@ read_blob(struct ictx *c, struct bundle_reader *br, const char *name, int64_t si
 	size_t n;
 	int rc;
 
-	slash = strchr(rest, '/');
-	if (strncmp(name, "blobs/", 6) != 0 || slash == NULL ||
-	    (size_t)(slash - rest) >= sizeof(digest) / 2) {
+	/* Any other name reaches here, so the prefix is checked before looking past it. */
+	if (strncmp(name, "blobs/", 6) == 0)
+		slash = strchr(rest = name + 6, '/');
+	if (slash == NULL || (size_t)(slash - rest) >= sizeof(digest) / 2) {
 		return err_set(c->err, BARGE_EFORMAT, "%s: entry \"%s\" is not a blob", c->path,
 		               name);
 	}

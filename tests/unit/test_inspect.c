@@ -105,6 +105,7 @@ struct twist {
 	int drop_layer;       /* leave layer 2's entry out */
 	int extra_entry;      /* add a blob barge.json does not list */
 	int requires_layer0;  /* a delta: layer 0 required, not carried */
+	const char *stray;    /* add an entry by this name, outside blobs/ */
 };
 
 static const struct blobdef *
@@ -177,6 +178,8 @@ write_bundle(struct fixture *f, const struct twist *t)
 		                                       "000000000000000000000",
 		                                       "x", 1, &err),
 		                 BARGE_OK);
+	if (t->stray != NULL)
+		assert_int_equal(bundle_writer_add_buf(w, t->stray, "x", 1, &err), BARGE_OK);
 	assert_int_equal(bundle_writer_close(w, &err), BARGE_OK);
 	bundle_writer_free(w);
 	sign_key_free(k);
@@ -277,6 +280,31 @@ test_verify_missing_and_unlisted(void **state)
 	                                "000000000000000000000\" is not listed in barge.json"));
 }
 
+/* Entries shorter than "blobs/" or outside it are refused by name, in both modes. */
+static void
+test_stray_entry(void **state)
+{
+	static const char *const names[] = { "x", "blobs", "notblobs/sha256/ab" };
+	struct fixture *f = *state;
+	struct twist t = { 0 };
+	struct inspect_result *r;
+	struct barge_err err;
+	char want[128];
+	size_t i;
+	int verify;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		t.stray = names[i];
+		write_bundle(f, &t);
+		snprintf(want, sizeof(want), "entry \"%s\" is not a blob", names[i]);
+		for (verify = 0; verify <= 1; verify++) {
+			assert_int_equal(run(f, verify, NULL, &r, &err), BARGE_EFORMAT);
+			if (strstr(err.msg, want) == NULL)
+				fail_msg("\"%s\" lacks \"%s\"", err.msg, want);
+		}
+	}
+}
+
 static void
 test_signature(void **state)
 {
@@ -338,6 +366,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_inspect_counts, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_verify_flipped_byte, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_verify_missing_and_unlisted, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_stray_entry, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_delta_requires, setup, teardown),
 };
