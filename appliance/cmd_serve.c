@@ -439,11 +439,10 @@ cmd_serve(int argc, char **argv)
 		iopts.load = &lopts;
 		iopts.metrics = metrics;
 		iopts.settle_ms = c.import.settle_ms;
-		if (import_start(&iopts, &import, &err) != BARGE_OK) {
-			log_error("import: %s", err.msg);
-			goto out;
-		}
-		for (i = 0; i < iopts.nwatch; i++)
+		/* Serving what the store holds matters more: without a watcher, go on. */
+		if (import_start(&iopts, &import, &err) != BARGE_OK)
+			log_error("import: %s; bundles are not imported automatically", err.msg);
+		for (i = 0; import != NULL && i < iopts.nwatch; i++)
 			log_info("import: watching %s for bundles", iopts.watch[i]);
 	}
 
