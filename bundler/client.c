@@ -63,18 +63,6 @@ struct xfer {
 	const char *what; /* names the transfer in messages */
 };
 
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-
-	if (d == NULL)
-		return NULL;
-	memcpy(d, s, n);
-	d[n] = '\0';
-	return d;
-}
-
 static const char *
 canonical_host(const char *host)
 {
@@ -202,7 +190,7 @@ client_config_add_mirror(struct client_config *cfg, const char *spec, struct bar
 		               "--registry-mirror \"%.200s\": URL must be http(s)://host[:port], "
 		               "without a path",
 		               spec);
-	if ((h = xstrndup(spec, (size_t)(eq - spec))) == NULL ||
+	if ((h = strndup(spec, (size_t)(eq - spec))) == NULL ||
 	    (u = fu_printf("%s://%s", https ? "https" : "http", auth)) == NULL)
 		goto nomem;
 	host = canonical_host(h);
@@ -384,7 +372,7 @@ client_parse_challenge(const char *value, struct client_challenge *out, struct b
 		             value);
 		goto fail;
 	}
-	if ((ch.scheme = xstrndup(s, n)) == NULL)
+	if ((ch.scheme = strndup(s, n)) == NULL)
 		goto nomem;
 	s += n;
 	for (;;) {

@@ -39,15 +39,10 @@ manifest_free(struct manifest *m)
 static char *
 mt_base(const char *mt)
 {
-	char *s;
 	size_t n;
 
 	mt = mt_trim(mt, &n);
-	if ((s = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(s, mt, n);
-	s[n] = '\0';
-	return s;
+	return strndup(mt, n);
 }
 
 /* Whether a and b name the same type, surrounding whitespace and parameters aside. */

@@ -233,18 +233,6 @@ looks_like_host(const char *s, size_t n)
 	       (n == 9 && memcmp(s, "localhost", 9) == 0) || (n > 0 && s[0] == '[');
 }
 
-static char *
-dup_n(const char *s, size_t n)
-{
-	char *p = malloc(n + 1);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 int
 ref_parse(const char *s, struct ref **out, struct barge_err *err)
 {
@@ -298,7 +286,7 @@ ref_parse(const char *s, struct ref **out, struct barge_err *err)
 			colon = p;
 	}
 	if (colon != NULL) {
-		if ((r->tag = dup_n(colon + 1, (size_t)(s + nlen - colon - 1))) == NULL)
+		if ((r->tag = strndup(colon + 1, (size_t)(s + nlen - colon - 1))) == NULL)
 			goto nomem;
 		if (r->tag[0] == '\0') {
 			rc = bad(err, s, "empty tag");
@@ -334,7 +322,7 @@ ref_parse(const char *s, struct ref **out, struct barge_err *err)
 			rc = bad(err, s, msg);
 			goto fail;
 		}
-		if ((r->host = dup_n(name, hlen)) == NULL)
+		if ((r->host = strndup(name, hlen)) == NULL)
 			goto nomem;
 		/* Host names are case-insensitive; repository names are lowercase. */
 		for (i = 0; i < hlen; i++)
@@ -378,7 +366,7 @@ ref_parse(const char *s, struct ref **out, struct barge_err *err)
 		memcpy(r->path, "library/", 8);
 		memcpy(r->path + 8, name, nlen);
 		r->path[nlen + 8] = '\0';
-	} else if ((r->path = dup_n(name, nlen)) == NULL) {
+	} else if ((r->path = strndup(name, nlen)) == NULL) {
 		goto nomem;
 	}
 	if (strlen(r->host) + 1 + strlen(r->path) > NAME_MAX_LEN) {
