@@ -107,7 +107,7 @@ static int
 read_blob(struct ictx *c, struct bundle_reader *br, const char *name, int64_t size)
 {
 	char digest[DIGEST_STR_MAX], got[DIGEST_STR_MAX], *mem = NULL;
-	const char *rest, *slash = NULL;
+	const char *rest = NULL, *slash = NULL;
 	struct digest_ctx *dc = NULL;
 	enum digest_alg alg;
 	json_t *listed, *imgs;
