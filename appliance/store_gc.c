@@ -1043,8 +1043,6 @@ read_blob_small(struct store *s, const char *digest, char **buf, int64_t *size,
                 struct barge_err *err)
 {
 	char *b = NULL;
-	size_t have = 0;
-	ssize_t n;
 	int fd = -1, rc;
 
 	if ((rc = store_blob_open(s, digest, &fd, size, err)) != BARGE_OK)
@@ -1058,15 +1056,9 @@ read_blob_small(struct store *s, const char *digest, char **buf, int64_t *size,
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	while (have < (size_t)*size) {
-		n = read(fd, b + have, (size_t)*size - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = err_sys(err, BARGE_EIO, n < 0 ? errno : EIO, "read blob %s", digest);
-			goto out;
-		}
-		have += (size_t)n;
+	if ((rc = fu_read_exact(fd, b, (size_t)*size, err)) != BARGE_OK) {
+		err_prefix(err, "blob %s", digest);
+		goto out;
 	}
 	*buf = b;
 	b = NULL;

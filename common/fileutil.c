@@ -87,6 +87,26 @@ fail:
 }
 
 int
+fu_read_exact(int fd, void *buf, size_t len, struct barge_err *err)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, BARGE_EIO, errno, "read");
+		if (n == 0)
+			return err_set(err, BARGE_EIO, "read: %zu bytes short of the end", len);
+		p += n;
+		len -= (size_t)n;
+	}
+	return BARGE_OK;
+}
+
+int
 fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err)
 {
 	const char *p = buf;

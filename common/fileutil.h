@@ -19,6 +19,8 @@ int fu_write_atomic(const char *path, const void *buf, size_t len, int mode,
                     struct barge_err *err) BARGE_MUST_CHECK;
 /* fsyncs the directory containing path. */
 int fu_fsync_dir_of(const char *path, struct barge_err *err) BARGE_MUST_CHECK;
+/* read(2) exactly len bytes, retrying EINTR; a file that ends first is BARGE_EIO. */
+int fu_read_exact(int fd, void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
 /* write(2) until done, retrying EINTR. */
 int fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
 /* Like asprintf; NULL on failure. */
