@@ -1,6 +1,7 @@
 #include "progress.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -132,7 +133,8 @@ draw(struct progress *pg)
 	bps = elapsed > 0.05 ? (double)pg->done / elapsed : 0;
 	progress_human((int64_t)bps, rate, sizeof(rate));
 	left = pg->total - pg->done;
-	if (bps >= 1 && left >= 0)
+	/* A slow start can predict years: beyond what an int of seconds holds, say nothing. */
+	if (bps >= 1 && left >= 0 && (double)left / bps < INT_MAX)
 		snprintf(eta, sizeof(eta), "ETA %d:%02d", (int)((double)left / bps) / 60,
 		         (int)((double)left / bps) % 60);
 	else
