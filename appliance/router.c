@@ -828,7 +828,10 @@ router_handle(struct http_req *req, void *arg)
 	else if (strcmp(route, "bundles") == 0 && r->upload != NULL &&
 	         (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0))
 		handle_bundles(r, req, c);
-	else
+	else if (strcmp(route, "bundles") == 0 && r->upload != NULL) {
+		(void)http_resp_header(req, "Allow", "PUT, POST");
+		respond_text(req, 405, "text/plain", "PUT or POST a bundle here\n");
+	} else
 		respond_text(req, 404, "text/plain", "not found\n");
 	ctx_publish(r, c);
 }

@@ -10,7 +10,7 @@
  *   POST /webhook/mutate  the image-swap webhook (webhook.h)
  *   PUT|POST /api/v1/bundles  a bundle to load (upload.h), admin only:
  *                      no credentials or wrong ones 401 (Basic challenge),
- *                      anyone else 403
+ *                      anyone else 403; other methods 405
  *
  * Authorization: GET and HEAD need pull, DELETE needs delete, every other
  * method push, on the repository named in the path (the name as the client

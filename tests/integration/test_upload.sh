@@ -100,6 +100,8 @@ it_check "the image is served with upstream's digest" served app-a
 it_check_eq "the same bundle again: 200" 200 "$(upload "$B/one.tar.zst" -u "admin:$PASS")"
 it_check_eq "reported as reloaded" true "$(resp .reloaded)"
 it_check_eq "one bundle in the store" 1 "$(nbundles)"
+it_check_eq "GET is not allowed: 405" 405 "$(curl -sS -o /dev/null -w '%{http_code}' \
+	--cacert "$DATA/ca.crt" "https://127.0.0.1:$PORT/api/v1/bundles")"
 it_check_eq "POST works as PUT" 201 "$(upload "$B/three.tar.zst" -u "admin:$PASS" -X POST)"
 it_check "its index is served" served multi
 
@@ -135,8 +137,10 @@ it_check "and the store unchanged" test "$before" = "$(state)"
 
 # --- a big bundle, streamed: one at a time, memory flat ------------------------------
 base=$(rss_kib)
+# Paced to take about 5 s, so that the second upload below meets it running.
+RATE=$(((BIG_MIB * 1024 + 4) / 5))K
 curl -sS -o "$IT_TMP/big.resp" -w '%{http_code}' --cacert "$DATA/ca.crt" -T "$B/big.tar.zst" \
-	-u "admin:$PASS" --limit-rate 48M "https://127.0.0.1:$PORT/api/v1/bundles" \
+	-u "admin:$PASS" --limit-rate "$RATE" "https://127.0.0.1:$PORT/api/v1/bundles" \
 	>"$IT_TMP/big.code" 2>"$IT_TMP/big.err" &
 CURL=$!
 sleep 1
