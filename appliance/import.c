@@ -28,7 +28,7 @@
 #define WATCH_MASK                                                                               \
 	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | \
 	 IN_ONLYDIR)
-#define PARTS_SUFFIX ".parts.json"
+#define PARTS_SUFFIX ".split.json"
 
 enum cand_kind { CAND_BUNDLE, CAND_PARTS, CAND_ISO };
 

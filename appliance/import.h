@@ -14,7 +14,7 @@
  * A candidate is taken once it has settled: its size and modification
  * time (for a part set: of every part and of its parts list) unchanged
  * for the settle time.  A part set must also be complete: with a parts
- * list (BUNDLE.parts.json, written by `barge split`) every listed part is
+ * list (BUNDLE.split.json, written by `barge split`) every listed part is
  * present with its listed size; without one, its parts are numbered 000 to
  * N without a gap.  Then each bundle it holds is checked against the store
  * by the digest of its barge.json: one the store already has is skipped

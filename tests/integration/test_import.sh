@@ -19,7 +19,7 @@ for tool in "$BARGE" "$BARGED" docker-registry skopeo jq curl xorriso split sha2
 done
 
 it_tmpdir
-export IT_BIG_BYTES=$((512 * 1024))
+export IT_BIG_BYTES=$((7 * 512 * 1024)) # 3.5 MiB: barge split into 1 MiB parts gives four
 it_make_sample_images "$IT_TMP/images"
 UP=$IT_TMP/images
 it_registry_start
@@ -136,17 +136,16 @@ it_check "the store is still unchanged" test "$before" = "$(state)"
 
 # --- a part set copied part by part, its parts list first ---------------------
 P=$B/parts-1.0.tar.zst
-split -b 200K -d -a 3 "$P" "$IT_TMP/parts-1.0.tar.zst.part"
-list=$(for f in "$IT_TMP"/parts-1.0.tar.zst.part*; do
-	jq -n --arg f "${f##*/}" --argjson s "$(it_size "$f")" --arg h "sha256:$(it_sha256 "$f")" \
-		'{file: $f, size: $s, sha256: $h}'
-done | jq -s --argjson s "$(it_size "$P")" --arg h "sha256:$(it_sha256 "$P")" \
-	'{schemaVersion: 1, bundle: "parts-1.0.tar.zst", size: $s, sha256: $h, partSize: 204800,
-	  parts: .}')
-PARTS=("$IT_TMP"/parts-1.0.tar.zst.part*)
+# barge split writes the parts and the list the watcher reads; about four parts.
+mib=$(( ($(it_size "$P") / 4 + 1048575) / 1048576 ))
+mkdir -p "$IT_TMP/split"
+cp "$P" "$IT_TMP/split/"
+"$BARGE" split "$IT_TMP/split/parts-1.0.tar.zst" --size "${mib}M" >/dev/null 2>&1 ||
+	it_die "barge split failed"
+PARTS=("$IT_TMP"/split/parts-1.0.tar.zst.part*)
 nparts=${#PARTS[@]}
 it_check "the bundle is in several parts" test "$nparts" -ge 3
-printf '%s\n' "$list" >"$WATCH/parts-1.0.tar.zst.parts.json"
+cp "$IT_TMP/split/parts-1.0.tar.zst.split.json" "$WATCH/"
 for f in "${PARTS[@]}"; do
 	cp "$f" "$WATCH/"
 	if [ "$f" != "${PARTS[-1]}" ]; then

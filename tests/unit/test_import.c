@@ -88,7 +88,7 @@ test_list_waits_for_every_part(void **state)
 	char *why = NULL;
 
 	(void)state;
-	put_text(f, "b.tar.zst.parts.json", list3);
+	put_text(f, "b.tar.zst.split.json", list3);
 	put(f, "b.tar.zst.part000", 100);
 	assert_int_equal(ready(f, &why), 0);
 	assert_non_null(why);
@@ -111,7 +111,7 @@ test_list_size_must_match(void **state)
 {
 	struct fixture *f = *state;
 
-	put_text(f, "b.tar.zst.parts.json", list3);
+	put_text(f, "b.tar.zst.split.json", list3);
 	put(f, "b.tar.zst.part000", 100);
 	put(f, "b.tar.zst.part001", 101);
 	put(f, "b.tar.zst.part002", 50);
@@ -147,13 +147,13 @@ test_unusable_list_falls_back_to_numbering(void **state)
 
 	put(f, "b.tar.zst.part000", 10);
 	put(f, "b.tar.zst.part001", 10);
-	put_text(f, "b.tar.zst.parts.json", "{not json");
+	put_text(f, "b.tar.zst.split.json", "{not json");
 	assert_int_equal(ready(f, NULL), 1);
 	/* Names with a path are not followed: the list is ignored. */
-	put_text(f, "b.tar.zst.parts.json",
+	put_text(f, "b.tar.zst.split.json",
 	         "{\"parts\":[{\"file\":\"../etc/passwd\",\"size\":1}]}");
 	assert_int_equal(ready(f, NULL), 1);
-	put_text(f, "b.tar.zst.parts.json", "{\"parts\":[]}");
+	put_text(f, "b.tar.zst.split.json", "{\"parts\":[]}");
 	assert_int_equal(ready(f, NULL), 1);
 }
 
