@@ -121,11 +121,14 @@ it_free_port() {
 # --- upstream registry (Debian's docker-registry) ---------------------------
 
 it_registry_start() {
-	local port dir
-	port=$(it_free_port)
+	local port dir try i
 	dir=$IT_TMP/registry
 	mkdir -p "$dir/data"
-	cat >"$dir/config.yml" <<EOF
+	# A port probed free can be taken before docker-registry binds it (by a
+	# test's other servers, or any program): then try another one.
+	for try in 1 2 3 4 5; do
+		port=$(it_free_port)
+		cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
   level: warn
@@ -137,11 +140,19 @@ storage:
 http:
   addr: 127.0.0.1:$port
 EOF
-	it_spawn "$dir/log" docker-registry serve "$dir/config.yml"
-	IT_REGISTRY=127.0.0.1:$port
-	export IT_REGISTRY
-	it_wait_for 30 curl -sf "http://$IT_REGISTRY/v2/" ||
-		it_die "docker-registry did not start: $(cat "$dir/log")"
+		it_spawn "$dir/log" docker-registry serve "$dir/config.yml"
+		IT_REGISTRY=127.0.0.1:$port
+		export IT_REGISTRY
+		for i in $(seq 1 300); do
+			curl -sf "http://$IT_REGISTRY/v2/" >/dev/null 2>&1 && return 0
+			kill -0 "$IT_LAST_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -q "address already in use" "$dir/log" || break
+		it_stop "$IT_LAST_PID"
+		it_log "port $port was taken; trying another (try $try)"
+	done
+	it_die "docker-registry did not start: $(cat "$dir/log")"
 }
 
 # --- deterministic image generation -----------------------------------------
