@@ -114,6 +114,12 @@ serve_log_error(const char *msg)
 }
 
 static void
+serve_log_info(const char *msg)
+{
+	log_info("%s", msg);
+}
+
+static void
 free_secret(char *s)
 {
 	if (s == NULL)
@@ -408,6 +414,7 @@ cmd_serve(int argc, char **argv)
 	}
 	topts.upload = upload;
 	topts.log_error = serve_log_error;
+	topts.log_info = serve_log_info;
 	if (router_new(&topts, &router, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;

@@ -42,6 +42,7 @@ struct router {
 	struct webhook_opts wh;
 	int webhook_on;
 	void (*log_error)(const char *msg);
+	void (*log_info)(const char *msg);
 	struct http_server *srv; /* atomic */
 	time_t started;
 
@@ -89,6 +90,7 @@ router_new(const struct router_opts *o, struct router **out, struct barge_err *e
 	r->accesslog = o->accesslog;
 	r->upload = o->upload;
 	r->log_error = o->log_error;
+	r->log_info = o->log_info;
 	r->started = time(NULL);
 	*out = r;
 	return BARGE_OK;
@@ -672,6 +674,13 @@ handle_status(struct router *r, struct http_req *req)
 
 /* --- /webhook/mutate ----------------------------------------------------- */
 
+static void
+webhook_log(struct router *r, const char *msg)
+{
+	if (r->log_info != NULL)
+		r->log_info(msg);
+}
+
 static int
 webhook_piece(struct http_req *req, const void *buf, size_t len, void *arg)
 {
@@ -702,6 +711,12 @@ webhook_done(struct http_req *req, int rc, void *arg)
 	if (rc == BARGE_EIO)
 		goto out;
 	if (rc == BARGE_ELIMIT) {
+		/*
+		 * The API server sends at most 3 MiB; a larger body is no review
+		 * it sent.  Without its uid no valid answer exists, and with
+		 * failurePolicy Ignore the pod is admitted unpatched all the same.
+		 */
+		webhook_log(r, "webhook: AdmissionReview larger than the limit: not patched");
 		respond_text(req, 413, "text/plain", "AdmissionReview too large\n");
 		goto out;
 	}
@@ -720,6 +735,12 @@ webhook_done(struct http_req *req, int rc, void *arg)
 		router_fail(r, "webhook", &err);
 		respond_text(req, 500, "text/plain", "internal error\n");
 		goto out;
+	}
+	if (note != NULL) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "webhook: not patched: %s", note);
+		webhook_log(r, msg);
 	}
 	(void)http_respond_buf(req, 200, "application/json", resp, resplen);
 out:

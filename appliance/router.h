@@ -62,6 +62,8 @@ struct router_opts {
 	struct upload *upload; /* NULL: /api/v1/bundles answers 404 */
 	/* Called with the cause of a 500 answer.  May be NULL. */
 	void (*log_error)(const char *msg);
+	/* Called with why the webhook left a review unpatched.  May be NULL. */
+	void (*log_info)(const char *msg);
 };
 
 struct router;

@@ -104,6 +104,10 @@ else
 	code=$(mutate "$IT_TMP/bad.json")
 	it_check_eq "a malformed review is allowed without a patch" "200 true " \
 		"$code $(jq -r '.response.allowed' "$IT_TMP/answer.json") $(jq -r '.response.patch // empty' "$IT_TMP/answer.json")"
+	it_check "and barged logs why it was not patched" \
+		grep -q "webhook: not patched: malformed AdmissionReview" "$IT_TMP/serve.log"
+	it_check "as it logs why a pod kept its image" \
+		grep -q "webhook: not patched: pod .*: no image to swap" "$IT_TMP/serve.log"
 fi
 
 # --- the generated files ----------------------------------------------------
