@@ -107,9 +107,14 @@ it_port_busy() {
 
 # it_free_port: a TCP port nobody listens on at 127.0.0.1 right now.
 it_free_port() {
-	local port i
+	local port i low=32768 high
+	# Below the kernel's ephemeral range: a port from inside it can be taken
+	# by any outgoing connection (curl, skopeo, containerd) between this probe
+	# and the server's bind.
+	read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	[ "$low" -gt 11000 ] || low=32768
 	for i in $(seq 1 100); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((10000 + RANDOM % (low - 10000)))
 		if ! it_port_busy "$port"; then
 			echo "$port"
 			return 0
