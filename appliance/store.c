@@ -928,9 +928,8 @@ int
 store_list_tags(struct store *s, const char *repo, const char *last, int n,
                 int (*fn)(const char *tag, void *arg), void *arg, struct barge_err *err)
 {
-	const char *tag;
 	sqlite3_stmt *st = NULL;
-	int rc, step;
+	int rc;
 
 	if ((rc = stmt_get(s, ST_LIST_TAGS, &st, err)) != BARGE_OK)
 		return rc;
@@ -939,19 +938,29 @@ store_list_tags(struct store *s, const char *repo, const char *last, int n,
 	    (rc = bind_text(s, st, 2, last != NULL ? last : "", err)) != BARGE_OK ||
 	    (rc = bind_int(s, st, 3, n > 0 ? n : -1, err)) != BARGE_OK)
 		goto out;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((tag = (const char *)sqlite3_column_text(st, 0)) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (fn(tag, arg) != 0)
-			break;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = db_fail(s, err, "list tags");
+	rc = stmt_each_text(s, st, fn, arg, "list tags", err);
 out:
 	stmt_done(st);
 	return rc;
+}
+
+int
+stmt_each_text(struct store *s, sqlite3_stmt *st, int (*fn)(const char *v, void *arg), void *arg,
+               const char *what, struct barge_err *err)
+{
+	const char *v;
+	int step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		/* A NULL for a NOT NULL column is SQLite failing to allocate. */
+		if ((v = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "%s: out of memory", what);
+		if (fn(v, arg) != 0)
+			return BARGE_OK;
+	}
+	if (step != SQLITE_DONE)
+		return db_fail(s, err, what);
+	return BARGE_OK;
 }
 
 /* --- consistent reads ----------------------------------------------------- */

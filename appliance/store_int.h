@@ -41,6 +41,12 @@ int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v,
               struct barge_err *err) BARGE_MUST_CHECK;
 int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v,
              struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Steps a bound statement, calling fn with column 0 of each row until fn
+ * returns non-zero or the rows end.  The caller resets or finalizes st.
+ */
+int stmt_each_text(struct store *s, sqlite3_stmt *st, int (*fn)(const char *v, void *arg),
+                   void *arg, const char *what, struct barge_err *err) BARGE_MUST_CHECK;
 /* Steps a statement that returns no rows, then resets it. */
 int stmt_run(struct store *s, sqlite3_stmt *st, const char *what,
              struct barge_err *err) BARGE_MUST_CHECK;

@@ -747,8 +747,7 @@ store_list_repos(struct store *s, const char *last, int n, int (*fn)(const char 
                  void *arg, struct barge_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	const char *name;
-	int rc, step;
+	int rc;
 
 	/* Repositories with something to pull, or pushed blobs on their way to it. */
 	if ((rc = db_prepare(s,
@@ -762,16 +761,7 @@ store_list_repos(struct store *s, const char *last, int n, int (*fn)(const char 
 	if ((rc = bind_text(s, st, 1, last != NULL ? last : "", err)) != BARGE_OK ||
 	    (rc = bind_int(s, st, 2, n > 0 ? n : -1, err)) != BARGE_OK)
 		goto out;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((name = (const char *)sqlite3_column_text(st, 0)) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (fn(name, arg) != 0)
-			break;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = db_fail(s, err, "list repositories");
+	rc = stmt_each_text(s, st, fn, arg, "list repositories", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
