@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@
 #define MTIME_MAX INT64_C(253402300799)
 
 enum blob_kind { BLOB_MANIFEST, BLOB_CONFIG, BLOB_LAYER };
+
+/* The bundle's blob entries: every manifest, then every config, then every layer. */
+static const enum blob_kind entry_order[] = { BLOB_MANIFEST, BLOB_CONFIG, BLOB_LAYER };
 
 struct blob {
 	char digest[DIGEST_STR_MAX];
@@ -56,16 +60,30 @@ struct bctx {
 	struct build_stats *st;
 	struct build_progress bp;
 	int64_t *img_total, *img_done;
-	size_t nreqs;      /* blobs fetch_blobs is asked for */
-	size_t *req_blob;  /* request -> index in pl.blobs */
-	int64_t *req_done; /* request -> its bytes reported so far */
-	struct barge_err *err;
+	struct fetch_req *reqs; /* configs, then layers: the bundle's order */
+	size_t nreqs;           /* blobs fetch_blobs is asked for */
+	size_t *req_blob;       /* request -> index in pl.blobs */
+	int64_t *req_done;      /* request -> its bytes reported so far */
+	struct barge_err *err;  /* the calling thread's (the writer's) */
+	/*
+	 * Blobs download in a thread of their own while the calling thread
+	 * writes the bundle.  mu guards the fields below and bp, img_done and
+	 * req_done, and serialises the caller's callbacks; cv is signalled
+	 * when a blob arrives and when the downloads end.
+	 */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *cached;      /* blob index -> verified in the cache */
+	int fetch_over;             /* fetch_blobs has returned fetch_rc */
+	int fetch_rc;               /* its result; fetch_err says why when not BARGE_OK */
+	struct barge_err fetch_err; /* the download thread's */
+	int stop;                   /* the writer failed with this code: downloads give up */
 };
 
-static void progress(const struct bctx *b, const char *fmt, ...) BARGE_PRINTF(2, 3);
+static void progress(struct bctx *b, const char *fmt, ...) BARGE_PRINTF(2, 3);
 
 static void
-progress(const struct bctx *b, const char *fmt, ...)
+progress(struct bctx *b, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -75,7 +93,10 @@ progress(const struct bctx *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The caller's callbacks are never called concurrently (build.h). */
+	pthread_mutex_lock(&b->mu);
 	b->o->progress(b->o->progress_arg, msg);
+	pthread_mutex_unlock(&b->mu);
 }
 
 static int
@@ -424,7 +445,7 @@ load_base(struct bctx *b)
 	return base_from_lock(b, b->o->base);
 }
 
-/* Counts delta more bytes of bl as at hand, for the progress callback. */
+/* Counts delta more bytes of bl as at hand, for the progress callback.  With mu held. */
 static void
 blob_progress(struct bctx *b, const struct blob *bl, int64_t delta)
 {
@@ -441,7 +462,10 @@ blob_progress(struct bctx *b, const struct blob *bl, int64_t delta)
 		b->o->bytes(b->o->progress_arg, bp);
 }
 
-/* fetch's progress, per request, turned into per-image and total bytes. */
+/*
+ * fetch's progress, per request, turned into per-image and total bytes; a
+ * finished blob is now the writer's to take.  In the download thread.
+ */
 static void
 on_fetch(void *arg, const struct fetch_progress *fp)
 {
@@ -451,22 +475,42 @@ on_fetch(void *arg, const struct fetch_progress *fp)
 
 	if (fp->index >= b->nreqs)
 		return;
+	pthread_mutex_lock(&b->mu);
 	bl = &b->pl.blobs[b->req_blob[fp->index]];
 	delta = fp->blob_done - b->req_done[fp->index];
 	b->req_done[fp->index] = fp->blob_done;
 	if (delta != 0 || fp->finished)
 		blob_progress(b, bl, delta);
+	if (fp->finished) {
+		b->cached[b->req_blob[fp->index]] = 1;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
 }
 
-/* Has every config and layer the bundle carries in the cache, verified. */
+/* fetch_opts.stop: the downloads go on until the writer fails.  In the download thread. */
 static int
-fetch_all(struct bctx *b)
+on_stop(void *arg)
 {
-	struct fetch_opts fo = { .jobs = b->o->jobs, .progress = on_fetch, .progress_arg = b };
-	struct fetch_stats fst = { 0 };
-	struct fetch_req *reqs = NULL;
+	struct bctx *b = arg;
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	rc = b->stop;
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+/*
+ * Lists the config and layer blobs the bundle carries, as requests in the
+ * order the bundle has them, so that they tend to arrive in the order the
+ * writer takes them.
+ */
+static int
+fetch_prepare(struct bctx *b)
+{
 	const struct blob *bl;
-	size_t i;
+	size_t i, k;
 	int rc;
 
 	if (b->o->cache_dir != NULL)
@@ -477,34 +521,97 @@ fetch_all(struct bctx *b)
 		return nomem(b->err);
 	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK)
 		return rc;
-	if ((reqs = calloc(b->pl.nblobs + 1, sizeof(*reqs))) == NULL ||
+	if ((b->reqs = calloc(b->pl.nblobs + 1, sizeof(*b->reqs))) == NULL ||
 	    (b->req_blob = calloc(b->pl.nblobs + 1, sizeof(*b->req_blob))) == NULL ||
-	    (b->req_done = calloc(b->pl.nblobs + 1, sizeof(*b->req_done))) == NULL) {
-		free(reqs);
+	    (b->req_done = calloc(b->pl.nblobs + 1, sizeof(*b->req_done))) == NULL ||
+	    (b->cached = calloc(b->pl.nblobs + 1, sizeof(*b->cached))) == NULL)
 		return nomem(b->err);
-	}
+	for (k = 0; k < sizeof(entry_order) / sizeof(entry_order[0]); k++)
+		for (i = 0; i < b->pl.nblobs; i++) {
+			bl = &b->pl.blobs[i];
+			if (bl->kind != entry_order[k] || bl->in_base || bl->mem != NULL)
+				continue;
+			b->reqs[b->nreqs].ref = bl->from;
+			memcpy(b->reqs[b->nreqs].digest, bl->digest, sizeof(bl->digest));
+			b->reqs[b->nreqs].size = bl->size;
+			b->req_blob[b->nreqs++] = i;
+		}
+	pthread_mutex_lock(&b->mu);
 	for (i = 0; i < b->pl.nblobs; i++) {
 		bl = &b->pl.blobs[i];
 		if (bl->in_base)
 			continue;
 		b->img_total[bl->first_user] += bl->size;
 		b->bp.total += bl->size;
-		if (bl->mem != NULL)
-			continue;
-		reqs[b->nreqs].ref = bl->from;
-		memcpy(reqs[b->nreqs].digest, bl->digest, sizeof(bl->digest));
-		reqs[b->nreqs].size = bl->size;
-		b->req_blob[b->nreqs++] = i;
 	}
 	/* Manifests are in memory already. */
 	for (i = 0; i < b->pl.nblobs; i++)
 		if (!b->pl.blobs[i].in_base && b->pl.blobs[i].mem != NULL)
 			blob_progress(b, &b->pl.blobs[i], b->pl.blobs[i].size);
+	pthread_mutex_unlock(&b->mu);
 	progress(b, "pulling %zu blobs", b->nreqs);
-	rc = fetch_blobs(b->c, b->cache, reqs, b->nreqs, &fo, &fst, b->err);
+	return BARGE_OK;
+}
+
+/* The download thread: has every request in the cache, verified, or says why not. */
+static void *
+fetch_main(void *arg)
+{
+	struct bctx *b = arg;
+	struct fetch_opts fo = {
+		.jobs = b->o->jobs, .progress = on_fetch, .stop = on_stop, .progress_arg = b
+	};
+	struct fetch_stats fst = { 0 };
+	int rc;
+
+	rc = fetch_blobs(b->c, b->cache, b->reqs, b->nreqs, &fo, &fst, &b->fetch_err);
+	pthread_mutex_lock(&b->mu);
 	b->st->ndownloaded = fst.ndownloaded;
 	b->st->downloaded_bytes = fst.bytes_downloaded;
-	free(reqs);
+	b->fetch_rc = rc;
+	b->fetch_over = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* With mu held, once the downloads are over: their result, and their error in b->err. */
+static int
+fetch_result(struct bctx *b)
+{
+	if (b->fetch_rc == BARGE_OK)
+		return BARGE_OK;
+	*b->err = b->fetch_err;
+	return b->fetch_rc;
+}
+
+/* Waits until blob i is in the cache, verified, or the downloads failed. */
+static int
+wait_cached(struct bctx *b, size_t i)
+{
+	int rc = BARGE_OK;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->cached[i] && !b->fetch_over)
+		pthread_cond_wait(&b->cv, &b->mu);
+	if (!b->cached[i] && (rc = fetch_result(b)) == BARGE_OK)
+		rc = err_set(b->err, BARGE_EINTERNAL, "blob %s was not fetched",
+		             b->pl.blobs[i].digest);
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+/* Waits for the downloads to end; their result. */
+static int
+wait_fetched(struct bctx *b)
+{
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->fetch_over)
+		pthread_cond_wait(&b->cv, &b->mu);
+	rc = fetch_result(b);
+	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
 
@@ -516,8 +623,6 @@ push(struct bctx *b, json_t *arr, json_t *v)
 		return nomem(b->err);
 	return BARGE_OK;
 }
-
-static const enum blob_kind entry_order[] = { BLOB_MANIFEST, BLOB_CONFIG, BLOB_LAYER };
 
 static int
 meta_json(struct bctx *b, char **out)
@@ -658,6 +763,8 @@ add_blob_entry(struct bctx *b, struct bundle_writer *w, const struct blob *bl)
 	*strchr(name + 6, ':') = '/';
 	if (bl->mem != NULL)
 		return bundle_writer_add_buf(w, name, bl->mem, (size_t)bl->size, b->err);
+	if ((rc = wait_cached(b, (size_t)(bl - b->pl.blobs))) != BARGE_OK)
+		return rc;
 	if ((path = fetch_cache_path(b->cache, bl->digest)) == NULL)
 		return nomem(b->err);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -711,7 +818,8 @@ write_bundle(struct bctx *b)
 				goto out;
 		}
 	}
-	if ((rc = bundle_writer_close(w, b->err)) != BARGE_OK)
+	/* Every blob is written; the bundle is renamed into place only if the downloads agree. */
+	if ((rc = wait_fetched(b)) != BARGE_OK || (rc = bundle_writer_close(w, b->err)) != BARGE_OK)
 		goto out;
 	if (stat(b->o->output, &st) == 0)
 		b->st->file_bytes = st.st_size;
@@ -720,6 +828,29 @@ out:
 	free(sig);
 	free(meta);
 	free(index);
+	return rc;
+}
+
+/*
+ * Downloads in a thread of their own while this one writes the bundle, so
+ * that pulling and compressing overlap; the bundle's bytes do not depend on
+ * the order in which blobs arrive.  A failed download fails the writer as it
+ * waits for that blob (or at the end), a failed writer stops the downloads.
+ */
+static int
+fetch_and_write(struct bctx *b)
+{
+	pthread_t th;
+	int rc;
+
+	if ((rc = pthread_create(&th, NULL, fetch_main, b)) != 0)
+		return err_sys(b->err, BARGE_EINTERNAL, rc, "starting the download thread");
+	if ((rc = write_bundle(b)) != BARGE_OK) {
+		pthread_mutex_lock(&b->mu);
+		b->stop = rc;
+		pthread_mutex_unlock(&b->mu);
+	}
+	pthread_join(th, NULL);
 	return rc;
 }
 
@@ -734,6 +865,12 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if ((rc = pthread_mutex_init(&b.mu, NULL)) != 0)
+		return err_sys(err, BARGE_EINTERNAL, rc, "pthread_mutex_init");
+	if ((rc = pthread_cond_init(&b.cv, NULL)) != 0) {
+		pthread_mutex_destroy(&b.mu);
+		return err_sys(err, BARGE_EINTERNAL, rc, "pthread_cond_init");
+	}
 	if (o->mtime < 0 || o->mtime > MTIME_MAX) {
 		rc = err_set(err, BARGE_EINVAL, "mtime %" PRId64 " out of range", o->mtime);
 		goto out;
@@ -782,7 +919,7 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 			st->shared_bytes += bl->size * (int64_t)(bl->nusers - 1);
 		}
 	}
-	if ((rc = fetch_all(&b)) != BARGE_OK || (rc = write_bundle(&b)) != BARGE_OK)
+	if ((rc = fetch_prepare(&b)) != BARGE_OK || (rc = fetch_and_write(&b)) != BARGE_OK)
 		goto out;
 	st->nimages = l->nimages;
 out:
@@ -790,9 +927,13 @@ out:
 	json_decref(b.base);
 	free(b.img_total);
 	free(b.img_done);
+	free(b.reqs);
 	free(b.req_blob);
 	free(b.req_done);
+	free(b.cached);
 	free(b.cache);
+	pthread_cond_destroy(&b.cv);
+	pthread_mutex_destroy(&b.mu);
 	return rc;
 }
 

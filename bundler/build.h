@@ -7,10 +7,13 @@
  * be fetched fails the build naming the image.  For an index the original
  * bytes are kept and only the manifests the lock keeps are pulled ("sparse
  * index").  Config and layer blobs go through the blob cache (fetch.h) and
- * are pulled once however many images share them.  Nothing is written to the
- * output until every blob is at hand; the bundle is then written in a fixed
- * order with a fixed mtime, so the same lock and options give the same bytes,
- * and a failed build leaves no output file.
+ * are pulled once however many images share them, in a thread of their own,
+ * requested in the bundle's order.  Meanwhile the calling thread writes the
+ * bundle in its fixed order with a fixed mtime, taking each blob as soon as
+ * it and every blob before it are in the cache, verified: the same lock and
+ * options give the same bytes however the downloads interleave.  The bundle
+ * is written to a temporary sibling and renamed into place only once every
+ * blob is in, so a failed build leaves no output file.
  *
  * A delta build (opts->base) leaves out every blob its base (a lock or a
  * bundle) already has and lists them in barge.json's "requires".  With a
@@ -50,7 +53,11 @@ struct build_opts {
 	int64_t mtime;         /* every entry's mtime, and barge.json's "created" */
 	const char *base;      /* delta against this lock or bundle; NULL for a full bundle */
 	const struct sign_key *sign_key; /* sign barge.json with it; NULL for none */
-	/* Called with one line of progress ("pulling docker.io/library/x:1"); may be NULL. */
+	/*
+	 * Called with one line of progress ("pulling docker.io/library/x:1"); may be
+	 * NULL.  Both callbacks may be called from the download thread, never
+	 * concurrently with each other.
+	 */
 	void (*progress)(void *arg, const char *msg);
 	/* Called as bytes arrive; may be NULL. */
 	void (*bytes)(void *arg, const struct build_progress *bp);

@@ -221,6 +221,17 @@ out:
 	return rc;
 }
 
+/* The caller's word on going on (fetch_opts.stop): BARGE_OK, or why to stop. */
+static int
+check_stop(const struct fctx *f, const char *what, struct barge_err *err)
+{
+	int rc;
+
+	if (f->o->stop == NULL || (rc = f->o->stop(f->o->progress_arg)) == BARGE_OK)
+		return BARGE_OK;
+	return err_set(err, rc, "%s: downloads stopped", what);
+}
+
 static void
 report(struct fctx *f, size_t index, int64_t blob_done, int finished, int cached)
 {
@@ -387,6 +398,8 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 		}
 	}
+	if ((j->cb_rc = check_stop(j->f, j->what, &j->cb_err)) != BARGE_OK)
+		return 0;
 	if ((int64_t)len > rq->size - j->have) {
 		j->cb_rc = err_set(&j->cb_err, BARGE_EDIGEST, "%s: larger than %" PRId64 " bytes",
 		                   j->what, rq->size);
@@ -599,6 +612,10 @@ plan(struct fctx *f, size_t n, size_t *todo, size_t *ntodo, struct barge_err *er
 		todo[(*ntodo)++] = i;
 	}
 	for (i = k = 0; i < *ntodo; i++) {
+		/* Verifying a large cache takes a while: a caller that gives up is heard here too.
+		 */
+		if ((rc = check_stop(f, "verifying the cache", err)) != BARGE_OK)
+			return rc;
 		rc = fetch_cache_open(f->cache, f->reqs[todo[i]].digest, f->reqs[todo[i]].size, &fd,
 		                      &verr);
 		if (rc == BARGE_OK) {
@@ -657,6 +674,9 @@ fetch_blobs(struct client *c, const char *cache_dir, const struct fetch_req *req
 	if ((rc = plan(&f, n, todo, &ntodo, err)) != BARGE_OK)
 		goto out;
 	for (;;) {
+		/* The poll below waits at most POLL_MAX_MS: a stop is heard within that. */
+		if ((rc = check_stop(&f, "fetching blobs", err)) != BARGE_OK)
+			goto out;
 		now = now_ms();
 		wait = POLL_MAX_MS;
 		busy = 0;

@@ -13,10 +13,11 @@
  *
  * fetch_blobs runs up to opts->jobs transfers at once (curl multi) through
  * the client's endpoints, credentials and tokens; a digest asked for twice is
- * fetched once.  Connection errors, HTTP 429 and 5xx are retried with the
- * client's backoff (honouring Retry-After) up to its attempt limit; a digest
- * mismatch is not retried: the blob upstream is wrong.  Nothing is printed:
- * progress goes to the caller's callback.
+ * fetched once.  Downloads start in request order, so a caller that consumes
+ * blobs in some order gets them roughly in that order by asking in it.  Connection errors, HTTP 429
+ * and 5xx are retried with the client's backoff (honouring Retry-After) up to its attempt limit; a
+ * digest mismatch is not retried: the blob upstream is wrong.  Nothing is printed: progress goes to
+ * the caller's callback.
  */
 #ifndef BARGE_FETCH_H
 #define BARGE_FETCH_H
@@ -54,7 +55,15 @@ struct fetch_opts {
 	int jobs; /* concurrent transfers; 0 means FETCH_JOBS_DEFAULT */
 	/* Called from the transfer loop (never concurrently); may be NULL. */
 	void (*progress)(void *arg, const struct fetch_progress *p);
-	void *progress_arg;
+	/*
+	 * Asked between transfer steps and as bytes arrive, from the transfer
+	 * loop; may be NULL.  BARGE_OK goes on; a negative code makes
+	 * fetch_blobs abandon its transfers (partial downloads stay resumable)
+	 * and return that code within about a second, even while waiting out a
+	 * backoff.  For a caller in another thread that gives up.
+	 */
+	int (*stop)(void *arg);
+	void *progress_arg; /* progress's and stop's argument */
 };
 
 struct fetch_stats {

@@ -263,13 +263,20 @@ teardown(void **state)
 }
 
 static int
+run_opts(struct fx *f, size_t n, const struct fetch_opts *o, struct fetch_stats *st,
+         struct barge_err *err)
+{
+	if (f->c == NULL && client_new(&f->cfg, &f->c, err) != BARGE_OK)
+		fail_msg("client: %s", err->msg);
+	return fetch_blobs(f->c, f->cache, f->reqs, n, o, st, err);
+}
+
+static int
 run(struct fx *f, size_t n, struct fetch_stats *st, struct barge_err *err)
 {
 	struct fetch_opts o = { .jobs = 2 };
 
-	if (f->c == NULL && client_new(&f->cfg, &f->c, err) != BARGE_OK)
-		fail_msg("client: %s", err->msg);
-	return fetch_blobs(f->c, f->cache, f->reqs, n, &o, st, err);
+	return run_opts(f, n, &o, st, err);
 }
 
 /* The cached file of blob i has exactly the served bytes. */
@@ -518,6 +525,113 @@ test_basic_auth(void **state)
 	assert_cached(f, 1);
 }
 
+/* What the stop and progress callbacks of the tests below saw and decide. */
+struct watch {
+	int nstops;        /* stop calls so far */
+	int stop_after;    /* stop calls answered BARGE_OK before stopping; -1: never */
+	int got_bytes;     /* a progress report of a blob not finished yet came */
+	int stop_on_bytes; /* stop once got_bytes */
+	size_t finished[4];
+	size_t nfinished;
+};
+
+static void
+watch_progress(void *arg, const struct fetch_progress *p)
+{
+	struct watch *w = arg;
+
+	if (!p->finished && p->blob_done > 0)
+		w->got_bytes = 1;
+	if (p->finished && w->nfinished < 4)
+		w->finished[w->nfinished++] = p->index;
+}
+
+static int
+watch_stop(void *arg)
+{
+	struct watch *w = arg;
+
+	w->nstops++;
+	if (w->stop_on_bytes && w->got_bytes)
+		return BARGE_EEXIST;
+	if (w->stop_after >= 0 && w->nstops > w->stop_after)
+		return BARGE_EEXIST;
+	return BARGE_OK;
+}
+
+/* A caller that gives up while every transfer waits out a backoff is heard at once. */
+static void
+test_stop_during_backoff(void **state)
+{
+	struct fx *f = *state;
+	struct watch w = { .stop_after = 20 };
+	struct fetch_opts o = {
+		.jobs = 2, .progress = watch_progress, .stop = watch_stop, .progress_arg = &w
+	};
+	struct fetch_stats st;
+	struct barge_err err;
+
+	f->srv.b = B_503_ALWAYS;
+	f->cfg.max_attempts = 1000;
+	assert_int_equal(run_opts(f, 1, &o, &st, &err), BARGE_EEXIST);
+	assert_non_null(strstr(err.msg, "downloads stopped"));
+	assert_int_equal(w.nstops, 21);
+	/* Each loop turn asks once: far fewer requests than the attempts allowed. */
+	assert_true(f->srv.nreq >= 1 && f->srv.nreq <= 21);
+}
+
+/* A stop in the middle of a body leaves the partial download to resume. */
+static void
+test_stop_mid_blob(void **state)
+{
+	struct fx *f = *state;
+	struct watch w = { .stop_after = -1, .stop_on_bytes = 1 };
+	struct fetch_opts o = {
+		.jobs = 1, .progress = watch_progress, .stop = watch_stop, .progress_arg = &w
+	};
+	struct fetch_stats st;
+	struct barge_err err;
+	char *path = fetch_cache_path(f->cache, f->srv.digest[0]);
+	char *partial =
+	        fu_printf("%s/tmp/sha256-%s.partial", f->cache, strchr(f->srv.digest[0], ':') + 1);
+	struct stat sb;
+
+	assert_int_equal(run_opts(f, 1, &o, &st, &err), BARGE_EEXIST);
+	assert_non_null(strstr(err.msg, "downloads stopped"));
+	assert_non_null(strstr(err.msg, f->srv.digest[0]));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(stat(partial, &sb), 0);
+	assert_true(sb.st_size > 0 && sb.st_size < BLOB_SIZE);
+	/* Without the stop, the next run resumes it and finishes. */
+	o.stop = NULL;
+	if (run_opts(f, 1, &o, &st, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_cached(f, 0);
+	free(partial);
+	free(path);
+}
+
+/* Downloads start in request order, so one transfer at a time finishes them in it. */
+static void
+test_request_order(void **state)
+{
+	struct fx *f = *state;
+	struct watch w = { .stop_after = -1 };
+	struct fetch_opts o = { .jobs = 1, .progress = watch_progress, .progress_arg = &w };
+	struct fetch_stats st;
+	struct barge_err err;
+
+	memcpy(f->reqs[0].digest, f->srv.digest[1], DIGEST_STR_MAX);
+	memcpy(f->reqs[1].digest, f->srv.digest[0], DIGEST_STR_MAX);
+	if (run_opts(f, 2, &o, &st, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(w.nfinished, 2);
+	assert_int_equal(w.finished[0], 0);
+	assert_int_equal(w.finished[1], 1);
+	assert_cached(f, 0);
+	assert_cached(f, 1);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fetch_and_dedupe, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_damaged_cache_entry, setup, teardown),
@@ -528,6 +642,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_digest_mismatch, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_stop_during_backoff, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_stop_mid_blob, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_request_order, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
