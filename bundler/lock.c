@@ -120,6 +120,7 @@ lock_from_profile(const struct profile *p, const struct platform *platforms, siz
 				goto nomem;
 			}
 			im->origins[k].line = pi->origins[k].line;
+			im->origins[k].col = pi->origins[k].col;
 			im->norigins++;
 		}
 	}
@@ -226,11 +227,11 @@ parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image
 	static const char *const keys[] = { "source",    "digest",  "mediaType", "size",
 		                            "manifests", "origins", NULL };
 	static const char *const mkeys[] = { "platform", "digest", "size", NULL };
-	static const char *const okeys[] = { "pack", "file", "line", NULL };
+	static const char *const okeys[] = { "pack", "file", "line", "column", NULL };
 	struct barge_err rerr;
 	char at[64], sub[96];
 	const char *s, *mt;
-	json_t *arr, *e, *line;
+	json_t *arr, *e, *line, *col;
 	size_t i;
 	int rc;
 
@@ -301,6 +302,12 @@ parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image
 		    json_integer_value(line) > INT32_MAX)
 			return bad(c, sub, "line: expected a non-negative integer");
 		im->origins[i].line = (int)json_integer_value(line);
+		/* Locks written before columns were recorded have none: 0, unknown. */
+		col = json_object_get(e, "column");
+		if (col != NULL && (!json_is_integer(col) || json_integer_value(col) < 1 ||
+		                    json_integer_value(col) > INT32_MAX))
+			return bad(c, sub, "column: expected a positive integer");
+		im->origins[i].col = col != NULL ? (int)json_integer_value(col) : 0;
 	}
 	return BARGE_OK;
 }
@@ -439,7 +446,7 @@ static json_t *
 image_json(const struct lock_image *im)
 {
 	char plat[3 * PLATFORM_FIELD_MAX];
-	json_t *o, *mans, *origins;
+	json_t *o, *mans, *origins, *org;
 	size_t i;
 
 	mans = json_array();
@@ -458,12 +465,18 @@ image_json(const struct lock_image *im)
 		         NULL) != BARGE_OK)
 			goto fail;
 	}
-	for (i = 0; i < im->norigins; i++)
-		if (push(origins,
-		         json_pack("{s:s,s:s,s:i}", "pack", im->origins[i].pack, "file",
-		                   im->origins[i].file, "line", im->origins[i].line),
-		         NULL) != BARGE_OK)
+	for (i = 0; i < im->norigins; i++) {
+		/* An unknown column (an older lock's) is left out, so that lock keeps its bytes. */
+		org = json_pack("{s:s,s:s,s:i}", "pack", im->origins[i].pack, "file",
+		                im->origins[i].file, "line", im->origins[i].line);
+		if (org != NULL && im->origins[i].col > 0 &&
+		    json_object_set_new(org, "column", json_integer(im->origins[i].col)) != 0) {
+			json_decref(org);
 			goto fail;
+		}
+		if (push(origins, org, NULL) != BARGE_OK)
+			goto fail;
+	}
 	return o;
 fail:
 	json_decref(o);

@@ -13,7 +13,11 @@
  *                "digest": <pinned top-level manifest or index>,
  *                "mediaType": ..., "size": <its bytes>,
  *                "manifests": [{"platform", "digest", "size"}],  kept from an index
- *                "origins": [{"pack", "file", "line"}]}]}
+ *                "origins": [{"pack", "file", "line", "column"}]}]}
+ *
+ * An origin's "column" (1-based, like "line") came in later within
+ * lockVersion 1: a lock without it still parses, its column 0 meaning
+ * unknown, and dumps without it, byte for byte as it was.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
  * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
@@ -46,6 +50,7 @@ struct lock_origin {
 	char *pack;
 	char *file;
 	int line;
+	int col; /* 0: unknown (a lock written before columns were recorded) */
 };
 
 struct lock_image {

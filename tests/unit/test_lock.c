@@ -39,6 +39,7 @@ test_parse_good(void **state)
 	assert_int_equal(l->images[0].norigins, 2);
 	assert_string_equal(l->images[0].origins[1].file, "manifests/web.yaml");
 	assert_int_equal(l->images[0].origins[1].line, 40);
+	assert_int_equal(l->images[0].origins[1].col, 20);
 	assert_int_equal(l->images[1].nmanifests, 0);
 	assert_string_equal(l->images[1].ref->host, "localhost:5000");
 	lock_free(l);
@@ -55,6 +56,30 @@ test_roundtrip_bytes(void **state)
 
 	assert_int_equal(fu_read_file(LOCKS "good.json", 1 << 20, &file, &flen, &err), BARGE_OK);
 	assert_int_equal(lock_parse("good.json", file, flen, &l, &err), BARGE_OK);
+	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
+	assert_int_equal(tlen, flen);
+	assert_memory_equal(text, file, flen);
+	free(text);
+	free(file);
+	lock_free(l);
+}
+
+/* A lock written before origins had a column still loads, and dumps to its own bytes. */
+static void
+test_lock_without_columns(void **state)
+{
+	struct barge_err err;
+	struct lock *l = NULL;
+	char *file = NULL, *text = NULL;
+	size_t flen, tlen;
+
+	assert_int_equal(fu_read_file(LOCKS "v1-no-column.json", 1 << 20, &file, &flen, &err),
+	                 BARGE_OK);
+	assert_null(strstr(file, "column"));
+	if (lock_parse("v1-no-column.json", file, flen, &l, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(l->images[0].origins[0].line, 12);
+	assert_int_equal(l->images[0].origins[0].col, 0);
 	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
 	assert_int_equal(tlen, flen);
 	assert_memory_equal(text, file, flen);
@@ -139,6 +164,7 @@ test_from_profile(void **state)
 	struct lock *l = NULL;
 	struct platform pl;
 	char plat[64];
+	size_t i, k;
 
 	assert_int_equal(profile_load(PROFILES "layered/edge.yaml", &p, &err), BARGE_OK);
 	assert_int_equal(platform_parse("linux/arm/v7", &pl, &err), BARGE_OK);
@@ -153,6 +179,16 @@ test_from_profile(void **state)
 	assert_string_equal(l->files[0].sha256, p->files[0].sha256);
 	assert_int_equal(l->images[3].norigins, 2);
 	assert_string_equal(l->images[3].origins[1].pack, "podinfo");
+	/* Each origin keeps the profile's file:line:column. */
+	for (i = 0; i < l->nimages; i++)
+		for (k = 0; k < l->images[i].norigins; k++) {
+			assert_string_equal(l->images[i].origins[k].file,
+			                    p->images[i].origins[k].file);
+			assert_int_equal(l->images[i].origins[k].line,
+			                 p->images[i].origins[k].line);
+			assert_int_equal(l->images[i].origins[k].col, p->images[i].origins[k].col);
+			assert_true(l->images[i].origins[k].col > 0);
+		}
 	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
 	lock_free(l);
 	profile_free(p);
@@ -181,6 +217,7 @@ test_matches_profile_names_differences(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_parse_good),
 	cmocka_unit_test(test_roundtrip_bytes),
+	cmocka_unit_test(test_lock_without_columns),
 	cmocka_unit_test(test_bad_cases),
 	cmocka_unit_test(test_write_atomic),
 	cmocka_unit_test(test_from_profile),
