@@ -26,10 +26,13 @@
 /* Bytes per read from libisofs' ring buffer: whole 2 KiB blocks. */
 #define WRITE_CHUNK (512 * 2048)
 /* The ring buffer between libisofs' writer thread and us, in 2 KiB blocks (16 MiB). */
-#define FIFO_BLOCKS      8192
-#define FLUSH_EVERY      ((int64_t)16 * 1024 * 1024)
-#define HASH_CHUNK       (1024 * 1024)
-#define HASH_THREADS_MAX 4
+#define FIFO_BLOCKS 8192
+#define FLUSH_EVERY ((int64_t)16 * 1024 * 1024)
+/* O_DIRECT's alignment of buffers, offsets and lengths: the largest logical block in use. */
+#define DIRECT_ALIGN 4096
+#define HASH_CHUNK   (1024 * 1024)
+/* Reads of a bundle while libisofs writes it (libisofs itself asks for 2 KiB at a time). */
+#define READ_CHUNK (1024 * 1024)
 
 int
 isowrite_label_check(const char *label, struct barge_err *err)
@@ -152,8 +155,9 @@ out:
 	return rc;
 }
 
-int
-isowrite_describe(const char *path, struct isowrite_bundle *b, struct barge_err *err)
+/* Names the bundle and reads its barge.json; b->size and b->sha256 stay unset. */
+static int
+describe_meta(const char *path, struct isowrite_bundle *b, struct barge_err *err)
 {
 	const char *slash = strrchr(path, '/');
 	const char *base = slash != NULL ? slash + 1 : path;
@@ -169,7 +173,7 @@ isowrite_describe(const char *path, struct isowrite_bundle *b, struct barge_err 
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = read_meta(b, err)) != BARGE_OK || (rc = hash_file(b, err)) != BARGE_OK)
+	if ((rc = read_meta(b, err)) != BARGE_OK)
 		goto fail;
 	return BARGE_OK;
 fail:
@@ -177,71 +181,15 @@ fail:
 	return rc;
 }
 
-struct hash_job {
-	const char *const *paths;
-	struct isowrite_bundle *bs;
-	struct barge_err *errs;
-	int *rcs;
-	size_t n, next;
-	pthread_mutex_t mu;
-};
-
-static void *
-hash_worker(void *arg)
+int
+isowrite_describe(const char *path, struct isowrite_bundle *b, struct barge_err *err)
 {
-	struct hash_job *j = arg;
-	size_t i;
+	int rc;
 
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		i = j->next++;
-		pthread_mutex_unlock(&j->mu);
-		if (i >= j->n)
-			return NULL;
-		j->rcs[i] = isowrite_describe(j->paths[i], &j->bs[i], &j->errs[i]);
-	}
-}
-
-/*
- * Describes every bundle, several at a time: hashing gigabytes is most of
- * the work barge iso adds to what libisofs does.  The first failure in the
- * bundles' order is the error.
- */
-static int
-describe_all(const char *const *paths, size_t n, struct isowrite_bundle *bs, struct barge_err *err)
-{
-	pthread_t th[HASH_THREADS_MAX];
-	struct hash_job j = { .paths = paths, .bs = bs, .n = n };
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nth = cpus > 1 ? (size_t)cpus : 1, started, i;
-	int rc = BARGE_OK;
-
-	if (nth > HASH_THREADS_MAX)
-		nth = HASH_THREADS_MAX;
-	if (nth > n)
-		nth = n;
-	if ((j.errs = calloc(n, sizeof(*j.errs))) == NULL ||
-	    (j.rcs = calloc(n, sizeof(*j.rcs))) == NULL) {
-		free(j.errs);
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	}
-	pthread_mutex_init(&j.mu, NULL);
-	for (started = 0; started < nth; started++)
-		if (pthread_create(&th[started], NULL, hash_worker, &j) != 0)
-			break;
-	/* Without threads, this one does all the work. */
-	if (started == 0)
-		hash_worker(&j);
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&j.mu);
-	for (i = 0; i < n; i++)
-		if (j.rcs[i] != BARGE_OK) {
-			rc = err_set(err, j.rcs[i], "%s", j.errs[i].msg);
-			break;
-		}
-	free(j.errs);
-	free(j.rcs);
+	if ((rc = describe_meta(path, b, err)) != BARGE_OK)
+		return rc;
+	if ((rc = hash_file(b, err)) != BARGE_OK)
+		isowrite_bundle_clear(b);
 	return rc;
 }
 
@@ -354,28 +302,6 @@ node_fix(IsoNode *node, int64_t mtime, mode_t mode)
 	iso_node_set_permissions(node, mode);
 }
 
-/* Adds a file whose content is the NUL-terminated text; takes ownership of text. */
-static int
-add_text(IsoImage *img, const char *name, char *text, int64_t mtime, struct barge_err *err)
-{
-	IsoStream *s = NULL;
-	IsoFile *f = NULL;
-	int rc;
-
-	if ((rc = iso_memory_stream_new((unsigned char *)text, strlen(text), &s)) < 0) {
-		free(text);
-		return iso_err(err, rc, name);
-	}
-	if ((rc = iso_image_add_new_file(img, iso_image_get_root(img), name, s, &f)) < 0) {
-		iso_stream_unref(s);
-		return rc == (int)ISO_NODE_NAME_NOT_UNIQUE
-		               ? err_set(err, BARGE_EEXIST, "the base image already has %s", name)
-		               : iso_err(err, rc, name);
-	}
-	node_fix((IsoNode *)f, mtime, 0444);
-	return BARGE_OK;
-}
-
 /* Imports the base image; its boot records come with it (El Torito catalog and system area). */
 static int
 import_base(IsoImage *img, const char *base, IsoDataSource **ds, int *nboot, struct barge_err *err)
@@ -414,7 +340,499 @@ out:
 	return rc;
 }
 
-/* Whether a bundle is still the file that was hashed, after libisofs read it. */
+/*
+ * What one write shares with the streams libisofs reads in its writer
+ * thread.  A bundle's sha256 appears when libisofs has read the bundle to its
+ * end; BARGE.JSON and README.TXT, which list them, are written after every
+ * bundle (sort weights) and made when libisofs opens them.  Their sizes are
+ * announced before: a digest's text has one length, so they are rendered
+ * once with placeholder digests.  The first failure of any stream is kept
+ * and ends the write.
+ */
+struct job {
+	pthread_mutex_t mu;
+	struct isowrite_bundle *bs; /* sha256 is "" until the bundle was read */
+	const struct stat *before;  /* each bundle as it was when the write began */
+	size_t n;
+	const char *label;
+	int64_t mtime;
+	int rc;
+	struct barge_err err;
+};
+
+/* Keeps the first failure; returns iso_rc, the libisofs code the stream reports. */
+static int
+job_fail(struct job *j, const struct barge_err *e, int iso_rc)
+{
+	pthread_mutex_lock(&j->mu);
+	if (j->rc == BARGE_OK) {
+		j->rc = e->code;
+		j->err = *e;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return iso_rc;
+}
+
+/* BARGE_OK, or the first failure of a stream into err. */
+static int
+job_status(struct job *j, struct barge_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->mu);
+	if ((rc = j->rc) != BARGE_OK)
+		err_set(err, rc, "%s", j->err.msg);
+	pthread_mutex_unlock(&j->mu);
+	return rc;
+}
+
+/* Streams of this module tell libisofs their own ids: no two are the same file. */
+#define STREAM_FS_ID 0x42524745u
+
+static int
+stream_is_repeatable(IsoStream *stream)
+{
+	(void)stream;
+	return 1;
+}
+
+/* A new IsoStream of class holding data, or NULL when out of memory (data stays the caller's). */
+static IsoStream *
+stream_new(IsoStreamIface *class, void *data)
+{
+	IsoStream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->class = class;
+	s->refcount = 1;
+	s->data = data;
+	return s;
+}
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * A bundle as libisofs reads it: from the file, in large reads, hashed on
+ * the way, so each byte is read once.  The file must still be the one the
+ * write began with, to its last byte.
+ */
+struct bundle_stream {
+	struct job *job;
+	size_t i;
+	ino_t ino;
+	int fd;
+	struct digest_ctx *d;
+	unsigned char *buf;
+	size_t have, off; /* bytes in buf, bytes of them handed out */
+	int64_t done;     /* bytes read from the file */
+};
+
+static void
+bundle_release(struct bundle_stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	digest_free(s->d);
+	s->d = NULL;
+	free(s->buf);
+	s->buf = NULL;
+	s->have = s->off = 0;
+}
+
+static int
+bundle_open(IsoStream *stream)
+{
+	struct bundle_stream *s = stream->data;
+	const struct isowrite_bundle *b = &s->job->bs[s->i];
+	struct barge_err e;
+	struct stat now;
+
+	bundle_release(s);
+	s->done = 0;
+	if ((s->fd = open(b->path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_sys(&e, BARGE_EIO, errno, "open %s", b->path);
+		goto fail;
+	}
+	if (fstat(s->fd, &now) != 0) {
+		err_sys(&e, BARGE_EIO, errno, "stat %s", b->path);
+		goto fail;
+	}
+	if (!same_file(&now, &s->job->before[s->i])) {
+		err_set(&e, BARGE_EIO, "%s changed while the image was written", b->path);
+		goto fail;
+	}
+	/* The kernel reads ahead further when told the whole file goes by once. */
+	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if ((s->buf = malloc(READ_CHUNK)) == NULL) {
+		err_set(&e, BARGE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (digest_new(DIGEST_SHA256, &s->d, &e) != BARGE_OK)
+		goto fail;
+	return ISO_SUCCESS;
+fail:
+	bundle_release(s);
+	return job_fail(s->job, &e, (int)ISO_FILE_ERROR);
+}
+
+/* Refills buf from the file: 0 when the announced size was read, 1, or a libisofs error. */
+static int
+bundle_fill(struct bundle_stream *s)
+{
+	const struct isowrite_bundle *b = &s->job->bs[s->i];
+	struct barge_err e;
+	size_t want = b->size - s->done < READ_CHUNK ? (size_t)(b->size - s->done) : READ_CHUNK;
+	ssize_t got;
+
+	if (want == 0)
+		return 0;
+	do
+		got = read(s->fd, s->buf, want);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		err_sys(&e, BARGE_EIO, errno, "read %s", b->path);
+		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
+	}
+	if (got == 0) {
+		err_set(&e, BARGE_EIO,
+		        "%s changed while the image was written: it ends after %" PRId64
+		        " of %" PRId64 " bytes",
+		        b->path, s->done, b->size);
+		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
+	}
+	if (digest_update(s->d, s->buf, (size_t)got, &e) != BARGE_OK)
+		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
+	s->have = (size_t)got;
+	s->off = 0;
+	s->done += got;
+	return 1;
+}
+
+static int
+bundle_read(IsoStream *stream, void *buf, size_t count)
+{
+	struct bundle_stream *s = stream->data;
+	size_t copied = 0, k;
+	int rc;
+
+	if (s->fd < 0)
+		return (int)ISO_FILE_NOT_OPENED;
+	/* libisofs asks for 2 KiB at a time; the file is read in READ_CHUNK pieces. */
+	while (copied < count) {
+		if (s->off == s->have) {
+			if ((rc = bundle_fill(s)) < 0)
+				return rc;
+			if (rc == 0)
+				break;
+		}
+		k = s->have - s->off < count - copied ? s->have - s->off : count - copied;
+		memcpy((unsigned char *)buf + copied, s->buf + s->off, k);
+		s->off += k;
+		copied += k;
+	}
+	return (int)copied;
+}
+
+static int
+bundle_close(IsoStream *stream)
+{
+	struct bundle_stream *s = stream->data;
+	struct isowrite_bundle *b = &s->job->bs[s->i];
+	char sha[DIGEST_STR_MAX], extra;
+	struct barge_err e;
+	ssize_t got;
+	int rc = BARGE_OK;
+
+	if (s->fd < 0)
+		return (int)ISO_FILE_NOT_OPENED;
+	/* Only a bundle read to its end has a digest; an early close follows a failure. */
+	if (s->done == b->size) {
+		/* A file that grew would be cut short in the image without a word. */
+		do
+			got = read(s->fd, &extra, 1);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			rc = err_sys(&e, BARGE_EIO, errno, "read %s", b->path);
+		else if (got > 0)
+			rc = err_set(&e, BARGE_EIO,
+			             "%s changed while the image was written: it grew past %" PRId64
+			             " bytes",
+			             b->path, b->size);
+		else
+			rc = digest_final(s->d, sha, &e);
+	}
+	bundle_release(s);
+	if (rc != BARGE_OK)
+		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
+	if (s->done == b->size) {
+		pthread_mutex_lock(&s->job->mu);
+		memcpy(b->sha256, sha, sizeof(b->sha256));
+		pthread_mutex_unlock(&s->job->mu);
+	}
+	return ISO_SUCCESS;
+}
+
+static off_t
+bundle_get_size(IsoStream *stream)
+{
+	struct bundle_stream *s = stream->data;
+
+	return (off_t)s->job->bs[s->i].size;
+}
+
+static void
+bundle_get_id(IsoStream *stream, unsigned int *fs_id, dev_t *dev_id, ino_t *ino_id)
+{
+	struct bundle_stream *s = stream->data;
+
+	*fs_id = STREAM_FS_ID;
+	*dev_id = 0;
+	*ino_id = s->ino;
+}
+
+static void
+bundle_free(IsoStream *stream)
+{
+	struct bundle_stream *s = stream->data;
+
+	bundle_release(s);
+	free(s);
+}
+
+/* Version 0: none of the later methods (sizes that change, filters, clones) applies. */
+static IsoStreamIface bundle_class = {
+	.version = 0,
+	.type = { 'u', 's', 'e', 'r' },
+	.open = bundle_open,
+	.close = bundle_close,
+	.get_size = bundle_get_size,
+	.read = bundle_read,
+	.is_repeatable = stream_is_repeatable,
+	.get_id = bundle_get_id,
+	.free = bundle_free,
+};
+
+/* BARGE.JSON or README.TXT, rendered when libisofs opens it, after every bundle was read. */
+struct text_stream {
+	struct job *job;
+	int catalog; /* BARGE.JSON, else README.TXT */
+	ino_t ino;
+	size_t size; /* announced */
+	char *text;
+	size_t off;
+};
+
+/* The text for the job's bundles as they are now. */
+static int
+text_render(const struct job *j, int catalog, char **out, size_t *len, struct barge_err *err)
+{
+	char *text;
+
+	if (catalog)
+		return isowrite_catalog(j->bs, j->n, j->label, j->mtime, out, len, err);
+	if ((text = make_readme(j->bs, j->n, j->label)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	*len = strlen(text);
+	*out = text;
+	return BARGE_OK;
+}
+
+static int
+text_open(IsoStream *stream)
+{
+	struct text_stream *s = stream->data;
+	struct job *j = s->job;
+	const char *name = s->catalog ? ISOWRITE_CATALOG : ISOWRITE_README;
+	struct barge_err e;
+	size_t i, len;
+	int prior, rc;
+
+	free(s->text);
+	s->text = NULL;
+	s->off = 0;
+	pthread_mutex_lock(&j->mu);
+	rc = prior = j->rc;
+	for (i = 0; rc == BARGE_OK && i < j->n; i++)
+		if (j->bs[i].sha256[0] == '\0')
+			rc = err_set(&e, BARGE_EINTERNAL, "%s was due before %s was read", name,
+			             j->bs[i].path);
+	if (rc == BARGE_OK && (rc = text_render(j, s->catalog, &s->text, &len, &e)) == BARGE_OK &&
+	    len != s->size)
+		rc = err_set(&e, BARGE_EINTERNAL, "%s: %zu bytes, not the %zu announced", name, len,
+		             s->size);
+	pthread_mutex_unlock(&j->mu);
+	if (rc == BARGE_OK)
+		return ISO_SUCCESS;
+	free(s->text);
+	s->text = NULL;
+	/* A bundle's failure is already the job's. */
+	if (prior != BARGE_OK)
+		return (int)ISO_FILE_ERROR;
+	return job_fail(j, &e, (int)ISO_FILE_ERROR);
+}
+
+static int
+text_read(IsoStream *stream, void *buf, size_t count)
+{
+	struct text_stream *s = stream->data;
+	size_t k;
+
+	if (s->text == NULL)
+		return (int)ISO_FILE_NOT_OPENED;
+	k = s->size - s->off < count ? s->size - s->off : count;
+	memcpy(buf, s->text + s->off, k);
+	s->off += k;
+	return (int)k;
+}
+
+static int
+text_close(IsoStream *stream)
+{
+	struct text_stream *s = stream->data;
+
+	free(s->text);
+	s->text = NULL;
+	return ISO_SUCCESS;
+}
+
+static off_t
+text_get_size(IsoStream *stream)
+{
+	struct text_stream *s = stream->data;
+
+	return (off_t)s->size;
+}
+
+static void
+text_get_id(IsoStream *stream, unsigned int *fs_id, dev_t *dev_id, ino_t *ino_id)
+{
+	struct text_stream *s = stream->data;
+
+	*fs_id = STREAM_FS_ID;
+	*dev_id = 0;
+	*ino_id = s->ino;
+}
+
+static void
+text_free(IsoStream *stream)
+{
+	struct text_stream *s = stream->data;
+
+	free(s->text);
+	free(s);
+}
+
+static IsoStreamIface text_class = {
+	.version = 0,
+	.type = { 'u', 's', 'e', 'r' },
+	.open = text_open,
+	.close = text_close,
+	.get_size = text_get_size,
+	.read = text_read,
+	.is_repeatable = stream_is_repeatable,
+	.get_id = text_get_id,
+	.free = text_free,
+};
+
+/*
+ * Adds the file name with stream's content to the root, dated mtime and
+ * written at sort weight (higher first); takes the reference to stream.
+ */
+static int
+add_stream(IsoImage *img, const char *name, IsoStream *stream, int weight, int64_t mtime,
+           struct barge_err *err)
+{
+	IsoFile *f = NULL;
+	int rc;
+
+	if ((rc = iso_image_add_new_file(img, iso_image_get_root(img), name, stream, &f)) < 0) {
+		iso_stream_unref(stream);
+		return rc == (int)ISO_NODE_NAME_NOT_UNIQUE
+		               ? err_set(err, BARGE_EEXIST, "the base image already has %s", name)
+		               : iso_err(err, rc, name);
+	}
+	node_fix((IsoNode *)f, mtime, 0444);
+	iso_node_set_sort_weight((IsoNode *)f, weight);
+	return BARGE_OK;
+}
+
+static int
+add_bundle(IsoImage *img, struct job *j, size_t i, struct barge_err *err)
+{
+	struct bundle_stream *s;
+	IsoStream *stream;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	s->job = j;
+	s->i = i;
+	s->ino = (ino_t)i + 1;
+	s->fd = -1;
+	if ((stream = stream_new(&bundle_class, s)) == NULL) {
+		free(s);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	/* In the order given, before anything else (BARGE.JSON lists them). */
+	return add_stream(img, j->bs[i].file, stream, (int)(j->n - i), j->mtime, err);
+}
+
+/* Adds BARGE.JSON or README.TXT of size bytes, written after every bundle. */
+static int
+add_text(IsoImage *img, struct job *j, int catalog, size_t size, struct barge_err *err)
+{
+	struct text_stream *s;
+	IsoStream *stream;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	s->job = j;
+	s->catalog = catalog;
+	s->ino = (ino_t)j->n + (catalog ? 1 : 2);
+	s->size = size;
+	if ((stream = stream_new(&text_class, s)) == NULL) {
+		free(s);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	return add_stream(img, catalog ? ISOWRITE_CATALOG : ISOWRITE_README, stream,
+	                  catalog ? -1 : -2, j->mtime, err);
+}
+
+/*
+ * The sizes BARGE.JSON and README.TXT will have: each digest's text has the
+ * same length whatever the bytes, so a placeholder digest gives them.
+ */
+static int
+text_sizes(struct job *j, size_t *catalog, size_t *readme, struct barge_err *err)
+{
+	char *text = NULL;
+	size_t i;
+	int rc, k;
+
+	for (i = 0; i < j->n; i++) {
+		k = snprintf(j->bs[i].sha256, sizeof(j->bs[i].sha256), "sha256:%064d", 0);
+		if (k < 0 || (size_t)k >= sizeof(j->bs[i].sha256))
+			return err_set(err, BARGE_EINTERNAL, "digest placeholder");
+	}
+	if ((rc = text_render(j, 1, &text, catalog, err)) != BARGE_OK)
+		goto out;
+	free(text);
+	text = NULL;
+	rc = text_render(j, 0, &text, readme, err);
+out:
+	free(text);
+	for (i = 0; i < j->n; i++)
+		j->bs[i].sha256[0] = '\0';
+	return rc;
+}
+
+/* Whether a bundle is still the file the write began with, after libisofs read it. */
 static int
 check_unchanged(const struct isowrite_bundle *b, const struct stat *before, struct barge_err *err)
 {
@@ -422,9 +840,7 @@ check_unchanged(const struct isowrite_bundle *b, const struct stat *before, stru
 
 	if (stat(b->path, &now) != 0)
 		return err_sys(err, BARGE_EIO, errno, "stat %s", b->path);
-	if (now.st_ino != before->st_ino || now.st_dev != before->st_dev ||
-	    now.st_size != before->st_size || now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
-	    now.st_mtim.tv_nsec != before->st_mtim.tv_nsec)
+	if (!same_file(&now, before))
 		return err_set(err, BARGE_EIO, "%s changed while the image was written", b->path);
 	return BARGE_OK;
 }
@@ -440,18 +856,59 @@ say(const struct isowrite_opts *o, const char *what, const char *arg)
 	free(msg);
 }
 
-/* Drains libisofs' image stream into fd; fails on a short image or any queued failure. */
+/*
+ * Writes buf to fd, directly to the disk while *direct: a write O_DIRECT
+ * refuses (a file system without it, the image's last 2 KiB block) or cuts
+ * short goes through the page cache, and so does the rest of the image.
+ */
 static int
-drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, int64_t *written,
-      struct barge_err *err)
+write_out(int fd, const unsigned char *buf, size_t len, int *direct, struct barge_err *err)
+{
+	ssize_t w;
+	int fl;
+
+	if (*direct) {
+		do
+			w = write(fd, buf, len);
+		while (w < 0 && errno == EINTR);
+		if (w == (ssize_t)len)
+			return BARGE_OK;
+		if (w < 0 && errno != EINVAL)
+			return err_sys(err, BARGE_EIO, errno, "write");
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+		}
+		*direct = 0;
+		if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
+			return err_sys(err, BARGE_EIO, errno, "fcntl");
+	}
+	return fu_write_all(fd, buf, len, err);
+}
+
+/*
+ * Drains libisofs' image stream into fd; fails on a short image, a failed
+ * stream (as soon as it fails) or any queued failure.
+ *
+ * The image goes to the disk with O_DIRECT where the file system allows:
+ * copying gigabytes into the page cache only to fsync them at the end costs
+ * more than the disk's own write (bench/media.sh), and fills the cache
+ * with pages nobody reads again.  libisofs' writer thread reads and hashes
+ * the bundles meanwhile.
+ */
+static int
+drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, struct job *j,
+      int64_t *written, struct barge_err *err)
 {
 	char msg[ISO_MSGS_MESSAGE_LEN], sev[80];
-	unsigned char *buf;
+	void *buf = NULL;
 	int64_t total = (int64_t)bs->get_size(bs), done = 0, flushed = 0;
-	int code, imgid, got, want, rc = BARGE_OK;
+	int code, imgid, got, want, fl, direct, rc = BARGE_OK;
 
-	if ((buf = malloc(WRITE_CHUNK)) == NULL)
+	/* O_DIRECT wants the buffer aligned to the disk's blocks. */
+	if (posix_memalign(&buf, DIRECT_ALIGN, WRITE_CHUNK) != 0)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
+	direct = (fl = fcntl(fd, F_GETFL)) >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
 	/*
 	 * The ring buffer hands out whole requests only, or nothing at the end:
 	 * ask for exactly what is left of the announced size in the last one.
@@ -459,27 +916,35 @@ drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, int64_t *wr
 	while (done < total) {
 		want = total - done < WRITE_CHUNK ? (int)(total - done) : WRITE_CHUNK;
 		got = bs->read_xt(bs, buf, want);
+		/* A stream's own failure says more than libisofs' report of it. */
+		if ((rc = job_status(j, err)) != BARGE_OK)
+			goto out;
 		if (got < 0) {
 			rc = iso_err(err, got, "writing the image");
 			goto out;
 		}
 		if (got == 0)
 			break;
-		if ((rc = fu_write_all(fd, buf, (size_t)got, err)) != BARGE_OK)
+		if ((rc = write_out(fd, buf, (size_t)got, &direct, err)) != BARGE_OK) {
+			err_prefix(err, "writing the image");
 			goto out;
+		}
 		done += got;
 		/*
-		 * Start writeback of each finished stretch now, as xorriso does with its
-		 * stdio_sync: gigabytes of dirty pages would otherwise throttle the
-		 * writes and leave all the work to the final fsync.
+		 * Through the page cache, start writeback of each finished stretch
+		 * now, as xorriso does with its stdio_sync: gigabytes of dirty pages
+		 * would otherwise throttle the writes and leave all the work to the
+		 * final fsync.
 		 */
-		if (done - flushed >= FLUSH_EVERY) {
+		if (!direct && done - flushed >= FLUSH_EVERY) {
 			(void)sync_file_range(fd, flushed, done - flushed, SYNC_FILE_RANGE_WRITE);
 			flushed = done;
 		}
 		if (o->bytes != NULL)
 			o->bytes(o->progress_arg, done, total);
 	}
+	if ((rc = job_status(j, err)) != BARGE_OK)
+		goto out;
 	/* libisofs fills an unreadable stretch of a file with zeros and only queues the error. */
 	if (iso_obtain_msgs("SORRY", &code, &imgid, msg, sev) == 1) {
 		rc = err_set(err, BARGE_EIO, "writing the image: %s", msg);
@@ -523,6 +988,7 @@ write_opts(IsoWriteOpts **wo, int64_t mtime, int base, struct barge_err *err)
 	    (rc = iso_write_opts_set_dir_rec_mtime(*wo, 3)) < 0 ||
 	    (rc = iso_write_opts_set_appendable(*wo, 0)) < 0 ||
 	    (rc = iso_write_opts_set_fifo_size(*wo, FIFO_BLOCKS)) < 0 ||
+	    (rc = iso_write_opts_set_sort_files(*wo, 1)) < 0 ||
 	    (rc = iso_write_opts_set_pvd_times(*wo, t > 0 ? t : 1, t > 0 ? t : 1, 0, 0, uuid)) < 0)
 		return iso_err(err, rc, "image options");
 	/* A new image's own directories get mtime too; a base keeps its files' times. */
@@ -536,16 +1002,16 @@ int
 isowrite_write(const char *output, const char *const *paths, size_t n,
                const struct isowrite_opts *o, struct isowrite_stats *st, struct barge_err *err)
 {
+	struct job job = { .mu = PTHREAD_MUTEX_INITIALIZER, .mtime = o->mtime, .n = n };
 	struct isowrite_bundle *bs = NULL;
 	struct stat *before = NULL;
 	IsoImage *img = NULL;
 	IsoDataSource *ds = NULL;
 	IsoWriteOpts *wo = NULL;
-	IsoNode *node;
 	struct burn_source *bsrc = NULL;
 	const char *label = o->volume_label;
-	char *catalog = NULL, *readme = NULL, *tmp = NULL, *abs = NULL;
-	size_t i, k, len;
+	char *tmp = NULL;
+	size_t i, k, catalog_size, readme_size;
 	int fd = -1, inited = 0, nboot = 0, done = 0, rc;
 
 	memset(st, 0, sizeof(*st));
@@ -559,15 +1025,22 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Stat first: a change after this point, hashing included, fails the write. */
-	for (i = 0; i < n; i++)
+	/* Stat first: a change after this point fails the write. */
+	for (i = 0; i < n; i++) {
 		if (stat(paths[i], &before[i]) != 0) {
 			rc = err_sys(err, BARGE_EIO, errno, "stat %s", paths[i]);
 			goto out;
 		}
-	say(o, "hashing", n == 1 ? paths[0] : "the bundles");
-	if ((rc = describe_all(paths, n, bs, err)) != BARGE_OK)
-		goto out;
+		if (!S_ISREG(before[i].st_mode)) {
+			rc = err_set(err, BARGE_EINVAL, "%s: not a regular file", paths[i]);
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = describe_meta(paths[i], &bs[i], err)) != BARGE_OK)
+			goto out;
+		bs[i].size = (int64_t)before[i].st_size;
+	}
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < i; k++)
 			if (strcmp(bs[k].file, bs[i].file) == 0) {
@@ -606,37 +1079,15 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		node_fix((IsoNode *)iso_image_get_root(img), o->mtime, 0555);
 	}
 
-	for (i = 0; i < n; i++) {
-		/* libisofs opens the file again when it writes it, and wants it absolute. */
-		if ((abs = realpath(bs[i].path, NULL)) == NULL) {
-			rc = err_sys(err, BARGE_EIO, errno, "realpath %s", bs[i].path);
+	job.bs = bs;
+	job.before = before;
+	job.label = label;
+	for (i = 0; i < n; i++)
+		if ((rc = add_bundle(img, &job, i, err)) != BARGE_OK)
 			goto out;
-		}
-		rc = iso_tree_add_new_node(img, iso_image_get_root(img), bs[i].file, abs, &node);
-		free(abs);
-		abs = NULL;
-		if (rc < 0) {
-			rc = rc == (int)ISO_NODE_NAME_NOT_UNIQUE
-			             ? err_set(err, BARGE_EEXIST, "the base image already has %s",
-			                       bs[i].file)
-			             : iso_err(err, rc, bs[i].path);
-			goto out;
-		}
-		node_fix(node, o->mtime, 0444);
-	}
-	if ((rc = isowrite_catalog(bs, n, label, o->mtime, &catalog, &len, err)) != BARGE_OK)
-		goto out;
-	rc = add_text(img, ISOWRITE_CATALOG, catalog, o->mtime, err);
-	catalog = NULL;
-	if (rc != BARGE_OK)
-		goto out;
-	if ((readme = make_readme(bs, n, label)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = add_text(img, ISOWRITE_README, readme, o->mtime, err);
-	readme = NULL;
-	if (rc != BARGE_OK)
+	if ((rc = text_sizes(&job, &catalog_size, &readme_size, err)) != BARGE_OK ||
+	    (rc = add_text(img, &job, 1, catalog_size, err)) != BARGE_OK ||
+	    (rc = add_text(img, &job, 0, readme_size, err)) != BARGE_OK)
 		goto out;
 
 	if ((rc = write_opts(&wo, o->mtime, o->base != NULL, err)) != BARGE_OK)
@@ -663,7 +1114,7 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		goto out;
 	}
 	say(o, "writing", output);
-	if ((rc = drain(bsrc, fd, o, &st->image_bytes, err)) != BARGE_OK)
+	if ((rc = drain(bsrc, fd, o, &job, &st->image_bytes, err)) != BARGE_OK)
 		goto out;
 	done = 1;
 	for (i = 0; i < n; i++)
@@ -715,7 +1166,6 @@ out:
 		isowrite_bundle_clear(&bs[i]);
 	free(bs);
 	free(before);
-	free(catalog);
-	free(readme);
+	pthread_mutex_destroy(&job.mu);
 	return rc;
 }

@@ -2,12 +2,13 @@
  * isowrite: writes install media, an ISO 9660 image (level 3, Rock Ridge and
  * Joliet) holding bundles, with libisofs (`barge iso`).
  *
- * The bundles are not copied anywhere first: libisofs reads each file from
- * its path while it writes the image, straight into a temporary sibling of
- * the output that is renamed into place at the end.  Files over 4 GiB become
- * multi-extent files (level 3).  Besides the bundles, the image holds
- * BARGE.JSON (every bundle's file name, size, sha256, and barge.json name
- * and version) and README.TXT for the person holding the disc.
+ * The bundles are not copied anywhere first, and each is read once: libisofs
+ * reads each file from its path while it writes the image (hashing it on the
+ * way), straight into a temporary sibling of the output that is renamed into
+ * place at the end.  Files over 4 GiB become multi-extent files (level 3).
+ * Besides the bundles, the image holds BARGE.JSON (every bundle's file name,
+ * size, sha256, and barge.json name and version) and README.TXT for the
+ * person holding the disc; their data comes after the bundles' in the image.
  *
  * With a base image (an installer), its files and El Torito boot records are
  * kept and the bundles are added next to them.  Every timestamp this module

@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -276,6 +277,117 @@ test_refuses_what_is_not_a_bundle(void **state)
 	free(dup);
 }
 
+/*
+ * A bundle of size bytes: a real bundle with zeros after it, which barge iso
+ * takes as it is (it reads barge.json only).
+ */
+static void
+grow(const char *path, off_t size)
+{
+	assert_int_equal(truncate(path, size), 0);
+}
+
+static void
+test_catalog_is_the_files_digest(void **state)
+{
+	struct fixture *f = *state;
+	char *iso = fu_printf("%s/odd.iso", f->dir), *cat, *img, *src;
+	struct isowrite_bundle b;
+	struct barge_err err;
+	struct stat st;
+	json_t *root;
+	size_t clen, ilen, slen;
+
+	/*
+	 * Over 3 MiB: more than one read of the file, and an image of an
+	 * odd number of 2 KiB blocks (O_DIRECT on a disk of 4 KiB sectors
+	 * refuses the last one: it goes through the page cache).
+	 */
+	grow(f->a, 3 * 1024 * 1024 + 100);
+	write_iso(f, iso, NULL, 0);
+	assert_int_equal(stat(iso, &st), 0);
+	assert_int_equal(st.st_size % 4096, 2048);
+	assert_int_equal(isowrite_describe(f->a, &b, &err), BARGE_OK);
+	cat = read_from_iso(iso, ISOWRITE_CATALOG, &clen);
+	assert_non_null(root = json_loads(cat, 0, NULL));
+	/* Hashed while libisofs read it: the same digest as hashing the file. */
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_array_get(json_object_get(root, "bundles"), 0), "sha256")),
+	                    b.sha256);
+	img = read_from_iso(iso, "hello-1.0.0.tar.zst", &ilen);
+	src = slurp(f->a, &slen);
+	assert_int_equal(ilen, slen);
+	assert_memory_equal(img, src, slen);
+	json_decref(root);
+	isowrite_bundle_clear(&b);
+	free(src);
+	free(img);
+	free(cat);
+	free(iso);
+}
+
+/* What the bytes callback does to the bundles when the image is first drained. */
+struct change {
+	const char *path;
+	off_t size;  /* truncate to, when >= 0 */
+	int touched; /* after the first call */
+};
+
+static void
+change_on_first_bytes(void *arg, int64_t done, int64_t total)
+{
+	struct change *c = arg;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 12345, 0 } };
+
+	(void)done;
+	(void)total;
+	if (c->touched++)
+		return;
+	if (c->size >= 0)
+		assert_int_equal(truncate(c->path, c->size), 0);
+	else
+		assert_int_equal(utimensat(AT_FDCWD, c->path, ts, 0), 0);
+}
+
+static void
+expect_changed(struct fixture *f, const char *change_path, off_t size, const char *msg)
+{
+	char *iso = fu_printf("%s/changed.iso", f->dir);
+	const char *paths[] = { f->a, f->b };
+	struct change c = { .path = change_path, .size = size };
+	struct isowrite_opts o = { .bytes = change_on_first_bytes, .progress_arg = &c };
+	struct isowrite_stats st;
+	struct barge_err err;
+	int before = count_entries(f->dir);
+
+	err_clear(&err);
+	assert_int_equal(isowrite_write(iso, paths, 2, &o, &st, &err), BARGE_EIO);
+	if (strstr(err.msg, msg) == NULL || strstr(err.msg, change_path) == NULL)
+		fail_msg("\"%s\" does not say \"%s\" about %s", err.msg, msg, change_path);
+	assert_int_equal(c.touched > 0, 1);
+	/* No image and no temporary file. */
+	assert_int_equal(count_entries(f->dir), before);
+	free(iso);
+}
+
+/*
+ * A bundle that changes while the image is written fails it.  The first
+ * bundle is 64 MiB: libisofs' 16 MiB ring buffer holds the writer thread
+ * back, so when the first megabyte has been drained, most of the first
+ * bundle and all of the second are still to be read.
+ */
+static void
+test_bundle_changed_while_written(void **state)
+{
+	struct fixture *f = *state;
+
+	grow(f->a, 64 * 1024 * 1024);
+	expect_changed(f, f->a, 40 * 1024 * 1024, "it ends after");
+	grow(f->a, 64 * 1024 * 1024);
+	/* Not yet opened: another mtime is another file. */
+	expect_changed(f, f->b, -1, "changed while the image was written");
+}
+
 /* A base image made with libarchive's ISO writer holding the named files. */
 static void
 make_base(const char *path, const char *const *names, size_t n)
@@ -345,6 +457,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_label_check),
 	cmocka_unit_test_setup_teardown(test_refuses_what_is_not_a_bundle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_base_keeps_its_files, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_catalog_is_the_files_digest, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bundle_changed_while_written, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
