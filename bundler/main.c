@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1024,6 +1025,15 @@ on_iso_progress(void *arg, const char *msg)
 	log_info("%s", msg);
 }
 
+/* The signal that asked barge iso to stop, 0 until one did. */
+static volatile sig_atomic_t iso_stop;
+
+static void
+on_iso_signal(int sig)
+{
+	iso_stop = sig;
+}
+
 static int
 cmd_iso(int argc, char **argv)
 {
@@ -1037,11 +1047,12 @@ cmd_iso(int argc, char **argv)
 	};
 	struct isowrite_opts o = { 0 };
 	struct isowrite_stats st;
+	struct sigaction sa = { .sa_handler = on_iso_signal }, old_int, old_term;
 	struct barge_err err;
 	const char *output = NULL;
 	char a[32], b[32];
 	double t0 = now_s();
-	int ch;
+	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -1079,8 +1090,27 @@ cmd_iso(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.progress = on_iso_progress;
-	if (isowrite_write(output, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
-	                   &st, &err) != BARGE_OK) {
+	/*
+	 * SIGINT and SIGTERM end the write cleanly: where the image file has a
+	 * name before it is complete (no O_TMPFILE), it is removed.  Then the
+	 * signal kills barge as it would have.
+	 */
+	o.stop = &iso_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	rc = isowrite_write(output, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
+	                    &st, &err);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	/* A signal after the image was complete changes nothing. */
+	if (rc != BARGE_OK && iso_stop != 0) {
+		log_error("%s: no image written", iso_stop == SIGINT ? "SIGINT" : "SIGTERM");
+		signal(iso_stop, SIG_DFL);
+		raise(iso_stop);
+		return EXIT_FAILURE;
+	}
+	if (rc != BARGE_OK) {
 		log_error("%s", err.msg);
 		return EXIT_FAILURE;
 	}

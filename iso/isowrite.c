@@ -856,6 +856,90 @@ say(const struct isowrite_opts *o, const char *what, const char *arg)
 	free(msg);
 }
 
+/* BARGE_EIO "stopped" once the caller asked the write to stop. */
+static int
+check_stop(const struct isowrite_opts *o, struct barge_err *err)
+{
+	if (o->stop != NULL && *o->stop != 0)
+		return err_set(err, BARGE_EIO, "stopped before the image was complete");
+	return BARGE_OK;
+}
+
+/*
+ * Creates the image file unnamed in output's directory (O_TMPFILE), so that
+ * a write that is killed or fails leaves nothing behind; where the file
+ * system has no unnamed files, as a temporary sibling *tmp, which the caller
+ * removes when the write fails.
+ */
+static int
+create_out(const char *output, int *fd, char **tmp, struct barge_err *err)
+{
+	const char *slash = strrchr(output, '/');
+	char *dir = NULL;
+	int rc;
+
+	*tmp = NULL;
+	if (slash == NULL)
+		dir = strdup(".");
+	else
+		dir = strndup(output, slash == output ? 1 : (size_t)(slash - output));
+	if (dir == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* publish names an unnamed file through /proc. */
+	*fd = access("/proc/self/fd", X_OK) == 0 ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)
+	                                         : -1;
+	free(dir);
+	if (*fd < 0) {
+		if ((*tmp = fu_printf("%s.tmp-XXXXXX", output)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "create %s", *tmp);
+			free(*tmp);
+			*tmp = NULL;
+			return rc;
+		}
+	}
+	/* The umask is the build host's business, not the image's. */
+	if (fchmod(*fd, 0644) != 0)
+		return err_sys(err, BARGE_EIO, errno, "chmod %s", *tmp != NULL ? *tmp : output);
+	return BARGE_OK;
+}
+
+/*
+ * Gives the complete image output's name, atomically: renames *tmp, or
+ * links the unnamed file to output (to a temporary name renamed over output
+ * when output exists).
+ */
+static int
+publish(int fd, char **tmp, const char *output, struct barge_err *err)
+{
+	char proc[64];
+	int rc;
+
+	if (*tmp == NULL) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, output, AT_SYMLINK_FOLLOW) == 0)
+			return BARGE_OK;
+		if (errno != EEXIST)
+			return err_sys(err, BARGE_EIO, errno, "link %s", output);
+		if ((*tmp = fu_printf("%s.tmp-%ld", output, (long)getpid())) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		/* A leftover of the same name is from a writer of this pid killed at this point. */
+		(void)unlink(*tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW) != 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "link %s", *tmp);
+			free(*tmp);
+			*tmp = NULL;
+			return rc;
+		}
+	}
+	if (rename(*tmp, output) != 0)
+		return err_sys(err, BARGE_EIO, errno, "rename %s to %s", *tmp, output);
+	free(*tmp);
+	*tmp = NULL;
+	return BARGE_OK;
+}
+
 /*
  * Writes buf to fd, directly to the disk while *direct: a write O_DIRECT
  * refuses (a file system without it, the image's last 2 KiB block) or cuts
@@ -917,7 +1001,7 @@ drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, struct job 
 		want = total - done < WRITE_CHUNK ? (int)(total - done) : WRITE_CHUNK;
 		got = bs->read_xt(bs, buf, want);
 		/* A stream's own failure says more than libisofs' report of it. */
-		if ((rc = job_status(j, err)) != BARGE_OK)
+		if ((rc = job_status(j, err)) != BARGE_OK || (rc = check_stop(o, err)) != BARGE_OK)
 			goto out;
 		if (got < 0) {
 			rc = iso_err(err, got, "writing the image");
@@ -1094,20 +1178,8 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		goto out;
 	/* Nothing queued so far is about the write: start its report clean. */
 	msgs_clear();
-	if ((tmp = fu_printf("%s.tmp-XXXXXX", output)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+	if ((rc = create_out(output, &fd, &tmp, err)) != BARGE_OK)
 		goto out;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "create %s", tmp);
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if (fchmod(fd, 0644) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "chmod %s", tmp);
-		goto out;
-	}
 	if ((rc = iso_image_create_burn_source(img, wo, &bsrc)) < 0) {
 		bsrc = NULL;
 		rc = iso_err(err, rc, "starting the image writer");
@@ -1121,21 +1193,19 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		if ((rc = check_unchanged(&bs[i], &before[i], err)) != BARGE_OK)
 			goto out;
 	if (fsync(fd) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", tmp);
+		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", output);
 		goto out;
 	}
+	/* The last moment a stop request keeps output as it was. */
+	if ((rc = check_stop(o, err)) != BARGE_OK ||
+	    (rc = publish(fd, &tmp, output, err)) != BARGE_OK)
+		goto out;
 	if (close(fd) != 0) {
 		fd = -1;
-		rc = err_sys(err, BARGE_EIO, errno, "close %s", tmp);
+		rc = err_sys(err, BARGE_EIO, errno, "close %s", output);
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, output) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "rename %s to %s", tmp, output);
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
 	if ((rc = fu_fsync_dir_of(output, err)) != BARGE_OK)
 		goto out;
 	st->nbundles = n;

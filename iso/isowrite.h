@@ -21,6 +21,7 @@
 #ifndef BARGE_ISOWRITE_H
 #define BARGE_ISOWRITE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ struct isowrite_opts {
 	void (*progress)(void *arg, const char *msg);
 	void (*bytes)(void *arg, int64_t done, int64_t total);
 	void *progress_arg;
+	/*
+	 * Optional: when *stop becomes non-zero (a signal handler), the write
+	 * ends soon with BARGE_EIO "stopped ..." and leaves no file.
+	 */
+	const volatile sig_atomic_t *stop;
 };
 
 /* One bundle as BARGE.JSON lists it. */
@@ -62,7 +68,10 @@ struct isowrite_stats {
 };
 
 /*
- * Writes the image of the n bundles at paths to output, atomically.  Each
+ * Writes the image of the n bundles at paths to output, atomically: until
+ * it is complete the image has no name where the file system allows
+ * (O_TMPFILE), so not even a killed write leaves a file; elsewhere it is a
+ * temporary sibling of output, removed when the write fails.  Each
  * bundle must be a file named *.tar.zst whose first entry is a valid
  * barge.json; names in the image are the paths' last components and must
  * differ.  A bundle that changes while the image is written fails the write.

@@ -4,7 +4,8 @@
 # equal to the bundles'), loaded by `barged load` from the file and, where
 # losetup -r is permitted, from a read-only loop device, with the same tags
 # and blobs as loading the bundle files; `--base` keeps the El Torito boot
-# record of an installer made with `xorriso -as mkisofs`; `barge split` and
+# record of an installer made with `xorriso -as mkisofs`; a barge iso killed
+# by SIGTERM, SIGINT or SIGKILL leaves no file; `barge split` and
 # `barge build --split` parts concatenate to the bundle and load like it.
 # Only 127.0.0.1.
 #
@@ -151,6 +152,31 @@ set +e
 rc=$?
 set -e
 it_check_eq "barge iso without -o is a usage error" 2 "$rc"
+
+# A killed barge iso leaves nothing: SIGTERM and SIGINT stop the write
+# (exit by the signal, saying so), SIGKILL finds the image still unnamed
+# (O_TMPFILE).  The bundle is 3 GiB, zeros after a real bundle, so that the
+# write is still going when the signal comes.
+mkdir -p "$IT_TMP/kill"
+KB=$IT_TMP/kill/killme-1.0.0.tar.zst
+cp "$SMALL" "$KB"
+truncate -s 3G "$KB"
+for sig in TERM:143 INT:130 KILL:137; do
+	"$BARGE" iso "$KB" -o "$IT_TMP/kill/out.iso" 2>"$IT_TMP/kill.err" &
+	pid=$!
+	it_wait_for 60 grep -q "writing" "$IT_TMP/kill.err" || it_fail "SIG${sig%:*}: barge iso starts writing"
+	sleep 0.3
+	kill -"${sig%:*}" "$pid" 2>/dev/null || true
+	rc=0
+	wait "$pid" || rc=$?
+	it_check_eq "SIG${sig%:*}: barge iso exits by the signal" "${sig#*:}" "$rc"
+	[ "${sig%:*}" = KILL ] ||
+		it_check "SIG${sig%:*}: says no image was written" grep -q "SIG${sig%:*}: no image written" \
+			"$IT_TMP/kill.err"
+	it_check_eq "SIG${sig%:*}: no image and no temporary file left" "killme-1.0.0.tar.zst" \
+		"$(ls "$IT_TMP/kill")"
+done
+rm -rf "$IT_TMP/kill"
 
 # --- --base: bundles riding on an installer image ----------------------------------
 
