@@ -1122,6 +1122,12 @@ cmd_iso(int argc, char **argv)
 		printf(", %d boot image%s kept from %s", st.boot_images,
 		       st.boot_images == 1 ? "" : "s", o.base);
 	printf(" in %.1f s\n", now_s() - t0);
+	if (st.base_partitions)
+		log_warn("%s has partitions (a hybrid MBR or GPT, for booting from a USB "
+		         "stick): they are copied as they were and no longer match where %s "
+		         "keeps the files, so booting it from a USB stick may fail (booting "
+		         "from a disc, El Torito, is kept); see docs/media.md",
+		         o.base, output);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

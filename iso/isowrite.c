@@ -33,6 +33,8 @@
 #define HASH_CHUNK   (1024 * 1024)
 /* Reads of a bundle while libisofs writes it (libisofs itself asks for 2 KiB at a time). */
 #define READ_CHUNK (1024 * 1024)
+/* ECMA-119's system area, where boot records of hybrid images (MBR, GPT) live. */
+#define SYSTEM_AREA 32768
 
 int
 isowrite_label_check(const char *label, struct barge_err *err)
@@ -302,10 +304,37 @@ node_fix(IsoNode *node, int64_t mtime, mode_t mode)
 	iso_node_set_permissions(node, mode);
 }
 
-/* Imports the base image; its boot records come with it (El Torito catalog and system area). */
+/*
+ * Whether the system area (the first 32 KiB) holds partitions: MBR entries
+ * (bytes 446 to 509 under the 0x55AA signature) or a GPT header (block 1).
+ * libisofs writes a loaded system area back as it was, so its partitions
+ * keep the base's offsets and size while the files move.
+ */
 static int
-import_base(IsoImage *img, const char *base, IsoDataSource **ds, int *nboot, struct barge_err *err)
+has_partitions(const unsigned char *sa)
 {
+	size_t i;
+
+	if (memcmp(sa + 512, "EFI PART", 8) == 0)
+		return 1;
+	if (sa[510] != 0x55 || sa[511] != 0xAA)
+		return 0;
+	for (i = 446; i < 510; i++)
+		if (sa[i] != 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Imports the base image; its boot records come with it (El Torito catalog
+ * and system area).  *parts tells whether the system area has partitions.
+ */
+static int
+import_base(IsoImage *img, const char *base, IsoDataSource **ds, int *nboot, int *parts,
+            struct barge_err *err)
+{
+	char *sa = NULL;
+	int i, opts, options;
 	IsoReadOpts *ro = NULL;
 	IsoReadImageFeatures *feat = NULL;
 	ElToritoBootImage **boots = NULL;
@@ -330,8 +359,34 @@ import_base(IsoImage *img, const char *base, IsoDataSource **ds, int *nboot, str
 		rc = iso_err(err, rc, base);
 		goto out;
 	}
+	/*
+	 * A boot info table (mkisofs -boot-info-table, which ISOLINUX needs) or
+	 * GRUB2's boot info holds the boot image's own block address, which the
+	 * new image changes: libisofs writes them anew when told they are there.
+	 */
+	for (i = 0; i < *nboot; i++) {
+		opts = el_torito_get_isolinux_options(boots[i], 0);
+		if (el_torito_seems_boot_info_table(boots[i], 0) == 1)
+			opts |= 1;
+		if (el_torito_seems_boot_info_table(boots[i], 1) == 1)
+			opts |= 1 << 9;
+		if ((rc = el_torito_set_isolinux_options(boots[i], opts, 0)) < 0) {
+			rc = iso_err(err, rc, base);
+			goto out;
+		}
+	}
+	if ((sa = malloc(SYSTEM_AREA)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = iso_image_get_system_area(img, sa, &options, 0)) < 0) {
+		rc = iso_err(err, rc, base);
+		goto out;
+	}
+	*parts = rc == 1 && has_partitions((const unsigned char *)sa);
 	rc = BARGE_OK;
 out:
+	free(sa);
 	free(boots);
 	free(bootnodes);
 	if (feat != NULL)
@@ -1150,7 +1205,8 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 	iso_image_set_ignore_aclea(img, 3);
 	if (o->base != NULL) {
 		say(o, "reading", o->base);
-		if ((rc = import_base(img, o->base, &ds, &nboot, err)) != BARGE_OK)
+		if ((rc = import_base(img, o->base, &ds, &nboot, &st->base_partitions, err)) !=
+		    BARGE_OK)
 			goto out;
 		if (label != NULL)
 			iso_image_set_volume_id(img, label);

@@ -65,6 +65,12 @@ struct isowrite_stats {
 	int64_t bundle_bytes;
 	int64_t image_bytes;
 	int boot_images; /* El Torito boot images kept from the base */
+	/*
+	 * 1 when the base's system area has partitions (a hybrid image's MBR
+	 * partition table or GPT): they are copied as they were, with the
+	 * base's offsets and size, which the new image's layout does not keep.
+	 */
+	int base_partitions;
 };
 
 /*

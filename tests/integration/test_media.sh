@@ -193,6 +193,8 @@ OUT=$IT_TMP/out.iso
 	it_fail "barge iso --base exits 0: $(cat "$IT_TMP/base.err")"
 it_check "barge iso --base reports the boot image kept" grep -q "1 boot image kept" \
 	"$IT_TMP/base.out"
+it_check "--base: no warning about partitions for a base without them" \
+	test -z "$(grep "has partitions" "$IT_TMP/base.err")"
 xorriso -indev "$OUT" -report_el_torito plain 2>/dev/null >"$IT_TMP/eltorito.out"
 it_check "--base: El Torito boot image still there" \
 	grep -q "El Torito boot img : *1 *BIOS *y *none" "$IT_TMP/eltorito.out"
@@ -211,6 +213,46 @@ it_check "installer ISO: the bundle loaded" grep -q "^loaded small 1.0.0: " "$IT
 D2=$IT_TMP/d-small
 load "small bundle file" "$D2" "$SMALL"
 it_check_eq "installer ISO: same tags as the bundle file" "$(tags "$D2")" "$(tags "$D")"
+
+# An EFI and hybrid installer: El Torito entries for BIOS and UEFI, an
+# isohybrid MBR and a GPT that names the EFI image (xorriso takes any 432
+# bytes as MBR boot code; the boot images are random: nothing is booted).
+mkdir -p "$IT_TMP/hyb/isolinux" "$IT_TMP/hyb/EFI/boot"
+head -c 2048 /dev/urandom >"$IT_TMP/hyb/isolinux/boot.img"
+head -c 1474560 /dev/urandom >"$IT_TMP/hyb/EFI/boot/efi.img"
+head -c 432 /dev/urandom >"$IT_TMP/mbr.bin"
+xorriso -as mkisofs -quiet -R -J -V HYBRID -b isolinux/boot.img -no-emul-boot -boot-load-size 4 \
+	-boot-info-table -eltorito-alt-boot -e EFI/boot/efi.img -no-emul-boot \
+	-isohybrid-mbr "$IT_TMP/mbr.bin" -isohybrid-gpt-basdat -o "$IT_TMP/hybrid.iso" "$IT_TMP/hyb" \
+	2>"$IT_TMP/hybrid.err" || it_die "xorriso failed: $(cat "$IT_TMP/hybrid.err")"
+xorriso -indev "$IT_TMP/hybrid.iso" -report_system_area plain 2>/dev/null >"$IT_TMP/hybrid.sa"
+it_check "the hybrid base has an MBR with an EFI partition" \
+	grep -q "MBR partition path :   2  /EFI/boot/efi.img" "$IT_TMP/hybrid.sa"
+it_check "the hybrid base has a GPT" grep -q "GPT disk GUID" "$IT_TMP/hybrid.sa"
+OUT=$IT_TMP/hybrid-out.iso
+"$BARGE" iso --base "$IT_TMP/hybrid.iso" "$SMALL" -o "$OUT" >"$IT_TMP/hout.out" 2>"$IT_TMP/hout.err" ||
+	it_fail "barge iso --base HYBRID exits 0: $(cat "$IT_TMP/hout.err")"
+it_check "hybrid --base: both boot images kept" grep -q "2 boot images kept" "$IT_TMP/hout.out"
+# xorriso exits 32 here: the copied GPT's backup header lies past the new image's end.
+xorriso -indev "$OUT" -report_el_torito plain 2>/dev/null >"$IT_TMP/hout.eltorito" || true
+it_check "hybrid --base: the BIOS boot image" \
+	grep -q "El Torito boot img : *1 *BIOS *y *none" "$IT_TMP/hout.eltorito"
+it_check "hybrid --base: the UEFI boot image" \
+	grep -q "El Torito boot img : *2 *UEFI *y *none" "$IT_TMP/hout.eltorito"
+it_check "hybrid --base: the UEFI boot image's path" \
+	grep -q "El Torito img path : *2 */EFI/boot/efi.img" "$IT_TMP/hout.eltorito"
+it_check "hybrid --base: the boot info table option kept" \
+	grep -q "El Torito img opts : *1 *boot-info-table" "$IT_TMP/hout.eltorito"
+extract "$OUT" /EFI/boot/efi.img "$IT_TMP/efi.extracted" || true
+it_check "hybrid --base: the EFI image's bytes unchanged" cmp -s "$IT_TMP/hyb/EFI/boot/efi.img" \
+	"$IT_TMP/efi.extracted"
+it_check "hybrid --base: the MBR boot code kept" cmp -s -n 432 "$IT_TMP/mbr.bin" "$OUT"
+# The partitions are copied, not laid out anew: barge says so (docs/media.md).
+it_check "hybrid --base: warns that the partitions are copied as they were" \
+	grep -q "hybrid.iso has partitions" "$IT_TMP/hout.err"
+D=$IT_TMP/d-hybrid
+load "hybrid installer ISO with a bundle" "$D" "$OUT"
+it_check_eq "hybrid installer ISO: same tags as the bundle file" "$(tags "$D2")" "$(tags "$D")"
 
 # --- split ------------------------------------------------------------------------
 
