@@ -14,9 +14,10 @@
 # xorriso (no fsync of its output), xorriso followed by `sync -f` (what
 # barge's fsync costs it), and `barge iso` (the image, each bundle read once
 # and hashed on the way for BARGE.JSON; written with O_DIRECT where the file
-# system allows, fsynced and renamed).  While barge runs, the
-# bytes under the work directory are sampled every 0.1 s: with no temporary
-# copy of the payload, their peak growth is the image itself.
+# system allows, unnamed (O_TMPFILE) until fsynced and linked).  While barge
+# runs, the bytes under the work directory, the unnamed image included, are
+# sampled every 0.1 s: with no temporary copy of the payload, their peak
+# growth is the image itself.
 #
 # Env: BARGE (default build/bundler/barge: build RelWithDebInfo, as
 # scripts/check does), BENCH_MEDIA_MIB, BENCH_COPIES, BENCH_LAYER_MIB,
@@ -85,8 +86,21 @@ for f in "${FILES[@]}"; do BYTES=$((BYTES + $(stat -c %s "$f"))); done
 it_log "$COPIES bundle files, $((BYTES / 1048576)) MiB in all"
 
 now() { date +%s%N; }
-# watch DIR OUT: samples du -sb DIR every 0.1 s into OUT until killed.
-watch_du() { while :; do du -sb "$1" 2>/dev/null | cut -f1 >>"$2"; sleep 0.1; done; }
+# watch DIR OUT PID: samples every 0.1 s into OUT, until killed, the bytes
+# under DIR (du -sb) plus those of the unnamed files (O_TMPFILE, which du
+# does not see) in DIR that process PID holds open.
+watch_du() {
+	local s f l
+	while :; do
+		s=$(du -sb "$1" 2>/dev/null | cut -f1)
+		for f in /proc/"$3"/fd/*; do
+			l=$(readlink "$f" 2>/dev/null) || continue
+			case $l in "$1"/*" (deleted)") s=$((s + $(stat -L -c %s "$f" 2>/dev/null || echo 0))) ;; esac
+		done
+		echo "$s" >>"$2"
+		sleep 0.1
+	done
+}
 mkdir -p "$T/out"
 best_x=0 best_xs=0 best_b=0 peak_max=0
 for r in $(seq 1 "$RUNS"); do
@@ -105,11 +119,12 @@ for r in $(seq 1 "$RUNS"); do
 	sync
 	: >"$T/du.txt"
 	base_bytes=$(du -sb "$T" | cut -f1)
-	watch_du "$T" "$T/du.txt" &
-	wpid=$!
 	t0=$(now)
-	"$BARGE" iso -q "${FILES[@]}" -o "$T/out/b.iso" >"$T/barge.out" 2>&1 ||
-		it_die "barge iso failed: $(cat "$T/barge.out")"
+	"$BARGE" iso -q "${FILES[@]}" -o "$T/out/b.iso" >"$T/barge.out" 2>&1 &
+	bpid=$!
+	watch_du "$T" "$T/du.txt" "$bpid" &
+	wpid=$!
+	wait "$bpid" || it_die "barge iso failed: $(cat "$T/barge.out")"
 	t1=$(now)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
