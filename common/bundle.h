@@ -5,7 +5,10 @@
  *
  * This module knows the container, not barge.json's meaning: the bundler
  * decides what goes in, the loader decides what it accepts.  Both sides
- * stream: nothing holds a whole blob or bundle in memory.
+ * stream: nothing holds a whole blob or bundle in memory.  The writer is
+ * implemented in bundle_write.c, the reader in bundle.c: a program that
+ * only reads bundles links none of libarchive's writers and their
+ * dependencies.
  */
 #ifndef BARGE_BUNDLE_H
 #define BARGE_BUNDLE_H
@@ -20,6 +23,13 @@
 #define BUNDLE_META_MAX (64 * 1024 * 1024)
 /* The longest entry name accepted. */
 #define BUNDLE_NAME_MAX 256
+
+/*
+ * Whether name may be an entry of a bundle: relative, '/'-separated, no
+ * empty, "." or ".." components, no backslash, no control characters, at
+ * most BUNDLE_NAME_MAX bytes.  Returns NULL when it may, else why not.
+ */
+const char *bundle_name_problem(const char *name);
 
 struct bundle_writer_opts {
 	int level;     /* zstd level, 1..19; 0 means the default (3) */
