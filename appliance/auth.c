@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "fileutil.h"
+#include "oneshot.h"
 
 #define AUTH_PASSWORD_LEN  24
 #define AUTH_SALT_LEN      16
@@ -203,8 +204,55 @@ password_generate(const char *path, struct barge_err *err)
 	return rc;
 }
 
+struct password_job {
+	const struct auth *a;
+	const char *pw;
+	size_t len;
+};
+
+/* oneshot_fn: the password's hash, in the child. */
 static int
-password_load(struct auth *a, const char *path, struct barge_err *err)
+password_hash_child(void *arg, void **out, size_t *len, struct barge_err *err)
+{
+	const struct password_job *j = arg;
+	unsigned char *h;
+
+	if ((h = malloc(AUTH_HASH_LEN)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	if (pbkdf2(j->a, j->pw, j->len, h) != 0) {
+		free(h);
+		return err_set(err, BARGE_ENOMEM, "PBKDF2 failed");
+	}
+	*out = h;
+	*len = AUTH_HASH_LEN;
+	return BARGE_OK;
+}
+
+/*
+ * PBKDF2 in a child process (oneshot.h), for auth_opts.isolate: OpenSSL's
+ * first use stays out of a daemon until a request needs it.
+ */
+static int
+password_hash_isolated(struct auth *a, const char *pw, size_t pwlen, struct barge_err *err)
+{
+	struct password_job j = { a, pw, pwlen };
+	void *h = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = oneshot_run(password_hash_child, &j, AUTH_HASH_LEN, &h, &len, err)) != BARGE_OK)
+		return err_prefix(err, "hashing the admin password");
+	if (len != AUTH_HASH_LEN)
+		rc = err_set(err, BARGE_EINTERNAL, "hashing the admin password: %zu bytes", len);
+	else
+		memcpy(a->pw_hash, h, AUTH_HASH_LEN);
+	explicit_bzero(h, len);
+	free(h);
+	return rc;
+}
+
+static int
+password_load(struct auth *a, const char *path, int isolate, struct barge_err *err)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -224,7 +272,9 @@ password_load(struct auth *a, const char *path, struct barge_err *err)
 	}
 	if ((rc = fill_random(a->salt, AUTH_SALT_LEN, err)) != BARGE_OK)
 		goto out;
-	if (pbkdf2(a, buf, len, a->pw_hash) != 0)
+	if (isolate)
+		rc = password_hash_isolated(a, buf, len, err);
+	else if (pbkdf2(a, buf, len, a->pw_hash) != 0)
 		rc = err_set(err, BARGE_ENOMEM, "PBKDF2 failed");
 out:
 	explicit_bzero(buf, len);
@@ -266,7 +316,7 @@ auth_new(const struct auth_opts *o, struct auth **out, int *generated, struct ba
 			goto fail;
 		*generated = 1;
 	}
-	if ((rc = password_load(a, a->password_path, err)) != BARGE_OK)
+	if ((rc = password_load(a, a->password_path, o->isolate, err)) != BARGE_OK)
 		goto fail;
 	*out = a;
 	return BARGE_OK;

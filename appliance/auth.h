@@ -52,6 +52,12 @@ struct auth_opts {
 	const char *admin_password_file; /* NULL: DATA_DIR/admin.password, generated if absent */
 	int anonymous_pull;
 	unsigned pbkdf2_iter; /* 0: the default (AUTH_PBKDF2_ITER); tests use fewer */
+	/*
+	 * Hash the password in a child process (oneshot.h), so that a daemon
+	 * initialises OpenSSL only when a request needs it; only while no
+	 * other thread runs.
+	 */
+	int isolate;
 };
 
 #define AUTH_PBKDF2_ITER 20000

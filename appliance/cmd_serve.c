@@ -18,6 +18,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "oneshot.h"
 #include "registry.h"
 #include "router.h"
 #include "sign.h"
@@ -136,6 +137,66 @@ serve_cert(const struct config *c, char **cert, char **key, struct barge_err *er
 		return tls_load_files(c->tls.cert, c->tls.key, cert, key, err);
 	return tls_ensure(c->data_dir, (const char *const *)c->tls.names.v, c->tls.names.n, cert,
 	                  key, err);
+}
+
+/* oneshot_fn: serve_cert in the child, answering "CERT\0KEY\0". */
+static int
+serve_cert_child(void *arg, void **out, size_t *len, struct barge_err *err)
+{
+	char *cert = NULL, *key = NULL, *both;
+	size_t nc, nk;
+	int rc;
+
+	if ((rc = serve_cert(arg, &cert, &key, err)) != BARGE_OK)
+		return rc;
+	nc = strlen(cert) + 1;
+	nk = strlen(key) + 1;
+	if ((both = malloc(nc + nk)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+	} else {
+		memcpy(both, cert, nc);
+		memcpy(both + nc, key, nk);
+		*out = both;
+		*len = nc + nk;
+	}
+	free(cert);
+	free_secret(key);
+	return rc;
+}
+
+/*
+ * serve_cert at start-up, in a child process (oneshot.h): reading,
+ * checking or issuing the certificate is barged's only use of OpenSSL
+ * until a request needs it (GnuTLS, in libmicrohttpd, parses the PEM
+ * again), and OpenSSL's first use costs megabytes that would stay
+ * resident for the daemon's whole life.
+ */
+static int
+serve_cert_isolated(const struct config *c, char **cert, char **key, struct barge_err *err)
+{
+	char *buf = NULL, *cp = NULL, *kp = NULL;
+	size_t len = 0, nc;
+	void *out = NULL;
+	int rc;
+
+	if ((rc = oneshot_run(serve_cert_child, (void *)c, 2 * (TLS_PEM_MAX + 1), &out, &len,
+	                      err)) != BARGE_OK)
+		return rc;
+	buf = out;
+	/* Two NUL-terminated strings; oneshot_run adds one more NUL after them. */
+	nc = strnlen(buf, len);
+	if (nc + 1 >= len || buf[len - 1] != '\0') {
+		rc = err_set(err, BARGE_EINTERNAL, "certificate helper: malformed answer");
+	} else if ((cp = strdup(buf)) == NULL || (kp = strdup(buf + nc + 1)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		free(cp);
+	} else {
+		*cert = cp;
+		*key = kp;
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	return rc;
 }
 
 /* SIGHUP: a new certificate (files replaced by an operator or cert-manager) and log file. */
@@ -352,13 +413,15 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!c.plain_http && serve_cert(&c, &cert, &key, &err) != BARGE_OK) {
+	/* Still one thread: oneshot_run may fork. */
+	if (!c.plain_http && serve_cert_isolated(&c, &cert, &key, &err) != BARGE_OK) {
 		log_error("TLS certificate: %s", err.msg);
 		goto out;
 	}
 	aopts.data_dir = c.data_dir;
 	aopts.admin_password_file = c.auth.admin_password_file;
 	aopts.anonymous_pull = c.auth.anonymous_pull;
+	aopts.isolate = 1;
 	if (auth_new(&aopts, &auth, &generated, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;

@@ -47,7 +47,7 @@ basic(const char *user, const char *pw, char *out, size_t len)
 static struct auth *
 new_auth(const char *pwfile, int anon, int *generated)
 {
-	struct auth_opts o = { tmp, pwfile, anon, 1000 };
+	struct auth_opts o = { tmp, pwfile, anon, 1000, 0 };
 	struct barge_err err = { 0 };
 	struct auth *a = NULL;
 
@@ -102,10 +102,34 @@ test_generated_password(void **state)
 	free(pw);
 }
 
+/* A password hashed in a child process (as barged serve does) verifies the same. */
+static void
+test_isolated_hash(void **state)
+{
+	struct auth_opts o = { tmp, NULL, 0, 1000, 1 };
+	struct barge_err err = { 0 };
+	struct auth_identity id;
+	struct auth *a = NULL;
+	char path[128], hdr[256];
+	int gen;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pw", tmp);
+	assert_int_equal(fu_write_atomic(path, "s3cr:et\n", 8, 0600, &err), BARGE_OK);
+	o.admin_password_file = path;
+	assert_int_equal(auth_new(&o, &a, &gen, &err), BARGE_OK);
+	basic("admin", "s3cr:et", hdr, sizeof(hdr));
+	assert_int_equal(auth_check_header(a, hdr, &id), BARGE_OK);
+	assert_string_equal(id.subject, "admin");
+	basic("admin", "s3cr:eT", hdr, sizeof(hdr));
+	assert_int_equal(auth_check_header(a, hdr, &id), BARGE_EAUTH);
+	auth_free(a);
+}
+
 static void
 test_configured_password(void **state)
 {
-	struct auth_opts o = { tmp, "/nonexistent/pw", 0, 1000 };
+	struct auth_opts o = { tmp, "/nonexistent/pw", 0, 1000, 0 };
 	struct barge_err err = { 0 };
 	struct auth_identity id;
 	struct auth *a = NULL;
@@ -326,6 +350,7 @@ test_session_tokens(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_generated_password, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_configured_password, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_isolated_hash, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_readonly_tokens, setup, teardown),
 	cmocka_unit_test(test_scope_parse),
 	cmocka_unit_test_setup_teardown(test_session_tokens, setup, teardown),
