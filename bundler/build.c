@@ -585,7 +585,11 @@ fetch_result(struct bctx *b)
 	return b->fetch_rc;
 }
 
-/* Waits until blob i is in the cache, verified, or the downloads failed. */
+/*
+ * Waits until blob i is in the cache, verified, or the downloads failed.  A
+ * failure stops the writer even when blob i is at hand: writing on would
+ * only delay the error.
+ */
 static int
 wait_cached(struct bctx *b, size_t i)
 {
@@ -594,7 +598,7 @@ wait_cached(struct bctx *b, size_t i)
 	pthread_mutex_lock(&b->mu);
 	while (!b->cached[i] && !b->fetch_over)
 		pthread_cond_wait(&b->cv, &b->mu);
-	if (!b->cached[i] && (rc = fetch_result(b)) == BARGE_OK)
+	if (b->fetch_over && (rc = fetch_result(b)) == BARGE_OK && !b->cached[i])
 		rc = err_set(b->err, BARGE_EINTERNAL, "blob %s was not fetched",
 		             b->pl.blobs[i].digest);
 	pthread_mutex_unlock(&b->mu);
