@@ -33,6 +33,8 @@
 #define HASH_CHUNK   (1024 * 1024)
 /* Reads of a bundle while libisofs writes it (libisofs itself asks for 2 KiB at a time). */
 #define READ_CHUNK (1024 * 1024)
+/* Chunks read ahead of the hashing thread. */
+#define HASH_BUFS 4
 /* ECMA-119's system area, where boot records of hybrid images (MBR, GPT) live. */
 #define SYSTEM_AREA 32768
 
@@ -473,6 +475,151 @@ same_file(const struct stat *a, const struct stat *b)
 }
 
 /*
+ * Hashes the chunks a bundle stream reads, in a thread of its own: sha256
+ * is most of the work of libisofs' writer thread otherwise, and beside it
+ * the reads, libisofs and the disk go on.  The stream fills the chunks in
+ * turn and fills one again only once it was hashed.
+ */
+struct hasher {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	struct digest_ctx *d;
+	unsigned char *buf[HASH_BUFS];
+	size_t len[HASH_BUFS];
+	uint64_t filled, hashed; /* chunks */
+	int stop, rc;
+	struct barge_err err;
+};
+
+static void *
+hasher_main(void *arg)
+{
+	struct hasher *h = arg;
+	struct barge_err e;
+	size_t k;
+	int rc;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (h->hashed == h->filled && !h->stop)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->hashed == h->filled)
+			break;
+		k = h->hashed % HASH_BUFS;
+		/* After a failure, chunks are only taken, so that the stream never waits in vain.
+		 */
+		rc = h->rc;
+		pthread_mutex_unlock(&h->mu);
+		if (rc == BARGE_OK)
+			rc = digest_update(h->d, h->buf[k], h->len[k], &e);
+		pthread_mutex_lock(&h->mu);
+		if (rc != BARGE_OK && h->rc == BARGE_OK) {
+			h->rc = rc;
+			h->err = e;
+		}
+		h->hashed++;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static void
+hasher_free(struct hasher *h)
+{
+	size_t k;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stop = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->th, NULL);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	digest_free(h->d);
+	for (k = 0; k < HASH_BUFS; k++)
+		free(h->buf[k]);
+	free(h);
+}
+
+static int
+hasher_new(struct hasher **out, struct barge_err *err)
+{
+	struct hasher *h = calloc(1, sizeof(*h));
+	size_t k;
+	int rc;
+
+	if (h == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	for (k = 0; k < HASH_BUFS; k++)
+		if ((h->buf[k] = malloc(READ_CHUNK)) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto fail;
+		}
+	if ((rc = digest_new(DIGEST_SHA256, &h->d, err)) != BARGE_OK)
+		goto fail;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if ((rc = pthread_create(&h->th, NULL, hasher_main, h)) != 0) {
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
+		rc = err_sys(err, BARGE_EINTERNAL, rc, "starting a thread");
+		goto fail;
+	}
+	*out = h;
+	return BARGE_OK;
+fail:
+	digest_free(h->d);
+	for (k = 0; k < HASH_BUFS; k++)
+		free(h->buf[k]);
+	free(h);
+	return rc;
+}
+
+/* The chunk to fill next, once the hasher is done with what it held. */
+static unsigned char *
+hasher_next(struct hasher *h)
+{
+	unsigned char *buf;
+
+	pthread_mutex_lock(&h->mu);
+	while (h->filled - h->hashed >= HASH_BUFS)
+		pthread_cond_wait(&h->cv, &h->mu);
+	buf = h->buf[h->filled % HASH_BUFS];
+	pthread_mutex_unlock(&h->mu);
+	return buf;
+}
+
+/* Hands the chunk hasher_next gave, filled with len bytes, to the hasher. */
+static void
+hasher_submit(struct hasher *h, size_t len)
+{
+	pthread_mutex_lock(&h->mu);
+	h->len[h->filled % HASH_BUFS] = len;
+	h->filled++;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits for every chunk to be hashed; the digest into out. */
+static int
+hasher_finish(struct hasher *h, char *out, struct barge_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->mu);
+	while (h->hashed != h->filled && h->rc == BARGE_OK)
+		pthread_cond_wait(&h->cv, &h->mu);
+	if ((rc = h->rc) != BARGE_OK)
+		err_set(err, rc, "%s", h->err.msg);
+	pthread_mutex_unlock(&h->mu);
+	return rc != BARGE_OK ? rc : digest_final(h->d, out, err);
+}
+
+/*
  * A bundle as libisofs reads it: from the file, in large reads, hashed on
  * the way, so each byte is read once.  The file must still be the one the
  * write began with, to its last byte.
@@ -482,10 +629,10 @@ struct bundle_stream {
 	size_t i;
 	ino_t ino;
 	int fd;
-	struct digest_ctx *d;
-	unsigned char *buf;
-	size_t have, off; /* bytes in buf, bytes of them handed out */
-	int64_t done;     /* bytes read from the file */
+	struct hasher *h;
+	unsigned char *buf; /* the hasher's chunk being handed out */
+	size_t have, off;   /* bytes in buf, bytes of them handed out */
+	int64_t done;       /* bytes read from the file */
 };
 
 static void
@@ -494,9 +641,8 @@ bundle_release(struct bundle_stream *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	digest_free(s->d);
-	s->d = NULL;
-	free(s->buf);
+	hasher_free(s->h);
+	s->h = NULL;
 	s->buf = NULL;
 	s->have = s->off = 0;
 }
@@ -525,11 +671,7 @@ bundle_open(IsoStream *stream)
 	}
 	/* The kernel reads ahead further when told the whole file goes by once. */
 	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if ((s->buf = malloc(READ_CHUNK)) == NULL) {
-		err_set(&e, BARGE_ENOMEM, "out of memory");
-		goto fail;
-	}
-	if (digest_new(DIGEST_SHA256, &s->d, &e) != BARGE_OK)
+	if (hasher_new(&s->h, &e) != BARGE_OK)
 		goto fail;
 	return ISO_SUCCESS;
 fail:
@@ -548,6 +690,8 @@ bundle_fill(struct bundle_stream *s)
 
 	if (want == 0)
 		return 0;
+	s->buf = hasher_next(s->h);
+	s->have = s->off = 0;
 	do
 		got = read(s->fd, s->buf, want);
 	while (got < 0 && errno == EINTR);
@@ -562,8 +706,7 @@ bundle_fill(struct bundle_stream *s)
 		        b->path, s->done, b->size);
 		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
 	}
-	if (digest_update(s->d, s->buf, (size_t)got, &e) != BARGE_OK)
-		return job_fail(s->job, &e, (int)ISO_FILE_READ_ERROR);
+	hasher_submit(s->h, (size_t)got);
 	s->have = (size_t)got;
 	s->off = 0;
 	s->done += got;
@@ -621,7 +764,7 @@ bundle_close(IsoStream *stream)
 			             " bytes",
 			             b->path, b->size);
 		else
-			rc = digest_final(s->d, sha, &e);
+			rc = hasher_finish(s->h, sha, &e);
 	}
 	bundle_release(s);
 	if (rc != BARGE_OK)
@@ -1032,8 +1175,8 @@ write_out(int fd, const unsigned char *buf, size_t len, int *direct, struct barg
  * The image goes to the disk with O_DIRECT where the file system allows:
  * copying gigabytes into the page cache only to fsync them at the end costs
  * more than the disk's own write (bench/media.sh), and fills the cache
- * with pages nobody reads again.  libisofs' writer thread reads and hashes
- * the bundles meanwhile.
+ * with pages nobody reads again.  libisofs' writer thread reads the
+ * bundles meanwhile, and a hasher thread hashes them.
  */
 static int
 drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, struct job *j,
