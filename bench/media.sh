@@ -103,6 +103,9 @@ watch_du() {
 }
 mkdir -p "$T/out"
 best_x=0 best_xs=0 best_b=0 peak_max=0
+# Each round's barge / xorriso and barge / (xorriso+sync): the two ran back
+# to back, under about the same load from whatever else shares the machine.
+ratios_x=() ratios_xs=()
 for r in $(seq 1 "$RUNS"); do
 	rm -f "$T/out/"*
 	sync
@@ -131,10 +134,12 @@ for r in $(seq 1 "$RUNS"); do
 	b=$((t1 - t0))
 	bsize=$(stat -c %s "$T/out/b.iso")
 	peak=$(($(sort -n "$T/du.txt" | tail -1) - base_bytes))
-	printf 'round %d: xorriso %6.2f s   xorriso+sync %6.2f s   barge iso %6.2f s   peak growth %d MiB (image %d MiB, xorriso image %d MiB)\n' \
+	printf 'round %d: xorriso %6.2f s   xorriso+sync %6.2f s   barge iso %6.2f s   ratios %.2f %.2f   peak growth %d MiB (image %d MiB, xorriso image %d MiB)\n' \
 		"$r" "$(bc -l <<<"$x / 1000000000")" "$(bc -l <<<"$xs / 1000000000")" \
-		"$(bc -l <<<"$b / 1000000000")" $((peak / 1048576)) $((bsize / 1048576)) \
-		$((xsize / 1048576))
+		"$(bc -l <<<"$b / 1000000000")" "$(bc -l <<<"$b / $x")" "$(bc -l <<<"$b / $xs")" \
+		$((peak / 1048576)) $((bsize / 1048576)) $((xsize / 1048576))
+	ratios_x+=("$(bc -l <<<"$b / $x")")
+	ratios_xs+=("$(bc -l <<<"$b / $xs")")
 	[ "$best_x" -ne 0 ] && [ "$x" -ge "$best_x" ] || best_x=$x
 	[ "$best_xs" -ne 0 ] && [ "$xs" -ge "$best_xs" ] || best_xs=$xs
 	[ "$best_b" -ne 0 ] && [ "$b" -ge "$best_b" ] || best_b=$b
@@ -150,7 +155,10 @@ printf '%-46s %6.2f s %8.1f MiB/s\n' "xorriso + sync -f" \
 	"$(bc -l <<<"$best_xs / 1000000000")" "$(mib "$best_xs")"
 printf '%-46s %6.2f s %8.1f MiB/s\n' "barge iso (image + sha256 + fsync)" \
 	"$(bc -l <<<"$best_b / 1000000000")" "$(mib "$best_b")"
-printf 'time ratio barge / xorriso:        %.2f (goal <= 1.00)\n' "$(bc -l <<<"$best_b / $best_x")"
-printf 'time ratio barge / xorriso+sync:   %.2f\n' "$(bc -l <<<"$best_b / $best_xs")"
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf 'time ratio barge / xorriso:        %.2f best of each, %.2f median of rounds (goal <= 1.00)\n' \
+	"$(bc -l <<<"$best_b / $best_x")" "$(median "${ratios_x[@]}")"
+printf 'time ratio barge / xorriso+sync:   %.2f best of each, %.2f median of rounds\n' \
+	"$(bc -l <<<"$best_b / $best_xs")" "$(median "${ratios_xs[@]}")"
 printf 'peak disk growth during barge iso: %d MiB for %d MiB of bundles (no temporary copy: about the image)\n' \
 	$((peak_max / 1048576)) $((BYTES / 1048576))
