@@ -40,9 +40,10 @@ struct bundle_writer_opts {
 struct bundle_writer;
 
 /*
- * Creates path's temporary sibling and writes the bundle there;
- * bundle_writer_close renames it into place, bundle_writer_free without a
- * successful close removes it, so that no half-written bundle is left.
+ * Writes the bundle into a file without a name (fu_out_create);
+ * bundle_writer_close gives it path's name atomically, replacing what was
+ * there.  Without a successful close nothing is left, even if the process
+ * is killed, so that no half-written bundle is ever seen.
  */
 int bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
                        struct bundle_writer **out, struct barge_err *err) BARGE_MUST_CHECK;

@@ -41,7 +41,7 @@
 
 struct bundle_writer {
 	char *path;
-	char *tmp;
+	char *tmp; /* the file's temporary name, where it has one (see fu_out_create) */
 	int fd;
 	struct archive *ar;
 	ZSTD_CCtx *cctx;
@@ -52,7 +52,6 @@ struct bundle_writer {
 	int failed;   /* an entry or the stream is broken: only free remains */
 	int aborting; /* freeing without close: drop whatever libarchive flushes */
 	int closed;
-	int created;             /* tmp exists and is ours to remove */
 	struct barge_err cb_err; /* what the write callback hit, for the caller */
 };
 
@@ -70,10 +69,10 @@ zwrite(struct bundle_writer *w, const void *buf, size_t len, ZSTD_EndDirective m
 		out.pos = 0;
 		left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
 		if (ZSTD_isError(left))
-			return err_set(&w->cb_err, BARGE_EINTERNAL, "%s: zstd: %s", w->tmp,
+			return err_set(&w->cb_err, BARGE_EINTERNAL, "%s: zstd: %s", w->path,
 			               ZSTD_getErrorName(left));
 		if (out.pos > 0 && fu_write_all(w->fd, w->zbuf, out.pos, &w->cb_err) != BARGE_OK)
-			return err_prefix(&w->cb_err, "%s", w->tmp);
+			return err_prefix(&w->cb_err, "%s", w->path);
 		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
 			return BARGE_OK;
 	}
@@ -100,7 +99,7 @@ writer_fail(struct bundle_writer *w, struct barge_err *err, const char *what, co
 	w->failed = 1;
 	if (w->cb_err.code != BARGE_OK)
 		return err_set(err, w->cb_err.code, "%s: %s", name, w->cb_err.msg);
-	return err_set(err, BARGE_EIO, "%s: %s %s: %s", w->tmp, what, name,
+	return err_set(err, BARGE_EIO, "%s: %s %s: %s", w->path, what, name,
 	               archive_error_string(w->ar) != NULL ? archive_error_string(w->ar)
 	                                                   : "unknown error");
 }
@@ -153,13 +152,11 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 	w->mtime = opts->mtime;
 	err_clear(&w->cb_err);
 	w->path = strdup(path);
-	w->tmp = fu_printf("%s.tmp.%ld", path, (long)getpid());
 	w->zcap = ZSTD_CStreamOutSize();
 	w->zbuf = malloc(w->zcap);
 	w->rbuf = malloc(BLOCK);
 	w->cctx = ZSTD_createCCtx();
-	if (w->path == NULL || w->tmp == NULL || w->zbuf == NULL || w->rbuf == NULL ||
-	    w->cctx == NULL) {
+	if (w->path == NULL || w->zbuf == NULL || w->rbuf == NULL || w->cctx == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -169,19 +166,15 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 	    (rc = zparam(w, ZSTD_c_jobSize, BUNDLE_ZSTD_JOB, "job size", err)) != BARGE_OK)
 		goto fail;
 
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "create %s", w->tmp);
+	if ((rc = fu_out_create(path, 0644, &w->fd, &w->tmp, err)) != BARGE_OK)
 		goto fail;
-	}
-	w->created = 1;
 	if ((w->ar = archive_write_new()) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto fail;
 	}
 	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
 	    archive_write_open2(w->ar, w, NULL, writer_cb, NULL, NULL) != ARCHIVE_OK) {
-		rc = err_set(err, BARGE_EINTERNAL, "%s: %s", w->tmp, archive_error_string(w->ar));
+		rc = err_set(err, BARGE_EINTERNAL, "%s: %s", w->path, archive_error_string(w->ar));
 		goto fail;
 	}
 	*out = w;
@@ -199,7 +192,7 @@ writer_header(struct bundle_writer *w, const char *name, int64_t size, struct ba
 	int rc = BARGE_OK;
 
 	if (w->failed || w->closed)
-		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->tmp,
+		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->path,
 		               w->closed ? "closed" : "broken by an earlier error");
 	if ((why = bundle_name_problem(name)) != NULL)
 		return err_set(err, BARGE_EINVAL, "entry \"%s\": %s", name, why);
@@ -293,7 +286,7 @@ bundle_writer_close(struct bundle_writer *w, struct barge_err *err)
 	int rc;
 
 	if (w->failed || w->closed)
-		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->tmp,
+		return err_set(err, BARGE_EINVAL, "%s: bundle writer is %s", w->path,
 		               w->closed ? "closed" : "broken by an earlier error");
 	if (archive_write_close(w->ar) != ARCHIVE_OK)
 		return writer_fail(w, err, "finishing", "archive");
@@ -303,21 +296,14 @@ bundle_writer_close(struct bundle_writer *w, struct barge_err *err)
 	}
 	if (fsync(w->fd) != 0) {
 		w->failed = 1;
-		return err_sys(err, BARGE_EIO, errno, "fsync %s", w->tmp);
+		return err_sys(err, BARGE_EIO, errno, "fsync %s", w->path);
 	}
-	rc = close(w->fd);
-	w->fd = -1;
-	if (rc != 0) {
+	if ((rc = fu_out_publish(w->fd, &w->tmp, w->path, err)) != BARGE_OK) {
 		w->failed = 1;
-		return err_sys(err, BARGE_EIO, errno, "close %s", w->tmp);
+		return rc;
 	}
-	if (rename(w->tmp, w->path) != 0) {
-		w->failed = 1;
-		return err_sys(err, BARGE_EIO, errno, "rename %s to %s", w->tmp, w->path);
-	}
-	w->created = 0;
 	w->closed = 1;
-	return fu_fsync_dir_of(w->path, err);
+	return BARGE_OK;
 }
 
 void
@@ -332,7 +318,7 @@ bundle_writer_free(struct bundle_writer *w)
 	}
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->created)
+	if (w->tmp != NULL)
 		unlink(w->tmp);
 	ZSTD_freeCCtx(w->cctx);
 	free(w->rbuf);

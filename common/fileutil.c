@@ -193,3 +193,78 @@ fu_printf(const char *fmt, ...)
 	va_end(ap);
 	return n < 0 ? NULL : s;
 }
+
+int
+fu_out_create(const char *path, int mode, int *fd, char **tmp, struct barge_err *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int f = -1, rc;
+
+	*fd = -1;
+	*tmp = NULL;
+	if (slash == NULL)
+		dir = strdup(".");
+	else
+		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (dir == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* fu_out_publish names an unnamed file through /proc: without it, use a name. */
+	if (access("/proc/self/fd", X_OK) == 0)
+		f = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	free(dir);
+	if (f < 0) {
+		if ((*tmp = fu_printf("%s.tmp-XXXXXX", path)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		if ((f = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "create %s", *tmp);
+			free(*tmp);
+			*tmp = NULL;
+			return rc;
+		}
+	}
+	/* The file's mode is the caller's, not the umask's nor mkostemp's 0600. */
+	if (fchmod(f, (mode_t)mode) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "chmod %s", *tmp != NULL ? *tmp : path);
+		close(f);
+		if (*tmp != NULL) {
+			unlink(*tmp);
+			free(*tmp);
+			*tmp = NULL;
+		}
+		return rc;
+	}
+	*fd = f;
+	return BARGE_OK;
+}
+
+int
+fu_out_publish(int fd, char **tmp, const char *path, struct barge_err *err)
+{
+	char proc[64];
+	int rc;
+
+	if (*tmp == NULL) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+			return fu_fsync_dir_of(path, err);
+		if (errno != EEXIST)
+			return err_sys(err, BARGE_EIO, errno, "link %s", path);
+		/* linkat never replaces: link to a sibling name, then rename over path. */
+		if ((*tmp = fu_printf("%s.tmp-%ld", path, (long)getpid())) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		/* A leftover of this name is from a writer of this pid killed right here. */
+		(void)unlink(*tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW) != 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "link %s", *tmp);
+			free(*tmp);
+			*tmp = NULL;
+			return rc;
+		}
+	}
+	if (rename(*tmp, path) != 0)
+		return err_sys(err, BARGE_EIO, errno, "rename %s to %s", *tmp, path);
+	free(*tmp);
+	*tmp = NULL;
+	return fu_fsync_dir_of(path, err);
+}

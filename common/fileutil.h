@@ -23,6 +23,19 @@ int fu_fsync_dir_of(const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 int fu_read_exact(int fd, void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
 /* write(2) until done, retrying EINTR. */
 int fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * An output file written whole and then given its name atomically.
+ * fu_out_create opens it unnamed (O_TMPFILE) in path's directory, so that a
+ * write that fails or is killed, even by SIGKILL, leaves nothing; where the
+ * file system has no unnamed files it is a temporary sibling, named in *tmp,
+ * which the caller unlinks and frees if it never publishes.  fu_out_publish,
+ * after the caller's fsync, gives the file path's name (replacing what was
+ * there) and fsyncs the directory; *tmp is NULL afterwards.  The caller owns
+ * *fd either way.
+ */
+int fu_out_create(const char *path, int mode, int *fd, char **tmp,
+                  struct barge_err *err) BARGE_MUST_CHECK;
+int fu_out_publish(int fd, char **tmp, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 /* Like asprintf; NULL on failure. */
 char *fu_printf(const char *fmt, ...) BARGE_PRINTF(1, 2);
 

@@ -1064,81 +1064,6 @@ check_stop(const struct isowrite_opts *o, struct barge_err *err)
 }
 
 /*
- * Creates the image file unnamed in output's directory (O_TMPFILE), so that
- * a write that is killed or fails leaves nothing behind; where the file
- * system has no unnamed files, as a temporary sibling *tmp, which the caller
- * removes when the write fails.
- */
-static int
-create_out(const char *output, int *fd, char **tmp, struct barge_err *err)
-{
-	const char *slash = strrchr(output, '/');
-	char *dir = NULL;
-	int rc;
-
-	*tmp = NULL;
-	if (slash == NULL)
-		dir = strdup(".");
-	else
-		dir = strndup(output, slash == output ? 1 : (size_t)(slash - output));
-	if (dir == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	/* publish names an unnamed file through /proc. */
-	*fd = access("/proc/self/fd", X_OK) == 0 ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)
-	                                         : -1;
-	free(dir);
-	if (*fd < 0) {
-		if ((*tmp = fu_printf("%s.tmp-XXXXXX", output)) == NULL)
-			return err_set(err, BARGE_ENOMEM, "out of memory");
-		if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "create %s", *tmp);
-			free(*tmp);
-			*tmp = NULL;
-			return rc;
-		}
-	}
-	/* The umask is the build host's business, not the image's. */
-	if (fchmod(*fd, 0644) != 0)
-		return err_sys(err, BARGE_EIO, errno, "chmod %s", *tmp != NULL ? *tmp : output);
-	return BARGE_OK;
-}
-
-/*
- * Gives the complete image output's name, atomically: renames *tmp, or
- * links the unnamed file to output (to a temporary name renamed over output
- * when output exists).
- */
-static int
-publish(int fd, char **tmp, const char *output, struct barge_err *err)
-{
-	char proc[64];
-	int rc;
-
-	if (*tmp == NULL) {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, output, AT_SYMLINK_FOLLOW) == 0)
-			return BARGE_OK;
-		if (errno != EEXIST)
-			return err_sys(err, BARGE_EIO, errno, "link %s", output);
-		if ((*tmp = fu_printf("%s.tmp-%ld", output, (long)getpid())) == NULL)
-			return err_set(err, BARGE_ENOMEM, "out of memory");
-		/* A leftover of the same name is from a writer of this pid killed at this point. */
-		(void)unlink(*tmp);
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW) != 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "link %s", *tmp);
-			free(*tmp);
-			*tmp = NULL;
-			return rc;
-		}
-	}
-	if (rename(*tmp, output) != 0)
-		return err_sys(err, BARGE_EIO, errno, "rename %s to %s", *tmp, output);
-	free(*tmp);
-	*tmp = NULL;
-	return BARGE_OK;
-}
-
-/*
  * Writes buf to fd, directly to the disk while *direct: a write O_DIRECT
  * refuses (a file system without it, the image's last 2 KiB block) or cuts
  * short goes through the page cache, and so does the rest of the image.
@@ -1377,7 +1302,7 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		goto out;
 	/* Nothing queued so far is about the write: start its report clean. */
 	msgs_clear();
-	if ((rc = create_out(output, &fd, &tmp, err)) != BARGE_OK)
+	if ((rc = fu_out_create(output, 0644, &fd, &tmp, err)) != BARGE_OK)
 		goto out;
 	if ((rc = iso_image_create_burn_source(img, wo, &bsrc)) < 0) {
 		bsrc = NULL;
@@ -1397,7 +1322,7 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 	}
 	/* The last moment a stop request keeps output as it was. */
 	if ((rc = check_stop(o, err)) != BARGE_OK ||
-	    (rc = publish(fd, &tmp, output, err)) != BARGE_OK)
+	    (rc = fu_out_publish(fd, &tmp, output, err)) != BARGE_OK)
 		goto out;
 	if (close(fd) != 0) {
 		fd = -1;
@@ -1405,8 +1330,6 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		goto out;
 	}
 	fd = -1;
-	if ((rc = fu_fsync_dir_of(output, err)) != BARGE_OK)
-		goto out;
 	st->nbundles = n;
 	st->boot_images = nboot;
 	rc = BARGE_OK;

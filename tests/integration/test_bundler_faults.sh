@@ -8,7 +8,9 @@
 #     reuses the blobs already cached and resumes the cut blob with a Range
 #     request instead of fetching it again;
 #   - a blob corrupted in the registry's storage: the build fails naming the
-#     digest, leaves no bundle and caches nothing of it.
+#     digest, leaves no bundle and caches nothing of it;
+#   - barge killed by SIGTERM or SIGKILL while it downloads and writes:
+#     nothing named after the bundle is left.
 #
 # Env: BARGE (path of the binary; default build/...).  IT_KEEP_TMP=1 keeps
 # the temp dir for a post-mortem.
@@ -120,6 +122,8 @@ it_check_eq "stopped: barge build exits 1" 1 "$rc"
 says "$T/stop.err" "cannot reach http://127.0.0.1:$P2" "stopped: the error names the registry"
 says "$T/stop.err" "$BIG_LAYER" "stopped: the error names the blob"
 it_check "stopped: no bundle left" test ! -e "$T/stop.tar.zst"
+it_check "stopped: nothing named after the bundle left" \
+	test -z "$(find "$T" -maxdepth 1 -name 'stop.tar.zst*')"
 it_check "stopped: app-a's layer, fetched before the stop, stays cached" \
 	test -f "$T/cache-stop/blobs/sha256/${APPA_LAYER#sha256:}"
 partial=$T/cache-stop/tmp/sha256-${BIG_LAYER#sha256:}.partial
@@ -160,6 +164,31 @@ it_check "corrupt: the bad blob is not cached" \
 	test ! -e "$T/cache-corrupt/blobs/sha256/${APPB_LAYER#sha256:}"
 it_check "corrupt: nor kept to be resumed" \
 	test ! -e "$T/cache-corrupt/tmp/sha256-${APPB_LAYER#sha256:}.partial"
+
+# --- barge killed mid-build -------------------------------------------------
+
+# The bundle is written while blobs download: a build killed by a signal,
+# even SIGKILL, must leave nothing named after its output.
+P4=$(it_free_port)
+proxy "$P4" --rate "$RATE"
+profile "$T/kill.yaml" "127.0.0.1:$P4" app-a big # app-b was corrupted above
+for sig in TERM KILL; do
+	it_log "barge build killed by SIG$sig while it downloads and writes"
+	: >"$T/proxy-$P4.log"
+	it_spawn "$T/kill-$sig.err" "$BARGE" build "$T/kill.yaml" -o "$T/kill-$sig.tar.zst" \
+		--cache-dir "$T/cache-kill-$sig"
+	BUILD_PID=$IT_LAST_PID
+	it_wait_for 60 grep -qF "blobs/$BIG_LAYER" "$T/proxy-$P4.log" ||
+		it_die "the big layer was never asked for: $(cat "$T/kill-$sig.err")"
+	kill -"$sig" "$BUILD_PID"
+	rc=0
+	wait "$BUILD_PID" || rc=$?
+	it_check "SIG$sig: barge build did not succeed (exit $rc)" test "$rc" -ne 0
+	it_check "SIG$sig: nothing named after the bundle left" \
+		test -z "$(find "$T" -maxdepth 1 -name "kill-$sig.tar.zst*")"
+done
+it_stop "$PROXY_PID"
+PROXY_PID=""
 
 # --- an upstream that accepts connections and never answers ----------------
 
