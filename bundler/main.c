@@ -385,10 +385,11 @@ print_images_json(const struct lock *l, int resolved)
 				goto out;
 		}
 		for (k = 0; k < im->norigins; k++)
-			if (json_array_append_new(origins, json_pack("{s:s,s:s,s:i}", "pack",
+			if (json_array_append_new(origins, json_pack("{s:s,s:s,s:i,s:i}", "pack",
 			                                             im->origins[k].pack, "file",
 			                                             im->origins[k].file, "line",
-			                                             im->origins[k].line)) != 0)
+			                                             im->origins[k].line, "column",
+			                                             im->origins[k].col)) != 0)
 				goto out;
 	}
 	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
@@ -450,9 +451,9 @@ cmd_images(int argc, char **argv)
 	} else {
 		for (i = 0; i < l->nimages; i++) {
 			im = &l->images[i];
-			printf("%s%s%s\t%s %s:%d\n", im->source, resolve ? "\t" : "",
+			printf("%s%s%s\t%s %s:%d:%d\n", im->source, resolve ? "\t" : "",
 			       resolve ? im->digest : "", im->origins[0].pack, im->origins[0].file,
-			       im->origins[0].line);
+			       im->origins[0].line, im->origins[0].col);
 		}
 	}
 	rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

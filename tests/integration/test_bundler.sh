@@ -119,8 +119,8 @@ if "$BARGE" images "$PROFILE" --no-resolve --output json >"$T/images0.json" 2>"$
 	it_check_eq "images --no-resolve: every source, in order, big excluded" "$SOURCES" \
 		"$(jq -c '[.images[].source]' "$T/images0.json")"
 	it_check_eq "images --no-resolve: app-a from pack base and pack app (initContainer)" \
-		'base layers/base.yaml:7 app rendered/app.yaml:15' \
-		"$(jq -r '.images[0].origins | map("\(.pack) \(.file | sub(".*/prof/"; "")):\(.line)") | join(" ")' "$T/images0.json")"
+		'base layers/base.yaml:7:16 app rendered/app.yaml:15:31' \
+		"$(jq -r '.images[0].origins | map("\(.pack) \(.file | sub(".*/prof/"; "")):\(.line):\(.column)") | join(" ")' "$T/images0.json")"
 	it_check_eq "images --no-resolve: multi from the values file" \
 		'multi values/multi.yaml:4' \
 		"$(jq -r '.images[2].origins[0] | "\(.pack) \(.file | sub(".*/prof/"; "")):\(.line)"' "$T/images0.json")"
