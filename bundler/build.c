@@ -15,6 +15,7 @@
 
 #include "bundle.h"
 #include "bundle_meta.h"
+#include "bundle_write.h"
 #include "digest.h"
 #include "fetch.h"
 #include "fileutil.h"

@@ -3,12 +3,12 @@
  * pax tar, zstd-compressed with frame checksums, written reproducibly
  * (fixed mtime, uid/gid 0, mode 0644, entries in the order they are added).
  *
- * This module knows the container, not barge.json's meaning: the bundler
- * decides what goes in, the loader decides what it accepts.  Both sides
- * stream: nothing holds a whole blob or bundle in memory.  The writer is
- * implemented in bundle_write.c, the reader in bundle.c: a program that
- * only reads bundles links none of libarchive's writers and their
- * dependencies.
+ * This module is the reader, and the entry-name rule both sides share;
+ * bundle_write.h is the writer, a module of its own so that a program that
+ * only reads bundles (barged) links none of libarchive's writers and their
+ * dependencies.  Neither knows barge.json's meaning: the bundler decides
+ * what goes in, the loader decides what it accepts.  Both stream: nothing
+ * holds a whole blob or bundle in memory.
  */
 #ifndef BARGE_BUNDLE_H
 #define BARGE_BUNDLE_H
@@ -30,34 +30,6 @@
  * most BUNDLE_NAME_MAX bytes.  Returns NULL when it may, else why not.
  */
 const char *bundle_name_problem(const char *name);
-
-struct bundle_writer_opts {
-	int level;     /* zstd level, 1..19; 0 means the default (3) */
-	int threads;   /* zstd worker threads; 0 means one per core */
-	int64_t mtime; /* every entry's mtime (SOURCE_DATE_EPOCH) */
-};
-
-struct bundle_writer;
-
-/*
- * Writes the bundle into a file without a name (fu_out_create);
- * bundle_writer_close gives it path's name atomically, replacing what was
- * there.  Without a successful close nothing is left, even if the process
- * is killed, so that no half-written bundle is ever seen.
- */
-int bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
-                       struct bundle_writer **out, struct barge_err *err) BARGE_MUST_CHECK;
-int bundle_writer_add_buf(struct bundle_writer *w, const char *name, const void *buf, size_t len,
-                          struct barge_err *err) BARGE_MUST_CHECK;
-/*
- * Streams size bytes from fd (read from its current offset) as entry name.
- * Fails if fd ends early.  Does not take ownership of fd.
- */
-int bundle_writer_add_fd(struct bundle_writer *w, const char *name, int fd, int64_t size,
-                         struct barge_err *err) BARGE_MUST_CHECK;
-/* Finishes the archive, fsyncs and renames it into place. */
-int bundle_writer_close(struct bundle_writer *w, struct barge_err *err) BARGE_MUST_CHECK;
-void bundle_writer_free(struct bundle_writer *w);
 
 struct bundle_reader;
 

@@ -1,5 +1,5 @@
 /*
- * The writing side of bundle.h, apart from the reading side (bundle.c) so
+ * The bundle writer (bundle_write.h), a module apart from the reader (bundle.c) so
  * that a program that only reads bundles (barged) links none of
  * libarchive's writers: taking archive_write_set_format_pax_restricted
  * brings in libarchive's table of every writer format, and with them
@@ -11,7 +11,7 @@
  * checksums and has no option to turn them on, and bundle format v1
  * requires them.
  */
-#include "bundle.h"
+#include "bundle_write.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "bundle.h"
 #include "fileutil.h"
 
 #define BLOCK     (1024 * 1024) /* add_fd's read block size */

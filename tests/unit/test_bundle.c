@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "bundle_write.h"
 #include "fileutil.h"
 
 #define MiB (1024 * 1024)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "bundle.h"
+#include "bundle_write.h"
 #include "digest.h"
 #include "fileutil.h"
 #include "inspect.h"

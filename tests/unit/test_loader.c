@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "bundle.h"
+#include "bundle_write.h"
 #include "digest.h"
 #include "fileutil.h"
 #include "loader.h"
