@@ -214,7 +214,7 @@ int
 config_init(struct config *c, struct barge_err *err)
 {
 	memset(c, 0, sizeof(*c));
-	c->threads = 4;
+	c->threads = 16; /* why 16: HTTP_DEFAULT_THREADS in http_server.c */
 	c->auth.anonymous_pull = 1;
 	c->registry.max_uploads = 64;
 	c->import.enabled = 1;

@@ -36,7 +36,7 @@ struct config {
 	char *data_dir;   /* data_dir: the store, TLS files, admin.password (/var/lib/barge) */
 	char *listen;     /* listen: ":30003" */
 	char *project;    /* project: first segment of mirror repositories ("edge") */
-	unsigned threads; /* threads: server threads (4) */
+	unsigned threads; /* threads: server threads (16) */
 	int plain_http;   /* plain_http: serve HTTP instead of HTTPS (false) */
 	struct {
 		char *cert; /* tls.cert: PEM certificate chain file; NULL: generated */

@@ -18,8 +18,9 @@
  * Connections are capped (max_conns) and closed after conn_timeout seconds
  * without traffic, so a slow client holds one connection and no thread.
  *
- * TLS speaks 1.2 and 1.3 only.  Blob bodies go out with sendfile(2) over
- * plain HTTP and in 1 MiB blocks over TLS.
+ * TLS speaks 1.2 and 1.3 only, with AEAD ciphers and ECDHE key exchange
+ * only.  Blob bodies go out with sendfile(2) over plain HTTP and in 64 KiB
+ * blocks over TLS.
  */
 #ifndef BARGE_HTTP_SERVER_H
 #define BARGE_HTTP_SERVER_H
@@ -43,7 +44,7 @@ struct http_server_opts {
 	const char *listen;   /* "ADDR:PORT", "[ADDR]:PORT" or ":PORT" (all addresses) */
 	const char *cert_pem; /* server certificate chain, PEM text; NULL for plain HTTP */
 	const char *key_pem;  /* its private key, PEM text */
-	unsigned threads;     /* worker threads; 0 means a default */
+	unsigned threads;     /* worker threads; 0 means a default (16) */
 	http_handler handler;
 	void *arg;
 	/*

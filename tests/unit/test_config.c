@@ -24,7 +24,7 @@ test_defaults(void **state)
 	assert_string_equal(c.data_dir, "/var/lib/barge");
 	assert_string_equal(c.listen, ":30003");
 	assert_string_equal(c.project, "edge");
-	assert_int_equal(c.threads, 4);
+	assert_int_equal(c.threads, 16);
 	assert_int_equal(c.plain_http, 0);
 	assert_int_equal(c.auth.anonymous_pull, 1);
 	assert_null(c.auth.admin_password_file);

@@ -437,6 +437,65 @@ test_tls_verified_against_ca(void **state)
 	free(data);
 }
 
+/*
+ * A TLS handshake limited to ciphers (an OpenSSL cipher list for TLS 1.2)
+ * and versions; returns curl's code, the body discarded.
+ */
+static CURLcode
+tls_try(const char *url, const char *ca, long version, const char *ciphers)
+{
+	CURL *c = curl_easy_init();
+	struct body b = { 0 };
+	CURLcode rc;
+
+	assert_non_null(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, version);
+	if (ciphers != NULL)
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, ciphers);
+	rc = curl_easy_perform(c);
+	free(b.p);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+/* TLS 1.2 with AEAD ciphers and ECDHE only: CBC suites and TLS 1.1 are refused. */
+static void
+test_tls_aead_only(void **state)
+{
+	struct fixture *f = *state;
+	struct barge_err err = { 0 };
+	char *cert = NULL, *key = NULL, *data = fu_printf("%s/data", f->dir);
+	char *ca = fu_printf("%s/ca.crt", data), *url;
+	struct http_server *s;
+
+	assert_int_equal(tls_ensure(data, NULL, 0, &cert, &key, &err), BARGE_OK);
+	s = start(f, "127.0.0.1:0", cert, key);
+	url = fu_printf("https://127.0.0.1:%d/buf", http_server_port(s));
+	assert_int_equal(tls_try(url, ca, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2,
+	                         "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305"),
+	                 CURLE_OK);
+	assert_int_equal(tls_try(url, ca, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2,
+	                         "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+	                         "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384"),
+	                 CURLE_SSL_CONNECT_ERROR);
+	assert_int_equal(
+	        tls_try(url, ca, CURL_SSLVERSION_TLSv1_1 | CURL_SSLVERSION_MAX_TLSv1_1, NULL),
+	        CURLE_SSL_CONNECT_ERROR);
+	assert_int_equal(tls_try(url, ca, CURL_SSLVERSION_TLSv1_3, NULL), CURLE_OK);
+	http_server_stop(s);
+	free(url);
+	free(cert);
+	free(key);
+	free(ca);
+	free(data);
+}
+
 static void
 test_ipv6_listen(void **state)
 {
@@ -790,6 +849,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_large_body_answered_early, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_plain_fd_response, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_tls_verified_against_ca, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tls_aead_only, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ipv6_listen, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_long_url_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
