@@ -40,7 +40,7 @@ static const struct serve_flag {
 	{ "listen", "listen", 0, " ADDR:PORT",
 	  "':PORT', 'A.B.C.D:PORT' or '[IPv6]:PORT' (:30003)" },
 	{ "project", "project", 0, " NAME", "first path segment of mirror repositories (edge)" },
-	{ "threads", "threads", 0, " N", "server threads (4)" },
+	{ "threads", "threads", 0, " N", "server threads (16)" },
 	{ "plain-http", "plain_http", 1, "[=BOOL]", "serve HTTP instead of HTTPS (false)" },
 	{ "tls-cert", "tls.cert", 0, " FILE",
 	  "certificate chain (PEM) instead of a generated one" },
