@@ -28,9 +28,11 @@
 #include "bundle.h"
 #include "fileutil.h"
 
-#define BLOCK     (1024 * 1024) /* add_fd's read block size */
-#define LEVEL_DEF 3
-#define LEVEL_MAX 19
+#define BLOCK      (1024 * 1024) /* add_fd's read block size */
+#define LEVEL_DEF  3
+#define LEVEL_MAX  19
+#define OBUF       (1024 * 1024) /* compressed output per write */
+#define OBUF_ALIGN 4096          /* the largest logical block O_DIRECT may want */
 /*
  * zstd's default job size grows with the level's window and, with several
  * workers, each holds a job's input and output at once: 80-90 MiB peak at
@@ -46,8 +48,9 @@ struct bundle_writer {
 	int fd;
 	struct archive *ar;
 	ZSTD_CCtx *cctx;
-	void *zbuf; /* compressed output, ZSTD_CStreamOutSize() bytes */
-	size_t zcap;
+	unsigned char *obuf; /* compressed output waiting for a whole OBUF write */
+	size_t olen;
+	int direct; /* fd has O_DIRECT (see fu_write_direct) */
 	void *rbuf; /* add_fd's read block */
 	int64_t mtime;
 	int failed;   /* an entry or the stream is broken: only free remains */
@@ -56,7 +59,15 @@ struct bundle_writer {
 	struct barge_err cb_err; /* what the write callback hit, for the caller */
 };
 
-/* Compresses in and writes the output to the temp file. */
+/*
+ * Compresses in into obuf, and writes obuf out each time it is full.
+ *
+ * The output goes to the disk with O_DIRECT where the file system allows,
+ * in OBUF writes at OBUF-aligned offsets: through the page cache, the
+ * fsync that makes the bundle durable before it gets its name cost more
+ * than the compression (2 GiB: 6.9 s buffered and synced, 2.3 s direct,
+ * mostly the kernel's writeback work on this project's 2-core machine).
+ */
 static int
 zwrite(struct bundle_writer *w, const void *buf, size_t len, ZSTD_EndDirective mode)
 {
@@ -65,15 +76,20 @@ zwrite(struct bundle_writer *w, const void *buf, size_t len, ZSTD_EndDirective m
 	size_t left;
 
 	for (;;) {
-		out.dst = w->zbuf;
-		out.size = w->zcap;
-		out.pos = 0;
+		out.dst = w->obuf;
+		out.size = OBUF;
+		out.pos = w->olen;
 		left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
 		if (ZSTD_isError(left))
 			return err_set(&w->cb_err, BARGE_EINTERNAL, "%s: zstd: %s", w->path,
 			               ZSTD_getErrorName(left));
-		if (out.pos > 0 && fu_write_all(w->fd, w->zbuf, out.pos, &w->cb_err) != BARGE_OK)
-			return err_prefix(&w->cb_err, "%s", w->path);
+		w->olen = out.pos;
+		if (w->olen == OBUF) {
+			if (fu_write_direct(w->fd, w->obuf, OBUF, &w->direct, &w->cb_err) !=
+			    BARGE_OK)
+				return err_prefix(&w->cb_err, "%s", w->path);
+			w->olen = 0;
+		}
 		if (mode == ZSTD_e_continue ? in.pos == in.size : left == 0)
 			return BARGE_OK;
 	}
@@ -123,7 +139,7 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 	struct bundle_writer *w = NULL;
 	ZSTD_bounds b;
 	long ncpu;
-	int level, threads, rc;
+	int level, threads, fl, rc;
 
 	level = opts->level == 0 ? LEVEL_DEF : opts->level;
 	if (level < 1 || level > LEVEL_MAX)
@@ -153,11 +169,12 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 	w->mtime = opts->mtime;
 	err_clear(&w->cb_err);
 	w->path = strdup(path);
-	w->zcap = ZSTD_CStreamOutSize();
-	w->zbuf = malloc(w->zcap);
+	/* O_DIRECT wants the buffer aligned to the disk's blocks. */
+	if (posix_memalign((void **)&w->obuf, OBUF_ALIGN, OBUF) != 0)
+		w->obuf = NULL;
 	w->rbuf = malloc(BLOCK);
 	w->cctx = ZSTD_createCCtx();
-	if (w->path == NULL || w->zbuf == NULL || w->rbuf == NULL || w->cctx == NULL) {
+	if (w->path == NULL || w->obuf == NULL || w->rbuf == NULL || w->cctx == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -169,6 +186,8 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 
 	if ((rc = fu_out_create(path, 0644, &w->fd, &w->tmp, err)) != BARGE_OK)
 		goto fail;
+	fl = fcntl(w->fd, F_GETFL);
+	w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
 	if ((w->ar = archive_write_new()) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto fail;
@@ -295,6 +314,12 @@ bundle_writer_close(struct bundle_writer *w, struct barge_err *err)
 		w->failed = 1;
 		return err_set(err, w->cb_err.code, "%s", w->cb_err.msg);
 	}
+	/* The tail is shorter than a block: fu_write_direct takes it through the page cache. */
+	if (w->olen > 0 && fu_write_direct(w->fd, w->obuf, w->olen, &w->direct, err) != BARGE_OK) {
+		w->failed = 1;
+		return err_prefix(err, "%s", w->path);
+	}
+	w->olen = 0;
 	if (fsync(w->fd) != 0) {
 		w->failed = 1;
 		return err_sys(err, BARGE_EIO, errno, "fsync %s", w->path);
@@ -323,7 +348,7 @@ bundle_writer_free(struct bundle_writer *w)
 		unlink(w->tmp);
 	ZSTD_freeCCtx(w->cctx);
 	free(w->rbuf);
-	free(w->zbuf);
+	free(w->obuf);
 	free(w->tmp);
 	free(w->path);
 	free(w);

@@ -268,3 +268,29 @@ fu_out_publish(int fd, char **tmp, const char *path, struct barge_err *err)
 	*tmp = NULL;
 	return fu_fsync_dir_of(path, err);
 }
+
+int
+fu_write_direct(int fd, const void *buf, size_t len, int *direct, struct barge_err *err)
+{
+	const unsigned char *p = buf;
+	ssize_t w;
+	int fl;
+
+	if (*direct) {
+		do
+			w = write(fd, p, len);
+		while (w < 0 && errno == EINTR);
+		if (w == (ssize_t)len)
+			return BARGE_OK;
+		if (w < 0 && errno != EINVAL)
+			return err_sys(err, BARGE_EIO, errno, "write");
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+		}
+		*direct = 0;
+		if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
+			return err_sys(err, BARGE_EIO, errno, "fcntl");
+	}
+	return fu_write_all(fd, p, len, err);
+}

@@ -36,6 +36,15 @@ int fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err) BAR
 int fu_out_create(const char *path, int mode, int *fd, char **tmp,
                   struct barge_err *err) BARGE_MUST_CHECK;
 int fu_out_publish(int fd, char **tmp, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * write(2) of all of buf, straight to the disk while *direct (fd has
+ * O_DIRECT, and buf, len and the offset are aligned as it requires): a
+ * write O_DIRECT refuses (a file system without it, an unaligned tail) or
+ * cuts short turns O_DIRECT off, sets *direct to 0 and goes through the
+ * page cache, as does every later write.
+ */
+int fu_write_direct(int fd, const void *buf, size_t len, int *direct,
+                    struct barge_err *err) BARGE_MUST_CHECK;
 /* Like asprintf; NULL on failure. */
 char *fu_printf(const char *fmt, ...) BARGE_PRINTF(1, 2);
 

@@ -1064,36 +1064,6 @@ check_stop(const struct isowrite_opts *o, struct barge_err *err)
 }
 
 /*
- * Writes buf to fd, directly to the disk while *direct: a write O_DIRECT
- * refuses (a file system without it, the image's last 2 KiB block) or cuts
- * short goes through the page cache, and so does the rest of the image.
- */
-static int
-write_out(int fd, const unsigned char *buf, size_t len, int *direct, struct barge_err *err)
-{
-	ssize_t w;
-	int fl;
-
-	if (*direct) {
-		do
-			w = write(fd, buf, len);
-		while (w < 0 && errno == EINTR);
-		if (w == (ssize_t)len)
-			return BARGE_OK;
-		if (w < 0 && errno != EINVAL)
-			return err_sys(err, BARGE_EIO, errno, "write");
-		if (w > 0) {
-			buf += w;
-			len -= (size_t)w;
-		}
-		*direct = 0;
-		if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
-			return err_sys(err, BARGE_EIO, errno, "fcntl");
-	}
-	return fu_write_all(fd, buf, len, err);
-}
-
-/*
  * Drains libisofs' image stream into fd; fails on a short image, a failed
  * stream (as soon as it fails) or any queued failure.
  *
@@ -1132,7 +1102,7 @@ drain(struct burn_source *bs, int fd, const struct isowrite_opts *o, struct job 
 		}
 		if (got == 0)
 			break;
-		if ((rc = write_out(fd, buf, (size_t)got, &direct, err)) != BARGE_OK) {
+		if ((rc = fu_write_direct(fd, buf, (size_t)got, &direct, err)) != BARGE_OK) {
 			err_prefix(err, "writing the image");
 			goto out;
 		}
