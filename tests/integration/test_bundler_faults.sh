@@ -10,7 +10,9 @@
 #   - a blob corrupted in the registry's storage: the build fails naming the
 #     digest, leaves no bundle and caches nothing of it;
 #   - barge killed by SIGTERM or SIGKILL while it downloads and writes:
-#     nothing named after the bundle is left.
+#     nothing named after the bundle is left;
+#   - the output's file system full (a 4 MiB tmpfs; needs root for mount,
+#     skipped where mounting is not allowed): a clear error, nothing left.
 #
 # Env: BARGE (path of the binary; default build/...).  IT_KEEP_TMP=1 keeps
 # the temp dir for a post-mortem.
@@ -216,5 +218,29 @@ it_check "silent: no bundle left" test ! -e "$T/silent.tar.zst"
 rc=0
 "$BARGE" build "$T/silent.yaml" -o "$T/silent.tar.zst" --timeout 0 2>"$T/silent2.err" || rc=$?
 it_check_eq "--timeout 0 is a usage error (exit 2)" 2 "$rc"
+
+# --- a full disk -------------------------------------------------------------
+
+# The output on a 4 MiB tmpfs, the big layer 6 MiB of random bytes: the write
+# fails with the system's reason, names the output, and leaves nothing there.
+FULL=$T/full
+mkdir -p "$FULL"
+if mount -t tmpfs -o size=4m tmpfs "$FULL" 2>"$T/mount.err"; then
+	trap 'rc=$?; set +e; umount -l "$FULL" 2>/dev/null; (exit $rc); it_cleanup' EXIT
+	it_log "a full disk under the output"
+	profile "$T/full.yaml" "$REG" app-a big
+	rc=0
+	"$BARGE" build "$T/full.yaml" -o "$FULL/full.tar.zst" --cache-dir "$T/cache-full" \
+		2>"$T/full.err" || rc=$?
+	it_check_eq "full disk: barge build exits 1" 1 "$rc"
+	says "$T/full.err" "No space left on device" "full disk: the error gives the reason"
+	says "$T/full.err" "$FULL/full.tar.zst" "full disk: the error names the output"
+	it_check "full disk: nothing left on the full file system" test -z "$(ls -A "$FULL")"
+	it_check_eq "full disk: its space is free again" 0 \
+		"$(df --output=used -B1 "$FULL" | tail -1 | tr -d ' ')"
+	umount "$FULL"
+else
+	echo "SKIP: cannot mount a tmpfs here ($(cat "$T/mount.err")); full-disk check not run"
+fi
 
 it_summary
