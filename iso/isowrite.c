@@ -30,7 +30,6 @@
 #define FLUSH_EVERY ((int64_t)16 * 1024 * 1024)
 /* O_DIRECT's alignment of buffers, offsets and lengths: the largest logical block in use. */
 #define DIRECT_ALIGN 4096
-#define HASH_CHUNK   (1024 * 1024)
 /* Reads of a bundle while libisofs writes it (libisofs itself asks for 2 KiB at a time). */
 #define READ_CHUNK (1024 * 1024)
 /* Chunks read ahead of the hashing thread. */
@@ -103,62 +102,6 @@ out:
 	return rc;
 }
 
-/* The file's size and sha256, read as a stream. */
-static int
-hash_file(struct isowrite_bundle *b, struct barge_err *err)
-{
-	struct digest_ctx *d = NULL;
-	unsigned char *buf = NULL;
-	struct stat st;
-	int64_t total = 0;
-	ssize_t got;
-	int fd = -1, rc;
-
-	if ((fd = open(b->path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "open %s", b->path);
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "stat %s", b->path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(err, BARGE_EINVAL, "%s: not a regular file", b->path);
-		goto out;
-	}
-	/* The kernel reads ahead further when told the whole file goes by once. */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if ((buf = malloc(HASH_CHUNK)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = digest_new(DIGEST_SHA256, &d, err)) != BARGE_OK)
-		goto out;
-	for (;;) {
-		got = read(fd, buf, HASH_CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "read %s", b->path);
-			goto out;
-		}
-		if (got == 0)
-			break;
-		if ((rc = digest_update(d, buf, (size_t)got, err)) != BARGE_OK)
-			goto out;
-		total += got;
-	}
-	if ((rc = digest_final(d, b->sha256, err)) != BARGE_OK)
-		goto out;
-	b->size = total;
-out:
-	digest_free(d);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* Names the bundle and reads its barge.json; b->size and b->sha256 stay unset. */
 static int
 describe_meta(const char *path, struct isowrite_bundle *b, struct barge_err *err)
@@ -182,18 +125,6 @@ describe_meta(const char *path, struct isowrite_bundle *b, struct barge_err *err
 	return BARGE_OK;
 fail:
 	isowrite_bundle_clear(b);
-	return rc;
-}
-
-int
-isowrite_describe(const char *path, struct isowrite_bundle *b, struct barge_err *err)
-{
-	int rc;
-
-	if ((rc = describe_meta(path, b, err)) != BARGE_OK)
-		return rc;
-	if ((rc = hash_file(b, err)) != BARGE_OK)
-		isowrite_bundle_clear(b);
 	return rc;
 }
 

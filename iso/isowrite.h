@@ -89,9 +89,7 @@ int isowrite_write(const char *output, const char *const *paths, size_t n,
 /* BARGE_EINVAL unless label is 1..ISOWRITE_LABEL_MAX of A-Z a-z 0-9 _ - . */
 int isowrite_label_check(const char *label, struct barge_err *err) BARGE_MUST_CHECK;
 
-/* Reads path's barge.json and hashes the file into b (zeroed first).  Caller frees with _clear. */
-int isowrite_describe(const char *path, struct isowrite_bundle *b,
-                      struct barge_err *err) BARGE_MUST_CHECK;
+/* Frees what a struct isowrite_bundle holds. */
 void isowrite_bundle_clear(struct isowrite_bundle *b);
 
 /* BARGE.JSON for the bundles: new NUL-terminated text, caller frees. */

@@ -291,8 +291,7 @@ static void
 test_catalog_is_the_files_digest(void **state)
 {
 	struct fixture *f = *state;
-	char *iso = fu_printf("%s/odd.iso", f->dir), *cat, *img, *src;
-	struct isowrite_bundle b;
+	char *iso = fu_printf("%s/odd.iso", f->dir), *cat, *img, *src, want[DIGEST_STR_MAX];
 	struct barge_err err;
 	struct stat st;
 	json_t *root;
@@ -307,19 +306,18 @@ test_catalog_is_the_files_digest(void **state)
 	write_iso(f, iso, NULL, 0);
 	assert_int_equal(stat(iso, &st), 0);
 	assert_int_equal(st.st_size % 4096, 2048);
-	assert_int_equal(isowrite_describe(f->a, &b, &err), BARGE_OK);
+	src = slurp(f->a, &slen);
+	assert_int_equal(digest_buf(DIGEST_SHA256, src, slen, want, &err), BARGE_OK);
 	cat = read_from_iso(iso, ISOWRITE_CATALOG, &clen);
 	assert_non_null(root = json_loads(cat, 0, NULL));
 	/* Hashed while libisofs read it: the same digest as hashing the file. */
 	assert_string_equal(json_string_value(json_object_get(
 	                            json_array_get(json_object_get(root, "bundles"), 0), "sha256")),
-	                    b.sha256);
+	                    want);
 	img = read_from_iso(iso, "hello-1.0.0.tar.zst", &ilen);
-	src = slurp(f->a, &slen);
 	assert_int_equal(ilen, slen);
 	assert_memory_equal(img, src, slen);
 	json_decref(root);
-	isowrite_bundle_clear(&b);
 	free(src);
 	free(img);
 	free(cat);
