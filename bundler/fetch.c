@@ -612,8 +612,7 @@ plan(struct fctx *f, size_t n, size_t *todo, size_t *ntodo, struct barge_err *er
 		todo[(*ntodo)++] = i;
 	}
 	for (i = k = 0; i < *ntodo; i++) {
-		/* Verifying a large cache takes a while: a caller that gives up is heard here too.
-		 */
+		/* Verifying a large cache takes a while: a stop is heard here too. */
 		if ((rc = check_stop(f, "verifying the cache", err)) != BARGE_OK)
 			return rc;
 		rc = fetch_cache_open(f->cache, f->reqs[todo[i]].digest, f->reqs[todo[i]].size, &fd,
