@@ -172,6 +172,13 @@ test_not_a_first_part(void **state)
 
 /* --- the watcher ------------------------------------------------------------ */
 
+/* The watcher's outcomes, counted as barged serve counts them. */
+static void
+count_import(void *m, const char *result)
+{
+	metrics_import(m, result);
+}
+
 /* barged_imports_total{result=R} from the metrics text. */
 static long
 counted(struct metrics *m, const char *result)
@@ -230,7 +237,8 @@ test_watcher_refuses_once(void **state)
 	o.data_dir = data;
 	o.watch = dirs;
 	o.nwatch = 2;
-	o.metrics = m;
+	o.on_result = count_import;
+	o.on_result_arg = m;
 	o.settle_ms = 200;
 	/* Present at start: a file that is no bundle, and names that are no candidates. */
 	put(f, "watch/junk.tar.zst", 100);

@@ -266,6 +266,13 @@ fail:
 	return rc;
 }
 
+/* The import watcher's outcomes, counted in barged_imports_total. */
+static void
+count_import(void *metrics, const char *result)
+{
+	metrics_import(metrics, result);
+}
+
 /*
  * Reads the command line into c: the file first, then the flags in order.
  * Returns -1 to go on serving, else the exit status (help, usage error).
@@ -507,7 +514,8 @@ cmd_serve(int argc, char **argv)
 		iopts.watch = c.import.watch.n > 0 ? c.import.watch.v : default_watch;
 		iopts.nwatch = c.import.watch.n > 0 ? c.import.watch.n : 3;
 		iopts.load = &lopts;
-		iopts.metrics = metrics;
+		iopts.on_result = count_import;
+		iopts.on_result_arg = metrics;
 		iopts.settle_ms = c.import.settle_ms;
 		/* Serving what the store holds matters more: without a watcher, go on. */
 		if (import_start(&iopts, &import, &err) != BARGE_OK)

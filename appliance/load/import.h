@@ -31,8 +31,8 @@
  * candidates and IMPORT_SCAN_DIRS_MAX directories read per scan; the rest
  * are left alone (each limit is logged once).
  *
- * The import borrows its options (the loader policy and metrics must
- * outlive it); it keeps its own copies of the paths.
+ * The import borrows its options (the loader policy and the result
+ * callback's argument must outlive it); it keeps its own copies of the paths.
  */
 #ifndef BARGE_IMPORT_H
 #define BARGE_IMPORT_H
@@ -42,7 +42,6 @@
 #include "err.h"
 
 struct loader_opts;
-struct metrics;
 
 #define IMPORT_DEPTH          3    /* subdirectory levels watched below each directory */
 #define IMPORT_WATCH_MAX      1024 /* inotify watches at most */
@@ -57,8 +56,10 @@ struct import_opts {
 	char *const *watch; /* the directories; absent ones are looked for again later */
 	size_t nwatch;
 	const struct loader_opts *load; /* signature policy; NULL: defaults */
-	struct metrics *metrics;        /* NULL: not counted */
-	unsigned settle_ms;             /* 0: IMPORT_SETTLE_MS */
+	/* Told each bundle's outcome: "ok", "failed" or "skipped"; NULL: nobody. */
+	void (*on_result)(void *arg, const char *result);
+	void *on_result_arg;
+	unsigned settle_ms; /* 0: IMPORT_SETTLE_MS */
 };
 
 struct import;

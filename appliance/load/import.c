@@ -22,7 +22,6 @@
 #include "loader.h"
 #include "loadsrc.h"
 #include "log.h"
-#include "metrics.h"
 #include "store.h"
 
 #define WATCH_MASK                                                                               \
@@ -53,7 +52,8 @@ struct import {
 	char **watch;
 	size_t nwatch;
 	const struct loader_opts *load;
-	struct metrics *metrics;
+	void (*on_result)(void *, const char *);
+	void *on_result_arg;
 	unsigned settle_ms;
 
 	int ino;     /* inotify */
@@ -448,8 +448,8 @@ rescan(struct import *im)
 static void
 count(struct import *im, const char *result)
 {
-	if (im->metrics != NULL)
-		metrics_import(im->metrics, result);
+	if (im->on_result != NULL)
+		im->on_result(im->on_result_arg, result);
 }
 
 struct find {
@@ -715,7 +715,8 @@ import_start(const struct import_opts *o, struct import **out, struct barge_err 
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	im->ino = im->mounts = im->stop[0] = im->stop[1] = -1;
 	im->load = o->load;
-	im->metrics = o->metrics;
+	im->on_result = o->on_result;
+	im->on_result_arg = o->on_result_arg;
 	im->settle_ms = o->settle_ms != 0 ? o->settle_ms : IMPORT_SETTLE_MS;
 	if ((im->data_dir = strdup(o->data_dir)) == NULL ||
 	    (o->nwatch > 0 && (im->watch = calloc(o->nwatch, sizeof(*im->watch))) == NULL)) {
