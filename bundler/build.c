@@ -790,7 +790,7 @@ write_bundle(struct bctx *b)
 	struct bundle_writer *w = NULL;
 	const struct blob *bl;
 	char *meta = NULL, *index = NULL, *sig = NULL;
-	size_t i, k, metalen, indexlen, siglen;
+	size_t i, k, metalen = 0, indexlen = 0, siglen;
 	struct stat st;
 	int rc;
 

@@ -172,7 +172,7 @@ static int
 get_digest(const struct lctx *c, const json_t *obj, const char *at, const char *key, char *out)
 {
 	struct barge_err derr;
-	const char *s;
+	const char *s = NULL;
 	char path[160];
 	int rc;
 

@@ -445,7 +445,7 @@ bundle_reader_slurp(struct bundle_reader *r, size_t max, char **buf, size_t *len
                     struct barge_err *err)
 {
 	char *b = NULL;
-	size_t have = 0, got;
+	size_t have = 0, got = 0;
 	int rc;
 
 	if (r->entry == NULL)

@@ -13,7 +13,8 @@ err_clear(struct barge_err *e)
 	e->msg[0] = '\0';
 }
 
-static void
+/* A printf-style function in its own right, so that its callers' formats are checked. */
+static void __attribute__((format(printf, 3, 0)))
 err_vset(struct barge_err *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;

@@ -7,7 +7,7 @@ BARGE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Build dependencies, then the test-only tools (upstream registry, client,
 # containerd, JSON and compression tools the integration tests use).
 BARGE_PACKAGES=(
-	build-essential cmake pkg-config
+	build-essential cmake pkg-config clang
 	libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
 	libsqlite3-dev libmicrohttpd-dev libyaml-dev libisofs-dev libcmocka-dev
 	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates

@@ -464,8 +464,8 @@ test_malformed(void **state)
 		"[]",
 		"null",
 		"{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\"}",
-		"{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/"
-		"v1\",\"request\":[]}",
+		("{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/"
+		 "v1\",\"request\":[]}"),
 		"\xff\xfe{}",
 	};
 	size_t i;
@@ -490,8 +490,9 @@ test_wrong_types(void **state)
 		"\"object\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":5}]}}}}",
 		"\"object\":{\"spec\":{\"containers\":[{\"image\":\"nginx\"}]}}}}",
 		"\"object\":{\"spec\":{\"containers\":[null,7,\"x\"]}}}}",
-		"\"object\":{\"metadata\":7,\"spec\":{\"volumes\":[{\"name\":\"v\",\"image\":7}]}}}"
-		"}",
+		("\"object\":{\"metadata\":7,\"spec\":{\"volumes\":[{\"name\":\"v\",\"image\":7}]}}"
+		 "}"
+		 "}"),
 		"\"object\":{\"spec\":[]}}}",
 		"\"object\":\"pod\"}}",
 	};
