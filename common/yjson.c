@@ -1,3 +1,7 @@
+/*
+ * yjson: YAML to jansson with positions (see yjson.h).  A struct yjson owns
+ * its name, its documents and the table of node and key positions.
+ */
 #include "yjson.h"
 
 #include <errno.h>
