@@ -1,3 +1,8 @@
+/*
+ * profile: cluster profiles read from YAML and checked key by key (see
+ * profile.h).  It owns the profile it builds, every string and list in it,
+ * and the YAML documents while it reads them.
+ */
 #include "profile.h"
 
 #include <errno.h>
@@ -140,28 +145,6 @@ perr_at(const struct pctx *c, const json_t *parent, const char *key, const json_
 	return perr(c, BARGE_EINVAL, line, col, "%s", msg);
 }
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "a mapping";
-	case JSON_ARRAY:
-		return "a list";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
-}
-
 /* Checks that obj (named where) has only keys from allowed. */
 static int
 check_keys(const struct pctx *c, const json_t *obj, const char *where, const char *const *allowed)
@@ -226,7 +209,7 @@ get_typed(const struct pctx *c, const json_t *obj, const char *where, const char
 			               "%s%s: expected a string, got a number (quote it)", where,
 			               key);
 		return perr_at(c, obj, key, v, "%s%s: expected %s, got %s", where, key, want[type],
-		               type_name(v));
+		               yjson_type_name(v));
 	}
 	*out = v;
 	return BARGE_OK;
@@ -420,7 +403,7 @@ load_platforms(struct pctx *c, const json_t *spec)
 		if (!json_is_string(v))
 			return perr_at(c, list, NULL, v,
 			               "spec.platforms[%zu]: expected a string, got %s", i,
-			               type_name(v));
+			               yjson_type_name(v));
 		if (platform_parse(json_string_value(v), &pl[n], &detail) != BARGE_OK)
 			return perr_at(c, list, NULL, v, "spec.platforms: %s", detail.msg);
 		platform_format(&pl[n], a, sizeof(a));
@@ -588,13 +571,13 @@ pod_spec_images(const struct pctx *c, const char *pack, const char *kind, const 
 			continue;
 		if (!json_is_array(list))
 			return perr_at(c, ps, lists[k], list, "%s: %s: expected a list, got %s",
-			               kind, lists[k], type_name(list));
+			               kind, lists[k], yjson_type_name(list));
 		json_array_foreach(list, i, item)
 		{
 			if (!json_is_object(item))
 				return perr_at(c, list, NULL, item,
 				               "%s: %s[%zu]: expected a mapping, got %s", kind,
-				               lists[k], i, type_name(item));
+				               lists[k], i, yjson_type_name(item));
 			img = json_object_get(item, "image");
 			/* A container without an image has nothing to pull. */
 			if (img == NULL || json_is_null(img))
@@ -604,7 +587,7 @@ pod_spec_images(const struct pctx *c, const char *pack, const char *kind, const 
 				               "%s: %s[%zu].image: expected a reference, got %s",
 				               kind, lists[k], i,
 				               json_is_string(img) ? "an empty string"
-				                                   : type_name(img));
+				                                   : yjson_type_name(img));
 			if ((rc = add_ref_node(c, pack, item, "image", img)) != BARGE_OK)
 				return rc;
 		}
@@ -641,7 +624,7 @@ k8s_object(const struct pctx *c, const char *pack, const json_t *doc, int depth)
 		return BARGE_OK;
 	if (!json_is_object(doc))
 		return perr_at(c, NULL, NULL, doc, "expected a Kubernetes object, got %s",
-		               type_name(doc));
+		               yjson_type_name(doc));
 	kind = json_object_get(doc, "kind");
 	if (!json_is_string(kind))
 		return perr_at(c, NULL, NULL, doc, "Kubernetes object without a kind");
@@ -674,7 +657,7 @@ k8s_object(const struct pctx *c, const char *pack, const json_t *doc, int depth)
 				               next != NULL ? next : node,
 				               "%s: %s: expected a mapping, got %s", k,
 				               pod_spec_paths[i].path[j],
-				               next != NULL ? type_name(next) : "nothing");
+				               next != NULL ? yjson_type_name(next) : "nothing");
 			node = next;
 		}
 		return pod_spec_images(c, pack, k, node);
@@ -750,11 +733,11 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 	if (opt_string(m, "registry", &registry) != 0)
 		return perr_at(c, m, "registry", json_object_get(m, "registry"),
 		               "image registry: expected a string, got %s",
-		               type_name(json_object_get(m, "registry")));
+		               yjson_type_name(json_object_get(m, "registry")));
 	if (opt_string(m, "digest", &digest) != 0)
 		return perr_at(c, m, "digest", json_object_get(m, "digest"),
 		               "image digest: expected a string, got %s",
-		               type_name(json_object_get(m, "digest")));
+		               yjson_type_name(json_object_get(m, "digest")));
 	ud = json_object_get(m, "useDigest");
 	if (json_is_false(ud))
 		digest = "";
@@ -769,7 +752,7 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 		               "quote it");
 	} else if (opt_string(m, "tag", &tag) != 0) {
 		return perr_at(c, m, "tag", tagv, "image tag: expected a string, got %s",
-		               type_name(tagv));
+		               yjson_type_name(tagv));
 	}
 	if (r[0] == '\0')
 		/* An empty repository is a placeholder for an image that is turned off. */
@@ -858,7 +841,7 @@ load_source(const struct pctx *c, const char *pack, const json_t *list, const js
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		return perr_at(c, list, NULL, v, "pack \"%s\": %s: expected a file name, got %s",
 		               pack, kind == SRC_MANIFESTS ? "manifests" : "values",
-		               json_is_string(v) ? "an empty string" : type_name(v));
+		               json_is_string(v) ? "an empty string" : yjson_type_name(v));
 	if ((path = join_rel(c->file, json_string_value(v))) == NULL)
 		return nomem(c);
 	if ((rc = read_yaml(c->ld, path, &y, &real)) != BARGE_OK) {
@@ -901,7 +884,7 @@ load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack)
 	snprintf(where, sizeof(where), "spec.packs[%zu]", idx);
 	if (!json_is_object(pack))
 		return perr_at(c, packs, NULL, pack, "%s: expected a mapping, got %s", where,
-		               type_name(pack));
+		               yjson_type_name(pack));
 	if ((rc = check_keys(c, pack, where, allowed)) != BARGE_OK)
 		return rc;
 	snprintf(where, sizeof(where), "spec.packs[%zu].", idx);
@@ -933,7 +916,7 @@ load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack)
 				return perr_at(
 				        c, list, NULL, v,
 				        "pack \"%s\": images[%zu]: expected a string, got %s", pn,
-				        i, type_name(v));
+				        i, yjson_type_name(v));
 			if (k == 0)
 				rc = add_ref_node(c, pn, list, NULL, v);
 			else
@@ -962,7 +945,7 @@ load_exclude(struct pctx *c, const json_t *spec)
 		    json_string_length(v) > REF_MAX)
 			return perr_at(c, list, NULL, v,
 			               "spec.exclude[%zu]: expected a glob pattern, got %s", i,
-			               json_is_string(v) ? "a bad string" : type_name(v));
+			               json_is_string(v) ? "a bad string" : yjson_type_name(v));
 		if (json_array_size(c->ld->excludes) >= PROFILE_EXCLUDE_MAX)
 			return perr_at(c, list, NULL, v, "spec.exclude: more than %d patterns",
 			               PROFILE_EXCLUDE_MAX);
@@ -991,7 +974,7 @@ load_includes(struct pctx *c, const json_t *spec)
 		if (!json_is_string(v) || json_string_length(v) == 0)
 			return perr_at(c, list, NULL, v,
 			               "spec.include[%zu]: expected a file name, got %s", i,
-			               json_is_string(v) ? "an empty string" : type_name(v));
+			               json_is_string(v) ? "an empty string" : yjson_type_name(v));
 		if ((path = join_rel(c->file, json_string_value(v))) == NULL)
 			return nomem(c);
 		if ((real = realpath(path, NULL)) == NULL) {
@@ -1081,7 +1064,7 @@ load_doc(struct pctx *c, const json_t *doc, int top)
 	}
 	if (!json_is_object(doc))
 		return perr_at(c, NULL, NULL, doc, "expected a mapping at the top level, got %s",
-		               type_name(doc));
+		               yjson_type_name(doc));
 	if ((rc = check_keys(c, doc, "", allowed)) != BARGE_OK)
 		return rc;
 	if ((rc = get_typed(c, doc, "", "apiVersion", JSON_STRING, 1, &v)) != BARGE_OK)

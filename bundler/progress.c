@@ -1,3 +1,7 @@
+/*
+ * progress: the pull progress bars of `barge build` (see progress.h); it
+ * owns its list of images and writes only to the FILE it was given.
+ */
 #include "progress.h"
 
 #include <inttypes.h>
@@ -7,6 +11,8 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fmtsize.h"
 
 #define BAR_CELLS 24
 
@@ -38,20 +44,7 @@ now_s(void)
 void
 progress_human(int64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)n;
-	size_t u = 0;
-
-	if (n < 1024) {
-		snprintf(buf, len, "%" PRId64 " B", n);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%.1f %s", v, units[u]);
+	fmtsize(n, buf, len, 0);
 }
 
 int
@@ -124,14 +117,14 @@ draw(struct progress *pg)
 		if (im->source == NULL || im->finished || im->done == 0)
 			continue;
 		bar(b, im->done, im->total);
-		progress_human(im->done, d, sizeof(d));
-		progress_human(im->total, t, sizeof(t));
+		fmtsize(im->done, d, sizeof(d), 0);
+		fmtsize(im->total, t, sizeof(t), 0);
 		snprintf(text, sizeof(text), "%s %10s / %-10s %s", b, d, t, im->source);
 		line(pg, width, text);
 		shown++;
 	}
 	bps = elapsed > 0.05 ? (double)pg->done / elapsed : 0;
-	progress_human((int64_t)bps, rate, sizeof(rate));
+	fmtsize((int64_t)bps, rate, sizeof(rate), 0);
 	left = pg->total - pg->done;
 	/* A slow start can predict years: beyond what an int of seconds holds, say nothing. */
 	if (bps >= 1 && left >= 0 && (double)left / bps < INT_MAX)
@@ -140,8 +133,8 @@ draw(struct progress *pg)
 	else
 		snprintf(eta, sizeof(eta), "ETA --:--");
 	bar(b, pg->done, pg->total);
-	progress_human(pg->done, d, sizeof(d));
-	progress_human(pg->total, t, sizeof(t));
+	fmtsize(pg->done, d, sizeof(d), 0);
+	fmtsize(pg->total, t, sizeof(t), 0);
 	snprintf(text, sizeof(text), "%s %10s / %-10s %s/s %s  total", b, d, t, rate, eta);
 	line(pg, width, text);
 	/* Bars that finished leave lines behind; clear what is below. */

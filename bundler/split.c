@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "splitname.h"
 
 #define COPY_CHUNK (1024 * 1024)
 
@@ -64,12 +65,6 @@ bad:
 	return err_set(err, BARGE_EINVAL,
 	               "size \"%s\": want a number of bytes, or of K, M, G or T (powers of 1024)",
 	               s);
-}
-
-char *
-split_part_name(const char *bundle, size_t i)
-{
-	return fu_printf("%s.part%03zu", bundle, i);
 }
 
 void
@@ -164,7 +159,7 @@ remove_stale(const char *bundle, size_t first, struct barge_err *err)
 	size_t i;
 
 	for (i = first; i < SPLIT_PARTS_MAX * 10; i++) {
-		if ((name = split_part_name(bundle, i)) == NULL)
+		if ((name = splitname_part(bundle, i)) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 		if (unlink(name) != 0) {
 			int e = errno;
@@ -218,7 +213,7 @@ split_bundle(const char *bundle, int64_t part_size, struct split_result **out,
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (r->parts = calloc(n, sizeof(*r->parts))) == NULL ||
 	    (tmps = calloc(n, sizeof(*tmps))) == NULL || (buf = malloc(COPY_CHUNK)) == NULL ||
-	    (r->list = fu_printf("%s%s", bundle, SPLIT_LIST_SUFFIX)) == NULL) {
+	    (r->list = fu_printf("%s%s", bundle, SPLITNAME_LIST_SUFFIX)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -227,7 +222,7 @@ split_bundle(const char *bundle, int64_t part_size, struct split_result **out,
 		goto out;
 	left = st.st_size;
 	for (i = 0; i < n; i++) {
-		if ((r->parts[i].path = split_part_name(bundle, i)) == NULL ||
+		if ((r->parts[i].path = splitname_part(bundle, i)) == NULL ||
 		    (tmps[i] = fu_printf("%s.tmp-XXXXXX", r->parts[i].path)) == NULL) {
 			rc = err_set(err, BARGE_ENOMEM, "out of memory");
 			goto out;

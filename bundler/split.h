@@ -25,16 +25,12 @@
 /* 3900 MiB: under FAT32's 4 GiB - 1 with room to spare. */
 #define SPLIT_SIZE_DEFAULT ((int64_t)3900 * 1024 * 1024)
 #define SPLIT_PARTS_MAX    100000
-#define SPLIT_LIST_SUFFIX  ".split.json"
 
 /*
  * Parses "3900M", "4G", "512K" (powers of 1024) or plain bytes into *out:
  * BARGE_EINVAL for anything else, or a size under SPLIT_SIZE_MIN.
  */
 int split_parse_size(const char *s, int64_t *out, struct barge_err *err) BARGE_MUST_CHECK;
-
-/* The name of part i of bundle: "BUNDLE.part000"; NULL without memory. */
-char *split_part_name(const char *bundle, size_t i);
 
 struct split_part {
 	char *path;

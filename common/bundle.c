@@ -1,3 +1,10 @@
+/*
+ * bundle: the bundle reader, zstd frames decompressed here and the tar
+ * inside read with libarchive (see bundle.h), and the entry-name rule.  A
+ * reader owns its name, its zstd context, its buffers, the libarchive handle
+ * and its source (a descriptor handed to it included), released by
+ * bundle_reader_free.
+ */
 #include "bundle.h"
 
 #include <archive.h>

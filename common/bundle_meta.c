@@ -1,3 +1,7 @@
+/*
+ * bundle_meta: parsing and validating barge.json (see bundle_meta.h).  The
+ * struct bundle_meta it returns owns every string and array in it.
+ */
 #include "bundle_meta.h"
 
 #include <inttypes.h>

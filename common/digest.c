@@ -1,12 +1,22 @@
+/*
+ * digest: OpenSSL EVP behind digest.h's contexts, the one-shot and file
+ * helpers, and the verifying writer.  It owns each context's EVP_MD_CTX and
+ * a file helper's read buffer; never the descriptors it is handed.
+ */
 #include "digest.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "fileutil.h"
+
+/* Large enough that hashing, not the system calls, sets the pace. */
+#define DIGEST_FD_BUF (256 * 1024)
 
 struct digest_ctx {
 	enum digest_alg alg;
@@ -168,6 +178,56 @@ digest_buf(enum digest_alg alg, const void *buf, size_t len, char *out, struct b
 		goto out;
 	rc = digest_final(c, out, err);
 out:
+	digest_free(c);
+	return rc;
+}
+
+int
+digest_update_fd(struct digest_ctx *c, int fd, int64_t len, const char *name, struct barge_err *err)
+{
+	unsigned char *buf;
+	int64_t off = 0;
+	size_t want;
+	ssize_t n;
+	int rc = BARGE_OK;
+
+	if ((buf = malloc(DIGEST_FD_BUF)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	while (len < 0 || off < len) {
+		want = len >= 0 && len - off < DIGEST_FD_BUF ? (size_t)(len - off) : DIGEST_FD_BUF;
+		n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "read %s", name);
+			break;
+		}
+		if (n == 0) {
+			if (len >= 0)
+				rc = err_set(err, BARGE_EIO, "%s: shorter than %" PRId64 " bytes",
+				             name, len);
+			break;
+		}
+		if ((rc = digest_update(c, buf, (size_t)n, err)) != BARGE_OK)
+			break;
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
+
+int
+digest_fd(int fd, const char *like, const char *name, char *out, struct barge_err *err)
+{
+	struct digest_ctx *c = NULL;
+	enum digest_alg alg;
+	int rc;
+
+	if ((rc = digest_parse(like, &alg, NULL, err)) != BARGE_OK ||
+	    (rc = digest_new(alg, &c, err)) != BARGE_OK)
+		return rc;
+	if ((rc = digest_update_fd(c, fd, -1, name, err)) == BARGE_OK)
+		rc = digest_final(c, out, err);
 	digest_free(c);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * digest: content digests ("sha256:<64 hex>", "sha512:<128 hex>") computed
- * as streams with OpenSSL EVP, and a writer that verifies what it writes.
+ * as streams with OpenSSL EVP, of buffers and of files, and a writer that
+ * verifies what it writes.
  */
 #ifndef BARGE_DIGEST_H
 #define BARGE_DIGEST_H
@@ -36,6 +37,25 @@ void digest_free(struct digest_ctx *c);
 /* One-shot digest of a buffer. */
 int digest_buf(enum digest_alg alg, const void *buf, size_t len, char *out,
                struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Feeds c the first len bytes of fd, or all of it when len < 0.  Reads with
+ * pread from offset 0, so fd's file offset does not move and fd is not
+ * owned.  name names the file in errors ("read NAME: ..."); a file shorter
+ * than len is BARGE_EIO.
+ */
+int digest_update_fd(struct digest_ctx *c, int fd, int64_t len, const char *name,
+                     struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Hashes all of fd, as digest_update_fd reads it, with the algorithm of the
+ * digest like (typically the one the content should have) and writes what
+ * it hashes to into out (DIGEST_STR_MAX bytes).  Comparing is the caller's:
+ * out differs from like when the content does.  BARGE_EINVAL when like is
+ * not a digest.
+ */
+int digest_fd(int fd, const char *like, const char *name, char *out,
+              struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
  * A writer that hashes and counts every byte it writes to fd and, at

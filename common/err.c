@@ -1,3 +1,7 @@
+/*
+ * err: filling in the struct barge_err that callers own (see err.h), and the
+ * names of the codes.  It owns nothing.
+ */
 #include "err.h"
 
 #include <stdarg.h>

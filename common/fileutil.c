@@ -1,3 +1,9 @@
+/*
+ * fileutil: the small file helpers both programs use (see fileutil.h).  It
+ * owns nothing past a call: what it allocates or opens and returns (a
+ * buffer, a string, fu_out_create's descriptor) is the caller's, and every
+ * other descriptor it opens is closed before it returns.
+ */
 #include "fileutil.h"
 
 #include <errno.h>

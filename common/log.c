@@ -1,3 +1,8 @@
+/*
+ * log: the logger of barge and barged (see log.h).  It owns the process-wide
+ * logging settings (program name, text or JSON, lowest level) and the lock
+ * that keeps lines from different threads whole.
+ */
 #include "log.h"
 
 #include <jansson.h>

@@ -1,3 +1,8 @@
+/*
+ * manifest: parsing image manifests and indexes for reading (see
+ * manifest.h).  The struct manifest it returns owns its descriptors' strings;
+ * the manifest's bytes stay the caller's.
+ */
 #include "manifest.h"
 
 #include <stdlib.h>

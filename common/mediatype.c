@@ -1,3 +1,7 @@
+/*
+ * mediatype: the media types Barge understands, compared with parameters and
+ * spaces trimmed (see mediatype.h).  Static tables; it owns nothing.
+ */
 #include "mediatype.h"
 
 #include <string.h>

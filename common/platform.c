@@ -1,3 +1,7 @@
+/*
+ * platform: parsing, normalising and matching "os/arch[/variant]" (see
+ * platform.h).  Platforms are plain fixed-size structs; it owns nothing.
+ */
 #include "platform.h"
 
 #include <stdio.h>

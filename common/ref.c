@@ -1,3 +1,7 @@
+/*
+ * ref: the image-reference parser and normaliser and the local repository
+ * names (see ref.h).  A struct ref owns its strings.
+ */
 #include "ref.h"
 
 #include <arpa/inet.h>

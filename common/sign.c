@@ -1,3 +1,8 @@
+/*
+ * sign: Ed25519 keys and signatures over barge.json with OpenSSL EVP (see
+ * sign.h).  A struct sign_key owns its EVP_PKEY; the keys of a directory
+ * are the caller's, as is every signature text it makes.
+ */
 #include "sign.h"
 
 #include <dirent.h>

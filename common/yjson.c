@@ -1,3 +1,7 @@
+/*
+ * yjson: YAML to jansson with positions (see yjson.h).  A struct yjson owns
+ * its name, its documents and the table of node and key positions.
+ */
 #include "yjson.h"
 
 #include <errno.h>
@@ -983,4 +987,26 @@ yjson_suggest(const char *word, const char *const *candidates)
 		}
 	}
 	return best;
+}
+
+const char *
+yjson_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "a mapping";
+	case JSON_ARRAY:
+		return "a list";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "an unknown value";
 }

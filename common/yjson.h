@@ -61,4 +61,10 @@ int yjson_key_pos(const struct yjson *y, const json_t *obj, const char *key, int
  */
 const char *yjson_suggest(const char *word, const char *const *candidates);
 
+/*
+ * What v is, in the words of a YAML user's error message: "a mapping", "a
+ * list", "a string", "a number", "a boolean" or "null".  A static string.
+ */
+const char *yjson_type_name(const json_t *v);
+
 #endif

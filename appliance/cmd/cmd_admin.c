@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "fmtsize.h"
 #include "log.h"
 #include "store.h"
 
@@ -19,26 +20,6 @@
 /* Orphan blob files younger than this stay: a push links blobs before its manifest. */
 #define DEFAULT_GRACE_S 600
 #define DEFAULT_WAIT_S  60
-
-/* "70.1 MiB": sizes for people. */
-static void
-human_size(int64_t n, char *buf, size_t cap)
-{
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	size_t u = 0;
-
-	if (n < 1024) {
-		snprintf(buf, cap, "%lld B", (long long)n);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, cap, "%.1f %s", v, units[u]);
-}
 
 static void
 iso_time(int64_t t, char *buf, size_t cap)
@@ -153,7 +134,7 @@ ls_bundle(const struct store_bundle *b, void *arg)
 		return l->failed;
 	}
 	iso_time(b->loaded_at, when, sizeof(when));
-	human_size(b->bytes, size, sizeof(size));
+	fmtsize(b->bytes, size, sizeof(size), FMTSIZE_UPTO_TIB);
 	printf("%-5" PRId64 " %-24s %-14s %-20s %6" PRId64 " %10s\n", b->id, b->name, b->version,
 	       when, b->images, size);
 	return 0;
@@ -188,7 +169,7 @@ ls_image(const struct store_image *im, void *arg)
 	for (i = 0; i < im->ntags && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "",
 		                         im->tags[i]);
-	human_size(im->size, size, sizeof(size));
+	fmtsize(im->size, size, sizeof(size), FMTSIZE_UPTO_TIB);
 	printf("%-48s %-20s %.19s %10s", im->repo, im->ntags ? list : "<none>", im->digest, size);
 	for (i = 0; i < im->nbundles; i++)
 		printf("%s%s:%s", i ? "," : " ", im->bundles[i].name, im->bundles[i].version);
@@ -512,7 +493,7 @@ cmd_gc(int argc, char **argv)
 		log_error("barged gc: %s", err.msg);
 		goto out;
 	}
-	human_size(st.bytes, size, sizeof(size));
+	fmtsize(st.bytes, size, sizeof(size), FMTSIZE_UPTO_TIB);
 	printf("%s %" PRId64 " manifest%s, %" PRId64 " blob%s (%" PRId64 " orphan%s): %s %s\n",
 	       o.dry_run ? "would remove" : "removed", st.manifests, st.manifests == 1 ? "" : "s",
 	       st.blobs, st.blobs == 1 ? "" : "s", st.orphans, st.orphans == 1 ? "" : "s", size,
@@ -648,7 +629,7 @@ cmd_fsck(int argc, char **argv)
 		}
 		fo.problems = NULL;
 	} else {
-		human_size(st.bytes, size, sizeof(size));
+		fmtsize(st.bytes, size, sizeof(size), FMTSIZE_UPTO_TIB);
 		printf("checked %" PRId64 " blob%s (%s), %" PRId64 " manifest%s: %" PRId64
 		       " problem%s\n",
 		       st.blobs, st.blobs == 1 ? "" : "s", size, st.manifests,

@@ -12,6 +12,7 @@
 
 #include "bundle.h"
 #include "cmd.h"
+#include "fmtsize.h"
 #include "loader.h"
 #include "loadsrc.h"
 #include "log.h"
@@ -54,26 +55,6 @@ load_usage(FILE *f)
 	        "Exit status: 0 every bundle loaded, 1 a bundle failed, 2 usage error.\n");
 }
 
-/* "70.1 MiB": sizes for people. */
-static void
-human_size(int64_t n, char *buf, size_t cap)
-{
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	size_t u = 0;
-
-	if (n < 1024) {
-		snprintf(buf, cap, "%lld bytes", (long long)n);
-		return;
-	}
-	v /= 1024;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, cap, "%.1f %s", v, units[u]);
-}
-
 static double
 since(const struct timespec *t0)
 {
@@ -105,10 +86,11 @@ progress_cb(void *arg, int64_t bytes_in)
 		return;
 	p->last = now;
 	secs = since(&p->start);
-	human_size(bytes_in, done, sizeof(done));
-	human_size(secs > 0 ? (int64_t)((double)bytes_in / secs) : 0, rate, sizeof(rate));
+	fmtsize(bytes_in, done, sizeof(done), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
+	fmtsize(secs > 0 ? (int64_t)((double)bytes_in / secs) : 0, rate, sizeof(rate),
+	        FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 	if (p->total > 0) {
-		human_size(p->total, total, sizeof(total));
+		fmtsize(p->total, total, sizeof(total), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 		fprintf(stderr, "\r\033[K%s: %3d%%  %s of %s  %s/s", p->label,
 		        (int)(bytes_in * 100 / p->total), done, total, rate);
 	} else {
@@ -127,7 +109,7 @@ print_loaded(const struct loader_result *r, double secs)
 {
 	char size[32];
 
-	human_size(r->bytes, size, sizeof(size));
+	fmtsize(r->bytes, size, sizeof(size), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 	printf("loaded %s %s%s: %zu image%s, %zu tag%s, %zu blob%s (%zu new, %zu already "
 	       "present), %s in %.1f s",
 	       r->name, r->version, r->reloaded ? " (again)" : "", r->images,
@@ -363,7 +345,7 @@ cmd_load(int argc, char **argv)
 		}
 		printf("\n");
 	} else if (ls.n > 1) {
-		human_size(t.bytes, size, sizeof(size));
+		fmtsize(t.bytes, size, sizeof(size), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 		printf("%zu of %zu bundles loaded%s: %zu images, %zu tags, %zu blobs (%zu new, %zu "
 		       "already present), %s in %.1f s\n",
 		       t.loaded, ls.n, t.failed > 0 ? " (see the errors above)" : "", t.images,

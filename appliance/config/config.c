@@ -277,28 +277,6 @@ cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *
 	return err_set(x->err, code, "%s:%d:%d: %s", yjson_name(x->y), line, col, msg);
 }
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "a mapping";
-	case JSON_ARRAY:
-		return "a list";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
-}
-
 static int walk(const struct cctx *x, const json_t *obj, const char *section);
 
 static int
@@ -317,12 +295,12 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 			return BARGE_OK;
 		if (!json_is_object(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a mapping, got %s",
-			            k->name, type_name(v));
+			            k->name, yjson_type_name(v));
 		return walk(x, v, k->name);
 	case K_STR:
 		if (!json_is_string(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a string, got %s",
-			            k->name, type_name(v));
+			            k->name, yjson_type_name(v));
 		if (strlen(json_string_value(v)) != json_string_length(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: contains a NUL byte",
 			            k->name);
@@ -334,13 +312,14 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 	case K_BOOL:
 		if (!json_is_boolean(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL,
-			            "%s: expected true or false, got %s", k->name, type_name(v));
+			            "%s: expected true or false, got %s", k->name,
+			            yjson_type_name(v));
 		*(int *)((char *)x->c + k->off) = json_is_true(v);
 		return BARGE_OK;
 	case K_UINT:
 		if (!json_is_integer(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected an integer, got %s",
-			            k->name, type_name(v));
+			            k->name, yjson_type_name(v));
 		n = json_integer_value(v);
 		if (n < (json_int_t)k->min || n > (json_int_t)k->max)
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: must be %u to %u", k->name,
@@ -351,7 +330,7 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		words_join(k->words, words, sizeof(words));
 		if (!json_is_string(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected one of %s, got %s",
-			            k->name, words, type_name(v));
+			            k->name, words, yjson_type_name(v));
 		if ((idx = word_index(k->words, json_string_value(v))) < 0)
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: \"%.100s\" is not one of %s",
 			            k->name, json_string_value(v), words);
@@ -367,7 +346,7 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		}
 		if (!json_is_array(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a list, got %s",
-			            k->name, type_name(v));
+			            k->name, yjson_type_name(v));
 		list_clear(l);
 		json_array_foreach(v, i, e)
 		{
@@ -375,7 +354,7 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 			    strlen(json_string_value(e)) != json_string_length(e))
 				return cerr(x, v, NULL, e, BARGE_EINVAL,
 				            "%s[%zu]: expected a string, got %s", k->name, i,
-				            type_name(e));
+				            yjson_type_name(e));
 			if ((why = str_problem(k, json_string_value(e))) != NULL)
 				return cerr(x, v, NULL, e, BARGE_EINVAL, "%s[%zu]: %s", k->name, i,
 				            why);
@@ -446,7 +425,7 @@ config_apply(struct config *c, const struct yjson *y, struct barge_err *err)
 		return BARGE_OK;
 	if (!json_is_object(doc))
 		return cerr(&x, NULL, NULL, doc, BARGE_EINVAL, "expected a mapping of keys, got %s",
-		            type_name(doc));
+		            yjson_type_name(doc));
 	return walk(&x, doc, "");
 }
 

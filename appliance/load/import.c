@@ -22,12 +22,12 @@
 #include "loader.h"
 #include "loadsrc.h"
 #include "log.h"
+#include "splitname.h"
 #include "store.h"
 
 #define WATCH_MASK                                                                               \
 	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | \
 	 IN_ONLYDIR)
-#define PARTS_SUFFIX ".split.json"
 
 enum cand_kind { CAND_BUNDLE, CAND_PARTS, CAND_ISO };
 
@@ -81,30 +81,12 @@ ends_with(const char *s, const char *suffix, int icase)
 	return icase ? strcasecmp(s + n - m, suffix) == 0 : strcmp(s + n - m, suffix) == 0;
 }
 
-/* Length of the stem of "<stem>.part<digits>", and the number, or -1 when not a part name. */
-static long
-part_num(const char *name, size_t *stemlen)
-{
-	const char *p = strrchr(name, '.');
-	size_t digits;
-	long n = 0;
-
-	if (p == NULL || strncmp(p, ".part", 5) != 0)
-		return -1;
-	digits = strspn(p + 5, "0123456789");
-	if (digits == 0 || digits > 9 || p[5 + digits] != '\0')
-		return -1;
-	for (size_t i = 0; i < digits; i++)
-		n = n * 10 + (p[5 + i] - '0');
-	*stemlen = (size_t)(p - name);
-	return n;
-}
-
 /* The kind of a file name worth importing, or -1. */
 static int
 cand_kind_of(const char *name)
 {
 	size_t stemlen;
+	long num;
 
 	if (name[0] == '.')
 		return -1;
@@ -112,7 +94,7 @@ cand_kind_of(const char *name)
 		return CAND_BUNDLE;
 	if (ends_with(name, ".iso", 1))
 		return CAND_ISO;
-	if (part_num(name, &stemlen) == 0 && stemlen > 8 &&
+	if (splitname_parse(name, &stemlen, &num) && num == 0 && stemlen > 8 &&
 	    strncmp(name + stemlen - 8, ".tar.zst", 8) == 0)
 		return CAND_PARTS;
 	return -1;
@@ -126,8 +108,9 @@ split_path(const char *part000, char **dir, char **stem)
 {
 	const char *slash = strrchr(part000, '/'), *base = slash != NULL ? slash + 1 : part000;
 	size_t stemlen;
+	long num;
 
-	if (part_num(base, &stemlen) != 0)
+	if (!splitname_parse(base, &stemlen, &num) || num != 0)
 		return -1;
 	*dir = slash == NULL      ? strdup(".")
 	       : slash == part000 ? strdup("/")
@@ -149,7 +132,8 @@ split_path(const char *part000, char **dir, char **stem)
 static int
 list_ready(const char *dir, const char *stem, char **why)
 {
-	char *path = fu_printf("%s/%s%s", dir, stem, PARTS_SUFFIX), *buf = NULL, *file = NULL;
+	char *path = fu_printf("%s/%s%s", dir, stem, SPLITNAME_LIST_SUFFIX), *buf = NULL,
+	     *file = NULL;
 	json_t *root = NULL, *parts, *p, *f, *sz;
 	struct barge_err err = { 0 };
 	struct stat sb;
@@ -215,7 +199,7 @@ parts_each(const char *dir, const char *stem,
 		return 0;
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, stem, stemlen) != 0 ||
-		    (n = part_num(de->d_name, &sl)) < 0 || sl != stemlen)
+		    !splitname_parse(de->d_name, &sl, &n) || sl != stemlen)
 			continue;
 		found++;
 		if (fn != NULL)
@@ -308,7 +292,7 @@ fp_get(const struct cand *c, struct fp *fp)
 	if (split_path(c->path, &dir, &stem) != 0)
 		return -1;
 	(void)parts_each(dir, stem, fp_part, fp);
-	if ((list = fu_printf("%s/%s%s", dir, stem, PARTS_SUFFIX)) != NULL &&
+	if ((list = fu_printf("%s/%s%s", dir, stem, SPLITNAME_LIST_SUFFIX)) != NULL &&
 	    stat(list, &sb) == 0) {
 		fp_add(fp, &sb);
 	}

@@ -1,3 +1,8 @@
+/*
+ * loadsrc: the sources of `barged load` resolved into bundles (see
+ * loadsrc.h).  It owns the list of items and each item's part names; a
+ * reader it opens owns the open part (a file or an entry of the image).
+ */
 #include "loadsrc.h"
 
 #include <dirent.h>
@@ -14,9 +19,9 @@
 #include "fileutil.h"
 #include "isoread.h"
 #include "loader.h"
+#include "splitname.h"
 
 #define BUNDLE_SUFFIX ".tar.zst"
-#define PART_DIGITS   9 /* ".part" and at most this many digits */
 /* Bounds for what one directory or image may offer. */
 #define NAMES_MAX 100000
 
@@ -173,31 +178,6 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/*
- * Whether name is "<stem>.part<digits>": sets *stemlen and *num.  The
- * digits are bounded, so the number fits and no name overflows.
- */
-static int
-part_number(const char *name, size_t *stemlen, long *num)
-{
-	const char *p = strrchr(name, '.'), *d;
-	long v = 0;
-
-	if (p == NULL || strncmp(p, ".part", 5) != 0)
-		return 0;
-	d = p + 5;
-	if (*d == '\0' || strlen(d) > PART_DIGITS)
-		return 0;
-	for (; *d != '\0'; d++) {
-		if (*d < '0' || *d > '9')
-			return 0;
-		v = v * 10 + (*d - '0');
-	}
-	*stemlen = (size_t)(p - name);
-	*num = v;
-	return 1;
-}
-
 struct part {
 	const char *name;
 	long num;
@@ -230,7 +210,7 @@ parts_collect(char *const *names, size_t n, const char *stem, size_t stemlen, ch
 	if ((ps = calloc(n > 0 ? n : 1, sizeof(*ps))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
-		if (part_number(names[i], &sl, &num) && sl == stemlen &&
+		if (splitname_parse(names[i], &sl, &num) && sl == stemlen &&
 		    strncmp(names[i], stem, stemlen) == 0) {
 			ps[np].name = names[i];
 			ps[np++].num = num;
@@ -388,7 +368,7 @@ is_bundle_part(const char *name, size_t *stemlen)
 	size_t sl, suf = strlen(BUNDLE_SUFFIX);
 	long num;
 
-	if (!part_number(name, &sl, &num) || sl < suf ||
+	if (!splitname_parse(name, &sl, &num) || sl < suf ||
 	    strncmp(name + sl - suf, BUNDLE_SUFFIX, suf) != 0)
 		return 0;
 	*stemlen = sl;
@@ -699,7 +679,7 @@ loadsrc_add(struct loadsrc *ls, const char *arg, struct barge_err *err)
 		return err_set(err, BARGE_EINVAL,
 		               "%s: not a bundle, an ISO image, a block device or a directory",
 		               arg);
-	if (S_ISREG(st.st_mode) && part_number(arg, &stemlen, &num))
+	if (S_ISREG(st.st_mode) && splitname_parse(arg, &stemlen, &num))
 		return add_parts(ls, arg, stemlen, num, err);
 	if (S_ISBLK(st.st_mode))
 		is_iso = 1;

@@ -11,6 +11,7 @@
 #include "accesslog.h"
 #include "auth.h"
 #include "fileutil.h"
+#include "fmtsize.h"
 #include "metrics.h"
 #include "registry.h"
 #include "store.h"
@@ -620,23 +621,6 @@ handle_metrics(struct router *r, struct http_req *req)
 }
 
 static void
-human_size(int64_t n, char *buf, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)n;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%lld B", (long long)n);
-	else
-		snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
-static void
 handle_status(struct router *r, struct http_req *req)
 {
 	struct barge_err err = { 0 };
@@ -648,7 +632,7 @@ handle_status(struct router *r, struct http_req *req)
 	if (!ok)
 		router_fail(r, "status page: store snapshot", &err);
 	metrics_get_store(r->metrics, &ms);
-	human_size(ms.bytes, size, sizeof(size));
+	fmtsize(ms.bytes, size, sizeof(size), 0);
 	/* Only numbers and our own version go into the page: nothing to escape. */
 	page = fu_printf(
 	        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>barged</title>"

@@ -272,6 +272,80 @@ test_writer_write_error(void **state)
 	close(fd);
 }
 
+/* A whole file, in either algorithm, named by the digest it should have; fd's offset stays. */
+static void
+test_fd_whole(void **state)
+{
+	struct scratch *s = *state;
+	char out[DIGEST_STR_MAX];
+	struct barge_err e;
+
+	assert_int_equal(digest_fd(s->fd, SHA256_ABC, s->file, out, &e), BARGE_OK);
+	assert_string_equal(out, SHA256_EMPTY);
+	assert_int_equal(write(s->fd, "abc", 3), 3);
+	assert_int_equal(digest_fd(s->fd, SHA256_EMPTY, s->file, out, &e), BARGE_OK);
+	assert_string_equal(out, SHA256_ABC);
+	assert_int_equal(digest_fd(s->fd, SHA512_ABC, s->file, out, &e), BARGE_OK);
+	assert_string_equal(out, SHA512_ABC);
+	assert_int_equal(lseek(s->fd, 0, SEEK_CUR), 3);
+}
+
+/* Larger than one read: the same digest as the buffer's, whole and as a prefix. */
+static void
+test_fd_large_and_prefix(void **state)
+{
+	struct scratch *s = *state;
+	char want[DIGEST_STR_MAX], got[DIGEST_STR_MAX];
+	size_t len = 1000003, i;
+	struct digest_ctx *c = NULL;
+	struct barge_err e;
+	unsigned char *buf;
+
+	assert_non_null(buf = malloc(len));
+	for (i = 0; i < len; i++)
+		buf[i] = (unsigned char)(i * 131 + (i >> 9));
+	assert_int_equal(write(s->fd, buf, len), (ssize_t)len);
+	assert_int_equal(digest_buf(DIGEST_SHA256, buf, len, want, &e), BARGE_OK);
+	assert_int_equal(digest_fd(s->fd, SHA256_EMPTY, s->file, got, &e), BARGE_OK);
+	assert_string_equal(got, want);
+	/* A prefix, then more bytes fed by hand: how a resumed download goes on. */
+	assert_int_equal(digest_buf(DIGEST_SHA512, buf, 300001, want, &e), BARGE_OK);
+	assert_int_equal(digest_new(DIGEST_SHA512, &c, &e), BARGE_OK);
+	assert_int_equal(digest_update_fd(c, s->fd, 300000, s->file, &e), BARGE_OK);
+	assert_int_equal(digest_update(c, buf + 300000, 1, &e), BARGE_OK);
+	assert_int_equal(digest_final(c, got, &e), BARGE_OK);
+	assert_string_equal(got, want);
+	digest_free(c);
+	free(buf);
+}
+
+static void
+test_fd_refuses(void **state)
+{
+	struct scratch *s = *state;
+	char out[DIGEST_STR_MAX];
+	struct digest_ctx *c = NULL;
+	struct barge_err e;
+	int dfd;
+
+	assert_int_equal(write(s->fd, "abc", 3), 3);
+	/* Fewer bytes than asked for: the file is named with what was wanted. */
+	assert_int_equal(digest_new(DIGEST_SHA256, &c, &e), BARGE_OK);
+	assert_int_equal(digest_update_fd(c, s->fd, 10, s->file, &e), BARGE_EIO);
+	assert_non_null(strstr(e.msg, s->file));
+	assert_non_null(strstr(e.msg, "shorter than 10 bytes"));
+	digest_free(c);
+	/* Not a digest to take the algorithm from. */
+	assert_int_equal(digest_fd(s->fd, "md5:abc", s->file, out, &e), BARGE_EINVAL);
+	assert_int_equal(digest_fd(s->fd, "abc", s->file, out, &e), BARGE_EINVAL);
+	/* A read that fails (a directory) is an I/O error naming the file. */
+	dfd = open(s->dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(digest_fd(dfd, SHA256_EMPTY, "the dir", out, &e), BARGE_EIO);
+	assert_non_null(strstr(e.msg, "read the dir"));
+	close(dfd);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_known_vectors),
 	cmocka_unit_test(test_streaming_equals_one_shot),
@@ -283,6 +357,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_writer_rejects_short_content, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_writer_rejects_bad_expectation, setup, teardown),
 	cmocka_unit_test(test_writer_write_error),
+	cmocka_unit_test_setup_teardown(test_fd_whole, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_fd_large_and_prefix, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_fd_refuses, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

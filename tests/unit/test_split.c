@@ -119,23 +119,6 @@ test_parse_size(void **state)
 	expect_bad_size("9223372036854775807K", "want a number");
 }
 
-static void
-test_part_names(void **state)
-{
-	char *s;
-
-	(void)state;
-	/* What barged load looks for: the stem, ".part", the number, three digits at least. */
-	assert_string_equal(s = split_part_name("d/x.tar.zst", 0), "d/x.tar.zst.part000");
-	free(s);
-	assert_string_equal(s = split_part_name("x.tar.zst", 7), "x.tar.zst.part007");
-	free(s);
-	assert_string_equal(s = split_part_name("x.tar.zst", 999), "x.tar.zst.part999");
-	free(s);
-	assert_string_equal(s = split_part_name("x.tar.zst", 1234), "x.tar.zst.part1234");
-	free(s);
-}
-
 static int
 count_entries(const char *dir)
 {
@@ -257,7 +240,6 @@ test_split_refuses(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_parse_size),
-	cmocka_unit_test(test_part_names),
 	cmocka_unit_test_setup_teardown(test_split_concatenates_to_the_bundle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_split_exact_multiple, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_split_removes_stale_parts, setup, teardown),

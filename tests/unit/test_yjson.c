@@ -447,6 +447,29 @@ test_suggest(void **state)
 	assert_null(yjson_suggest("a-very-long-key-that-matches-nothing-at-all-here", keys));
 }
 
+/* What a value is, in the words the profile and barged.yaml errors use, as YAML spells it. */
+static void
+test_type_name(void **state)
+{
+	static const struct {
+		const char *yaml, *name;
+	} cases[] = {
+		{ "v: {a: 1}", "a mapping" }, { "v: [1]", "a list" },  { "v: x", "a string" },
+		{ "v: '1'", "a string" },     { "v: 1", "a number" },  { "v: 1.5", "a number" },
+		{ "v: true", "a boolean" },   { "v: no", "a string" }, { "v: ~", "null" },
+	};
+	struct yjson *y;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		y = load_ok("t.yaml", cases[i].yaml);
+		assert_string_equal(yjson_type_name(json_object_get(yjson_doc(y, 0), "v")),
+		                    cases[i].name);
+		yjson_free(y);
+	}
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_core_schema_scalars),
 	cmocka_unit_test(test_scalar_errors),
@@ -460,6 +483,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_multi_doc),
 	cmocka_unit_test(test_file_errors),
 	cmocka_unit_test(test_suggest),
+	cmocka_unit_test(test_type_name),
 };
 
 BARGE_TEST_MAIN(tests)
