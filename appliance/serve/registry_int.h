@@ -6,7 +6,7 @@
  *                       the dispatch of a parsed route to the handlers below
  *   registry_resp.c     OCI error bodies, the common headers, file bodies
  *   registry_pull.c     manifest and blob GET/HEAD, with Range and ETags
- *   registry_list.c     tags/list, _catalog and referrers
+ *   registry_list.c     tags/list and _catalog (one paginator), referrers
  *   registry_session.c  the in-memory side of upload sessions
  *   registry_push.c     uploads, monolithic and mounted blobs, manifest
  *                       PUT, deletes

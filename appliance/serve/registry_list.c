@@ -1,6 +1,6 @@
 /*
  * registry_list.c: the registry's listings: tags/list and _catalog, which
- * are paginated (n=, last=, and a Link header to the next page), and
+ * share one paginator (n=, last=, and a Link header to the next page), and
  * the referrers of a digest as an OCI index.  It owns the JSON it builds
  * until the answer is queued.
  */
@@ -16,20 +16,33 @@
 #include "registry_int.h"
 #include "registry_range.h"
 
-struct registry_tags {
-	json_t *tags;
+/* --- the paginator --------------------------------------------------------- */
+
+/*
+ * One listing: list calls fn for at most n names after last (NULL: from
+ * the start), in order; link is the path the Link header points back to.
+ */
+struct registry_page {
+	const char *link; /* "/v2/<name>/tags/list" or "/v2/_catalog" */
+	const char *ns;   /* carried on in the Link header, or NULL */
+	const char *repo; /* the list's repository, NULL for _catalog */
+	int (*list)(struct store *s, const char *repo, const char *last, int n,
+	            int (*fn)(const char *name, void *arg), void *arg, struct barge_err *err);
+};
+
+struct registry_names {
+	json_t *arr;
 	int count;
-	char last[REGISTRY_REF_MAX];
 };
 
 static int
-registry_tag_cb(const char *tag, void *arg)
+registry_name_cb(const char *name, void *arg)
 {
-	struct registry_tags *t = arg;
+	struct registry_names *l = arg;
 
-	if (json_array_append_new(t->tags, json_string(tag)) != 0)
+	if (json_array_append_new(l->arr, json_string(name)) != 0)
 		return 1;
-	t->count++;
+	l->count++;
 	return 0;
 }
 
@@ -50,27 +63,98 @@ registry_query_escape(char *buf, size_t size, const char *s)
 	buf[n] = '\0';
 }
 
+/*
+ * The page size a request asks with n= (max when absent, at most max).
+ * Answers 400 and returns 0 when n= is no number.
+ */
+static int
+registry_page_size(struct http_req *req, uint64_t max, uint64_t *n)
+{
+	const char *nq, *end;
+
+	*n = max;
+	if ((nq = http_req_query(req, "n")) == NULL)
+		return 1;
+	if ((end = registry_range_u64(nq, n)) == NULL || *end != '\0') {
+		registry_send_error(req, 400, "PAGINATION_NUMBER_INVALID",
+		                    "n must be a non-negative number");
+		return 0;
+	}
+	if (*n > max)
+		*n = max;
+	return 1;
+}
+
+/*
+ * Lists the page of n names after last into a new array (*out), and when
+ * there is a next page, sets the Link header to it.  Answers (and returns
+ * 0) when that fails.
+ */
+static int
+registry_page(struct registry *r, struct http_req *req, struct store *s,
+              const struct registry_page *pg, uint64_t n, const char *last, json_t **out)
+{
+	struct registry_names l = { NULL, 0 };
+	struct barge_err err = { 0 };
+	/* Room for the path and a last name escaped in full, and an escaped ?ns= host. */
+	char link[4 * REGISTRY_NAME_MAX + 3 * 256 + 64];
+
+	if ((l.arr = json_array()) == NULL) {
+		registry_send_json(req, 500, NULL);
+		return 0;
+	}
+	/* One more than asked shows whether there is a next page. */
+	if (n > 0 &&
+	    pg->list(s, pg->repo, last, (int)n + 1, registry_name_cb, &l, &err) != BARGE_OK) {
+		json_decref(l.arr);
+		registry_send_internal(r, req, &err);
+		return 0;
+	}
+	if ((uint64_t)l.count > n) {
+		json_array_remove(l.arr, (size_t)n);
+		snprintf(link, sizeof(link), "<%s?n=%llu&last=", pg->link, (unsigned long long)n);
+		registry_query_escape(link, sizeof(link) - 16,
+		                      json_string_value(json_array_get(l.arr, (size_t)n - 1)));
+		if (pg->ns != NULL) {
+			strcat(link, "&ns=");
+			registry_query_escape(link, sizeof(link) - 16, pg->ns);
+		}
+		strcat(link, ">; rel=\"next\"");
+		(void)http_resp_header(req, "Link", link);
+	}
+	*out = l.arr;
+	return 1;
+}
+
+/* --- tags/list and _catalog ------------------------------------------------ */
+
+static int
+registry_list_tags(struct store *s, const char *repo, const char *last, int n,
+                   int (*fn)(const char *name, void *arg), void *arg, struct barge_err *err)
+{
+	return store_list_tags(s, repo, last, n, fn, arg, err);
+}
+
+static int
+registry_list_repos(struct store *s, const char *repo, const char *last, int n,
+                    int (*fn)(const char *name, void *arg), void *arg, struct barge_err *err)
+{
+	(void)repo;
+	return store_list_repos(s, last, n, fn, arg, err);
+}
+
 void
 registry_tags_list(struct registry *r, struct http_req *req, struct store *s,
                    const struct registry_route *rt)
 {
-	struct registry_tags t = { NULL, 0, "" };
-	const char *nq, *last, *ns, *end;
-	struct barge_err err = { 0 };
-	char link[REGISTRY_NAME_MAX + 2 * REGISTRY_REF_MAX + 3 * 256 + 64];
-	uint64_t n = REGISTRY_TAGS_MAX;
-	json_t *body;
-	int rc;
+	char path[REGISTRY_NAME_MAX + 32];
+	struct registry_page pg = { path, NULL, rt->repo, registry_list_tags };
+	const char *last;
+	uint64_t n;
+	json_t *tags;
 
-	if ((nq = http_req_query(req, "n")) != NULL) {
-		if ((end = registry_range_u64(nq, &n)) == NULL || *end != '\0') {
-			registry_send_error(req, 400, "PAGINATION_NUMBER_INVALID",
-			                    "n must be a non-negative number");
-			return;
-		}
-		if (n > REGISTRY_TAGS_MAX)
-			n = REGISTRY_TAGS_MAX;
-	}
+	if (!registry_page_size(req, REGISTRY_TAGS_MAX, &n))
+		return;
 	last = http_req_query(req, "last");
 	if (last != NULL && !ref_valid_tag(last)) {
 		registry_send_error(req, 400, "TAG_INVALID", "last is not a valid tag");
@@ -81,95 +165,31 @@ registry_tags_list(struct registry *r, struct http_req *req, struct store *s,
 		                    "repository name not known to registry");
 		return;
 	}
-	if ((t.tags = json_array()) == NULL) {
-		registry_send_json(req, 500, NULL);
+	snprintf(path, sizeof(path), "/v2/%s/tags/list", rt->name);
+	pg.ns = http_req_query(req, "ns");
+	if (!registry_page(r, req, s, &pg, n, last, &tags))
 		return;
-	}
-	/* One more than asked shows whether there is a next page. */
-	if (n > 0 && (rc = store_list_tags(s, rt->repo, last, (int)n + 1, registry_tag_cb, &t,
-	                                   &err)) != BARGE_OK) {
-		json_decref(t.tags);
-		registry_send_internal(r, req, &err);
-		return;
-	}
-	if ((uint64_t)t.count > n) {
-		json_array_remove(t.tags, (size_t)n);
-		snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%llu&last=", rt->name,
-		         (unsigned long long)n);
-		registry_query_escape(link, sizeof(link) - 16,
-		                      json_string_value(json_array_get(t.tags, (size_t)n - 1)));
-		if ((ns = http_req_query(req, "ns")) != NULL) {
-			strcat(link, "&ns=");
-			registry_query_escape(link, sizeof(link) - 16, ns);
-		}
-		strcat(link, ">; rel=\"next\"");
-		(void)http_resp_header(req, "Link", link);
-	}
-	body = json_pack("{s:s,s:o}", "name", rt->name, "tags", t.tags);
-	registry_send_json(req, 200, body);
-}
-
-/* --- catalog ------------------------------------------------------------ */
-
-struct registry_list {
-	json_t *arr;
-	int count;
-};
-
-static int
-registry_list_cb(const char *name, void *arg)
-{
-	struct registry_list *l = arg;
-
-	if (json_array_append_new(l->arr, json_string(name)) != 0)
-		return 1;
-	l->count++;
-	return 0;
+	registry_send_json(req, 200, json_pack("{s:s,s:o}", "name", rt->name, "tags", tags));
 }
 
 void
 registry_catalog(struct registry *r, struct http_req *req, struct store *s)
 {
-	struct registry_list l = { NULL, 0 };
-	const char *nq, *last, *end;
-	struct barge_err err = { 0 };
-	char link[2 * 3 * REGISTRY_NAME_MAX + 64];
-	uint64_t n = REGISTRY_REPOS_MAX;
-	int rc;
+	static const struct registry_page pg = { "/v2/_catalog", NULL, NULL, registry_list_repos };
+	const char *last;
+	uint64_t n;
+	json_t *repos;
 
-	if ((nq = http_req_query(req, "n")) != NULL) {
-		if ((end = registry_range_u64(nq, &n)) == NULL || *end != '\0') {
-			registry_send_error(req, 400, "PAGINATION_NUMBER_INVALID",
-			                    "n must be a non-negative number");
-			return;
-		}
-		if (n > REGISTRY_REPOS_MAX)
-			n = REGISTRY_REPOS_MAX;
-	}
+	if (!registry_page_size(req, REGISTRY_REPOS_MAX, &n))
+		return;
 	last = http_req_query(req, "last");
 	if (last != NULL && strlen(last) >= REGISTRY_NAME_MAX) {
 		registry_send_error(req, 400, "NAME_INVALID", "last is too long");
 		return;
 	}
-	if ((l.arr = json_array()) == NULL) {
-		registry_send_json(req, 500, NULL);
+	if (!registry_page(r, req, s, &pg, n, last, &repos))
 		return;
-	}
-	if (n > 0 &&
-	    (rc = store_list_repos(s, last, (int)n + 1, registry_list_cb, &l, &err)) != BARGE_OK) {
-		json_decref(l.arr);
-		registry_send_internal(r, req, &err);
-		return;
-	}
-	if ((uint64_t)l.count > n) {
-		json_array_remove(l.arr, (size_t)n);
-		snprintf(link, sizeof(link), "</v2/_catalog?n=%llu&last=", (unsigned long long)n);
-		registry_query_escape(link, sizeof(link) - 16,
-		                      json_string_value(json_array_get(l.arr, (size_t)n - 1)));
-		strcat(link, ">; rel=\"next\"");
-		(void)http_resp_header(req, "Link", link);
-	}
-	registry_send_json(req, 200, json_pack("{s:o}", "repositories", l.arr));
+	registry_send_json(req, 200, json_pack("{s:o}", "repositories", repos));
 }
 
 /* --- referrers -------------------------------------------------------------- */
