@@ -1,7 +1,7 @@
 /*
  * registry.c: the registry's handle (struct registry: its options, the
  * table of upload sessions, one store per server thread) and the dispatch
- * of a route and a method to the pull, push and list handlers
+ * of a parsed route and a method to the pull, push and list handlers
  * (registry_int.h).  It owns the stores it opens, closed by registry_free.
  */
 #include "registry.h"
@@ -116,6 +116,14 @@ registry_store(struct registry *r, struct barge_err *err)
 	return s;
 }
 
+int
+registry_route_request(const struct registry *r, struct http_req *req, struct registry_route *out,
+                       struct barge_err *err)
+{
+	return registry_route_parse(http_req_path(req), http_req_query(req, "ns"), r->project, out,
+	                            err);
+}
+
 /* Uploads: the id "" starts one; any other must look like a session id. */
 static void
 registry_uploads(struct registry *r, struct http_req *req, struct store *s,
@@ -144,71 +152,67 @@ registry_uploads(struct registry *r, struct http_req *req, struct store *s,
 }
 
 void
-registry_handle(struct http_req *req, void *arg)
+registry_serve(struct registry *r, struct http_req *req, int parsed,
+               const struct registry_route *rt, const struct barge_err *err)
 {
-	struct registry *r = arg;
-	struct registry_route rt;
-	struct barge_err err = { 0 };
 	const char *method = http_req_method(req);
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	struct barge_err serr = { 0 };
 	struct store *s;
-	int rc;
 
-	rc = registry_route_parse(http_req_path(req), http_req_query(req, "ns"), r->project, &rt,
-	                          &err);
-	if (rc == BARGE_ENOTFOUND) {
+	if (parsed == BARGE_ENOTFOUND) {
 		registry_send_error(req, 404, "NAME_UNKNOWN", "no such API endpoint");
 		return;
 	}
-	if (rc != BARGE_OK) {
-		registry_send_error(req, 400, rt.error != NULL ? rt.error : "NAME_INVALID",
-		                    err.msg);
+	if (parsed != BARGE_OK) {
+		registry_send_error(req, 400, rt->error != NULL ? rt->error : "NAME_INVALID",
+		                    err->msg);
 		return;
 	}
-	if (rt.kind == REGISTRY_ROUTE_BASE) {
+	if (rt->kind == REGISTRY_ROUTE_BASE) {
 		if (get)
 			registry_send_json(req, 200, json_object());
 		else
 			registry_unsupported(req, "GET, HEAD");
 		return;
 	}
-	if ((s = registry_store(r, &err)) == NULL) {
-		registry_send_internal(r, req, &err);
+	if ((s = registry_store(r, &serr)) == NULL) {
+		registry_send_internal(r, req, &serr);
 		return;
 	}
-	switch (rt.kind) {
+	switch (rt->kind) {
 	case REGISTRY_ROUTE_MANIFEST:
 		if (get)
-			registry_manifest_get(r, req, s, &rt);
+			registry_manifest_get(r, req, s, rt);
 		else if (strcmp(method, "PUT") == 0)
-			registry_manifest_put(r, req, s, &rt);
+			registry_manifest_put(r, req, s, rt);
 		else if (strcmp(method, "DELETE") == 0)
-			registry_delete(r, req, s, &rt);
+			registry_delete(r, req, s, rt);
 		else
 			registry_unsupported(req, "GET, HEAD, PUT, DELETE");
 		break;
 	case REGISTRY_ROUTE_BLOB:
 		if (get)
-			registry_blob_get(r, req, s, &rt);
+			registry_blob_get(r, req, s, rt);
 		else if (strcmp(method, "DELETE") == 0)
-			registry_delete(r, req, s, &rt);
+			registry_delete(r, req, s, rt);
 		else
 			registry_unsupported(req, "GET, HEAD, DELETE");
 		break;
 	case REGISTRY_ROUTE_UPLOAD:
-		registry_uploads(r, req, s, &rt);
+		registry_uploads(r, req, s, rt);
 		break;
 	case REGISTRY_ROUTE_TAGS:
 	case REGISTRY_ROUTE_CATALOG:
 	case REGISTRY_ROUTE_REFERRERS:
 		if (!get)
 			registry_unsupported(req, "GET, HEAD");
-		else if (rt.kind == REGISTRY_ROUTE_TAGS)
-			registry_tags_list(r, req, s, &rt);
-		else if (rt.kind == REGISTRY_ROUTE_CATALOG)
+		else if (rt->kind == REGISTRY_ROUTE_TAGS)
+			registry_tags_list(r, req, s, rt);
+		else if (rt->kind == REGISTRY_ROUTE_CATALOG)
 			registry_catalog(r, req, s);
 		else
-			registry_referrers(r, req, s, &rt);
+			registry_referrers(r, req, s, rt);
 		break;
 	case REGISTRY_ROUTE_BASE:
 		break;

@@ -1,6 +1,7 @@
 /*
- * registry: the OCI Distribution API v1.1 over the store (DESIGN §9), as an
- * http_server handler.
+ * registry: the OCI Distribution API v1.1 over the store (DESIGN §9),
+ * answering the /v2 requests whose route the router has parsed and
+ * authorised.
  *
  *   GET      /v2/                                200 {}
  *   GET|HEAD /v2/<name>/manifests/<ref>          the stored bytes, media type, digest, ETag
@@ -59,7 +60,21 @@ int registry_new(const struct registry_opts *o, struct registry **out,
 /* Closes every store the handler opened.  Accepts NULL. */
 void registry_free(struct registry *r);
 
-/* The http_handler; arg is the struct registry. */
-void registry_handle(struct http_req *req, void *arg);
+/*
+ * Parses the route of req (its path and ?ns= argument) with
+ * registry_route_parse under this registry's project; same results.
+ */
+int registry_route_request(const struct registry *r, struct http_req *req,
+                           struct registry_route *out, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Answers req, a request under /v2, given what registry_route_request
+ * returned for it (parsed) and filled in (rt, and err when it failed):
+ * a path that is no route gets 404 NAME_UNKNOWN, a malformed one 400 with
+ * rt->error (NAME_INVALID when none), anything else what its route and
+ * method ask.  rt and err are borrowed for the call.  Authorisation is the
+ * caller's, decided before.
+ */
+void registry_serve(struct registry *r, struct http_req *req, int parsed,
+                    const struct registry_route *rt, const struct barge_err *err);
 
 #endif

@@ -337,6 +337,18 @@ put_blob(struct store *s, const void *buf, size_t len, char *digest)
 		fail_msg("commit %s: %s", digest, err.msg);
 }
 
+/* What the router does with a request it allows: parse its route once, and serve that. */
+static void
+registry_handler(struct http_req *req, void *arg)
+{
+	struct registry_route rt;
+	struct barge_err err = { 0 };
+	int rc;
+
+	rc = registry_route_request(arg, req, &rt, &err);
+	registry_serve(arg, req, rc, &rt, &err);
+}
+
 static int
 serve_setup(void **state)
 {
@@ -394,7 +406,7 @@ serve_setup(void **state)
 	assert_int_equal(registry_new(&ro, &f->reg, &err), BARGE_OK);
 	ho.listen = "127.0.0.1:0";
 	ho.threads = 2;
-	ho.handler = registry_handle;
+	ho.handler = registry_handler;
 	ho.arg = f->reg;
 	if (http_server_start(&ho, &f->srv, &err) != BARGE_OK)
 		fail_msg("start: %s", err.msg);
