@@ -337,6 +337,29 @@ registry_body_new(struct registry *r, struct store *s, const struct registry_rou
 	return b;
 }
 
+/*
+ * The committed length of the session rt names; answers 404
+ * BLOB_UPLOAD_UNKNOWN (or 500) and returns 0 when there is none.
+ */
+static int
+registry_upload_offset(struct registry *r, struct http_req *req, struct store *s,
+                       const struct registry_route *rt, int64_t *offset)
+{
+	struct barge_err err = { 0 };
+	int rc;
+
+	rc = store_upload_get(s, rt->repo, rt->reference, offset, &err);
+	if (rc == BARGE_ENOTFOUND) {
+		registry_send_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+		return 0;
+	}
+	if (rc != BARGE_OK) {
+		registry_send_internal(r, req, &err);
+		return 0;
+	}
+	return 1;
+}
+
 /* Hands the body to b; answers (and frees b) when that cannot be. */
 static void
 registry_take_body(struct http_req *req, struct registry_body *b, uint64_t max)
@@ -369,15 +392,8 @@ registry_upload_write(struct registry *r, struct http_req *req, struct store *s,
 	int64_t offset;
 	int rc;
 
-	rc = store_upload_get(s, rt->repo, rt->reference, &offset, &err);
-	if (rc == BARGE_ENOTFOUND) {
-		registry_send_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+	if (!registry_upload_offset(r, req, s, rt, &offset))
 		return;
-	}
-	if (rc != BARGE_OK) {
-		registry_send_internal(r, req, &err);
-		return;
-	}
 	if (finish) {
 		dg = http_req_query(req, "digest");
 		if (dg == NULL || !digest_valid(dg)) {
@@ -515,19 +531,10 @@ void
 registry_upload_status(struct registry *r, struct http_req *req, struct store *s,
                        const struct registry_route *rt)
 {
-	struct barge_err err = { 0 };
 	int64_t offset;
-	int rc;
 
-	rc = store_upload_get(s, rt->repo, rt->reference, &offset, &err);
-	if (rc == BARGE_ENOTFOUND) {
-		registry_send_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+	if (!registry_upload_offset(r, req, s, rt, &offset))
 		return;
-	}
-	if (rc != BARGE_OK) {
-		registry_send_internal(r, req, &err);
-		return;
-	}
 	registry_upload_headers(req, rt, rt->reference, offset);
 	(void)http_respond_buf(req, 204, NULL, "", 0);
 }
@@ -541,22 +548,16 @@ registry_upload_cancel(struct registry *r, struct http_req *req, struct store *s
 	int64_t offset;
 	int rc;
 
-	rc = store_upload_get(s, rt->repo, rt->reference, &offset, &err);
-	if (rc == BARGE_ENOTFOUND) {
-		registry_send_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+	if (!registry_upload_offset(r, req, s, rt, &offset))
 		return;
-	}
-	if (rc == BARGE_OK && (rc = registry_session_take(r, rt->reference, &sess)) != BARGE_OK) {
+	if (registry_session_take(r, rt->reference, &sess) != BARGE_OK) {
 		registry_send_error(req, 416, "BLOB_UPLOAD_INVALID",
 		                    "another request is writing to this upload");
 		return;
 	}
-	if (rc == BARGE_OK)
-		rc = store_upload_delete(s, rt->reference, &err);
-	if (sess != NULL) {
-		registry_session_release(r, sess);
-		registry_session_drop(r, rt->reference);
-	}
+	rc = store_upload_delete(s, rt->reference, &err);
+	registry_session_release(r, sess);
+	registry_session_drop(r, rt->reference);
 	if (rc != BARGE_OK) {
 		registry_send_internal(r, req, &err);
 		return;
