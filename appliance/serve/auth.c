@@ -1,3 +1,9 @@
+/*
+ * auth.c: who may pull and push (auth.h): the admin password and the
+ * read-only tokens checked against what clients send, and the session
+ * tokens of the token dance issued and verified.  It owns the admin
+ * password's hash, the token key and its copy of the read-only tokens.
+ */
 #include "auth.h"
 
 #include <errno.h>
@@ -342,12 +348,6 @@ const char *
 auth_password_path(const struct auth *a)
 {
 	return a->password_path;
-}
-
-int
-auth_anonymous_pull(const struct auth *a)
-{
-	return a->anonymous_pull;
 }
 
 /* --- read-only tokens ---------------------------------------------------- */

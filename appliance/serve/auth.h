@@ -92,7 +92,6 @@ int auth_new(const struct auth_opts *o, struct auth **out, int *generated,
 void auth_free(struct auth *a);
 /* The file the admin password is read from (for the log: never log its content). */
 const char *auth_password_path(const struct auth *a);
-int auth_anonymous_pull(const struct auth *a);
 
 /*
  * Checks an Authorization header value.  "Basic B64(user:password)" is

@@ -1,6 +1,7 @@
 /*
- * registry: the OCI Distribution API v1.1 over the store (DESIGN §9), as an
- * http_server handler.
+ * registry: the OCI Distribution API v1.1 over the store (DESIGN §9),
+ * answering the /v2 requests whose route the router has parsed and
+ * authorised.
  *
  *   GET      /v2/                                200 {}
  *   GET|HEAD /v2/<name>/manifests/<ref>          the stored bytes, media type, digest, ETag
@@ -20,10 +21,8 @@
  * Authentication is the caller's: route pushes here only once the request
  * is known to carry credentials allowed to push.
  *
- * <name> is the repository in the store ("edge/docker.io/library/nginx").
- * A containerd mirror request carries the upstream host as ?ns=HOST; then
- * <name> is the upstream path and the repository is <project>/<HOST>/<name>,
- * with ":port" written "_port", exactly as the loader names repositories.
+ * Routes are parsed by registry_route.h; <name> is the repository in the
+ * store, or the upstream path of a containerd mirror request (?ns=HOST).
  * Every response carries Docker-Distribution-API-Version: registry/2.0;
  * errors are OCI error bodies.
  *
@@ -38,10 +37,7 @@
 
 #include "err.h"
 #include "http_server.h"
-
-#define REGISTRY_NAME_MAX 512  /* longest repository name, project and host included */
-#define REGISTRY_REF_MAX  160  /* room for a tag (128) or a digest (DIGEST_STR_MAX) */
-#define REGISTRY_TAGS_MAX 1000 /* most tags in one tags/list page */
+#include "registry_route.h"
 
 struct registry_opts {
 	const char *data_dir; /* the store */
@@ -63,56 +59,22 @@ int registry_new(const struct registry_opts *o, struct registry **out,
                  struct barge_err *err) BARGE_MUST_CHECK;
 /* Closes every store the handler opened.  Accepts NULL. */
 void registry_free(struct registry *r);
-/* The http_handler; arg is the struct registry. */
-void registry_handle(struct http_req *req, void *arg);
-
-/* --- parsing, exposed for the unit tests -------------------------------- */
-
-enum registry_route_kind {
-	REGISTRY_ROUTE_BASE,      /* /v2/ */
-	REGISTRY_ROUTE_MANIFEST,  /* /v2/<name>/manifests/<reference> */
-	REGISTRY_ROUTE_BLOB,      /* /v2/<name>/blobs/<digest> */
-	REGISTRY_ROUTE_TAGS,      /* /v2/<name>/tags/list */
-	REGISTRY_ROUTE_UPLOAD,    /* /v2/<name>/blobs/uploads/<id> (id "" to start one) */
-	REGISTRY_ROUTE_REFERRERS, /* /v2/<name>/referrers/<digest> */
-	REGISTRY_ROUTE_CATALOG    /* /v2/_catalog */
-};
-
-struct registry_route {
-	enum registry_route_kind kind;
-	char name[REGISTRY_NAME_MAX];     /* <name> as the client wrote it */
-	char repo[REGISTRY_NAME_MAX];     /* the repository in the store */
-	char reference[REGISTRY_REF_MAX]; /* tag or digest (manifests), digest (blobs,
-	                                     referrers), session id (uploads) */
-	int is_digest;                    /* reference is a digest */
-	const char *error;                /* on BARGE_EINVAL: the OCI error code to answer */
-};
 
 /*
- * Parses a request path (percent-decoded, no query) and the value of its
- * "ns" query argument (NULL when absent) into out.  BARGE_ENOTFOUND when
- * the path is no API route; BARGE_EINVAL with out->error set to
- * "NAME_INVALID", "TAG_INVALID" or "DIGEST_INVALID" when it is one with a
- * bad name, namespace or reference.  project NULL means "edge".
+ * Parses the route of req (its path and ?ns= argument) with
+ * registry_route_parse under this registry's project; same results.
  */
-int registry_parse_route(const char *path, const char *ns, const char *project,
-                         struct registry_route *out, struct barge_err *err) BARGE_MUST_CHECK;
-
-enum registry_range {
-	REGISTRY_RANGE_FULL,         /* no usable Range: send everything, 200 */
-	REGISTRY_RANGE_PARTIAL,      /* send *len bytes from *start, 206 */
-	REGISTRY_RANGE_UNSATISFIABLE /* 416 with Content-Range: bytes * / size */
-};
-
+int registry_route_request(const struct registry *r, struct http_req *req,
+                           struct registry_route *out, struct barge_err *err) BARGE_MUST_CHECK;
 /*
- * Interprets a Range header value (NULL when absent) against a body of
- * size bytes, following RFC 9110 §14: "bytes=a-b", "bytes=a-" and
- * "bytes=-n".  Headers that are malformed, use another unit, or ask for
- * several ranges are ignored (FULL): serving the whole body is always
- * allowed, and multipart bodies buy nothing for blob pulls.  Numbers too
- * large for 64 bits count as "beyond any end".
+ * Answers req, a request under /v2, given what registry_route_request
+ * returned for it (parsed) and filled in (rt, and err when it failed):
+ * a path that is no route gets 404 NAME_UNKNOWN, a malformed one 400 with
+ * rt->error (NAME_INVALID when none), anything else what its route and
+ * method ask.  rt and err are borrowed for the call.  Authorisation is the
+ * caller's, decided before.
  */
-enum registry_range registry_parse_range(const char *hdr, uint64_t size, uint64_t *start,
-                                         uint64_t *len);
+void registry_serve(struct registry *r, struct http_req *req, int parsed,
+                    const struct registry_route *rt, const struct barge_err *err);
 
 #endif

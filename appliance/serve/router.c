@@ -1,3 +1,10 @@
+/*
+ * router.c: the top-level handler of barged serve (router.h): it labels
+ * and times each request, decides who may do what under /v2 (parsing the
+ * route once, and handing the parsed route to the registry), and answers
+ * /token, the health and status pages, /metrics, the webhook and bundle
+ * uploads.  It owns the in-flight request table and its own store.
+ */
 #include "router.h"
 
 #include <jansson.h>
@@ -184,7 +191,7 @@ router_route_label(const char *path, const char *project)
 	if (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0) {
 		if ((rt = malloc(sizeof(*rt))) == NULL)
 			return label;
-		if (registry_parse_route(path, NULL, project, rt, &err) == BARGE_OK)
+		if (registry_route_parse(path, NULL, project, rt, &err) == BARGE_OK)
 			label = registry_label(rt->kind);
 		free(rt);
 		return label;
@@ -429,8 +436,8 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 		respond_text(req, 500, "text/plain", "internal error\n");
 		return;
 	}
-	rc = registry_parse_route(http_req_path(req), http_req_query(req, "ns"), r->project, rt,
-	                          &err);
+	/* Parsed once, here: the registry answers from this route (a malformed one too). */
+	rc = registry_route_request(r->registry, req, rt, &err);
 	if (rc == BARGE_OK && c != NULL)
 		c->route = registry_label(rt->kind);
 	if (rc == BARGE_OK && rt->kind == REGISTRY_ROUTE_CATALOG) {
@@ -462,7 +469,7 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 		                               : "delete");
 	switch (v) {
 	case ALLOW:
-		registry_handle(req, r->registry);
+		registry_serve(r->registry, req, rc, rt, &err);
 		break;
 	case CHALLENGE:
 		respond_challenge(r, req, scope[0] ? scope : NULL, NULL);

@@ -14,6 +14,8 @@
 #include "mediatype.h"
 #include "ref.h"
 #include "registry.h"
+#include "registry_range.h"
+#include "registry_route.h"
 #include "store.h"
 
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -120,7 +122,7 @@ test_route_table(void **state)
 	for (i = 0; i < sizeof(route_cases) / sizeof(route_cases[0]); i++) {
 		const struct route_case *c = &route_cases[i];
 
-		rc = registry_parse_route(c->path, c->ns, c->project, &rt, &err);
+		rc = registry_route_parse(c->path, c->ns, c->project, &rt, &err);
 		if (rc != c->rc)
 			fail_msg("%s ns=%s: rc %d, want %d (%s)", c->path, c->ns ? c->ns : "-", rc,
 			         c->rc, err.msg);
@@ -160,7 +162,7 @@ test_route_ns_matches_loader(void **state)
 		want = ref_local_repo(r, "edge");
 		assert_non_null(want);
 		path = fu_printf("/v2/%s/manifests/1", refs[i][1]);
-		if (registry_parse_route(path, refs[i][0], "edge", &rt, &err) != BARGE_OK)
+		if (registry_route_parse(path, refs[i][0], "edge", &rt, &err) != BARGE_OK)
 			fail_msg("%s ns=%s: %s", path, refs[i][0], err.msg);
 		assert_string_equal(rt.repo, want);
 		free(path);
@@ -184,7 +186,7 @@ test_route_too_long(void **state)
 		name[i] = i % 10 == 9 ? '/' : 'a';
 	name[300] = '\0';
 	path = fu_printf("/v2/%s/manifests/latest", name);
-	assert_int_equal(registry_parse_route(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
 	assert_string_equal(rt.error, "NAME_INVALID");
 	free(path);
 	free(name);
@@ -195,7 +197,7 @@ test_route_too_long(void **state)
 	memset(name, 'a', REGISTRY_NAME_MAX + 1);
 	name[REGISTRY_NAME_MAX + 1] = '\0';
 	path = fu_printf("/v2/%s/tags/list", name);
-	assert_int_equal(registry_parse_route(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
 	assert_string_equal(rt.error, "NAME_INVALID");
 	free(path);
 
@@ -204,14 +206,14 @@ test_route_too_long(void **state)
 	memset(name, 'a', HTTP_URL_MAX + 1);
 	name[HTTP_URL_MAX + 1] = '\0';
 	path = fu_printf("/v2/a/manifests/%s", name);
-	assert_int_equal(registry_parse_route(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
 	free(path);
 
 	/* A tag of 129 characters. */
 	memset(name, 'a', 129);
 	name[129] = '\0';
 	path = fu_printf("/v2/a/manifests/%s", name);
-	assert_int_equal(registry_parse_route(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
 	assert_string_equal(rt.error, "TAG_INVALID");
 	free(path);
 	free(name);
@@ -220,7 +222,7 @@ test_route_too_long(void **state)
 	name = malloc(300);
 	memset(name, 'a', 299);
 	memcpy(name + 290, ".io", 4);
-	assert_int_equal(registry_parse_route("/v2/a/manifests/1", name, NULL, &rt, &err),
+	assert_int_equal(registry_route_parse("/v2/a/manifests/1", name, NULL, &rt, &err),
 	                 BARGE_EINVAL);
 	assert_string_equal(rt.error, "NAME_INVALID");
 	free(name);
@@ -289,7 +291,7 @@ test_range_table(void **state)
 		const struct range_case *c = &range_cases[i];
 
 		start = len = 12345;
-		got = registry_parse_range(c->hdr, c->size, &start, &len);
+		got = registry_range_parse(c->hdr, c->size, &start, &len);
 		if (got != c->want)
 			fail_msg("'%s' size %llu: %d, want %d", c->hdr ? c->hdr : "(none)",
 			         (unsigned long long)c->size, got, c->want);
@@ -333,6 +335,18 @@ put_blob(struct store *s, const void *buf, size_t len, char *digest)
 	                 BARGE_OK);
 	if (store_blob_commit(w, &err) != BARGE_OK)
 		fail_msg("commit %s: %s", digest, err.msg);
+}
+
+/* What the router does with a request it allows: parse its route once, and serve that. */
+static void
+registry_handler(struct http_req *req, void *arg)
+{
+	struct registry_route rt;
+	struct barge_err err = { 0 };
+	int rc;
+
+	rc = registry_route_request(arg, req, &rt, &err);
+	registry_serve(arg, req, rc, &rt, &err);
 }
 
 static int
@@ -392,7 +406,7 @@ serve_setup(void **state)
 	assert_int_equal(registry_new(&ro, &f->reg, &err), BARGE_OK);
 	ho.listen = "127.0.0.1:0";
 	ho.threads = 2;
-	ho.handler = registry_handle;
+	ho.handler = registry_handler;
 	ho.arg = f->reg;
 	if (http_server_start(&ho, &f->srv, &err) != BARGE_OK)
 		fail_msg("start: %s", err.msg);
