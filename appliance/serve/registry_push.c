@@ -57,7 +57,8 @@ static void
 registry_upload_headers(struct http_req *req, const struct registry_route *rt, const char *id,
                         int64_t offset)
 {
-	char loc[REGISTRY_NAME_MAX + STORE_UPLOAD_ID_LEN + 32], range[64];
+	/* id may be a route's reference (REGISTRY_REF_MAX), which the caller checked as an id. */
+	char loc[REGISTRY_NAME_MAX + REGISTRY_REF_MAX + 32], range[64];
 
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", rt->name, id);
 	/* "0-0" for an empty session, as the reference implementation says it. */
