@@ -1,3 +1,6 @@
+/*
+ * store_load: the store queries only the loader needs (store_load.h).
+ */
 #include "store_load.h"
 
 #include <errno.h>
