@@ -154,6 +154,11 @@ int store_open_repo_blob(struct store *s, const char *repo, const char *digest, 
  * hold it exclusive from their mark to the end of their sweep.  So GC never
  * takes a blob a writer is about to reference.  One lock per handle:
  * store_unlock releases it (store_close too).
+ *
+ * The store runs these protocols itself: a load through store_load.h, a
+ * push through store_upload_finish, store_push_manifest and
+ * store_blob_publish (store_push.h), GC and fsck below.  Callers outside
+ * the store use those, not the lock.
  */
 int store_lock_shared(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
 /* Waits at most wait_ms (< 0: forever); BARGE_EEXIST when still held by others. */

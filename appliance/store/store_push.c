@@ -480,6 +480,28 @@ store_link_blob(struct store *s, const char *repo, const char *digest, struct ba
 	                 repo, digest, "link blob", err);
 }
 
+/*
+ * The blob is committed and linked under the shared GC lock, so that GC
+ * can not take it between its rename and its link (store.h).
+ */
+int
+store_blob_publish(struct store_blob_writer *w, const char *repo, struct barge_err *err)
+{
+	struct store *s = w->s;
+	char digest[DIGEST_STR_MAX];
+	int rc;
+
+	memcpy(digest, w->digest, sizeof(digest));
+	if ((rc = store_lock_shared(s, err)) != BARGE_OK) {
+		store_blob_abort(w);
+		return rc;
+	}
+	if ((rc = store_blob_commit(w, err)) == BARGE_OK)
+		rc = store_link_blob(s, repo, digest, err);
+	store_unlock(s);
+	return rc;
+}
+
 /* Whether the repo_blobs row exists: BARGE_OK or BARGE_ENOTFOUND. */
 static int
 push_linked(struct store *s, const char *repo, const char *digest, struct barge_err *err)
