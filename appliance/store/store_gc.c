@@ -52,6 +52,23 @@ struct gc {
 	time_t now;
 };
 
+/* Adds the digest in column 0 of each row of st to the garbage. */
+static int
+gc_mark_rows(struct store *s, struct gc *g, sqlite3_stmt *st, const char *what,
+             struct barge_err *err)
+{
+	const char *digest;
+	int rc, step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
+		    (rc = dset_add(&g->garbage, digest, err)) != BARGE_OK)
+			return rc;
+	if (step != SQLITE_DONE)
+		return db_fail(s, err, what);
+	return BARGE_OK;
+}
+
 /*
  * Blobs pushed to a repository (repo_blobs) that no manifest names once the
  * grace period is over: a push that never sent its manifest.  Their links
@@ -63,25 +80,17 @@ gc_links(struct store *s, struct gc *g, struct barge_err *err)
 	static const char stale[] = " FROM repo_blobs WHERE linked_at <= ?1"
 	                            " AND digest NOT IN (SELECT digest FROM manifests)"
 	                            " AND digest NOT IN (SELECT child FROM refs)";
-	const char *digest;
 	sqlite3_stmt *st = NULL;
 	char sql[256];
-	int rc, step;
+	int rc;
 
 	snprintf(sql, sizeof(sql), "SELECT DISTINCT digest%s", stale);
 	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_int(s, st, 1, (int64_t)g->now - g->o->grace_s, err)) != BARGE_OK)
 		goto out;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
-		    (rc = dset_add(&g->garbage, digest, err)) != BARGE_OK)
-			goto out;
-	}
-	if (step != SQLITE_DONE) {
-		rc = db_fail(s, err, "mark pushed blobs");
+	if ((rc = gc_mark_rows(s, g, st, "mark pushed blobs", err)) != BARGE_OK)
 		goto out;
-	}
 	snprintf(sql, sizeof(sql), "DELETE%s", stale);
 	rc = db_run_int(s, sql, (int64_t)g->now - g->o->grace_s, NULL, "remove pushed blobs", err);
 out:
@@ -190,15 +199,8 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 		goto out;
 	if ((rc = db_prepare(s, children_sql, &st, err)) != BARGE_OK)
 		goto out;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
-		    (rc = dset_add(&g->garbage, digest, err)) != BARGE_OK)
-			goto out;
-	}
-	if (step != SQLITE_DONE) {
-		rc = db_fail(s, err, "mark references");
+	if ((rc = gc_mark_rows(s, g, st, "mark references", err)) != BARGE_OK)
 		goto out;
-	}
 	/* Repositories with an open upload stay: the push names them. */
 	if ((rc = db_run_int(s,
 	                     "DELETE FROM refs WHERE parent NOT IN (SELECT digest FROM manifests)",
