@@ -23,8 +23,6 @@
 #define SPACE_MARGIN (4 * 1024 * 1024)
 /* Written blobs waiting for the committer thread's fsync and rename. */
 #define COMMIT_QUEUE 4
-/* How long a failed load waits for the GC lock to remove what it wrote. */
-#define UNDO_LOCK_WAIT_MS 2000
 /* Missing base blobs named in a refusal; the rest are counted. */
 #define MISSING_SHOWN 8
 
@@ -789,15 +787,15 @@ out:
 	return rc;
 }
 
-/* Writes all the bundle's metadata in one transaction. */
+/* The bundle's metadata, which store_load_record writes in one transaction. */
 static int
-commit_metadata(struct load *l, struct barge_err *err)
+record_metadata(struct store *s, void *arg, struct barge_err *err)
 {
+	struct load *l = arg;
 	size_t i;
 	int rc;
 
-	if ((rc = store_begin(l->s, err)) != BARGE_OK)
-		return rc;
+	(void)s;
 	/* Reloading a bundle keeps its record: the same barge.json is the same bundle. */
 	rc = store_load_find_bundle(l->s, l->res->digest, &l->res->bundle_id, err);
 	if (rc == BARGE_ENOTFOUND)
@@ -806,48 +804,42 @@ commit_metadata(struct load *l, struct barge_err *err)
 	else if (rc == BARGE_OK)
 		l->res->reloaded = 1;
 	if (rc != BARGE_OK)
-		goto fail;
+		return rc;
 	for (i = 0; i < l->meta->nimages; i++) {
 		if ((rc = put_image(l, &l->meta->images[i], l->res->bundle_id, err)) != BARGE_OK)
-			goto fail;
+			return rc;
 		l->res->tags += l->meta->images[i].ntags;
 	}
-	if ((rc = store_commit(l->s, err)) != BARGE_OK)
-		goto fail;
+	return BARGE_OK;
+}
+
+static int
+commit_metadata(struct load *l, struct barge_err *err)
+{
+	if (store_load_record(l->s, record_metadata, l, err) != BARGE_OK)
+		return err_prefix(err, "%s", l->path);
 	l->res->images = l->meta->nimages;
 	return BARGE_OK;
-fail:
-	store_rollback(l->s);
-	return err_prefix(err, "%s", l->path);
 }
 
 /*
- * After a failed load: removes the blobs it wrote that nothing references,
- * so that a refused bundle leaves no trace.  That needs the GC lock
- * exclusively; when another writer holds it long, the blobs stay as orphans
- * for GC.
+ * Ends a failed load: store_load_undo removes the blobs it wrote that
+ * nothing references, so that a refused bundle leaves no trace.  Without
+ * memory for the list they stay as orphans for GC.
  */
 static void
-undo_blobs(struct load *l)
+undo_load(struct load *l)
 {
-	struct barge_err ignored;
 	const char **list = NULL;
-	size_t i, n = 0, dropped;
-	int rc;
+	size_t i, n = 0;
 
 	for (i = 0; i < l->nblobs; i++)
 		n += l->blobs[i].written;
-	if (n == 0 || (list = calloc(n, sizeof(*list))) == NULL)
-		return;
-	for (i = 0, n = 0; i < l->nblobs; i++)
+	list = n > 0 ? calloc(n, sizeof(*list)) : NULL;
+	for (i = 0, n = 0; list != NULL && i < l->nblobs; i++)
 		if (l->blobs[i].written)
 			list[n++] = l->blobs[i].digest;
-	if (store_lock_exclusive(l->s, UNDO_LOCK_WAIT_MS, &ignored) == BARGE_OK) {
-		rc = store_load_drop_blobs(l->s, list, n, &dropped, &ignored);
-		store_unlock(l->s);
-		/* What could not be removed is an orphan, which GC collects. */
-		(void)rc;
-	}
+	store_load_undo(l->s, list, n);
 	free(list);
 }
 
@@ -864,7 +856,7 @@ load_all(struct load *l, struct barge_err *err)
 	struct barge_err ignored;
 	const char *name = NULL;
 	int64_t size = 0;
-	int rc, frc, next, locked = 0;
+	int rc, frc, next, begun = 0;
 
 	if ((rc = read_meta(l, &meta, &metalen, err)) != BARGE_OK)
 		goto out;
@@ -882,13 +874,10 @@ load_all(struct load *l, struct barge_err *err)
 	if ((rc = check_signature(l, meta, metalen, sig, siglen, err)) != BARGE_OK ||
 	    (rc = check_requires(l, err)) != BARGE_OK || (rc = check_space(l, err)) != BARGE_OK)
 		goto out;
-	/*
-	 * From the first blob to the commit that references them, GC must
-	 * leave alone what this load writes or relies on (store.h).
-	 */
-	if ((rc = store_lock_shared(l->s, err)) != BARGE_OK)
+	/* From here to the commit, GC leaves alone what this load writes or relies on. */
+	if ((rc = store_load_begin(l->s, err)) != BARGE_OK)
 		goto out;
-	locked = 1;
+	begun = 1;
 	rc = read_entries(l, phase, next, name, size, err);
 	/* Every blob is in place, or after a failure accounted for, before going on. */
 	frc = committer_finish(l, rc == BARGE_OK ? err : &ignored);
@@ -898,10 +887,10 @@ load_all(struct load *l, struct barge_err *err)
 		goto out;
 	rc = commit_metadata(l, err);
 out:
-	if (locked)
-		store_unlock(l->s);
-	if (rc != BARGE_OK)
-		undo_blobs(l);
+	if (begun && rc == BARGE_OK)
+		store_load_end(l->s);
+	else if (begun)
+		undo_load(l);
 	free(sig);
 	free(meta);
 	return rc;

@@ -1,17 +1,11 @@
 #include "metrics.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "store.h"
-#include "store_int.h"
 
 struct series {
 	char route[METRICS_LABEL_MAX];
@@ -242,80 +236,18 @@ metrics_render(struct metrics *m, long in_flight, char **out, size_t *len, struc
 
 /* --- the store snapshot -------------------------------------------------- */
 
-/* Adds the regular files of dirfd's subdirectories to st (blobs/<alg>/<xx>/<hex>). */
-static int
-scan_level(int dirfd, int depth, struct metrics_store *st, const char *what, struct barge_err *err)
-{
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-	int fd, rc = BARGE_OK;
-
-	if ((d = fdopendir(dirfd)) == NULL) {
-		close(dirfd);
-		return err_sys(err, BARGE_EIO, errno, "%s", what);
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (depth < 2) {
-			fd = openat(dirfd, de->d_name,
-			            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if ((rc = scan_level(fd, depth + 1, st, what, err)) != BARGE_OK)
-				break;
-			continue;
-		}
-		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(sb.st_mode)) {
-			st->blobs++;
-			st->bytes += sb.st_size;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
-static int
-count_rows(struct store *s, const char *sql, int64_t *out, struct barge_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, err, sql);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return db_fail(s, err, sql);
-	}
-	*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return BARGE_OK;
-}
-
 int
 metrics_store_scan(struct store *s, struct metrics_store *out, struct barge_err *err)
 {
-	struct metrics_store st = { 0 };
-	char *path;
-	int fd, rc;
+	struct store_stats st;
+	int rc;
 
-	if ((path = malloc(strlen(store_dir(s)) + sizeof("/blobs"))) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	sprintf(path, "%s/blobs", store_dir(s));
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0)
-		rc = scan_level(fd, 0, &st, path, err);
-	else
-		rc = errno == ENOENT ? BARGE_OK : err_sys(err, BARGE_EIO, errno, "%s", path);
-	free(path);
-	if (rc != BARGE_OK)
+	if ((rc = store_stats(s, &st, err)) != BARGE_OK)
 		return rc;
-	if ((rc = count_rows(s, "SELECT COUNT(*) FROM uploads", &st.uploads, err)) != BARGE_OK ||
-	    (rc = count_rows(s, "SELECT COUNT(*) FROM tags", &st.images, err)) != BARGE_OK ||
-	    (rc = count_rows(s, "SELECT COUNT(*) FROM repositories", &st.repos, err)) != BARGE_OK)
-		return rc;
-	*out = st;
+	out->blobs = st.blobs;
+	out->bytes = st.bytes;
+	out->uploads = st.uploads;
+	out->images = st.tags;
+	out->repos = st.repos;
 	return BARGE_OK;
 }

@@ -16,8 +16,9 @@
  * router), so the number of series stays bounded whatever clients send;
  * beyond METRICS_SERIES_MAX series new combinations are counted under
  * route "overflow" (method "", status 0).  The store figures are a snapshot the caller refreshes
- * (metrics_store_scan walks the blob tree and counts rows; it is cheap but
- * not free, so the router does it at most every few seconds).
+ * (metrics_store_scan asks store_stats, which walks the blob tree and counts
+ * rows; it is cheap but not free, so the router does it at most every few
+ * seconds).
  *
  * Counting is safe from several threads at once.
  */
@@ -62,7 +63,7 @@ void metrics_get_store(struct metrics *m, struct metrics_store *st);
 int metrics_render(struct metrics *m, long in_flight, char **out, size_t *len,
                    struct barge_err *err) BARGE_MUST_CHECK;
 
-/* Counts blobs and their bytes under the store's blobs/, and its rows. */
+/* The store's figures, from store_stats (store.h). */
 int metrics_store_scan(struct store *s, struct metrics_store *out,
                        struct barge_err *err) BARGE_MUST_CHECK;
 

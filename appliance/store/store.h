@@ -154,13 +154,18 @@ int store_open_repo_blob(struct store *s, const char *repo, const char *digest, 
  * hold it exclusive from their mark to the end of their sweep.  So GC never
  * takes a blob a writer is about to reference.  One lock per handle:
  * store_unlock releases it (store_close too).
+ *
+ * The store runs these protocols itself: a load through store_load.h, a
+ * push through store_upload_finish, store_push_manifest and
+ * store_blob_publish (store_push.h), GC and fsck below.  Callers outside
+ * the store use those, not the lock.
  */
 int store_lock_shared(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
 /* Waits at most wait_ms (< 0: forever); BARGE_EEXIST when still held by others. */
 int store_lock_exclusive(struct store *s, int wait_ms, struct barge_err *err) BARGE_MUST_CHECK;
 void store_unlock(struct store *s);
 
-/* --- lifecycle: ls, rm, gc, fsck (store_gc.c) ------------------------------ */
+/* --- lifecycle: ls, rm (store_ls.c), gc (store_gc.c), fsck (store_fsck.c) --- */
 
 struct store_bundle {
 	int64_t id;
@@ -274,5 +279,21 @@ struct store_fsck_stats {
  */
 int store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_stats *st,
                struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- statistics (store_stats.c) ------------------------------------------ */
+
+struct store_stats {
+	int64_t blobs;   /* blob files under DIR/blobs (what fsck calls strays aside) */
+	int64_t bytes;   /* their sizes summed */
+	int64_t tags;    /* over every repository */
+	int64_t repos;   /* repositories */
+	int64_t uploads; /* open upload sessions */
+};
+
+/*
+ * Counts the blob files and their bytes (a walk of DIR/blobs: cheap but not
+ * free, so callers refresh it every few seconds at most) and the rows.
+ */
+int store_stats(struct store *s, struct store_stats *out, struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif

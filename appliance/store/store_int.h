@@ -1,7 +1,14 @@
 /*
- * store_int: the store's insides, shared by the files that implement
- * store.h and its extensions (store.c, and the push and GC parts in their
- * own files).  Nothing outside the store includes this.
+ * store_int: the store's insides, shared by the files of appliance/store
+ * and by nothing else (scripts/check-layers refuses any other includer).
+ *
+ *   store.c        the handle, the metadata rows and the lookups
+ *   store_db.c     the SQLite database: schema, statements, transactions
+ *   store_blob.c   the blob files: paths, writers, the walk of DIR/blobs
+ *   store_lock.c   DIR/gc.lock
+ *   store_dset.c   a sorted set of digests, for GC and fsck
+ *   store_ls.c, store_gc.c, store_fsck.c, store_stats.c   the lifecycle
+ *   store_load.c, store_push.c   the loader's and the registry's protocols
  *
  * The statement cache is store.c's; other files prepare their own statements
  * on s->db and finalize them.  Every digest goes through digest_parse (as
@@ -12,11 +19,17 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
+#include "digest.h"
 #include "err.h"
+#include "store.h"
 
 /* Room in the statement cache; store.c checks its own count against it. */
 #define STORE_STMT_MAX 64
+
+#define STORE_DIR_MODE  0755
+#define STORE_FILE_MODE 0644
 
 struct store {
 	char *dir;
@@ -27,6 +40,19 @@ struct store {
 	int read_txn; /* store_read_begin opened a transaction */
 };
 
+/* A blob on its way in: DIR/tmp/blob-XXXXXX, flocked, hashed as written. */
+struct store_blob_writer {
+	struct store *s;
+	char digest[DIGEST_STR_MAX];
+	char *tmp_path;
+	int fd;
+	struct digest_writer *dw;
+};
+
+/* --- the database (store_db.c) ------------------------------------------- */
+
+/* Opens DIR/barge.db into s->db (WAL, synchronous FULL) and creates the schema. */
+int db_open(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
 /* Records SQLite's last error on s as "what: <sqlite message>"; returns the code. */
 int db_fail(struct store *s, struct barge_err *err, const char *what);
 /* Runs SQL without results (BEGIN, COMMIT, schema). */
@@ -35,12 +61,35 @@ int db_exec(struct store *s, const char *sql, const char *what,
 /* Prepares sql on s; the caller finalizes *st. */
 int db_prepare(struct store *s, const char *sql, sqlite3_stmt **st,
                struct barge_err *err) BARGE_MUST_CHECK;
+/* Whether table name exists: the push side creates its own on first use. */
+int db_has_table(struct store *s, const char *name, int *yes,
+                 struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Waits until no reader can still see rows this handle's last commit
+ * deleted; 0 when readers stayed busy.
+ */
+int db_wait_readers(struct store *s);
+/*
+ * A read snapshot for a whole listing, unless a transaction is already open
+ * on s (then *began stays 0 and that one holds the snapshot).
+ */
+int db_snap_begin(struct store *s, int *began, struct barge_err *err) BARGE_MUST_CHECK;
+void db_snap_end(struct store *s, int began);
 /* Resets a statement and clears its bindings. */
 void stmt_done(sqlite3_stmt *st);
 int bind_text(struct store *s, sqlite3_stmt *st, int i, const char *v,
               struct barge_err *err) BARGE_MUST_CHECK;
 int bind_int(struct store *s, sqlite3_stmt *st, int i, int64_t v,
              struct barge_err *err) BARGE_MUST_CHECK;
+/* A text column; BARGE_ENOMEM when SQLite could not give it (or it is NULL). */
+int col_text(sqlite3_stmt *st, int i, const char **out, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Steps a bound statement for its first row: BARGE_OK with st on the row
+ * (read its columns, then reset it), BARGE_ENOTFOUND when there is none
+ * (err untouched: the caller says what is missing), else the database
+ * error as "what: ...".
+ */
+int stmt_row(struct store *s, sqlite3_stmt *st, const char *what, struct barge_err *err);
 /*
  * Steps a bound statement, calling fn with column 0 of each row until fn
  * returns non-zero or the rows end.  The caller resets or finalizes st.
@@ -50,6 +99,21 @@ int stmt_each_text(struct store *s, sqlite3_stmt *st, int (*fn)(const char *v, v
 /* Steps a statement that returns no rows, then resets it. */
 int stmt_run(struct store *s, sqlite3_stmt *st, const char *what,
              struct barge_err *err) BARGE_MUST_CHECK;
+/* Runs sql (one statement, no rows) with ?1 bound to v if it has one; *changes may be NULL. */
+int db_run_int(struct store *s, const char *sql, int64_t v, int64_t *changes, const char *what,
+               struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- metadata rows (store.c) -------------------------------------------- */
+
+/* Reads a manifest row whose columns 0, 1, 2 are digest, media type and size. */
+int col_manifest(sqlite3_stmt *st, struct store_manifest *out,
+                 struct barge_err *err) BARGE_MUST_CHECK;
+/* The first bundle recorded with digest (of its barge.json); BARGE_ENOTFOUND if none. */
+int bundle_by_digest(struct store *s, const char *digest, int64_t *id,
+                     struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- blob files (store_blob.c) ------------------------------------------- */
+
 /*
  * Moves src, a durable file already verified to hold digest's bytes, to the
  * blob's place, making the directories on the way and fsyncing the entries.
@@ -60,5 +124,39 @@ int blob_place(struct store *s, const char *src, const char *digest,
 /* DIR/blobs/<alg>/<2 hex>/<hex> for a valid digest; caller frees *out. */
 int blob_path(const struct store *s, const char *digest, char **out,
               struct barge_err *err) BARGE_MUST_CHECK;
+/* Size of a blob file, or -1 when absent. */
+int64_t blob_size(struct store *s, const char *digest);
+/* Removes what crashed writers left in DIR/tmp (files nobody holds locked). */
+void blob_tmp_clean(struct store *s);
+
+/*
+ * Called for every entry under DIR/blobs/<alg>/<2 hex>/ and for anything
+ * else found in DIR/blobs at those levels.  digest is NULL when the entry is
+ * not a blob file of the store (wrong name, place or type).
+ */
+typedef int (*blob_fn)(struct store *s, const char *path, const char *digest, const struct stat *st,
+                       void *arg, struct barge_err *err);
+/* Walks DIR/blobs; fn returning an error stops the walk with it. */
+int blob_walk(struct store *s, blob_fn fn, void *arg, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Removes the empty shard directories a sweep left.  The caller holds the
+ * GC lock exclusively, so no writer is between a shard's mkdir and the
+ * rename of its blob into it.
+ */
+void blob_prune_shards(struct store *s);
+
+/* --- digest sets (store_dset.c) ------------------------------------------ */
+
+/* A set of digests: appended, then sorted once and searched. */
+struct dset {
+	char (*d)[DIGEST_STR_MAX];
+	size_t n, cap;
+};
+
+int dset_add(struct dset *set, const char *digest, struct barge_err *err) BARGE_MUST_CHECK;
+void dset_sort(struct dset *set);
+/* Needs dset_sort after the last dset_add. */
+int dset_has(const struct dset *set, const char *digest);
+void dset_free(struct dset *set);
 
 #endif

@@ -1,3 +1,9 @@
+/*
+ * store_push: the store's write side for the registry's push API
+ * (store_push.h).  Owns DIR/uploads/ and the uploads and repo_blobs rows:
+ * sessions, their bytes, the blobs linked to repositories, manifests put
+ * with validation, deletes, and the catalog and referrer listings.
+ */
 #include "store_push.h"
 
 #include <dirent.h>
@@ -196,17 +202,10 @@ store_upload_get(struct store *s, const char *repo, const char *id, int64_t *off
 	if ((rc = bind_text(s, st, 1, id, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, repo, err)) != BARGE_OK)
 		goto out;
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
+	if ((rc = stmt_row(s, st, "look up upload", err)) == BARGE_OK)
 		*offset = sqlite3_column_int64(st, 0);
-		break;
-	case SQLITE_DONE:
-		rc = err_set(err, BARGE_ENOTFOUND, "upload %s not found in %s", id, repo);
-		break;
-	default:
-		rc = db_fail(s, err, "look up upload");
-		break;
-	}
+	else if (rc == BARGE_ENOTFOUND)
+		err_set(err, BARGE_ENOTFOUND, "upload %s not found in %s", id, repo);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -481,6 +480,28 @@ store_link_blob(struct store *s, const char *repo, const char *digest, struct ba
 	                 repo, digest, "link blob", err);
 }
 
+/*
+ * The blob is committed and linked under the shared GC lock, so that GC
+ * can not take it between its rename and its link (store.h).
+ */
+int
+store_blob_publish(struct store_blob_writer *w, const char *repo, struct barge_err *err)
+{
+	struct store *s = w->s;
+	char digest[DIGEST_STR_MAX];
+	int rc;
+
+	memcpy(digest, w->digest, sizeof(digest));
+	if ((rc = store_lock_shared(s, err)) != BARGE_OK) {
+		store_blob_abort(w);
+		return rc;
+	}
+	if ((rc = store_blob_commit(w, err)) == BARGE_OK)
+		rc = store_link_blob(s, repo, digest, err);
+	store_unlock(s);
+	return rc;
+}
+
 /* Whether the repo_blobs row exists: BARGE_OK or BARGE_ENOTFOUND. */
 static int
 push_linked(struct store *s, const char *repo, const char *digest, struct barge_err *err)
@@ -492,18 +513,9 @@ push_linked(struct store *s, const char *repo, const char *digest, struct barge_
 	                     err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, repo, err)) == BARGE_OK &&
-	    (rc = bind_text(s, st, 2, digest, err)) == BARGE_OK) {
-		switch (sqlite3_step(st)) {
-		case SQLITE_ROW:
-			break;
-		case SQLITE_DONE:
-			rc = err_set(err, BARGE_ENOTFOUND, "blob %s not found in %s", digest, repo);
-			break;
-		default:
-			rc = db_fail(s, err, "look up blob link");
-			break;
-		}
-	}
+	    (rc = bind_text(s, st, 2, digest, err)) == BARGE_OK &&
+	    (rc = stmt_row(s, st, "look up blob link", err)) == BARGE_ENOTFOUND)
+		err_set(err, BARGE_ENOTFOUND, "blob %s not found in %s", digest, repo);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -774,7 +786,6 @@ store_list_referrers(struct store *s, const char *repo, const char *subject, int
 {
 	struct store_manifest m;
 	sqlite3_stmt *st = NULL;
-	const char *dg, *mt;
 	int rc, step;
 
 	if ((rc = digest_parse(subject, NULL, NULL, err)) != BARGE_OK)
@@ -791,15 +802,8 @@ store_list_referrers(struct store *s, const char *repo, const char *subject, int
 	    (rc = bind_int(s, st, 3, max, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		dg = (const char *)sqlite3_column_text(st, 0);
-		mt = (const char *)sqlite3_column_text(st, 1);
-		if (dg == NULL || mt == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		if ((rc = col_manifest(st, &m, err)) != BARGE_OK)
 			goto out;
-		}
-		snprintf(m.digest, sizeof(m.digest), "%s", dg);
-		snprintf(m.media_type, sizeof(m.media_type), "%s", mt);
-		m.size = sqlite3_column_int64(st, 2);
 		if (fn(&m, arg) != 0)
 			break;
 	}

@@ -83,6 +83,16 @@ int store_upload_expire(struct store *s, int64_t max_age, int *n,
 
 /* --- blobs of repositories --------------------------------------------------- */
 
+/*
+ * A monolithic push: commits w (store_blob_commit: verify, fsync, rename)
+ * and links its blob to repo, holding the GC lock shared from before the
+ * rename until after the link, so that GC never takes a blob between the
+ * two.  Consumes w in every case, as store_blob_commit does.  Takes and
+ * releases the lock of w's store handle, which must not hold it already.
+ * BARGE_EDIGEST or BARGE_ELIMIT when the bytes are not the digest's.
+ */
+int store_blob_publish(struct store_blob_writer *w, const char *repo,
+                       struct barge_err *err) BARGE_MUST_CHECK;
 /* Links blob digest (already stored) to repo: pushed or mounted there. */
 int store_link_blob(struct store *s, const char *repo, const char *digest,
                     struct barge_err *err) BARGE_MUST_CHECK;

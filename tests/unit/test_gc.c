@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "store_fixture.h"
+#include "store_load.h"
 #include "store_push.h"
 
 #define REPO_A "edge/docker.io/library/a"
@@ -336,7 +337,7 @@ test_gc_respects_load_lock(void **state)
 	char orphan[DIGEST_STR_MAX];
 
 	assert_int_equal(store_open(f->dir, &loader, &err), BARGE_OK);
-	assert_int_equal(store_lock_shared(loader, &err), BARGE_OK);
+	assert_int_equal(store_load_begin(loader, &err), BARGE_OK);
 	/* The loader wrote a blob; its transaction is still to come. */
 	fx_blob(loader, "written by a running load", orphan);
 	fx_age(f, orphan, 2 * OLD);
@@ -344,7 +345,7 @@ test_gc_respects_load_lock(void **state)
 	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_EEXIST);
 	assert_non_null(strstr(err.msg, "gc.lock"));
 	assert_true(store_blob_exists(f->s, orphan));
-	store_unlock(loader);
+	store_load_end(loader);
 	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
 	assert_int_equal(st.orphans, 1);
 	store_close(loader);

@@ -850,6 +850,44 @@ test_readers_see_whole_images(void **state)
 	assert_int_equal(removed, 3 * SWAP_ROUNDS);
 }
 
+/* store_stats counts blob files and their bytes, tags, repositories and uploads. */
+static void
+test_stats(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const layers[] = { "one layer", "another layer" };
+	struct store_stats st;
+	struct fx_image a;
+	struct barge_err err;
+	char *stray;
+	FILE *fp;
+
+	assert_int_equal(store_stats(f->s, &st, &err), BARGE_OK);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.tags, 0);
+	assert_int_equal(st.repos, 0);
+	assert_int_equal(st.uploads, 0);
+	fx_image_blobs(f->s, "config", layers, 2, &a);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, "1.0", 0);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "latest", a.manifest, &err), BARGE_OK);
+	fx_record(f->s, REPO_B, &a, NULL, 0);
+	fx_commit(f->s);
+	/* A file that is not a blob's name is not a blob. */
+	assert_non_null(stray = fu_printf("%s/blobs/sha256/stray", f->dir));
+	assert_non_null(fp = fopen(stray, "w"));
+	fputs("not a blob", fp);
+	fclose(fp);
+	assert_int_equal(store_stats(f->s, &st, &err), BARGE_OK);
+	assert_int_equal(st.blobs, 4);
+	assert_int_equal(st.bytes, a.bytes);
+	assert_int_equal(st.tags, 2);
+	assert_int_equal(st.repos, 2);
+	assert_int_equal(st.uploads, 0);
+	free(stray);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_open_creates_layout, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_roundtrip, fx_setup, fx_teardown),
@@ -871,6 +909,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_rm_bundle, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_rm_bundle_untag, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_readers_see_whole_images, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_stats, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)

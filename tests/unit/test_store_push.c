@@ -362,6 +362,36 @@ test_bundle_manifest_not_deleted(void **state)
 	free(man);
 }
 
+/* A monolithic push: the blob is committed and linked, or neither; the lock is released. */
+static void
+test_blob_publish(void **state)
+{
+	struct fx *f = *state;
+	struct store_blob_writer *w = NULL;
+	struct barge_err err = { 0 };
+	char d[DIGEST_STR_MAX], other[DIGEST_STR_MAX];
+
+	assert_int_equal(digest_buf(DIGEST_SHA256, "monolithic", 10, d, &err), BARGE_OK);
+	assert_int_equal(store_blob_begin(f->s, d, 10, &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, "monolithic", 10, &err), BARGE_OK);
+	assert_int_equal(store_blob_publish(w, REPO, &err), BARGE_OK);
+	assert_true(store_blob_exists(f->s, d));
+	assert_int_equal(store_push_has_blob(f->s, REPO, d, &err), BARGE_OK);
+	assert_int_equal(store_push_has_blob(f->s, OTHER, d, &err), BARGE_ENOTFOUND);
+
+	/* Other bytes than the digest names: nothing stored, nothing linked. */
+	assert_int_equal(digest_buf(DIGEST_SHA256, "expected", 8, other, &err), BARGE_OK);
+	assert_int_equal(store_blob_begin(f->s, other, 8, &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, "not that", 8, &err), BARGE_OK);
+	assert_int_equal(store_blob_publish(w, REPO, &err), BARGE_EDIGEST);
+	assert_false(store_blob_exists(f->s, other));
+	assert_int_equal(store_push_has_blob(f->s, REPO, other, &err), BARGE_ENOTFOUND);
+
+	/* Both released the GC lock: GC takes it at once. */
+	assert_int_equal(store_lock_exclusive(f->s, 0, &err), BARGE_OK);
+	store_unlock(f->s);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_session_lifecycle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_session_sha512_and_cancel, setup, teardown),
@@ -369,6 +399,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_manifest_validation, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_subject_delete_and_lists, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bundle_manifest_not_deleted, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blob_publish, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -1,0 +1,601 @@
+/*
+ * store_fsck: the store's consistency check and repair (store.h:
+ * store_fsck).  Re-hashes every blob file, reads every manifest row's blob
+ * and checks the rows it implies, then the rows that point elsewhere.
+ * --repair removes broken rows in one transaction and only then the files,
+ * under the exclusive GC lock, as GC does (store_gc.c).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileutil.h"
+#include "manifest.h"
+#include "store_int.h"
+
+/* fsck re-hashes blobs through this much memory, however large they are. */
+#define FSCK_HASH_BUF (1024 * 1024)
+
+struct fsck {
+	const struct store_fsck_opts *o;
+	struct store_fsck_stats *st;
+	struct dset corrupt; /* blob files whose bytes do not match their name */
+	struct dset bad;     /* digests --repair drops with everything above them */
+	struct dset absent;  /* children a manifest may name without the store holding them */
+	char **files;        /* files --repair removes: corrupt blobs, strays */
+	size_t nfiles;
+	unsigned char *buf;
+};
+
+static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
+{
+	char msg[BARGE_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f->st->problems++;
+	if (f->o->on_problem != NULL)
+		f->o->on_problem(subject, msg, f->o->arg);
+}
+
+static int
+doomed_file(struct fsck *f, const char *path, struct barge_err *err)
+{
+	char **nf;
+
+	if ((nf = realloc(f->files, (f->nfiles + 1) * sizeof(*nf))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	f->files = nf;
+	if ((f->files[f->nfiles] = strdup(path)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	f->nfiles++;
+	return BARGE_OK;
+}
+
+/* Streams the file at path through the algorithm of digest; got: what it hashes to. */
+static int
+hash_file(struct fsck *f, const char *path, const char *digest, char *got, struct barge_err *err)
+{
+	struct digest_ctx *dc = NULL;
+	enum digest_alg alg;
+	ssize_t n;
+	int fd = -1, rc;
+
+	if ((rc = digest_parse(digest, &alg, NULL, err)) != BARGE_OK ||
+	    (rc = digest_new(alg, &dc, err)) != BARGE_OK)
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "open %s", path);
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, f->buf, FSCK_HASH_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "read %s", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rc = digest_update(dc, f->buf, (size_t)n, err)) != BARGE_OK)
+			goto out;
+	}
+	rc = digest_final(dc, got, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	digest_free(dc);
+	return rc;
+}
+
+static int
+fsck_blob(struct store *s, const char *path, const char *digest, const struct stat *st, void *arg,
+          struct barge_err *err)
+{
+	struct barge_err herr = { 0 };
+	char got[DIGEST_STR_MAX];
+	struct fsck *f = arg;
+	int rc;
+
+	(void)s;
+	if (digest == NULL) {
+		if (S_ISDIR(st->st_mode)) {
+			problem(f, path, "not part of the store (a directory: remove it by hand)");
+			f->st->unrepaired++;
+			return BARGE_OK;
+		}
+		problem(f, path, "not a blob of the store");
+		return doomed_file(f, path, err);
+	}
+	f->st->blobs++;
+	f->st->bytes += (int64_t)st->st_size;
+	if ((rc = hash_file(f, path, digest, got, &herr)) == BARGE_EIO) {
+		problem(f, digest, "unreadable: %s", herr.msg);
+	} else if (rc != BARGE_OK) {
+		*err = herr;
+		return rc;
+	} else if (strcmp(got, digest) == 0) {
+		return BARGE_OK;
+	} else {
+		problem(f, digest, "corrupt: %s hashes to %s", path, got);
+	}
+	if ((rc = dset_add(&f->corrupt, digest, err)) != BARGE_OK ||
+	    (rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
+		return rc;
+	return doomed_file(f, path, err);
+}
+
+/* Whether refs records parent -> child. */
+static int
+has_ref(struct store *s, sqlite3_stmt *q, const char *parent, const char *child, int *yes,
+        struct barge_err *err)
+{
+	int rc, step;
+
+	if ((rc = bind_text(s, q, 1, parent, err)) != BARGE_OK ||
+	    (rc = bind_text(s, q, 2, child, err)) != BARGE_OK) {
+		stmt_done(q);
+		return rc;
+	}
+	step = sqlite3_step(q);
+	stmt_done(q);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return db_fail(s, err, "look up reference");
+	*yes = step == SQLITE_ROW;
+	return BARGE_OK;
+}
+
+/* Reads a stored manifest of at most MANIFEST_MAX bytes; *buf is the caller's. */
+static int
+read_blob_small(struct store *s, const char *digest, char **buf, int64_t *size,
+                struct barge_err *err)
+{
+	char *b = NULL;
+	int fd = -1, rc;
+
+	if ((rc = store_blob_open(s, digest, &fd, size, err)) != BARGE_OK)
+		return rc;
+	if (*size > MANIFEST_MAX) {
+		rc = err_set(err, BARGE_ELIMIT, "%" PRId64 " bytes, more than %d", *size,
+		             MANIFEST_MAX);
+		goto out;
+	}
+	if ((b = malloc((size_t)*size + 1)) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = fu_read_exact(fd, b, (size_t)*size, err)) != BARGE_OK) {
+		err_prefix(err, "blob %s", digest);
+		goto out;
+	}
+	*buf = b;
+	b = NULL;
+out:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+/* Layers registries do not hold (Windows foreign layers), as the push side treats them. */
+static int
+nondistributable(const char *mt)
+{
+	return mt != NULL &&
+	       (strstr(mt, "nondistributable") != NULL || strstr(mt, ".foreign.") != NULL);
+}
+
+/* Checks one manifest row against its blob and the rows it implies. */
+static int
+fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt *childq,
+              const char *repo, const char *digest, const char *mt, int64_t recorded,
+              struct barge_err *err)
+{
+	struct barge_err merr = { 0 };
+	const struct manifest_desc *d;
+	struct manifest *m = NULL;
+	char subject[1024], *buf = NULL;
+	int64_t size, have;
+	size_t i, n;
+	int rc, yes = 0, broken = 0, step;
+
+	snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
+	f->st->manifests++;
+	if (dset_has(&f->corrupt, digest)) {
+		problem(f, subject, "its manifest blob is corrupt");
+		return BARGE_OK;
+	}
+	rc = read_blob_small(s, digest, &buf, &size, &merr);
+	if (rc == BARGE_ENOTFOUND) {
+		problem(f, subject, "its manifest blob is missing");
+		return dset_add(&f->bad, digest, err);
+	}
+	if (rc == BARGE_ENOMEM) {
+		*err = merr;
+		return rc;
+	}
+	if (rc != BARGE_OK) {
+		problem(f, subject, "manifest blob: %s", merr.msg);
+		return dset_add(&f->bad, digest, err);
+	}
+	if (size != recorded) {
+		problem(f, subject, "manifest blob is %" PRId64 " bytes, recorded as %" PRId64,
+		        size, recorded);
+		broken = 1;
+		goto out;
+	}
+	if (manifest_parse(buf, (size_t)size, mt[0] != '\0' ? mt : NULL, &m, &merr) != BARGE_OK) {
+		problem(f, subject, "does not parse as a manifest: %s", merr.msg);
+		broken = 1;
+		goto out;
+	}
+	/* A referrer may come before its subject (OCI 1.1): its reference may dangle. */
+	if (m->has_subject && (rc = dset_add(&f->absent, m->subject.digest, err)) != BARGE_OK)
+		goto out;
+	n = m->kind == MANIFEST_IMAGE ? m->ndescs + 1 : m->ndescs;
+	for (i = 0; i < n; i++) {
+		d = m->kind == MANIFEST_IMAGE ? (i == 0 ? &m->config : &m->descs[i - 1])
+		                              : &m->descs[i];
+		/* Non-distributable (foreign) layers are never in a registry. */
+		if (m->kind == MANIFEST_IMAGE && i > 0 && nondistributable(d->media_type)) {
+			if ((rc = dset_add(&f->absent, d->digest, err)) != BARGE_OK)
+				goto out;
+			continue;
+		}
+		if ((rc = has_ref(s, refq, digest, d->digest, &yes, err)) != BARGE_OK)
+			goto out;
+		if (m->kind == MANIFEST_INDEX) {
+			/* A sparse index lists platforms the store never got: no ref, fine. */
+			if (!yes)
+				continue;
+			if ((rc = bind_text(s, childq, 1, repo, err)) != BARGE_OK ||
+			    (rc = bind_text(s, childq, 2, d->digest, err)) != BARGE_OK) {
+				stmt_done(childq);
+				goto out;
+			}
+			step = sqlite3_step(childq);
+			stmt_done(childq);
+			if (step != SQLITE_ROW && step != SQLITE_DONE) {
+				rc = db_fail(s, err, "look up manifest");
+				goto out;
+			}
+			if (step == SQLITE_DONE) {
+				problem(f, subject, "index child %s is not a manifest of %s",
+				        d->digest, repo);
+				broken = 1;
+			}
+			continue;
+		}
+		if (!yes) {
+			problem(f, subject, "%s %s is not recorded as its reference",
+			        i == 0 ? "config" : "layer", d->digest);
+			broken = 1;
+			continue;
+		}
+		/* A missing file is the refs check's to report; here only its size. */
+		have = blob_size(s, d->digest);
+		if (have >= 0 && have != d->size) {
+			problem(f, subject,
+			        "%s %s is %" PRId64 " bytes, the manifest says %" PRId64,
+			        i == 0 ? "config" : "layer", d->digest, have, d->size);
+			broken = 1;
+		}
+	}
+out:
+	manifest_free(m);
+	free(buf);
+	if (rc == BARGE_OK && broken)
+		rc = dset_add(&f->bad, digest, err);
+	return rc;
+}
+
+static int
+fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *repo, *digest, *mt;
+	sqlite3_stmt *st = NULL, *refq = NULL, *childq = NULL;
+	int rc, step;
+
+	if ((rc = db_prepare(
+	             s,
+	             "SELECT coalesce(r.name, '(repository ' || m.repo_id || ' missing)'),"
+	             " m.digest, m.media_type, m.size FROM manifests m"
+	             " LEFT JOIN repositories r ON r.id = m.repo_id ORDER BY r.name, m.digest",
+	             &st, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, "SELECT 1 FROM refs WHERE parent = ?1 AND child = ?2", &refq,
+	                     err)) != BARGE_OK ||
+	    (rc = db_prepare(s,
+	                     "SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+	                     " WHERE r.name = ?1 AND m.digest = ?2",
+	                     &childq, err)) != BARGE_OK)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &digest, err)) != BARGE_OK ||
+		    (rc = col_text(st, 2, &mt, err)) != BARGE_OK)
+			goto out;
+		if (repo[0] == '(') {
+			problem(f, digest, "manifest row of a missing %s", repo + 1);
+			if ((rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
+				goto out;
+			continue;
+		}
+		if ((rc = fsck_manifest(s, f, refq, childq, repo, digest, mt,
+		                        sqlite3_column_int64(st, 3), err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "list manifests");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(refq);
+	sqlite3_finalize(childq);
+	return rc;
+}
+
+/* Every reference of a manifest names a stored blob. */
+static int
+fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *parent, *child;
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = db_prepare(
+	             s,
+	             "SELECT parent, child FROM refs"
+	             " WHERE parent IN (SELECT digest FROM manifests) ORDER BY parent, child",
+	             &st, err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
+			goto out;
+		if (blob_size(s, child) >= 0 || dset_has(&f->absent, child))
+			continue;
+		problem(f, parent, "references %s, which is missing", child);
+		if ((rc = dset_add(&f->bad, child, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "list references");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Every blob pushed to a repository (repo_blobs, when the push side made it) is stored. */
+static int
+fsck_links(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *repo, *digest;
+	sqlite3_stmt *st = NULL;
+	char subject[1024];
+	int rc, step, yes;
+
+	if ((rc = db_has_table(s, "repo_blobs", &yes, err)) != BARGE_OK || !yes)
+		return rc;
+	if ((rc = db_prepare(s, "SELECT repo, digest FROM repo_blobs ORDER BY repo, digest", &st,
+	                     err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &digest, err)) != BARGE_OK)
+			goto out;
+		if (blob_size(s, digest) >= 0)
+			continue;
+		snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
+		problem(f, subject, "pushed blob is missing");
+		if ((rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "list pushed blobs");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Rows of sql are (subject, problem) pairs; repair removes what they name. */
+static int
+fsck_rows(struct store *s, struct fsck *f, const char *sql, struct barge_err *err)
+{
+	const char *subject, *what;
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &subject, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &what, err)) != BARGE_OK)
+			goto out;
+		problem(f, subject, "%s", what);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "check rows");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+fsck_db(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *v;
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = db_prepare(s, "PRAGMA quick_check", &st, err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &v, err)) != BARGE_OK)
+			goto out;
+		if (strcmp(v, "ok") != 0) {
+			problem(f, "barge.db", "%s", v);
+			f->st->unrepaired++;
+		}
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "quick_check");
+out:
+	sqlite3_finalize(st);
+	if (rc != BARGE_OK)
+		return rc;
+	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK)
+		return rc;
+	dset_sort(&f->absent);
+	if ((rc = fsck_refs(s, f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
+		return rc;
+	if ((rc = fsck_rows(s, f,
+	                    "SELECT coalesce(r.name, '?') || ':' || t.name,"
+	                    " 'points at ' || t.digest || ', which its repository does not hold'"
+	                    " FROM tags t LEFT JOIN repositories r ON r.id = t.repo_id"
+	                    " WHERE NOT EXISTS (SELECT 1 FROM manifests m"
+	                    "   WHERE m.repo_id = t.repo_id AND m.digest = t.digest)",
+	                    err)) != BARGE_OK)
+		return rc;
+	return fsck_rows(s, f,
+	                 "SELECT 'bundle ' || bi.bundle_id,"
+	                 " CASE WHEN b.id IS NULL THEN 'pins images but is not recorded'"
+	                 " ELSE 'pins ' || coalesce(r.name, '?') || '@' || bi.digest ||"
+	                 "  ', which its repository does not hold' END"
+	                 " FROM bundle_images bi LEFT JOIN bundles b ON b.id = bi.bundle_id"
+	                 " LEFT JOIN repositories r ON r.id = bi.repo_id"
+	                 " WHERE b.id IS NULL OR NOT EXISTS (SELECT 1 FROM manifests m"
+	                 "   WHERE m.repo_id = bi.repo_id AND m.digest = bi.digest)",
+	                 err);
+}
+
+/*
+ * Drops every broken digest and everything above it (the manifests that
+ * reference it, the indexes above those), the tags and pins on them, and
+ * rows that point nowhere, in one transaction.
+ */
+static int
+fsck_repair_rows(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	static const char grow_sql[] = "INSERT OR IGNORE INTO temp.fsck_bad SELECT parent FROM refs"
+	                               " WHERE child IN (SELECT digest FROM temp.fsck_bad)";
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+	size_t i;
+	int rc, round, links = 0;
+
+	if ((rc = store_begin(s, err)) != BARGE_OK)
+		return rc;
+	if ((rc = db_has_table(s, "repo_blobs", &links, err)) != BARGE_OK)
+		goto fail;
+	if ((rc = db_exec(s,
+	                  "CREATE TEMP TABLE IF NOT EXISTS fsck_bad(digest TEXT PRIMARY KEY);"
+	                  "DELETE FROM temp.fsck_bad",
+	                  "create work table", err)) != BARGE_OK ||
+	    (rc = db_prepare(s, "INSERT OR IGNORE INTO temp.fsck_bad(digest) VALUES(?1)", &st,
+	                     err)) != BARGE_OK)
+		goto fail;
+	for (i = 0; i < f->bad.n; i++) {
+		if ((rc = bind_text(s, st, 1, f->bad.d[i], err)) != BARGE_OK ||
+		    (rc = stmt_run(s, st, "mark broken", err)) != BARGE_OK)
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* Index -> manifest -> blob: two rounds reach the top; more cost nothing. */
+	for (round = 0; round < 8; round++) {
+		if ((rc = db_run_int(s, grow_sql, 0, &n, "mark broken parents", err)) != BARGE_OK)
+			goto fail;
+		if (n == 0)
+			break;
+	}
+	if ((rc = db_run_int(s,
+	                     "DELETE FROM tags WHERE digest IN (SELECT digest FROM temp.fsck_bad)"
+	                     " OR NOT EXISTS (SELECT 1 FROM manifests m"
+	                     "   WHERE m.repo_id = tags.repo_id AND m.digest = tags.digest)",
+	                     0, &f->st->removed_tags, "remove tags", err)) != BARGE_OK ||
+	    (rc = db_run_int(s,
+	                     "DELETE FROM bundle_images"
+	                     " WHERE digest IN (SELECT digest FROM temp.fsck_bad)"
+	                     " OR bundle_id NOT IN (SELECT id FROM bundles)"
+	                     " OR NOT EXISTS (SELECT 1 FROM manifests m"
+	                     "   WHERE m.repo_id = bundle_images.repo_id"
+	                     "   AND m.digest = bundle_images.digest)",
+	                     0, &f->st->removed_pins, "remove pins", err)) != BARGE_OK ||
+	    (links && (rc = db_run_int(s,
+	                               "DELETE FROM repo_blobs"
+	                               " WHERE digest IN (SELECT digest FROM temp.fsck_bad)",
+	                               0, NULL, "remove pushed blobs", err)) != BARGE_OK) ||
+	    (rc = db_run_int(s,
+	                     "DELETE FROM refs WHERE parent IN (SELECT digest FROM temp.fsck_bad)",
+	                     0, NULL, "remove references", err)) != BARGE_OK ||
+	    (rc = db_run_int(
+	             s, "DELETE FROM manifests WHERE digest IN (SELECT digest FROM temp.fsck_bad)",
+	             0, &f->st->removed_manifests, "remove manifests", err)) != BARGE_OK ||
+	    (rc = db_exec(s, "DROP TABLE temp.fsck_bad", "drop work table", err)) != BARGE_OK)
+		goto fail;
+	return store_commit(s, err);
+fail:
+	sqlite3_finalize(st);
+	store_rollback(s);
+	return rc;
+}
+
+int
+store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_stats *st,
+           struct barge_err *err)
+{
+	struct store_fsck_stats res = { 0 };
+	struct fsck f;
+	size_t i;
+	int began = 0, rc;
+
+	memset(&f, 0, sizeof(f));
+	f.o = o;
+	f.st = &res;
+	if ((f.buf = malloc(FSCK_HASH_BUF)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* Shared keeps GC from removing files under our feet; loads may go on. */
+	rc = o->repair ? store_lock_exclusive(s, o->lock_wait_ms, err) : store_lock_shared(s, err);
+	if (rc != BARGE_OK)
+		goto out;
+	if ((rc = blob_walk(s, fsck_blob, &f, err)) != BARGE_OK)
+		goto out;
+	dset_sort(&f.corrupt);
+	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
+		goto out;
+	rc = fsck_db(s, &f, err);
+	db_snap_end(s, began);
+	if (rc != BARGE_OK || !o->repair || res.problems == res.unrepaired)
+		goto out;
+	if ((rc = fsck_repair_rows(s, &f, err)) != BARGE_OK)
+		goto out;
+	/* Corrupt files are removed whether or not old readers are gone: nobody can use them. */
+	(void)db_wait_readers(s);
+	for (i = 0; i < f.nfiles; i++) {
+		if (unlink(f.files[i]) != 0 && errno != ENOENT) {
+			rc = err_sys(err, BARGE_EIO, errno, "remove %s", f.files[i]);
+			goto out;
+		}
+		res.removed_files++;
+	}
+out:
+	store_unlock(s);
+	for (i = 0; i < f.nfiles; i++)
+		free(f.files[i]);
+	free(f.files);
+	dset_free(&f.corrupt);
+	dset_free(&f.bad);
+	dset_free(&f.absent);
+	free(f.buf);
+	if (rc == BARGE_OK && st != NULL)
+		*st = res;
+	return rc;
+}
