@@ -225,18 +225,9 @@ registry_done_monolithic(struct http_req *req, int rc, struct registry_body *b)
 	struct barge_err err = { 0 };
 
 	if (rc == BARGE_OK) {
-		struct store_blob_writer *w = b->w;
-
+		/* The store commits and links it under its GC lock; w is consumed. */
+		rc = store_blob_publish(b->w, b->rt.repo, &err);
 		b->w = NULL;
-		/* GC must not take the blob between its rename and its link. */
-		if ((rc = store_lock_shared(b->s, &err)) != BARGE_OK) {
-			store_blob_abort(w);
-		} else {
-			rc = store_blob_commit(w, &err);
-			if (rc == BARGE_OK)
-				rc = store_link_blob(b->s, b->rt.repo, b->digest, &err);
-			store_unlock(b->s);
-		}
 		if (rc == BARGE_OK) {
 			registry_blob_created(req, &b->rt, b->digest);
 			return;

@@ -20,9 +20,6 @@
 #include "manifest.h"
 #include "store_int.h"
 
-/* fsck re-hashes blobs through this much memory, however large they are. */
-#define FSCK_HASH_BUF (1024 * 1024)
-
 struct fsck {
 	const struct store_fsck_opts *o;
 	struct store_fsck_stats *st;
@@ -31,7 +28,6 @@ struct fsck {
 	struct dset absent;  /* children a manifest may name without the store holding them */
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
-	unsigned char *buf;
 };
 
 static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
@@ -63,38 +59,14 @@ doomed_file(struct fsck *f, const char *path, struct barge_err *err)
 
 /* Streams the file at path through the algorithm of digest; got: what it hashes to. */
 static int
-hash_file(struct fsck *f, const char *path, const char *digest, char *got, struct barge_err *err)
+hash_file(const char *path, const char *digest, char *got, struct barge_err *err)
 {
-	struct digest_ctx *dc = NULL;
-	enum digest_alg alg;
-	ssize_t n;
-	int fd = -1, rc;
+	int fd, rc;
 
-	if ((rc = digest_parse(digest, &alg, NULL, err)) != BARGE_OK ||
-	    (rc = digest_new(alg, &dc, err)) != BARGE_OK)
-		return rc;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		rc = err_sys(err, BARGE_EIO, errno, "open %s", path);
-		goto out;
-	}
-	for (;;) {
-		n = read(fd, f->buf, FSCK_HASH_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "read %s", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = digest_update(dc, f->buf, (size_t)n, err)) != BARGE_OK)
-			goto out;
-	}
-	rc = digest_final(dc, got, err);
-out:
-	if (fd >= 0)
-		close(fd);
-	digest_free(dc);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(err, BARGE_EIO, errno, "open %s", path);
+	rc = digest_fd(fd, digest, path, got, err);
+	close(fd);
 	return rc;
 }
 
@@ -119,7 +91,7 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	}
 	f->st->blobs++;
 	f->st->bytes += (int64_t)st->st_size;
-	if ((rc = hash_file(f, path, digest, got, &herr)) == BARGE_EIO) {
+	if ((rc = hash_file(path, digest, got, &herr)) == BARGE_EIO) {
 		problem(f, digest, "unreadable: %s", herr.msg);
 	} else if (rc != BARGE_OK) {
 		*err = herr;
@@ -560,8 +532,6 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 	memset(&f, 0, sizeof(f));
 	f.o = o;
 	f.st = &res;
-	if ((f.buf = malloc(FSCK_HASH_BUF)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
 	/* Shared keeps GC from removing files under our feet; loads may go on. */
 	rc = o->repair ? store_lock_exclusive(s, o->lock_wait_ms, err) : store_lock_shared(s, err);
 	if (rc != BARGE_OK)
@@ -594,7 +564,6 @@ out:
 	dset_free(&f.corrupt);
 	dset_free(&f.bad);
 	dset_free(&f.absent);
-	free(f.buf);
 	if (rc == BARGE_OK && st != NULL)
 		*st = res;
 	return rc;

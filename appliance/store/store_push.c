@@ -24,7 +24,6 @@
 
 #define PUSH_DIR_MODE  0755
 #define PUSH_FILE_MODE 0644
-#define PUSH_READ_BUF  (256 * 1024)
 
 /*
  * Blobs pushed (or mounted) into a repository before a manifest there names
@@ -253,44 +252,6 @@ store_upload_set_offset(struct store *s, const char *id, int64_t offset, struct 
 	return rc;
 }
 
-/* Hashes fd from its start with digest's algorithm into out. */
-static int
-push_hash_fd(int fd, const char *digest, char out[DIGEST_STR_MAX], struct barge_err *err)
-{
-	struct digest_ctx *c = NULL;
-	enum digest_alg alg;
-	unsigned char *buf = NULL;
-	off_t pos = 0;
-	ssize_t n;
-	int rc;
-
-	if ((rc = digest_parse(digest, &alg, NULL, err)) != BARGE_OK)
-		return rc;
-	if ((buf = malloc(PUSH_READ_BUF)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	if ((rc = digest_new(alg, &c, err)) != BARGE_OK)
-		goto out;
-	for (;;) {
-		n = pread(fd, buf, PUSH_READ_BUF, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "read upload");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = digest_update(c, buf, (size_t)n, err)) != BARGE_OK)
-			goto out;
-		pos += n;
-	}
-	rc = digest_final(c, out, err);
-out:
-	digest_free(c);
-	free(buf);
-	return rc;
-}
-
 int
 store_upload_finish(struct store *s, const char *repo, const char *id, const char *digest,
                     const char *computed, int64_t *size, struct barge_err *err)
@@ -318,7 +279,7 @@ store_upload_finish(struct store *s, const char *repo, const char *id, const cha
 	if (computed != NULL &&
 	    strncmp(computed, digest, (size_t)(strchr(digest, ':') - digest) + 1) == 0) {
 		snprintf(got, sizeof(got), "%s", computed);
-	} else if ((rc = push_hash_fd(fd, digest, got, err)) != BARGE_OK) {
+	} else if ((rc = digest_fd(fd, digest, "upload", got, err)) != BARGE_OK) {
 		goto out;
 	}
 	if (strcmp(got, digest) != 0) {

@@ -686,20 +686,10 @@ struct reader {
 static int
 fd_matches(int fd, const char *digest)
 {
-	struct digest_ctx *dc = NULL;
 	struct barge_err err;
-	char got[DIGEST_STR_MAX], buf[4096];
-	ssize_t n;
-	int ok;
+	char got[DIGEST_STR_MAX];
 
-	if (digest_new(DIGEST_SHA256, &dc, &err) != BARGE_OK)
-		return 0;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (digest_update(dc, buf, (size_t)n, &err) != BARGE_OK)
-			break;
-	ok = n == 0 && digest_final(dc, got, &err) == BARGE_OK && strcmp(got, digest) == 0;
-	digest_free(dc);
-	return ok;
+	return digest_fd(fd, digest, "blob", got, &err) == BARGE_OK && strcmp(got, digest) == 0;
 }
 
 /*
