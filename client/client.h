@@ -1,42 +1,45 @@
 /*
  * client: a registry client (OCI Distribution, pull side) over libcurl.
  *
- * Where each registry is reached: a mirror when one is configured for the
- * reference's host (--registry-mirror docker.io=http://127.0.0.1:5000),
- * https://registry-1.docker.io for docker.io, https://<host> otherwise.
- * Plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8,
- * [::1]) and hosts given with --insecure-registry; everything else is https
- * with certificate verification.  Anonymous bearer tokens are fetched when a
- * registry asks for them (401 with WWW-Authenticate: Bearer).
+ * Where each registry is reached (client_mirror.c): a mirror when one is
+ * configured for the reference's host (--registry-mirror
+ * docker.io=http://127.0.0.1:5000), https://registry-1.docker.io for
+ * docker.io, https://<host> otherwise.  Plain http is allowed only for
+ * loopback hosts (localhost, 127.0.0.0/8, [::1]) and hosts given with
+ * --insecure-registry; everything else is https with certificate
+ * verification.
  *
  * Manifests come back as the exact bytes served, bounded by MANIFEST_MAX and
  * checked against the digest asked for (or the Docker-Content-Digest the
- * registry announced).  Blobs are fetched by fetch.h, through the
- * client_prepare and client_authenticate below.  One curl handle per
- * endpoint is kept, so connections are reused.  A client is not thread-safe.
+ * registry announced).  Blobs are fetched by fetch.h, which drives the same
+ * client.  One curl handle per endpoint is kept, so connections are reused
+ * (client_http.c).  A client is not thread-safe.
  *
- * Authentication: on a 401 the WWW-Authenticate challenge is answered.
- * Bearer: a token is fetched from the realm for the repository's scope,
- * anonymously or, when the registry has credentials (creds.h), with Basic
- * credentials (or, for an identity token, an OAuth2 refresh_token POST);
- * tokens are kept per repository.  Basic: the credentials are sent to that
- * endpoint from then on.  Credentials are looked up once per endpoint, by its
- * authority ("127.0.0.1:5000"; "docker.io" for Docker Hub), so a mirror never
- * receives the credentials of the registry it mirrors.  Secrets are never put
- * in messages.
+ * Authentication (client_auth.c, client_auth.h): on a 401 the
+ * WWW-Authenticate challenge is answered.  Bearer: a token is fetched from
+ * the realm for the repository's scope, anonymously or, when the registry
+ * has credentials (creds.h), with Basic credentials (or, for an identity
+ * token, an OAuth2 refresh_token POST); tokens are kept per repository.
+ * Basic: the credentials are sent to that endpoint from then on.
+ * Credentials are looked up once per endpoint, by its authority
+ * ("127.0.0.1:5000"; "docker.io" for Docker Hub), so a mirror never receives
+ * the credentials of the registry it mirrors.  Secrets are never put in
+ * messages.
  *
- * Retries: connection errors, timeouts, HTTP 429 and 5xx are retried up to
- * max_attempts with exponential backoff and jitter, or after the server's
- * Retry-After (seconds or an HTTP date, at most CLIENT_RETRY_AFTER_MAX_S).
+ * Retries (client_retry.c, client_retry.h): connection errors, timeouts,
+ * HTTP 429 and 5xx are retried up to max_attempts with exponential backoff
+ * and jitter, or after the server's Retry-After (seconds or an HTTP date, at
+ * most CLIENT_RETRY_AFTER_MAX_S).
+ *
+ * Ownership: the caller owns a struct client_config and clears it; a client
+ * keeps its own copy, its connections, tokens and credentials, all released
+ * by client_free.  A struct client_manifest is the caller's.
  */
 #ifndef BARGE_CLIENT_H
 #define BARGE_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
-
-#include <curl/curl.h>
 
 #include "digest.h"
 #include "err.h"
@@ -87,23 +90,6 @@ int client_is_loopback(const char *authority);
 int client_endpoint(const struct client_config *cfg, const char *host, char **url,
                     struct barge_err *err) BARGE_MUST_CHECK;
 
-/* A parsed WWW-Authenticate challenge; absent parameters are NULL. */
-struct client_challenge {
-	char *scheme; /* "Bearer", "Basic", ... */
-	char *realm;
-	char *service;
-	char *scope;
-};
-
-/*
- * Parses one WWW-Authenticate value: a scheme, then comma-separated
- * key=value or key="quoted, with \" escapes" parameters.  A Bearer challenge
- * must have a realm.  Caller frees with client_challenge_clear.
- */
-int client_parse_challenge(const char *value, struct client_challenge *out,
-                           struct barge_err *err) BARGE_MUST_CHECK;
-void client_challenge_clear(struct client_challenge *ch);
-
 struct client;
 
 /* Copies cfg.  Caller frees *out with client_free. */
@@ -127,66 +113,5 @@ struct client_manifest {
 int client_get_manifest(struct client *c, const struct ref *r, const char *reference,
                         struct client_manifest *out, struct barge_err *err) BARGE_MUST_CHECK;
 void client_manifest_clear(struct client_manifest *m);
-
-/* The retry policy, shared with fetch.c. */
-
-/* Whether an HTTP status or a libcurl result is worth another attempt. */
-int client_retryable_status(long status);
-int client_retryable_curl(CURLcode cc);
-
-/*
- * The delay before retry number attempt (1 for the first retry): backoff_ms
- * doubled attempt - 1 times, at most backoff_max_ms, then jittered by rnd to
- * between half of it and all of it.
- */
-int64_t client_backoff_ms(const struct client_config *cfg, int attempt, uint32_t rnd);
-
-/*
- * Parses a Retry-After value (delay-seconds or an IMF-fixdate HTTP date)
- * into milliseconds from now, at most CLIENT_RETRY_AFTER_MAX_S seconds; a
- * date in the past is 0.  BARGE_EFORMAT when it is neither.
- */
-int client_parse_retry_after(const char *value, time_t now, int64_t *ms) BARGE_MUST_CHECK;
-
-/* The delay before retry attempt: Retry-After when retry_after (may be NULL) parses, else backoff.
- */
-int64_t client_retry_delay_ms(const struct client *c, int attempt, const char *retry_after);
-int client_max_attempts(const struct client *c);
-
-/* Driving requests from a caller's own curl handles (fetch.c's parallel downloads). */
-
-/*
- * Prepares h, which the caller owns, for GET <endpoint>/v2/<r's path>/<path>:
- * the URL, the options every request shares (protocols, TLS verification,
- * redirects, timeouts, user agent) and the current Authorization for r's
- * repository, appended to *headers (which may hold the caller's own) and set
- * as CURLOPT_HTTPHEADER.  The caller frees *headers after the transfer.
- * *gen identifies the authentication state used, for client_authenticate.
- */
-int client_prepare(struct client *c, const struct ref *r, const char *path, CURL *h,
-                   struct curl_slist **headers, unsigned *gen,
-                   struct barge_err *err) BARGE_MUST_CHECK;
-
-/*
- * Answers a 401 for r's repository whose WWW-Authenticate was challenge, so
- * the next client_prepare carries a token or credentials.  gen is what
- * client_prepare gave for the refused request: when other transfers have
- * authenticated since, nothing is done and the caller simply tries again.
- * BARGE_EAUTH when the credentials are refused or missing.  what names the
- * request.
- */
-int client_authenticate(struct client *c, const struct ref *r, const char *challenge, unsigned gen,
-                        const char *what, struct barge_err *err) BARGE_MUST_CHECK;
-
-/* The BARGE_EAUTH for a 401 that persists after client_authenticate. */
-int client_auth_error(struct client *c, const struct ref *r, const char *what,
-                      struct barge_err *err);
-
-/* The BARGE_ENET for a failed transfer of what from r's registry. */
-int client_transport_error(const struct client *c, const struct ref *r, CURLcode cc,
-                           const char *errbuf, const char *what, struct barge_err *err);
-
-/* The error for an unsuccessful HTTP status; unknown says what a 404 means ("blob unknown"). */
-int client_status_error(long status, const char *what, const char *unknown, struct barge_err *err);
 
 #endif

@@ -1,3 +1,10 @@
+/*
+ * fetch: the blob half of pulling from a registry.  It owns the blob cache
+ * directory's layout (blobs/, tmp/, resumable .partial files and their
+ * locks) and the curl multi handle and easy handles of one fetch_blobs call;
+ * requests go through the client's endpoints, credentials and retry policy
+ * (client_int.h).
+ */
 #include "fetch.h"
 
 #include <errno.h>
@@ -13,11 +20,12 @@
 
 #include <curl/curl.h>
 
+#include "client_int.h"
+#include "client_retry.h"
 #include "fileutil.h"
 
 #define VERIFY_BUFSZ   (256 * 1024)
 #define ERROR_BODY_MAX (1024 * 1024) /* error bodies are read and dropped */
-#define CHALLENGE_MAX  4096
 #define POLL_MAX_MS    1000
 #define RECV_BUFSZ     (256 * 1024) /* fewer, larger writes and hash updates than curl's 16 KiB */
 
