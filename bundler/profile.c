@@ -1,3 +1,8 @@
+/*
+ * profile: cluster profiles loaded from YAML, their packs' images, manifests
+ * and values files read, includes followed and excludes applied (profile.h).
+ * A struct profile owns everything it points to.
+ */
 #include "profile.h"
 
 #include <errno.h>

@@ -1,3 +1,7 @@
+/*
+ * progress: the bars `barge build` draws on a terminal (progress.h).  It
+ * owns the per-image state of the bars it draws and writes only to its FILE.
+ */
 #include "progress.h"
 
 #include <inttypes.h>

@@ -1,6 +1,9 @@
 /*
  * isowrite: an ISO 9660 image of bundles, written by libisofs from the
- * bundles' own files (see isowrite.h).
+ * bundles' own files (see isowrite.h).  For one write it owns the libisofs
+ * image and its ring buffer, the hashing threads that read each bundle as
+ * libisofs does, BARGE.JSON and README.TXT, and the output file until it is
+ * renamed (or linked, for O_TMPFILE) into place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,16 @@
 /* ECMA-119's system area, where boot records of hybrid images (MBR, GPT) live. */
 #define SYSTEM_AREA 32768
 
+/* One bundle as BARGE.JSON lists it. */
+struct isowrite_bundle {
+	char *path; /* on this host */
+	char *file; /* the name in the image: path's last component */
+	int64_t size;
+	char sha256[DIGEST_STR_MAX];
+	char *name;    /* barge.json's name */
+	char *version; /* barge.json's version */
+};
+
 int
 isowrite_label_check(const char *label, struct barge_err *err)
 {
@@ -57,7 +70,8 @@ isowrite_label_check(const char *label, struct barge_err *err)
 	return BARGE_OK;
 }
 
-void
+/* Frees what a struct isowrite_bundle holds. */
+static void
 isowrite_bundle_clear(struct isowrite_bundle *b)
 {
 	if (b == NULL)
@@ -138,7 +152,8 @@ format_time(int64_t t, char *out, size_t cap)
 		snprintf(out, cap, "1970-01-01T00:00:00Z");
 }
 
-int
+/* BARGE.JSON for the bundles: new NUL-terminated text, caller frees. */
+static int
 isowrite_catalog(const struct isowrite_bundle *b, size_t n, const char *label, int64_t mtime,
                  char **out, size_t *len, struct barge_err *err)
 {
