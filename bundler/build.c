@@ -1,3 +1,9 @@
+/*
+ * build: the build pipeline (build.h).  It owns, for one build, the plan of
+ * every blob the lock's images need, the download thread and its blob cache
+ * requests, and the bundle writer; the bundle appears at its path only once
+ * it is complete.
+ */
 #include "build.h"
 
 #include <errno.h>
@@ -859,7 +865,8 @@ fetch_and_write(struct bctx *b)
 	return rc;
 }
 
-int
+/* Builds o->output from the pinned images of l, pulling through c. */
+static int
 build_run_lock(const struct lock *l, struct client *c, const struct build_opts *o,
                struct build_stats *st, struct barge_err *err)
 {
@@ -942,16 +949,64 @@ out:
 	return rc;
 }
 
-int
-build_run(const struct profile *p, struct client *c, const struct build_opts *o,
-          struct build_stats *st, struct barge_err *err)
+/* The lock src names: loaded, and matched against the profiles when both are given. */
+static int
+load_locked(const struct build_source *src, struct lock **out, struct barge_err *err)
 {
+	struct profile *p = NULL;
 	struct lock *l = NULL;
 	int rc;
 
-	if ((rc = lock_from_profile(p, o->platforms, o->nplatforms, &l, err)) == BARGE_OK &&
-	    (rc = resolve_lock(l, c, NULL, NULL, err)) == BARGE_OK)
-		rc = build_run_lock(l, c, o, st, err);
-	lock_free(l);
+	if ((rc = lock_load(src->locked, &l, err)) != BARGE_OK)
+		return rc;
+	if (src->nprofiles > 0 &&
+	    ((rc = profile_load_many(src->profiles, src->nprofiles, &p, err)) != BARGE_OK ||
+	     (rc = lock_matches_profile(l, p, err)) != BARGE_OK)) {
+		profile_free(p);
+		lock_free(l);
+		return rc;
+	}
+	profile_free(p);
+	*out = l;
+	return BARGE_OK;
+}
+
+int
+build_run(const struct build_source *src, const struct build_opts *o, struct build_result *res,
+          struct barge_err *err)
+{
+	struct build_opts lo = *o;
+	struct client *c = NULL;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (src->locked != NULL)
+		rc = load_locked(src, &res->lock, err);
+	else
+		rc = resolve_profiles(src->profiles, src->nprofiles, src->platforms,
+		                      src->nplatforms, src->client, o->progress, o->progress_arg,
+		                      &res->lock, err);
+	if (rc != BARGE_OK)
+		return rc;
+	res->output = o->output != NULL
+	                      ? strdup(o->output)
+	                      : fu_printf("%s-%s.tar.zst", res->lock->name, res->lock->version);
+	if (res->output == NULL)
+		return nomem(err);
+	lo.output = res->output;
+	/* The build's own client: nothing of the resolving one (tokens, connections) carries over.
+	 */
+	if ((rc = client_new(src->client, &c, err)) != BARGE_OK)
+		return rc;
+	rc = build_run_lock(res->lock, c, &lo, &res->stats, err);
+	client_free(c);
 	return rc;
+}
+
+void
+build_result_clear(struct build_result *res)
+{
+	lock_free(res->lock);
+	free(res->output);
+	memset(res, 0, sizeof(*res));
 }

@@ -18,6 +18,11 @@
  * A delta build (opts->base) leaves out every blob its base (a lock or a
  * bundle) already has and lists them in barge.json's "requires".  With a
  * signing key, barge.json.sig (sign.h) is the bundle's second entry.
+ *
+ * build_run owns the whole pipeline: profiles -> lock -> resolve -> build
+ * (or a lock file, checked against the profiles when both are given).  It
+ * makes and frees its own clients; the caller owns everything it passes in
+ * and the struct build_result it gets back.
  */
 #ifndef BARGE_BUILD_H
 #define BARGE_BUILD_H
@@ -43,10 +48,7 @@ struct build_progress {
 };
 
 struct build_opts {
-	const char *output; /* the bundle's path */
-	const struct platform
-	        *platforms; /* build_run only: overrides the profile's when nplatforms > 0 */
-	size_t nplatforms;
+	const char *output;    /* the bundle's path; NULL: NAME-VERSION.tar.zst of the lock */
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/barge or $HOME/.cache/barge */
 	int level;             /* zstd level; 0 means the default */
 	int jobs;              /* parallel downloads; 0 means the default */
@@ -54,9 +56,9 @@ struct build_opts {
 	const char *base;      /* delta against this lock or bundle; NULL for a full bundle */
 	const struct sign_key *sign_key; /* sign barge.json with it; NULL for none */
 	/*
-	 * Called with one line of progress ("pulling docker.io/library/x:1"); may be
-	 * NULL.  Both callbacks may be called from the download thread, never
-	 * concurrently with each other.
+	 * Called with one line of progress ("resolving docker.io/library/x:1 (1/3)",
+	 * "pulling docker.io/library/x:1"); may be NULL.  Both callbacks may be called from the
+	 * download thread, never concurrently with each other.
 	 */
 	void (*progress)(void *arg, const char *msg);
 	/* Called as bytes arrive; may be NULL. */
@@ -79,13 +81,32 @@ struct build_stats {
 	char keyid[DIGEST_STR_MAX];       /* the signing key's id, "" when unsigned */
 };
 
-/* Builds opts->output from the pinned images of l, pulling through c. */
-int build_run_lock(const struct lock *l, struct client *c, const struct build_opts *opts,
-                   struct build_stats *stats, struct barge_err *err) BARGE_MUST_CHECK;
+/* What build_run builds: the profiles' images resolved now, or what a lock file pins. */
+struct build_source {
+	const char *const *profiles; /* profile files, merged; may be none with locked */
+	size_t nprofiles;
+	const char *locked; /* a lock file, or NULL to resolve the profiles */
+	/* Overrides the profiles' platforms when nplatforms > 0; a lock's cannot change. */
+	const struct platform *platforms;
+	size_t nplatforms;
+	const struct client_config *client; /* how registries are reached */
+};
 
-/* Resolves p's images (resolve.h) and builds them: build_run_lock on the fresh lock. */
-int build_run(const struct profile *p, struct client *c, const struct build_opts *opts,
-              struct build_stats *stats, struct barge_err *err) BARGE_MUST_CHECK;
+/* What build_run made; zero-initialise, release with build_result_clear. */
+struct build_result {
+	char *output;      /* the bundle written: opts->output or NAME-VERSION.tar.zst */
+	struct lock *lock; /* the pinned images it holds */
+	struct build_stats stats;
+};
+
+/*
+ * Resolves src (resolve.h) or loads its lock, then pulls the pinned images
+ * and writes the bundle.  On failure nothing is left at the output and *res
+ * holds nothing to use, but is still to be cleared.
+ */
+int build_run(const struct build_source *src, const struct build_opts *opts,
+              struct build_result *res, struct barge_err *err) BARGE_MUST_CHECK;
+void build_result_clear(struct build_result *res);
 
 /*
  * The build time: SOURCE_DATE_EPOCH when set (a non-negative integer of

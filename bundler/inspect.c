@@ -1,3 +1,8 @@
+/*
+ * inspect: a bundle streamed once and described or verified (inspect.h).
+ * For one call it owns the read buffer and the maps of what barge.json lists
+ * and what arrived; the struct inspect_result it returns is the caller's.
+ */
 #include "inspect.h"
 
 #include <inttypes.h>

@@ -1,3 +1,8 @@
+/*
+ * lock: the lock file (lock.h): made from a profile, parsed and validated,
+ * dumped with a fixed key order, written atomically and compared with a
+ * profile.  A struct lock owns everything it points to.
+ */
 #include "lock.h"
 
 #include <inttypes.h>

@@ -41,12 +41,6 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void
-progress_human(int64_t n, char *buf, size_t len)
-{
-	fmtsize(n, buf, len, 0);
-}
-
 int
 progress_new(FILE *f, int tty, struct progress **out, struct barge_err *err)
 {

@@ -30,10 +30,4 @@ void progress_update(void *arg, const struct build_progress *bp);
 void progress_finish(struct progress *pg);
 void progress_free(struct progress *pg);
 
-/*
- * "70.2 MiB" into buf: fmtsize with the default spelling, for the verbs in
- * main.c, which are to call fmtsize themselves.
- */
-void progress_human(int64_t n, char *buf, size_t len);
-
 #endif

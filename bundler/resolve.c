@@ -1,3 +1,8 @@
+/*
+ * resolve: pinning a lock's images to the digests their registries serve
+ * now, and choosing an index's entries for the lock's platforms.  It owns
+ * nothing past a call but the client resolve_profiles makes and frees.
+ */
 #include "resolve.h"
 
 #include <stdio.h>
@@ -5,6 +10,7 @@
 #include <string.h>
 
 #include "manifest.h"
+#include "profile.h"
 
 /* "linux/amd64, linux/arm64/v8": the platforms an index offers. */
 static void
@@ -25,7 +31,13 @@ available_platforms(const struct manifest *idx, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
-int
+/*
+ * The entries of index m kept for platforms: one per platform, the same
+ * entry once even if several platforms pick it.  BARGE_ENOTFOUND naming
+ * source, the platform and what the index offers when one has no match.
+ * Caller frees *out.
+ */
+static int
 resolve_pick(const char *source, const struct manifest *m, const struct platform *platforms,
              size_t nplatforms, struct lock_manifest **out, size_t *n, struct barge_err *err)
 {
@@ -117,4 +129,54 @@ resolve_lock(struct lock *l, struct client *c, resolve_progress_fn progress, voi
 		return rc;
 	}
 	return BARGE_OK;
+}
+
+struct note_ctx {
+	resolve_note_fn note;
+	void *arg;
+};
+
+static void
+note_resolving(void *arg, size_t i, size_t n, const char *source)
+{
+	struct note_ctx *nc = arg;
+	char msg[REF_MAX + 64];
+
+	snprintf(msg, sizeof(msg), "resolving %s (%zu/%zu)", source, i + 1, n);
+	nc->note(nc->arg, msg);
+}
+
+int
+resolve_profiles(const char *const *paths, size_t n, const struct platform *platforms,
+                 size_t nplatforms, const struct client_config *cfg, resolve_note_fn note,
+                 void *arg, struct lock **out, struct barge_err *err)
+{
+	struct note_ctx nc = { .note = note, .arg = arg };
+	struct profile *p = NULL;
+	struct client *c = NULL;
+	struct lock *l = NULL;
+	char msg[64];
+	int rc;
+
+	if ((rc = profile_load_many(paths, n, &p, err)) != BARGE_OK ||
+	    (rc = lock_from_profile(p, platforms, nplatforms, &l, err)) != BARGE_OK)
+		goto fail;
+	if (p->nexcluded > 0 && note != NULL) {
+		snprintf(msg, sizeof(msg), "spec.exclude dropped %zu image%s", p->nexcluded,
+		         p->nexcluded == 1 ? "" : "s");
+		note(arg, msg);
+	}
+	if (cfg != NULL &&
+	    ((rc = client_new(cfg, &c, err)) != BARGE_OK ||
+	     (rc = resolve_lock(l, c, note != NULL ? note_resolving : NULL, &nc, err)) != BARGE_OK))
+		goto fail;
+	client_free(c);
+	profile_free(p);
+	*out = l;
+	return BARGE_OK;
+fail:
+	lock_free(l);
+	client_free(c);
+	profile_free(p);
+	return rc;
 }

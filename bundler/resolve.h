@@ -5,7 +5,8 @@
  * fetched once; the lock records the top-level digest, media type and size
  * and, for an index, the entries chosen for the lock's platforms (the
  * "sparse index" a build keeps).  An image that cannot be resolved fails
- * with its reference, its pack and file:line.
+ * with its reference, its pack and file:line.  It owns the client it makes
+ * for resolve_profiles; the lock it fills in is the caller's.
  */
 #ifndef BARGE_RESOLVE_H
 #define BARGE_RESOLVE_H
@@ -21,15 +22,19 @@ typedef void (*resolve_progress_fn)(void *arg, size_t index, size_t n, const cha
 int resolve_lock(struct lock *l, struct client *c, resolve_progress_fn progress, void *arg,
                  struct barge_err *err) BARGE_MUST_CHECK;
 
+/* One line for a log ("resolving docker.io/library/x:1 (1/3)"); may be NULL. */
+typedef void (*resolve_note_fn)(void *arg, const char *msg);
+
 /*
- * The entries of index m kept for platforms: one per platform, the same
- * entry once even if several platforms pick it.  BARGE_ENOTFOUND naming
- * source, the platform and what the index offers when one has no match.
- * Caller frees *out.
+ * Loads the profiles at paths (merged as profile_load_many does), makes
+ * their lock for platforms (the profiles' own when nplatforms is 0) and,
+ * when cfg is not NULL, pins every image through a client made from cfg and
+ * freed before returning; with cfg NULL the lock is left unpinned (a listing
+ * without network).  note is told how many images spec.exclude dropped and
+ * each image as it is resolved.  Caller frees *out with lock_free.
  */
-struct manifest;
-int resolve_pick(const char *source, const struct manifest *m, const struct platform *platforms,
-                 size_t nplatforms, struct lock_manifest **out, size_t *n,
-                 struct barge_err *err) BARGE_MUST_CHECK;
+int resolve_profiles(const char *const *paths, size_t n, const struct platform *platforms,
+                     size_t nplatforms, const struct client_config *cfg, resolve_note_fn note,
+                     void *arg, struct lock **out, struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif

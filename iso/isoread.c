@@ -1,3 +1,9 @@
+/*
+ * isoread: files read straight out of install media, an ISO 9660 image file
+ * or a block device (isoread.h), through libarchive and without mounting.
+ * An open struct isoread_file owns its archive handle until isoread_close;
+ * nothing is copied off the medium first.
+ */
 #include "isoread.h"
 
 #include <archive.h>

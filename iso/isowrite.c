@@ -1,6 +1,9 @@
 /*
  * isowrite: an ISO 9660 image of bundles, written by libisofs from the
- * bundles' own files (see isowrite.h).
+ * bundles' own files (see isowrite.h).  For one write it owns the libisofs
+ * image and its ring buffer, the hashing threads that read each bundle as
+ * libisofs does, BARGE.JSON and README.TXT, and the output file until it is
+ * renamed (or linked, for O_TMPFILE) into place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,16 @@
 /* ECMA-119's system area, where boot records of hybrid images (MBR, GPT) live. */
 #define SYSTEM_AREA 32768
 
+/* One bundle as BARGE.JSON lists it. */
+struct isowrite_bundle {
+	char *path; /* on this host */
+	char *file; /* the name in the image: path's last component */
+	int64_t size;
+	char sha256[DIGEST_STR_MAX];
+	char *name;    /* barge.json's name */
+	char *version; /* barge.json's version */
+};
+
 int
 isowrite_label_check(const char *label, struct barge_err *err)
 {
@@ -57,7 +70,8 @@ isowrite_label_check(const char *label, struct barge_err *err)
 	return BARGE_OK;
 }
 
-void
+/* Frees what a struct isowrite_bundle holds. */
+static void
 isowrite_bundle_clear(struct isowrite_bundle *b)
 {
 	if (b == NULL)
@@ -138,7 +152,8 @@ format_time(int64_t t, char *out, size_t cap)
 		snprintf(out, cap, "1970-01-01T00:00:00Z");
 }
 
-int
+/* BARGE.JSON for the bundles: new NUL-terminated text, caller frees. */
+static int
 isowrite_catalog(const struct isowrite_bundle *b, size_t n, const char *label, int64_t mtime,
                  char **out, size_t *len, struct barge_err *err)
 {
@@ -1106,6 +1121,71 @@ write_opts(IsoWriteOpts **wo, int64_t mtime, int base, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/*
+ * Stats the n bundles at paths into before (a change after this fails the
+ * write), reads each one's barge.json into bs and checks that their names
+ * in the image differ.
+ */
+static int
+describe_bundles(const char *const *paths, size_t n, struct isowrite_bundle *bs,
+                 struct stat *before, struct isowrite_stats *st, struct barge_err *err)
+{
+	size_t i, k;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if (stat(paths[i], &before[i]) != 0)
+			return err_sys(err, BARGE_EIO, errno, "stat %s", paths[i]);
+		if (!S_ISREG(before[i].st_mode))
+			return err_set(err, BARGE_EINVAL, "%s: not a regular file", paths[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = describe_meta(paths[i], &bs[i], err)) != BARGE_OK)
+			return rc;
+		bs[i].size = (int64_t)before[i].st_size;
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < i; k++)
+			if (strcmp(bs[k].file, bs[i].file) == 0)
+				return err_set(err, BARGE_EINVAL, "%s and %s: two bundles named %s",
+				               bs[k].path, bs[i].path, bs[i].file);
+		st->bundle_bytes += bs[i].size;
+	}
+	return BARGE_OK;
+}
+
+/*
+ * The image the bundles are added to: o->base's files and boot records, or
+ * an empty one.  *label becomes the volume id in use.  *img and *ds are set
+ * as soon as they exist, for the caller to release even on failure.
+ */
+static int
+new_image(const struct isowrite_opts *o, IsoImage **img, IsoDataSource **ds, const char **label,
+          int *nboot, int *base_partitions, struct barge_err *err)
+{
+	int rc;
+
+	if ((rc = iso_image_new(*label != NULL ? *label : ISOWRITE_LABEL_DEFAULT, img)) < 0)
+		return iso_err(err, rc, "new image");
+	/* ACLs and xattrs of the build host are not the disc's business. */
+	iso_image_set_ignore_aclea(*img, 3);
+	if (o->base != NULL) {
+		say(o, "reading", o->base);
+		if ((rc = import_base(*img, o->base, ds, nboot, base_partitions, err)) != BARGE_OK)
+			return rc;
+		if (*label != NULL)
+			iso_image_set_volume_id(*img, *label);
+		else if ((*label = iso_image_get_volume_id(*img)) == NULL)
+			*label = "";
+	} else {
+		if (*label == NULL)
+			*label = ISOWRITE_LABEL_DEFAULT;
+		iso_image_set_application_id(*img, "BARGE");
+		node_fix((IsoNode *)iso_image_get_root(*img), o->mtime, 0555);
+	}
+	return BARGE_OK;
+}
+
 int
 isowrite_write(const char *output, const char *const *paths, size_t n,
                const struct isowrite_opts *o, struct isowrite_stats *st, struct barge_err *err)
@@ -1119,7 +1199,7 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 	struct burn_source *bsrc = NULL;
 	const char *label = o->volume_label;
 	char *tmp = NULL;
-	size_t i, k, catalog_size, readme_size;
+	size_t i, catalog_size, readme_size;
 	int fd = -1, inited = 0, nboot = 0, done = 0, rc;
 
 	memset(st, 0, sizeof(*st));
@@ -1133,31 +1213,8 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Stat first: a change after this point fails the write. */
-	for (i = 0; i < n; i++) {
-		if (stat(paths[i], &before[i]) != 0) {
-			rc = err_sys(err, BARGE_EIO, errno, "stat %s", paths[i]);
-			goto out;
-		}
-		if (!S_ISREG(before[i].st_mode)) {
-			rc = err_set(err, BARGE_EINVAL, "%s: not a regular file", paths[i]);
-			goto out;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if ((rc = describe_meta(paths[i], &bs[i], err)) != BARGE_OK)
-			goto out;
-		bs[i].size = (int64_t)before[i].st_size;
-	}
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < i; k++)
-			if (strcmp(bs[k].file, bs[i].file) == 0) {
-				rc = err_set(err, BARGE_EINVAL, "%s and %s: two bundles named %s",
-				             bs[k].path, bs[i].path, bs[i].file);
-				goto out;
-			}
-		st->bundle_bytes += bs[i].size;
-	}
+	if ((rc = describe_bundles(paths, n, bs, before, st, err)) != BARGE_OK)
+		goto out;
 
 	if ((rc = iso_init()) < 0) {
 		rc = err_set(err, BARGE_EINTERNAL, "libisofs: %s", iso_error_to_msg(rc));
@@ -1166,27 +1223,8 @@ isowrite_write(const char *output, const char *const *paths, size_t n,
 	inited = 1;
 	/* Library code does not print: queue what matters and report it as the error. */
 	iso_set_msgs_severities("SORRY", "NEVER", "barge");
-	if ((rc = iso_image_new(label != NULL ? label : ISOWRITE_LABEL_DEFAULT, &img)) < 0) {
-		rc = iso_err(err, rc, "new image");
+	if ((rc = new_image(o, &img, &ds, &label, &nboot, &st->base_partitions, err)) != BARGE_OK)
 		goto out;
-	}
-	/* ACLs and xattrs of the build host are not the disc's business. */
-	iso_image_set_ignore_aclea(img, 3);
-	if (o->base != NULL) {
-		say(o, "reading", o->base);
-		if ((rc = import_base(img, o->base, &ds, &nboot, &st->base_partitions, err)) !=
-		    BARGE_OK)
-			goto out;
-		if (label != NULL)
-			iso_image_set_volume_id(img, label);
-		else if ((label = iso_image_get_volume_id(img)) == NULL)
-			label = "";
-	} else {
-		if (label == NULL)
-			label = ISOWRITE_LABEL_DEFAULT;
-		iso_image_set_application_id(img, "BARGE");
-		node_fix((IsoNode *)iso_image_get_root(img), o->mtime, 0555);
-	}
 
 	job.bs = bs;
 	job.before = before;

@@ -50,16 +50,6 @@ struct isowrite_opts {
 	const volatile sig_atomic_t *stop;
 };
 
-/* One bundle as BARGE.JSON lists it. */
-struct isowrite_bundle {
-	char *path; /* on this host */
-	char *file; /* the name in the image: path's last component */
-	int64_t size;
-	char sha256[DIGEST_STR_MAX];
-	char *name;    /* barge.json's name */
-	char *version; /* barge.json's version */
-};
-
 struct isowrite_stats {
 	size_t nbundles;
 	int64_t bundle_bytes;
@@ -88,12 +78,5 @@ int isowrite_write(const char *output, const char *const *paths, size_t n,
 
 /* BARGE_EINVAL unless label is 1..ISOWRITE_LABEL_MAX of A-Z a-z 0-9 _ - . */
 int isowrite_label_check(const char *label, struct barge_err *err) BARGE_MUST_CHECK;
-
-/* Frees what a struct isowrite_bundle holds. */
-void isowrite_bundle_clear(struct isowrite_bundle *b);
-
-/* BARGE.JSON for the bundles: new NUL-terminated text, caller frees. */
-int isowrite_catalog(const struct isowrite_bundle *b, size_t n, const char *label, int64_t mtime,
-                     char **out, size_t *len, struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "client.h"
+#include "client_auth.h"
+#include "client_retry.h"
 
 static void
 config_with(struct client_config *cfg, const char *const *mirrors, const char *const *insecure)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmtsize.h"
 #include "progress.h"
 
 static struct build_progress
@@ -93,13 +94,13 @@ test_human(void **state)
 {
 	char b[32];
 
-	progress_human(0, b, sizeof(b));
+	fmtsize(0, b, sizeof(b), 0);
 	assert_string_equal(b, "0 B");
-	progress_human(1023, b, sizeof(b));
+	fmtsize(1023, b, sizeof(b), 0);
 	assert_string_equal(b, "1023 B");
-	progress_human(1536, b, sizeof(b));
+	fmtsize(1536, b, sizeof(b), 0);
 	assert_string_equal(b, "1.5 KiB");
-	progress_human(INT64_C(3) << 40, b, sizeof(b));
+	fmtsize(INT64_C(3) << 40, b, sizeof(b), 0);
 	assert_string_equal(b, "3.0 TiB");
 }
 

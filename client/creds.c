@@ -1,3 +1,9 @@
+/*
+ * creds: registry credentials as docker keeps them (creds.h).  It owns the
+ * reading of config.json and the docker-credential-* helper processes it
+ * runs (spawned without a shell, their output bounded, killed on timeout);
+ * the secrets it returns are the caller's, wiped by creds_clear.
+ */
 #include "creds.h"
 
 #include <errno.h>

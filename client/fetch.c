@@ -1,3 +1,10 @@
+/*
+ * fetch: the blob half of pulling from a registry.  It owns the blob cache
+ * directory's layout (blobs/, tmp/, resumable .partial files and their
+ * locks) and the curl multi handle and easy handles of one fetch_blobs call;
+ * requests go through the client's endpoints, credentials and retry policy
+ * (client_int.h).
+ */
 #include "fetch.h"
 
 #include <errno.h>
@@ -13,11 +20,11 @@
 
 #include <curl/curl.h>
 
+#include "client_int.h"
+#include "client_retry.h"
 #include "fileutil.h"
 
-#define VERIFY_BUFSZ   (256 * 1024)
 #define ERROR_BODY_MAX (1024 * 1024) /* error bodies are read and dropped */
-#define CHALLENGE_MAX  4096
 #define POLL_MAX_MS    1000
 #define RECV_BUFSZ     (256 * 1024) /* fewer, larger writes and hash updates than curl's 16 KiB */
 
@@ -129,36 +136,6 @@ partial_path(const char *cache_dir, const char *digest)
 	                 colon + 1);
 }
 
-/* Hashes the first len bytes of fd (from offset 0) into dc. */
-static int
-hash_prefix(int fd, int64_t len, struct digest_ctx *dc, const char *path, struct barge_err *err)
-{
-	unsigned char *buf;
-	int64_t off = 0;
-	ssize_t n;
-	int rc = BARGE_OK;
-
-	if ((buf = malloc(VERIFY_BUFSZ)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	while (off < len) {
-		n = pread(fd, buf, len - off < VERIFY_BUFSZ ? (size_t)(len - off) : VERIFY_BUFSZ,
-		          (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? err_sys(err, BARGE_EIO, errno, "reading %s", path)
-			           : err_set(err, BARGE_EIO, "%s: shorter than %" PRId64 " bytes",
-			                     path, len);
-			break;
-		}
-		if ((rc = digest_update(dc, buf, (size_t)n, err)) != BARGE_OK)
-			break;
-		off += n;
-	}
-	free(buf);
-	return rc;
-}
-
 /* Streams fd through the digest of its kind and checks its size and digest. */
 static int
 verify_fd(int fd, const char *digest, int64_t size, const char *path, struct barge_err *err)
@@ -178,7 +155,7 @@ verify_fd(int fd, const char *digest, int64_t size, const char *path, struct bar
 		               digest, (int64_t)st.st_size, size);
 	if ((rc = digest_new(alg, &dc, err)) != BARGE_OK)
 		return rc;
-	if ((rc = hash_prefix(fd, size, dc, path, err)) == BARGE_OK &&
+	if ((rc = digest_update_fd(dc, fd, size, path, err)) == BARGE_OK &&
 	    (rc = digest_final(dc, got, err)) == BARGE_OK && strcmp(got, digest) != 0)
 		rc = err_set(err, BARGE_EDIGEST, "cached %s hashes to %s", digest, got);
 	digest_free(dc);
@@ -315,7 +292,7 @@ job_open(struct job *j, struct barge_err *err)
 	j->have = 0;
 	/* A whole-sized leftover is not trusted to be the blob: only a strict prefix is resumed. */
 	if (st.st_size > 0 && st.st_size < rq->size) {
-		if ((rc = hash_prefix(j->fd, st.st_size, j->dc, j->partial, err)) != BARGE_OK)
+		if ((rc = digest_update_fd(j->dc, j->fd, st.st_size, j->partial, err)) != BARGE_OK)
 			return rc;
 		j->have = st.st_size;
 		j->f->st->bytes_resumed += j->have;
