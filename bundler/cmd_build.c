@@ -15,6 +15,7 @@
 #include "cmd_opts.h"
 #include "cmd_verbs.h"
 #include "fetch.h"
+#include "fmtsize.h"
 #include "log.h"
 #include "progress.h"
 #include "sign.h"
@@ -220,8 +221,8 @@ print_summary(const struct build_args *a, const struct build_result *res, int is
 			return EXIT_FAILURE;
 		}
 	} else {
-		progress_human(st->blob_bytes, in, sizeof(in));
-		progress_human(st->file_bytes, out, sizeof(out));
+		fmtsize(st->blob_bytes, in, sizeof(in), 0);
+		fmtsize(st->file_bytes, out, sizeof(out), 0);
 		printf("wrote %s: %zu image%s, %zu blobs (%zu shared, %zu downloaded", res->output,
 		       st->nimages, st->nimages == 1 ? "" : "s", st->nblobs, st->nshared,
 		       st->ndownloaded);
