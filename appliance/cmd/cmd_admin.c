@@ -12,10 +12,10 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "log.h"
 #include "store.h"
 
-#define DEFAULT_DATA_DIR "/var/lib/barge"
 /* Orphan blob files younger than this stay: a push links blobs before its manifest. */
 #define DEFAULT_GRACE_S 600
 #define DEFAULT_WAIT_S  60
@@ -111,7 +111,7 @@ ls_usage(FILE *f)
 	           "blob it reaches, as stored) and the bundles pinning it.\n"
 	           "bundles: id, name, version, when loaded, images pinned, bytes.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --output FORMAT  text (default) or json\n"
 	           "\n"
 	           "Exit status: 0 listed, 1 failed, 2 usage error.\n");
@@ -205,7 +205,7 @@ cmd_ls(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR, *what = "images";
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR, *what = "images";
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	struct ls l = { 0 };
@@ -285,7 +285,7 @@ rm_usage(FILE *f)
 	           "--untag, the tags on images no other bundle pins are removed too.  Nothing\n"
 	           "is deleted from disk: 'barged gc' then frees what nothing holds.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --untag          also remove the tags of the images only it pinned\n"
 	           "\n"
 	           "Exit status: 0 removed, 1 failed or no single match, 2 usage error.\n");
@@ -328,7 +328,7 @@ cmd_rm(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_rm_stats st;
 	struct barge_err err = { 0 };
 	struct matches m;
@@ -406,7 +406,7 @@ gc_usage(FILE *f)
 	        "(an interrupted load, a push whose manifest is still to come) are removed\n"
 	        "once older than the grace period and while no upload is open.\n"
 	        "\n"
-	        "  --data-dir DIR    the store (default " DEFAULT_DATA_DIR ")\n"
+	        "  --data-dir DIR    the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	        "  --dry-run         report what would be removed, remove nothing\n"
 	        "  -v, --verbose     name every manifest and blob\n"
 	        "  --grace SECONDS   keep younger orphan blob files (default %d)\n"
@@ -456,7 +456,7 @@ cmd_gc(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_gc_opts o = { 0 };
 	struct store_gc_stats st;
 	struct barge_err err = { 0 };
@@ -543,7 +543,7 @@ fsck_usage(FILE *f)
 	           "depending on them (manifests, tags, pins) in one transaction; reload the\n"
 	           "bundles named by 'barged ls bundles' to get the images back.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --repair         remove what is broken\n"
 	           "  --output FORMAT  text (default) or json\n"
 	           "\n"
@@ -581,7 +581,7 @@ cmd_fsck(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_fsck_opts o = { 0 };
 	struct store_fsck_stats st;
 	struct barge_err err = { 0 };

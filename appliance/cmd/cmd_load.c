@@ -12,13 +12,13 @@
 
 #include "bundle.h"
 #include "cmd.h"
+#include "config.h"
 #include "loader.h"
 #include "loadsrc.h"
 #include "log.h"
 #include "sign.h"
 #include "store.h"
 
-#define KEYS_DIR        "/etc/barge/keys"
 #define TRUSTED_KEY_MAX 64
 /* A TTY's progress line is redrawn at most this often. */
 #define PROGRESS_NS (250 * 1000 * 1000L)
@@ -43,9 +43,10 @@ load_usage(FILE *f)
 	        "  DIR                      every bundle in a directory (a mounted USB stick)\n"
 	        "From an image or a directory, full bundles load before deltas.\n"
 	        "\n"
-	        "  --data-dir DIR         the store (default /var/lib/barge)\n"
+	        "  --data-dir DIR         the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	        "  --require-signature    refuse bundles not signed by a trusted key\n"
-	        "  --keys-dir DIR         trusted public keys, every *.pub (default " KEYS_DIR ")\n"
+	        "  --keys-dir DIR         trusted public keys, every *.pub "
+	        "(default " CONFIG_DEFAULT_KEYS_DIR ")\n"
 	        "  --trusted-key PUB      also trust this public key (repeatable)\n"
 	        "  --output text|json     the summary's form (default text)\n"
 	        "\n"
@@ -203,44 +204,6 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 		print_loaded(&res, secs);
 }
 
-/* The trusted keys: every *.pub of keys_dir, then each --trusted-key. */
-static int
-load_keys(const char *keys_dir, int keys_dir_given, char **files, size_t nfiles,
-          struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
-{
-	struct sign_key **all = NULL, **grown;
-	size_t n = 0, i;
-	int rc;
-
-	rc = sign_key_load_dir(keys_dir, &all, &n, err);
-	/* The default directory may well not exist: then no key is trusted by default. */
-	if (rc == BARGE_ENOTFOUND && !keys_dir_given) {
-		all = NULL;
-		n = 0;
-		rc = BARGE_OK;
-	}
-	if (rc != BARGE_OK)
-		return rc;
-	if (nfiles > 0) {
-		if ((grown = realloc(all, (n + nfiles) * sizeof(*all))) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto fail;
-		}
-		all = grown;
-		for (i = 0; i < nfiles; i++, n++)
-			if ((rc = sign_key_load_public(files[i], &all[n], err)) != BARGE_OK)
-				goto fail;
-	}
-	*keys = all;
-	*nkeys = n;
-	return BARGE_OK;
-fail:
-	for (i = 0; i < n; i++)
-		sign_key_free(all[i]);
-	free(all);
-	return rc;
-}
-
 int
 cmd_load(int argc, char **argv)
 {
@@ -253,7 +216,7 @@ cmd_load(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = "/var/lib/barge", *keys_dir = KEYS_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR, *keys_dir = CONFIG_DEFAULT_KEYS_DIR;
 	char *trusted[TRUSTED_KEY_MAX];
 	struct loader_opts opts;
 	struct loadsrc ls = { NULL, 0 };
@@ -321,7 +284,7 @@ cmd_load(int argc, char **argv)
 			        "barged load: standard input (-) must be the only SOURCE\n");
 			return 2;
 		}
-	if (load_keys(keys_dir, keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
+	if (sign_load_trusted(keys_dir, !keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
 	    BARGE_OK) {
 		log_error("trusted keys: %s", err.msg);
 		goto out;
@@ -376,8 +339,6 @@ out:
 	json_decref(list);
 	store_close(s);
 	loadsrc_free(&ls);
-	for (i = 0; i < nkeys; i++)
-		sign_key_free(keys[i]);
-	free(keys);
+	sign_keys_free(keys, nkeys);
 	return status;
 }

@@ -36,7 +36,8 @@ static const struct serve_flag {
 	const char *arg;
 	const char *help;
 } serve_flags[] = {
-	{ "data-dir", "data_dir", 0, " DIR", "the store, TLS files and secrets (/var/lib/barge)" },
+	{ "data-dir", "data_dir", 0, " DIR",
+	  "the store, TLS files and secrets (" CONFIG_DEFAULT_DATA_DIR ")" },
 	{ "listen", "listen", 0, " ADDR:PORT",
 	  "':PORT', 'A.B.C.D:PORT' or '[IPv6]:PORT' (:30003)" },
 	{ "project", "project", 0, " NAME", "first path segment of mirror repositories (edge)" },
@@ -69,7 +70,7 @@ static const struct serve_flag {
 	{ "require-signature", "load.require_signature", 1, "[=BOOL]",
 	  "imports and uploads must be signed by a trusted key (false)" },
 	{ "keys-dir", "load.keys_dir", 0, " DIR",
-	  "trusted public keys, every *.pub (/etc/barge/keys)" },
+	  "trusted public keys, every *.pub (" CONFIG_DEFAULT_KEYS_DIR ")" },
 	{ "trusted-key", "load.trusted_keys", 0, " PUB",
 	  "also trust this public key (repeatable)" },
 	{ "upload-max-size", "upload.max_size", 0, " SIZE",
@@ -226,43 +227,16 @@ serve_reload(const struct config *c, struct http_server *srv, struct accesslog *
 static int
 serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
 {
-	struct sign_key **all = NULL, **grown;
-	size_t n = 0, i;
 	int rc;
 
-	rc = sign_key_load_dir(c->load.keys_dir, &all, &n, err);
-	if (rc == BARGE_ENOTFOUND && strcmp(c->load.keys_dir, "/etc/barge/keys") == 0) {
-		all = NULL;
-		n = 0;
-		rc = BARGE_OK;
-	}
-	if (rc != BARGE_OK)
-		return rc;
-	if (c->load.trusted_keys.n > 0) {
-		if ((grown = realloc(all, (n + c->load.trusted_keys.n) * sizeof(*all))) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto fail;
-		}
-		all = grown;
-		for (i = 0; i < c->load.trusted_keys.n; i++, n++)
-			if ((rc = sign_key_load_public(c->load.trusted_keys.v[i], &all[n], err)) !=
-			    BARGE_OK)
-				goto fail;
-	}
-	if (c->load.require_signature && n == 0) {
+	rc = sign_load_trusted(c->load.keys_dir,
+	                       strcmp(c->load.keys_dir, CONFIG_DEFAULT_KEYS_DIR) == 0,
+	                       c->load.trusted_keys.v, c->load.trusted_keys.n, keys, nkeys, err);
+	if (rc == BARGE_OK && c->load.require_signature && *nkeys == 0)
 		rc = err_set(err, BARGE_EINVAL,
 		             "load.require_signature: no trusted key (none in %s, no "
 		             "load.trusted_keys)",
 		             c->load.keys_dir);
-		goto fail;
-	}
-	*keys = all;
-	*nkeys = n;
-	return BARGE_OK;
-fail:
-	for (i = 0; i < n; i++)
-		sign_key_free(all[i]);
-	free(all);
 	return rc;
 }
 
@@ -543,9 +517,7 @@ out:
 	accesslog_close(alog);
 	metrics_free(metrics);
 	auth_free(auth);
-	for (i = 0; i < nkeys; i++)
-		sign_key_free(keys[i]);
-	free(keys);
+	sign_keys_free(keys, nkeys);
 	free(cert);
 	free_secret(key);
 	config_free(&c);

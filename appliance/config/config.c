@@ -222,11 +222,11 @@ config_init(struct config *c, struct barge_err *err)
 	c->webhook.policy = CONFIG_POLICY_PRESENT;
 	c->log.format = CONFIG_LOG_TEXT;
 	c->log.level = CONFIG_LOG_INFO;
-	if ((c->data_dir = strdup("/var/lib/barge")) == NULL ||
+	if ((c->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR)) == NULL ||
 	    (c->listen = strdup(":30003")) == NULL || (c->project = strdup("edge")) == NULL ||
 	    (c->webhook.advertise = strdup("127.0.0.1:30003")) == NULL ||
 	    (c->log.access = strdup("stdout")) == NULL ||
-	    (c->load.keys_dir = strdup("/etc/barge/keys")) == NULL) {
+	    (c->load.keys_dir = strdup(CONFIG_DEFAULT_KEYS_DIR)) == NULL) {
 		config_free(c);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
