@@ -116,6 +116,12 @@ serve_log_error(const char *msg)
 }
 
 static void
+serve_log_warn(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+static void
 serve_log_info(const char *msg)
 {
 	log_info("%s", msg);
@@ -446,6 +452,9 @@ cmd_serve(int argc, char **argv)
 	lopts.require_signature = c.load.require_signature;
 	uopts.data_dir = c.data_dir;
 	uopts.load = &lopts;
+	uopts.log_error = serve_log_error;
+	uopts.log_warn = serve_log_warn;
+	uopts.log_info = serve_log_info;
 	if (c.upload.max_size != NULL &&
 	    upload_parse_size(c.upload.max_size, &uopts.max_size, &err) != BARGE_OK) {
 		log_error("upload.max_size: %s", err.msg);
@@ -491,6 +500,9 @@ cmd_serve(int argc, char **argv)
 		iopts.on_result = count_import;
 		iopts.on_result_arg = metrics;
 		iopts.settle_ms = c.import.settle_ms;
+		iopts.log_error = serve_log_error;
+		iopts.log_warn = serve_log_warn;
+		iopts.log_info = serve_log_info;
 		/* Serving what the store holds matters more: without a watcher, go on. */
 		if (import_start(&iopts, &import, &err) != BARGE_OK)
 			log_error("import: %s; bundles are not imported automatically", err.msg);
