@@ -228,7 +228,7 @@ cmd_load(int argc, char **argv)
 	json_t *out = NULL, *list = NULL;
 	size_t ntrusted = 0, nkeys = 0, i;
 	char size[32];
-	int c, json = 0, keys_dir_given = 0, status = 1;
+	int c, json = 0, keys_dir_given = 0, status = EXIT_FAILURE;
 
 	memset(&opts, 0, sizeof(opts));
 	memset(&t, 0, sizeof(t));
@@ -249,40 +249,38 @@ cmd_load(int argc, char **argv)
 			break;
 		case 't':
 			if (ntrusted == TRUSTED_KEY_MAX) {
-				fprintf(stderr, "barged load: more than %d --trusted-key\n",
-				        TRUSTED_KEY_MAX);
-				return 2;
+				log_error("barged load: more than %d --trusted-key",
+				          TRUSTED_KEY_MAX);
+				return EXIT_USAGE;
 			}
 			trusted[ntrusted++] = optarg;
 			break;
 		case 'o':
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "barged load: --output is text or json, not '%s'\n",
-				        optarg);
-				return 2;
+				log_error("barged load: --output is text or json, not '%s'",
+				          optarg);
+				return EXIT_USAGE;
 			}
 			json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			load_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged load: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged load: bad option '%s'", argv[optind - 1]);
 			load_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind == argc) {
-		fprintf(stderr,
-		        "barged load: a SOURCE (bundle, image, directory or -) is required\n");
+		log_error("barged load: a SOURCE (bundle, image, directory or -) is required");
 		load_usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	for (i = (size_t)optind; i < (size_t)argc; i++)
 		if (strcmp(argv[i], "-") == 0 && i != (size_t)optind) {
-			fprintf(stderr,
-			        "barged load: standard input (-) must be the only SOURCE\n");
-			return 2;
+			log_error("barged load: standard input (-) must be the only SOURCE");
+			return EXIT_USAGE;
 		}
 	if (sign_load_trusted(keys_dir, !keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
 	    BARGE_OK) {
@@ -333,7 +331,7 @@ cmd_load(int argc, char **argv)
 		       t.tags, t.blobs_new + t.blobs_present, t.blobs_new, t.blobs_present, size,
 		       since(&t0));
 	}
-	status = t.failed == 0 ? 0 : 1;
+	status = t.failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	json_decref(out);
 	json_decref(list);

@@ -264,7 +264,7 @@ serve_configure(int argc, char **argv, struct config *c)
 	struct barge_err err = { 0 };
 	const char *config_path = NULL, **vals = NULL, *eq;
 	char key[64];
-	int *which = NULL, n = 0, i, o, rc = 2;
+	int *which = NULL, n = 0, i, o, rc = EXIT_USAGE;
 
 	for (i = 0; i < (int)NFLAGS; i++)
 		longopts[i] = (struct option){ serve_flags[i].name,
@@ -278,8 +278,8 @@ serve_configure(int argc, char **argv, struct config *c)
 	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
 	if ((which = calloc((size_t)argc, sizeof(*which))) == NULL ||
 	    (vals = calloc((size_t)argc, sizeof(*vals))) == NULL) {
-		fprintf(stderr, "barged serve: out of memory\n");
-		rc = 1;
+		log_error("barged serve: out of memory");
+		rc = EXIT_FAILURE;
 		goto out;
 	}
 
@@ -289,7 +289,7 @@ serve_configure(int argc, char **argv, struct config *c)
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'h') {
 			serve_usage(stdout);
-			rc = 0;
+			rc = EXIT_SUCCESS;
 			goto out;
 		} else if (o == 'c') {
 			config_path = optarg;
@@ -300,28 +300,28 @@ serve_configure(int argc, char **argv, struct config *c)
 			which[n] = -1;
 			vals[n++] = "import.enabled=false";
 		} else {
-			fprintf(stderr, "barged serve: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged serve: bad option '%s'", argv[optind - 1]);
 			serve_usage(stderr);
 			goto out;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "barged serve: unexpected argument '%s'\n", argv[optind]);
+		log_error("barged serve: unexpected argument '%s'", argv[optind]);
 		serve_usage(stderr);
 		goto out;
 	}
 
 	if (config_init(c, &err) != BARGE_OK) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
-		rc = 1;
+		log_error("barged serve: %s", err.msg);
+		rc = EXIT_FAILURE;
 		goto out;
 	}
 	/* The default file may be absent; one named on the command line must exist. */
 	if ((o = config_load_file(c, config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
 	                          &err)) != BARGE_OK &&
 	    !(o == BARGE_ENOTFOUND && config_path == NULL)) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
-		rc = o == BARGE_EINVAL ? 2 : 1;
+		log_error("barged serve: %s", err.msg);
+		rc = o == BARGE_EINVAL ? EXIT_USAGE : EXIT_FAILURE;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -336,13 +336,13 @@ serve_configure(int argc, char **argv, struct config *c)
 			o = config_set(c, key, eq + 1, &err);
 		}
 		if (o != BARGE_OK) {
-			fprintf(stderr, "barged serve: %s%s: %s\n", which[i] >= 0 ? "--" : "",
-			        which[i] >= 0 ? serve_flags[which[i]].name : "--set", err.msg);
+			log_error("barged serve: %s%s: %s", which[i] >= 0 ? "--" : "",
+			          which[i] >= 0 ? serve_flags[which[i]].name : "--set", err.msg);
 			goto out;
 		}
 	}
 	if (config_check(c, &err) != BARGE_OK) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
+		log_error("barged serve: %s", err.msg);
 		goto out;
 	}
 	rc = -1;
@@ -379,7 +379,7 @@ cmd_serve(int argc, char **argv)
 	struct barge_err err = { 0 };
 	char *cert = NULL, *key = NULL;
 	const char *colon;
-	int c_rc, sig, generated, status = 1;
+	int c_rc, sig, generated, status = EXIT_FAILURE;
 	sigset_t set;
 
 	if ((c_rc = serve_configure(argc, argv, &c)) >= 0) {
@@ -458,7 +458,7 @@ cmd_serve(int argc, char **argv)
 	if (c.upload.max_size != NULL &&
 	    upload_parse_size(c.upload.max_size, &uopts.max_size, &err) != BARGE_OK) {
 		log_error("upload.max_size: %s", err.msg);
-		status = 2;
+		status = EXIT_USAGE;
 		goto out;
 	}
 	if (upload_new(&uopts, &upload, &err) != BARGE_OK) {
@@ -518,7 +518,7 @@ cmd_serve(int argc, char **argv)
 		serve_reload(&c, srv, alog);
 	}
 	log_info("stopping (%s)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
 	import_stop(import);
 	/* The server first: its threads use everything below. */
