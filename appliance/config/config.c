@@ -1,3 +1,8 @@
+/*
+ * config: barged.yaml and the flags over it, checked (config.h).  Owns the
+ * table of keys (name, kind, offset in struct config) that the file
+ * reader, config_set and config_free all walk, so a key is declared once.
+ */
 #include "config.h"
 
 #include <errno.h>

@@ -1,3 +1,9 @@
+/*
+ * import: the watcher thread that loads bundles appearing in watched
+ * directories (import.h).  Owns the thread, its inotify descriptor and
+ * watches, the mount-table descriptor, the stop pipe and the candidate
+ * list; it reports through the log callbacks of its options.
+ */
 #include "import.h"
 
 #include <dirent.h>

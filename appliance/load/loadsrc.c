@@ -1,3 +1,9 @@
+/*
+ * loadsrc: a SOURCE of `barged load` (file, part set, standard input, ISO
+ * image or directory) turned into ordered bundle items and opened as
+ * bundle readers (loadsrc.h).  Owns the item list and, per open item, the
+ * chain of part files read as one stream.
+ */
 #include "loadsrc.h"
 
 #include <dirent.h>

@@ -1,3 +1,9 @@
+/*
+ * upload: bundles PUT to /api/v1/bundles, piped into a loader thread
+ * (upload.h).  Owns the one-upload-at-a-time flag and, per upload, the
+ * pipe and the loader thread; it reports through the log callbacks of its
+ * options.
+ */
 #include "upload.h"
 
 #include <errno.h>
