@@ -204,8 +204,17 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 		print_loaded(&res, secs);
 }
 
-int
-cmd_load(int argc, char **argv)
+/* What the command line asks for. */
+struct load_args {
+	const char *data_dir, *keys_dir;
+	int keys_dir_given, require_signature, json;
+	char *trusted[TRUSTED_KEY_MAX];
+	size_t ntrusted;
+};
+
+/* Reads the flags into a; -1 to go on with the SOURCEs from optind, else the exit status. */
+static int
+load_args(int argc, char **argv, struct load_args *a)
 {
 	static const struct option longopts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
@@ -216,44 +225,30 @@ cmd_load(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = CONFIG_DEFAULT_DATA_DIR, *keys_dir = CONFIG_DEFAULT_KEYS_DIR;
-	char *trusted[TRUSTED_KEY_MAX];
-	struct loader_opts opts;
-	struct loadsrc ls = { NULL, 0 };
-	struct barge_err err = { 0 };
-	struct sign_key **keys = NULL;
-	struct store *s = NULL;
-	struct totals t;
-	struct timespec t0;
-	json_t *out = NULL, *list = NULL;
-	size_t ntrusted = 0, nkeys = 0, i;
-	char size[32];
-	int c, json = 0, keys_dir_given = 0, status = EXIT_FAILURE;
+	size_t i;
+	int c;
 
-	memset(&opts, 0, sizeof(opts));
-	memset(&t, 0, sizeof(t));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			data_dir = optarg;
+			a->data_dir = optarg;
 			break;
 		case 'r':
-			opts.require_signature = 1;
+			a->require_signature = 1;
 			break;
 		case 'k':
-			keys_dir = optarg;
-			keys_dir_given = 1;
+			a->keys_dir = optarg;
+			a->keys_dir_given = 1;
 			break;
 		case 't':
-			if (ntrusted == TRUSTED_KEY_MAX) {
+			if (a->ntrusted == TRUSTED_KEY_MAX) {
 				log_error("barged load: more than %d --trusted-key",
 				          TRUSTED_KEY_MAX);
 				return EXIT_USAGE;
 			}
-			trusted[ntrusted++] = optarg;
+			a->trusted[a->ntrusted++] = optarg;
 			break;
 		case 'o':
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
@@ -261,7 +256,7 @@ cmd_load(int argc, char **argv)
 				          optarg);
 				return EXIT_USAGE;
 			}
-			json = strcmp(optarg, "json") == 0;
+			a->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			load_usage(stdout);
@@ -282,14 +277,42 @@ cmd_load(int argc, char **argv)
 			log_error("barged load: standard input (-) must be the only SOURCE");
 			return EXIT_USAGE;
 		}
-	if (sign_load_trusted(keys_dir, !keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
-	    BARGE_OK) {
+	return -1;
+}
+
+int
+cmd_load(int argc, char **argv)
+{
+	struct load_args a = { .data_dir = CONFIG_DEFAULT_DATA_DIR,
+		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR };
+	struct loader_opts opts;
+	struct loadsrc ls = { NULL, 0 };
+	struct barge_err err = { 0 };
+	struct sign_key **keys = NULL;
+	struct store *s = NULL;
+	struct totals t;
+	struct timespec t0;
+	json_t *out = NULL, *list = NULL;
+	size_t nkeys = 0, i;
+	char size[32];
+	int json, status;
+
+	memset(&opts, 0, sizeof(opts));
+	memset(&t, 0, sizeof(t));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((status = load_args(argc, argv, &a)) >= 0)
+		return status;
+	status = EXIT_FAILURE;
+	json = a.json;
+	opts.require_signature = a.require_signature;
+	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
+	                      &err) != BARGE_OK) {
 		log_error("trusted keys: %s", err.msg);
 		goto out;
 	}
 	if (opts.require_signature && nkeys == 0) {
 		log_error("--require-signature: no trusted key (none in %s, no --trusted-key)",
-		          keys_dir);
+		          a.keys_dir);
 		goto out;
 	}
 	opts.keys = keys;
@@ -299,7 +322,7 @@ cmd_load(int argc, char **argv)
 			log_error("%s", err.msg);
 			goto out;
 		}
-	if (store_open(data_dir, &s, &err) != BARGE_OK) {
+	if (store_open(a.data_dir, &s, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
