@@ -482,3 +482,48 @@ out:
 	EVP_MD_CTX_free(md);
 	return rc;
 }
+
+int
+sign_load_trusted(const char *dir, int dir_optional, char *const *files, size_t nfiles,
+                  struct sign_key ***out, size_t *n, struct barge_err *err)
+{
+	struct sign_key **all = NULL, **grown;
+	size_t nall = 0, i;
+	int rc;
+
+	rc = sign_key_load_dir(dir, &all, &nall, err);
+	/* A default directory may well not exist: then no key is trusted by default. */
+	if (rc == BARGE_ENOTFOUND && dir_optional) {
+		all = NULL;
+		nall = 0;
+		rc = BARGE_OK;
+	}
+	if (rc != BARGE_OK)
+		return rc;
+	if (nfiles > 0) {
+		if ((grown = realloc(all, (nall + nfiles) * sizeof(*all))) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto fail;
+		}
+		all = grown;
+		for (i = 0; i < nfiles; i++, nall++)
+			if ((rc = sign_key_load_public(files[i], &all[nall], err)) != BARGE_OK)
+				goto fail;
+	}
+	*out = all;
+	*n = nall;
+	return BARGE_OK;
+fail:
+	sign_keys_free(all, nall);
+	return rc;
+}
+
+void
+sign_keys_free(struct sign_key **keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sign_key_free(keys[i]);
+	free(keys);
+}

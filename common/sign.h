@@ -62,4 +62,15 @@ int sign_read_keyid(const char *sig, size_t siglen, char *keyid,
 int sign_check(struct sign_key *const *trusted, size_t ntrusted, const void *msg, size_t len,
                const char *sig, size_t siglen, char *keyid, struct barge_err *err) BARGE_MUST_CHECK;
 
+/*
+ * The trusted keys: every "*.pub" of dir, then each of files.  With
+ * dir_optional, a dir that does not exist is no key (a default directory
+ * need not be there); any other failure, or one file that is not a public
+ * key, fails the whole.  *n may be 0; free the result with sign_keys_free.
+ */
+int sign_load_trusted(const char *dir, int dir_optional, char *const *files, size_t nfiles,
+                      struct sign_key ***out, size_t *n, struct barge_err *err) BARGE_MUST_CHECK;
+/* Frees keys[0..n) and the array.  Accepts NULL. */
+void sign_keys_free(struct sign_key **keys, size_t n);
+
 #endif

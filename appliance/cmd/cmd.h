@@ -1,10 +1,18 @@
 /*
  * cmd: the verbs of the barged program.  Each takes the arguments after the
  * verb (argv[0] is the verb itself) and returns the process exit status:
- * 0 success, 1 failure, 2 usage error.
+ * EXIT_SUCCESS (0), EXIT_FAILURE (1) or EXIT_USAGE (2).  Verbs report
+ * through the logger (common/log.h); their modules never print.
  */
 #ifndef BARGE_CMD_H
 #define BARGE_CMD_H
+
+#include <stdlib.h>
+
+/* A usage error: a bad flag or argument; EXIT_SUCCESS and EXIT_FAILURE are stdlib's. */
+#define EXIT_USAGE 2
+
+struct config;
 
 int cmd_load(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
@@ -15,5 +23,13 @@ int cmd_gc(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_manifests(int argc, char **argv);
 int cmd_mirror_config(int argc, char **argv);
+
+/*
+ * For the verbs that read barged.yaml: fills c with the defaults and the
+ * file at path, or CONFIG_DEFAULT_PATH when path is NULL (absent, it is
+ * the defaults).  Logs why it failed, as "barged VERB: ...", and returns
+ * EXIT_FAILURE; EXIT_SUCCESS with c to config_free either way.
+ */
+int cmd_config_load(const char *verb, const char *path, struct config *c);
 
 #endif

@@ -12,11 +12,11 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "fmtsize.h"
 #include "log.h"
 #include "store.h"
 
-#define DEFAULT_DATA_DIR "/var/lib/barge"
 /* Orphan blob files younger than this stay: a push links blobs before its manifest. */
 #define DEFAULT_GRACE_S 600
 #define DEFAULT_WAIT_S  60
@@ -33,7 +33,8 @@ iso_time(int64_t t, char *buf, size_t cap)
 
 /*
  * Opens an existing store: these verbs look after a store and must not
- * create an empty one where the operator mistyped a path.
+ * create an empty one where the operator mistyped a path.  Returns the
+ * exit status: EXIT_FAILURE, logged, when there is no store.
  */
 static int
 open_existing(const char *verb, const char *dir, struct store **s)
@@ -45,13 +46,13 @@ open_existing(const char *verb, const char *dir, struct store **s)
 	snprintf(path, sizeof(path), "%s/barge.db", dir);
 	if (stat(path, &st) != 0) {
 		log_error("barged %s: %s: no store here (no barge.db)", verb, dir);
-		return 1;
+		return EXIT_FAILURE;
 	}
 	if (store_open(dir, s, &err) != BARGE_OK) {
 		log_error("barged %s: %s", verb, err.msg);
-		return 1;
+		return EXIT_FAILURE;
 	}
-	return 0;
+	return EXIT_SUCCESS;
 }
 
 /* Parses --output: 1 for json, 0 for text, -1 for anything else. */
@@ -62,7 +63,7 @@ output_json(const char *verb, const char *v)
 		return 1;
 	if (strcmp(v, "text") == 0)
 		return 0;
-	fprintf(stderr, "barged %s: --output must be text or json, not '%s'\n", verb, v);
+	log_error("barged %s: --output must be text or json, not '%s'", verb, v);
 	return -1;
 }
 
@@ -92,7 +93,7 @@ ls_usage(FILE *f)
 	           "blob it reaches, as stored) and the bundles pinning it.\n"
 	           "bundles: id, name, version, when loaded, images pinned, bytes.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --output FORMAT  text (default) or json\n"
 	           "\n"
 	           "Exit status: 0 listed, 1 failed, 2 usage error.\n");
@@ -186,11 +187,11 @@ cmd_ls(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR, *what = "images";
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR, *what = "images";
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	struct ls l = { 0 };
-	int c, rc, status = 1;
+	int c, rc, status = EXIT_FAILURE;
 
 	optind = 1;
 	opterr = 0;
@@ -201,27 +202,27 @@ cmd_ls(int argc, char **argv)
 			break;
 		case 'o':
 			if ((l.json = output_json("ls", optarg)) < 0)
-				return 2;
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			ls_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged ls: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged ls: bad option '%s'", argv[optind - 1]);
 			ls_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind > 1 || (argc - optind == 1 && strcmp(argv[optind], "images") != 0 &&
 	                          strcmp(argv[optind], "bundles") != 0)) {
-		fprintf(stderr, "barged ls: list images or bundles\n");
+		log_error("barged ls: list images or bundles");
 		ls_usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if (argc - optind == 1)
 		what = argv[optind];
-	if (open_existing("ls", data_dir, &s) != 0)
-		return 1;
+	if (open_existing("ls", data_dir, &s) != EXIT_SUCCESS)
+		return EXIT_FAILURE;
 	if (l.json && (l.arr = json_array()) == NULL)
 		goto out;
 	if (!l.json && what[0] == 'i')
@@ -246,7 +247,7 @@ cmd_ls(int argc, char **argv)
 		if (rc != 0)
 			goto out;
 	}
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
 	json_decref(l.arr);
 	store_close(s);
@@ -266,7 +267,7 @@ rm_usage(FILE *f)
 	           "--untag, the tags on images no other bundle pins are removed too.  Nothing\n"
 	           "is deleted from disk: 'barged gc' then frees what nothing holds.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --untag          also remove the tags of the images only it pinned\n"
 	           "\n"
 	           "Exit status: 0 removed, 1 failed or no single match, 2 usage error.\n");
@@ -309,12 +310,12 @@ cmd_rm(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_rm_stats st;
 	struct barge_err err = { 0 };
 	struct matches m;
 	struct store *s = NULL;
-	int c, untag = 0, status = 1;
+	int c, untag = 0, status = EXIT_FAILURE;
 
 	optind = 1;
 	opterr = 0;
@@ -328,21 +329,21 @@ cmd_rm(int argc, char **argv)
 			break;
 		case 'h':
 			rm_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged rm: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged rm: bad option '%s'", argv[optind - 1]);
 			rm_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "barged rm: %s\n",
-		        optind == argc ? "name one bundle" : "one bundle at a time");
+		log_error("barged rm: %s",
+		          optind == argc ? "name one bundle" : "one bundle at a time");
 		rm_usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
-	if (open_existing("rm", data_dir, &s) != 0)
-		return 1;
+	if (open_existing("rm", data_dir, &s) != EXIT_SUCCESS)
+		return EXIT_FAILURE;
 	memset(&m, 0, sizeof(m));
 	if (store_find_bundles(s, argv[optind], rm_match, &m, &err) != BARGE_OK) {
 		log_error("barged rm: %s", err.msg);
@@ -367,7 +368,7 @@ cmd_rm(int argc, char **argv)
 	if (untag)
 		printf(", %" PRId64 " tag%s", st.tags, st.tags == 1 ? "" : "s");
 	printf("; 'barged gc' frees what nothing else holds\n");
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
 	store_close(s);
 	return status;
@@ -387,7 +388,7 @@ gc_usage(FILE *f)
 	        "(an interrupted load, a push whose manifest is still to come) are removed\n"
 	        "once older than the grace period and while no upload is open.\n"
 	        "\n"
-	        "  --data-dir DIR    the store (default " DEFAULT_DATA_DIR ")\n"
+	        "  --data-dir DIR    the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	        "  --dry-run         report what would be removed, remove nothing\n"
 	        "  -v, --verbose     name every manifest and blob\n"
 	        "  --grace SECONDS   keep younger orphan blob files (default %d)\n"
@@ -437,14 +438,14 @@ cmd_gc(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_gc_opts o = { 0 };
 	struct store_gc_stats st;
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	int64_t wait_s = DEFAULT_WAIT_S;
 	char size[32];
-	int c, verbose = 0, status = 1;
+	int c, verbose = 0, status = EXIT_FAILURE;
 
 	o.grace_s = DEFAULT_GRACE_S;
 	optind = 1;
@@ -465,26 +466,26 @@ cmd_gc(int argc, char **argv)
 			/* --wait becomes milliseconds in an int: a year of them would wrap. */
 			if (parse_seconds(optarg, c == 'g' ? 86400LL * 365 : INT_MAX / 1000,
 			                  c == 'g' ? &o.grace_s : &wait_s) != 0) {
-				fprintf(stderr, "barged gc: bad number of seconds '%s'\n", optarg);
-				return 2;
+				log_error("barged gc: bad number of seconds '%s'", optarg);
+				return EXIT_USAGE;
 			}
 			break;
 		case 'h':
 			gc_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged gc: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged gc: bad option '%s'", argv[optind - 1]);
 			gc_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (argc != optind) {
-		fprintf(stderr, "barged gc: unexpected argument '%s'\n", argv[optind]);
+		log_error("barged gc: unexpected argument '%s'", argv[optind]);
 		gc_usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
-	if (open_existing("gc", data_dir, &s) != 0)
-		return 1;
+	if (open_existing("gc", data_dir, &s) != EXIT_SUCCESS)
+		return EXIT_FAILURE;
 	o.lock_wait_ms = (int)(wait_s * 1000);
 	o.on_manifest = gc_manifest;
 	o.on_blob = gc_blob;
@@ -505,7 +506,7 @@ cmd_gc(int argc, char **argv)
 	if (st.deferred > 0)
 		printf("left %" PRId64 " blob%s for the next gc: readers stayed busy\n",
 		       st.deferred, st.deferred == 1 ? "" : "s");
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
 	store_close(s);
 	return status;
@@ -524,7 +525,7 @@ fsck_usage(FILE *f)
 	           "depending on them (manifests, tags, pins) in one transaction; reload the\n"
 	           "bundles named by 'barged ls bundles' to get the images back.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " DEFAULT_DATA_DIR ")\n"
+	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --repair         remove what is broken\n"
 	           "  --output FORMAT  text (default) or json\n"
 	           "\n"
@@ -562,14 +563,14 @@ cmd_fsck(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *data_dir = CONFIG_DEFAULT_DATA_DIR;
 	struct store_fsck_opts o = { 0 };
 	struct store_fsck_stats st;
 	struct barge_err err = { 0 };
 	struct fsck_out fo = { 0 };
 	struct store *s = NULL;
 	char size[32];
-	int c, clean, status = 1;
+	int c, clean, status = EXIT_FAILURE;
 
 	optind = 1;
 	opterr = 0;
@@ -583,24 +584,24 @@ cmd_fsck(int argc, char **argv)
 			break;
 		case 'o':
 			if ((fo.json = output_json("fsck", optarg)) < 0)
-				return 2;
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fsck_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged fsck: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged fsck: bad option '%s'", argv[optind - 1]);
 			fsck_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (argc != optind) {
-		fprintf(stderr, "barged fsck: unexpected argument '%s'\n", argv[optind]);
+		log_error("barged fsck: unexpected argument '%s'", argv[optind]);
 		fsck_usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
-	if (open_existing("fsck", data_dir, &s) != 0)
-		return 1;
+	if (open_existing("fsck", data_dir, &s) != EXIT_SUCCESS)
+		return EXIT_FAILURE;
 	if (fo.json && (fo.problems = json_array()) == NULL)
 		goto out;
 	o.lock_wait_ms = DEFAULT_WAIT_S * 1000;
@@ -644,7 +645,7 @@ cmd_fsck(int argc, char **argv)
 			       st.removed_pins == 1 ? "" : "s", st.unrepaired,
 			       st.unrepaired == 1 ? "" : "s");
 	}
-	status = clean ? 0 : 1;
+	status = clean ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	json_decref(fo.problems);
 	store_close(s);

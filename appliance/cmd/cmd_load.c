@@ -12,6 +12,7 @@
 
 #include "bundle.h"
 #include "cmd.h"
+#include "config.h"
 #include "fmtsize.h"
 #include "loader.h"
 #include "loadsrc.h"
@@ -19,7 +20,6 @@
 #include "sign.h"
 #include "store.h"
 
-#define KEYS_DIR        "/etc/barge/keys"
 #define TRUSTED_KEY_MAX 64
 /* A TTY's progress line is redrawn at most this often. */
 #define PROGRESS_NS (250 * 1000 * 1000L)
@@ -44,9 +44,10 @@ load_usage(FILE *f)
 	        "  DIR                      every bundle in a directory (a mounted USB stick)\n"
 	        "From an image or a directory, full bundles load before deltas.\n"
 	        "\n"
-	        "  --data-dir DIR         the store (default /var/lib/barge)\n"
+	        "  --data-dir DIR         the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	        "  --require-signature    refuse bundles not signed by a trusted key\n"
-	        "  --keys-dir DIR         trusted public keys, every *.pub (default " KEYS_DIR ")\n"
+	        "  --keys-dir DIR         trusted public keys, every *.pub "
+	        "(default " CONFIG_DEFAULT_KEYS_DIR ")\n"
 	        "  --trusted-key PUB      also trust this public key (repeatable)\n"
 	        "  --output text|json     the summary's form (default text)\n"
 	        "\n"
@@ -185,46 +186,17 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 		print_loaded(&res, secs);
 }
 
-/* The trusted keys: every *.pub of keys_dir, then each --trusted-key. */
+/* What the command line asks for. */
+struct load_args {
+	const char *data_dir, *keys_dir;
+	int keys_dir_given, require_signature, json;
+	char *trusted[TRUSTED_KEY_MAX];
+	size_t ntrusted;
+};
+
+/* Reads the flags into a; -1 to go on with the SOURCEs from optind, else the exit status. */
 static int
-load_keys(const char *keys_dir, int keys_dir_given, char **files, size_t nfiles,
-          struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
-{
-	struct sign_key **all = NULL, **grown;
-	size_t n = 0, i;
-	int rc;
-
-	rc = sign_key_load_dir(keys_dir, &all, &n, err);
-	/* The default directory may well not exist: then no key is trusted by default. */
-	if (rc == BARGE_ENOTFOUND && !keys_dir_given) {
-		all = NULL;
-		n = 0;
-		rc = BARGE_OK;
-	}
-	if (rc != BARGE_OK)
-		return rc;
-	if (nfiles > 0) {
-		if ((grown = realloc(all, (n + nfiles) * sizeof(*all))) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto fail;
-		}
-		all = grown;
-		for (i = 0; i < nfiles; i++, n++)
-			if ((rc = sign_key_load_public(files[i], &all[n], err)) != BARGE_OK)
-				goto fail;
-	}
-	*keys = all;
-	*nkeys = n;
-	return BARGE_OK;
-fail:
-	for (i = 0; i < n; i++)
-		sign_key_free(all[i]);
-	free(all);
-	return rc;
-}
-
-int
-cmd_load(int argc, char **argv)
+load_args(int argc, char **argv, struct load_args *a)
 {
 	static const struct option longopts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
@@ -235,8 +207,66 @@ cmd_load(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = "/var/lib/barge", *keys_dir = KEYS_DIR;
-	char *trusted[TRUSTED_KEY_MAX];
+	size_t i;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			a->data_dir = optarg;
+			break;
+		case 'r':
+			a->require_signature = 1;
+			break;
+		case 'k':
+			a->keys_dir = optarg;
+			a->keys_dir_given = 1;
+			break;
+		case 't':
+			if (a->ntrusted == TRUSTED_KEY_MAX) {
+				log_error("barged load: more than %d --trusted-key",
+				          TRUSTED_KEY_MAX);
+				return EXIT_USAGE;
+			}
+			a->trusted[a->ntrusted++] = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				log_error("barged load: --output is text or json, not '%s'",
+				          optarg);
+				return EXIT_USAGE;
+			}
+			a->json = strcmp(optarg, "json") == 0;
+			break;
+		case 'h':
+			load_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			log_error("barged load: bad option '%s'", argv[optind - 1]);
+			load_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		log_error("barged load: a SOURCE (bundle, image, directory or -) is required");
+		load_usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (i = (size_t)optind; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "-") == 0 && i != (size_t)optind) {
+			log_error("barged load: standard input (-) must be the only SOURCE");
+			return EXIT_USAGE;
+		}
+	return -1;
+}
+
+int
+cmd_load(int argc, char **argv)
+{
+	struct load_args a = { .data_dir = CONFIG_DEFAULT_DATA_DIR,
+		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR };
 	struct loader_opts opts;
 	struct loadsrc ls = { NULL, 0 };
 	struct barge_err err = { 0 };
@@ -245,72 +275,26 @@ cmd_load(int argc, char **argv)
 	struct totals t;
 	struct timespec t0;
 	json_t *out = NULL, *list = NULL;
-	size_t ntrusted = 0, nkeys = 0, i;
+	size_t nkeys = 0, i;
 	char size[32];
-	int c, json = 0, keys_dir_given = 0, status = 1;
+	int json, status;
 
 	memset(&opts, 0, sizeof(opts));
 	memset(&t, 0, sizeof(t));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'r':
-			opts.require_signature = 1;
-			break;
-		case 'k':
-			keys_dir = optarg;
-			keys_dir_given = 1;
-			break;
-		case 't':
-			if (ntrusted == TRUSTED_KEY_MAX) {
-				fprintf(stderr, "barged load: more than %d --trusted-key\n",
-				        TRUSTED_KEY_MAX);
-				return 2;
-			}
-			trusted[ntrusted++] = optarg;
-			break;
-		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "barged load: --output is text or json, not '%s'\n",
-				        optarg);
-				return 2;
-			}
-			json = strcmp(optarg, "json") == 0;
-			break;
-		case 'h':
-			load_usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "barged load: bad option '%s'\n", argv[optind - 1]);
-			load_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind == argc) {
-		fprintf(stderr,
-		        "barged load: a SOURCE (bundle, image, directory or -) is required\n");
-		load_usage(stderr);
-		return 2;
-	}
-	for (i = (size_t)optind; i < (size_t)argc; i++)
-		if (strcmp(argv[i], "-") == 0 && i != (size_t)optind) {
-			fprintf(stderr,
-			        "barged load: standard input (-) must be the only SOURCE\n");
-			return 2;
-		}
-	if (load_keys(keys_dir, keys_dir_given, trusted, ntrusted, &keys, &nkeys, &err) !=
-	    BARGE_OK) {
+	if ((status = load_args(argc, argv, &a)) >= 0)
+		return status;
+	status = EXIT_FAILURE;
+	json = a.json;
+	opts.require_signature = a.require_signature;
+	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
+	                      &err) != BARGE_OK) {
 		log_error("trusted keys: %s", err.msg);
 		goto out;
 	}
 	if (opts.require_signature && nkeys == 0) {
 		log_error("--require-signature: no trusted key (none in %s, no --trusted-key)",
-		          keys_dir);
+		          a.keys_dir);
 		goto out;
 	}
 	opts.keys = keys;
@@ -320,7 +304,7 @@ cmd_load(int argc, char **argv)
 			log_error("%s", err.msg);
 			goto out;
 		}
-	if (store_open(data_dir, &s, &err) != BARGE_OK) {
+	if (store_open(a.data_dir, &s, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
@@ -352,14 +336,12 @@ cmd_load(int argc, char **argv)
 		       t.tags, t.blobs_new + t.blobs_present, t.blobs_new, t.blobs_present, size,
 		       since(&t0));
 	}
-	status = t.failed == 0 ? 0 : 1;
+	status = t.failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	json_decref(out);
 	json_decref(list);
 	store_close(s);
 	loadsrc_free(&ls);
-	for (i = 0; i < nkeys; i++)
-		sign_key_free(keys[i]);
-	free(keys);
+	sign_keys_free(keys, nkeys);
 	return status;
 }

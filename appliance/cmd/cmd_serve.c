@@ -36,7 +36,8 @@ static const struct serve_flag {
 	const char *arg;
 	const char *help;
 } serve_flags[] = {
-	{ "data-dir", "data_dir", 0, " DIR", "the store, TLS files and secrets (/var/lib/barge)" },
+	{ "data-dir", "data_dir", 0, " DIR",
+	  "the store, TLS files and secrets (" CONFIG_DEFAULT_DATA_DIR ")" },
 	{ "listen", "listen", 0, " ADDR:PORT",
 	  "':PORT', 'A.B.C.D:PORT' or '[IPv6]:PORT' (:30003)" },
 	{ "project", "project", 0, " NAME", "first path segment of mirror repositories (edge)" },
@@ -69,7 +70,7 @@ static const struct serve_flag {
 	{ "require-signature", "load.require_signature", 1, "[=BOOL]",
 	  "imports and uploads must be signed by a trusted key (false)" },
 	{ "keys-dir", "load.keys_dir", 0, " DIR",
-	  "trusted public keys, every *.pub (/etc/barge/keys)" },
+	  "trusted public keys, every *.pub (" CONFIG_DEFAULT_KEYS_DIR ")" },
 	{ "trusted-key", "load.trusted_keys", 0, " PUB",
 	  "also trust this public key (repeatable)" },
 	{ "upload-max-size", "upload.max_size", 0, " SIZE",
@@ -112,6 +113,12 @@ static void
 serve_log_error(const char *msg)
 {
 	log_error("%s", msg);
+}
+
+static void
+serve_log_warn(const char *msg)
+{
+	log_warn("%s", msg);
 }
 
 static void
@@ -226,43 +233,16 @@ serve_reload(const struct config *c, struct http_server *srv, struct accesslog *
 static int
 serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struct barge_err *err)
 {
-	struct sign_key **all = NULL, **grown;
-	size_t n = 0, i;
 	int rc;
 
-	rc = sign_key_load_dir(c->load.keys_dir, &all, &n, err);
-	if (rc == BARGE_ENOTFOUND && strcmp(c->load.keys_dir, "/etc/barge/keys") == 0) {
-		all = NULL;
-		n = 0;
-		rc = BARGE_OK;
-	}
-	if (rc != BARGE_OK)
-		return rc;
-	if (c->load.trusted_keys.n > 0) {
-		if ((grown = realloc(all, (n + c->load.trusted_keys.n) * sizeof(*all))) == NULL) {
-			rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto fail;
-		}
-		all = grown;
-		for (i = 0; i < c->load.trusted_keys.n; i++, n++)
-			if ((rc = sign_key_load_public(c->load.trusted_keys.v[i], &all[n], err)) !=
-			    BARGE_OK)
-				goto fail;
-	}
-	if (c->load.require_signature && n == 0) {
+	rc = sign_load_trusted(c->load.keys_dir,
+	                       strcmp(c->load.keys_dir, CONFIG_DEFAULT_KEYS_DIR) == 0,
+	                       c->load.trusted_keys.v, c->load.trusted_keys.n, keys, nkeys, err);
+	if (rc == BARGE_OK && c->load.require_signature && *nkeys == 0)
 		rc = err_set(err, BARGE_EINVAL,
 		             "load.require_signature: no trusted key (none in %s, no "
 		             "load.trusted_keys)",
 		             c->load.keys_dir);
-		goto fail;
-	}
-	*keys = all;
-	*nkeys = n;
-	return BARGE_OK;
-fail:
-	for (i = 0; i < n; i++)
-		sign_key_free(all[i]);
-	free(all);
 	return rc;
 }
 
@@ -284,7 +264,7 @@ serve_configure(int argc, char **argv, struct config *c)
 	struct barge_err err = { 0 };
 	const char *config_path = NULL, **vals = NULL, *eq;
 	char key[64];
-	int *which = NULL, n = 0, i, o, rc = 2;
+	int *which = NULL, n = 0, i, o, rc = EXIT_USAGE;
 
 	for (i = 0; i < (int)NFLAGS; i++)
 		longopts[i] = (struct option){ serve_flags[i].name,
@@ -298,8 +278,8 @@ serve_configure(int argc, char **argv, struct config *c)
 	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
 	if ((which = calloc((size_t)argc, sizeof(*which))) == NULL ||
 	    (vals = calloc((size_t)argc, sizeof(*vals))) == NULL) {
-		fprintf(stderr, "barged serve: out of memory\n");
-		rc = 1;
+		log_error("barged serve: out of memory");
+		rc = EXIT_FAILURE;
 		goto out;
 	}
 
@@ -309,7 +289,7 @@ serve_configure(int argc, char **argv, struct config *c)
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'h') {
 			serve_usage(stdout);
-			rc = 0;
+			rc = EXIT_SUCCESS;
 			goto out;
 		} else if (o == 'c') {
 			config_path = optarg;
@@ -320,28 +300,28 @@ serve_configure(int argc, char **argv, struct config *c)
 			which[n] = -1;
 			vals[n++] = "import.enabled=false";
 		} else {
-			fprintf(stderr, "barged serve: bad option '%s'\n", argv[optind - 1]);
+			log_error("barged serve: bad option '%s'", argv[optind - 1]);
 			serve_usage(stderr);
 			goto out;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "barged serve: unexpected argument '%s'\n", argv[optind]);
+		log_error("barged serve: unexpected argument '%s'", argv[optind]);
 		serve_usage(stderr);
 		goto out;
 	}
 
 	if (config_init(c, &err) != BARGE_OK) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
-		rc = 1;
+		log_error("barged serve: %s", err.msg);
+		rc = EXIT_FAILURE;
 		goto out;
 	}
 	/* The default file may be absent; one named on the command line must exist. */
 	if ((o = config_load_file(c, config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
 	                          &err)) != BARGE_OK &&
 	    !(o == BARGE_ENOTFOUND && config_path == NULL)) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
-		rc = o == BARGE_EINVAL ? 2 : 1;
+		log_error("barged serve: %s", err.msg);
+		rc = o == BARGE_EINVAL ? EXIT_USAGE : EXIT_FAILURE;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -356,13 +336,13 @@ serve_configure(int argc, char **argv, struct config *c)
 			o = config_set(c, key, eq + 1, &err);
 		}
 		if (o != BARGE_OK) {
-			fprintf(stderr, "barged serve: %s%s: %s\n", which[i] >= 0 ? "--" : "",
-			        which[i] >= 0 ? serve_flags[which[i]].name : "--set", err.msg);
+			log_error("barged serve: %s%s: %s", which[i] >= 0 ? "--" : "",
+			          which[i] >= 0 ? serve_flags[which[i]].name : "--set", err.msg);
 			goto out;
 		}
 	}
 	if (config_check(c, &err) != BARGE_OK) {
-		fprintf(stderr, "barged serve: %s\n", err.msg);
+		log_error("barged serve: %s", err.msg);
 		goto out;
 	}
 	rc = -1;
@@ -372,39 +352,177 @@ out:
 	return rc;
 }
 
+/* What a running barged holds; serve_stop frees it, the server first. */
+struct served {
+	struct auth *auth;
+	struct metrics *metrics;
+	struct accesslog *alog;
+	struct registry *reg;
+	struct upload *upload;
+	struct router *router;
+	struct http_server *srv;
+	struct import *import;
+	struct loader_opts lopts; /* borrowed by upload and import */
+	struct sign_key **keys;
+	size_t nkeys;
+	char *cert, *key;
+};
+
+/* Auth, metrics, access log, registry and upload: what the router dispatches to. */
+static int
+serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
+{
+	struct registry_opts ropts = { 0 };
+	struct upload_opts uopts = { 0 };
+	struct auth_opts aopts = { 0 };
+	int generated;
+
+	aopts.data_dir = c->data_dir;
+	aopts.admin_password_file = c->auth.admin_password_file;
+	aopts.anonymous_pull = c->auth.anonymous_pull;
+	aopts.isolate = 1;
+	if (auth_new(&aopts, &sv->auth, &generated, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	/* The path only: the password itself is never logged. */
+	if (generated)
+		log_info("generated the admin password into %s (readable by its owner only)",
+		         auth_password_path(sv->auth));
+	else
+		log_info("admin password from %s", auth_password_path(sv->auth));
+	if (metrics_new(BARGE_VERSION, &sv->metrics, err) != BARGE_OK ||
+	    accesslog_open(c->log.access, &sv->alog, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	ropts.data_dir = c->data_dir;
+	ropts.project = c->project;
+	ropts.log_error = serve_log_error;
+	ropts.allow_delete = c->registry.allow_delete;
+	ropts.max_uploads = c->registry.max_uploads;
+	if (registry_new(&ropts, &sv->reg, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	if (serve_keys(c, &sv->keys, &sv->nkeys, err) != BARGE_OK) {
+		err_prefix(err, "trusted keys");
+		return EXIT_FAILURE;
+	}
+	sv->lopts.keys = sv->keys;
+	sv->lopts.nkeys = sv->nkeys;
+	sv->lopts.require_signature = c->load.require_signature;
+	uopts.data_dir = c->data_dir;
+	uopts.load = &sv->lopts;
+	uopts.log_error = serve_log_error;
+	uopts.log_warn = serve_log_warn;
+	uopts.log_info = serve_log_info;
+	if (c->upload.max_size != NULL &&
+	    upload_parse_size(c->upload.max_size, &uopts.max_size, err) != BARGE_OK) {
+		err_prefix(err, "upload.max_size");
+		return EXIT_USAGE;
+	}
+	if (upload_new(&uopts, &sv->upload, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	return EXIT_SUCCESS;
+}
+
+/* The router and the HTTP server in front of it, listening. */
+static int
+serve_listen(const struct config *c, struct served *sv, struct barge_err *err)
+{
+	struct router_opts topts = { 0 };
+	struct http_server_opts hopts = { 0 };
+	const char *colon;
+
+	topts.data_dir = c->data_dir;
+	topts.project = c->project;
+	topts.version = BARGE_VERSION;
+	topts.tls = !c->plain_http;
+	topts.auth = sv->auth;
+	topts.registry = sv->reg;
+	topts.metrics = sv->metrics;
+	topts.accesslog = sv->alog;
+	topts.webhook_advertise = c->webhook.advertise;
+	topts.webhook_always = c->webhook.policy == CONFIG_POLICY_ALWAYS;
+	topts.upload = sv->upload;
+	topts.log_error = serve_log_error;
+	topts.log_info = serve_log_info;
+	if (router_new(&topts, &sv->router, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	hopts.listen = c->listen;
+	hopts.cert_pem = sv->cert;
+	hopts.key_pem = sv->key;
+	hopts.threads = c->threads;
+	hopts.handler = router_handle;
+	hopts.on_complete = router_complete;
+	hopts.arg = sv->router;
+	if (http_server_start(&hopts, &sv->srv, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	router_set_server(sv->router, sv->srv);
+	/* With port 0 the kernel picked one: say which. */
+	colon = strrchr(c->listen, ':');
+	if (c->plain_http)
+		log_info("serving http on %.*s:%d", (int)(colon - c->listen), c->listen,
+		         http_server_port(sv->srv));
+	else
+		log_info("serving https on %.*s:%d (CA: %s/ca.crt)", (int)(colon - c->listen),
+		         c->listen, http_server_port(sv->srv), c->data_dir);
+	return EXIT_SUCCESS;
+}
+
+/* The import watcher, when enabled; serving what the store holds matters more than it. */
+static void
+serve_import(const struct config *c, struct served *sv)
+{
+	static char *const default_watch[] = { "/media", "/run/media", "/mnt" };
+	struct import_opts iopts = { 0 };
+	struct barge_err err = { 0 };
+	size_t i;
+
+	if (!c->import.enabled)
+		return;
+	iopts.data_dir = c->data_dir;
+	iopts.watch = c->import.watch.n > 0 ? c->import.watch.v : default_watch;
+	iopts.nwatch = c->import.watch.n > 0 ? c->import.watch.n : 3;
+	iopts.load = &sv->lopts;
+	iopts.on_result = count_import;
+	iopts.on_result_arg = sv->metrics;
+	iopts.settle_ms = c->import.settle_ms;
+	iopts.log_error = serve_log_error;
+	iopts.log_warn = serve_log_warn;
+	iopts.log_info = serve_log_info;
+	if (import_start(&iopts, &sv->import, &err) != BARGE_OK)
+		log_error("import: %s; bundles are not imported automatically", err.msg);
+	for (i = 0; sv->import != NULL && i < iopts.nwatch; i++)
+		log_info("import: watching %s for bundles", iopts.watch[i]);
+}
+
+static void
+serve_stop(struct served *sv)
+{
+	import_stop(sv->import);
+	/* The server first: its threads use everything below. */
+	http_server_stop(sv->srv);
+	upload_free(sv->upload);
+	router_free(sv->router);
+	registry_free(sv->reg);
+	accesslog_close(sv->alog);
+	metrics_free(sv->metrics);
+	auth_free(sv->auth);
+	sign_keys_free(sv->keys, sv->nkeys);
+	free(sv->cert);
+	free_secret(sv->key);
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
 	static const enum log_level levels[] = { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN,
 		                                 LOG_LVL_ERROR };
 	struct config c = { 0 };
-	struct registry_opts ropts = { 0 };
-	struct router_opts topts = { 0 };
-	struct http_server_opts hopts = { 0 };
-	struct auth_opts aopts = { 0 };
-	struct http_server *srv = NULL;
-	struct registry *reg = NULL;
-	struct router *router = NULL;
-	struct metrics *metrics = NULL;
-	struct accesslog *alog = NULL;
-	struct auth *auth = NULL;
-	struct upload *upload = NULL;
-	struct import *import = NULL;
-	struct upload_opts uopts = { 0 };
-	struct import_opts iopts = { 0 };
-	struct loader_opts lopts = { 0 };
-	struct sign_key **keys = NULL;
-	static char *const default_watch[] = { "/media", "/run/media", "/mnt" };
-	size_t nkeys = 0, i;
+	struct served sv = { 0 };
 	struct barge_err err = { 0 };
-	char *cert = NULL, *key = NULL;
-	const char *colon;
-	int c_rc, sig, generated, status = 1;
+	int sig, status;
 	sigset_t set;
 
-	if ((c_rc = serve_configure(argc, argv, &c)) >= 0) {
+	if ((status = serve_configure(argc, argv, &c)) >= 0) {
 		config_free(&c);
-		return c_rc;
+		return status;
 	}
 	log_init("barged", c.log.format == CONFIG_LOG_JSON);
 	log_set_level(levels[c.log.level]);
@@ -421,133 +539,29 @@ cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Still one thread: oneshot_run may fork. */
-	if (!c.plain_http && serve_cert_isolated(&c, &cert, &key, &err) != BARGE_OK) {
+	status = EXIT_FAILURE;
+	if (!c.plain_http && serve_cert_isolated(&c, &sv.cert, &sv.key, &err) != BARGE_OK) {
 		log_error("TLS certificate: %s", err.msg);
 		goto out;
 	}
-	aopts.data_dir = c.data_dir;
-	aopts.admin_password_file = c.auth.admin_password_file;
-	aopts.anonymous_pull = c.auth.anonymous_pull;
-	aopts.isolate = 1;
-	if (auth_new(&aopts, &auth, &generated, &err) != BARGE_OK) {
+	if ((status = serve_handlers(&c, &sv, &err)) != EXIT_SUCCESS ||
+	    (status = serve_listen(&c, &sv, &err)) != EXIT_SUCCESS) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	/* The path only: the password itself is never logged. */
-	if (generated)
-		log_info("generated the admin password into %s (readable by its owner only)",
-		         auth_password_path(auth));
-	else
-		log_info("admin password from %s", auth_password_path(auth));
-	if (metrics_new(BARGE_VERSION, &metrics, &err) != BARGE_OK ||
-	    accesslog_open(c.log.access, &alog, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	ropts.data_dir = c.data_dir;
-	ropts.project = c.project;
-	ropts.log_error = serve_log_error;
-	ropts.allow_delete = c.registry.allow_delete;
-	ropts.max_uploads = c.registry.max_uploads;
-	if (registry_new(&ropts, &reg, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	topts.data_dir = c.data_dir;
-	topts.project = c.project;
-	topts.version = BARGE_VERSION;
-	topts.tls = !c.plain_http;
-	topts.auth = auth;
-	topts.registry = reg;
-	topts.metrics = metrics;
-	topts.accesslog = alog;
-	topts.webhook_advertise = c.webhook.advertise;
-	topts.webhook_always = c.webhook.policy == CONFIG_POLICY_ALWAYS;
-	if (serve_keys(&c, &keys, &nkeys, &err) != BARGE_OK) {
-		log_error("trusted keys: %s", err.msg);
-		goto out;
-	}
-	lopts.keys = keys;
-	lopts.nkeys = nkeys;
-	lopts.require_signature = c.load.require_signature;
-	uopts.data_dir = c.data_dir;
-	uopts.load = &lopts;
-	if (c.upload.max_size != NULL &&
-	    upload_parse_size(c.upload.max_size, &uopts.max_size, &err) != BARGE_OK) {
-		log_error("upload.max_size: %s", err.msg);
-		status = 2;
-		goto out;
-	}
-	if (upload_new(&uopts, &upload, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	topts.upload = upload;
-	topts.log_error = serve_log_error;
-	topts.log_info = serve_log_info;
-	if (router_new(&topts, &router, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	hopts.listen = c.listen;
-	hopts.cert_pem = cert;
-	hopts.key_pem = key;
-	hopts.threads = c.threads;
-	hopts.handler = router_handle;
-	hopts.on_complete = router_complete;
-	hopts.arg = router;
-	if (http_server_start(&hopts, &srv, &err) != BARGE_OK) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	router_set_server(router, srv);
-	/* With port 0 the kernel picked one: say which. */
-	colon = strrchr(c.listen, ':');
-	if (c.plain_http)
-		log_info("serving http on %.*s:%d", (int)(colon - c.listen), c.listen,
-		         http_server_port(srv));
-	else
-		log_info("serving https on %.*s:%d (CA: %s/ca.crt)", (int)(colon - c.listen),
-		         c.listen, http_server_port(srv), c.data_dir);
-	if (c.import.enabled) {
-		iopts.data_dir = c.data_dir;
-		iopts.watch = c.import.watch.n > 0 ? c.import.watch.v : default_watch;
-		iopts.nwatch = c.import.watch.n > 0 ? c.import.watch.n : 3;
-		iopts.load = &lopts;
-		iopts.on_result = count_import;
-		iopts.on_result_arg = metrics;
-		iopts.settle_ms = c.import.settle_ms;
-		/* Serving what the store holds matters more: without a watcher, go on. */
-		if (import_start(&iopts, &import, &err) != BARGE_OK)
-			log_error("import: %s; bundles are not imported automatically", err.msg);
-		for (i = 0; import != NULL && i < iopts.nwatch; i++)
-			log_info("import: watching %s for bundles", iopts.watch[i]);
-	}
+	serve_import(&c, &sv);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			sig = 0;
 		if (sig != SIGHUP)
 			break;
-		serve_reload(&c, srv, alog);
+		serve_reload(&c, sv.srv, sv.alog);
 	}
 	log_info("stopping (%s)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
-	import_stop(import);
-	/* The server first: its threads use everything below. */
-	http_server_stop(srv);
-	upload_free(upload);
-	router_free(router);
-	registry_free(reg);
-	accesslog_close(alog);
-	metrics_free(metrics);
-	auth_free(auth);
-	for (i = 0; i < nkeys; i++)
-		sign_key_free(keys[i]);
-	free(keys);
-	free(cert);
-	free_secret(key);
+	serve_stop(&sv);
 	config_free(&c);
 	return status;
 }

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "cmd.h"
 #include "config.h"
+#include "log.h"
 
 static void
 token_usage(FILE *f)
@@ -58,11 +59,11 @@ cmd_token(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct config c = { 0 };
 	char *token = NULL, defname[32];
-	int o, rc, status = 1;
+	int o, status = EXIT_FAILURE;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		token_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+		return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
 	}
 	verb = argv[1];
 	optind = 1;
@@ -80,24 +81,16 @@ cmd_token(int argc, char **argv)
 			break;
 		case 'h':
 			token_usage(stdout);
-			return 0;
+			return EXIT_SUCCESS;
 		default:
-			fprintf(stderr, "barged token: bad option '%s'\n", argv[optind]);
+			log_error("barged token: bad option '%s'", argv[optind]);
 			token_usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
-	}
-	if (config_init(&c, &err) != BARGE_OK) {
-		fprintf(stderr, "barged token: %s\n", err.msg);
-		return 1;
 	}
 	if (data_dir == NULL) {
-		rc = config_load_file(&c, config_path != NULL ? config_path : CONFIG_DEFAULT_PATH,
-		                      &err);
-		if (rc != BARGE_OK && !(rc == BARGE_ENOTFOUND && config_path == NULL)) {
-			fprintf(stderr, "barged token: %s\n", err.msg);
+		if (cmd_config_load("token", config_path, &c) != EXIT_SUCCESS)
 			goto out;
-		}
 		data_dir = c.data_dir;
 	}
 
@@ -107,32 +100,30 @@ cmd_token(int argc, char **argv)
 			name = defname;
 		}
 		if (auth_ro_create(data_dir, name, &token, &err) != BARGE_OK) {
-			fprintf(stderr, "barged token: %s\n", err.msg);
+			log_error("barged token: %s", err.msg);
 			goto out;
 		}
 		printf("%s\n", token);
-		fprintf(stderr,
-		        "barged token: created read-only token \"%s\"; it is shown only "
-		        "this once\n",
-		        name);
+		log_info("barged token: created read-only token \"%s\"; it is shown only this once",
+		         name);
 		explicit_bzero(token, strlen(token));
 		free(token);
 	} else if (strcmp(verb, "ls") == 0 && optind + 1 == argc) {
 		if (auth_ro_list(data_dir, token_print, NULL, &err) != BARGE_OK) {
-			fprintf(stderr, "barged token: %s\n", err.msg);
+			log_error("barged token: %s", err.msg);
 			goto out;
 		}
 	} else if (strcmp(verb, "rm") == 0 && optind + 2 == argc) {
 		if (auth_ro_remove(data_dir, argv[optind + 1], &err) != BARGE_OK) {
-			fprintf(stderr, "barged token: %s\n", err.msg);
+			log_error("barged token: %s", err.msg);
 			goto out;
 		}
 	} else {
 		token_usage(stderr);
-		status = 2;
+		status = EXIT_USAGE;
 		goto out;
 	}
-	status = 0;
+	status = EXIT_SUCCESS;
 out:
 	config_free(&c);
 	return status;

@@ -1,5 +1,6 @@
 /*
- * barged: the edge-side daemon and its CLI.
+ * barged: the edge-side daemon and its CLI.  main only picks the verb
+ * (cmd.h) and returns its exit status; it owns the table of verbs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -42,21 +43,21 @@ main(int argc, char **argv)
 	log_init("barged", 0);
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
-		return 0;
+		return EXIT_SUCCESS;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("barged %s\n", BARGE_VERSION);
-		return 0;
+		return EXIT_SUCCESS;
 	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "barged: unknown verb '%s'\n", argv[1]);
+	log_error("unknown verb '%s'", argv[1]);
 	usage(stderr);
-	return 2;
+	return EXIT_USAGE;
 }

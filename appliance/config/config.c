@@ -1,3 +1,8 @@
+/*
+ * config: barged.yaml and the flags over it, checked (config.h).  Owns the
+ * table of keys (name, kind, offset in struct config) that the file
+ * reader, config_set and config_free all walk, so a key is declared once.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -222,11 +227,11 @@ config_init(struct config *c, struct barge_err *err)
 	c->webhook.policy = CONFIG_POLICY_PRESENT;
 	c->log.format = CONFIG_LOG_TEXT;
 	c->log.level = CONFIG_LOG_INFO;
-	if ((c->data_dir = strdup("/var/lib/barge")) == NULL ||
+	if ((c->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR)) == NULL ||
 	    (c->listen = strdup(":30003")) == NULL || (c->project = strdup("edge")) == NULL ||
 	    (c->webhook.advertise = strdup("127.0.0.1:30003")) == NULL ||
 	    (c->log.access = strdup("stdout")) == NULL ||
-	    (c->load.keys_dir = strdup("/etc/barge/keys")) == NULL) {
+	    (c->load.keys_dir = strdup(CONFIG_DEFAULT_KEYS_DIR)) == NULL) {
 		config_free(c);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}

@@ -19,9 +19,13 @@
 
 #include "err.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/barge/barged.yaml"
-#define CONFIG_FILE_MAX     (1024 * 1024) /* largest configuration file read */
-#define CONFIG_LIST_MAX     256           /* most entries in one list */
+/* The defaults every verb and writer shares: one place to change them. */
+#define CONFIG_DEFAULT_PATH     "/etc/barge/barged.yaml"
+#define CONFIG_DEFAULT_DATA_DIR "/var/lib/barge"  /* data_dir */
+#define CONFIG_DEFAULT_KEYS_DIR "/etc/barge/keys" /* load.keys_dir */
+
+#define CONFIG_FILE_MAX (1024 * 1024) /* largest configuration file read */
+#define CONFIG_LIST_MAX 256           /* most entries in one list */
 
 struct config_list {
 	char **v;

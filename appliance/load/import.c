@@ -1,3 +1,9 @@
+/*
+ * import: the watcher thread that loads bundles appearing in watched
+ * directories (import.h).  Owns the thread, its inotify descriptor and
+ * watches, the mount-table descriptor, the stop pipe and the candidate
+ * list; it reports through the log callbacks of its options.
+ */
 #include "import.h"
 
 #include <dirent.h>
@@ -21,7 +27,7 @@
 #include "fileutil.h"
 #include "loader.h"
 #include "loadsrc.h"
-#include "log.h"
+#include "logcb.h"
 #include "splitname.h"
 #include "store.h"
 
@@ -55,6 +61,9 @@ struct import {
 	void (*on_result)(void *, const char *);
 	void *on_result_arg;
 	unsigned settle_ms;
+	void (*log_error)(const char *);
+	void (*log_warn)(const char *);
+	void (*log_info)(const char *);
 
 	int ino;     /* inotify */
 	int mounts;  /* /proc/self/mounts: POLLPRI when the mount table changes */
@@ -324,9 +333,10 @@ watch_dir(struct import *im, const char *path)
 	if (im->nwds == IMPORT_WATCH_MAX) {
 		(void)inotify_rm_watch(im->ino, wd);
 		if (!im->full_warned)
-			log_warn("import: more than %d directories to watch; %s and others are "
-			         "only scanned every %d s",
-			         IMPORT_WATCH_MAX, path, IMPORT_RESCAN_S);
+			logcb_printf(im->log_warn,
+			             "import: more than %d directories to watch; %s and others are "
+			             "only scanned every %d s",
+			             IMPORT_WATCH_MAX, path, IMPORT_RESCAN_S);
 		im->full_warned = 1;
 		return;
 	}
@@ -346,9 +356,11 @@ cand_seen(struct import *im, const char *path, enum cand_kind kind)
 		}
 	if (im->nc == IMPORT_CAND_MAX) {
 		if (!im->cand_warned)
-			log_warn("import: more than %d files to look after; %s and others are left "
-			         "alone",
-			         IMPORT_CAND_MAX, path);
+			logcb_printf(
+			        im->log_warn,
+			        "import: more than %d files to look after; %s and others are left "
+			        "alone",
+			        IMPORT_CAND_MAX, path);
 		im->cand_warned = 1;
 		return;
 	}
@@ -378,9 +390,10 @@ scan_dir(struct import *im, const char *path, int depth)
 	/* A big tree mounted under /mnt is not walked whole every few seconds. */
 	if (im->scanned == IMPORT_SCAN_DIRS_MAX) {
 		if (!im->scan_warned)
-			log_warn("import: more than %d directories under the watched ones; the "
-			         "rest are not looked at",
-			         IMPORT_SCAN_DIRS_MAX);
+			logcb_printf(im->log_warn,
+			             "import: more than %d directories under the watched ones; the "
+			             "rest are not looked at",
+			             IMPORT_SCAN_DIRS_MAX);
 		im->scan_warned = 1;
 		return;
 	}
@@ -497,13 +510,13 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 	int rc;
 
 	if (it->error != NULL) {
-		log_error("import: %s: %s", it->label, it->error);
+		logcb_printf(im->log_error, "import: %s: %s", it->label, it->error);
 		count(im, "failed");
 		return;
 	}
 	if (already_loaded(s, it, &f)) {
-		log_info("import: %s: %s %s is already loaded; skipped", it->label, f.name,
-		         f.version);
+		logcb_printf(im->log_info, "import: %s: %s %s is already loaded; skipped",
+		             it->label, f.name, f.version);
 		count(im, "skipped");
 		return;
 	}
@@ -512,14 +525,16 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 		rc = loader_load_reader(s, r, it->label, im->load, &res, &err);
 	bundle_reader_free(r);
 	if (rc != BARGE_OK) {
-		log_error("import: %s refused: %s", it->label, err.msg);
+		logcb_printf(im->log_error, "import: %s refused: %s", it->label, err.msg);
 		count(im, "failed");
 		return;
 	}
-	log_info("import: loaded %s %s from %s: %zu images, %zu blobs (%zu new), %lld bytes%s%s%s",
-	         res.name, res.version, it->label, res.images, res.blobs_new + res.blobs_present,
-	         res.blobs_new, (long long)res.bytes, res.reloaded ? " (again)" : "",
-	         res.signer[0] != '\0' ? ", signed by " : "", res.signer);
+	logcb_printf(
+	        im->log_info,
+	        "import: loaded %s %s from %s: %zu images, %zu blobs (%zu new), %lld bytes%s%s%s",
+	        res.name, res.version, it->label, res.images, res.blobs_new + res.blobs_present,
+	        res.blobs_new, (long long)res.bytes, res.reloaded ? " (again)" : "",
+	        res.signer[0] != '\0' ? ", signed by " : "", res.signer);
 	count(im, res.reloaded ? "skipped" : "ok");
 }
 
@@ -532,12 +547,12 @@ import_cand(struct import *im, const struct cand *c)
 	size_t i;
 
 	if (loadsrc_add(&ls, c->path, &err) != BARGE_OK) {
-		log_error("import: %s", err.msg);
+		logcb_printf(im->log_error, "import: %s", err.msg);
 		count(im, "failed");
 		goto out;
 	}
 	if (store_open(im->data_dir, &s, &err) != BARGE_OK) {
-		log_error("import: %s: the store: %s", c->path, err.msg);
+		logcb_printf(im->log_error, "import: %s: the store: %s", c->path, err.msg);
 		count(im, "failed");
 		goto out;
 	}
@@ -585,8 +600,9 @@ take_settled(struct import *im)
 		if (c->kind == CAND_PARTS && !import_parts_ready(c->path, &why)) {
 			/* Not taken: a part arriving changes the fingerprint and it settles again.
 			 */
-			log_info("import: %s: waiting for the rest of the parts: %s", c->path,
-			         why != NULL ? why : "");
+			logcb_printf(im->log_info,
+			             "import: %s: waiting for the rest of the parts: %s", c->path,
+			             why != NULL ? why : "");
 			free(why);
 			why = NULL;
 			c->done = fp;
@@ -702,6 +718,9 @@ import_start(const struct import_opts *o, struct import **out, struct barge_err 
 	im->on_result = o->on_result;
 	im->on_result_arg = o->on_result_arg;
 	im->settle_ms = o->settle_ms != 0 ? o->settle_ms : IMPORT_SETTLE_MS;
+	im->log_error = o->log_error;
+	im->log_warn = o->log_warn;
+	im->log_info = o->log_info;
 	if ((im->data_dir = strdup(o->data_dir)) == NULL ||
 	    (o->nwatch > 0 && (im->watch = calloc(o->nwatch, sizeof(*im->watch))) == NULL)) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
@@ -741,7 +760,7 @@ import_stop(struct import *im)
 	if (im == NULL)
 		return;
 	if (write(im->stop[1], &b, 1) != 1)
-		log_warn("import: cannot signal the import thread to stop");
+		logcb_printf(im->log_warn, "import: cannot signal the import thread to stop");
 	pthread_join(im->thread, NULL);
 	import_free(im);
 }

@@ -23,7 +23,8 @@
  *
  * Whatever the outcome, the candidate is not taken again until its
  * fingerprint (size and mtime) changes, so a corrupt bundle is refused
- * once, not in a loop.  Each outcome is one log line and counts in
+ * once, not in a loop.  Each outcome is one line to the injected loggers
+ * and counts in
  * barged_imports_total{result="ok|failed|skipped"}; loaded bundles are in
  * the store's bundles table (`barged ls bundles`).
  *
@@ -60,6 +61,10 @@ struct import_opts {
 	void (*on_result)(void *arg, const char *result);
 	void *on_result_arg;
 	unsigned settle_ms; /* 0: IMPORT_SETTLE_MS */
+	/* Each told one line (outcomes, limits met); NULL: nobody.  From the thread. */
+	void (*log_error)(const char *msg);
+	void (*log_warn)(const char *msg);
+	void (*log_info)(const char *msg);
 };
 
 struct import;

@@ -1,3 +1,8 @@
+/*
+ * loader: one bundle into the store, all or nothing (loader.h).  Owns, for
+ * one load, the parsed barge.json, the list of blobs written and pending,
+ * and the committer that writes the metadata in one transaction.
+ */
 #include "loader.h"
 
 #include <errno.h>

@@ -1,3 +1,7 @@
+/*
+ * accesslog: the JSON access log, one line per answered request
+ * (accesslog.h).  Owns the log's file descriptor and the lock a reopen takes.
+ */
 #include "accesslog.h"
 
 #include <errno.h>

@@ -1,3 +1,8 @@
+/*
+ * http_server: libmicrohttpd behind barged's own request and response
+ * calls (http_server.h).  Owns the daemon, its TLS credentials and, per
+ * request, the parsed head, the body callbacks and the queued response.
+ */
 #include "http_server.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,8 @@
+/*
+ * oneshot: a function run in a forked child, its result read back over a
+ * pipe (oneshot.h).  Owns the child and the pipe until the child is
+ * reaped.
+ */
 #include "oneshot.h"
 
 #include <errno.h>

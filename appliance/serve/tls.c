@@ -1,3 +1,8 @@
+/*
+ * tls: barged's CA and server certificate in the data directory, loaded,
+ * checked and issued again when due (tls.h).  Owns the OpenSSL objects of
+ * one call; the PEM texts it returns are the caller's.
+ */
 #include "tls.h"
 
 #include <arpa/inet.h>

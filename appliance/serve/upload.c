@@ -1,3 +1,9 @@
+/*
+ * upload: bundles PUT to /api/v1/bundles, piped into a loader thread
+ * (upload.h).  Owns the one-upload-at-a-time flag and, per upload, the
+ * pipe and the loader thread; it reports through the log callbacks of its
+ * options.
+ */
 #include "upload.h"
 
 #include <errno.h>
@@ -12,7 +18,7 @@
 
 #include "bundle.h"
 #include "loader.h"
-#include "log.h"
+#include "logcb.h"
 #include "store.h"
 
 /* The pipe between the body and the loader: big enough for few wake-ups. */
@@ -22,6 +28,9 @@ struct upload {
 	char *data_dir;
 	const struct loader_opts *load;
 	uint64_t max_size;
+	void (*log_error)(const char *);
+	void (*log_warn)(const char *);
+	void (*log_info)(const char *);
 	int busy; /* atomic: an upload runs */
 };
 
@@ -48,6 +57,9 @@ upload_new(const struct upload_opts *o, struct upload **out, struct barge_err *e
 	}
 	u->load = o->load;
 	u->max_size = o->max_size != 0 ? o->max_size : UPLOAD_MAX_DEFAULT;
+	u->log_error = o->log_error;
+	u->log_warn = o->log_warn;
+	u->log_info = o->log_info;
 	*out = u;
 	return BARGE_OK;
 }
@@ -209,23 +221,24 @@ job_done(struct http_req *req, int rc, void *arg)
 	j->wfd = -1;
 	pthread_join(j->thread, NULL);
 	if (rc == BARGE_EIO) {
-		log_warn("upload: the client went away; %s",
-		         j->rc == BARGE_OK ? "the bundle had arrived whole and is loaded"
-		                           : "nothing was loaded");
+		logcb_printf(j->u->log_warn, "upload: the client went away; %s",
+		             j->rc == BARGE_OK ? "the bundle had arrived whole and is loaded"
+		                               : "nothing was loaded");
 	} else if (rc == BARGE_ELIMIT) {
 		snprintf(msg, sizeof(msg),
 		         "the bundle is larger than the upload limit (%llu bytes)",
 		         (unsigned long long)j->u->max_size);
-		log_error("upload: %s", msg);
+		logcb_printf(j->u->log_error, "upload: %s", msg);
 		respond_error(req, 413, BARGE_ELIMIT, msg);
 	} else if (j->rc != BARGE_OK) {
-		log_error("upload refused: %s", j->err.msg);
+		logcb_printf(j->u->log_error, "upload refused: %s", j->err.msg);
 		respond_error(req, upload_status(j->rc, &j->err), j->rc, j->err.msg);
 	} else {
 		/* The loader had all it needed (what follows a tar's end is not read). */
-		log_info("upload: loaded %s %s%s: %zu images, %zu blobs (%zu new), %lld bytes",
-		         r->name, r->version, r->reloaded ? " (again)" : "", r->images,
-		         r->blobs_new + r->blobs_present, r->blobs_new, (long long)r->bytes);
+		logcb_printf(j->u->log_info,
+		             "upload: loaded %s %s%s: %zu images, %zu blobs (%zu new), %lld bytes",
+		             r->name, r->version, r->reloaded ? " (again)" : "", r->images,
+		             r->blobs_new + r->blobs_present, r->blobs_new, (long long)r->bytes);
 		status = r->reloaded ? 200 : 201;
 		b = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, s:I, "
 		              "s:I, s:f}",

@@ -40,6 +40,10 @@ struct upload_opts {
 	const char *data_dir;
 	const struct loader_opts *load; /* signature policy; NULL: defaults */
 	uint64_t max_size;              /* body bytes at most; 0: UPLOAD_MAX_DEFAULT */
+	/* Each told one line per upload's outcome; NULL: nobody.  From server threads. */
+	void (*log_error)(const char *msg);
+	void (*log_warn)(const char *msg);
+	void (*log_info)(const char *msg);
 };
 
 struct upload;
