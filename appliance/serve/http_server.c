@@ -131,6 +131,68 @@ http_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&s->log_mtx);
 }
 
+/* Marks a request whose path must be refused (see http_uri_check). */
+static char http_bad_path;
+
+static int
+http_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Sees the request target before libmicrohttpd decodes it, which would
+ * cut the path at a %00 with nothing to tell: a path holding a control
+ * character, raw or percent-encoded, gets &http_bad_path as the request's
+ * first *req_cls.  Nothing is allocated here: libmicrohttpd reports no
+ * completion for a request it refuses before the access handler.
+ */
+static void *
+http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const char *p;
+	int c, hi, lo;
+
+	(void)cls;
+	(void)conn;
+	for (p = uri; *p != '\0' && *p != '?'; p++) {
+		c = (unsigned char)*p;
+		if (c == '%' && (hi = http_hex(p[1])) >= 0 && (lo = http_hex(p[2])) >= 0) {
+			c = hi * 16 + lo;
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return &http_bad_path;
+	}
+	return NULL;
+}
+
+/*
+ * Answers 400 with an OCI error body at once, without reading the body,
+ * and closes the connection after it: what follows the head of such a
+ * request cannot be trusted to be the start of the next one.
+ */
+static int
+http_refuse(struct http_req *r, const char *msg)
+{
+	char body[256];
+	int n, rc;
+
+	n = snprintf(body, sizeof(body),
+	             "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"%s\"}]}\n", msg);
+	/* Its body is not read: the answer goes out now (see http_queue). */
+	r->has_body = 0;
+	if ((rc = http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close")) != BARGE_OK)
+		return rc;
+	return http_respond_buf(r, MHD_HTTP_BAD_REQUEST, "application/json", body, (size_t)n);
+}
+
 static void
 http_req_reset_headers(struct http_req *r)
 {
@@ -253,11 +315,15 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 	static const char failed[] = "internal error\n";
 	struct http_server *s = cls;
 	struct http_req *r = *req_cls;
-	const char *te;
+	const char *te, *cl;
+	int bad_path;
 	size_t n;
 
 	(void)version;
-	if (r == NULL) {
+	if (r == NULL || *req_cls == &http_bad_path) {
+		bad_path = r != NULL;
+		/* Never left in *req_cls for http_completed to take for a request. */
+		*req_cls = NULL;
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
@@ -265,14 +331,20 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
-		r->content_length = http_parse_length(MHD_lookup_connection_value(
-		        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		r->content_length = http_parse_length(cl);
 		te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		r->has_body = r->content_length > 0 || (te != NULL && r->content_length < 0);
 		r->phase = HTTP_PHASE_HEAD;
 		*req_cls = r;
-		if (strlen(url) > HTTP_URL_MAX) {
+		if (bad_path || (cl != NULL && te != NULL)) {
+			if (http_refuse(r, bad_path ? "control character in the path"
+			                            : "Content-Length with Transfer-Encoding") !=
+			    BARGE_OK)
+				return MHD_NO;
+		} else if (strlen(url) > HTTP_URL_MAX) {
 			if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,
 			                     sizeof(too_long) - 1) != BARGE_OK)
 				return MHD_NO;
@@ -398,7 +470,7 @@ static struct MHD_Daemon *
 http_daemon(struct http_server *s, MHD_socket fd, const struct sockaddr_storage *sa, int any,
             uint16_t port, const char *cert, const char *key)
 {
-	struct MHD_OptionItem opts[16]; /* at most 13 are filled in below */
+	struct MHD_OptionItem opts[16]; /* at most 12 are filled in below */
 	struct MHD_Daemon *d;
 	unsigned int flags;
 	size_t n = 0;
@@ -412,6 +484,8 @@ http_daemon(struct http_server *s, MHD_socket fd, const struct sockaddr_storage 
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, s->max_conns, NULL };
 	opts[n++] =
 	        (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, s };
+	opts[n++] =
+	        (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_uri_check, s };
 	if (cert != NULL) {
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert };

@@ -18,6 +18,12 @@
  * Connections are capped (max_conns) and closed after conn_timeout seconds
  * without traffic, so a slow client holds one connection and no thread.
  *
+ * Requests the server refuses by itself, before the handler sees them,
+ * get 400 with an OCI error body and the connection closed: a path that
+ * decodes to a control character (a %00 would otherwise cut it short), or
+ * both Content-Length and Transfer-Encoding (RFC 9112 section 6.3: where
+ * the body ends is in doubt, so nothing after it is read).
+ *
  * TLS speaks 1.2 and 1.3 only, with AEAD ciphers and ECDHE key exchange
  * only.  Blob bodies go out with sendfile(2) over plain HTTP and in 64 KiB
  * blocks over TLS.

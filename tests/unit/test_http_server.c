@@ -1,10 +1,15 @@
 #include "test_main.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -251,25 +256,35 @@ teardown(void **state)
 	return 0;
 }
 
+/* Starts the test handler's server on 127.0.0.1 with o's limits. */
+static struct http_server *
+start_opts(struct fixture *f, struct http_server_opts *o)
+{
+	struct barge_err err = { 0 };
+	struct http_server *s = NULL;
+
+	if (o->listen == NULL)
+		o->listen = "127.0.0.1:0";
+	o->threads = 2;
+	o->handler = handler;
+	o->arg = f;
+	o->on_complete = on_complete;
+	o->stop_wait_ms = 5000;
+	if (http_server_start(o, &s, &err) != BARGE_OK)
+		fail_msg("start %s: %s", o->listen, err.msg);
+	assert_true(http_server_port(s) > 0);
+	return s;
+}
+
 static struct http_server *
 start(struct fixture *f, const char *listen, const char *cert, const char *key)
 {
 	struct http_server_opts o = { 0 };
-	struct barge_err err = { 0 };
-	struct http_server *s = NULL;
 
 	o.listen = listen;
 	o.cert_pem = cert;
 	o.key_pem = key;
-	o.threads = 2;
-	o.handler = handler;
-	o.arg = f;
-	o.on_complete = on_complete;
-	o.stop_wait_ms = 5000;
-	if (http_server_start(&o, &s, &err) != BARGE_OK)
-		fail_msg("start %s: %s", listen, err.msg);
-	assert_true(http_server_port(s) > 0);
-	return s;
+	return start_opts(f, &o);
 }
 
 static void
@@ -838,6 +853,141 @@ test_keep_alive(void **state)
 	http_server_stop(s);
 }
 
+/* --- hostile clients, over raw sockets ------------------------------------- */
+
+/* A TCP connection to 127.0.0.1:port from the loopback address src (NULL: 127.0.0.1). */
+static int
+raw_connect(const char *src, int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (src != NULL) {
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+			fail_msg("bind %s: %s", src, strerror(errno));
+	}
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		fail_msg("connect from %s: %s", src ? src : "127.0.0.1", strerror(errno));
+	return fd;
+}
+
+/* Errors are ignored: the server may have closed the connection, which the caller checks. */
+static void
+raw_send(int fd, const char *s)
+{
+	(void)send(fd, s, strlen(s), MSG_NOSIGNAL);
+}
+
+/*
+ * Reads what the server sends until it closes fd (*eof set) or stays
+ * silent for 10 s; returns the bytes read, NUL-terminated in buf.
+ */
+static size_t
+raw_read(int fd, char *buf, size_t max, int *eof)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	ssize_t k;
+
+	*eof = 0;
+	while (n + 1 < max && poll(&p, 1, 10000) == 1) {
+		k = recv(fd, buf + n, max - 1 - n, 0);
+		if (k <= 0) {
+			*eof = 1;
+			break;
+		}
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/* A path that decodes to a control character is refused, not cut at it or served. */
+static void
+test_control_char_path_refused(void **state)
+{
+	static const char *const bad[] = { "/buf%00garbage", "/buf%00", "/b%0Auf",    "/buf%0d%0a",
+		                           "/buf%1f",        "/buf%7F", "/echo/a%09b" };
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	char *url;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		url = fu_printf("http://127.0.0.1:%d%s", http_server_port(s), bad[i]);
+		if (fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL) != 400)
+			fail_msg("%s: not refused with 400: %s", bad[i], b.p ? (char *)b.p : "");
+		assert_non_null(strstr((char *)b.p, "{\"errors\":[{\"code\":\"UNSUPPORTED\""));
+		assert_non_null(strstr((char *)h.p, "Content-Type: application/json\r\n"));
+		free(b.p);
+		free(h.p);
+		free(url);
+	}
+	/* Printable escapes still decode, and the server goes on serving. */
+	url = fu_printf("http://127.0.0.1:%d/echo/a%%20b?q=1", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 201);
+	free(b.p);
+	free(h.p);
+	free(url);
+	http_server_stop(s);
+}
+
+/*
+ * Content-Length with Transfer-Encoding (RFC 9112 6.3): refused, and the
+ * connection closed, so the bytes after the chunked body are never read as
+ * a second request.
+ */
+static void
+test_length_with_chunked_refused(void **state)
+{
+	static const char *const smuggle[] = {
+		"POST /buf HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /remote HTTP/1.1\r\nHost: "
+		"x\r\n\r\n",
+		"GET /buf HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+		"Content-Length: 0\r\n\r\n0\r\n\r\nGET /remote HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char buf[8192];
+	int fd, eof;
+	size_t i;
+
+	for (i = 0; i < sizeof(smuggle) / sizeof(smuggle[0]); i++) {
+		fd = raw_connect(NULL, http_server_port(s));
+		raw_send(fd, smuggle[i]);
+		(void)raw_read(fd, buf, sizeof(buf), &eof);
+		close(fd);
+		if (strncmp(buf, "HTTP/1.1 400 ", 13) != 0 || count_of(buf, "HTTP/1.1 ") != 1 ||
+		    strstr(buf, "127.0.0.1") != NULL || !eof)
+			fail_msg("request %zu: want one 400 and the connection closed, got%s:\n%s",
+			         i, eof ? "" : " (still open)", buf);
+		assert_non_null(strstr(buf, "{\"errors\":[{\"code\":\"UNSUPPORTED\""));
+	}
+	http_server_stop(s);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
@@ -854,6 +1004,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_long_url_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_control_char_path_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_length_with_chunked_refused, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
