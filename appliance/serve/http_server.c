@@ -1,6 +1,7 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -183,18 +184,6 @@ http_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
 /* Marks a request whose path must be refused (see http_uri_check). */
 static char http_bad_path;
 
-static int
-http_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Sees the request target before libmicrohttpd decodes it, which would
  * cut the path at a %00 with nothing to tell: a path holding a control
@@ -205,15 +194,18 @@ http_hex(char c)
 static void *
 http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	char hex[3] = { 0 };
 	const char *p;
-	int c, hi, lo;
+	int c;
 
 	(void)cls;
 	(void)conn;
 	for (p = uri; *p != '\0' && *p != '?'; p++) {
 		c = (unsigned char)*p;
-		if (c == '%' && (hi = http_hex(p[1])) >= 0 && (lo = http_hex(p[2])) >= 0) {
-			c = hi * 16 + lo;
+		/* Decoded as libmicrohttpd does: a '%' without two hex digits stays. */
+		if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+			memcpy(hex, p + 1, 2);
+			c = (int)strtol(hex, NULL, 16);
 			p += 2;
 		}
 		if (c < 0x20 || c == 0x7f)
