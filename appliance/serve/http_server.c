@@ -6,6 +6,7 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+
+#include "http_guard.h"
 
 /* Enough for the registry's handful of headers; a bound all the same. */
 #define HTTP_RESP_HEADERS_MAX 32
@@ -41,9 +44,22 @@
  */
 #define HTTP_DEFAULT_THREADS 16
 #define HTTP_DEFAULT_CONNS   1024
+/*
+ * Enough for a node pulling many layers of many images at once (containerd
+ * opens a few connections per image), or a handful of nodes behind one NAT
+ * address; one address can then hold at most an eighth of the connections.
+ */
+#define HTTP_DEFAULT_PER_IP  128
 #define HTTP_DEFAULT_TIMEOUT 120 /* seconds a connection may stay silent */
-#define HTTP_DEFAULT_STOP_MS 10000
-#define HTTP_OLD_DAEMONS_MAX 8 /* listeners draining after certificate reloads */
+/*
+ * Seconds for a request head to arrive, counted from the connection's
+ * accept or from the end of its previous request.  A client on any working
+ * network sends a head in well under a second; 30 s also keeps idle
+ * kept-alive connections for as long as most servers do.
+ */
+#define HTTP_DEFAULT_HEAD_TIMEOUT 30
+#define HTTP_DEFAULT_STOP_MS      10000
+#define HTTP_OLD_DAEMONS_MAX      8 /* listeners draining after certificate reloads */
 /*
  * TLS 1.2 and 1.3 only, AEAD ciphers only (no CBC, no SHA-1 MAC) and ECDHE
  * key exchange only (forward secrecy; no static RSA, no finite-field DHE).
@@ -64,7 +80,7 @@ struct http_server {
 	http_handler handler;
 	void *arg;
 	void (*on_complete)(struct http_req *req, int status, uint64_t bytes, void *arg);
-	unsigned threads, max_conns, timeout, stop_wait_ms;
+	unsigned threads, max_conns, per_ip, timeout, head_timeout, stop_wait_ms;
 	/* Kept for the daemon's lifetime, since MHD keeps the pointers. */
 	char *cert;
 	char *key;
@@ -73,7 +89,8 @@ struct http_server {
 	pthread_mutex_t mtx; /* d, old, cert, key */
 	pthread_mutex_t log_mtx;
 	char last_error[256];
-	unsigned in_flight; /* requests between their head and their completion; atomic */
+	unsigned in_flight;       /* requests between their head and their completion; atomic */
+	struct http_guard *guard; /* the connections of every daemon */
 };
 
 struct http_hdr {
@@ -136,6 +153,92 @@ http_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&s->log_mtx);
 }
 
+/* Whether conn now waits for a request head (after a request) or not (its head is here). */
+static void
+http_conn_wait(struct http_server *s, struct MHD_Connection *conn, int waiting)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (info != NULL)
+		http_guard_wait(s->guard, info->socket_context, waiting);
+}
+
+/*
+ * A connection opens or closes: the guard learns of it.  libmicrohttpd
+ * tells of a close before it closes the socket, as the guard needs.
+ */
+static void
+http_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                 enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *info;
+	struct http_server *s = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		http_guard_close(s->guard, *socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	/* Unguarded (out of memory), a connection still has conn_timeout and max_conns. */
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info != NULL)
+		*socket_context = http_guard_open(s->guard, info->connect_fd);
+}
+
+/* Marks a request whose path must be refused (see http_uri_check). */
+static char http_bad_path;
+
+/*
+ * Sees the request target before libmicrohttpd decodes it, which would
+ * cut the path at a %00 with nothing to tell: a path holding a control
+ * character, raw or percent-encoded, gets &http_bad_path as the request's
+ * first *req_cls.  Nothing is allocated here: libmicrohttpd reports no
+ * completion for a request it refuses before the access handler.
+ */
+static void *
+http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	char hex[3] = { 0 };
+	const char *p;
+	int c;
+
+	(void)cls;
+	(void)conn;
+	for (p = uri; *p != '\0' && *p != '?'; p++) {
+		c = (unsigned char)*p;
+		/* Decoded as libmicrohttpd does: a '%' without two hex digits stays. */
+		if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+			memcpy(hex, p + 1, 2);
+			c = (int)strtol(hex, NULL, 16);
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return &http_bad_path;
+	}
+	return NULL;
+}
+
+/*
+ * Answers 400 with an OCI error body at once, without reading the body,
+ * and closes the connection after it: what follows the head of such a
+ * request cannot be trusted to be the start of the next one.
+ */
+static int
+http_refuse(struct http_req *r, const char *msg)
+{
+	char body[256];
+	int n, rc;
+
+	n = snprintf(body, sizeof(body),
+	             "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"%s\"}]}\n", msg);
+	/* Its body is not read: the answer goes out now (see http_queue). */
+	r->has_body = 0;
+	if ((rc = http_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close")) != BARGE_OK)
+		return rc;
+	return http_respond_buf(r, MHD_HTTP_BAD_REQUEST, "application/json", body, (size_t)n);
+}
+
 static void
 http_req_reset_headers(struct http_req *r)
 {
@@ -156,7 +259,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct http_req *r = *req_cls;
 	uint64_t bytes;
 
-	(void)conn;
+	/* A kept-alive connection now waits for its next head. */
+	http_conn_wait(s, conn, 1);
 	if (r == NULL)
 		return;
 	r->closed = 1;
@@ -258,11 +362,16 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 	static const char failed[] = "internal error\n";
 	struct http_server *s = cls;
 	struct http_req *r = *req_cls;
-	const char *te;
+	const char *te, *cl;
+	int bad_path;
 	size_t n;
 
 	(void)version;
-	if (r == NULL) {
+	if (r == NULL || *req_cls == &http_bad_path) {
+		bad_path = r != NULL;
+		/* Never left in *req_cls for http_completed to take for a request. */
+		*req_cls = NULL;
+		http_conn_wait(s, conn, 0);
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
@@ -270,14 +379,20 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
-		r->content_length = http_parse_length(MHD_lookup_connection_value(
-		        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		r->content_length = http_parse_length(cl);
 		te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		r->has_body = r->content_length > 0 || (te != NULL && r->content_length < 0);
 		r->phase = HTTP_PHASE_HEAD;
 		*req_cls = r;
-		if (strlen(url) > HTTP_URL_MAX) {
+		if (bad_path || (cl != NULL && te != NULL)) {
+			if (http_refuse(r, bad_path ? "control character in the path"
+			                            : "Content-Length with Transfer-Encoding") !=
+			    BARGE_OK)
+				return MHD_NO;
+		} else if (strlen(url) > HTTP_URL_MAX) {
 			if (http_respond_buf(r, MHD_HTTP_URI_TOO_LONG, "text/plain", too_long,
 			                     sizeof(too_long) - 1) != BARGE_OK)
 				return MHD_NO;
@@ -403,7 +518,7 @@ static struct MHD_Daemon *
 http_daemon(struct http_server *s, MHD_socket fd, const struct sockaddr_storage *sa, int any,
             uint16_t port, const char *cert, const char *key)
 {
-	struct MHD_OptionItem opts[16]; /* at most 13 are filled in below */
+	struct MHD_OptionItem opts[16]; /* at most 14 are filled in below */
 	struct MHD_Daemon *d;
 	unsigned int flags;
 	size_t n = 0;
@@ -415,8 +530,13 @@ http_daemon(struct http_server *s, MHD_socket fd, const struct sockaddr_storage 
 	        (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_HEAD_MAX, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, s->timeout, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, s->max_conns, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip, NULL };
 	opts[n++] =
 	        (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, s };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+		                             (intptr_t)http_notify_conn, s };
+	opts[n++] =
+	        (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_uri_check, s };
 	if (cert != NULL) {
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert };
@@ -486,7 +606,9 @@ http_server_start(const struct http_server_opts *o, struct http_server **out, st
 	s->on_complete = o->on_complete;
 	s->threads = o->threads ? o->threads : HTTP_DEFAULT_THREADS;
 	s->max_conns = o->max_conns ? o->max_conns : HTTP_DEFAULT_CONNS;
+	s->per_ip = o->per_ip_conns ? o->per_ip_conns : HTTP_DEFAULT_PER_IP;
 	s->timeout = o->conn_timeout ? o->conn_timeout : HTTP_DEFAULT_TIMEOUT;
+	s->head_timeout = o->head_timeout ? o->head_timeout : HTTP_DEFAULT_HEAD_TIMEOUT;
 	s->stop_wait_ms = o->stop_wait_ms ? o->stop_wait_ms : HTTP_DEFAULT_STOP_MS;
 	s->tls = o->cert_pem != NULL;
 	if (s->tls && ((s->cert = http_strdup_secret(o->cert_pem)) == NULL ||
@@ -494,6 +616,14 @@ http_server_start(const struct http_server_opts *o, struct http_server **out, st
 		rc = err_set(err, BARGE_ENOMEM, "http server: out of memory");
 		goto fail;
 	}
+	/*
+	 * libmicrohttpd stops accepting at max_conns, and clients that never
+	 * finish a head would then keep every new client in the kernel's
+	 * backlog: past 7/8 of it, new connections push out waiting ones.
+	 */
+	if ((rc = http_guard_new(s->head_timeout, s->max_conns - s->max_conns / 8, &s->guard,
+	                         err)) != BARGE_OK)
+		goto fail;
 	s->d = http_daemon(s, MHD_INVALID_SOCKET, &sa, any, port, s->cert, s->key);
 	if (s->d == NULL) {
 		rc = err_set(err, BARGE_EIO, "cannot serve on %s: %s", o->listen,
@@ -582,6 +712,8 @@ http_server_stop(struct http_server *s)
 	if (s->listen_fd != MHD_INVALID_SOCKET)
 		close(s->listen_fd);
 	pthread_mutex_unlock(&s->mtx);
+	/* Every connection is closed by now. */
+	http_guard_free(s->guard);
 	pthread_mutex_destroy(&s->mtx);
 	pthread_mutex_destroy(&s->log_mtx);
 	free(s->cert);

@@ -15,8 +15,20 @@
  *
  * Bounds: request heads are limited by the server (HTTP_HEAD_MAX), URLs by
  * HTTP_URL_MAX, bodies by what the handler passes to http_req_accept_body.
- * Connections are capped (max_conns) and closed after conn_timeout seconds
- * without traffic, so a slow client holds one connection and no thread.
+ * Connections are capped (max_conns, and per_ip_conns from one client
+ * address) and closed after conn_timeout seconds without traffic, so a
+ * slow client holds one connection and no thread.  A connection waiting
+ * for a request head (a new one, or a kept-alive one between requests) is
+ * closed head_timeout seconds after it began to wait, however steadily the
+ * bytes trickle in; and once 7/8 of max_conns are open, each new
+ * connection closes the one that has waited longest for its head, so that
+ * clients which never finish a head cannot keep new clients out.
+ *
+ * Requests the server refuses by itself, before the handler sees them,
+ * get 400 with an OCI error body and the connection closed: a path that
+ * decodes to a control character (a %00 would otherwise cut it short), or
+ * both Content-Length and Transfer-Encoding (RFC 9112 section 6.3: where
+ * the body ends is in doubt, so the connection ends with the answer).
  *
  * TLS speaks 1.2 and 1.3 only, with AEAD ciphers and ECDHE key exchange
  * only.  Blob bodies go out with sendfile(2) over plain HTTP and in 64 KiB
@@ -54,7 +66,9 @@ struct http_server_opts {
 	 */
 	void (*on_complete)(struct http_req *req, int status, uint64_t bytes, void *arg);
 	unsigned max_conns;    /* open connections at most; 0 means a default (1024) */
+	unsigned per_ip_conns; /* open connections from one client address; 0: 128 */
 	unsigned conn_timeout; /* seconds a connection may stay silent; 0: 120 */
+	unsigned head_timeout; /* seconds a request head may take to arrive; 0: 30 */
 	unsigned stop_wait_ms; /* how long http_server_stop waits for requests; 0: 10000 */
 };
 

@@ -1,10 +1,16 @@
 #include "test_main.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -251,25 +257,35 @@ teardown(void **state)
 	return 0;
 }
 
+/* Starts the test handler's server on 127.0.0.1 with o's limits. */
+static struct http_server *
+start_opts(struct fixture *f, struct http_server_opts *o)
+{
+	struct barge_err err = { 0 };
+	struct http_server *s = NULL;
+
+	if (o->listen == NULL)
+		o->listen = "127.0.0.1:0";
+	o->threads = 2;
+	o->handler = handler;
+	o->arg = f;
+	o->on_complete = on_complete;
+	o->stop_wait_ms = 5000;
+	if (http_server_start(o, &s, &err) != BARGE_OK)
+		fail_msg("start %s: %s", o->listen, err.msg);
+	assert_true(http_server_port(s) > 0);
+	return s;
+}
+
 static struct http_server *
 start(struct fixture *f, const char *listen, const char *cert, const char *key)
 {
 	struct http_server_opts o = { 0 };
-	struct barge_err err = { 0 };
-	struct http_server *s = NULL;
 
 	o.listen = listen;
 	o.cert_pem = cert;
 	o.key_pem = key;
-	o.threads = 2;
-	o.handler = handler;
-	o.arg = f;
-	o.on_complete = on_complete;
-	o.stop_wait_ms = 5000;
-	if (http_server_start(&o, &s, &err) != BARGE_OK)
-		fail_msg("start %s: %s", listen, err.msg);
-	assert_true(http_server_port(s) > 0);
-	return s;
+	return start_opts(f, &o);
 }
 
 static void
@@ -838,6 +854,315 @@ test_keep_alive(void **state)
 	http_server_stop(s);
 }
 
+/* --- hostile clients, over raw sockets ------------------------------------- */
+
+/* A TCP connection to 127.0.0.1:port from the loopback address src (NULL: 127.0.0.1). */
+static int
+raw_connect(const char *src, int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (src != NULL) {
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+			fail_msg("bind %s: %s", src, strerror(errno));
+	}
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		fail_msg("connect from %s: %s", src ? src : "127.0.0.1", strerror(errno));
+	return fd;
+}
+
+/* Errors are ignored: the server may have closed the connection, which the caller checks. */
+static void
+raw_send(int fd, const char *s)
+{
+	(void)send(fd, s, strlen(s), MSG_NOSIGNAL);
+}
+
+/*
+ * Reads what the server sends until it closes fd (*eof set) or stays
+ * silent for 10 s; returns the bytes read, NUL-terminated in buf.
+ */
+static size_t
+raw_read(int fd, char *buf, size_t max, int *eof)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	ssize_t k;
+
+	*eof = 0;
+	while (n + 1 < max && poll(&p, 1, 10000) == 1) {
+		k = recv(fd, buf + n, max - 1 - n, 0);
+		if (k <= 0) {
+			*eof = 1;
+			break;
+		}
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/* A path that decodes to a control character is refused, not cut at it or served. */
+static void
+test_control_char_path_refused(void **state)
+{
+	static const char *const bad[] = { "/buf%00garbage", "/buf%00", "/b%0Auf",    "/buf%0d%0a",
+		                           "/buf%1f",        "/buf%7F", "/echo/a%09b" };
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct body b, h;
+	char *url;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		url = fu_printf("http://127.0.0.1:%d%s", http_server_port(s), bad[i]);
+		if (fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL) != 400)
+			fail_msg("%s: not refused with 400: %s", bad[i], b.p ? (char *)b.p : "");
+		assert_non_null(strstr((char *)b.p, "{\"errors\":[{\"code\":\"UNSUPPORTED\""));
+		assert_non_null(strstr((char *)h.p, "Content-Type: application/json\r\n"));
+		free(b.p);
+		free(h.p);
+		free(url);
+	}
+	/* Printable escapes still decode, and the server goes on serving. */
+	url = fu_printf("http://127.0.0.1:%d/echo/a%%20b?q=1", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 201);
+	free(b.p);
+	free(h.p);
+	free(url);
+	http_server_stop(s);
+}
+
+/*
+ * Content-Length with Transfer-Encoding (RFC 9112 6.3): refused, and the
+ * connection closed, so the bytes after the chunked body are never read as
+ * a second request.
+ */
+static void
+test_length_with_chunked_refused(void **state)
+{
+	static const char *const smuggle[] = {
+		"POST /buf HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /remote HTTP/1.1\r\nHost: "
+		"x\r\n\r\n",
+		"GET /buf HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+		"Content-Length: 0\r\n\r\n0\r\n\r\nGET /remote HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	char buf[8192];
+	int fd, eof;
+	size_t i;
+
+	for (i = 0; i < sizeof(smuggle) / sizeof(smuggle[0]); i++) {
+		fd = raw_connect(NULL, http_server_port(s));
+		raw_send(fd, smuggle[i]);
+		(void)raw_read(fd, buf, sizeof(buf), &eof);
+		close(fd);
+		if (strncmp(buf, "HTTP/1.1 400 ", 13) != 0 || count_of(buf, "HTTP/1.1 ") != 1 ||
+		    strstr(buf, "127.0.0.1") != NULL || !eof)
+			fail_msg("request %zu: want one 400 and the connection closed, got%s:\n%s",
+			         i, eof ? "" : " (still open)", buf);
+		assert_non_null(strstr(buf, "{\"errors\":[{\"code\":\"UNSUPPORTED\""));
+	}
+	http_server_stop(s);
+}
+
+/*
+ * Whether the server closes fd within 30 s while the client sends a header
+ * line every 200 ms: a head that never ends must not hold a connection.
+ */
+static int
+raw_closed_while_trickling(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	int i;
+
+	for (i = 0; i < 150; i++) {
+		raw_send(fd, "X-Slow: y\r\n");
+		if (poll(&p, 1, 200) == 1 && recv(fd, buf, sizeof(buf), 0) <= 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The request head has a deadline, however steadily its bytes trickle in. */
+static void
+test_head_deadline(void **state)
+{
+	struct fixture *f = *state;
+	struct http_server_opts o = { 0 };
+	struct http_server *s;
+	char buf[4096];
+	int fd, eof;
+
+	o.head_timeout = 1;
+	s = start_opts(f, &o);
+	fd = raw_connect(NULL, http_server_port(s));
+	raw_send(fd, "GET /buf HTTP/1.1\r\nHost: x\r\n");
+	if (!raw_closed_while_trickling(fd))
+		fail_msg("a head trickling in for 30 s was not cut off");
+	close(fd);
+	/* A head that arrives in time is served. */
+	fd = raw_connect(NULL, http_server_port(s));
+	raw_send(fd, "GET /buf HTTP/1.1\r\nHost: x\r\n\r\n");
+	(void)raw_read(fd, buf, sizeof(buf), &eof);
+	assert_int_equal(strncmp(buf, "HTTP/1.1 200 ", 13), 0);
+	assert_non_null(strstr(buf, "hello world"));
+	close(fd);
+	http_server_stop(s);
+}
+
+/* Connections from one address are capped (128 by default); other addresses are served. */
+static void
+test_per_address_limit(void **state)
+{
+	enum { LIMIT = 128, OVER = 12 };
+	struct fixture *f = *state;
+	struct http_server *s = start(f, "127.0.0.1:0", NULL, NULL);
+	struct pollfd p[LIMIT + OVER];
+	struct body b, h;
+	int closed = 0, n, i;
+	char c, *url;
+
+	for (i = 0; i < LIMIT + OVER; i++) {
+		p[i].fd = raw_connect("127.0.0.2", http_server_port(s));
+		p[i].events = POLLIN;
+		raw_send(p[i].fd, "GET /buf HTTP/1.1\r\n");
+	}
+	/* Wait for the refusals (30 s at most), then a little for any extra one. */
+	while (closed < OVER && (n = poll(p, LIMIT + OVER, 30000)) > 0) {
+		for (i = 0; i < LIMIT + OVER; i++) {
+			if (p[i].revents == 0 || p[i].fd < 0)
+				continue;
+			if (recv(p[i].fd, &c, 1, 0) <= 0) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				closed++;
+			}
+		}
+	}
+	if (poll(p, LIMIT + OVER, 500) > 0)
+		for (i = 0; i < LIMIT + OVER; i++)
+			closed += p[i].fd >= 0 && p[i].revents != 0;
+	assert_int_equal(closed, OVER);
+	url = fu_printf("http://127.0.0.1:%d/buf", http_server_port(s));
+	assert_int_equal(fetch(url, "GET", NULL, NULL, NULL, &b, &h, NULL), 200);
+	free(b.p);
+	free(h.p);
+	free(url);
+	for (i = 0; i < LIMIT + OVER; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	http_server_stop(s);
+}
+
+#define SLOW_CLIENTS   3000
+#define SLOW_PER_ADDR  50 /* under the per-address limit: 60 addresses */
+#define NORMAL_CLIENTS 30
+
+struct normal_call {
+	const char *url;
+	CURLcode rc;
+	long status;
+};
+
+static void *
+normal_thread(void *arg)
+{
+	struct normal_call *c = arg;
+	CURL *h = curl_easy_init();
+
+	c->rc = CURLE_FAILED_INIT;
+	if (h == NULL)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, c->url);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	c->rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+/*
+ * Thousands of clients that never finish their head, from many addresses
+ * (each under the per-address limit), more than the server's 1024
+ * connections: new clients are still served, every one of them.
+ */
+static void
+test_slow_clients(void **state)
+{
+	struct fixture *f = *state;
+	struct normal_call calls[NORMAL_CLIENTS];
+	pthread_t t[NORMAL_CLIENTS];
+	struct http_server *s;
+	struct rlimit rl;
+	int *fds, i, failed = 0, first = -1;
+	char src[32], *url;
+
+	/* The slow clients' sockets and the server's share this process's descriptors. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < SLOW_CLIENTS + 2048)
+		skip();
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < SLOW_CLIENTS + 2048) {
+		rl.rlim_cur = SLOW_CLIENTS + 2048;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	s = start(f, "127.0.0.1:0", NULL, NULL);
+	fds = calloc(SLOW_CLIENTS, sizeof(*fds));
+	assert_non_null(fds);
+	for (i = 0; i < SLOW_CLIENTS; i++) {
+		snprintf(src, sizeof(src), "127.0.0.%d", 2 + i / SLOW_PER_ADDR);
+		fds[i] = raw_connect(src, http_server_port(s));
+		raw_send(fds[i], "GET /buf HTTP/1.1\r\nHost: x\r\n");
+	}
+	url = fu_printf("http://127.0.0.1:%d/buf", http_server_port(s));
+	for (i = 0; i < NORMAL_CLIENTS; i++) {
+		calls[i].url = url;
+		assert_int_equal(pthread_create(&t[i], NULL, normal_thread, &calls[i]), 0);
+	}
+	for (i = 0; i < NORMAL_CLIENTS; i++) {
+		pthread_join(t[i], NULL);
+		if (calls[i].rc != CURLE_OK || calls[i].status != 200) {
+			failed++;
+			first = first < 0 ? i : first;
+		}
+	}
+	if (failed != 0)
+		fail_msg("%d of %d requests failed beside %d slow clients (first: %s, status %ld)",
+		         failed, NORMAL_CLIENTS, SLOW_CLIENTS, curl_easy_strerror(calls[first].rc),
+		         calls[first].status);
+	for (i = 0; i < SLOW_CLIENTS; i++)
+		close(fds[i]);
+	free(fds);
+	free(url);
+	http_server_stop(s);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
@@ -854,6 +1179,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_long_url_refused, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_control_char_path_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_length_with_chunked_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_head_deadline, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_per_address_limit, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_slow_clients, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
