@@ -27,6 +27,7 @@
 #include "fileutil.h"
 #include "manifest.h"
 #include "mediatype.h"
+#include "ref.h"
 #include "resolve.h"
 
 /* Year 9999: beyond that RFC 3339 has no four-digit year to write. */
@@ -865,6 +866,36 @@ fetch_and_write(struct bctx *b)
 	return rc;
 }
 
+/*
+ * Every image's repository on barged (the project, the host as a path
+ * component, the path) must be a repository name: a reference near the
+ * 255-byte limit of a name is valid upstream but too long once the project
+ * is in front, and barged would refuse the whole bundle at load.  Found
+ * here, before anything is pulled, with the image named.
+ */
+static int
+check_local_names(const struct lock *l, struct barge_err *err)
+{
+	char *repo;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < l->nimages; i++) {
+		if ((repo = ref_local_repo(l->images[i].ref, l->project)) == NULL)
+			return nomem(err);
+		ok = ref_valid_repo(repo);
+		if (!ok)
+			err_set(err, BARGE_EINVAL,
+			        "%s: its repository on barged, \"%.40s...\" (%zu bytes), is longer "
+			        "than a repository name may be (255 bytes with the project \"%s\")",
+			        l->images[i].source, repo, strlen(repo), l->project);
+		free(repo);
+		if (!ok)
+			return BARGE_EINVAL;
+	}
+	return BARGE_OK;
+}
+
 /* Builds o->output from the pinned images of l, pulling through c. */
 static int
 build_run_lock(const struct lock *l, struct client *c, const struct build_opts *o,
@@ -893,6 +924,8 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 		goto out;
 	}
 	b.bp.nimages = l->nimages;
+	if ((rc = check_local_names(l, err)) != BARGE_OK)
+		goto out;
 	if (o->base != NULL && (rc = load_base(&b)) != BARGE_OK)
 		goto out;
 	b.pl.l = l;

@@ -18,8 +18,7 @@ err_clear(struct barge_err *e)
 }
 
 /* A printf-style function in its own right, so that its callers' formats are checked. */
-static void __attribute__((format(printf, 3, 0)))
-err_vset(struct barge_err *e, int code, const char *fmt, va_list ap)
+static void BARGE_PRINTF(3, 0) err_vset(struct barge_err *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);

@@ -34,8 +34,7 @@ log_set_level(enum log_level lvl)
 }
 
 /* printf-style, so that its callers' formats are checked. */
-static void __attribute__((format(printf, 2, 0)))
-log_vemit(enum log_level lvl, const char *fmt, va_list ap)
+static void BARGE_PRINTF(2, 0) log_vemit(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[2048], ts[32];
 	struct tm tm;

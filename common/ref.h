@@ -53,8 +53,10 @@ char *ref_name(const struct ref *r);
 
 /*
  * The repository on the device registry: "<project>/<host>/<path>", with a
- * host's ":port" written "_port" and an IPv6 literal written so that the
- * result is still a valid repository name.  Caller frees; NULL on ENOMEM.
+ * host's ":port" written "_port" and an IPv6 literal written as characters a
+ * repository name may hold.  The project in front can make it longer than a
+ * name may be (255 bytes): callers check it with ref_valid_repo.  Caller
+ * frees; NULL on ENOMEM.
  */
 char *ref_local_repo(const struct ref *r, const char *project);
 

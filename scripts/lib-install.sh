@@ -12,6 +12,7 @@ BARGE_PACKAGES=(
 	libsqlite3-dev libmicrohttpd-dev libyaml-dev libisofs-dev libcmocka-dev
 	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates
 	xorriso genisoimage apache2-utils python3 util-linux busybox-static podman
+	clang-14 libclang-rt-14-dev
 )
 
 # Run a command as root: directly when we are root, else through sudo.

@@ -138,9 +138,11 @@ struct http_fd_body {
 	uint64_t len;
 };
 
-/* libmicrohttpd's diagnostics: kept (the last one) for start-up errors, never printed. */
-static void
-http_log(void *cls, const char *fmt, va_list ap)
+/*
+ * libmicrohttpd's diagnostics: kept (the last one) for start-up errors, never
+ * printed.  Its formats are libmicrohttpd's own literals.
+ */
+static void BARGE_PRINTF(2, 0) http_log(void *cls, const char *fmt, va_list ap)
 {
 	struct http_server *s = cls;
 	size_t n;

@@ -243,4 +243,22 @@ else
 	echo "SKIP: cannot mount a tmpfs here ($(cat "$T/mount.err")); full-disk check not run"
 fi
 
+# --- a name that is valid upstream but too long on barged -------------------
+# 255 bytes is the longest repository name; "edge/" in front makes this one
+# 260 on barged, which would refuse the bundle at load.  The build says so
+# before it pulls anything (no registry is contacted: docker.io is not here).
+it_log "an image whose repository on barged is too long"
+long=$(printf 'a%.0s' $(seq 237))
+jq --arg s "docker.io/library/$long:1" '.images = [.images[0] | .source = $s]' \
+	"$IT_REPO_ROOT/tests/data/locks/good.json" >"$T/long.json"
+rc=0
+"$BARGE" build --locked "$T/long.json" -o "$T/long.tar.zst" --cache-dir "$T/cache-long" \
+	2>"$T/long.err" || rc=$?
+it_check_eq "long name: barge build exits 1" 1 "$rc"
+says "$T/long.err" "docker.io/library/$long:1: its repository on barged" \
+	"long name: the error names the image"
+says "$T/long.err" "(260 bytes), is longer than a repository name may be" \
+	"long name: the error says why"
+it_check "long name: no bundle written" test ! -e "$T/long.tar.zst"
+
 it_summary
