@@ -24,13 +24,16 @@
 /*
  * The reading side of the container; bundle_write.c has the writing side.
  * libarchive reads the pax tar; the zstd layer is ours, on libzstd
- * directly, so that the reader insists on a complete frame with its
- * checksum: a bundle cut short anywhere, even in the tar's trailing zero
- * blocks, is an error rather than a quiet end of archive.
+ * directly, so that the reader insists on frames that carry a checksum
+ * and on a complete last frame: a bundle cut short anywhere, even in the
+ * tar's trailing zero blocks, is an error rather than a quiet end of
+ * archive.  Between the two, the tar headers are checked raw as they are
+ * decompressed (tar_follow), for what libarchive does not report.
  */
 
-#define BLOCK      (1024 * 1024) /* read block size */
-#define ZSTD_MAGIC 0xFD2FB528u
+#define BLOCK           (1024 * 1024) /* read block size */
+#define ZSTD_MAGIC      0xFD2FB528u
+#define ZSTD_SKIP_MAGIC 0x184D2A50u /* skippable frames: this, low 4 bits free */
 
 const char *
 bundle_name_problem(const char *name)
@@ -67,6 +70,43 @@ bundle_name_problem(const char *name)
 	}
 	return NULL;
 }
+/*
+ * The tar headers, followed as the decompressed bytes go by.  libarchive
+ * reads contiguous files, GNU sparse files and every typeflag it does not
+ * know as regular files, and folds GNU long names and links and pax global
+ * headers into the next entry, without a word; archive_entry gives no raw
+ * typeflag.  So the reader walks the 512-byte headers itself, with
+ * libarchive's arithmetic for where each entry ends (a pax "size" record
+ * overrides the header's size field, octal or base-256; data is padded to
+ * 512 bytes), and allows only regular files ('0', NUL), each preceded by
+ * at most one pax extended header ('x').  It holds one header and one pax
+ * body (at most TAR_PAX_MAX bytes), never an entry's data.
+ */
+#define TAR_BLOCK   512
+#define TAR_PAX_MAX (64 * 1024)
+
+enum tar_state {
+	TAR_HEADER, /* gathering a header */
+	TAR_DATA,   /* passing an entry's data and padding */
+	TAR_PAX,    /* gathering a pax extended header's body */
+	TAR_END,    /* after the end-of-archive block: libarchive reads no further */
+	TAR_ASIDE   /* after a header with a bad checksum, which libarchive refuses */
+};
+
+struct tar_track {
+	enum tar_state state;
+	unsigned char hdr[TAR_BLOCK];
+	size_t hlen;
+	uint64_t left; /* TAR_DATA: bytes to pass; TAR_PAX: body bytes to gather */
+	uint64_t pad;  /* TAR_PAX: the padding after the body */
+	char *pax;     /* TAR_PAX_MAX bytes, allocated at the first pax header */
+	size_t plen;
+	int after_pax;                      /* the last header was 'x' */
+	int64_t pax_size;                   /* its "size" record, or -1 */
+	char pax_path[BUNDLE_NAME_MAX + 1]; /* its "path" record, for messages */
+	char pax_sparse[32];                /* a sparse-file keyword it holds, or "" */
+};
+
 struct bundle_reader {
 	char *name;
 	struct bundle_source src;
@@ -78,8 +118,14 @@ struct bundle_reader {
 	size_t ilen, ipos;
 	void *obuf; /* decompressed tar handed to libarchive */
 	int ieof;
-	int started;  /* the input began with the zstd magic */
-	size_t zleft; /* ZSTD_decompressStream's last return: 0 at a frame's end */
+	int started;    /* the input began with the zstd magic */
+	size_t zleft;   /* ZSTD_decompressStream's last return: 0 at a frame's end */
+	int frame_next; /* the next compressed byte starts a frame */
+	int nframes;
+	struct tar_track tar;
+	int refused;              /* tar_follow refused a header... */
+	struct barge_err refusal; /* ...for this reason, once libarchive asks for it */
+	int cb_named;             /* cb_err names the entry at fault itself */
 	int nentries;
 	char *entry; /* current entry name */
 	int64_t size;
@@ -101,21 +147,309 @@ shown(const char *name, char *buf, size_t cap)
 	return buf;
 }
 
-#define NOT_A_BUNDLE "not a barge bundle (zstd-compressed tar expected)"
+/*
+ * A header's size field, as libarchive reads it (tar_atol), in the forms
+ * where that reading is plain: base-256 with the sign and high bytes clear,
+ * or octal digits between optional leading spaces and trailing NULs or
+ * spaces.  -1 for anything else.
+ */
+static int64_t
+tar_size(const unsigned char *f)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (f[0] & 0x80) {
+		if (f[0] != 0x80 || f[1] != 0 || f[2] != 0 || f[3] != 0 || (f[4] & 0x80) != 0)
+			return -1;
+		for (i = 4; i < 12; i++)
+			v = v << 8 | f[i];
+		return (int64_t)v;
+	}
+	while (i < 12 && f[i] == ' ')
+		i++;
+	for (; i < 12 && f[i] >= '0' && f[i] <= '7'; i++)
+		v = v * 8 + (uint64_t)(f[i] - '0');
+	for (; i < 12; i++)
+		if (f[i] != '\0' && f[i] != ' ')
+			return -1;
+	return (int64_t)v;
+}
 
 /*
- * Reads more compressed input; on the first read, checks the zstd magic.
- * fill and pull leave the bundle's name out of their messages: the public
- * functions put it first.
+ * Whether libarchive accepts the header's checksum, computed as its
+ * checksum() does (unsigned bytes, or signed ones as old tars did), so that
+ * a header set aside here is one libarchive refuses.
  */
 static int
-fill(struct bundle_reader *r, struct barge_err *err)
+tar_checksum_ok(const unsigned char *h)
 {
-	size_t need = r->started ? 1 : 4, n;
+	int want = 0, usum = 0, ssum = 0;
+	size_t i;
+
+	for (i = 148; i < 156; i++)
+		if (h[i] != ' ' && h[i] != '\0' && (h[i] < '0' || h[i] > '7'))
+			return 0;
+	for (i = 148; i < 156 && h[i] == ' '; i++)
+		;
+	for (; i < 156 && h[i] >= '0' && h[i] <= '7'; i++)
+		want = want * 8 + (h[i] - '0');
+	for (i = 0; i < TAR_BLOCK; i++) {
+		usum += i >= 148 && i < 156 ? ' ' : h[i];
+		ssum += i >= 148 && i < 156 ? ' ' : (signed char)h[i];
+	}
+	return want == usum || want == ssum;
+}
+
+/* The name of the entry a header starts, for messages: its pax path, else prefix/name. */
+static const char *
+tar_name(const struct tar_track *t, char *buf, size_t cap)
+{
+	char raw[BUNDLE_NAME_MAX + 1];
+	int nlen = (int)strnlen((const char *)t->hdr, 100);
+	int plen = (int)strnlen((const char *)t->hdr + 345, 155);
+
+	if (t->after_pax && t->pax_path[0] != '\0')
+		snprintf(raw, sizeof(raw), "%s", t->pax_path);
+	else if (plen > 0)
+		snprintf(raw, sizeof(raw), "%.*s/%.*s", plen, t->hdr + 345, nlen, t->hdr);
+	else
+		snprintf(raw, sizeof(raw), "%.*s", nlen, t->hdr);
+	return shown(raw, buf, cap);
+}
+
+/* What a refused typeflag stands for, in a message. */
+static const char *
+tar_kind(unsigned char type, char *buf, size_t cap)
+{
+	static const struct {
+		unsigned char type;
+		int plain; /* known to every tar: named without its typeflag */
+		const char *what;
+	} kinds[] = {
+		{ '1', 1, "hard link" },
+		{ '2', 1, "symbolic link" },
+		{ '3', 1, "device" },
+		{ '4', 1, "device" },
+		{ '5', 1, "directory" },
+		{ '6', 1, "fifo" },
+		{ '7', 0, "contiguous file" },
+		{ 'A', 0, "Solaris ACL" },
+		{ 'D', 0, "GNU directory dump" },
+		{ 'K', 0, "GNU long link name" },
+		{ 'L', 0, "GNU long name" },
+		{ 'M', 0, "GNU multi-volume continuation" },
+		{ 'N', 0, "GNU old long name" },
+		{ 'S', 0, "GNU sparse file" },
+		{ 'V', 0, "GNU volume header" },
+		{ 'X', 0, "Solaris extended header" },
+		{ 'g', 0, "pax global header" },
+	};
+	const char *what = "unknown entry type";
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (kinds[i].type != type)
+			continue;
+		if (kinds[i].plain)
+			return kinds[i].what;
+		what = kinds[i].what;
+	}
+	if (type > 0x20 && type < 0x7f)
+		snprintf(buf, cap, "%s (typeflag '%c')", what, type);
+	else
+		snprintf(buf, cap, "%s (typeflag '\\x%02x')", what, type);
+	return buf;
+}
+
+/*
+ * Reads a pax body's records ("LEN KEY=VALUE\n", as libarchive's
+ * pax_header does, but refusing whatever it would read leniently): the
+ * size, the path, and any keyword that makes the entry a sparse file.
+ */
+static int
+tar_pax(struct tar_track *t, struct barge_err *err)
+{
+	const char *p = t->pax, *end = t->pax + t->plen, *key, *eq, *v;
+	char sbuf[BUNDLE_NAME_MAX + 1];
+	size_t len, i, klen, vlen;
+
+	t->pax_size = -1;
+	t->pax_path[0] = '\0';
+	t->pax_sparse[0] = '\0';
+	if (memchr(p, '\0', t->plen) != NULL)
+		goto malformed;
+	while (p < end) {
+		for (len = 0, i = 0; i < 7 && p + i < end && p[i] >= '0' && p[i] <= '9'; i++)
+			len = len * 10 + (size_t)(p[i] - '0');
+		if (i == 0 || p + i == end || p[i] != ' ' || len <= i + 1 ||
+		    len > (size_t)(end - p) || p[len - 1] != '\n')
+			goto malformed;
+		key = p + i + 1;
+		if ((eq = memchr(key, '=', (size_t)(p + len - 1 - key))) == NULL || eq == key)
+			goto malformed;
+		v = eq + 1;
+		klen = (size_t)(eq - key);
+		vlen = (size_t)(p + len - 1 - v);
+		if (klen == 4 && memcmp(key, "size", 4) == 0) {
+			if (vlen == 0 || vlen > 18 || strspn(v, "0123456789") < vlen)
+				goto malformed;
+			for (t->pax_size = 0, i = 0; i < vlen; i++)
+				t->pax_size = t->pax_size * 10 + (v[i] - '0');
+		} else if (klen == 4 && memcmp(key, "path", 4) == 0) {
+			snprintf(t->pax_path, sizeof(t->pax_path), "%.*s", (int)vlen, v);
+		} else if (t->pax_sparse[0] == '\0' &&
+		           ((klen > 11 && memcmp(key, "GNU.sparse.", 11) == 0) ||
+		            (klen == 15 && memcmp(key, "SCHILY.realsize", 15) == 0) ||
+		            (klen == 13 && memcmp(key, "SUN.holesdata", 13) == 0))) {
+			snprintf(t->pax_sparse, sizeof(t->pax_sparse), "%.*s", (int)klen, key);
+		}
+		p += len;
+	}
+	return BARGE_OK;
+malformed:
+	return err_set(err, BARGE_EFORMAT, "entry \"%s\": malformed pax extended header",
+	               tar_name(t, sbuf, sizeof(sbuf)));
+}
+
+/* Judges a whole header: what follows it, or why the bundle is refused. */
+static int
+tar_judge(struct tar_track *t, struct barge_err *err)
+{
+	const unsigned char *h = t->hdr, type = t->hdr[156];
+	char sbuf[BUNDLE_NAME_MAX + 1], kind[64];
+	int64_t size;
+	size_t i;
+
+	for (i = 0; i < TAR_BLOCK && h[i] == 0; i++)
+		;
+	if (i == TAR_BLOCK) {
+		if (t->after_pax)
+			return err_set(err, BARGE_EFORMAT,
+			               "a pax extended header at the end of the archive");
+		t->state = TAR_END;
+		return BARGE_OK;
+	}
+	if (!tar_checksum_ok(h)) {
+		t->state = TAR_ASIDE;
+		return BARGE_OK;
+	}
+	if (memcmp(h + 257, "ustar  ", 8) == 0)
+		return err_set(err, BARGE_EFORMAT,
+		               "GNU tar format archive, pax or ustar tar expected");
+	if (memcmp(h + 257, "ustar", 5) != 0)
+		return err_set(err, BARGE_EFORMAT,
+		               "tar (non-POSIX) archive, pax or ustar tar expected");
+	tar_name(t, sbuf, sizeof(sbuf));
+	if (type == 'x' && t->after_pax)
+		return err_set(err, BARGE_EFORMAT,
+		               "entry \"%s\": a pax extended header follows another", sbuf);
+	if (type != 'x' && type != '0' && type != '\0')
+		return err_set(err, BARGE_EFORMAT,
+		               "entry \"%s\": %s not allowed (only regular files)", sbuf,
+		               tar_kind(type, kind, sizeof(kind)));
+	if (type != 'x' && t->after_pax && t->pax_sparse[0] != '\0')
+		return err_set(err, BARGE_EFORMAT,
+		               "entry \"%s\": sparse file (pax keyword \"%s\") not allowed (only "
+		               "regular files)",
+		               sbuf, t->pax_sparse);
+	size = type != 'x' && t->after_pax && t->pax_size >= 0 ? t->pax_size : tar_size(h + 124);
+	if (size < 0)
+		return err_set(err, BARGE_EFORMAT, "entry \"%s\": invalid size field", sbuf);
+	if (type == 'x') {
+		if (size > TAR_PAX_MAX)
+			return err_set(err, BARGE_ELIMIT,
+			               "entry \"%s\": a pax extended header of more than %d bytes",
+			               sbuf, TAR_PAX_MAX);
+		if (t->pax == NULL && (t->pax = malloc(TAR_PAX_MAX)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		t->state = TAR_PAX;
+		t->plen = 0;
+		t->left = (uint64_t)size;
+		t->pad = (TAR_BLOCK - (uint64_t)size % TAR_BLOCK) % TAR_BLOCK;
+		return BARGE_OK;
+	}
+	t->after_pax = 0;
+	t->left = (uint64_t)size + (TAR_BLOCK - (uint64_t)size % TAR_BLOCK) % TAR_BLOCK;
+	t->state = t->left > 0 ? TAR_DATA : TAR_HEADER;
+	return BARGE_OK;
+}
+
+/*
+ * Follows len more bytes of the tar.  On a refusal, *clean is how many of
+ * them come before the refused header: libarchive may have those, so that
+ * the entries before it are read whole and the refusal comes when
+ * libarchive reaches the header.
+ */
+static int
+tar_follow(struct tar_track *t, const unsigned char *p, size_t len, size_t *clean,
+           struct barge_err *err)
+{
+	size_t pos = 0, start = 0, n;
 	int rc;
 
-	r->ilen = r->ipos = 0;
-	while (r->ilen < need) {
+	while (pos < len && t->state != TAR_END && t->state != TAR_ASIDE) {
+		n = len - pos;
+		if (t->state == TAR_HEADER) {
+			if (t->hlen == 0)
+				start = pos;
+			n = n < TAR_BLOCK - t->hlen ? n : TAR_BLOCK - t->hlen;
+			memcpy(t->hdr + t->hlen, p + pos, n);
+			t->hlen += n;
+			pos += n;
+			if (t->hlen < TAR_BLOCK)
+				continue;
+			t->hlen = 0;
+			rc = tar_judge(t, err);
+		} else {
+			n = n < t->left ? n : (size_t)t->left;
+			if (t->state == TAR_PAX)
+				memcpy(t->pax + t->plen, p + pos, n);
+			t->plen += t->state == TAR_PAX ? n : 0;
+			t->left -= n;
+			pos += n;
+			if (t->left > 0)
+				continue;
+			rc = BARGE_OK;
+			if (t->state == TAR_PAX && (rc = tar_pax(t, err)) == BARGE_OK) {
+				t->after_pax = 1;
+				t->left = t->pad;
+			}
+			t->state = t->left > 0 ? TAR_DATA : TAR_HEADER;
+		}
+		if (rc != BARGE_OK) {
+			*clean = start;
+			return rc;
+		}
+	}
+	*clean = len;
+	return BARGE_OK;
+}
+
+#define NOT_A_BUNDLE "not a barge bundle (zstd-compressed tar expected)"
+
+static uint32_t
+le32(const unsigned char *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Reads more compressed input, keeping what is left unread, until need
+ * bytes are at hand or the input ends; on the first read, checks the zstd
+ * magic.  fill and pull leave the bundle's name out of their messages: the
+ * public functions put it first.
+ */
+static int
+fill(struct bundle_reader *r, size_t need, struct barge_err *err)
+{
+	size_t n;
+	int rc;
+
+	memmove(r->ibuf, r->ibuf + r->ipos, r->ilen - r->ipos);
+	r->ilen -= r->ipos;
+	r->ipos = 0;
+	while (r->ilen < need && !r->ieof) {
 		if ((rc = r->src.read(r->src.arg, r->ibuf + r->ilen, BLOCK - r->ilen, &n, err)) !=
 		    BARGE_OK)
 			return rc;
@@ -127,9 +461,7 @@ fill(struct bundle_reader *r, struct barge_err *err)
 		r->bytes_in += (int64_t)n;
 	}
 	if (!r->started) {
-		if (r->ilen < 4 ||
-		    (r->ibuf[0] | (uint32_t)r->ibuf[1] << 8 | (uint32_t)r->ibuf[2] << 16 |
-		     (uint32_t)r->ibuf[3] << 24) != ZSTD_MAGIC)
+		if (r->ilen < 4 || le32(r->ibuf) != ZSTD_MAGIC)
 			return err_set(err, BARGE_EFORMAT, NOT_A_BUNDLE);
 		r->started = 1;
 	}
@@ -137,9 +469,41 @@ fill(struct bundle_reader *r, struct barge_err *err)
 }
 
 /*
- * Decompresses the next piece of the tar into obuf.  *got is 0 only at the
- * end of the input, and only if the last zstd frame is complete (its
- * checksum verified by libzstd).
+ * At the start of a frame: its header must say that a content checksum
+ * follows (RFC 8878 3.1.1.1.1, Content_Checksum_flag), as libzstd checks
+ * one only where the writer put it.  A skippable frame has none.  What is
+ * not a frame at all, or is cut short, is left to ZSTD_decompressStream.
+ */
+static int
+frame_check(struct bundle_reader *r, struct barge_err *err)
+{
+	const unsigned char *p;
+	uint32_t magic;
+	int rc;
+
+	if (r->ilen - r->ipos < 5 && (rc = fill(r, 5, err)) != BARGE_OK)
+		return rc;
+	r->frame_next = 0;
+	if (r->ilen - r->ipos < 5)
+		return BARGE_OK;
+	p = r->ibuf + r->ipos;
+	magic = le32(p);
+	if (magic == ZSTD_MAGIC && (p[4] & 0x04) != 0) {
+		r->nframes++;
+		return BARGE_OK;
+	}
+	if (magic == ZSTD_MAGIC || (magic & ~0xFu) == ZSTD_SKIP_MAGIC)
+		return err_set(err, BARGE_EFORMAT,
+		               "zstd frame %d (at byte %" PRId64 ") has no content checksum, which "
+		               "every frame of a bundle carries",
+		               r->nframes + 1, r->bytes_in - (int64_t)(r->ilen - r->ipos));
+	return BARGE_OK;
+}
+
+/*
+ * Decompresses the next piece of the tar into obuf, and follows its
+ * headers.  *got is 0 only at the end of the input, and only if the last
+ * zstd frame is complete (its checksum verified by libzstd).
  */
 static int
 pull(struct bundle_reader *r, size_t *got, struct barge_err *err)
@@ -149,13 +513,21 @@ pull(struct bundle_reader *r, size_t *got, struct barge_err *err)
 	size_t z;
 	int rc;
 
+	if (r->refused) {
+		r->cb_named = 1;
+		*err = r->refusal;
+		return err->code;
+	}
 	for (;;) {
-		if (r->ipos == r->ilen && !r->ieof && (rc = fill(r, err)) != BARGE_OK)
+		if (r->ipos == r->ilen && !r->ieof &&
+		    (rc = fill(r, r->started ? 1 : 4, err)) != BARGE_OK)
 			return rc;
 		if (r->ipos == r->ilen && r->ieof && r->zleft == 0) {
 			*got = 0;
 			return BARGE_OK;
 		}
+		if (r->frame_next && (rc = frame_check(r, err)) != BARGE_OK)
+			return rc;
 		in.src = r->ibuf;
 		in.size = r->ilen;
 		in.pos = r->ipos;
@@ -165,9 +537,12 @@ pull(struct bundle_reader *r, size_t *got, struct barge_err *err)
 			return err_set(err, BARGE_EFORMAT, "corrupt zstd stream: %s",
 			               ZSTD_getErrorName(z));
 		r->zleft = z;
+		r->frame_next = z == 0;
 		if (out.pos > 0) {
-			*got = out.pos;
-			return BARGE_OK;
+			if (tar_follow(&r->tar, r->obuf, out.pos, got, &r->refusal) != BARGE_OK)
+				r->refused = 1;
+			/* A refusal with nothing before it in this piece: at once. */
+			return *got > 0 ? BARGE_OK : pull(r, got, err);
 		}
 		if (r->ipos == r->ilen && r->ieof && z != 0)
 			return err_set(err, BARGE_EFORMAT, "truncated (zstd stream ends early)");
@@ -185,7 +560,8 @@ reader_fail(struct bundle_reader *r, struct barge_err *err, const char *where)
 
 	r->failed = 1;
 	if (r->cb_err.code != BARGE_OK)
-		return err_set(err, r->cb_err.code, "%s: %s%s", r->name, where, r->cb_err.msg);
+		return err_set(err, r->cb_err.code, "%s: %s%s", r->name, r->cb_named ? "" : where,
+		               r->cb_err.msg);
 	msg = archive_error_string(r->ar);
 	return err_set(err, BARGE_EFORMAT, "%s: %s%s", r->name, where,
 	               msg != NULL ? msg : "unreadable archive");
@@ -248,7 +624,9 @@ bundle_reader_open_source(const struct bundle_source *src, const char *name,
 	r->src = *src;
 	r->src_open = 1;
 	r->zleft = 1; /* no frame seen yet: an empty input is not a complete stream */
+	r->frame_next = 1;
 	err_clear(&r->cb_err);
+	err_clear(&r->refusal);
 	r->name = strdup(name);
 	r->ibuf = malloc(BLOCK);
 	r->obuf = malloc(BLOCK);
@@ -314,19 +692,17 @@ type_name(struct archive_entry *e)
 	}
 }
 
-/* Checks an entry header: a clean name, a regular file, a sane size, pax or ustar. */
+/*
+ * Checks an entry as libarchive read it: a clean name, a regular file (a
+ * pax "linkpath" makes a '0' entry a hard link, a trailing '/' a
+ * directory), a sane size.  tar_follow has checked its raw headers.
+ */
 static int
 check_entry(struct bundle_reader *r, struct archive_entry *e, struct barge_err *err)
 {
 	char sbuf[BUNDLE_NAME_MAX + 1];
 	const char *name, *why;
-	int fmt;
 
-	fmt = archive_format(r->ar);
-	if (fmt != ARCHIVE_FORMAT_TAR_USTAR && fmt != ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE &&
-	    fmt != ARCHIVE_FORMAT_TAR_PAX_RESTRICTED)
-		return err_set(err, BARGE_EFORMAT, "%s: %s archive, pax or ustar tar expected",
-		               r->name, archive_format_name(r->ar));
 	if ((name = archive_entry_pathname(e)) == NULL)
 		return err_set(err, BARGE_EFORMAT, "%s: entry %d has no readable name", r->name,
 		               r->nentries + 1);
@@ -507,6 +883,7 @@ bundle_reader_free(struct bundle_reader *r)
 	if (r->src_open)
 		r->src.close(r->src.arg);
 	ZSTD_freeDCtx(r->dctx);
+	free(r->tar.pax);
 	free(r->entry);
 	free(r->obuf);
 	free(r->ibuf);

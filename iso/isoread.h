@@ -3,9 +3,13 @@
  * block device (/dev/sr0, a USB stick), with libarchive and without
  * mounting it, so that `barged load` can take install media as they come.
  *
- * The image is untrusted: listings are bounded (ISOREAD_FILES_MAX files,
- * names of at most ISOREAD_NAME_MAX bytes) and names are only compared,
- * never used as paths on the host.  Only regular files are listed.
+ * The image is untrusted: its volume descriptors are checked against its
+ * size before libarchive reads it (the volume, the root directory and the
+ * path tables must lie within the image, blocks are 2048 bytes, the root
+ * directory and path tables at most ISOREAD_DIR_MAX bytes), listings are
+ * bounded (ISOREAD_FILES_MAX files, names of at most ISOREAD_NAME_MAX
+ * bytes) and names are only compared, never used as paths on the host.
+ * Only regular files are listed.
  */
 #ifndef BARGE_ISOREAD_H
 #define BARGE_ISOREAD_H
@@ -17,6 +21,7 @@
 
 #define ISOREAD_FILES_MAX 100000
 #define ISOREAD_NAME_MAX  1024
+#define ISOREAD_DIR_MAX   (32 * 1024 * 1024)
 
 /*
  * Whether path holds an ISO 9660 volume (the "CD001" descriptor of sector

@@ -15,7 +15,10 @@
 #     blob, an unlisted entry, a huge barge.json, malformed barge.json, a
 #     blob whose bytes or size do not match barge.json, a missing blob,
 #     entries out of order, GNU tar headers, pax headers rewriting a name,
-#     garbage after the zstd frame.
+#     garbage after the zstd frame;
+#   - ustar headers libarchive would read as regular files or fold into the
+#     next entry (typeflags 7, S, K, L, g and an unknown letter), a pax header
+#     describing a sparse file, and zstd frames without a content checksum.
 #
 # "Exactly as it was", after every single load:
 #   - every path under the data dir (type, name, size) and the sha256 of
@@ -237,6 +240,29 @@ ti, d = reg(names[last_blob], members[last_blob][1])
 ti.pax_headers = {"path": "../../" + os.path.basename(escape)}
 emit("pax-path", zstd(build(orig(drop=(last_blob,)) + [(ti, d)], tarfile.PAX_FORMAT)),
      '".." path')
+# Typeflags libarchive reads as regular files (7, S, unknown letters) or folds
+# into the next entry (GNU long link and name, pax global header), in place
+# of a blob with its own bytes, and a pax header saying the blob is sparse.
+for typ, what in [("7", "contiguous file"), ("S", "GNU sparse file"), ("Q", "unknown entry type"),
+                  ("K", "GNU long link name"), ("L", "GNU long name"),
+                  ("g", "pax global header")]:
+    ti, d = reg(bname, members[first_blob][1])
+    ti.type = typ.encode()
+    emit("typeflag-" + typ, zstd(build(orig(replace={first_blob: [(ti, d)]}))),
+         "%s (typeflag '%s') not allowed" % (what, typ))
+ti, d = reg(bname, members[first_blob][1])
+ti.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}
+emit("pax-sparse", zstd(build(orig(replace={first_blob: [(ti, d)]}), tarfile.PAX_FORMAT)),
+     "sparse file (pax keyword")
+# zstd frames without their content checksum: the whole bundle, or its second frame.
+def zstd_nocheck(b):
+    return subprocess.run(["zstd", "-q", "--no-check", "-c"], input=b, capture_output=True,
+                          check=True).stdout
+
+
+emit("zstd-no-checksum", zstd_nocheck(tar), "has no content checksum")
+emit("zstd-second-frame-no-checksum", zstd(tar[:4096]) + zstd_nocheck(tar[4096:]),
+     "zstd frame 2")
 emit("trailing-garbage", comp + b"garbage after the frame", "zstd")
 emit("not-zstd", tar, "not a barge bundle")
 open(os.path.join(out, "list.tsv"), "w").write("\n".join(listing) + "\n")

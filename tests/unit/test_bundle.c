@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "bundle.h"
 #include "bundle_write.h"
@@ -495,19 +496,62 @@ struct evil {
 	int hard;
 };
 
+/* A growing byte buffer, for hand-made tars and zstd streams. */
+struct bytes {
+	unsigned char *p;
+	size_t len;
+};
+
+static void
+bytes_add(struct bytes *b, const void *p, size_t n)
+{
+	assert_non_null(b->p = realloc(b->p, b->len + n + 1));
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+/*
+ * Appends one zstd frame holding p[0..n), with or without its content
+ * checksum (libarchive's zstd filter cannot write one, hence libzstd).
+ */
+static void
+zstd_frame(struct bytes *out, const void *p, size_t n, int checksum)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n), z;
+	unsigned char *buf = malloc(cap);
+
+	assert_non_null(c);
+	assert_non_null(buf);
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, checksum)));
+	z = ZSTD_compress2(c, buf, cap, p, n);
+	assert_false(ZSTD_isError(z));
+	bytes_add(out, buf, z);
+	free(buf);
+	ZSTD_freeCCtx(c);
+}
+
+static void
+write_frames(const char *path, const struct bytes *z)
+{
+	write_file(path, z->p, z->len);
+}
+
 static void
 write_evil(const char *path, const struct evil *ents, size_t n, int gnu)
 {
 	struct archive *a = archive_write_new();
 	struct archive_entry *e;
-	size_t i;
+	struct bytes tar = { NULL, 0 }, z = { NULL, 0 };
+	size_t i, cap = 1 << 20;
 
 	assert_non_null(a);
+	assert_non_null(tar.p = malloc(cap));
 	assert_int_equal(gnu ? archive_write_set_format_gnutar(a)
 	                     : archive_write_set_format_pax_restricted(a),
 	                 ARCHIVE_OK);
-	assert_int_equal(archive_write_add_filter_zstd(a), ARCHIVE_OK);
-	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_memory(a, tar.p, cap, &tar.len), ARCHIVE_OK);
 	for (i = 0; i < n; i++) {
 		e = archive_entry_new();
 		archive_entry_set_pathname(e, ents[i].name);
@@ -525,6 +569,10 @@ write_evil(const char *path, const struct evil *ents, size_t n, int gnu)
 	}
 	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
+	zstd_frame(&z, tar.p, tar.len, 1);
+	write_frames(path, &z);
+	free(z.p);
+	free(tar.p);
 }
 
 /* Reads entries until the first error; returns it with its message in e. */
@@ -809,6 +857,303 @@ test_writer_rejects_bad_opts(void **state)
 	assert_int_equal(access("/tmp/never.tar.zst", F_OK), -1);
 }
 
+/*
+ * Hand-made tar headers, block by block, for what libarchive's writers never
+ * write: any typeflag, base-256 sizes, pax records of our choosing.
+ */
+static void
+tar_header(struct bytes *t, const char *name, char typeflag, size_t size,
+           const unsigned char *size256)
+{
+	unsigned char h[512] = { 0 };
+	unsigned sum = 0;
+	size_t i;
+
+	assert_true(strlen(name) <= 100);
+	memcpy(h, name, strlen(name));
+	memcpy(h + 100, "0000644", 8);
+	memcpy(h + 108, "0000000", 8);
+	memcpy(h + 116, "0000000", 8);
+	if (size256 != NULL)
+		memcpy(h + 124, size256, 12);
+	else
+		for (i = 0; i < 11; i++)
+			h[124 + i] = (unsigned char)('0' + ((size >> (3 * (10 - i))) & 7));
+	memcpy(h + 136, "15000000000", 12);
+	h[156] = (unsigned char)typeflag;
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	for (i = 0; i < sizeof(h); i++)
+		sum += h[i];
+	for (i = 0; i < 6; i++)
+		h[148 + i] = (unsigned char)('0' + ((sum >> (3 * (5 - i))) & 7));
+	h[154] = '\0';
+	bytes_add(t, h, sizeof(h));
+}
+
+/* Appends data and the padding to the next 512-byte block. */
+static void
+tar_data(struct bytes *t, const void *data, size_t n)
+{
+	static const unsigned char zero[512];
+
+	bytes_add(t, data, n);
+	bytes_add(t, zero, (512 - n % 512) % 512);
+}
+
+static void
+tar_entry(struct bytes *t, const char *name, char typeflag, const char *data)
+{
+	tar_header(t, name, typeflag, strlen(data), NULL);
+	tar_data(t, data, strlen(data));
+}
+
+static void
+tar_end(struct bytes *t)
+{
+	static const unsigned char zero[1024];
+
+	bytes_add(t, zero, sizeof(zero));
+}
+
+/* Writes t as one zstd frame with its checksum; returns the path, caller frees. */
+static char *
+write_tar(const char *dir, const struct bytes *t)
+{
+	struct bytes z = { NULL, 0 };
+	char *out = path_in(dir, "raw.tar.zst");
+
+	zstd_frame(&z, t->p, t->len, 1);
+	write_frames(out, &z);
+	free(z.p);
+	return out;
+}
+
+/* Reads the first entry (barge.json, "{}"), then expects the next to fail with msg. */
+static void
+expect_second_refused(const char *path, const char *msg)
+{
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+	const char *name;
+	int64_t size;
+	char *buf = NULL, *want;
+
+	assert_int_equal(bundle_reader_open(path, &r, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "barge.json");
+	assert_int_equal(bundle_reader_slurp(r, 64, &buf, NULL, &e), BARGE_OK);
+	assert_string_equal(buf, "{}");
+	free(buf);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_EFORMAT);
+	want = fu_printf("%s: %s", path, msg);
+	assert_string_equal(e.msg, want);
+	free(want);
+	bundle_reader_free(r);
+}
+
+/*
+ * libarchive reads every typeflag it does not know, and some it does
+ * (contiguous, GNU sparse), as a regular file, and takes GNU long names and
+ * links and pax global headers as parts of the next entry: each is refused,
+ * named with its typeflag, after the entries before it were read.
+ */
+static void
+test_reader_refuses_special_typeflags(void **state)
+{
+	static const struct {
+		char type;
+		const char *what;
+	} cases[] = {
+		{ '7', "contiguous file (typeflag '7')" },
+		{ 'S', "GNU sparse file (typeflag 'S')" },
+		{ 'K', "GNU long link name (typeflag 'K')" },
+		{ 'L', "GNU long name (typeflag 'L')" },
+		{ 'g', "pax global header (typeflag 'g')" },
+		{ 'V', "GNU volume header (typeflag 'V')" },
+		{ 'X', "Solaris extended header (typeflag 'X')" },
+		{ 'Q', "unknown entry type (typeflag 'Q')" },
+		{ '\x7f', "unknown entry type (typeflag '\\x7f')" },
+	};
+	char *dir = mktmp(), *out, *msg;
+	struct bytes t;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		tar_entry(&t, "barge.json", '0', "{}");
+		tar_entry(&t, "blobs/sha256/aaa", cases[i].type, "abc");
+		tar_entry(&t, "blobs/sha256/bbb", '0', "def");
+		tar_end(&t);
+		out = write_tar(dir, &t);
+		msg = fu_printf("entry \"blobs/sha256/aaa\": %s not allowed (only regular files)",
+		                cases[i].what);
+		expect_second_refused(out, msg);
+		free(msg);
+		free(out);
+		free(t.p);
+	}
+	rmtree(dir);
+}
+
+/*
+ * The headers are followed through pax sizes and base-256 sizes: a
+ * contiguous file after such entries is still seen, and named by its pax path.
+ */
+static void
+test_reader_follows_pax_and_base256_sizes(void **state)
+{
+	static const unsigned char size256[12] = { 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x01 };
+	static const char pax_size[] = "13 size=5000\n";
+	static const char pax_path[] = "45 path=blobs/sha256/named-by-its-pax-header\n";
+	unsigned char *big = malloc(5000), small[513];
+	struct bundle_reader *r = NULL;
+	struct barge_err e;
+	const char *name;
+	int64_t size;
+	char *dir = mktmp(), *out, *buf = NULL, *want;
+	struct bytes t = { NULL, 0 };
+
+	assert_non_null(big);
+	fill_bytes(big, 5000, 9);
+	fill_bytes(small, sizeof(small), 10);
+	tar_entry(&t, "barge.json", '0', "{}");
+	/* The ustar size field says 0; the pax record says 5000, and wins. */
+	tar_entry(&t, "PaxHeader/big", 'x', pax_size);
+	tar_header(&t, "blobs/sha256/big", '0', 0, NULL);
+	tar_data(&t, big, 5000);
+	tar_header(&t, "blobs/sha256/small", '\0', 0, size256);
+	tar_data(&t, small, sizeof(small));
+	tar_entry(&t, "PaxHeader/c", 'x', pax_path);
+	tar_entry(&t, "blobs/sha256/c", '7', "abc");
+	tar_end(&t);
+	out = write_tar(dir, &t);
+
+	assert_int_equal(bundle_reader_open(out, &r, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "blobs/sha256/big");
+	assert_int_equal(bundle_reader_slurp(r, 5000, &buf, NULL, &e), BARGE_OK);
+	assert_memory_equal(buf, big, 5000);
+	free(buf);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
+	assert_string_equal(name, "blobs/sha256/small");
+	assert_int_equal(size, sizeof(small));
+	assert_int_equal(bundle_reader_slurp(r, sizeof(small), &buf, NULL, &e), BARGE_OK);
+	assert_memory_equal(buf, small, sizeof(small));
+	free(buf);
+	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_EFORMAT);
+	want = fu_printf("%s: entry \"blobs/sha256/named-by-its-pax-header\": contiguous file "
+	                 "(typeflag '7') not allowed (only regular files)",
+	                 out);
+	assert_string_equal(e.msg, want);
+	free(want);
+	bundle_reader_free(r);
+	free(out);
+	free(t.p);
+	free(big);
+	rmtree(dir);
+}
+
+/* pax headers that describe a sparse file, or no regular file at all. */
+static void
+test_reader_refuses_odd_pax_headers(void **state)
+{
+	static const struct {
+		const char *records;
+		char next; /* the typeflag after the pax header; 'E' for the end of the archive */
+		const char *msg;
+	} cases[] = {
+		{ "22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n", '0',
+		  "entry \"blobs/sha256/aaa\": sparse file (pax keyword \"GNU.sparse.major\") not "
+		  "allowed (only regular files)" },
+		{ "22 SCHILY.realsize=99\n", '0',
+		  "entry \"blobs/sha256/aaa\": sparse file (pax keyword \"SCHILY.realsize\") not "
+		  "allowed (only regular files)" },
+		{ "13 size=12ab\n", '0', "entry \"PaxHeader/a\": malformed pax extended header" },
+		{ "12 size=3\n", '0', "entry \"PaxHeader/a\": malformed pax extended header" },
+		{ "10 size=3\n", 'x',
+		  "entry \"blobs/sha256/aaa\": a pax extended header follows another" },
+		{ "10 size=3\n", 'E', "a pax extended header at the end of the archive" },
+	};
+	char *dir = mktmp(), *out;
+	struct bytes t;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		tar_entry(&t, "barge.json", '0', "{}");
+		tar_entry(&t, "PaxHeader/a", 'x', cases[i].records);
+		if (cases[i].next != 'E')
+			tar_entry(&t, "blobs/sha256/aaa", cases[i].next,
+			          cases[i].next == 'x' ? "10 size=3\n" : "abc");
+		tar_end(&t);
+		out = write_tar(dir, &t);
+		expect_second_refused(out, cases[i].msg);
+		free(out);
+		free(t.p);
+	}
+	rmtree(dir);
+}
+
+/*
+ * Every zstd frame carries its content checksum: a frame without one, the
+ * first or a later one, or a skippable frame (which has none), is refused.
+ */
+static void
+test_reader_refuses_frames_without_checksum(void **state)
+{
+	static const unsigned char skippable[12] = {
+		0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4
+	};
+	struct barge_err e;
+	struct bytes t = { NULL, 0 }, z = { NULL, 0 };
+	char *dir = mktmp(), *out = path_in(dir, "f.tar.zst"), *want;
+
+	tar_entry(&t, "barge.json", '0', "{}");
+	tar_entry(&t, "blobs/sha256/aaa", '0', "abc");
+	tar_end(&t);
+
+	zstd_frame(&z, t.p, t.len, 0);
+	write_frames(out, &z);
+	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
+	want = fu_printf("%s: zstd frame 1 (at byte 0) has no content checksum, which every "
+	                 "frame of a bundle carries",
+	                 out);
+	assert_string_equal(e.msg, want);
+	free(want);
+
+	/* Two frames with their checksums are fine; a second one without is not. */
+	z.len = 0;
+	zstd_frame(&z, t.p, 1024, 1);
+	zstd_frame(&z, t.p + 1024, t.len - 1024, 1);
+	write_frames(out, &z);
+	assert_int_equal(read_all(out, &e), BARGE_OK);
+	z.len = 0;
+	zstd_frame(&z, t.p, 1024, 1);
+	want = fu_printf("zstd frame 2 (at byte %zu) has no content checksum", z.len);
+	zstd_frame(&z, t.p + 1024, t.len - 1024, 0);
+	write_frames(out, &z);
+	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, want));
+	free(want);
+	z.len = 0;
+	zstd_frame(&z, t.p, 1024, 1);
+	want = fu_printf("zstd frame 2 (at byte %zu) has no content checksum", z.len);
+	bytes_add(&z, skippable, sizeof(skippable));
+	zstd_frame(&z, t.p + 1024, t.len - 1024, 1);
+	write_frames(out, &z);
+	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, want));
+	free(want);
+
+	free(z.p);
+	free(t.p);
+	free(out);
+	rmtree(dir);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_roundtrip),
 	cmocka_unit_test(test_reader_from_source),
@@ -828,6 +1173,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_reader_truncated_mid_entry),
 	cmocka_unit_test(test_reader_truncated_at_end),
 	cmocka_unit_test(test_reader_checks_frame_checksum),
+	cmocka_unit_test(test_reader_refuses_special_typeflags),
+	cmocka_unit_test(test_reader_follows_pax_and_base256_sizes),
+	cmocka_unit_test(test_reader_refuses_odd_pax_headers),
+	cmocka_unit_test(test_reader_refuses_frames_without_checksum),
 	cmocka_unit_test(test_slurp_max_enforced),
 	cmocka_unit_test(test_writer_rejects_bad_opts),
 };

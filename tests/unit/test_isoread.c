@@ -2,15 +2,27 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fileutil.h"
 #include "isoread.h"
+
+/* ASan's shadow memory needs far more address space than the limit below. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 struct fixture {
 	char dir[64];
@@ -200,11 +212,212 @@ test_open_missing_and_not_iso(void **state)
 	free(junk);
 }
 
+/* A small image (64 KB, unpadded): one file, and Joliet beside the primary volume. */
+static char *
+small_iso(struct fixture *f, const char *name)
+{
+	char *path = fu_printf("%s/%s", f->dir, name);
+	struct archive *a;
+
+	assert_non_null(a = archive_write_new());
+	assert_int_equal(archive_write_set_format_iso9660(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_set_options(a, "iso9660:!pad"), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	add_entry(a, "b-1.0.tar.zst", AE_IFREG, "hello\n", 6);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	return path;
+}
+
+/*
+ * Writes a field of the descriptor at sector: little-endian, then (unless
+ * le_only) big-endian, as ECMA-119 7.2.3 and 7.3.3 store both.
+ */
+static void
+patch_field(const char *path, int sector, int offset, uint32_t v, int width, int le_only)
+{
+	unsigned char b[8];
+	int fd, i, len = le_only ? width : 2 * width;
+
+	for (i = 0; i < width; i++) {
+		b[i] = (unsigned char)(v >> (8 * i));
+		b[2 * width - 1 - i] = (unsigned char)(v >> (8 * i));
+	}
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	assert_int_equal(pwrite(fd, b, (size_t)len, (off_t)sector * 2048 + offset), len);
+	close(fd);
+}
+
+static void
+patch_both(const char *path, int sector, int offset, uint32_t v, int width)
+{
+	patch_field(path, sector, offset, v, width, 0);
+}
+
+static unsigned char
+sector_type(const char *path, int sector)
+{
+	unsigned char t = 0;
+	int fd;
+
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(pread(fd, &t, 1, (off_t)sector * 2048), 1);
+	close(fd);
+	return t;
+}
+
+/*
+ * Lists the image in a child whose address space is limited to 256 MiB, so
+ * that an allocation driven by the image fails there instead of succeeding
+ * by overcommit; returns the listing's code and message.  (Under ASan,
+ * without the limit.)
+ */
+static int
+list_bounded(const char *path, char *msg, size_t cap)
+{
+	struct isoread_entry *e = NULL;
+	struct barge_err err;
+	struct rlimit rl = { 256u << 20, 256u << 20 };
+	int p[2], status, rc;
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		close(p[0]);
+#ifndef UNDER_ASAN
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(3);
+#else
+		(void)rl;
+#endif
+		err_clear(&err);
+		rc = isoread_list(path, &e, &n, &err);
+		if (rc == BARGE_OK)
+			isoread_list_free(e, n);
+		if (write(p[1], &rc, sizeof(rc)) != (ssize_t)sizeof(rc) ||
+		    write(p[1], err.msg, strlen(err.msg) + 1) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &rc, sizeof(rc)), (ssize_t)sizeof(rc));
+	got = read(p[0], msg, cap - 1);
+	msg[got > 0 ? got : 0] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return rc;
+}
+
+/*
+ * A root directory record whose data length is 0xfffffffa made libarchive
+ * allocate 4 GiB for a 64 KB image.  The volume descriptors are checked
+ * against the image first: the load fails cleanly, naming the field, in
+ * bounded memory.
+ */
+static void
+test_refuses_oversized_root_directory(void **state)
+{
+	struct fixture *f = *state;
+	char msg[BARGE_ERR_MSG_MAX], *want;
+	const char *kind[2] = { "primary", "supplementary" };
+	struct stat st;
+	int sector;
+
+	for (sector = 16; sector <= 17; sector++) {
+		char *iso = small_iso(f, "crafted.iso");
+
+		assert_int_equal(stat(iso, &st), 0);
+		assert_true(st.st_size <= 64 * 1024);
+		assert_int_equal(sector_type(iso, sector), sector - 15);
+		/* The root directory record is at 156 in the descriptor; its data length at 10. */
+		patch_both(iso, sector, 156 + 10, 0xfffffffau, 4);
+		assert_int_equal(list_bounded(iso, msg, sizeof(msg)), BARGE_EFORMAT);
+		want = fu_printf("%s: %s volume descriptor: root directory (block ", iso,
+		                 kind[sector - 16]);
+		assert_non_null(strstr(msg, want));
+		assert_non_null(strstr(msg, ", 4294967290 bytes) lies outside the volume ("));
+		free(want);
+		free(iso);
+	}
+}
+
+/* The other sizes of the descriptors, each against the image. */
+static void
+test_refuses_bad_volume_descriptors(void **state)
+{
+	static const struct {
+		int sector, offset, width, le_only;
+		uint32_t value;
+		const char *msg;
+	} cases[] = {
+		{ 16, 128, 2, 0, 4096,
+		  "primary volume descriptor: logical block size 4096, 2048 expected" },
+		{ 17, 128, 2, 0, 512,
+		  "supplementary volume descriptor: logical block size 512, 2048 expected" },
+		{ 16, 80, 4, 0, 0x7fffffffu,
+		  "primary volume descriptor: volume space size of 2147483647 blocks "
+		  "(4398046509056 bytes) is larger than the image (" },
+		{ 16, 80, 4, 1, 30,
+		  "primary volume descriptor: volume space size: its little- and big-endian "
+		  "values differ" },
+		{ 16, 156 + 2, 4, 0, 0x00fffff0u,
+		  "primary volume descriptor: root directory (block 16777200, 2048 bytes) lies "
+		  "outside the volume (" },
+		{ 16, 132, 4, 0, 0x40000000u,
+		  "primary volume descriptor: path table size 1073741824 bytes, more than " },
+		{ 17, 140, 4, 1, 0x3000,
+		  "supplementary volume descriptor: type L path table (block 12288, " },
+	};
+	struct fixture *f = *state;
+	struct isoread_entry *e = NULL;
+	struct isoread_file *fh = NULL;
+	struct barge_err err;
+	char *iso, *want;
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		iso = small_iso(f, "crafted.iso");
+		patch_field(iso, cases[i].sector, cases[i].offset, cases[i].value, cases[i].width,
+		            cases[i].le_only);
+		want = fu_printf("%s: %s", iso, cases[i].msg);
+		assert_int_equal(isoread_list(iso, &e, &n, &err), BARGE_EFORMAT);
+		if (strncmp(err.msg, want, strlen(want)) != 0)
+			fail_msg("case %zu: \"%s\" does not start with \"%s\"", i, err.msg, want);
+		assert_int_equal(isoread_open(iso, "b-1.0.tar.zst", &fh, &err), BARGE_EFORMAT);
+		assert_null(fh);
+		free(want);
+		free(iso);
+	}
+	/* Cut short: the volume is larger than what is left of the image. */
+	iso = small_iso(f, "cut.iso");
+	assert_int_equal(truncate(iso, 31 * 2048), 0);
+	assert_int_equal(isoread_list(iso, &e, &n, &err), BARGE_EFORMAT);
+	want = fu_printf("%s: primary volume descriptor: volume space size of ", iso);
+	assert_non_null(strstr(err.msg, want));
+	assert_non_null(strstr(err.msg, "is larger than the image (63488 bytes)"));
+	free(want);
+	free(iso);
+	/* The untouched small image lists. */
+	iso = small_iso(f, "good.iso");
+	assert_int_equal(isoread_list(iso, &e, &n, &err), BARGE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].name, "b-1.0.tar.zst");
+	isoread_list_free(e, n);
+	free(iso);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_list_regular_files_only, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_read_bytes_equal, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_open_missing_and_not_iso, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_refuses_oversized_root_directory, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_refuses_bad_volume_descriptors, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -870,6 +870,7 @@ write_raw_typed(const char *path, const char *meta, const char *bad_name, unsign
 	struct barge_err err;
 	const char *names[2] = { "barge.json", bad_name };
 	const char *bodies[2] = { meta, "evil" };
+	ZSTD_CCtx *cctx;
 	int i;
 
 	assert_non_null(tar);
@@ -899,7 +900,11 @@ write_raw_typed(const char *path, const char *meta, const char *bad_name, unsign
 	archive_write_free(a);
 	z = malloc(ZSTD_compressBound(used));
 	assert_non_null(z);
-	zlen = ZSTD_compress(z, ZSTD_compressBound(used), tar, used, 1);
+	/* With the content checksum every frame of a bundle must carry. */
+	assert_non_null(cctx = ZSTD_createCCtx());
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
+	zlen = ZSTD_compress2(cctx, z, ZSTD_compressBound(used), tar, used);
+	ZSTD_freeCCtx(cctx);
 	assert_false(ZSTD_isError(zlen));
 	assert_int_equal(fu_write_atomic(path, z, zlen, 0644, &err), BARGE_OK);
 	free(z);
