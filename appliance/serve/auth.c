@@ -792,7 +792,8 @@ grant_add(struct auth_grant *g, const struct auth_identity *id, const char *p, s
 			break;
 	if (i == g->n) {
 		if (g->n == AUTH_SCOPES_MAX)
-			return err_set(err, BARGE_ELIMIT, "more than %d scopes", AUTH_SCOPES_MAX);
+			return err_set(err, BARGE_ELIMIT, "scopes naming more than %d resources",
+			               AUTH_SCOPES_MAX);
 		g->scope[g->n] = sc;
 		g->scope[g->n++].actions = 0;
 	}
