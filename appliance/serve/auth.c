@@ -650,6 +650,32 @@ check_admin(struct auth *a, const char *pw, size_t len)
 }
 
 int
+auth_check_password(struct auth *a, const char *user, const char *pw, size_t len,
+                    struct auth_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (strcmp(user, "admin") == 0) {
+		if (!check_admin(a, pw, len))
+			return BARGE_EAUTH;
+		snprintf(id->subject, sizeof(id->subject), "admin");
+		id->actions = AUTH_ALL;
+		return BARGE_OK;
+	}
+	if (valid_token_name(user))
+		return tokens_match(a, user, pw, len, id);
+	return BARGE_EAUTH;
+}
+
+int
+auth_check_ro_token(struct auth *a, const char *v, struct auth_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (strncmp(v, AUTH_RO_PREFIX, sizeof(AUTH_RO_PREFIX) - 1) != 0 || strchr(v, '.') != NULL)
+		return BARGE_EINVAL;
+	return tokens_match(a, NULL, v, strlen(v), id);
+}
+
+int
 auth_check_header(struct auth *a, const char *authorization, struct auth_identity *id)
 {
 	unsigned char dec[AUTH_TOKEN_MAX];
@@ -662,13 +688,8 @@ auth_check_header(struct auth *a, const char *authorization, struct auth_identit
 	memset(id, 0, sizeof(*id));
 	if (authorization == NULL || (len = strlen(authorization)) > AUTH_TOKEN_MAX)
 		return BARGE_EINVAL;
-	if (strncasecmp(authorization, "Bearer ", 7) == 0) {
-		v = authorization + 7;
-		if (strncmp(v, AUTH_RO_PREFIX, sizeof(AUTH_RO_PREFIX) - 1) != 0 ||
-		    strchr(v, '.') != NULL)
-			return BARGE_EINVAL;
-		return tokens_match(a, NULL, v, strlen(v), id);
-	}
+	if (strncasecmp(authorization, "Bearer ", 7) == 0)
+		return auth_check_ro_token(a, authorization + 7, id);
 	if (strncasecmp(authorization, "Basic ", 6) != 0)
 		return BARGE_EINVAL;
 	v = authorization + 6;
@@ -683,16 +704,7 @@ auth_check_header(struct auth *a, const char *authorization, struct auth_identit
 	}
 	*colon = '\0';
 	len = (size_t)n - (size_t)(colon + 1 - (char *)dec);
-	rc = BARGE_EAUTH;
-	if (strcmp((char *)dec, "admin") == 0) {
-		if (check_admin(a, colon + 1, len)) {
-			snprintf(id->subject, sizeof(id->subject), "admin");
-			id->actions = AUTH_ALL;
-			rc = BARGE_OK;
-		}
-	} else if (valid_token_name((char *)dec)) {
-		rc = tokens_match(a, (char *)dec, colon + 1, len, id);
-	}
+	rc = auth_check_password(a, (char *)dec, colon + 1, len, id);
 	explicit_bzero(dec, (size_t)n);
 	return rc;
 }
@@ -753,43 +765,67 @@ auth_parse_scope(const char *s, struct auth_scope *out)
 	return BARGE_OK;
 }
 
+/*
+ * Adds one scope of scopes (at p, len bytes) to g, narrowed to what id may
+ * do.  Scopes naming the same resource share one entry, so that a client
+ * repeating a resource (pull in one scope, push in another) uses no more
+ * of the AUTH_SCOPES_MAX entries than one.
+ */
+static int
+grant_add(struct auth_grant *g, const struct auth_identity *id, const char *p, size_t len,
+          struct barge_err *err)
+{
+	char one[AUTH_NAME_MAX + 32];
+	struct auth_scope sc;
+	size_t i;
+
+	if (len >= sizeof(one))
+		return err_set(err, BARGE_EINVAL, "scope longer than %zu characters",
+		               sizeof(one) - 1);
+	memcpy(one, p, len);
+	one[len] = '\0';
+	if (auth_parse_scope(one, &sc) != BARGE_OK)
+		return err_set(err, BARGE_EINVAL, "malformed scope \"%.100s\"", one);
+	for (i = 0; i < g->n; i++)
+		if (strcmp(g->scope[i].type, sc.type) == 0 &&
+		    strcmp(g->scope[i].name, sc.name) == 0)
+			break;
+	if (i == g->n) {
+		if (g->n == AUTH_SCOPES_MAX)
+			return err_set(err, BARGE_ELIMIT, "scopes naming more than %d resources",
+			               AUTH_SCOPES_MAX);
+		g->scope[g->n] = sc;
+		g->scope[g->n++].actions = 0;
+	}
+	g->scope[i].actions |= sc.actions & id->actions;
+	return BARGE_OK;
+}
+
 int
 auth_token_issue(struct auth *a, const struct auth_identity *id, const char *scopes, time_t now,
                  char **token, struct barge_err *err)
 {
 	unsigned char m[AUTH_HASH_LEN];
-	struct auth_scope sc;
-	char *payload = NULL, *tok = NULL, one[AUTH_NAME_MAX + 32];
+	struct auth_grant *g = NULL;
+	char *payload = NULL, *tok = NULL;
 	const char *p, *e;
-	size_t len, nscope = 0, plen, tlen;
+	size_t i, len, plen, tlen;
 	int rc = BARGE_OK;
 
-	if ((payload = malloc(AUTH_PAYLOAD_MAX)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	len = (size_t)snprintf(payload, AUTH_PAYLOAD_MAX, "v1\n%s\n%lld\n", id->subject,
-	                       (long long)(now + AUTH_TOKEN_TTL));
+	if ((payload = malloc(AUTH_PAYLOAD_MAX)) == NULL || (g = calloc(1, sizeof(*g))) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (p = scopes != NULL ? scopes : ""; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
 		e = p + strcspn(p, " ");
-		if (e == p)
-			continue;
-		if ((size_t)(e - p) >= sizeof(one)) {
-			rc = err_set(err, BARGE_EINVAL, "scope longer than %zu characters",
-			             sizeof(one) - 1);
+		if (e != p && (rc = grant_add(g, id, p, (size_t)(e - p), err)) != BARGE_OK)
 			goto out;
-		}
-		memcpy(one, p, (size_t)(e - p));
-		one[e - p] = '\0';
-		if (auth_parse_scope(one, &sc) != BARGE_OK) {
-			rc = err_set(err, BARGE_EINVAL, "malformed scope \"%.100s\"", one);
-			goto out;
-		}
-		if (++nscope > AUTH_SCOPES_MAX) {
-			rc = err_set(err, BARGE_ELIMIT, "more than %d scopes", AUTH_SCOPES_MAX);
-			goto out;
-		}
-		len += (size_t)snprintf(payload + len, AUTH_PAYLOAD_MAX - len, "%s:%s:%u\n",
-		                        sc.type, sc.name, sc.actions & id->actions);
 	}
+	len = (size_t)snprintf(payload, AUTH_PAYLOAD_MAX, "v1\n%s\n%lld\n", id->subject,
+	                       (long long)(now + AUTH_TOKEN_TTL));
+	for (i = 0; i < g->n; i++)
+		len += (size_t)snprintf(payload + len, AUTH_PAYLOAD_MAX - len, "%s:%s:%u\n",
+		                        g->scope[i].type, g->scope[i].name, g->scope[i].actions);
 	plen = (len + 2) / 3 * 4 + 1;
 	tlen = plen + 1 + (AUTH_HASH_LEN + 2) / 3 * 4 + 1;
 	if ((tok = malloc(tlen)) == NULL) {
@@ -805,6 +841,7 @@ auth_token_issue(struct auth *a, const struct auth_identity *id, const char *sco
 	tok = NULL;
 out:
 	free(tok);
+	free(g);
 	free(payload);
 	return rc;
 }

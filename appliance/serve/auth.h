@@ -13,11 +13,11 @@
  *              Clients send it as Basic NAME:TOKEN or as Bearer TOKEN.
  *   anonymous  pull only, and only when anonymous pull is on.
  *
- * Session tokens (the Docker token dance: GET /token with Basic
- * credentials) are opaque strings "PAYLOAD.MAC", both base64url: the
- * payload names the subject, the expiry and the granted scopes, the MAC is
- * HMAC-SHA256 under a key drawn at random per process (a restart makes
- * clients fetch a new token, which they do on any 401).  Every secret is
+ * Session tokens (the Docker token dance: /token, token.h) are opaque
+ * strings "PAYLOAD.MAC", both base64url: the payload names the subject,
+ * the expiry and the granted scopes, the MAC is HMAC-SHA256 under a key
+ * drawn at random per process (a restart makes clients fetch a new token,
+ * which they do on any 401).  Every secret is
  * compared in constant time (CRYPTO_memcmp).  Nothing here logs; callers
  * must never log credentials either.
  *
@@ -102,6 +102,20 @@ const char *auth_password_path(const struct auth *a);
  */
 int auth_check_header(struct auth *a, const char *authorization,
                       struct auth_identity *id) BARGE_MUST_CHECK;
+/*
+ * Checks a user name and a password of len bytes, as Basic credentials
+ * carry them: admin's password, or a read-only token and its name.
+ * BARGE_EAUTH when wrong.
+ */
+int auth_check_password(struct auth *a, const char *user, const char *pw, size_t len,
+                        struct auth_identity *id) BARGE_MUST_CHECK;
+/*
+ * Checks a read-only token given alone (Bearer, or an OAuth2 refresh
+ * token).  BARGE_EINVAL when it does not look like one (a session token
+ * is not: use auth_token_verify), BARGE_EAUTH when no such token exists.
+ */
+int auth_check_ro_token(struct auth *a, const char *token,
+                        struct auth_identity *id) BARGE_MUST_CHECK;
 /* The anonymous identity: pull when anonymous pull is on, else nothing. */
 void auth_anonymous(const struct auth *a, struct auth_identity *id);
 
@@ -114,7 +128,9 @@ int auth_parse_scope(const char *s, struct auth_scope *out) BARGE_MUST_CHECK;
 /*
  * Issues a session token for id with the space-separated scopes asked for
  * (NULL or "": none; /v2/ only needs a valid token), each narrowed to what
- * id may do.  *token (caller frees) expires AUTH_TOKEN_TTL after now.
+ * id may do; scopes naming the same resource add up.  BARGE_EINVAL for a
+ * malformed scope, BARGE_ELIMIT beyond AUTH_SCOPES_MAX resources.  *token
+ * (caller frees) expires AUTH_TOKEN_TTL after now.
  */
 int auth_token_issue(struct auth *a, const struct auth_identity *id, const char *scopes, time_t now,
                      char **token, struct barge_err *err) BARGE_MUST_CHECK;

@@ -841,6 +841,35 @@ http_req_query(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct query_each {
+	const char *name;
+	int (*fn)(const char *value, void *arg);
+	void *arg;
+	int rc;
+};
+
+static enum MHD_Result
+query_each_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_each *q = cls;
+
+	(void)kind;
+	if (strcmp(key, q->name) != 0)
+		return MHD_YES;
+	q->rc = q->fn(value != NULL ? value : "", q->arg);
+	return q->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+int
+http_req_query_each(const struct http_req *r, const char *name,
+                    int (*fn)(const char *value, void *arg), void *arg)
+{
+	struct query_each q = { name, fn, arg, 0 };
+
+	(void)MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_each_one, &q);
+	return q.rc;
+}
+
 const char *
 http_req_header(const struct http_req *r, const char *name)
 {

@@ -101,8 +101,15 @@ unsigned http_server_in_flight(struct http_server *s);
 const char *http_req_method(const struct http_req *r);
 /* The path, percent-decoded, without the query string. */
 const char *http_req_path(const struct http_req *r);
-/* A query argument, or NULL. */
+/* A query argument, or NULL.  Of a repeated argument, the first. */
 const char *http_req_query(const struct http_req *r, const char *name);
+/*
+ * Calls fn with each value of the query argument name, in the order sent
+ * ("?name" without "=" gives ""), until fn returns non-zero, whose value
+ * is then returned; 0 when fn saw every value.
+ */
+int http_req_query_each(const struct http_req *r, const char *name,
+                        int (*fn)(const char *value, void *arg), void *arg);
 /* A request header (case-insensitive name), or NULL. */
 const char *http_req_header(const struct http_req *r, const char *name);
 /* The client's address, numeric ("192.0.2.1", "2001:db8::1"); "" if unknown. */

@@ -1,13 +1,13 @@
 /*
  * router.c: the top-level handler of barged serve (router.h): it labels
  * and times each request, decides who may do what under /v2 (parsing the
- * route once, and handing the parsed route to the registry), and answers
- * /token, the health and status pages, /metrics, the webhook and bundle
- * uploads.  It owns the in-flight request table and its own store.
+ * route once, and handing the parsed route to the registry), hands /token
+ * to token.c, and answers the health and status pages, /metrics, the
+ * webhook and bundle uploads.  It owns the in-flight request table and its
+ * own store.
  */
 #include "router.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "store.h"
+#include "token.h"
 #include "upload.h"
 #include "webhook.h"
 
@@ -484,64 +485,6 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 	free(rt);
 }
 
-/* --- /token -------------------------------------------------------------- */
-
-static void
-handle_token(struct router *r, struct http_req *req, struct rctx *c)
-{
-	const char *hdr = http_req_header(req, "Authorization");
-	struct barge_err err = { 0 };
-	struct auth_identity id;
-	json_t *body = NULL;
-	char *tok = NULL, *text = NULL, issued[32];
-	struct tm tm;
-	time_t now;
-
-	/*
-	 * Only GET: containerd tries the OAuth2 POST form first and falls
-	 * back to GET on 404.
-	 */
-	if (strcmp(http_req_method(req), "GET") != 0) {
-		respond_text(req, 404, "text/plain", "not found\n");
-		return;
-	}
-	if (hdr != NULL) {
-		if (auth_check_header(r->auth, hdr, &id) != BARGE_OK) {
-			(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
-			respond_oci_error(req, 401, "UNAUTHORIZED", "wrong credentials");
-			return;
-		}
-	} else {
-		auth_anonymous(r->auth, &id);
-		if (id.actions == 0) {
-			(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
-			respond_oci_error(req, 401, "UNAUTHORIZED", "authentication required");
-			return;
-		}
-	}
-	if (c != NULL)
-		snprintf(c->user, sizeof(c->user), "%s", id.subject);
-	now = time(NULL);
-	if (auth_token_issue(r->auth, &id, http_req_query(req, "scope"), now, &tok, &err) !=
-	    BARGE_OK) {
-		respond_oci_error(req, 400, "UNSUPPORTED", "malformed scope");
-		return;
-	}
-	gmtime_r(&now, &tm);
-	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	body = json_pack("{s:s,s:s,s:i,s:s}", "token", tok, "access_token", tok, "expires_in",
-	                 AUTH_TOKEN_TTL, "issued_at", issued);
-	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL) {
-		respond_text(req, 500, "text/plain", "internal error\n");
-	} else {
-		(void)http_resp_header(req, "Cache-Control", "no-store");
-		respond_text(req, 200, "application/json", text);
-	}
-	free(text);
-	json_decref(body);
-	free(tok);
-}
-
 /* --- the router's store: readiness, status, metrics, webhook ------------ */
 
 /* Opens the store if needed; called with st_mtx held. */
@@ -826,7 +769,7 @@ router_handle(struct http_req *req, void *arg)
 	route = router_route_label(path, r->project);
 	c = ctx_new(req, route);
 	if (strcmp(route, "token") == 0)
-		handle_token(r, req, c);
+		token_handle(r->auth, req, c != NULL ? c->user : NULL);
 	else if (strcmp(route, "healthz") == 0 && get)
 		respond_text(req, 200, "text/plain", "ok\n");
 	else if (strcmp(route, "readyz") == 0 && get)

@@ -2,7 +2,7 @@
  * router: the top-level handler of barged serve.
  *
  *   /v2/...            authentication and authorization, then the registry
- *   GET /token         session tokens for the clients' token dance
+ *   GET|POST /token    session tokens for the clients' token dance (token.h)
  *   GET /healthz       200 while the process serves
  *   GET /readyz        200 when the store opens and its database answers, else 503
  *   GET /metrics       Prometheus text (metrics.h)

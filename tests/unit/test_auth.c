@@ -347,6 +347,105 @@ test_session_tokens(void **state)
 	auth_free(b);
 }
 
+/* A token for id and scopes, verified into g. */
+static void
+issue(struct auth *a, const struct auth_identity *id, const char *scopes, struct auth_grant *g)
+{
+	struct barge_err err = { 0 };
+	char *t = NULL;
+
+	if (auth_token_issue(a, id, scopes, 1800000000, &t, &err) != BARGE_OK)
+		fail_msg("%s: %s", scopes, err.msg);
+	assert_int_equal(auth_token_verify(a, t, 1800000000, g), BARGE_OK);
+	free(t);
+}
+
+static void
+test_several_scopes(void **state)
+{
+	struct auth_identity admin = { "admin", AUTH_ALL }, ro = { "token:ci", AUTH_PULL };
+	struct barge_err err = { 0 };
+	struct auth_grant g;
+	struct auth *a;
+	char *t = NULL, *many;
+	size_t i, n;
+	int gen;
+
+	(void)state;
+	a = new_auth(NULL, 0, &gen);
+	/* A push that mounts: the source's pull scope, the destination's push, either order. */
+	issue(a, &admin, "repository:e/src:pull repository:e/dst:pull,push", &g);
+	assert_true(auth_grant_allows(&g, "repository", "e/dst", AUTH_PULL | AUTH_PUSH));
+	assert_true(auth_grant_allows(&g, "repository", "e/src", AUTH_PULL));
+	assert_false(auth_grant_allows(&g, "repository", "e/src", AUTH_PUSH));
+	issue(a, &admin, "repository:e/dst:pull,push repository:e/src:pull", &g);
+	assert_true(auth_grant_allows(&g, "repository", "e/dst", AUTH_PULL | AUTH_PUSH));
+	assert_true(auth_grant_allows(&g, "repository", "e/src", AUTH_PULL));
+	/* Every one is narrowed to what the identity may do. */
+	issue(a, &ro, "repository:e/src:pull  repository:e/dst:pull,push", &g);
+	assert_true(auth_grant_allows(&g, "repository", "e/dst", AUTH_PULL));
+	assert_false(auth_grant_allows(&g, "repository", "e/dst", AUTH_PUSH));
+	assert_true(auth_grant_allows(&g, "repository", "e/src", AUTH_PULL));
+	/*
+	 * Scopes naming one resource add up into one entry, so that repeating
+	 * a resource costs none of the AUTH_SCOPES_MAX entries.
+	 */
+	n = 3 * AUTH_SCOPES_MAX;
+	many = calloc(n, 32);
+	assert_non_null(many);
+	for (i = 0; i < n; i++)
+		strcat(many, i == n - 1 ? "repository:e/dst:push" : "repository:e/dst:pull ");
+	issue(a, &admin, many, &g);
+	assert_int_equal(g.n, 1);
+	assert_true(auth_grant_allows(&g, "repository", "e/dst", AUTH_PULL | AUTH_PUSH));
+	/* More resources than a token holds: refused, not cut short. */
+	many[0] = '\0';
+	for (i = 0; i <= AUTH_SCOPES_MAX; i++)
+		sprintf(many + strlen(many), "repository:e/r%zu:pull ", i);
+	assert_int_equal(auth_token_issue(a, &admin, many, 1800000000, &t, &err), BARGE_ELIMIT);
+	assert_null(t);
+	free(many);
+	auth_free(a);
+}
+
+static void
+test_password_and_ro_token(void **state)
+{
+	struct barge_err err = { 0 };
+	struct auth_identity id;
+	struct auth *a;
+	char pwfile[128], *tok = NULL;
+	int gen;
+
+	(void)state;
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", tmp);
+	assert_int_equal(fu_write_atomic(pwfile, "s3cret pass\n", 12, 0600, &err), BARGE_OK);
+	a = new_auth(pwfile, 0, &gen);
+	/* What the OAuth2 form's username and password carry. */
+	assert_int_equal(auth_check_password(a, "admin", "s3cret pass", 11, &id), BARGE_OK);
+	assert_string_equal(id.subject, "admin");
+	assert_int_equal(id.actions, AUTH_ALL);
+	/* The length counts: a prefix is no password. */
+	assert_int_equal(auth_check_password(a, "admin", "s3cret pass", 6, &id), BARGE_EAUTH);
+	assert_string_equal(id.subject, "");
+	assert_int_equal(auth_check_password(a, "root", "s3cret pass", 11, &id), BARGE_EAUTH);
+	assert_int_equal(auth_check_password(a, "bad name", "s3cret pass", 11, &id), BARGE_EAUTH);
+	/* A read-only token: with its name, or alone (Bearer, an OAuth2 refresh token). */
+	assert_int_equal(auth_ro_create(tmp, "ci", &tok, &err), BARGE_OK);
+	assert_int_equal(auth_check_password(a, "ci", tok, strlen(tok), &id), BARGE_OK);
+	assert_string_equal(id.subject, "token:ci");
+	assert_int_equal(id.actions, AUTH_PULL);
+	assert_int_equal(auth_check_ro_token(a, tok, &id), BARGE_OK);
+	assert_string_equal(id.subject, "token:ci");
+	/* Admin's password is no read-only token, nor is a token's name or a session token. */
+	assert_int_equal(auth_check_ro_token(a, "s3cret pass", &id), BARGE_EINVAL);
+	assert_int_equal(auth_check_ro_token(a, "barge_ci", &id), BARGE_EAUTH);
+	assert_int_equal(auth_check_ro_token(a, "barge_x.y", &id), BARGE_EINVAL);
+	assert_string_equal(id.subject, "");
+	free(tok);
+	auth_free(a);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_generated_password, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_configured_password, setup, teardown),
@@ -354,6 +453,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_readonly_tokens, setup, teardown),
 	cmocka_unit_test(test_scope_parse),
 	cmocka_unit_test_setup_teardown(test_session_tokens, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_several_scopes, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_password_and_ro_token, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

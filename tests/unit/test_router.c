@@ -16,6 +16,7 @@
 #include "registry.h"
 #include "router.h"
 #include "store.h"
+#include "token.h"
 
 #define REPO "edge/docker.io/library/hello"
 #define MANIFEST                                                                                  \
@@ -244,15 +245,16 @@ collect_head(char *data, size_t size, size_t n, void *arg)
 }
 
 /*
- * One request.  auth is a whole Authorization value or NULL; body (POST,
- * PUT) may be NULL.
+ * One request.  header is a whole header line ("Content-Type: x") or NULL;
+ * body (POST, PUT) may be NULL.  curl sends a POST body as
+ * application/x-www-form-urlencoded unless header says otherwise.
  */
 static void
-req(struct served *f, const char *method, const char *path, const char *auth, const char *body,
-    struct resp *r)
+req_header(struct served *f, const char *method, const char *path, const char *header,
+           const char *body, struct resp *r)
 {
 	struct curl_slist *hdrs = NULL;
-	char *url = fu_printf("%s%s", f->base, path), *ah = NULL;
+	char *url = fu_printf("%s%s", f->base, path);
 	CURL *c = curl_easy_init();
 	CURLcode rc;
 
@@ -265,9 +267,8 @@ req(struct served *f, const char *method, const char *path, const char *auth, co
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_head);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	if (auth != NULL) {
-		ah = fu_printf("Authorization: %s", auth);
-		hdrs = curl_slist_append(hdrs, ah);
+	if (header != NULL) {
+		hdrs = curl_slist_append(hdrs, header);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	}
 	if (strcmp(method, "HEAD") == 0)
@@ -283,6 +284,16 @@ req(struct served *f, const char *method, const char *path, const char *auth, co
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hdrs);
 	free(url);
+}
+
+/* One request.  auth is a whole Authorization value or NULL; body may be NULL. */
+static void
+req(struct served *f, const char *method, const char *path, const char *auth, const char *body,
+    struct resp *r)
+{
+	char *ah = auth != NULL ? fu_printf("Authorization: %s", auth) : NULL;
+
+	req_header(f, method, path, ah, body, r);
 	free(ah);
 }
 
@@ -307,22 +318,48 @@ basic(const char *user, const char *pw)
 	return out;
 }
 
+/* The access token of a 200 /token answer in r, as "Bearer T" (caller frees). */
+static char *
+token_of(struct resp *r)
+{
+	char *t, *end, *out;
+
+	assert_int_equal(r->status, 200);
+	assert_non_null(strstr(r->head, "Content-Type: application/json"));
+	assert_non_null(strstr(r->body, "\"expires_in\":300"));
+	assert_non_null(strstr(r->body, "\"issued_at\":\""));
+	assert_non_null(t = strstr(r->body, "\"token\":\""));
+	t += 9;
+	assert_non_null(end = strchr(t, '"'));
+	out = fu_printf("Bearer %.*s", (int)(end - t), t);
+	/* The OAuth2 name of the same token. */
+	assert_non_null(t = strstr(r->body, "\"access_token\":\""));
+	assert_memory_equal(t + 16, out + 7, strlen(out + 7));
+	return out;
+}
+
+/* The token of a GET /token answer for query (after "?service=barged&"), as "Bearer T". */
+static char *
+fetch_token_query(struct served *f, const char *auth, const char *query)
+{
+	struct resp r;
+	char *path = fu_printf("/token?service=barged&%s", query), *out;
+
+	req(f, "GET", path, auth, NULL, &r);
+	out = token_of(&r);
+	resp_free(&r);
+	free(path);
+	return out;
+}
+
 /* The token of a /token answer, as "Bearer T" (caller frees). */
 static char *
 fetch_token(struct served *f, const char *auth, const char *scope)
 {
-	struct resp r;
-	char *path = fu_printf("/token?service=barged&scope=%s", scope), *t, *end, *out;
+	char *query = fu_printf("scope=%s", scope), *out;
 
-	req(f, "GET", path, auth, NULL, &r);
-	assert_int_equal(r.status, 200);
-	assert_non_null(strstr(r.body, "\"expires_in\":300"));
-	assert_non_null(t = strstr(r.body, "\"token\":\""));
-	t += 9;
-	assert_non_null(end = strchr(t, '"'));
-	out = fu_printf("Bearer %.*s", (int)(end - t), t);
-	resp_free(&r);
-	free(path);
+	out = fetch_token_query(f, auth, query);
+	free(query);
 	return out;
 }
 
@@ -448,6 +485,221 @@ test_readonly_cannot_push(void **state)
 	free(bearer);
 }
 
+/*
+ * A repository that sorts before REPO: containerd sorts its scopes, so a
+ * push to REPO that mounts from SRC asks for SRC's pull scope first.
+ */
+#define SRC "edge/aa/src"
+
+/* A request's status, and that its body is freed. */
+static long
+status_of(struct served *f, const char *method, const char *path, const char *auth)
+{
+	struct resp r;
+	long status;
+
+	req(f, method, path, auth, method[0] == 'P' ? "" : NULL, &r);
+	status = r.status;
+	resp_free(&r);
+	return status;
+}
+
+static void
+test_token_several_scopes(void **state)
+{
+	struct served *f = *state;
+	char *admin = basic("admin", f->password), *ro = basic("nodes", f->ro_token), *bearer;
+	struct resp r;
+
+	/* The source's pull scope first, as containerd asks when it mounts. */
+	bearer = fetch_token_query(
+	        f, admin, "scope=repository:" SRC ":pull&scope=repository:" REPO ":pull,push");
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 202);
+	assert_int_equal(status_of(f, "GET", "/v2/" REPO "/manifests/v1", bearer), 200);
+	/* Authorized on the source: the registry answers, not the router. */
+	assert_int_equal(status_of(f, "GET", "/v2/" SRC "/tags/list", bearer), 404);
+	free(bearer);
+	/* The other order grants the same. */
+	bearer = fetch_token_query(
+	        f, admin, "scope=repository:" REPO ":pull,push&scope=repository:" SRC ":pull");
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 202);
+	assert_int_equal(status_of(f, "GET", "/v2/" SRC "/tags/list", bearer), 404);
+	/* Each scope grants what it names: pull on the source is no push there. */
+	req(f, "POST", "/v2/" SRC "/blobs/uploads/", bearer, "", &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.head, "error=\"insufficient_scope\""));
+	resp_free(&r);
+	free(bearer);
+	/* A read-only token gets pull on each, and push on none. */
+	bearer = fetch_token_query(
+	        f, ro, "scope=repository:" SRC ":pull&scope=repository:" REPO ":pull,push");
+	assert_int_equal(status_of(f, "GET", "/v2/" REPO "/manifests/v1", bearer), 200);
+	assert_int_equal(status_of(f, "GET", "/v2/" SRC "/tags/list", bearer), 404);
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 403);
+	free(bearer);
+	/* One malformed scope among good ones refuses the request, naming the field. */
+	req(f, "GET", "/token?service=barged&scope=repository:" REPO ":pull&scope=repository:a",
+	    admin, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\"code\":\"UNSUPPORTED\""));
+	assert_non_null(strstr(r.body, "\"message\":\"scope: "));
+	resp_free(&r);
+	free(admin);
+	free(ro);
+}
+
+static void
+test_token_space_separated(void **state)
+{
+	struct served *f = *state;
+	char *admin = basic("admin", f->password), *bearer;
+
+	/* One parameter, several scopes: %20 and + both mean a space. */
+	bearer = fetch_token_query(f, admin,
+	                           "scope=repository:" SRC ":pull%20repository:" REPO ":pull,push");
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 202);
+	assert_int_equal(status_of(f, "GET", "/v2/" SRC "/tags/list", bearer), 404);
+	free(bearer);
+	bearer = fetch_token_query(f, admin,
+	                           "scope=repository:" SRC ":pull+repository:" REPO
+	                           ":pull,push&scope=registry:catalog:*");
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 202);
+	assert_int_equal(status_of(f, "GET", "/v2/_catalog", bearer), 200);
+	free(bearer);
+	free(admin);
+}
+
+/* POSTs body to /token; the answer's token as "Bearer T", or NULL when not 200. */
+static char *
+post_token(struct served *f, const char *body, long *status)
+{
+	struct resp r;
+	char *out = NULL;
+
+	req(f, "POST", "/token", NULL, body, &r);
+	*status = r.status;
+	if (r.status == 200)
+		out = token_of(&r);
+	resp_free(&r);
+	return out;
+}
+
+static void
+test_token_post_form(void **state)
+{
+	struct served *f = *state;
+	char *body, *bearer, *esc;
+	long status;
+
+	/* What containerd sends: url.Values encoded, scopes joined by a space. */
+	body = fu_printf("client_id=containerd-client&grant_type=password&password=%s"
+	                 "&scope=repository%%3Aedge%%2Faa%%2Fsrc%%3Apull+repository%%3Aedge%%2F"
+	                 "docker.io%%2Flibrary%%2Fhello%%3Apull%%2Cpush&service=barged"
+	                 "&username=admin",
+	                 f->password);
+	bearer = post_token(f, body, &status);
+	assert_int_equal(status, 200);
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 202);
+	assert_int_equal(status_of(f, "GET", "/v2/" SRC "/tags/list", bearer), 404);
+	free(bearer);
+	free(body);
+	/* A read-only token as the refresh token: pull, never push. */
+	esc = curl_easy_escape(NULL, f->ro_token, 0);
+	body = fu_printf("grant_type=refresh_token&refresh_token=%s&service=barged&client_id=t"
+	                 "&scope=repository%%3A" REPO "%%3Apull%%2Cpush",
+	                 esc);
+	bearer = post_token(f, body, &status);
+	assert_int_equal(status, 200);
+	assert_int_equal(status_of(f, "GET", "/v2/" REPO "/manifests/v1", bearer), 200);
+	assert_int_equal(status_of(f, "POST", "/v2/" REPO "/blobs/uploads/", bearer), 403);
+	free(bearer);
+	free(body);
+	curl_free(esc);
+	/* No scope: a token for /v2/ only. */
+	body = fu_printf("grant_type=password&username=admin&password=%s", f->password);
+	bearer = post_token(f, body, &status);
+	assert_int_equal(status, 200);
+	assert_int_equal(status_of(f, "GET", "/v2/", bearer), 200);
+	assert_int_equal(status_of(f, "GET", "/v2/" REPO "/manifests/v1", bearer), 401);
+	free(bearer);
+	free(body);
+	/* Wrong credentials, and a session token is no refresh token. */
+	assert_null(post_token(f, "grant_type=password&username=admin&password=nope", &status));
+	assert_int_equal(status, 401);
+	assert_null(post_token(f, "grant_type=password&username=nodes&password=nope", &status));
+	assert_int_equal(status, 401);
+	assert_null(post_token(f, "grant_type=refresh_token&refresh_token=barge_nope", &status));
+	assert_int_equal(status, 401);
+	body = fu_printf("grant_type=password&username=admin&password=%s", f->password);
+	bearer = post_token(f, body, &status);
+	free(body);
+	body = fu_printf("grant_type=refresh_token&refresh_token=%s", bearer + 7);
+	assert_null(post_token(f, body, &status));
+	assert_int_equal(status, 401);
+	free(body);
+	free(bearer);
+}
+
+/* POSTs body to /token with header; checks a 4xx OCI error whose message starts with field. */
+static void
+post_refused(struct served *f, const char *header, const char *body, long status, const char *field)
+{
+	char *want = fu_printf("\"message\":\"%s: ", field);
+	struct resp r;
+
+	req_header(f, "POST", "/token", header, body, &r);
+	if (r.status != status || strstr(r.body, want) == NULL)
+		fail_msg("POST /token %.60s: %ld %s, expected %ld naming %s", body, r.status,
+		         r.body, status, field);
+	assert_non_null(strstr(r.head, "Content-Type: application/json"));
+	assert_non_null(strstr(r.body, "{\"errors\":[{\"code\":\""));
+	resp_free(&r);
+	free(want);
+}
+
+static void
+test_token_post_malformed(void **state)
+{
+	struct served *f = *state;
+	char *big, *body;
+	long status;
+
+	/* Bodies past the bound: announced, and streamed without a length. */
+	big = malloc(TOKEN_FORM_MAX + 2);
+	assert_non_null(big);
+	memset(big, 'x', TOKEN_FORM_MAX + 1);
+	big[TOKEN_FORM_MAX + 1] = '\0';
+	memcpy(big, "grant_type=password&username=admin&password=", 44);
+	post_refused(f, NULL, big, 413, "body");
+	post_refused(f, "Transfer-Encoding: chunked", big, 413, "body");
+	free(big);
+	post_refused(f, "Content-Type: application/json", "{\"grant_type\":\"password\"}", 400,
+	             "Content-Type");
+	post_refused(f, NULL, "", 400, "grant_type");
+	post_refused(f, NULL, "username=admin&password=x", 400, "grant_type");
+	post_refused(f, NULL, "grant_type=client_credentials", 400, "grant_type");
+	post_refused(f, NULL, "grant_type=password&password=x", 400, "username");
+	post_refused(f, NULL, "grant_type=password&username=admin", 400, "password");
+	post_refused(f, NULL, "grant_type=refresh_token&username=admin", 400, "refresh_token");
+	post_refused(f, NULL, "grant_type=password&username=admin&password=%zz", 400, "password");
+	post_refused(f, NULL, "grant_type=password&username=admin&password=%4", 400, "password");
+	post_refused(f, NULL, "grant_type=password&username=admin&password=a%00b", 400, "password");
+	post_refused(f, NULL, "grant_type=password&username=ad%0Amin&password=x", 400, "username");
+	post_refused(f, NULL, "grant_type=password&grant_type=password&username=admin&password=x",
+	             400, "grant_type");
+	body = fu_printf("grant_type=password&username=admin&password=%s&scope=repository%%3Aa",
+	                 f->password);
+	post_refused(f, NULL, body, 400, "scope");
+	free(body);
+	/* Parameters the server does not know are ignored, as OAuth2 asks. */
+	body = fu_printf("grant_type=password&username=admin&password=%s&access_type=offline"
+	                 "&x%%zz=%%zz&&=",
+	                 f->password);
+	free(post_token(f, body, &status));
+	assert_int_equal(status, 200);
+	free(body);
+}
+
 static void
 test_ops_endpoints(void **state)
 {
@@ -546,6 +798,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_token_dance_admin_push, serve_anon, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_readonly_cannot_push, serve_closed, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_ops_endpoints, serve_anon, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_token_several_scopes, serve_closed, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_token_space_separated, serve_closed, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_token_post_form, serve_closed, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_token_post_malformed, serve_closed, serve_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
