@@ -1,8 +1,16 @@
 #include "test_main.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "fileutil.h"
 #include "store_fixture.h"
 #include "store_load.h"
 #include "store_push.h"
