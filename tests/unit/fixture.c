@@ -4,6 +4,7 @@
  */
 #include "test_main.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -23,6 +24,16 @@ fx_tmpdir(char *dir, const char *name)
 		fail_msg("mkdtemp %s: %s", dir, strerror(errno));
 }
 
+char *
+fx_tmpdir_new(const char *name)
+{
+	char dir[FX_DIR_MAX], *p;
+
+	fx_tmpdir(dir, name);
+	assert_non_null(p = strdup(dir));
+	return p;
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -39,6 +50,43 @@ fx_rmtree(const char *path)
 {
 	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
 		fail_msg("remove %s: %s", path, strerror(errno));
+}
+
+int
+fx_count_entries(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		fail_msg("opendir %s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* nftw passes no argument to its callback: the count of the walk in progress. */
+static int nfiles;
+
+static int
+count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)st;
+	(void)ftw;
+	nfiles += flag == FTW_F;
+	return 0;
+}
+
+int
+fx_count_files(const char *dir)
+{
+	nfiles = 0;
+	if (nftw(dir, count_entry, 16, FTW_PHYS) != 0)
+		fail_msg("walk %s: %s", dir, strerror(errno));
+	return nfiles;
 }
 
 char *

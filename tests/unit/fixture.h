@@ -23,11 +23,20 @@
  */
 void fx_tmpdir(char *dir, const char *name);
 
+/* fx_tmpdir's directory, its name in a new string; caller frees (after fx_rmtree). */
+char *fx_tmpdir_new(const char *name);
+
 /*
  * Removes path and everything below it, without following symbolic links;
  * a path that is not there is fine (a test may have removed it).
  */
 void fx_rmtree(const char *path);
+
+/* How many names dir holds besides . and .. */
+int fx_count_entries(const char *dir);
+
+/* How many regular files there are below dir, at any depth. */
+int fx_count_files(const char *dir);
 
 /* "dir/name"; caller frees. */
 char *fx_path(const char *dir, const char *name);
