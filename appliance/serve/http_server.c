@@ -285,8 +285,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 }
 
-/* -1 when absent or not a plain decimal number. */
-static int64_t
+int64_t
 http_parse_length(const char *cl)
 {
 	unsigned long long n;

@@ -118,6 +118,13 @@ const char *http_req_remote_addr(struct http_req *r);
 int http_req_has_body(const struct http_req *r);
 /* The announced Content-Length, or -1 when there is none or it is not a number. */
 int64_t http_req_content_length(const struct http_req *r);
+/*
+ * The value of a Content-Length header (NULL when absent) as the server
+ * reads it: a plain decimal number, leading zeros allowed, of at most
+ * INT64_MAX; anything else (a sign, spaces, a second number, overflow) is
+ * -1, "not a number".  Pure: exposed for the fuzzing harness.
+ */
+int64_t http_parse_length(const char *cl);
 
 /*
  * Called with each piece of the body as it arrives; non-zero (a BARGE_E*

@@ -70,18 +70,11 @@ registry_query_escape(char *buf, size_t size, const char *s)
 static int
 registry_page_size(struct http_req *req, uint64_t max, uint64_t *n)
 {
-	const char *nq, *end;
-
-	*n = max;
-	if ((nq = http_req_query(req, "n")) == NULL)
-		return 1;
-	if ((end = registry_range_u64(nq, n)) == NULL || *end != '\0') {
+	if (!registry_range_page(http_req_query(req, "n"), max, n)) {
 		registry_send_error(req, 400, "PAGINATION_NUMBER_INVALID",
 		                    "n must be a non-negative number");
 		return 0;
 	}
-	if (*n > max)
-		*n = max;
 	return 1;
 }
 

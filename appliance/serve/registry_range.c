@@ -83,3 +83,18 @@ registry_range_content(const char *v, uint64_t *start, uint64_t *end)
 		return 0;
 	return *end >= *start;
 }
+
+int
+registry_range_page(const char *v, uint64_t max, uint64_t *n)
+{
+	const char *end;
+
+	*n = max;
+	if (v == NULL)
+		return 1;
+	if ((end = registry_range_u64(v, n)) == NULL || *end != '\0')
+		return 0;
+	if (*n > max)
+		*n = max;
+	return 1;
+}

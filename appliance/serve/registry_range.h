@@ -45,4 +45,11 @@ enum registry_range registry_range_parse(const char *hdr, uint64_t size, uint64_
  */
 int registry_range_content(const char *v, uint64_t *start, uint64_t *end);
 
+/*
+ * Reads the n= of a listing, v (NULL when absent), into *n: max when
+ * absent, else the number, at most max.  Returns 1, or 0 when v is not a
+ * plain decimal number (*n then unspecified): the listing answers 400.
+ */
+int registry_range_page(const char *v, uint64_t max, uint64_t *n);
+
 #endif

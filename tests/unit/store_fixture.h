@@ -1,29 +1,26 @@
 /*
- * store_fixture: a real store in a mkdtemp directory and real images in it,
- * for the store's tests (test_store, test_gc, test_fsck).  Include after
- * test_main.h.  Images are OCI manifests whose config and layers are small
- * text blobs; everything goes through the public store API, as a load would.
+ * store_fixture: a real store in a scratch directory (fixture.h) and real
+ * images in it, for the store's tests (test_store, test_gc, test_fsck).
+ * Include after test_main.h.  Images are OCI manifests whose config and
+ * layers are small text blobs; everything goes through the public store
+ * API, as a load would.  Every function asserts rather than returns an
+ * error.
  */
 #ifndef BARGE_STORE_FIXTURE_H
 #define BARGE_STORE_FIXTURE_H
 
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "digest.h"
-#include "fileutil.h"
+#include "fixture.h"
 #include "store.h"
 
 #define FX_LAYERS_MAX 4
 
+/* The cmocka state of a store test: fx_setup makes it, fx_teardown frees it. */
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	struct store *s;
 };
 
@@ -36,180 +33,37 @@ struct fx_image {
 	int64_t bytes; /* manifest + config + layers */
 };
 
-static __attribute__((unused)) int
-fx_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+/* cmocka setup and teardown: a struct fixture with an open store in a new directory. */
+int fx_setup(void **state);
+int fx_teardown(void **state);
 
-static __attribute__((unused)) int
-fx_setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct barge_err err;
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_store.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
-	*state = f;
-	return 0;
-}
-
-static __attribute__((unused)) int
-fx_teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	store_close(f->s);
-	nftw(f->dir, fx_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-/* Stores text as a blob; digest in out. */
-static __attribute__((unused)) void
-fx_blob(struct store *s, const char *text, char *out)
-{
-	struct store_blob_writer *w = NULL;
-	struct barge_err err;
-	size_t len = strlen(text);
-
-	assert_int_equal(digest_buf(DIGEST_SHA256, text, len, out, &err), BARGE_OK);
-	assert_int_equal(store_blob_begin(s, out, (int64_t)len, &w, &err), BARGE_OK);
-	assert_int_equal(store_blob_write(w, text, len, &err), BARGE_OK);
-	assert_int_equal(store_blob_commit(w, &err), BARGE_OK);
-}
+/* Stores text as a blob; digest in out (DIGEST_STR_MAX bytes). */
+void fx_blob(struct store *s, const char *text, char *out);
 
 /*
  * Stores the blobs of an image: config text cfg and the n layer texts.
  * Nothing is recorded: fx_record does that inside a transaction.
  */
-static __attribute__((unused)) void
-fx_image_blobs(struct store *s, const char *cfg, const char *const *layers, size_t n,
-               struct fx_image *im)
-{
-	char json[4096];
-	size_t used, i;
-
-	assert_true(n <= FX_LAYERS_MAX);
-	memset(im, 0, sizeof(*im));
-	fx_blob(s, cfg, im->config);
-	im->bytes = (int64_t)strlen(cfg);
-	used = (size_t)snprintf(json, sizeof(json),
-	                        "{\"schemaVersion\":2,"
-	                        "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-	                        "\"config\":{\"mediaType\":"
-	                        "\"application/vnd.oci.image.config.v1+json\","
-	                        "\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
-	                        im->config, strlen(cfg));
-	for (i = 0; i < n; i++) {
-		fx_blob(s, layers[i], im->layers[i]);
-		im->bytes += (int64_t)strlen(layers[i]);
-		used += (size_t)snprintf(json + used, sizeof(json) - used,
-		                         "%s{\"mediaType\":"
-		                         "\"application/vnd.oci.image.layer.v1.tar\","
-		                         "\"digest\":\"%s\",\"size\":%zu}",
-		                         i ? "," : "", im->layers[i], strlen(layers[i]));
-	}
-	im->nlayers = n;
-	snprintf(json + used, sizeof(json) - used, "]}");
-	fx_blob(s, json, im->manifest);
-	im->manifest_size = (int64_t)strlen(json);
-	im->bytes += im->manifest_size;
-}
+void fx_image_blobs(struct store *s, const char *cfg, const char *const *layers, size_t n,
+                    struct fx_image *im);
 
 /* Records im in repo, tagged tag (NULL: untagged), pinned by bundle (0: none). */
-static __attribute__((unused)) void
-fx_record(struct store *s, const char *repo, const struct fx_image *im, const char *tag,
-          int64_t bundle)
-{
-	struct barge_err err;
-	size_t i;
-
-	assert_int_equal(store_put_manifest(s, repo, im->manifest,
-	                                    "application/vnd.oci.image.manifest.v1+json",
-	                                    im->manifest_size, &err),
-	                 BARGE_OK);
-	assert_int_equal(store_put_ref(s, im->manifest, im->config, &err), BARGE_OK);
-	for (i = 0; i < im->nlayers; i++)
-		assert_int_equal(store_put_ref(s, im->manifest, im->layers[i], &err), BARGE_OK);
-	if (tag != NULL)
-		assert_int_equal(store_put_tag(s, repo, tag, im->manifest, &err), BARGE_OK);
-	if (bundle > 0)
-		assert_int_equal(store_put_bundle_image(s, bundle, repo, im->manifest, &err),
-		                 BARGE_OK);
-}
+void fx_record(struct store *s, const char *repo, const struct fx_image *im, const char *tag,
+               int64_t bundle);
 
 /* Records a bundle (its barge.json digest made from name) and returns its id. */
-static __attribute__((unused)) int64_t
-fx_bundle(struct store *s, const char *name, const char *version)
-{
-	struct barge_err err;
-	char digest[DIGEST_STR_MAX], text[256];
-	int64_t id;
+int64_t fx_bundle(struct store *s, const char *name, const char *version);
 
-	snprintf(text, sizeof(text), "%s-%s", name, version);
-	assert_int_equal(digest_buf(DIGEST_SHA256, text, strlen(text), digest, &err), BARGE_OK);
-	assert_int_equal(store_put_bundle(s, name, version, digest, &id, &err), BARGE_OK);
-	return id;
-}
-
-static __attribute__((unused)) void
-fx_begin(struct store *s)
-{
-	struct barge_err err;
-
-	assert_int_equal(store_begin(s, &err), BARGE_OK);
-}
-
-static __attribute__((unused)) void
-fx_commit(struct store *s)
-{
-	struct barge_err err;
-
-	assert_int_equal(store_commit(s, &err), BARGE_OK);
-}
+void fx_begin(struct store *s);
+void fx_commit(struct store *s);
 
 /* Path of a blob file; caller frees. */
-static __attribute__((unused)) char *
-fx_blob_path(const struct fixture *f, const char *digest)
-{
-	char *p = fu_printf("%s/blobs/sha256/%.2s/%s", f->dir, digest + 7, digest + 7);
-
-	assert_non_null(p);
-	return p;
-}
+char *fx_blob_path(const struct fixture *f, const char *digest);
 
 /* Ages a blob file so GC's grace period does not keep it. */
-static __attribute__((unused)) void
-fx_age(const struct fixture *f, const char *digest, int seconds)
-{
-	struct timespec ts[2];
-	char *p = fx_blob_path(f, digest);
-
-	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - seconds;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
-	free(p);
-}
+void fx_age(const struct fixture *f, const char *digest, int seconds);
 
 /* Whether repo:reference resolves and its manifest blob opens. */
-static __attribute__((unused)) int
-fx_serves(struct store *s, const char *repo, const char *reference)
-{
-	struct store_manifest m;
-	struct barge_err err;
-	int64_t size;
-	int fd;
-
-	if (store_open_manifest(s, repo, reference, &m, &fd, &size, &err) != BARGE_OK)
-		return 0;
-	close(fd);
-	return 1;
-}
+int fx_serves(struct store *s, const char *repo, const char *reference);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "accesslog.h"
 #include "fileutil.h"
+#include "fixture.h"
 
 static void
 test_format_exact(void **state)
@@ -69,13 +70,13 @@ static void
 test_file_and_reopen(void **state)
 {
 	struct accesslog_entry e = { { 0, 0 }, "::1", "HEAD", "/v2/", 200, 0, 0.5, "anonymous" };
-	char dir[] = "/tmp/barge-alog-XXXXXX", path[64], moved[64], cmd[64], *text = NULL;
+	char dir[FX_DIR_MAX], path[96], moved[96], *text = NULL;
 	struct barge_err err = { 0 };
 	struct accesslog *l = NULL;
 	size_t len;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	fx_tmpdir(dir, "alog");
 	snprintf(path, sizeof(path), "%s/access.log", dir);
 	snprintf(moved, sizeof(moved), "%s/access.log.1", dir);
 	assert_int_equal(accesslog_open("off", &l, &err), BARGE_OK);
@@ -98,8 +99,7 @@ test_file_and_reopen(void **state)
 	free(text);
 	assert_int_equal(accesslog_open("/nonexistent/dir/log", &l, &err), BARGE_EIO);
 	assert_non_null(strstr(err.msg, "/nonexistent/dir/log"));
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	fx_rmtree(dir);
 }
 
 static const struct CMUnitTest tests[] = {

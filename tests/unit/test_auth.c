@@ -10,25 +10,24 @@
 
 #include "auth.h"
 #include "fileutil.h"
+#include "fixture.h"
 
-static char tmp[64];
+static char tmp[FX_DIR_MAX];
 
 static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(tmp, sizeof(tmp), "/tmp/barge-auth-XXXXXX");
-	return mkdtemp(tmp) != NULL ? 0 : -1;
+	fx_tmpdir(tmp, "auth");
+	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	return system(cmd);
+	fx_rmtree(tmp);
+	return 0;
 }
 
 /* "Basic " + base64(user:pw) */

@@ -2,9 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,30 +13,9 @@
 #include "bundle.h"
 #include "bundle_write.h"
 #include "fileutil.h"
+#include "fixture.h"
 
 #define MiB (1024 * 1024)
-
-static char *
-mktmp(void)
-{
-	char tmpl[] = "/tmp/barge-test-bundle-XXXXXX";
-
-	assert_non_null(mkdtemp(tmpl));
-	return strdup(tmpl);
-}
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void
-rmtree(char *dir)
-{
-	assert_int_equal(nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS), 0);
-	free(dir);
-}
 
 /* Deterministic pseudo-random bytes, so that compression has real work. */
 static void
@@ -55,48 +32,6 @@ fill_bytes(unsigned char *p, size_t n, unsigned seed)
 	}
 }
 
-static char *
-path_in(const char *dir, const char *name)
-{
-	char *p = fu_printf("%s/%s", dir, name);
-
-	assert_non_null(p);
-	return p;
-}
-
-static void
-write_file(const char *path, const void *buf, size_t len)
-{
-	struct barge_err e;
-
-	assert_int_equal(fu_write_atomic(path, buf, len, 0644, &e), BARGE_OK);
-}
-
-static char *
-read_whole(const char *path, size_t *len)
-{
-	struct barge_err e;
-	char *b = NULL;
-
-	assert_int_equal(fu_read_file(path, 1024 * MiB, &b, len, &e), BARGE_OK);
-	return b;
-}
-
-static size_t
-count_dir(const char *dir)
-{
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-
-	assert_non_null(dp = opendir(dir));
-	while ((d = readdir(dp)) != NULL)
-		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
-			n++;
-	closedir(dp);
-	return n;
-}
-
 /*
  * The sample bundle: barge.json, an empty entry, a 3 MiB blob streamed from a
  * file, and a small blob.
@@ -111,10 +46,10 @@ build_sample(const char *dir, const char *out, int threads, unsigned char *big, 
 	struct bundle_writer_opts o = { .level = 3, .threads = threads, .mtime = 1700000000 };
 	struct bundle_writer *w = NULL;
 	struct barge_err e;
-	char *src = path_in(dir, "big.src");
+	char *src = fx_path(dir, "big.src");
 	int fd;
 
-	write_file(src, big, bigsz);
+	fx_write(src, big, bigsz);
 	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
 	assert_int_equal(bundle_writer_add_buf(w, "barge.json", meta_json, strlen(meta_json), &e),
 	                 BARGE_OK);
@@ -138,14 +73,14 @@ test_roundtrip(void **state)
 	size_t bigsz = 3 * MiB + 123, have, got, len;
 	const char *name;
 	int64_t size;
-	char *dir = mktmp(), *out = path_in(dir, "demo-1.0.tar.zst"), *buf = NULL;
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "demo-1.0.tar.zst"), *buf = NULL;
 
 	assert_non_null(big = malloc(bigsz));
 	assert_non_null(back = malloc(bigsz));
 	fill_bytes(big, bigsz, 1);
 	build_sample(dir, out, 2, big, bigsz);
 	/* Only the bundle is left: the temp sibling was renamed into place. */
-	assert_int_equal(count_dir(dir), 1);
+	assert_int_equal(fx_count_entries(dir), 1);
 
 	assert_int_equal(bundle_reader_open(out, &r, &e), BARGE_OK);
 	assert_int_equal(bundle_reader_next(r, &name, &size, &e), BARGE_OK);
@@ -188,7 +123,8 @@ test_roundtrip(void **state)
 	free(big);
 	free(back);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /* A source handing out a file in small odd pieces, counting its closes. */
@@ -235,7 +171,7 @@ test_reader_from_source(void **state)
 	const char *name;
 	int64_t size;
 	struct stat st;
-	char *dir = mktmp(), *out = path_in(dir, "s.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "s.tar.zst");
 	int rc;
 
 	assert_non_null(big = malloc(bigsz));
@@ -295,7 +231,8 @@ test_reader_from_source(void **state)
 	free(big);
 	free(back);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /* read_block hands out an entry's bytes in place, in order. */
@@ -309,7 +246,7 @@ test_read_block(void **state)
 	const void *block;
 	const char *name;
 	int64_t size;
-	char *dir = mktmp(), *out = path_in(dir, "b.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "b.tar.zst");
 
 	assert_non_null(big = malloc(bigsz));
 	assert_non_null(back = malloc(bigsz));
@@ -341,7 +278,8 @@ test_read_block(void **state)
 	free(big);
 	free(back);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /* Other tools read the bundle: zstd frames with checksums, a pax/ustar tar inside. */
@@ -350,7 +288,7 @@ test_interop_with_zstd_and_tar(void **state)
 {
 	unsigned char *big;
 	size_t bigsz = 100000, len;
-	char *dir = mktmp(), *out = path_in(dir, "b.tar.zst"), *cmd, *listing;
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "b.tar.zst"), *cmd, *listing;
 
 	assert_non_null(big = malloc(bigsz));
 	fill_bytes(big, bigsz, 2);
@@ -361,8 +299,8 @@ test_interop_with_zstd_and_tar(void **state)
 	        dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-	cmd = path_in(dir, "list.txt");
-	listing = read_whole(cmd, &len);
+	cmd = fx_path(dir, "list.txt");
+	listing = fx_read(cmd, &len);
 	assert_non_null(strstr(listing, "-rw-r--r-- 0/0          100000 2023-11-14 22:13 "
 	                                "blobs/sha256/0123456789abcdef"));
 	assert_non_null(strstr(listing, "barge.json\n"));
@@ -370,7 +308,8 @@ test_interop_with_zstd_and_tar(void **state)
 	free(cmd);
 	free(big);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -378,7 +317,8 @@ test_reproducible_bytes(void **state)
 {
 	unsigned char *big;
 	size_t bigsz = 2 * MiB + 5, l1, l2;
-	char *dir = mktmp(), *a = path_in(dir, "a.tar.zst"), *b = path_in(dir, "b.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *a = fx_path(dir, "a.tar.zst"),
+	     *b = fx_path(dir, "b.tar.zst");
 	char *ba, *bb;
 
 	assert_non_null(big = malloc(bigsz));
@@ -387,8 +327,8 @@ test_reproducible_bytes(void **state)
 	build_sample(dir, a, 1, big, bigsz);
 	sleep(1);
 	build_sample(dir, b, 2, big, bigsz);
-	ba = read_whole(a, &l1);
-	bb = read_whole(b, &l2);
+	ba = fx_read(a, &l1);
+	bb = fx_read(b, &l2);
 	assert_int_equal(l1, l2);
 	assert_memory_equal(ba, bb, l1);
 	free(ba);
@@ -396,7 +336,8 @@ test_reproducible_bytes(void **state)
 	free(big);
 	free(a);
 	free(b);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -405,16 +346,17 @@ test_free_without_close_removes_temp(void **state)
 	struct bundle_writer_opts o = { 0 };
 	struct bundle_writer *w = NULL;
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "x.tar.zst");
 
 	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
 	/* /tmp has unnamed files: a bundle being written has no name at all. */
-	assert_int_equal(count_dir(dir), 0);
+	assert_int_equal(fx_count_entries(dir), 0);
 	assert_int_equal(bundle_writer_add_buf(w, "barge.json", "{}", 2, &e), BARGE_OK);
 	bundle_writer_free(w);
-	assert_int_equal(count_dir(dir), 0);
+	assert_int_equal(fx_count_entries(dir), 0);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -423,10 +365,11 @@ test_add_fd_short_input_fails(void **state)
 	struct bundle_writer_opts o = { 0 };
 	struct bundle_writer *w = NULL;
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst"), *src = path_in(dir, "src");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "x.tar.zst"),
+	     *src = fx_path(dir, "src");
 	int fd;
 
-	write_file(src, "0123456789", 10);
+	fx_write(src, "0123456789", 10);
 	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
 	assert_true((fd = open(src, O_RDONLY)) >= 0);
 	assert_int_equal(bundle_writer_add_fd(w, "blobs/sha256/a", fd, 11, &e), BARGE_EIO);
@@ -436,10 +379,11 @@ test_add_fd_short_input_fails(void **state)
 	assert_int_not_equal(bundle_writer_close(w, &e), BARGE_OK);
 	bundle_writer_free(w);
 	unlink(src);
-	assert_int_equal(count_dir(dir), 0);
+	assert_int_equal(fx_count_entries(dir), 0);
 	free(src);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -451,7 +395,7 @@ test_writer_rejects_bad_names(void **state)
 	struct bundle_writer_opts o = { 0 };
 	struct bundle_writer *w = NULL;
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "x.tar.zst");
 	size_t i;
 
 	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
@@ -459,7 +403,8 @@ test_writer_rejects_bad_names(void **state)
 		assert_int_equal(bundle_writer_add_buf(w, bad[i], "x", 1, &e), BARGE_EINVAL);
 	bundle_writer_free(w);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -468,24 +413,25 @@ test_writer_replaces_output_on_close(void **state)
 	struct bundle_writer_opts o = { 0 };
 	struct bundle_writer *w = NULL;
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "x.tar.zst");
 	struct stat st;
 
-	write_file(out, "old", 3);
+	fx_write(out, "old", 3);
 	assert_int_equal(bundle_writer_open(out, &o, &w, &e), BARGE_OK);
 	assert_int_equal(bundle_writer_add_buf(w, "barge.json", "{}", 2, &e), BARGE_OK);
 	/* Until the close, the old file is there, whole, and nothing else. */
 	assert_int_equal(stat(out, &st), 0);
 	assert_int_equal(st.st_size, 3);
-	assert_int_equal(count_dir(dir), 1);
+	assert_int_equal(fx_count_entries(dir), 1);
 	assert_int_equal(bundle_writer_close(w, &e), BARGE_OK);
 	bundle_writer_free(w);
 	assert_int_equal(stat(out, &st), 0);
 	assert_true(st.st_size > 3);
 	assert_int_equal(st.st_mode & 0777, 0644);
-	assert_int_equal(count_dir(dir), 1);
+	assert_int_equal(fx_count_entries(dir), 1);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /* Hand-made archives, written with libarchive directly. */
@@ -535,7 +481,7 @@ zstd_frame(struct bytes *out, const void *p, size_t n, int checksum)
 static void
 write_frames(const char *path, const struct bytes *z)
 {
-	write_file(path, z->p, z->len);
+	fx_write(path, z->p, z->len);
 }
 
 static void
@@ -600,7 +546,7 @@ static void
 expect_evil(const struct evil *ents, size_t n, int gnu, const char *msg)
 {
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "evil.tar.zst"), *want;
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "evil.tar.zst"), *want;
 
 	write_evil(out, ents, n, gnu);
 	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
@@ -608,7 +554,8 @@ expect_evil(const struct evil *ents, size_t n, int gnu, const char *msg)
 	assert_string_equal(e.msg, want);
 	free(want);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -638,7 +585,7 @@ test_reader_rejects_long_name(void **state)
 	char name[BUNDLE_NAME_MAX + 2];
 	struct evil ent = { name, AE_IFREG, NULL, 0 };
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "evil.tar.zst");
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "evil.tar.zst");
 
 	memset(name, 'a', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
@@ -648,7 +595,8 @@ test_reader_rejects_long_name(void **state)
 	assert_int_equal(read_all(out, &e), BARGE_EFORMAT);
 	assert_non_null(strstr(e.msg, "name too long"));
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -680,19 +628,19 @@ test_reader_rejects_non_bundles(void **state)
 {
 	struct barge_err e;
 	unsigned char junk[4096];
-	char *dir = mktmp(), *f = path_in(dir, "x.bin"), *want, *cmd;
+	char *dir = fx_tmpdir_new("bundle"), *f = fx_path(dir, "x.bin"), *want, *cmd;
 
 	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
 	fill_bytes(junk, sizeof(junk), 4);
-	write_file(f, junk, sizeof(junk));
+	fx_write(f, junk, sizeof(junk));
 	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
 	assert_string_equal(e.msg, want);
 
-	write_file(f, "", 0);
+	fx_write(f, "", 0);
 	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
 	assert_string_equal(e.msg, want);
 
-	write_file(f, "\x28\xb5", 2);
+	fx_write(f, "\x28\xb5", 2);
 	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
 	assert_string_equal(e.msg, want);
 
@@ -705,7 +653,7 @@ test_reader_rejects_non_bundles(void **state)
 	assert_string_equal(e.msg, want);
 	free(f);
 	free(want);
-	f = path_in(dir, "plain.tar");
+	f = fx_path(dir, "plain.tar");
 	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
 	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
 	assert_string_equal(e.msg, want);
@@ -717,13 +665,14 @@ test_reader_rejects_non_bundles(void **state)
 	                dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-	f = path_in(dir, "notar.zst");
+	f = fx_path(dir, "notar.zst");
 	want = fu_printf("%s: not a barge bundle (zstd-compressed tar expected)", f);
 	assert_int_equal(read_all(f, &e), BARGE_EFORMAT);
 	assert_string_equal(e.msg, want);
 	free(want);
 	free(f);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -743,17 +692,17 @@ damaged_sample(const char *dir, long cut, long flip_from_end)
 {
 	unsigned char *big;
 	size_t bigsz = 3 * MiB, len;
-	char *good = path_in(dir, "good.tar.zst"), *bad = path_in(dir, "bad.tar.zst"), *b;
+	char *good = fx_path(dir, "good.tar.zst"), *bad = fx_path(dir, "bad.tar.zst"), *b;
 
 	assert_non_null(big = malloc(bigsz));
 	fill_bytes(big, bigsz, 5);
 	build_sample(dir, good, 1, big, bigsz);
-	b = read_whole(good, &len);
+	b = fx_read(good, &len);
 	if (cut >= 0)
 		len = (size_t)cut;
 	if (flip_from_end > 0)
 		b[len - (size_t)flip_from_end] ^= 0x01;
-	write_file(bad, b, len);
+	fx_write(bad, b, len);
 	free(b);
 	free(big);
 	free(good);
@@ -764,27 +713,28 @@ static void
 test_reader_truncated_mid_entry(void **state)
 {
 	struct barge_err e;
-	char *dir = mktmp(), *bad = damaged_sample(dir, 1500000, 0), *want;
+	char *dir = fx_tmpdir_new("bundle"), *bad = damaged_sample(dir, 1500000, 0), *want;
 
 	assert_int_equal(read_all(bad, &e), BARGE_EFORMAT);
 	want = fu_printf("%s: entry \"%s\": truncated (zstd stream ends early)", bad, big_name);
 	assert_string_equal(e.msg, want);
 	free(want);
 	free(bad);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
 test_reader_truncated_at_end(void **state)
 {
 	struct barge_err e;
-	char *dir = mktmp(), *bad, *want;
+	char *dir = fx_tmpdir_new("bundle"), *bad, *want;
 	size_t len;
 	char *good;
 
 	/* Cutting only the last bytes (the frame checksum) must still fail. */
 	bad = damaged_sample(dir, -1, 0);
-	good = read_whole(bad, &len);
+	good = fx_read(bad, &len);
 	free(good);
 	free(bad);
 	bad = damaged_sample(dir, (long)len - 2, 0);
@@ -794,19 +744,21 @@ test_reader_truncated_at_end(void **state)
 	assert_string_equal(e.msg, want);
 	free(want);
 	free(bad);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
 test_reader_checks_frame_checksum(void **state)
 {
 	struct barge_err e;
-	char *dir = mktmp(), *bad = damaged_sample(dir, -1, 1);
+	char *dir = fx_tmpdir_new("bundle"), *bad = damaged_sample(dir, -1, 1);
 
 	assert_int_equal(read_all(bad, &e), BARGE_EFORMAT);
 	assert_non_null(strstr(e.msg, "corrupt zstd stream: Restored data doesn't match checksum"));
 	free(bad);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -816,7 +768,7 @@ test_slurp_max_enforced(void **state)
 	struct bundle_writer *w = NULL;
 	struct bundle_reader *r = NULL;
 	struct barge_err e;
-	char *dir = mktmp(), *out = path_in(dir, "x.tar.zst"), *buf = NULL, *want;
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "x.tar.zst"), *buf = NULL, *want;
 	const char *name;
 	int64_t size;
 	size_t len;
@@ -839,7 +791,8 @@ test_slurp_max_enforced(void **state)
 	free(buf);
 	bundle_reader_free(r);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static void
@@ -922,7 +875,7 @@ static char *
 write_tar(const char *dir, const struct bytes *t)
 {
 	struct bytes z = { NULL, 0 };
-	char *out = path_in(dir, "raw.tar.zst");
+	char *out = fx_path(dir, "raw.tar.zst");
 
 	zstd_frame(&z, t->p, t->len, 1);
 	write_frames(out, &z);
@@ -976,7 +929,7 @@ test_reader_refuses_special_typeflags(void **state)
 		{ 'Q', "unknown entry type (typeflag 'Q')" },
 		{ '\x7f', "unknown entry type (typeflag '\\x7f')" },
 	};
-	char *dir = mktmp(), *out, *msg;
+	char *dir = fx_tmpdir_new("bundle"), *out, *msg;
 	struct bytes t;
 	size_t i;
 
@@ -994,7 +947,8 @@ test_reader_refuses_special_typeflags(void **state)
 		free(out);
 		free(t.p);
 	}
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /*
@@ -1012,7 +966,7 @@ test_reader_follows_pax_and_base256_sizes(void **state)
 	struct barge_err e;
 	const char *name;
 	int64_t size;
-	char *dir = mktmp(), *out, *buf = NULL, *want;
+	char *dir = fx_tmpdir_new("bundle"), *out, *buf = NULL, *want;
 	struct bytes t = { NULL, 0 };
 
 	assert_non_null(big);
@@ -1053,7 +1007,8 @@ test_reader_follows_pax_and_base256_sizes(void **state)
 	free(out);
 	free(t.p);
 	free(big);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /* pax headers that describe a sparse file, or no regular file at all. */
@@ -1077,7 +1032,7 @@ test_reader_refuses_odd_pax_headers(void **state)
 		  "entry \"blobs/sha256/aaa\": a pax extended header follows another" },
 		{ "10 size=3\n", 'E', "a pax extended header at the end of the archive" },
 	};
-	char *dir = mktmp(), *out;
+	char *dir = fx_tmpdir_new("bundle"), *out;
 	struct bytes t;
 	size_t i;
 
@@ -1094,7 +1049,8 @@ test_reader_refuses_odd_pax_headers(void **state)
 		free(out);
 		free(t.p);
 	}
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 /*
@@ -1109,7 +1065,7 @@ test_reader_refuses_frames_without_checksum(void **state)
 	};
 	struct barge_err e;
 	struct bytes t = { NULL, 0 }, z = { NULL, 0 };
-	char *dir = mktmp(), *out = path_in(dir, "f.tar.zst"), *want;
+	char *dir = fx_tmpdir_new("bundle"), *out = fx_path(dir, "f.tar.zst"), *want;
 
 	tar_entry(&t, "barge.json", '0', "{}");
 	tar_entry(&t, "blobs/sha256/aaa", '0', "abc");
@@ -1151,7 +1107,8 @@ test_reader_refuses_frames_without_checksum(void **state)
 	free(z.p);
 	free(t.p);
 	free(out);
-	rmtree(dir);
+	fx_rmtree(dir);
+	free(dir);
 }
 
 static const struct CMUnitTest tests[] = {

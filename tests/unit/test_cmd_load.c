@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "cmd.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "store.h"
 
 /*
@@ -29,16 +29,10 @@
 #define HELLO_MANIFEST "sha256:1290dc3c1571f766e5b3d22bb06778c4b49a36606e7157c39f95759b0eb4c3f5"
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *out;
 	char *store;
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -46,8 +40,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_cmd_load.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "cmd_load");
 	f->out = fu_printf("%s/stdout", f->dir);
 	f->store = fu_printf("%s/store", f->dir);
 	*state = f;
@@ -59,7 +52,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	free(f->out);
 	free(f->store);
 	free(f);
@@ -116,10 +109,7 @@ has_tag(struct fixture *f, const char *tag)
 static char *
 path_in(struct fixture *f, const char *name)
 {
-	char *p = fu_printf("%s/%s", f->dir, name);
-
-	assert_non_null(p);
-	return p;
+	return fx_path(f->dir, name);
 }
 
 static void

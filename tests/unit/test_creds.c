@@ -8,10 +8,11 @@
 
 #include "creds.h"
 #include "fileutil.h"
+#include "fixture.h"
 
 /* A scratch dir with DOCKER_CONFIG pointing at it and a bin/ for helpers in front of PATH. */
 struct fx {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *old_path;
 };
 
@@ -23,8 +24,7 @@ setup(void **state)
 	char *bin, *path;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-creds.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "creds");
 	bin = fu_printf("%s/bin", f->dir);
 	assert_int_equal(fu_mkdirs(bin, 0755, &err), BARGE_OK);
 	f->old_path = strdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
@@ -41,12 +41,10 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	setenv("PATH", f->old_path, 1);
 	unsetenv("DOCKER_CONFIG");
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f->old_path);
 	free(f);
 	return 0;

@@ -9,6 +9,7 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 
 #define SHA256_EMPTY "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ABC_HEX      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -17,9 +18,9 @@
 	"sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a8" \
 	"36ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
 
-/* Per-test scratch: a mkdtemp directory and one file in it, removed afterwards. */
+/* Per-test scratch: a directory and one file in it, removed afterwards. */
 struct scratch {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char file[96];
 	int fd;
 };
@@ -30,8 +31,7 @@ setup(void **state)
 	struct scratch *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	strcpy(s->dir, "/tmp/barge-test-digest-XXXXXX");
-	assert_non_null(mkdtemp(s->dir));
+	fx_tmpdir(s->dir, "digest");
 	snprintf(s->file, sizeof(s->file), "%s/blob", s->dir);
 	s->fd = open(s->file, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	assert_true(s->fd >= 0);
@@ -45,8 +45,7 @@ teardown(void **state)
 	struct scratch *s = *state;
 
 	close(s->fd);
-	unlink(s->file);
-	rmdir(s->dir);
+	fx_rmtree(s->dir);
 	free(s);
 	return 0;
 }

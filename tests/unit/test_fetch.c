@@ -16,6 +16,7 @@
 #include "client.h"
 #include "fetch.h"
 #include "fileutil.h"
+#include "fixture.h"
 
 /*
  * A small HTTP/1.1 server on 127.0.0.1 in a thread: one request per
@@ -49,7 +50,7 @@ struct server {
 
 struct fx {
 	struct server srv;
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char cache[128];
 	struct client *c;
 	struct client_config cfg;
@@ -211,8 +212,7 @@ setup(void **state)
 	char name[64];
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-fetch.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "fetch");
 	snprintf(f->cache, sizeof(f->cache), "%s/cache", f->dir);
 	make_blob(&f->srv, 0, "alpha");
 	make_blob(&f->srv, 1, "bravo");
@@ -245,7 +245,6 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	f->srv.stop = 1;
 	pthread_join(f->srv.th, NULL);
@@ -255,8 +254,7 @@ teardown(void **state)
 	ref_free(f->ref);
 	free(f->srv.blob[0]);
 	free(f->srv.blob[1]);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	unsetenv("DOCKER_CONFIG");
 	free(f);
 	return 0;

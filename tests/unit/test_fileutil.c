@@ -1,12 +1,12 @@
 #include "test_main.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 
 /* A pipe holding the bytes of s, its write end closed: reads end after them. */
 static int
@@ -57,32 +57,17 @@ test_write_all(void **state)
 	assert_string_equal(err.msg, "write: Bad file descriptor");
 }
 
-/* Entries in dir besides . and .. */
-static int
-entries(const char *dir)
-{
-	struct dirent *d;
-	DIR *dp = opendir(dir);
-	int n = 0;
-
-	assert_non_null(dp);
-	while ((d = readdir(dp)) != NULL)
-		n += strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
-	closedir(dp);
-	return n;
-}
-
 static void
 test_out_publish(void **state)
 {
 	struct barge_err err = { 0 };
-	char dir[] = "/tmp/barge-fu-XXXXXX", *path, *tmp = NULL, *buf = NULL;
+	char dir[FX_DIR_MAX], *path, *tmp = NULL, *buf = NULL;
 	size_t len;
 	struct stat st;
 	int fd = -1, round;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	fx_tmpdir(dir, "fileutil");
 	path = fu_printf("%s/out", dir);
 	/* The first round creates out, the second replaces it. */
 	for (round = 0; round < 2; round++) {
@@ -91,12 +76,12 @@ test_out_publish(void **state)
 		assert_int_equal(fu_write_all(fd, round ? "second" : "first", round ? 6 : 5, &err),
 		                 BARGE_OK);
 		/* Nothing new has a name before it is published. */
-		assert_int_equal(entries(dir), round);
+		assert_int_equal(fx_count_entries(dir), round);
 		assert_int_equal(fsync(fd), 0);
 		assert_int_equal(fu_out_publish(fd, &tmp, path, &err), BARGE_OK);
 		assert_null(tmp);
 		close(fd);
-		assert_int_equal(entries(dir), 1);
+		assert_int_equal(fx_count_entries(dir), 1);
 	}
 	assert_int_equal(fu_read_file(path, 64, &buf, &len, &err), BARGE_OK);
 	assert_string_equal(buf, "second");
@@ -106,11 +91,10 @@ test_out_publish(void **state)
 	/* A file created and never published leaves nothing. */
 	assert_int_equal(fu_out_create(path, 0644, &fd, &tmp, &err), BARGE_OK);
 	close(fd);
-	assert_int_equal(entries(dir), 1);
+	assert_int_equal(fx_count_entries(dir), 1);
 	assert_int_equal(fu_out_create("/nonexistent-dir/x", 0644, &fd, &tmp, &err), BARGE_EIO);
 	assert_non_null(strstr(err.msg, "/nonexistent-dir/x.tmp-"));
-	unlink(path);
-	rmdir(dir);
+	fx_rmtree(dir);
 	free(path);
 }
 

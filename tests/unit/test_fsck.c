@@ -1,7 +1,15 @@
 #include "test_main.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "fileutil.h"
 #include "store_fixture.h"
 #include "store_push.h"
 

@@ -2,7 +2,14 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "fileutil.h"
 #include "store_fixture.h"
 #include "store_load.h"
 #include "store_push.h"
@@ -26,29 +33,14 @@ gc_run(struct store *s, int dry, int64_t grace, struct store_gc_stats *st)
 	return store_gc(s, &o, st, &err);
 }
 
-static int nfiles;
-
-static int
-count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)path;
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_F)
-		nfiles++;
-	return 0;
-}
-
 static int
 count_blob_files(const struct fixture *f)
 {
-	char *p = fu_printf("%s/blobs", f->dir);
+	char *p = fx_path(f->dir, "blobs");
+	int n = fx_count_files(p);
 
-	assert_non_null(p);
-	nfiles = 0;
-	assert_int_equal(nftw(p, count_entry, 16, FTW_PHYS), 0);
 	free(p);
-	return nfiles;
+	return n;
 }
 
 /* Two images sharing a layer: a tagged in REPO_A, b tagged in REPO_B. */

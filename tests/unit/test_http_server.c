@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "http_server.h"
 #include "tls.h"
 
@@ -220,13 +221,11 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char tmpl[] = "/tmp/barge-test-http-XXXXXX";
 	struct barge_err err = { 0 };
 	size_t i;
 
 	assert_non_null(f);
-	assert_non_null(mkdtemp(tmpl));
-	f->dir = strdup(tmpl);
+	f->dir = fx_tmpdir_new("http");
 	f->file = fu_printf("%s/blob", f->dir);
 	pthread_mutex_init(&f->mtx, NULL);
 	f->content = malloc(FILE_SIZE);
@@ -244,10 +243,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f->dir);
 	free(f->file);
 	free(f->content);

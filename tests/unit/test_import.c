@@ -8,11 +8,12 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "import.h"
 #include "metrics.h"
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 };
 
 static int
@@ -21,8 +22,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-import-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "import");
 	*state = f;
 	return 0;
 }
@@ -31,10 +31,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f);
 	return 0;
 }
@@ -43,13 +41,11 @@ teardown(void **state)
 static void
 put(const struct fixture *f, const char *name, size_t n)
 {
-	struct barge_err err = { 0 };
-	char *path = fu_printf("%s/%s", f->dir, name), *buf = malloc(n + 1);
+	char *path = fx_path(f->dir, name), *buf = malloc(n + 1);
 
-	assert_non_null(path);
 	assert_non_null(buf);
 	memset(buf, 'x', n);
-	assert_int_equal(fu_write_atomic(path, buf, n, 0644, &err), BARGE_OK);
+	fx_write(path, buf, n);
 	free(buf);
 	free(path);
 }
@@ -57,10 +53,9 @@ put(const struct fixture *f, const char *name, size_t n)
 static void
 put_text(const struct fixture *f, const char *name, const char *text)
 {
-	struct barge_err err = { 0 };
-	char *path = fu_printf("%s/%s", f->dir, name);
+	char *path = fx_path(f->dir, name);
 
-	assert_int_equal(fu_write_atomic(path, text, strlen(text), 0644, &err), BARGE_OK);
+	fx_write(path, text, strlen(text));
 	free(path);
 }
 

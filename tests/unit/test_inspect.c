@@ -1,6 +1,5 @@
 #include "test_main.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "bundle_write.h"
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "inspect.h"
 #include "mediatype.h"
 #include "sign.h"
@@ -28,7 +28,7 @@ struct blobdef {
 };
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *path;
 	struct blobdef layer[3], config[2], manifest[2];
 };
@@ -59,8 +59,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-inspect-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "inspect");
 	f->path = fu_printf("%s/b.tar.zst", f->dir);
 	blob_set(&f->layer[0], strdup("the shared base layer, used by both images"));
 	blob_set(&f->layer[1], strdup("layer of image a"));
@@ -76,18 +75,12 @@ setup(void **state)
 }
 
 static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
 	size_t i;
 
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	for (i = 0; i < 3; i++)
 		free(f->layer[i].data);
 	for (i = 0; i < 2; i++) {

@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "isoread.h"
 
 /* ASan's shadow memory needs far more address space than the limit below. */
@@ -25,19 +25,13 @@
 #endif
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *iso;
 	unsigned char *big; /* a file larger than the reader's blocks */
 	size_t big_len;
 };
 
 #define BIG_LEN (3 * 1024 * 1024 + 12345)
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void
 add_entry(struct archive *a, const char *name, unsigned type, const void *data, size_t len)
@@ -66,8 +60,7 @@ setup(void **state)
 	size_t i;
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_isoread.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "isoread");
 	f->iso = fu_printf("%s/media.iso", f->dir);
 	f->big_len = BIG_LEN;
 	assert_non_null(f->big = malloc(f->big_len));
@@ -94,7 +87,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	free(f->iso);
 	free(f->big);
 	free(f);

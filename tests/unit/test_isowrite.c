@@ -2,9 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "isoread.h"
 #include "isowrite.h"
 
@@ -21,37 +20,17 @@
 #define DELTA BARGE_TEST_DATA "/loader/hello-1.0.1-delta.tar.zst"
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *a, *b; /* two bundles in dir */
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	struct barge_err err;
-	char *buf = NULL;
-
-	assert_int_equal(fu_read_file(path, 64 * 1024 * 1024, &buf, len, &err), BARGE_OK);
-	return buf;
-}
 
 static void
 copy(const char *from, const char *to)
 {
-	struct barge_err err;
 	size_t len;
-	char *buf = slurp(from, &len);
+	char *buf = fx_read(from, &len);
 
-	assert_int_equal(fu_write_atomic(to, buf, len, 0644, &err), BARGE_OK);
+	fx_write(to, buf, len);
 	free(buf);
 }
 
@@ -61,8 +40,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_isowrite.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "isowrite");
 	f->a = fu_printf("%s/hello-1.0.0.tar.zst", f->dir);
 	f->b = fu_printf("%s/hello-1.0.1-delta.tar.zst", f->dir);
 	copy(HELLO, f->a);
@@ -76,27 +54,11 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	free(f->a);
 	free(f->b);
 	free(f);
 	return 0;
-}
-
-/* How many entries dir holds besides . and .. */
-static int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* The whole file name of the image, read back with the loader's reader. */
@@ -160,7 +122,7 @@ test_bundles_read_back_with_catalog(void **state)
 	assert_non_null(arr = json_object_get(root, "bundles"));
 	assert_int_equal(json_array_size(arr), 2);
 	for (i = 0; i < 2; i++) {
-		src = slurp(files[i], &slen);
+		src = fx_read(files[i], &slen);
 		it = json_array_get(arr, i);
 		img = read_from_iso(iso, json_string_value(json_object_get(it, "file")), &ilen);
 		/* The bundle in the image is the file, byte for byte, as BARGE.JSON says. */
@@ -181,7 +143,7 @@ test_bundles_read_back_with_catalog(void **state)
 	assert_non_null(strstr(readme, "barged load /dev/sr0"));
 	assert_non_null(strstr(readme, "hello-1.0.1-delta.tar.zst"));
 	/* The two bundles, the image, and no temporary file left beside it. */
-	assert_int_equal(count_entries(f->dir), 3);
+	assert_int_equal(fx_count_entries(f->dir), 3);
 	json_decref(root);
 	free(readme);
 	free(cat);
@@ -202,9 +164,9 @@ test_same_inputs_same_bytes(void **state)
 	copy(HELLO, f->a);
 	write_iso(f, y, NULL, 1700000000);
 	write_iso(f, z, NULL, 1700000001);
-	bx = slurp(x, &lx);
-	by = slurp(y, &ly);
-	bz = slurp(z, &lz);
+	bx = fx_read(x, &lx);
+	by = fx_read(y, &ly);
+	bz = fx_read(z, &lz);
 	assert_int_equal(lx, ly);
 	assert_memory_equal(bx, by, lx);
 	assert_int_equal(lx, lz);
@@ -240,14 +202,14 @@ expect_refused(struct fixture *f, const char *const *paths, size_t n, int code, 
 	struct isowrite_opts o = { 0 };
 	struct isowrite_stats st;
 	struct barge_err err;
-	int before = count_entries(f->dir);
+	int before = fx_count_entries(f->dir);
 
 	err_clear(&err);
 	assert_int_equal(isowrite_write(iso, paths, n, &o, &st, &err), code);
 	if (strstr(err.msg, msg) == NULL)
 		fail_msg("\"%s\" does not say \"%s\"", err.msg, msg);
 	/* No image and no temporary file. */
-	assert_int_equal(count_entries(f->dir), before);
+	assert_int_equal(fx_count_entries(f->dir), before);
 	free(iso);
 }
 
@@ -306,7 +268,7 @@ test_catalog_is_the_files_digest(void **state)
 	write_iso(f, iso, NULL, 0);
 	assert_int_equal(stat(iso, &st), 0);
 	assert_int_equal(st.st_size % 4096, 2048);
-	src = slurp(f->a, &slen);
+	src = fx_read(f->a, &slen);
 	assert_int_equal(digest_buf(DIGEST_SHA256, src, slen, want, &err), BARGE_OK);
 	cat = read_from_iso(iso, ISOWRITE_CATALOG, &clen);
 	assert_non_null(root = json_loads(cat, 0, NULL));
@@ -356,7 +318,7 @@ expect_changed(struct fixture *f, const char *change_path, off_t size, const cha
 	struct isowrite_opts o = { .bytes = change_on_first_bytes, .progress_arg = &c };
 	struct isowrite_stats st;
 	struct barge_err err;
-	int before = count_entries(f->dir);
+	int before = fx_count_entries(f->dir);
 
 	err_clear(&err);
 	assert_int_equal(isowrite_write(iso, paths, 2, &o, &st, &err), BARGE_EIO);
@@ -364,7 +326,7 @@ expect_changed(struct fixture *f, const char *change_path, off_t size, const cha
 		fail_msg("\"%s\" does not say \"%s\" about %s", err.msg, msg, change_path);
 	assert_int_equal(c.touched > 0, 1);
 	/* No image and no temporary file. */
-	assert_int_equal(count_entries(f->dir), before);
+	assert_int_equal(fx_count_entries(f->dir), before);
 	free(iso);
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "lock.h"
 #include "profile.h"
 
@@ -124,14 +125,14 @@ test_bad_cases(void **state)
 static void
 test_write_atomic(void **state)
 {
-	char dir[] = "/tmp/barge-test-lock-XXXXXX", *path, *a = NULL, *b = NULL;
+	char dir[FX_DIR_MAX], *path, *a = NULL, *b = NULL;
 	struct barge_err err;
 	struct lock *l = NULL, *back = NULL;
 	size_t alen, blen, nent = 0;
 	struct dirent *de;
 	DIR *d;
 
-	assert_non_null(mkdtemp(dir));
+	fx_tmpdir(dir, "lock");
 	path = fu_printf("%s/out.lock.json", dir);
 	assert_int_equal(lock_load(LOCKS "good.json", &l, &err), BARGE_OK);
 	assert_int_equal(lock_write(l, path, &err), BARGE_OK);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "fixture.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -109,10 +110,10 @@ test_store_scan(void **state)
 	struct store_blob_writer *w = NULL;
 	struct metrics_store st;
 	struct store *s = NULL;
-	char dir[] = "/tmp/barge-metrics-XXXXXX", d1[DIGEST_STR_MAX], d2[DIGEST_STR_MAX], cmd[64];
+	char dir[FX_DIR_MAX], d1[DIGEST_STR_MAX], d2[DIGEST_STR_MAX];
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	fx_tmpdir(dir, "metrics");
 	assert_int_equal(store_open(dir, &s, &err), BARGE_OK);
 	assert_int_equal(metrics_store_scan(s, &st, &err), BARGE_OK);
 	assert_int_equal(st.blobs, 0);
@@ -138,8 +139,7 @@ test_store_scan(void **state)
 	assert_int_equal(st.repos, 1);
 	assert_int_equal(st.uploads, 0);
 	store_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	fx_rmtree(dir);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "oneshot.h"
 
 /* Set in the child only: the parent must still see 0. */
@@ -143,13 +144,13 @@ write_file(void *arg, void **out, size_t *len, struct barge_err *err)
 static void
 test_child_writes_files_for_parent(void **state)
 {
-	char dir[] = "/tmp/barge-test-oneshot-XXXXXX", *path, *got = NULL;
+	char dir[FX_DIR_MAX], *path, *got = NULL;
 	struct barge_err err = { 0 };
 	void *out = NULL;
 	size_t len = 0;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	fx_tmpdir(dir, "oneshot");
 	path = fu_printf("%s/f", dir);
 	assert_non_null(path);
 	assert_int_equal(oneshot_run(write_file, path, 0, &out, &len, &err), BARGE_OK);

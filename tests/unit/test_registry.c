@@ -10,6 +10,7 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "http_server.h"
 #include "mediatype.h"
 #include "ref.h"
@@ -356,7 +357,6 @@ serve_setup(void **state)
 	static const char other[] = "not referenced by any manifest of " REPO;
 	static const char *const tags[] = { "latest", "1.25", "c", "a", "b" };
 	struct served *f = calloc(1, sizeof(*f));
-	char tmpl[] = "/tmp/barge-test-registry-XXXXXX";
 	struct registry_opts ro = { 0 };
 	struct http_server_opts ho = { 0 };
 	struct barge_err err = { 0 };
@@ -364,8 +364,7 @@ serve_setup(void **state)
 	size_t i;
 
 	assert_non_null(f);
-	assert_non_null(mkdtemp(tmpl));
-	f->dir = strdup(tmpl);
+	f->dir = fx_tmpdir_new("registry");
 	assert_int_equal(store_open(f->dir, &s, &err), BARGE_OK);
 
 	f->layer = malloc(LAYER_SIZE);
@@ -420,12 +419,10 @@ static int
 serve_teardown(void **state)
 {
 	struct served *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	http_server_stop(f->srv);
 	registry_free(f->reg);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f->dir);
 	free(f->base);
 	free(f->layer);

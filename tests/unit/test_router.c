@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "registry.h"
@@ -105,7 +106,7 @@ static int
 serve(void **state, int anonymous_pull)
 {
 	struct served *f = calloc(1, sizeof(*f));
-	char tmpl[] = "/tmp/barge-test-router-XXXXXX", config_digest[DIGEST_STR_MAX], *path;
+	char config_digest[DIGEST_STR_MAX], *path;
 	struct auth_opts ao = { 0 };
 	struct registry_opts ro = { 0 };
 	struct router_opts to = { 0 };
@@ -116,8 +117,7 @@ serve(void **state, int anonymous_pull)
 	int gen;
 
 	assert_non_null(f);
-	assert_non_null(mkdtemp(tmpl));
-	f->dir = strdup(tmpl);
+	f->dir = fx_tmpdir_new("router");
 	assert_int_equal(store_open(f->dir, &s, &err), BARGE_OK);
 	put_blob(s, "{}", config_digest);
 	put_blob(s, MANIFEST, f->manifest_digest);
@@ -187,7 +187,6 @@ static int
 serve_teardown(void **state)
 {
 	struct served *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	http_server_stop(f->srv);
 	router_free(f->router);
@@ -195,8 +194,7 @@ serve_teardown(void **state)
 	accesslog_close(f->alog);
 	metrics_free(f->metrics);
 	auth_free(f->auth);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f->dir);
 	free(f->base);
 	free(f->password);

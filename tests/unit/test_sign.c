@@ -9,13 +9,14 @@
 #include <jansson.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "sign.h"
 
 static const char msg[] = "{\"schemaVersion\": 1, \"name\": \"edge\"}\n";
 
-/* A mkdtemp directory with one key pair, "a", in it; removed afterwards. */
+/* A scratch directory with one key pair, "a", in it; removed afterwards. */
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char prefix[96], key[128], pub[128];
 	char id[DIGEST_STR_MAX];
 };
@@ -27,8 +28,7 @@ setup(void **state)
 	struct barge_err err;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-sign.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "sign");
 	snprintf(f->prefix, sizeof(f->prefix), "%s/a", f->dir);
 	snprintf(f->key, sizeof(f->key), "%s.key", f->prefix);
 	snprintf(f->pub, sizeof(f->pub), "%s.pub", f->prefix);
@@ -42,10 +42,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f);
 	return 0;
 }

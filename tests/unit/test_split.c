@@ -1,7 +1,5 @@
 #include "test_main.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,25 +9,17 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "split.h"
 
 #define MIB (1024 * 1024)
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	char *bundle;
 	unsigned char *data;
 	size_t len;
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 make_bundle(struct fixture *f, size_t len)
@@ -54,8 +44,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_split.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "split");
 	f->bundle = fu_printf("%s/b-1.0.tar.zst", f->dir);
 	*state = f;
 	return 0;
@@ -66,7 +55,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	free(f->bundle);
 	free(f->data);
 	free(f);
@@ -119,21 +108,6 @@ test_parse_size(void **state)
 	expect_bad_size("9223372036854775807K", "want a number");
 }
 
-static int
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Splits and checks: parts concatenate to the bundle; the list says so with right digests. */
 static void
 split_and_check(struct fixture *f, int64_t part_size, size_t want_parts)
@@ -177,7 +151,7 @@ split_and_check(struct fixture *f, int64_t part_size, size_t want_parts)
 	}
 	assert_int_equal(off, f->len);
 	/* The bundle, its parts, the list: no temporary file left. */
-	assert_int_equal(count_entries(f->dir), 2 + (int)want_parts);
+	assert_int_equal(fx_count_entries(f->dir), 2 + (int)want_parts);
 	json_decref(root);
 	free(list);
 	split_result_free(r);
@@ -235,7 +209,7 @@ test_split_refuses(void **state)
 	assert_int_equal(split_bundle(f->bundle, MIB - 1, &r, &err), BARGE_EINVAL);
 	assert_int_equal(split_bundle(f->dir, MIB, &r, &err), BARGE_EINVAL);
 	assert_null(r);
-	assert_int_equal(count_entries(f->dir), 1);
+	assert_int_equal(fx_count_entries(f->dir), 1);
 }
 
 static const struct CMUnitTest tests[] = {

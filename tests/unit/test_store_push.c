@@ -9,6 +9,7 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "manifest.h"
 #include "mediatype.h"
 #include "store.h"
@@ -26,12 +27,10 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char tmpl[] = "/tmp/barge-test-push-XXXXXX";
 	struct barge_err err = { 0 };
 
 	assert_non_null(f);
-	assert_non_null(mkdtemp(tmpl));
-	f->dir = strdup(tmpl);
+	f->dir = fx_tmpdir_new("push");
 	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
 	assert_int_equal(store_push_init(f->s, &err), BARGE_OK);
 	*state = f;
@@ -42,11 +41,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	store_close(f->s);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;

@@ -14,26 +14,8 @@
 #include <openssl/x509v3.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "tls.h"
-
-static char *
-make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/barge-test-tls-XXXXXX";
-
-	assert_non_null(mkdtemp(tmpl));
-	return strdup(tmpl);
-}
-
-static void
-remove_tree(const char *dir)
-{
-	char *cmd = fu_printf("rm -rf '%s'", dir);
-
-	assert_non_null(cmd);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-}
 
 static int
 file_mode(const char *dir, const char *name)
@@ -80,7 +62,7 @@ test_creates_files_with_modes(void **state)
 {
 	const char *names[] = { "registry.example.test", "10.9.8.7" };
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir(), *data = fu_printf("%s/data", dir);
+	char *dir = fx_tmpdir_new("tls"), *data = fu_printf("%s/data", dir);
 	char *cert = NULL, *key = NULL;
 
 	assert_int_equal(tls_ensure(data, names, 2, &cert, &key, &err), BARGE_OK);
@@ -94,7 +76,7 @@ test_creates_files_with_modes(void **state)
 	free(cert);
 	free(key);
 	free(data);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -102,7 +84,7 @@ static void
 test_load_again_same_cert(void **state)
 {
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir();
+	char *dir = fx_tmpdir_new("tls");
 	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
 
 	assert_int_equal(tls_ensure(dir, NULL, 0, &c1, &k1, &err), BARGE_OK);
@@ -113,7 +95,7 @@ test_load_again_same_cert(void **state)
 	free(k1);
 	free(c2);
 	free(k2);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -121,7 +103,7 @@ static void
 test_ca_reused_for_new_server_cert(void **state)
 {
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir(), *p;
+	char *dir = fx_tmpdir_new("tls"), *p;
 	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
 	X509 *ca1, *ca2;
 
@@ -141,7 +123,7 @@ test_ca_reused_for_new_server_cert(void **state)
 	free(k1);
 	free(c2);
 	free(k2);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -150,7 +132,7 @@ test_chain_and_names(void **state)
 {
 	const char *names[] = { "registry.example.test", "10.9.8.7", "fd00::99" };
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir();
+	char *dir = fx_tmpdir_new("tls");
 	char *cert = NULL, *key = NULL;
 	X509_STORE_CTX *ctx;
 	X509_STORE *store;
@@ -195,7 +177,7 @@ test_chain_and_names(void **state)
 	X509_free(srv);
 	free(cert);
 	free(key);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -204,7 +186,7 @@ test_renewed_for_new_name(void **state)
 {
 	const char *n1[] = { "a.example.test" }, *n2[] = { "a.example.test", "10.1.2.3" };
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir();
+	char *dir = fx_tmpdir_new("tls");
 	char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL, *c3 = NULL, *k3 = NULL;
 	X509 *ca, *srv;
 
@@ -229,7 +211,7 @@ test_renewed_for_new_name(void **state)
 	free(k2);
 	free(c3);
 	free(k3);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -238,7 +220,7 @@ static void
 test_renewed_before_expiry(void **state)
 {
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir(), *p, *kpem = NULL, *c2 = NULL, *k2 = NULL;
+	char *dir = fx_tmpdir_new("tls"), *p, *kpem = NULL, *c2 = NULL, *k2 = NULL;
 	char *c1 = NULL, *k1 = NULL;
 	EVP_PKEY *cakey;
 	X509 *ca, *old, *srv;
@@ -280,7 +262,7 @@ test_renewed_before_expiry(void **state)
 	free(k1);
 	free(c2);
 	free(k2);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -290,7 +272,7 @@ test_operator_cert_kept(void **state)
 {
 	const char *names[] = { "not-in-it.example.test" };
 	struct barge_err err = { 0 };
-	char *mine = make_tmpdir(), *theirs = make_tmpdir(), *p;
+	char *mine = fx_tmpdir_new("tls"), *theirs = fx_tmpdir_new("tls"), *p;
 	char *c1 = NULL, *k1 = NULL, *oc = NULL, *ok = NULL, *c2 = NULL, *k2 = NULL;
 
 	assert_int_equal(tls_ensure(mine, NULL, 0, &c1, &k1, &err), BARGE_OK);
@@ -311,8 +293,8 @@ test_operator_cert_kept(void **state)
 	free(ok);
 	free(c2);
 	free(k2);
-	remove_tree(mine);
-	remove_tree(theirs);
+	fx_rmtree(mine);
+	fx_rmtree(theirs);
 	free(mine);
 	free(theirs);
 }
@@ -322,14 +304,14 @@ test_bad_name_rejected(void **state)
 {
 	const char *names[] = { "bad name,with comma" };
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir();
+	char *dir = fx_tmpdir_new("tls");
 	char *cert = NULL, *key = NULL;
 
 	assert_int_equal(tls_ensure(dir, names, 1, &cert, &key, &err), BARGE_EINVAL);
 	assert_non_null(strstr(err.msg, "bad name,with comma"));
 	assert_null(cert);
 	assert_null(key);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 
@@ -337,7 +319,7 @@ static void
 test_load_files_checks_pair(void **state)
 {
 	struct barge_err err = { 0 };
-	char *dir = make_tmpdir();
+	char *dir = fx_tmpdir_new("tls");
 	char *cert = NULL, *key = NULL, *c2 = NULL, *k2 = NULL;
 	char *crt_path = fu_printf("%s/tls/server.crt", dir);
 	char *key_path = fu_printf("%s/tls/server.key", dir);
@@ -366,7 +348,7 @@ test_load_files_checks_pair(void **state)
 	free(crt_path);
 	free(key_path);
 	free(ca_key);
-	remove_tree(dir);
+	fx_rmtree(dir);
 	free(dir);
 }
 

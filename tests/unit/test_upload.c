@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fileutil.h"
+#include "fixture.h"
 #include "http_server.h"
 #include "store.h"
 #include "upload.h"
@@ -92,7 +93,7 @@ test_status_mapping(void **state)
 /* --- through a real server -------------------------------------------------- */
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	struct upload *u;
 	struct http_server *srv;
 	char url[128];
@@ -113,8 +114,7 @@ setup(void **state)
 	struct barge_err err = { 0 };
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/barge-test-upload-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "upload");
 	uo.data_dir = f->dir;
 	uo.max_size = 4096;
 	assert_int_equal(upload_new(&uo, &f->u, &err), BARGE_OK);
@@ -136,12 +136,10 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *cmd = fu_printf("rm -rf '%s'", f->dir);
 
 	http_server_stop(f->srv);
 	upload_free(f->u);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	fx_rmtree(f->dir);
 	free(f);
 	curl_global_cleanup();
 	return 0;

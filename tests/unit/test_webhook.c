@@ -1,6 +1,5 @@
 #include "test_main.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include "digest.h"
 #include "fileutil.h"
+#include "fixture.h"
 #include "store.h"
 #include "webhook.h"
 
@@ -29,18 +29,9 @@ static const struct {
 };
 
 struct fixture {
-	char dir[64];
+	char dir[FX_DIR_MAX];
 	struct store *s;
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -52,8 +43,7 @@ setup(void **state)
 	size_t i, n;
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_webhook.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	fx_tmpdir(f->dir, "webhook");
 	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
 	assert_int_equal(store_begin(f->s, &err), BARGE_OK);
 	for (i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
@@ -86,7 +76,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fx_rmtree(f->dir);
 	free(f);
 	return 0;
 }
