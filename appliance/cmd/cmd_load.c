@@ -29,7 +29,8 @@ load_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: barged load [--data-dir DIR] [--require-signature] [--keys-dir DIR]\n"
-	        "                   [--trusted-key PUB]... [--output text|json] SOURCE...\n"
+	        "                   [--trusted-key PUB]... [--tags move|keep|refuse]\n"
+	        "                   [--output text|json] SOURCE...\n"
 	        "\n"
 	        "Loads bundles into the store.  Every blob is checked against its digest;\n"
 	        "a bundle's images and tags appear only when the whole bundle is in, and a\n"
@@ -49,6 +50,9 @@ load_usage(FILE *f)
 	        "  --keys-dir DIR         trusted public keys, every *.pub "
 	        "(default " CONFIG_DEFAULT_KEYS_DIR ")\n"
 	        "  --trusted-key PUB      also trust this public key (repeatable)\n"
+	        "  --tags POLICY          a tag the store has on another digest: move it (the\n"
+	        "                         default), keep it, or refuse the bundle; each one\n"
+	        "                         is reported\n"
 	        "  --output text|json     the summary's form (default text)\n"
 	        "\n"
 	        "A signed bundle is checked whenever trusted keys are configured.\n"
@@ -123,19 +127,66 @@ print_loaded(const struct loader_result *r, double secs)
 	printf("\n");
 }
 
+/* Collects, for one bundle, each tag its load moved or kept (a loader callback). */
+static void
+tag_moved(void *arg, const struct loader_tag_move *m)
+{
+	json_t *set_by = json_null();
+
+	if (m->old_name[0] != '\0')
+		set_by = json_pack("{s:s, s:s}", "name", m->old_name, "version", m->old_version);
+	json_array_append_new(
+	        arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "repository", m->repository, "tag",
+	                       m->tag, "old_digest", m->old_digest, "new_digest", m->new_digest,
+	                       "old_bundle", set_by, "action", m->kept ? "kept" : "moved"));
+}
+
+/* One line per tag moved or kept, under the bundle's summary line. */
+static void
+print_moves(json_t *moves)
+{
+	json_t *m, *by;
+	char set_by[512];
+	size_t i;
+
+	json_array_foreach(moves, i, m)
+	{
+		by = json_object_get(m, "old_bundle");
+		if (json_is_object(by))
+			snprintf(set_by, sizeof(set_by), "bundle %s %s",
+			         json_string_value(json_object_get(by, "name")),
+			         json_string_value(json_object_get(by, "version")));
+		else
+			snprintf(set_by, sizeof(set_by), "no bundle: pushed");
+		if (strcmp(json_string_value(json_object_get(m, "action")), "kept") == 0)
+			printf("  tag %s:%s kept on %s (set by %s), not moved to %s\n",
+			       json_string_value(json_object_get(m, "repository")),
+			       json_string_value(json_object_get(m, "tag")),
+			       json_string_value(json_object_get(m, "old_digest")), set_by,
+			       json_string_value(json_object_get(m, "new_digest")));
+		else
+			printf("  tag %s:%s moved from %s (set by %s) to %s\n",
+			       json_string_value(json_object_get(m, "repository")),
+			       json_string_value(json_object_get(m, "tag")),
+			       json_string_value(json_object_get(m, "old_digest")), set_by,
+			       json_string_value(json_object_get(m, "new_digest")));
+	}
+}
+
 static json_t *
-json_loaded(const char *source, const struct loader_result *r, double secs)
+json_loaded(const char *source, const struct loader_result *r, json_t *moves, double secs)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, "
-	                 "s:I, s:I, s:I, s:f}",
+	                 "s:I, s:I, s:I, s:I, s:I, s:O, s:f}",
 	                 "source", source, "status", "loaded", "name", r->name, "version",
 	                 r->version, "digest", r->digest, "delta", r->delta, "reloaded",
 	                 r->reloaded, "signer", r->signer[0] != '\0' ? r->signer : NULL, "verified",
 	                 r->verified, "bundle_id", (json_int_t)r->bundle_id, "images",
-	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "blobs_new",
-	                 (json_int_t)r->blobs_new, "blobs_present", (json_int_t)r->blobs_present,
-	                 "bytes", (json_int_t)r->bytes, "bytes_new", (json_int_t)r->bytes_new,
-	                 "seconds", secs);
+	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "tags_moved",
+	                 (json_int_t)r->tags_moved, "tags_kept", (json_int_t)r->tags_kept,
+	                 "blobs_new", (json_int_t)r->blobs_new, "blobs_present",
+	                 (json_int_t)r->blobs_present, "bytes", (json_int_t)r->bytes, "bytes_new",
+	                 (json_int_t)r->bytes_new, "tag_moves", moves, "seconds", secs);
 }
 
 /* Loads one item; reports it and adds it to the totals and the JSON list. */
@@ -146,6 +197,7 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 	struct bundle_reader *r = NULL;
 	struct loader_result res;
 	struct barge_err err = { 0 };
+	json_t *moves = json_array();
 	struct progress p;
 	double secs;
 	int rc;
@@ -157,6 +209,8 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 	p.last = p.start;
 	opts->progress = isatty(STDERR_FILENO) ? progress_cb : NULL;
 	opts->progress_arg = &p;
+	opts->tag_moved = moves != NULL ? tag_moved : NULL;
+	opts->tag_moved_arg = moves;
 	rc = loadsrc_open(it, &r, &err);
 	if (rc == BARGE_OK)
 		rc = loader_load_reader(s, r, it->label, opts, &res, &err);
@@ -172,7 +226,7 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 			                      json_pack("{s:s, s:s, s:s, s:s}", "source", it->label,
 			                                "status", "failed", "error", err.msg,
 			                                "kind", err_name(rc)));
-		return;
+		goto out;
 	}
 	t->loaded++;
 	t->images += res.images;
@@ -180,16 +234,21 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 	t->blobs_new += res.blobs_new;
 	t->blobs_present += res.blobs_present;
 	t->bytes += res.bytes;
-	if (json)
-		json_array_append_new(list, json_loaded(it->label, &res, secs));
-	else
+	if (json) {
+		json_array_append_new(list, json_loaded(it->label, &res, moves, secs));
+	} else {
 		print_loaded(&res, secs);
+		print_moves(moves);
+	}
+out:
+	json_decref(moves);
 }
 
 /* What the command line asks for. */
 struct load_args {
 	const char *data_dir, *keys_dir;
 	int keys_dir_given, require_signature, json;
+	enum loader_tags tags;
 	char *trusted[TRUSTED_KEY_MAX];
 	size_t ntrusted;
 };
@@ -204,6 +263,7 @@ load_args(int argc, char **argv, struct load_args *a)
 		{ "keys-dir", required_argument, NULL, 'k' },
 		{ "trusted-key", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "tags", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -239,6 +299,19 @@ load_args(int argc, char **argv, struct load_args *a)
 				return EXIT_USAGE;
 			}
 			a->json = strcmp(optarg, "json") == 0;
+			break;
+		case 'T':
+			if (strcmp(optarg, "move") == 0)
+				a->tags = LOADER_TAGS_MOVE;
+			else if (strcmp(optarg, "keep") == 0)
+				a->tags = LOADER_TAGS_KEEP;
+			else if (strcmp(optarg, "refuse") == 0)
+				a->tags = LOADER_TAGS_REFUSE;
+			else {
+				log_error("barged load: --tags is move, keep or refuse, not '%s'",
+				          optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			load_usage(stdout);
@@ -287,6 +360,7 @@ cmd_load(int argc, char **argv)
 	status = EXIT_FAILURE;
 	json = a.json;
 	opts.require_signature = a.require_signature;
+	opts.tags = a.tags;
 	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
 	                      &err) != BARGE_OK) {
 		log_error("trusted keys: %s", err.msg);

@@ -69,6 +69,10 @@ static const struct serve_flag {
 	  "a file unchanged this long is imported (2000)" },
 	{ "require-signature", "load.require_signature", 1, "[=BOOL]",
 	  "imports and uploads must be signed by a trusted key (false)" },
+	{ "import-require-signature", "import.require_signature", 0, " auto|true|false",
+	  "imports must be signed (auto: when trusted keys are configured)" },
+	{ "load-tags", "load.tags", 0, " move|keep|refuse",
+	  "a bundle's tag the store has on another digest (move)" },
 	{ "keys-dir", "load.keys_dir", 0, " DIR",
 	  "trusted public keys, every *.pub (" CONFIG_DEFAULT_KEYS_DIR ")" },
 	{ "trusted-key", "load.trusted_keys", 0, " PUB",
@@ -243,6 +247,12 @@ serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struc
 		             "load.require_signature: no trusted key (none in %s, no "
 		             "load.trusted_keys)",
 		             c->load.keys_dir);
+	if (rc == BARGE_OK && c->import.enabled && c->import.require_signature == CONFIG_TRUE &&
+	    *nkeys == 0)
+		rc = err_set(err, BARGE_EINVAL,
+		             "import.require_signature: no trusted key (none in %s, no "
+		             "load.trusted_keys)",
+		             c->load.keys_dir);
 	return rc;
 }
 
@@ -406,6 +416,9 @@ serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
 	sv->lopts.keys = sv->keys;
 	sv->lopts.nkeys = sv->nkeys;
 	sv->lopts.require_signature = c->load.require_signature;
+	sv->lopts.tags = c->load.tags == CONFIG_TAGS_KEEP     ? LOADER_TAGS_KEEP
+	                 : c->load.tags == CONFIG_TAGS_REFUSE ? LOADER_TAGS_REFUSE
+	                                                      : LOADER_TAGS_MOVE;
 	uopts.data_dir = c->data_dir;
 	uopts.load = &sv->lopts;
 	uopts.log_error = serve_log_error;
@@ -480,6 +493,9 @@ serve_import(const struct config *c, struct served *sv)
 	iopts.watch = c->import.watch.n > 0 ? c->import.watch.v : default_watch;
 	iopts.nwatch = c->import.watch.n > 0 ? c->import.watch.n : 3;
 	iopts.load = &sv->lopts;
+	iopts.signature = c->import.require_signature == CONFIG_TRUE    ? IMPORT_SIGNATURE_REQUIRED
+	                  : c->import.require_signature == CONFIG_FALSE ? IMPORT_SIGNATURE_LOADER
+	                                                                : IMPORT_SIGNATURE_AUTO;
 	iopts.on_result = count_import;
 	iopts.on_result_arg = sv->metrics;
 	iopts.settle_ms = c->import.settle_ms;

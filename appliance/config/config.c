@@ -20,6 +20,9 @@ enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST };
 static const char *const policies[] = { "present", "always", NULL };
 static const char *const formats[] = { "text", "json", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const tag_policies[] = { "move", "keep", "refuse", NULL };
+/* An enum with "true" and "false" also takes YAML's booleans. */
+static const char *const autos[] = { "auto", "true", "false", NULL };
 
 /*
  * Every key, by dotted path, with where it lives in struct config.  A
@@ -61,11 +64,14 @@ static const struct ckey {
 	{ "import.watch", K_LIST, offsetof(struct config, import.watch), NULL, 0, 0 },
 	{ "import.settle_ms", K_UINT, offsetof(struct config, import.settle_ms), NULL, 100,
 	  600000 },
+	{ "import.require_signature", K_ENUM, offsetof(struct config, import.require_signature),
+	  autos, 0, 0 },
 	{ "load", K_SECTION, 0, NULL, 0, 0 },
 	{ "load.require_signature", K_BOOL, offsetof(struct config, load.require_signature), NULL,
 	  0, 0 },
 	{ "load.keys_dir", K_STR, offsetof(struct config, load.keys_dir), NULL, 0, 0 },
 	{ "load.trusted_keys", K_LIST, offsetof(struct config, load.trusted_keys), NULL, 0, 0 },
+	{ "load.tags", K_ENUM, offsetof(struct config, load.tags), tag_policies, 0, 0 },
 	{ "upload", K_SECTION, 0, NULL, 0, 0 },
 	{ "upload.max_size", K_STR, offsetof(struct config, upload.max_size), NULL, 0, 0 },
 	{ "log", K_SECTION, 0, NULL, 0, 0 },
@@ -333,6 +339,11 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		return BARGE_OK;
 	case K_ENUM:
 		words_join(k->words, words, sizeof(words));
+		if (json_is_boolean(v) &&
+		    (idx = word_index(k->words, json_is_true(v) ? "true" : "false")) >= 0) {
+			*(int *)((char *)x->c + k->off) = idx;
+			return BARGE_OK;
+		}
 		if (!json_is_string(v))
 			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected one of %s, got %s",
 			            k->name, words, yjson_type_name(v));

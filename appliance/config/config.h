@@ -35,6 +35,10 @@ struct config_list {
 enum config_policy { CONFIG_POLICY_PRESENT, CONFIG_POLICY_ALWAYS };
 enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
+/* load.tags: a bundle's tag that the store has on another digest. */
+enum config_tags { CONFIG_TAGS_MOVE, CONFIG_TAGS_KEEP, CONFIG_TAGS_REFUSE };
+/* A setting that is true, false, or decided from others (auto). */
+enum config_auto { CONFIG_AUTO, CONFIG_TRUE, CONFIG_FALSE };
 
 struct config {
 	char *data_dir;   /* data_dir: the store, TLS files, admin.password (/var/lib/barge) */
@@ -65,11 +69,14 @@ struct config {
 		int enabled;              /* import.enabled (true) */
 		struct config_list watch; /* import.watch; empty: /media, /run/media, /mnt */
 		unsigned settle_ms; /* import.settle_ms: unchanged this long, then taken (2000) */
+		/* import.require_signature (auto: true when trusted keys are configured) */
+		enum config_auto require_signature;
 	} import;
 	struct {
 		int require_signature;           /* load.require_signature (false) */
 		char *keys_dir;                  /* load.keys_dir ("/etc/barge/keys") */
 		struct config_list trusted_keys; /* load.trusted_keys: more public key files */
+		enum config_tags tags;           /* load.tags (move) */
 	} load;
 	struct {
 		char *max_size; /* upload.max_size: "1T", "512G", bytes; NULL: 1 TiB */

@@ -57,7 +57,7 @@ struct import {
 	char *data_dir;
 	char **watch;
 	size_t nwatch;
-	const struct loader_opts *load;
+	struct loader_opts load; /* the options given, with the import's signature rule */
 	void (*on_result)(void *, const char *);
 	void *on_result_arg;
 	unsigned settle_ms;
@@ -522,7 +522,7 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 	}
 	rc = loadsrc_open(it, &r, &err);
 	if (rc == BARGE_OK)
-		rc = loader_load_reader(s, r, it->label, im->load, &res, &err);
+		rc = loader_load_reader(s, r, it->label, &im->load, &res, &err);
 	bundle_reader_free(r);
 	if (rc != BARGE_OK) {
 		logcb_printf(im->log_error, "import: %s refused: %s", it->label, err.msg);
@@ -679,6 +679,59 @@ import_run(void *arg)
 
 /* --- life ------------------------------------------------------------------------- */
 
+/* Logs each tag an import moved or kept (the loader's callback). */
+static void
+log_tag_moved(void *arg, const struct loader_tag_move *m)
+{
+	struct import *im = arg;
+	char by[400];
+
+	if (m->old_name[0] != '\0')
+		snprintf(by, sizeof(by), "bundle %s %s", m->old_name, m->old_version);
+	else
+		snprintf(by, sizeof(by), "no bundle: pushed");
+	if (m->kept)
+		logcb_printf(im->log_warn,
+		             "import: tag %s:%s kept on %s (set by %s), not moved to %s",
+		             m->repository, m->tag, m->old_digest, by, m->new_digest);
+	else
+		logcb_printf(im->log_info, "import: tag %s:%s moved from %s (set by %s) to %s",
+		             m->repository, m->tag, m->old_digest, by, m->new_digest);
+}
+
+/*
+ * The import's loader options: those given, with unsigned bundles refused
+ * as the signature rule says (import.h), and the rule logged once.
+ */
+static int
+import_policy(struct import *im, const struct import_opts *o, struct barge_err *err)
+{
+	struct loader_opts *l = &im->load;
+
+	if (o->load != NULL)
+		*l = *o->load;
+	l->progress = NULL;
+	l->tag_moved = log_tag_moved;
+	l->tag_moved_arg = im;
+	if (o->signature == IMPORT_SIGNATURE_REQUIRED && l->nkeys == 0)
+		return err_set(
+		        err, BARGE_EINVAL,
+		        "import.require_signature is true, but no trusted key is configured");
+	if (o->signature == IMPORT_SIGNATURE_REQUIRED ||
+	    (o->signature == IMPORT_SIGNATURE_AUTO && l->nkeys > 0))
+		l->require_signature = 1;
+	if (l->require_signature)
+		logcb_printf(im->log_info,
+		             "import: only bundles signed by a trusted key are imported");
+	else if (o->signature == IMPORT_SIGNATURE_LOADER)
+		logcb_printf(im->log_warn, "import: unsigned bundles are imported "
+		                           "(import.require_signature: false)");
+	else
+		logcb_printf(im->log_warn, "import: unsigned bundles are imported: no trusted key "
+		                           "is configured");
+	return BARGE_OK;
+}
+
 static void
 import_free(struct import *im)
 {
@@ -714,13 +767,14 @@ import_start(const struct import_opts *o, struct import **out, struct barge_err 
 	if ((im = calloc(1, sizeof(*im))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	im->ino = im->mounts = im->stop[0] = im->stop[1] = -1;
-	im->load = o->load;
 	im->on_result = o->on_result;
 	im->on_result_arg = o->on_result_arg;
 	im->settle_ms = o->settle_ms != 0 ? o->settle_ms : IMPORT_SETTLE_MS;
 	im->log_error = o->log_error;
 	im->log_warn = o->log_warn;
 	im->log_info = o->log_info;
+	if ((rc = import_policy(im, o, err)) != BARGE_OK)
+		goto fail;
 	if ((im->data_dir = strdup(o->data_dir)) == NULL ||
 	    (o->nwatch > 0 && (im->watch = calloc(o->nwatch, sizeof(*im->watch))) == NULL)) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");

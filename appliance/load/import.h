@@ -18,8 +18,16 @@
  * present with its listed size; without one, its parts are numbered 000 to
  * N without a gap.  Then each bundle it holds is checked against the store
  * by the digest of its barge.json: one the store already has is skipped
- * without reading further; others are loaded with the signature policy of
- * the options, one at a time (the loader takes the GC lock).
+ * without reading further; others are loaded with the loader options, one
+ * at a time (the loader takes the GC lock).
+ *
+ * Signatures: a stick is the easiest way to bring a bundle in unseen, so
+ * by default (IMPORT_SIGNATURE_AUTO) an import refuses an unsigned bundle
+ * whenever trusted keys are configured, even where `barged load` and
+ * uploads would take it.  IMPORT_SIGNATURE_REQUIRED refuses unsigned
+ * bundles always (and needs a trusted key); IMPORT_SIGNATURE_LOADER
+ * follows the loader options alone.  Every tag an import moves or keeps
+ * is logged.
  *
  * Whatever the outcome, the candidate is not taken again until its
  * fingerprint (size and mtime) changes, so a corrupt bundle is refused
@@ -52,11 +60,19 @@ struct loader_opts;
 #define IMPORT_RESCAN_S       10   /* full rescan at least this often */
 #define IMPORT_PARTS_JSON_MAX (1024 * 1024)
 
+/* import.require_signature: auto, true, false. */
+enum import_signature {
+	IMPORT_SIGNATURE_AUTO,     /* required when trusted keys are configured */
+	IMPORT_SIGNATURE_REQUIRED, /* always required; a trusted key must exist */
+	IMPORT_SIGNATURE_LOADER    /* as the loader options say (load.require_signature) */
+};
+
 struct import_opts {
 	const char *data_dir;
 	char *const *watch; /* the directories; absent ones are looked for again later */
 	size_t nwatch;
-	const struct loader_opts *load; /* signature policy; NULL: defaults */
+	const struct loader_opts *load; /* keys, policies; NULL: defaults */
+	enum import_signature signature;
 	/* Told each bundle's outcome: "ok", "failed" or "skipped"; NULL: nobody. */
 	void (*on_result)(void *arg, const char *result);
 	void *on_result_arg;
@@ -69,7 +85,10 @@ struct import_opts {
 
 struct import;
 
-/* Starts the watcher thread. */
+/*
+ * Starts the watcher thread.  BARGE_EINVAL when IMPORT_SIGNATURE_REQUIRED
+ * has no trusted key to check against.
+ */
 int import_start(const struct import_opts *o, struct import **out,
                  struct barge_err *err) BARGE_MUST_CHECK;
 /* Stops the thread (after the load in progress, if any) and frees im.  Accepts NULL. */

@@ -1,13 +1,14 @@
 /*
  * loader: one bundle into the store, all or nothing (loader.h).  Owns, for
  * one load, the parsed barge.json, the list of blobs written and pending,
- * and the committer that writes the metadata in one transaction.
+ * and the tags the bundle moves (loadtags.h); the committer thread
+ * (loadcommit.h) places the blobs, the metadata is written in one
+ * transaction.
  */
 #include "loader.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,10 @@
 
 #include "bundle.h"
 #include "bundle_meta.h"
+#include "loadcommit.h"
+#include "loadtags.h"
 #include "manifest.h"
+#include "platform.h"
 #include "sign.h"
 #include "store_load.h"
 
@@ -26,8 +30,6 @@
 #define LAYOUT_MAX 4096
 /* Room kept free beyond the blobs, for the database and its WAL. */
 #define SPACE_MARGIN (4 * 1024 * 1024)
-/* Written blobs waiting for the committer thread's fsync and rename. */
-#define COMMIT_QUEUE 4
 /* Missing base blobs named in a refusal; the rest are counted. */
 #define MISSING_SHOWN 8
 
@@ -41,34 +43,6 @@ struct lblob {
 	int written; /* this load put it in the store */
 };
 
-/*
- * The committer thread: store_blob_commit (verify, fsync, rename, fsync the
- * directory) of one blob runs while the next one streams in.  A blob's
- * fsync mostly waits for the disk; alone, the loader spent about half its
- * time there.  Only the blob files are touched beside the main thread,
- * never the database.
- */
-struct pending {
-	struct store_blob_writer *w;
-	struct lblob *b;
-	int64_t size;
-	char name[BUNDLE_NAME_MAX + 1];
-};
-
-struct committer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t work; /* an item was queued, or stop */
-	pthread_cond_t done; /* an item was committed */
-	struct pending q[COMMIT_QUEUE];
-	size_t head, n; /* n counts queued and in-flight items */
-	int stop;
-	int rc; /* the first failure, detail in err */
-	struct barge_err err;
-	size_t blobs_new;
-	int64_t bytes_new;
-};
-
 struct load {
 	struct store *s;
 	const char *path;
@@ -79,7 +53,8 @@ struct load {
 	size_t nblobs;
 	unsigned char *buf;
 	struct loader_result *res;
-	struct committer *c; /* NULL until the first blob */
+	struct loadcommit *c;  /* NULL until the first blob */
+	struct loadtags moves; /* found in the metadata transaction */
 };
 
 static int
@@ -298,6 +273,7 @@ check_space(struct load *l, struct barge_err *err)
 static int
 skip_entry(struct load *l, const char *name, int64_t size, int64_t max, struct barge_err *err)
 {
+	int64_t total = 0;
 	size_t got;
 	int rc;
 
@@ -309,6 +285,11 @@ skip_entry(struct load *l, const char *name, int64_t size, int64_t max, struct b
 	do {
 		if ((rc = bundle_reader_read(l->r, l->buf, LOADER_BUF, &got, err)) != BARGE_OK)
 			return rc;
+		total += (int64_t)got;
+		if (total > size)
+			return err_set(err, BARGE_EFORMAT,
+			               "%s: entry \"%s\": longer than its %" PRId64 " bytes",
+			               l->path, name, size);
 		progress(l);
 	} while (got > 0);
 	return BARGE_OK;
@@ -333,131 +314,6 @@ entry_digest(const char *name, char *digest)
 	return n > 0 && n < DIGEST_STR_MAX && digest_valid(digest);
 }
 
-static void *
-committer_main(void *arg)
-{
-	struct load *l = arg;
-	struct committer *c = l->c;
-	struct barge_err err;
-	struct pending p;
-	int rc, failed;
-
-	pthread_mutex_lock(&c->mu);
-	for (;;) {
-		while (c->n == 0 && !c->stop)
-			pthread_cond_wait(&c->work, &c->mu);
-		if (c->n == 0)
-			break;
-		p = c->q[c->head];
-		failed = c->rc != BARGE_OK;
-		pthread_mutex_unlock(&c->mu);
-		/* After a failure the rest are only dropped: the load is lost anyway. */
-		if (!failed) {
-			err_clear(&err);
-			rc = store_blob_commit(p.w, &err);
-		} else {
-			store_blob_abort(p.w);
-			rc = BARGE_OK;
-		}
-		pthread_mutex_lock(&c->mu);
-		if (rc != BARGE_OK && c->rc == BARGE_OK) {
-			c->rc = rc;
-			c->err = err;
-			err_prefix(&c->err, "%s: entry \"%s\"", l->path, p.name);
-		} else if (rc == BARGE_OK && c->rc == BARGE_OK) {
-			p.b->written = 1;
-			c->blobs_new++;
-			c->bytes_new += p.size;
-		}
-		c->head = (c->head + 1) % COMMIT_QUEUE;
-		c->n--;
-		pthread_cond_broadcast(&c->done);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-static int
-committer_start(struct load *l, struct barge_err *err)
-{
-	struct committer *c;
-	int e;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->work, NULL);
-	pthread_cond_init(&c->done, NULL);
-	l->c = c;
-	if ((e = pthread_create(&c->thread, NULL, committer_main, l)) != 0) {
-		pthread_cond_destroy(&c->done);
-		pthread_cond_destroy(&c->work);
-		pthread_mutex_destroy(&c->mu);
-		free(c);
-		l->c = NULL;
-		return err_sys(err, BARGE_EINTERNAL, e, "start the committer thread");
-	}
-	return BARGE_OK;
-}
-
-/* Hands w over to the committer; waits while its queue is full.  Takes w. */
-static int
-committer_put(struct load *l, struct store_blob_writer *w, struct lblob *b, int64_t size,
-              const char *name, struct barge_err *err)
-{
-	struct committer *c = l->c;
-	struct pending *p;
-	int rc;
-
-	pthread_mutex_lock(&c->mu);
-	while (c->n == COMMIT_QUEUE)
-		pthread_cond_wait(&c->done, &c->mu);
-	if ((rc = c->rc) != BARGE_OK) {
-		*err = c->err;
-		pthread_mutex_unlock(&c->mu);
-		store_blob_abort(w);
-		return rc;
-	}
-	p = &c->q[(c->head + c->n) % COMMIT_QUEUE];
-	p->w = w;
-	p->b = b;
-	p->size = size;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	c->n++;
-	pthread_cond_signal(&c->work);
-	pthread_mutex_unlock(&c->mu);
-	return BARGE_OK;
-}
-
-/*
- * Waits until every queued blob is committed, stops the thread and adds
- * its counts to the result.  Returns the first commit failure, if any.
- */
-static int
-committer_finish(struct load *l, struct barge_err *err)
-{
-	struct committer *c = l->c;
-	int rc;
-
-	if (c == NULL)
-		return BARGE_OK;
-	pthread_mutex_lock(&c->mu);
-	c->stop = 1;
-	pthread_cond_signal(&c->work);
-	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
-	if ((rc = c->rc) != BARGE_OK)
-		*err = c->err;
-	l->res->blobs_new += c->blobs_new;
-	l->res->bytes_new += c->bytes_new;
-	pthread_cond_destroy(&c->done);
-	pthread_cond_destroy(&c->work);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
-	l->c = NULL;
-	return rc;
-}
-
 /*
  * Streams the current entry into the store, or, when the store already holds
  * the blob, only through a digest check: a bundle is never trusted, but a
@@ -480,7 +336,7 @@ load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *e
 		if ((rc = digest_parse(b->digest, &alg, NULL, err)) != BARGE_OK ||
 		    (rc = digest_new(alg, &dc, err)) != BARGE_OK)
 			goto out;
-	} else if ((l->c == NULL && (rc = committer_start(l, err)) != BARGE_OK) ||
+	} else if ((l->c == NULL && (rc = loadcommit_start(l->path, &l->c, err)) != BARGE_OK) ||
 	           (rc = store_blob_begin(l->s, b->digest, b->size, &w, err)) != BARGE_OK) {
 		goto out;
 	}
@@ -490,6 +346,17 @@ load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *e
 			goto out;
 		if (got == 0)
 			break;
+		/*
+		 * Never past the declared size: a tar header can say one size
+		 * and deliver more (a pax sparse header, for one), and the bytes
+		 * beyond would go to tmp/ or the hash for nothing.
+		 */
+		if ((uint64_t)got > (uint64_t)(b->size - total)) {
+			rc = err_set(err, BARGE_EFORMAT,
+			             "longer than the %" PRId64 " bytes barge.json declares",
+			             b->size);
+			goto prefixed;
+		}
 		total += (int64_t)got;
 		l->res->bytes += (int64_t)got;
 		progress(l);
@@ -514,7 +381,7 @@ load_blob(struct load *l, struct lblob *b, const char *name, struct barge_err *e
 		l->res->blobs_present++;
 	} else {
 		/* Its prefix is already in the committer's message. */
-		rc = committer_put(l, w, b, total, name, err);
+		rc = loadcommit_put(l->c, w, &b->written, total, name, err);
 		w = NULL;
 	}
 	goto out;
@@ -702,21 +569,56 @@ put_image_manifest(struct load *l, const struct bundle_image *im, const char *di
 }
 
 /*
+ * The platform of barge.json for which index m's entry d is the one the
+ * bundler keeps (manifest_pick, as it picks), or NULL.  Refuses an index
+ * with no entry at all for one of the platforms: the bundler would not
+ * have built it.
+ */
+static int
+chosen_for(struct load *l, const struct bundle_image *im, const struct manifest *m,
+           const struct manifest_desc *d, const char **platform, struct barge_err *err)
+{
+	struct platform want;
+	size_t i;
+
+	*platform = NULL;
+	for (i = 0; i < l->meta->nplatforms; i++) {
+		if (platform_parse(l->meta->platforms[i], &want, err) != BARGE_OK)
+			return err_prefix(err, "barge.json: platforms[%zu]", i);
+		if (manifest_pick(m, &want) == NULL)
+			return err_set(err, BARGE_ENOTFOUND,
+			               "image %s: index %s has no manifest for platform %s, one of "
+			               "the bundle's platforms",
+			               im->repository, im->digest, l->meta->platforms[i]);
+		if (*platform == NULL && manifest_pick(m, &want) == d)
+			*platform = l->meta->platforms[i];
+	}
+	return BARGE_OK;
+}
+
+/*
  * Records one child of an index.  A bundle keeps only its chosen platforms
- * (a sparse index), so a child in neither the bundle nor the store is
- * skipped.  A child the bundle brought must be complete; one only the store
- * holds (from another load) counts only if it is.
+ * (a sparse index): a child for one of them (platform not NULL) must be in
+ * the bundle or the store, complete, or the load fails; another child in
+ * neither is skipped.  A child the bundle brought must be complete; one
+ * only the store holds (from another load) counts only if it is.
  */
 static int
 put_index_child(struct load *l, const struct bundle_image *im, const char *index,
-                const struct manifest_desc *d, int *added, struct barge_err *err)
+                const struct manifest_desc *d, const char *platform, struct barge_err *err)
 {
 	struct manifest *m = NULL;
 	int64_t size;
 	int rc;
 
-	if (!store_blob_exists(l->s, d->digest))
-		return BARGE_OK;
+	if (!store_blob_exists(l->s, d->digest)) {
+		if (platform == NULL)
+			return BARGE_OK;
+		return err_set(err, BARGE_ENOTFOUND,
+		               "image %s: index %s: the manifest %s for platform %s is neither in "
+		               "the bundle nor in the store",
+		               im->repository, index, d->digest, platform);
+	}
 	if ((rc = read_manifest(l, d->digest, d->media_type, &m, &size, err)) != BARGE_OK)
 		goto out;
 	if (size != d->size) {
@@ -731,27 +633,54 @@ put_index_child(struct load *l, const struct bundle_image *im, const char *index
 		goto out;
 	}
 	if ((rc = check_image_manifest(l, im, d->digest, m, err)) != BARGE_OK) {
-		if (lblob_find(l, d->digest) == NULL &&
+		if (platform == NULL && lblob_find(l, d->digest) == NULL &&
 		    (rc == BARGE_ENOTFOUND || rc == BARGE_EDIGEST))
 			rc = BARGE_OK;
 		goto out;
 	}
-	if ((rc = put_image_manifest(l, im, d->digest, m, size, err)) != BARGE_OK ||
-	    (rc = store_put_ref(l->s, index, d->digest, err)) != BARGE_OK)
+	if ((rc = put_image_manifest(l, im, d->digest, m, size, err)) != BARGE_OK)
 		goto out;
-	(*added)++;
+	rc = store_put_ref(l->s, index, d->digest, err);
 out:
 	manifest_free(m);
 	return rc;
 }
 
+/*
+ * Sets the tags of im by the tags policy: a tag the scan found on another
+ * digest moves, or with LOADER_TAGS_KEEP stays where it is.
+ */
+static int
+put_tags(struct load *l, const struct bundle_image *im, struct barge_err *err)
+{
+	struct loader_tag_move *mv;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < im->ntags; i++) {
+		mv = loadtags_find(&l->moves, im->repository, im->tags[i]);
+		if (mv != NULL && l->opts->tags == LOADER_TAGS_KEEP) {
+			mv->kept = 1;
+			l->res->tags_kept++;
+			continue;
+		}
+		if ((rc = store_put_tag(l->s, im->repository, im->tags[i], im->digest, err)) !=
+		    BARGE_OK)
+			return rc;
+		l->res->tags++;
+		l->res->tags_moved += mv != NULL;
+	}
+	return BARGE_OK;
+}
+
 static int
 put_image(struct load *l, const struct bundle_image *im, int64_t bundle_id, struct barge_err *err)
 {
+	const char *platform;
 	struct manifest *m = NULL;
 	int64_t size;
 	size_t i;
-	int added = 0, rc;
+	int rc;
 
 	rc = read_manifest(l, im->digest, im->media_type, &m, &size, err);
 	if (rc == BARGE_ENOTFOUND) {
@@ -771,21 +700,13 @@ put_image(struct load *l, const struct bundle_image *im, int64_t bundle_id, stru
 		                             err)) != BARGE_OK)
 			goto out;
 		for (i = 0; i < m->ndescs; i++)
-			if ((rc = put_index_child(l, im, im->digest, &m->descs[i], &added, err)) !=
-			    BARGE_OK)
+			if ((rc = chosen_for(l, im, m, &m->descs[i], &platform, err)) != BARGE_OK ||
+			    (rc = put_index_child(l, im, im->digest, &m->descs[i], platform,
+			                          err)) != BARGE_OK)
 				goto out;
-		if (added == 0) {
-			rc = err_set(err, BARGE_ENOTFOUND,
-			             "image %s: none of the manifests of index %s is in the "
-			             "bundle or the store",
-			             im->repository, im->digest);
-			goto out;
-		}
 	}
-	for (i = 0; i < im->ntags; i++)
-		if ((rc = store_put_tag(l->s, im->repository, im->tags[i], im->digest, err)) !=
-		    BARGE_OK)
-			goto out;
+	if ((rc = put_tags(l, im, err)) != BARGE_OK)
+		goto out;
 	rc = store_put_bundle_image(l->s, bundle_id, im->repository, im->digest, err);
 out:
 	manifest_free(m);
@@ -810,12 +731,27 @@ record_metadata(struct store *s, void *arg, struct barge_err *err)
 		l->res->reloaded = 1;
 	if (rc != BARGE_OK)
 		return rc;
-	for (i = 0; i < l->meta->nimages; i++) {
+	/* Inside the transaction: what the tags are now, not when the load began. */
+	if ((rc = loadtags_scan(l->s, l->meta, &l->moves, err)) != BARGE_OK)
+		return rc;
+	if (l->opts->tags == LOADER_TAGS_REFUSE && l->moves.n > 0)
+		return loadtags_refuse(&l->moves, err);
+	for (i = 0; i < l->meta->nimages; i++)
 		if ((rc = put_image(l, &l->meta->images[i], l->res->bundle_id, err)) != BARGE_OK)
 			return rc;
-		l->res->tags += l->meta->images[i].ntags;
-	}
 	return BARGE_OK;
+}
+
+/* Tells the caller each tag the committed load moved or kept. */
+static void
+report_moves(struct load *l)
+{
+	size_t i;
+
+	if (l->opts->tag_moved == NULL)
+		return;
+	for (i = 0; i < l->moves.n; i++)
+		l->opts->tag_moved(l->opts->tag_moved_arg, &l->moves.v[i]);
 }
 
 static int
@@ -824,6 +760,7 @@ commit_metadata(struct load *l, struct barge_err *err)
 	if (store_load_record(l->s, record_metadata, l, err) != BARGE_OK)
 		return err_prefix(err, "%s", l->path);
 	l->res->images = l->meta->nimages;
+	report_moves(l);
 	return BARGE_OK;
 }
 
@@ -879,13 +816,25 @@ load_all(struct load *l, struct barge_err *err)
 	if ((rc = check_signature(l, meta, metalen, sig, siglen, err)) != BARGE_OK ||
 	    (rc = check_requires(l, err)) != BARGE_OK || (rc = check_space(l, err)) != BARGE_OK)
 		goto out;
+	/*
+	 * Refused by the tags policy before any blob is written; the metadata
+	 * transaction checks again, as another load may move a tag meanwhile.
+	 */
+	if (l->opts->tags == LOADER_TAGS_REFUSE &&
+	    ((rc = loadtags_scan(l->s, l->meta, &l->moves, err)) != BARGE_OK ||
+	     (rc = loadtags_refuse(&l->moves, err)) != BARGE_OK)) {
+		err_prefix(err, "%s", l->path);
+		goto out;
+	}
 	/* From here to the commit, GC leaves alone what this load writes or relies on. */
 	if ((rc = store_load_begin(l->s, err)) != BARGE_OK)
 		goto out;
 	begun = 1;
 	rc = read_entries(l, phase, next, name, size, err);
 	/* Every blob is in place, or after a failure accounted for, before going on. */
-	frc = committer_finish(l, rc == BARGE_OK ? err : &ignored);
+	frc = loadcommit_finish(l->c, &l->res->blobs_new, &l->res->bytes_new,
+	                        rc == BARGE_OK ? err : &ignored);
+	l->c = NULL;
 	if (rc == BARGE_OK)
 		rc = frc;
 	if (rc != BARGE_OK || (rc = check_complete(l, err)) != BARGE_OK)
@@ -925,6 +874,7 @@ loader_load_reader(struct store *s, struct bundle_reader *r, const char *name,
 		goto out;
 	*res = tmp;
 out:
+	loadtags_clear(&l.moves);
 	bundle_meta_free(l.meta);
 	free(l.blobs);
 	free(l.buf);

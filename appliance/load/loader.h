@@ -14,6 +14,13 @@
  * metadata exactly as it was; blobs it already stored are orphans for GC,
  * never visible through a tag.  Reloading a bundle writes no blob and keeps
  * its bundle record.
+ *
+ * An index must be whole for every platform barge.json chose: the entry
+ * the bundler picks for it (manifest_pick) is in the bundle or the store,
+ * with its config and layers.  No entry is read past the size barge.json
+ * declares for it.  A tag of the bundle that the store has on another
+ * digest moves, stays or refuses the load by the tags policy (load.tags),
+ * and every such tag is reported.
  */
 #ifndef BARGE_LOADER_H
 #define BARGE_LOADER_H
@@ -29,6 +36,28 @@ struct sign_key;
 struct bundle_reader;
 struct bundle_meta;
 
+/* load.tags: what a bundle's tag that the store has on another digest does. */
+enum loader_tags {
+	LOADER_TAGS_MOVE,  /* the tag moves to the bundle's digest (the default) */
+	LOADER_TAGS_KEEP,  /* the tag stays; the bundle's images load untagged there */
+	LOADER_TAGS_REFUSE /* the load fails before anything is written */
+};
+
+/*
+ * A tag of the bundle that the store had on another digest.  old_name and
+ * old_version are of the latest bundle that brought old_digest into the
+ * repository, "" when none did (it was pushed).
+ */
+struct loader_tag_move {
+	const char *repository; /* valid during the callback only */
+	const char *tag;
+	const char *new_digest;
+	char old_digest[DIGEST_STR_MAX];
+	char old_name[256];
+	char old_version[128];
+	int kept; /* LOADER_TAGS_KEEP left it on old_digest */
+};
+
 struct loader_result {
 	char name[256]; /* the bundle's name and version (cut to fit, for messages) */
 	char version[128];
@@ -39,7 +68,9 @@ struct loader_result {
 	int reloaded;                /* the store already had this bundle */
 	int64_t bundle_id;
 	size_t images;
-	size_t tags;
+	size_t tags;          /* tags set to the bundle's images (kept ones not counted) */
+	size_t tags_moved;    /* of which moved from another digest */
+	size_t tags_kept;     /* tags left on another digest by LOADER_TAGS_KEEP */
 	size_t blobs_new;     /* blobs written to the store */
 	size_t blobs_present; /* blobs the store already held, verified and skipped */
 	int64_t bytes;        /* blob bytes read from the bundle */
@@ -56,6 +87,13 @@ struct loader_opts {
 	struct sign_key *const *keys;
 	size_t nkeys;
 	int require_signature;
+	enum loader_tags tags;
+	/*
+	 * Told each tag that moved or was kept, after the load committed (a
+	 * failed load moved nothing); may be NULL.
+	 */
+	void (*tag_moved)(void *arg, const struct loader_tag_move *m);
+	void *tag_moved_arg;
 	/* Called as the bundle streams, with the compressed bytes read so far; may be NULL. */
 	void (*progress)(void *arg, int64_t bytes_in);
 	void *progress_arg;

@@ -6,6 +6,7 @@
 #include "store_load.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,6 +48,39 @@ int
 store_load_find_bundle(struct store *s, const char *digest, int64_t *id, struct barge_err *err)
 {
 	return bundle_by_digest(s, digest, id, err);
+}
+
+int
+store_load_tag(struct store *s, const char *repo, const char *tag, char *digest, char *name,
+               size_t namelen, char *version, size_t versionlen, struct barge_err *err)
+{
+	/* The tags table does not say who set a tag: the latest bundle with its image does. */
+	static const char sql[] =
+	        "SELECT t.digest, b.name, b.version FROM tags t"
+	        " JOIN repositories r ON r.id = t.repo_id"
+	        " LEFT JOIN bundle_images bi ON bi.repo_id = t.repo_id AND bi.digest = t.digest"
+	        " LEFT JOIN bundles b ON b.id = bi.bundle_id"
+	        " WHERE r.name = ?1 AND t.name = ?2 ORDER BY b.id DESC LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	const char *v;
+	int rc;
+
+	if ((rc = db_prepare(s, sql, &st, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_text(s, st, 1, repo, err)) != BARGE_OK ||
+	    (rc = bind_text(s, st, 2, tag, err)) != BARGE_OK ||
+	    (rc = stmt_row(s, st, "look up tag", err)) != BARGE_OK)
+		goto out;
+	if ((rc = col_text(st, 0, &v, err)) != BARGE_OK)
+		goto out;
+	snprintf(digest, DIGEST_STR_MAX, "%s", v);
+	v = (const char *)sqlite3_column_text(st, 1);
+	snprintf(name, namelen, "%s", v != NULL ? v : "");
+	v = (const char *)sqlite3_column_text(st, 2);
+	snprintf(version, versionlen, "%s", v != NULL ? v : "");
+out:
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /*

@@ -54,4 +54,15 @@ void store_load_undo(struct store *s, const char *const *written, size_t n);
 int store_load_find_bundle(struct store *s, const char *digest, int64_t *id,
                            struct barge_err *err) BARGE_MUST_CHECK;
 
+/*
+ * Where tag of repo points now, for a load to tell whether it moves the
+ * tag: digest (DIGEST_STR_MAX bytes), and the name and version of the
+ * latest bundle that brought that digest into repo ("" when none did: it
+ * was pushed), cut to fit their buffers.  BARGE_ENOTFOUND when repo has no
+ * such tag.
+ */
+int store_load_tag(struct store *s, const char *repo, const char *tag, char *digest, char *name,
+                   size_t namelen, char *version, size_t versionlen,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+
 #endif

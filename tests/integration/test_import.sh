@@ -6,7 +6,9 @@
 # corrupt bundle is refused once, reported in the log and /metrics, and the
 # store is unchanged; a part set copied part by part, its parts list first,
 # is loaded when complete and not before; an ISO made by xorriso is loaded.
-# A restart loads nothing again.  Only 127.0.0.1.
+# A restart loads nothing again.  With trusted keys configured an unsigned
+# bundle is refused even without --require-signature (import.require_signature
+# auto), and loaded with --import-require-signature false.  Only 127.0.0.1.
 #
 # Env: BARGE, BARGED (default build/...).  IT_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
@@ -194,6 +196,30 @@ it_check "--require-signature: a bundle signed by a trusted key is loaded" \
 it_check_eq "only that one" 1 "$(nbundles)"
 it_check "the log names its signer" \
 	grep -q "import: loaded signed 1.0.0 from .*, signed by sha256:" "$LOG"
+
+# --- trusted keys alone: import.require_signature auto refuses unsigned bundles -----
+it_stop "$PID"
+DATA=$IT_TMP/data-keys
+WATCH=$IT_TMP/watch-keys
+LOG=$IT_TMP/serve-keys.log
+mkdir -p "$WATCH"
+start --keys-dir "$KEYS"
+it_check "the log says only signed bundles are imported" \
+	grep -q "import: only bundles signed by a trusted key are imported" "$LOG"
+cp "$B/first-1.0.tar.zst" "$WATCH/"
+it_check "trusted keys: an unsigned bundle is refused" \
+	it_wait_for 30 grep -q "first-1.0.tar.zst refused: .*not signed" "$LOG"
+cp "$B/signed-1.0.tar.zst" "$WATCH/"
+it_check "trusted keys: a signed bundle is loaded" it_wait_for 30 has_bundle signed
+it_check_eq "only that one" 1 "$(nbundles)"
+it_stop "$PID"
+: >"$LOG"
+start --keys-dir "$KEYS" --import-require-signature false
+it_check "--import-require-signature false: the log warns" \
+	grep -q "import: unsigned bundles are imported (import.require_signature: false)" "$LOG"
+touch "$WATCH/first-1.0.tar.zst"
+it_check "--import-require-signature false: the unsigned bundle is loaded" \
+	it_wait_for 30 has_bundle first
 
 # --- --no-import watches nothing ------------------------------------------------
 it_stop "$PID"

@@ -19,6 +19,11 @@
 #   - ustar headers libarchive would read as regular files or fold into the
 #     next entry (typeflags 7, S, K, L, g and an unknown letter), a pax header
 #     describing a sparse file, and zstd frames without a content checksum.
+#   - an entry carrying more than barge.json declares: 64 MiB of zeros (a
+#     bundle of a few KB) behind a sparse pax header that declares 1 KiB, for
+#     a new blob and for one the store holds; the reader refuses the sparse
+#     header.  Every load runs with a 4 MiB file size limit, so a write far
+#     past the declared size would kill it.
 #
 # "Exactly as it was", after every single load:
 #   - every path under the data dir (type, name, size) and the sha256 of
@@ -264,10 +269,44 @@ emit("zstd-no-checksum", zstd_nocheck(tar), "has no content checksum")
 emit("zstd-second-frame-no-checksum", zstd(tar[:4096]) + zstd_nocheck(tar[4096:]),
      "zstd frame 2")
 emit("trailing-garbage", comp + b"garbage after the frame", "zstd")
+
+
+# Entries longer than barge.json declares: a pax header (GNU sparse 1.0 with an
+# empty map) makes libarchive report `declared` bytes and deliver `carried`.
+def oversized(meta_obj, digest, declared, carried):
+    mb = json.dumps(meta_obj).encode()
+    name = "blobs/sha256/" + digest[len("sha256:"):]
+    pax = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name,
+           "GNU.sparse.realsize": str(declared)}
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+        ti, d = reg("barge.json", mb)
+        t.addfile(ti, io.BytesIO(d))
+        ti = tarfile.TarInfo(name)
+        ti.size = carried
+        ti.pax_headers = pax
+        t.addfile(ti, io.BytesIO(b"0\n" + bytes(carried - 2)))
+    return zstd(b.getvalue())
+
+
+kib = bytes(range(256)) * 4
+kib_digest = "sha256:" + hashlib.sha256(kib).hexdigest()
+m3 = json.loads(members[0][1])
+m3["blobs"] = [{"digest": kib_digest, "size": 1024}] + m3["blobs"]
+emit("oversized-new", oversized(m3, kib_digest, 1024, 64 << 20), "sparse file (pax keyword")
+# The base bundle's first blob is in the store: the victim lists it with its size.
+base_meta = json.load(open(os.path.join(os.path.dirname(src), "base.json")))
+held = base_meta["blobs"][0]
+m4 = json.loads(members[0][1])
+if held["digest"] not in [x["digest"] for x in m4["blobs"]]:
+    m4["blobs"] = [held] + m4["blobs"]
+emit("oversized-held", oversized(m4, held["digest"], held["size"], 64 << 20),
+     "sparse file (pax keyword")
 emit("not-zstd", tar, "not a barge bundle")
 open(os.path.join(out, "list.tsv"), "w").write("\n".join(listing) + "\n")
 print(count)
 PY
+zstd -dcq "$IT_TMP/base-1.0.0.tar.zst" | tar -xOf - barge.json >"$IT_TMP/base.json"
 N=$(cd "$IT_TMP" && python3 gen.py "$IT_TMP/victim-1.0.0.tar.zst" "$MUT" "$ESCAPE" "$ABS" \
 	"${BARGE_MUTATIONS_SEED:-1}")
 it_log "$N mutated bundles"
@@ -286,8 +325,9 @@ mkdir -p "$IT_TMP/cwd"
 refused=0 changed=0 wrong=0
 while IFS=$'\t' read -r f expect; do
 	[ -n "$f" ] || continue
+	# 4 MiB of file size (in 1 KiB blocks): more than any blob of these bundles.
 	set +e
-	(cd "$IT_TMP/cwd" && "$BARGED" load --data-dir "$DATA" "$MUT/$f") \
+	(cd "$IT_TMP/cwd" && ulimit -f 4096 && "$BARGED" load --data-dir "$DATA" "$MUT/$f") \
 		>"$IT_TMP/out" 2>"$IT_TMP/err"
 	rc=$?
 	set -e

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "digest.h"
 #include "fileutil.h"
 #include "fixture.h"
 #include "store.h"
@@ -433,6 +434,99 @@ test_signature_flags(void **state)
 	free(keys);
 }
 
+/* Points hello:1.0 at another manifest, as a push would have; its digest into other. */
+static void
+retag_elsewhere(struct fixture *f, char *other)
+{
+	static const char body[] = "{\"schemaVersion\":2,\"pushed\":true}";
+	struct store_blob_writer *w = NULL;
+	struct barge_err err;
+	struct store *s = NULL;
+
+	assert_int_equal(digest_buf(DIGEST_SHA256, body, strlen(body), other, &err), BARGE_OK);
+	assert_int_equal(store_open(f->store, &s, &err), BARGE_OK);
+	assert_int_equal(store_blob_begin(s, other, (int64_t)strlen(body), &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, body, strlen(body), &err), BARGE_OK);
+	assert_int_equal(store_blob_commit(w, &err), BARGE_OK);
+	assert_int_equal(store_begin(s, &err), BARGE_OK);
+	assert_int_equal(store_put_manifest(s, HELLO_REPO, other,
+	                                    "application/vnd.oci.image.manifest.v1+json",
+	                                    (int64_t)strlen(body), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_tag(s, HELLO_REPO, "1.0", other, &err), BARGE_OK);
+	assert_int_equal(store_commit(s, &err), BARGE_OK);
+	store_close(s);
+}
+
+/* Whether hello's tag points at digest. */
+static int
+tag_is(struct fixture *f, const char *tag, const char *digest)
+{
+	struct store_manifest m;
+	struct barge_err err;
+	struct store *s = NULL;
+	int rc;
+
+	assert_int_equal(store_open(f->store, &s, &err), BARGE_OK);
+	rc = store_get_manifest(s, HELLO_REPO, tag, &m, &err);
+	store_close(s);
+	return rc == BARGE_OK && strcmp(m.digest, digest) == 0;
+}
+
+/* A tag the bundle moves is reported; --tags keep leaves it, --tags refuse fails. */
+static void
+test_tags_policy(void **state)
+{
+	struct fixture *f = *state;
+	char *move[] = { "load", "--data-dir", f->store, HELLO_BUNDLE, NULL };
+	char *keep[] = { "load",     "--data-dir", f->store,     "--tags", "keep",
+		         "--output", "json",       HELLO_BUNDLE, NULL };
+	char *refuse[] = { "load",     "--data-dir", f->store,     "--tags", "refuse",
+		           "--output", "json",       HELLO_BUNDLE, NULL };
+	char *bad[] = { "load", "--data-dir", f->store, "--tags", "sometimes", HELLO_BUNDLE, NULL };
+	char other[DIGEST_STR_MAX], *out = NULL, *want;
+	json_t *j, *b, *m;
+
+	run_expect(f, 0, 4, move);
+	retag_elsewhere(f, other);
+	assert_int_equal(run(f, &out, 4, move), 0);
+	want = fu_printf("  tag %s:1.0 moved from %s (set by no bundle: pushed) to %s\n",
+	                 HELLO_REPO, other, HELLO_MANIFEST);
+	assert_non_null(strstr(out, want));
+	free(want);
+	free(out);
+	assert_true(has_tag(f, "1.0"));
+
+	retag_elsewhere(f, other);
+	assert_int_equal(run(f, &out, 8, keep), 0);
+	assert_non_null(j = json_loads(out, 0, NULL));
+	b = json_array_get(json_object_get(j, "bundles"), 0);
+	assert_int_equal(json_integer_value(json_object_get(b, "tags_kept")), 1);
+	assert_int_equal(json_integer_value(json_object_get(b, "tags")), 0);
+	assert_non_null(m = json_array_get(json_object_get(b, "tag_moves"), 0));
+	assert_string_equal(json_string_value(json_object_get(m, "repository")), HELLO_REPO);
+	assert_string_equal(json_string_value(json_object_get(m, "tag")), "1.0");
+	assert_string_equal(json_string_value(json_object_get(m, "old_digest")), other);
+	assert_string_equal(json_string_value(json_object_get(m, "new_digest")), HELLO_MANIFEST);
+	assert_true(json_is_null(json_object_get(m, "old_bundle")));
+	assert_string_equal(json_string_value(json_object_get(m, "action")), "kept");
+	json_decref(j);
+	free(out);
+	assert_true(tag_is(f, "1.0", other));
+
+	assert_int_equal(run(f, &out, 8, refuse), 1);
+	assert_non_null(j = json_loads(out, 0, NULL));
+	b = json_array_get(json_object_get(j, "bundles"), 0);
+	assert_string_equal(json_string_value(json_object_get(b, "status")), "failed");
+	want = fu_printf("would move tag %s:1.0 from %s", HELLO_REPO, other);
+	assert_non_null(strstr(json_string_value(json_object_get(b, "error")), want));
+	free(want);
+	json_decref(j);
+	free(out);
+	assert_true(tag_is(f, "1.0", other));
+	run_expect(f, 2, 6, bad);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_load_prints_summary, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_usage_and_failures, setup, teardown),
@@ -444,6 +538,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_json_output, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_iso_image, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_signature_flags, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tags_policy, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

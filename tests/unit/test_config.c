@@ -72,6 +72,8 @@ test_full_file(void **state)
 	assert_int_equal(c.webhook.label_keys.n, 1);
 	assert_int_equal(c.import.watch.n, 1);
 	assert_string_equal(c.import.watch.v[0], "/media/usb");
+	assert_int_equal(c.import.require_signature, CONFIG_TRUE);
+	assert_int_equal(c.load.tags, CONFIG_TAGS_REFUSE);
 	assert_int_equal(c.log.format, CONFIG_LOG_JSON);
 	assert_int_equal(c.log.level, CONFIG_LOG_DEBUG);
 	assert_string_equal(c.log.access, "/var/log/barged-access.log");
@@ -209,6 +211,45 @@ test_missing_file(void **state)
 	config_free(&c);
 }
 
+/* load.tags and import.require_signature: their defaults, words, YAML booleans and errors. */
+static void
+test_tags_and_import_signature(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c, "# nothing set\n", &err), BARGE_OK);
+	assert_int_equal(c.load.tags, CONFIG_TAGS_MOVE);
+	assert_int_equal(c.import.require_signature, CONFIG_AUTO);
+	config_free(&c);
+	assert_int_equal(
+	        load(&c, "load:\n  tags: keep\nimport:\n  require_signature: false\n", &err),
+	        BARGE_OK);
+	assert_int_equal(c.load.tags, CONFIG_TAGS_KEEP);
+	assert_int_equal(c.import.require_signature, CONFIG_FALSE);
+	assert_int_equal(config_set(&c, "import.require_signature", "auto", &err), BARGE_OK);
+	assert_int_equal(c.import.require_signature, CONFIG_AUTO);
+	assert_int_equal(config_set(&c, "load.tags", "refuse", &err), BARGE_OK);
+	assert_int_equal(c.load.tags, CONFIG_TAGS_REFUSE);
+	assert_int_equal(config_set(&c, "import.require_signature", "maybe", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg,
+	                    "import.require_signature: \"maybe\" is not one of auto, true, false");
+	config_free(&c);
+	assert_int_equal(load(&c, "import:\n  require_signature: \"true\"\n", &err), BARGE_OK);
+	assert_int_equal(c.import.require_signature, CONFIG_TRUE);
+	config_free(&c);
+	assert_int_equal(load(&c, "load:\n  tags: sometimes\n", &err), BARGE_EINVAL);
+	assert_string_equal(err.msg,
+	                    "barged.yaml:2:9: load.tags: \"sometimes\" is not one of move, "
+	                    "keep, refuse");
+	config_free(&c);
+	/* Booleans only where true and false are words of the key. */
+	assert_int_equal(load(&c, "load:\n  tags: true\n", &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "load.tags: expected one of move, keep, refuse"));
+	config_free(&c);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_defaults),
 	cmocka_unit_test(test_full_file),
@@ -216,6 +257,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_wrong_types),
 	cmocka_unit_test(test_set_errors),
 	cmocka_unit_test(test_missing_file),
+	cmocka_unit_test(test_tags_and_import_signature),
 };
 
 BARGE_TEST_MAIN(tests)

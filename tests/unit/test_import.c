@@ -10,7 +10,9 @@
 #include "fileutil.h"
 #include "fixture.h"
 #include "import.h"
+#include "loader.h"
 #include "metrics.h"
+#include "sign.h"
 
 struct fixture {
 	char dir[FX_DIR_MAX];
@@ -265,6 +267,111 @@ test_watcher_refuses_once(void **state)
 	free(deep);
 }
 
+/* The watcher's last line of each level (it logs from its own thread). */
+static char last_error[1024], last_warn[1024];
+
+static void
+keep_error(const char *msg)
+{
+	snprintf(last_error, sizeof(last_error), "%s", msg);
+}
+
+static void
+keep_warn(const char *msg)
+{
+	snprintf(last_warn, sizeof(last_warn), "%s", msg);
+}
+
+/*
+ * Watches f->dir/NAME-watch with trusted keys (nkeys of them) and rule sig,
+ * drops the unsigned hello bundle in, and returns which outcome it had.
+ */
+static const char *
+import_unsigned(struct fixture *f, const char *name, struct sign_key **keys, size_t nkeys,
+                enum import_signature sig)
+{
+	struct loader_opts lo = { .keys = keys, .nkeys = nkeys };
+	struct import_opts o = { 0 };
+	struct barge_err err = { 0 };
+	struct metrics *m = NULL;
+	struct import *im = NULL;
+	char *watch = fu_printf("%s/%s-watch", f->dir, name);
+	char *data = fu_printf("%s/%s-data", f->dir, name), *buf = NULL, *dst;
+	const char *outcome = NULL;
+	size_t len;
+	int i;
+
+	assert_int_equal(fu_mkdirs(watch, 0755, &err), BARGE_OK);
+	assert_int_equal(metrics_new("test", &m, &err), BARGE_OK);
+	o.data_dir = data;
+	o.watch = &watch;
+	o.nwatch = 1;
+	o.load = &lo;
+	o.signature = sig;
+	o.on_result = count_import;
+	o.on_result_arg = m;
+	o.settle_ms = 100;
+	o.log_error = keep_error;
+	o.log_warn = keep_warn;
+	last_error[0] = last_warn[0] = '\0';
+	assert_int_equal(import_start(&o, &im, &err), BARGE_OK);
+	assert_int_equal(fu_read_file(BARGE_TEST_DATA "/loader/hello-1.0.0.tar.zst", 1 << 20, &buf,
+	                              &len, &err),
+	                 BARGE_OK);
+	dst = fu_printf("%s/hello-1.0.0.tar.zst", watch);
+	assert_int_equal(fu_write_atomic(dst, buf, len, 0644, &err), BARGE_OK);
+	for (i = 0; i < 100 && outcome == NULL; i++) {
+		if (counted(m, "ok") == 1)
+			outcome = "ok";
+		else if (counted(m, "failed") == 1)
+			outcome = "failed";
+		else
+			sleep_ms(100);
+	}
+	import_stop(im);
+	metrics_free(m);
+	free(dst);
+	free(buf);
+	free(watch);
+	free(data);
+	return outcome != NULL ? outcome : "none";
+}
+
+/* With trusted keys configured, an import refuses an unsigned bundle unless told not to. */
+static void
+test_unsigned_refused_with_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct import_opts o = { 0 };
+	struct barge_err err = { 0 };
+	struct sign_key *pub = NULL;
+	struct import *im = NULL;
+	char keyid[DIGEST_STR_MAX], *prefix = fu_printf("%s/ci", f->dir), *p;
+
+	assert_int_equal(sign_keygen(prefix, keyid, &err), BARGE_OK);
+	p = fu_printf("%s.pub", prefix);
+	assert_int_equal(sign_key_load_public(p, &pub, &err), BARGE_OK);
+	free(p);
+
+	assert_string_equal(import_unsigned(f, "auto", &pub, 1, IMPORT_SIGNATURE_AUTO), "failed");
+	assert_non_null(strstr(last_error, "refused: the bundle is not signed"));
+	assert_string_equal(import_unsigned(f, "required", &pub, 1, IMPORT_SIGNATURE_REQUIRED),
+	                    "failed");
+	/* import.require_signature: false follows the loader options: it loads. */
+	assert_string_equal(import_unsigned(f, "loader", &pub, 1, IMPORT_SIGNATURE_LOADER), "ok");
+	assert_non_null(strstr(last_warn, "unsigned bundles are imported"));
+	/* No trusted key: auto takes unsigned bundles, and says so. */
+	assert_string_equal(import_unsigned(f, "nokeys", NULL, 0, IMPORT_SIGNATURE_AUTO), "ok");
+	assert_non_null(strstr(last_warn, "no trusted key is configured"));
+	/* Required with nothing to check against: refused at start. */
+	o.data_dir = f->dir;
+	o.signature = IMPORT_SIGNATURE_REQUIRED;
+	assert_int_equal(import_start(&o, &im, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "no trusted key"));
+	sign_key_free(pub);
+	free(prefix);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_list_waits_for_every_part, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_list_size_must_match, setup, teardown),
@@ -273,6 +380,7 @@ static const struct CMUnitTest tests[] = {
 	                                teardown),
 	cmocka_unit_test_setup_teardown(test_not_a_first_part, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_watcher_refuses_once, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_unsigned_refused_with_keys, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)

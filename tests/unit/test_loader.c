@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -218,6 +220,9 @@ test_load_twice_dedups(void **state)
 	free(path);
 }
 
+static void tb_write_platforms(struct tb *t, const char *path, const char *version, const char *p1,
+                               const char *p2);
+
 static void
 test_load_sparse_index(void **state)
 {
@@ -237,7 +242,7 @@ test_load_sparse_index(void **state)
 	tb_blob(&t, &im->cfg_amd64);
 	tb_blob(&t, &im->layer_shared);
 	tb_blob(&t, &im->layer_amd64);
-	tb_write(&t, path, "1.0.0");
+	tb_write_platforms(&t, path, "1.0.0", "linux/amd64", NULL);
 	load_ok(f, path, &res);
 	assert_int_equal(res.blobs_new, 5);
 	assert_tag(f->s, REPO_APP, "1.0", &im->index, MT_OCI_INDEX);
@@ -868,6 +873,369 @@ test_signature_policy(void **state)
 	sign_key_free(other_pub);
 }
 
+/*
+ * Writes t as tb_write does, with barge.json's platforms p1 and p2 (NULL:
+ * only p1) instead of the builder's linux/amd64 and linux/arm64.
+ */
+static void
+tb_write_platforms(struct tb *t, const char *path, const char *version, const char *p1,
+                   const char *p2)
+{
+	struct bundle_writer_opts opts = { .level = 1, .threads = 1, .mtime = 0 };
+	struct bundle_writer *w = NULL;
+	struct barge_err err;
+	char *meta = tb_meta(t, version), *out, name[160];
+	json_t *j = json_loads(meta, 0, NULL);
+	size_t i;
+
+	assert_non_null(j);
+	json_object_set_new(j, "platforms",
+	                    p2 != NULL ? json_pack("[s, s]", p1, p2) : json_pack("[s]", p1));
+	assert_non_null(out = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS));
+	assert_int_equal(bundle_writer_open(path, &opts, &w, &err), BARGE_OK);
+	assert_int_equal(bundle_writer_add_buf(w, "barge.json", out, strlen(out), &err), BARGE_OK);
+	for (i = 0; i < t->nent; i++) {
+		entry_name(t->ent[i], name, sizeof(name));
+		assert_int_equal(
+		        bundle_writer_add_buf(w, name, t->ent[i]->data, t->ent[i]->len, &err),
+		        BARGE_OK);
+	}
+	assert_int_equal(bundle_writer_close(w, &err), BARGE_OK);
+	bundle_writer_free(w);
+	json_decref(j);
+	free(out);
+	free(meta);
+}
+
+/* An index must be whole for every platform of barge.json, not only for one. */
+static void
+test_index_needs_every_platform(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "partial.tar.zst");
+	struct loader_result res;
+	struct images im2;
+	struct tb t;
+
+	/* Chosen: amd64 and arm64 (the builder's); the bundle brings amd64 only. */
+	images_make(&im2, 200);
+	tb_init(&t);
+	tb_image(&t, REPO_APP, "1.0", &im2.index, MT_OCI_INDEX);
+	tb_image(&t, REPO_NEW, "1.0", &im2.index, MT_OCI_INDEX);
+	tb_blob(&t, &im2.index);
+	tb_blob(&t, &im2.man_amd64);
+	tb_blob(&t, &im2.cfg_amd64);
+	tb_blob(&t, &im2.layer_shared);
+	tb_blob(&t, &im2.layer_amd64);
+	tb_write(&t, path, "2.0.0");
+	assert_load_fails(f, path, BARGE_ENOTFOUND, "for platform linux/arm64 is neither");
+	assert_load_fails(f, path, BARGE_ENOTFOUND, "image " REPO_APP ": index");
+	assert_load_fails(f, path, BARGE_ENOTFOUND, im2.index.digest);
+	assert_load_fails(f, path, BARGE_ENOTFOUND, im2.man_arm64.digest);
+	/* A platform the index does not offer at all. */
+	tb_write_platforms(&t, path, "2.0.0", "linux/amd64", "linux/s390x");
+	assert_load_fails(f, path, BARGE_ENOTFOUND, "has no manifest for platform linux/s390x");
+	/* amd64 alone chosen: the same bundle loads, arm64 left out of the sparse index. */
+	tb_write_platforms(&t, path, "2.0.0", "linux/amd64", NULL);
+	load_ok(f, path, &res);
+	assert_tag(f->s, REPO_APP, "1.0", &im2.index, MT_OCI_INDEX);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+/* Compresses into a file as it goes, with frame checksums as bundles have. */
+struct zw {
+	ZSTD_CCtx *cc;
+	FILE *f;
+};
+
+static void
+zw_put(struct zw *z, const void *p, size_t n, ZSTD_EndDirective end)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	unsigned char out[65536];
+	ZSTD_outBuffer o;
+	size_t left;
+
+	do {
+		o = (ZSTD_outBuffer){ out, sizeof(out), 0 };
+		left = ZSTD_compressStream2(z->cc, &o, &in, end);
+		assert_false(ZSTD_isError(left));
+		assert_int_equal(fwrite(out, 1, o.pos, z->f), o.pos);
+	} while (in.pos < in.size || (end == ZSTD_e_end && left != 0));
+}
+
+/* A ustar header block: a regular file ('0') or a pax extended header ('x'). */
+static void
+tar_header(unsigned char *h, const char *name, int64_t size, char type)
+{
+	char num[32];
+	unsigned sum = 0;
+	size_t i;
+
+	memset(h, 0, 512);
+	snprintf((char *)h, 100, "%s", name);
+	memcpy(h + 100, "0000644", 8);
+	memcpy(h + 108, "0000000", 8);
+	memcpy(h + 116, "0000000", 8);
+	snprintf(num, sizeof(num), "%011llo", (unsigned long long)size & 077777777777ULL);
+	memcpy(h + 124, num, 12);
+	memcpy(h + 136, "00000000000", 12);
+	h[156] = (unsigned char)type;
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	for (i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+}
+
+/* Appends "LEN key=value\n", LEN counting itself, to a pax header body. */
+static void
+pax_record(char *buf, size_t cap, const char *key, const char *value)
+{
+	size_t body = strlen(key) + strlen(value) + 3, n = body + 1;
+
+	while (snprintf(NULL, 0, "%zu", n) + body != n)
+		n++;
+	snprintf(buf + strlen(buf), cap - strlen(buf), "%zu %s=%s\n", n, key, value);
+}
+
+/*
+ * A bundle by hand: barge.json (meta), then the entry of blob b, whose pax
+ * header declares b->len bytes (GNU.sparse.realsize, with an empty sparse
+ * map) while it carries `carried` bytes of zeros.  libarchive reports the
+ * declared size and delivers every byte carried.
+ */
+static void
+write_oversized(const char *path, const char *meta, const struct blob *b, int64_t carried)
+{
+	static const unsigned char zeros[65536];
+	unsigned char h[512];
+	char pax[1024] = "", size[32], name[160];
+	struct zw z;
+	int64_t left;
+
+	entry_name(b, name, sizeof(name));
+	assert_non_null(z.f = fopen(path, "wb"));
+	assert_non_null(z.cc = ZSTD_createCCtx());
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z.cc, ZSTD_c_checksumFlag, 1)));
+	tar_header(h, "barge.json", (int64_t)strlen(meta), '0');
+	zw_put(&z, h, 512, ZSTD_e_continue);
+	zw_put(&z, meta, strlen(meta), ZSTD_e_continue);
+	zw_put(&z, zeros, (512 - strlen(meta) % 512) % 512, ZSTD_e_continue);
+	snprintf(size, sizeof(size), "%zu", b->len);
+	pax_record(pax, sizeof(pax), "GNU.sparse.major", "1");
+	pax_record(pax, sizeof(pax), "GNU.sparse.minor", "0");
+	pax_record(pax, sizeof(pax), "GNU.sparse.name", name);
+	pax_record(pax, sizeof(pax), "GNU.sparse.realsize", size);
+	tar_header(h, "PaxHeaders/blob", (int64_t)strlen(pax), 'x');
+	zw_put(&z, h, 512, ZSTD_e_continue);
+	zw_put(&z, pax, strlen(pax), ZSTD_e_continue);
+	zw_put(&z, zeros, (512 - strlen(pax) % 512) % 512, ZSTD_e_continue);
+	tar_header(h, name, carried, '0');
+	zw_put(&z, h, 512, ZSTD_e_continue);
+	/* The sparse map: no entries. */
+	zw_put(&z, "0\n", 2, ZSTD_e_continue);
+	for (left = carried - 2; left > 0; left -= (int64_t)sizeof(zeros))
+		zw_put(&z, zeros, left < (int64_t)sizeof(zeros) ? (size_t)left : sizeof(zeros),
+		       ZSTD_e_continue);
+	zw_put(&z, zeros, 1024 + (512 - (size_t)(carried % 512)) % 512, ZSTD_e_end);
+	ZSTD_freeCCtx(z.cc);
+	assert_int_equal(fclose(z.f), 0);
+}
+
+/*
+ * No entry is read past the size barge.json declares: not into tmp/ for a
+ * new blob, not through the hash for one the store holds.  The only way a
+ * tar entry carries more than its header says is a GNU sparse pax header,
+ * which the bundle reader now refuses before the loader sees a byte (the
+ * loader's own bound stays, in depth); the guarantees checked are the same:
+ * the entry named, nothing written past the bound, tmp/ left empty.
+ */
+static void
+test_entry_longer_than_declared(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "oversized.tar.zst"), *meta, *tmp;
+	struct rlimit saved, small;
+	struct images im2;
+	struct blob kib;
+	char name[160];
+	struct tb t;
+	struct stat st;
+
+	/* A new 1 KiB blob, carried as 64 MiB of zeros (a bundle of about 3 KB). */
+	images_make(&im2, 210);
+	layer_make(&kib, 211, 1024);
+	tb_next(&t, &im2);
+	tb_blob(&t, &kib);
+	meta = tb_meta(&t, "2.0.0");
+	write_oversized(path, meta, &kib, 64 << 20);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size < 100000);
+	entry_name(&kib, name, sizeof(name));
+	assert_load_fails(f, path, BARGE_EFORMAT, name);
+	assert_load_fails(f, path, BARGE_EFORMAT, "sparse file (pax keyword");
+	/* Under a 1 MiB file size limit: a write past the bound would fail otherwise. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = 1 << 20;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_load_fails(f, path, BARGE_EFORMAT, "sparse file (pax keyword");
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	tmp = fu_printf("%s/tmp", f->store_dir);
+	assert_int_equal(rmdir(tmp), 0); /* empty */
+	assert_int_equal(mkdir(tmp, 0755), 0);
+	free(meta);
+	tb_free(&t);
+
+	/* A blob the store holds (the good bundle's), carried past its size. */
+	tb_next(&t, &im2);
+	tb_blob(&t, &f->im.tool_cfg);
+	meta = tb_meta(&t, "2.0.0");
+	write_oversized(path, meta, &f->im.tool_cfg, 64 << 20);
+	assert_load_fails(f, path, BARGE_EFORMAT, "sparse file (pax keyword");
+	free(meta);
+	free(tmp);
+	free(kib.data);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+/* The tag moves a load reported, copied out of the callback. */
+struct moves {
+	size_t n;
+	struct {
+		char repo[256], tag[128], new_digest[DIGEST_STR_MAX];
+		struct loader_tag_move m;
+	} v[4];
+};
+
+static void
+record_move(void *arg, const struct loader_tag_move *m)
+{
+	struct moves *mv = arg;
+
+	assert_true(mv->n < 4);
+	snprintf(mv->v[mv->n].repo, sizeof(mv->v[mv->n].repo), "%s", m->repository);
+	snprintf(mv->v[mv->n].tag, sizeof(mv->v[mv->n].tag), "%s", m->tag);
+	snprintf(mv->v[mv->n].new_digest, sizeof(mv->v[mv->n].new_digest), "%s", m->new_digest);
+	mv->v[mv->n].m = *m;
+	mv->n++;
+}
+
+/* Loads the good bundle (demo 1.0.0: app:1.0 is its index) and writes tb_next's. */
+static void
+tags_setup(struct fixture *f, struct images *im2, struct tb *t, const char *path)
+{
+	struct loader_result res;
+	char *good = path_in(f, "good.tar.zst");
+	struct tb g;
+
+	tb_good(&g, &f->im);
+	tb_write(&g, good, "1.0.0");
+	tb_free(&g);
+	load_ok(f, good, &res);
+	free(good);
+	images_make(im2, 230);
+	tb_next(t, im2);
+	tb_write(t, path, "2.0.0");
+}
+
+/* A later bundle moving app:1.0 says so: old and new digest, and who set it. */
+static void
+test_tag_move_reported(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "next.tar.zst");
+	struct moves got = { 0 };
+	struct loader_opts o = { .tag_moved = record_move, .tag_moved_arg = &got };
+	struct loader_result res;
+	struct images im2;
+	struct tb t;
+
+	tags_setup(f, &im2, &t, path);
+	load_opts_ok(f, path, &o, &res);
+	assert_int_equal(res.tags, 2);
+	assert_int_equal(res.tags_moved, 1);
+	assert_int_equal(res.tags_kept, 0);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.v[0].repo, REPO_APP);
+	assert_string_equal(got.v[0].tag, "1.0");
+	assert_string_equal(got.v[0].m.old_digest, f->im.index.digest);
+	assert_string_equal(got.v[0].new_digest, im2.tool_man.digest);
+	assert_string_equal(got.v[0].m.old_name, "demo");
+	assert_string_equal(got.v[0].m.old_version, "1.0.0");
+	assert_false(got.v[0].m.kept);
+	assert_tag(f->s, REPO_APP, "1.0", &im2.tool_man, MT_OCI_MANIFEST);
+	/* Loaded again, it moves nothing. */
+	got.n = 0;
+	load_opts_ok(f, path, &o, &res);
+	assert_int_equal(got.n, 0);
+	assert_int_equal(res.tags_moved, 0);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_tag_policy_keep(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "next.tar.zst");
+	struct moves got = { 0 };
+	struct loader_opts o = { .tags = LOADER_TAGS_KEEP,
+		                 .tag_moved = record_move,
+		                 .tag_moved_arg = &got };
+	struct loader_result res;
+	struct store_manifest m;
+	struct barge_err err;
+	struct images im2;
+	struct tb t;
+
+	tags_setup(f, &im2, &t, path);
+	load_opts_ok(f, path, &o, &res);
+	assert_int_equal(res.tags, 1);
+	assert_int_equal(res.tags_kept, 1);
+	assert_int_equal(got.n, 1);
+	assert_true(got.v[0].m.kept);
+	assert_string_equal(got.v[0].m.old_digest, f->im.index.digest);
+	/* app:1.0 stays; the new image is in app by digest; the new tag is set. */
+	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
+	assert_int_equal(store_get_manifest(f->s, REPO_APP, im2.tool_man.digest, &m, &err),
+	                 BARGE_OK);
+	assert_tag(f->s, REPO_NEW, "1.0", &im2.tool_man, MT_OCI_MANIFEST);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
+static void
+test_tag_policy_refuse(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "next.tar.zst");
+	struct loader_opts o = { .tags = LOADER_TAGS_REFUSE };
+	struct images im2;
+	struct tb t;
+
+	tags_setup(f, &im2, &t, path);
+	assert_load_fails_opts(f, path, &o, BARGE_EEXIST, "would move tag " REPO_APP ":1.0");
+	assert_load_fails_opts(f, path, &o, BARGE_EEXIST, "(set by bundle demo 1.0.0)");
+	assert_load_fails_opts(f, path, &o, BARGE_EEXIST, f->im.index.digest);
+	assert_load_fails_opts(f, path, &o, BARGE_EEXIST, im2.tool_man.digest);
+	/* Refused before any blob was written. */
+	assert_nothing_written(f, &im2);
+	tb_free(&t);
+	images_free(&im2);
+	free(path);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_load_good_bundle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_load_twice_dedups, setup, teardown),
@@ -891,6 +1259,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_reload_changes_nothing, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_load_signed_bundle, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_signature_policy, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_index_needs_every_platform, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_entry_longer_than_declared, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tag_move_reported, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tag_policy_keep, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_tag_policy_refuse, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
