@@ -568,6 +568,14 @@ registry_manifest_put(struct registry *r, struct http_req *req, struct store *s,
 	struct registry_body *b;
 	int64_t cl = http_req_content_length(req);
 
+	if (rt->tag_invalid) {
+		char msg[REGISTRY_REF_MAX + 32];
+
+		snprintf(msg, sizeof(msg), "invalid tag: %s",
+		         rt->reference[0] != '\0' ? rt->reference : "empty or too long");
+		registry_send_error(req, 400, "TAG_INVALID", msg);
+		return;
+	}
 	if ((b = registry_body_new(r, s, rt, BODY_MANIFEST)) == NULL) {
 		registry_send_error(req, 500, "UNKNOWN", "out of memory");
 		return;
@@ -604,6 +612,8 @@ registry_delete(struct registry *r, struct http_req *req, struct store *s,
 	}
 	if (rt->kind == REGISTRY_ROUTE_BLOB)
 		rc = store_push_delete_blob(s, rt->repo, rt->reference, &err);
+	else if (rt->tag_invalid)
+		rc = BARGE_ENOTFOUND;
 	else if (rt->is_digest)
 		rc = store_push_delete_manifest(s, rt->repo, rt->reference, &err);
 	else
