@@ -1,9 +1,13 @@
 #include "test_main.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -997,6 +1001,112 @@ test_serve_deletes(void **state)
 	assert_repo_listed(f, REPO, 1);
 }
 
+/* Files this process writes stop at limit bytes (EFBIG), as a full disk stops them; 0: no limit. */
+static void
+file_limit(rlim_t limit)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = limit != 0 ? limit : rl.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Entries in dir, . and .. aside. */
+static int
+dir_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* A chunk the disk cannot take: 507, its bytes gone, the session where it was and resumable. */
+static void
+test_serve_chunk_no_room(void **state)
+{
+	struct served *f = *state;
+	char loc[512], range[64], *file, *path;
+	struct stat st;
+	struct resp r;
+	CURLcode rc;
+
+	req_body(f, "POST", "/v2/" REPO "/blobs/uploads/", NULL, "", 0, &r);
+	assert_int_equal(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	file = fu_printf("%s/uploads/%s", f->dir, header(&r, "Docker-Upload-UUID"));
+	resp_free(&r);
+
+	file_limit(2 * 1024 * 1024);
+	rc = req_body(f, "PATCH", loc, NULL, f->layer, LAYER_SIZE, &r);
+	file_limit(0);
+	if (rc != CURLE_OK)
+		fail_msg("PATCH beyond the room left: no answer (%s)", curl_easy_strerror(rc));
+	assert_oci_error(&r, 507, "DENIED");
+	assert_non_null(strstr((const char *)r.body, "File too large"));
+	resp_free(&r);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	req(f, "GET", loc, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_string_equal(header(&r, "Range"), "0-0");
+	resp_free(&r);
+
+	/* With room again, the same chunk at the same offset, and the blob is whole. */
+	assert_int_equal(req_body(f, "PATCH", loc, NULL, f->layer, LAYER_SIZE, &r), CURLE_OK);
+	assert_int_equal(r.status, 202);
+	snprintf(range, sizeof(range), "0-%d", LAYER_SIZE - 1);
+	assert_string_equal(header(&r, "Range"), range);
+	resp_free(&r);
+	path = fu_printf("%s?digest=%s", loc, f->layer_digest);
+	assert_int_equal(req_body(f, "PUT", path, NULL, "", 0, &r), CURLE_OK);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(path);
+	free(file);
+}
+
+/* A monolithic blob the disk cannot take: 507, nothing left in tmp/, and a later push works. */
+static void
+test_serve_monolithic_no_room(void **state)
+{
+	struct served *f = *state;
+	unsigned char *blob = malloc(LAYER_SIZE);
+	char digest[DIGEST_STR_MAX], *path, *tmp = fu_printf("%s/tmp", f->dir);
+	struct barge_err err = { 0 };
+	struct resp r;
+	CURLcode rc;
+
+	assert_non_null(blob);
+	memcpy(blob, f->layer, LAYER_SIZE);
+	blob[0] ^= 0xff;
+	assert_int_equal(digest_buf(DIGEST_SHA256, blob, LAYER_SIZE, digest, &err), BARGE_OK);
+	path = fu_printf("/v2/" REPO "/blobs/uploads/?digest=%s", digest);
+
+	file_limit(2 * 1024 * 1024);
+	rc = req_body(f, "POST", path, NULL, blob, LAYER_SIZE, &r);
+	file_limit(0);
+	if (rc != CURLE_OK)
+		fail_msg("POST beyond the room left: no answer (%s)", curl_easy_strerror(rc));
+	assert_oci_error(&r, 507, "DENIED");
+	resp_free(&r);
+	assert_int_equal(dir_entries(tmp), 0);
+
+	assert_int_equal(req_body(f, "POST", path, NULL, blob, LAYER_SIZE, &r), CURLE_OK);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(path);
+	free(tmp);
+	free(blob);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_route_table),
 	cmocka_unit_test(test_route_ns_matches_loader),
@@ -1009,6 +1119,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_serve_mirror_ns, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_serve_errors, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_serve_deletes, serve_setup_delete, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_serve_chunk_no_room, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_serve_monolithic_no_room, serve_setup, serve_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
