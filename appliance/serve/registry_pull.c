@@ -26,7 +26,7 @@ registry_manifest_get(struct registry *r, struct http_req *req, struct store *s,
 	else
 		rc = store_open_manifest(s, rt->repo, rt->reference, &m, &fd, &size, &err);
 	if (rc == BARGE_ENOTFOUND) {
-		if (store_repo_listed(s, rt->repo))
+		if (store_repo_exists(s, rt->repo))
 			registry_send_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown");
 		else
 			registry_send_error(req, 404, "NAME_UNKNOWN",

@@ -156,7 +156,8 @@ int store_push_delete_tag(struct store *s, const char *repo, const char *tag,
  * Whether repo is a repository as the registry shows it: it holds at least
  * one manifest, tagged or not.  A repository holding only pushed or
  * mounted blobs, or emptied by deletes, is none (its blobs are still
- * served until unlinked).  The catalog and tags/list both follow this.
+ * served until unlinked).  The catalog and tags/list both follow this;
+ * store_repo_exists (a repository the store still knows) does not.
  */
 int store_repo_listed(struct store *s, const char *repo);
 /*

@@ -995,7 +995,7 @@ test_serve_deletes(void **state)
 	resp_free(&r);
 	assert_repo_listed(f, REPO_PORT, 0);
 	req(f, "GET", path, NULL, &r);
-	assert_oci_error(&r, 404, "NAME_UNKNOWN");
+	assert_oci_error(&r, 404, "MANIFEST_UNKNOWN");
 	resp_free(&r);
 	free(path);
 	assert_repo_listed(f, REPO, 1);
