@@ -47,6 +47,7 @@ DATA=$MNT/data
 PORT=$(it_free_port)
 it_spawn "$IT_TMP/serve.log" "$BARGED" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
 	--plain-http --no-import --access-log off
+SERVE_PID=$IT_LAST_PID
 it_wait_for 20 it_port_busy "$PORT" || it_die "barged serve does not listen: $(cat "$IT_TMP/serve.log")"
 BASE=http://127.0.0.1:$PORT
 AUTH=admin:$(cat "$DATA/admin.password")
@@ -153,5 +154,11 @@ status=$(curl -sS -u "$AUTH" -o "$BODY" -w '%{http_code}' -T "$BUNDLE" "$BASE/ap
 	true)
 it_check_eq "and the same bundle upload loads: 201" 201 "$status"
 it_check_eq "  uploads/ holds no bytes" 0 "$(bytes "$DATA/uploads")"
+
+it_stop "$SERVE_PID"
+if grep -qE 'Sanitizer|runtime error' "$IT_TMP/serve.log"; then
+	cat "$IT_TMP/serve.log"
+	it_fail "sanitizer report in the serve log"
+fi
 
 it_summary
