@@ -344,7 +344,15 @@ http_body(struct http_req *r, const char *data, size_t n)
 		return MHD_YES;
 	}
 	/*
-	 * Dropped.  A held answer goes out once a bounded amount was read;
+	 * Dropped.  After a taken body stopped short of its bound (a full
+	 * disk, a bad chunk), the rest is read up to that bound, so that the
+	 * answer reaches the client: libmicrohttpd sends nothing queued while
+	 * a body is still arriving, and closes the connection instead.
+	 */
+	if (r->body_cb != NULL && r->body_len <= r->body_max)
+		return MHD_YES;
+	/*
+	 * Otherwise a held answer goes out once a bounded amount was read;
 	 * if MHD will not send it before the body ends, the connection is
 	 * closed instead of reading on for ever.
 	 */

@@ -136,7 +136,9 @@ typedef int (*http_body_cb)(struct http_req *req, const void *buf, size_t len, v
  * BARGE_OK when the whole body has arrived, the body callback's code when
  * it stopped, BARGE_ELIMIT when the body exceeded max, or BARGE_EIO when
  * the connection ended first (then no response can be sent; free state
- * only).  Must queue the response unless rc is BARGE_EIO.
+ * only).  Must queue the response unless rc is BARGE_EIO.  After the body
+ * callback stopped, the rest of the body (up to max) is read and dropped
+ * and the response goes out at its end.
  */
 typedef void (*http_done_cb)(struct http_req *req, int rc, void *arg);
 

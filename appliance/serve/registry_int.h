@@ -77,7 +77,11 @@ void registry_common_headers(struct http_req *req);
 void registry_send_json(struct http_req *req, int status, json_t *body);
 /* An OCI error body. */
 void registry_send_error(struct http_req *req, int status, const char *code, const char *msg);
-/* A failure of ours: the cause goes to the log, the client learns nothing about the device. */
+/*
+ * A failure of ours: the cause goes to the log, the client learns nothing
+ * about the device (500 UNKNOWN), except that it is full (no space, quota,
+ * file size limit, SQLite's "disk is full"): then 507 DENIED, saying so.
+ */
 void registry_send_internal(struct registry *r, struct http_req *req, const struct barge_err *err);
 /* len bytes of fd from offset (fd taken), as the content named digest. */
 void registry_send_fd(struct http_req *req, int status, const char *content_type,

@@ -153,7 +153,7 @@ registry_tags_list(struct registry *r, struct http_req *req, struct store *s,
 		registry_send_error(req, 400, "TAG_INVALID", "last is not a valid tag");
 		return;
 	}
-	if (!store_repo_exists(s, rt->repo)) {
+	if (!store_repo_listed(s, rt->repo)) {
 		registry_send_error(req, 404, "NAME_UNKNOWN",
 		                    "repository name not known to registry");
 		return;

@@ -21,7 +21,10 @@ registry_manifest_get(struct registry *r, struct http_req *req, struct store *s,
 	int fd = -1, rc;
 
 	/* Row and file in one snapshot: GC can not take the file in between. */
-	rc = store_open_manifest(s, rt->repo, rt->reference, &m, &fd, &size, &err);
+	if (rt->tag_invalid)
+		rc = BARGE_ENOTFOUND; /* nothing is stored under a reference that is no tag */
+	else
+		rc = store_open_manifest(s, rt->repo, rt->reference, &m, &fd, &size, &err);
 	if (rc == BARGE_ENOTFOUND) {
 		if (store_repo_exists(s, rt->repo))
 			registry_send_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown");

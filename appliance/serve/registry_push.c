@@ -8,7 +8,6 @@
  * MANIFEST_MAX.  It owns each request's struct registry_body (and the
  * descriptor, writer or buffer in it) until the body's done callback.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,7 @@ struct registry_body {
 	int64_t expect;              /* bytes the Content-Range announced, or -1 */
 	int finish;                  /* a PUT: finish the session after the chunk */
 	uint64_t written;            /* body bytes taken */
-	int write_failed;            /* errno of a failed write to the session's file */
+	struct barge_err failed;     /* why the body callback stopped taking bytes, or "" */
 	char digest[DIGEST_STR_MAX]; /* PUT ?digest=, monolithic POST ?digest= */
 	/* BODY_MONOLITHIC */
 	struct store_blob_writer *w;
@@ -93,9 +92,9 @@ registry_body_cb(struct http_req *req, const void *buf, size_t len, void *arg)
 	case BODY_CHUNK:
 		if (b->expect >= 0 && b->written + len > (uint64_t)b->expect)
 			return BARGE_ELIMIT;
-		errno = 0;
 		if (fu_write_all(b->fd, buf, len, &err) != BARGE_OK) {
-			b->write_failed = errno ? errno : EIO;
+			err_set(&b->failed, BARGE_EIO, "upload %s: writing the chunk: %s",
+			        b->rt.reference, err.msg);
 			return BARGE_EIO;
 		}
 		/* Hash on the way while the session's hash is exactly at this point. */
@@ -110,8 +109,8 @@ registry_body_cb(struct http_req *req, const void *buf, size_t len, void *arg)
 		}
 		break;
 	case BODY_MONOLITHIC:
-		if (store_blob_write(b->w, buf, len, &err) != BARGE_OK)
-			return err.code == BARGE_EDIGEST ? BARGE_EDIGEST : BARGE_EIO;
+		if (store_blob_write(b->w, buf, len, &b->failed) != BARGE_OK)
+			return b->failed.code == BARGE_EDIGEST ? BARGE_EDIGEST : BARGE_EIO;
 		break;
 	case BODY_MANIFEST:
 		if (b->len + len > MANIFEST_MAX)
@@ -181,9 +180,12 @@ registry_done_chunk(struct http_req *req, int rc, struct registry_body *b)
 	if (rc != BARGE_OK || (b->expect >= 0 && b->written != (uint64_t)b->expect)) {
 		/*
 		 * Nothing of a broken chunk counts: the session keeps its
-		 * committed length (the next write cuts the rest off), and
-		 * the running hash, which saw the bytes, is dropped.
+		 * committed length and the running hash, which saw the
+		 * bytes, is dropped.  The bytes are cut off now, so that a
+		 * disk that filled up gets its room back at once (should
+		 * that fail, the next write cuts them off).
 		 */
+		(void)ftruncate(b->fd, (off_t)b->start);
 		digest_free(b->sess->ctx);
 		b->sess->ctx = NULL;
 		registry_session_release(r, b->sess);
@@ -193,10 +195,8 @@ registry_done_chunk(struct http_req *req, int rc, struct registry_body *b)
 			                    "chunk length differs from its Content-Range");
 		} else if (rc == BARGE_ELIMIT) {
 			registry_send_error(req, 413, "SIZE_INVALID", "blob too large");
-		} else if (b->write_failed) {
-			err_sys(&err, rc, b->write_failed, "upload %s: writing the chunk",
-			        b->rt.reference);
-			registry_send_internal(r, req, &err);
+		} else if (b->failed.msg[0] != '\0') {
+			registry_send_internal(r, req, &b->failed);
 		}
 		/* Otherwise the client went away: nobody to answer. */
 		return;
@@ -222,7 +222,7 @@ static void
 registry_done_monolithic(struct http_req *req, int rc, struct registry_body *b)
 {
 	struct registry *r = b->r;
-	struct barge_err err = { 0 };
+	struct barge_err err = b->failed;
 
 	if (rc == BARGE_OK) {
 		/* The store commits and links it under its GC lock; w is consumed. */
@@ -568,6 +568,14 @@ registry_manifest_put(struct registry *r, struct http_req *req, struct store *s,
 	struct registry_body *b;
 	int64_t cl = http_req_content_length(req);
 
+	if (rt->tag_invalid) {
+		char msg[REGISTRY_REF_MAX + 32];
+
+		snprintf(msg, sizeof(msg), "invalid tag: %s",
+		         rt->reference[0] != '\0' ? rt->reference : "empty or too long");
+		registry_send_error(req, 400, "TAG_INVALID", msg);
+		return;
+	}
 	if ((b = registry_body_new(r, s, rt, BODY_MANIFEST)) == NULL) {
 		registry_send_error(req, 500, "UNKNOWN", "out of memory");
 		return;
@@ -604,6 +612,8 @@ registry_delete(struct registry *r, struct http_req *req, struct store *s,
 	}
 	if (rt->kind == REGISTRY_ROUTE_BLOB)
 		rc = store_push_delete_blob(s, rt->repo, rt->reference, &err);
+	else if (rt->tag_invalid)
+		rc = BARGE_ENOTFOUND;
 	else if (rt->is_digest)
 		rc = store_push_delete_manifest(s, rt->repo, rt->reference, &err);
 	else

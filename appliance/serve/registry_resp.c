@@ -4,6 +4,7 @@
  * the Docker-Distribution-API-Version header.  It owns nothing beyond a
  * call; the log callback it reports 500s to is the registry's.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +49,46 @@ registry_send_error(struct http_req *req, int status, const char *code, const ch
 	registry_send_json(req, status, body);
 }
 
+/*
+ * The reason, as strerror says it, when err is the store's filesystem (or
+ * SQLite on it) having no room for what it had to write; else NULL.
+ */
+static const char *
+registry_no_room(const struct barge_err *err)
+{
+	static const int full[] = { ENOSPC, EDQUOT, EFBIG };
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(full) / sizeof(full[0]); i++)
+		if (strstr(err->msg, (why = strerror(full[i]))) != NULL)
+			return why;
+	if (strstr(err->msg, "database or disk is full") != NULL)
+		return strerror(ENOSPC);
+	return NULL;
+}
+
 void
 registry_send_internal(struct registry *r, struct http_req *req, const struct barge_err *err)
 {
-	char line[BARGE_ERR_MSG_MAX + 256];
+	char line[BARGE_ERR_MSG_MAX + 256], msg[256];
+	const char *full = registry_no_room(err);
 
 	if (r->log_error != NULL) {
 		snprintf(line, sizeof(line), "%s %.200s: %s", http_req_method(req),
 		         http_req_path(req), err->msg);
 		r->log_error(line);
 	}
-	registry_send_error(req, 500, "UNKNOWN", "internal error");
+	if (full == NULL) {
+		registry_send_error(req, 500, "UNKNOWN", "internal error");
+		return;
+	}
+	/* The client can do something about this one: say so, without the server's paths. */
+	snprintf(msg, sizeof(msg),
+	         "%s: the registry's store has no room for this push; free space on the "
+	         "appliance (barged gc) and push again",
+	         full);
+	registry_send_error(req, 507, "DENIED", msg);
 }
 
 void

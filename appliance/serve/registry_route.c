@@ -162,20 +162,24 @@ registry_route_parse(const char *path, const char *ns, const char *project,
 		if (strlen(ref) < sizeof(out->reference))
 			strcpy(out->reference, ref);
 	} else if (ref != NULL) {
-		if (strlen(ref) >= sizeof(out->reference))
-			return registry_route_fail(
-			        out, strchr(ref, ':') ? "DIGEST_INVALID" : "TAG_INVALID", err,
-			        "reference too long", "");
-		strcpy(out->reference, ref);
-		if (digest_valid(ref)) {
-			out->is_digest = 1;
-		} else if (out->kind == REGISTRY_ROUTE_BLOB ||
-		           out->kind == REGISTRY_ROUTE_REFERRERS || strchr(ref, ':') != NULL) {
+		int is_tag = out->kind == REGISTRY_ROUTE_MANIFEST && strchr(ref, ':') == NULL;
+
+		/*
+		 * A manifest reference that is no valid tag is still a route:
+		 * it names no manifest, which a lookup answers 404 and a PUT
+		 * 400 (the method is the registry's, not the parser's).
+		 */
+		if (is_tag && (strlen(ref) >= sizeof(out->reference) || !ref_valid_tag(ref)))
+			out->tag_invalid = 1;
+		else if (strlen(ref) >= sizeof(out->reference))
+			return registry_route_fail(out, "DIGEST_INVALID", err, "reference too long",
+			                           "");
+		else if (!is_tag && !digest_valid(ref))
 			return registry_route_fail(out, "DIGEST_INVALID", err, "invalid digest",
 			                           ref);
-		} else if (!ref_valid_tag(ref)) {
-			return registry_route_fail(out, "TAG_INVALID", err, "invalid tag", ref);
-		}
+		if (strlen(ref) < sizeof(out->reference))
+			strcpy(out->reference, ref);
+		out->is_digest = !is_tag;
 	}
 
 	if (ns != NULL)

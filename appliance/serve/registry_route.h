@@ -47,6 +47,8 @@ struct registry_route {
 	char reference[REGISTRY_REF_MAX]; /* tag or digest (manifests), digest (blobs,
 	                                     referrers), session id (uploads) */
 	int is_digest;                    /* reference is a digest */
+	int tag_invalid;                  /* MANIFEST: reference is neither a digest nor a valid
+	                                     tag (then "" when too long): it names no manifest */
 	const char *error;                /* on BARGE_EINVAL: the OCI error code to answer */
 };
 
@@ -60,10 +62,14 @@ struct registry_route {
  *                   MANIFEST, BLOB, REFERRERS and UPLOAD.  An upload
  *                   session id is not checked here (an unknown one is a
  *                   404 of the registry), and one too long is left "".
+ *                   Nor is a manifest reference that is no valid tag:
+ *                   out->tag_invalid says so, for the registry to answer
+ *                   404 MANIFEST_UNKNOWN to a lookup or a delete (nothing
+ *                   can be stored under it) and 400 TAG_INVALID to a PUT.
  *   BARGE_ENOTFOUND the path is no API route.
- *   BARGE_EINVAL    it is one with a bad name, namespace or reference;
- *                   out->error is the OCI code to answer ("NAME_INVALID",
- *                   "TAG_INVALID" or "DIGEST_INVALID"), err says why.
+ *   BARGE_EINVAL    it is one with a bad name, namespace or digest;
+ *                   out->error is the OCI code to answer ("NAME_INVALID"
+ *                   or "DIGEST_INVALID"), err says why.
  *   BARGE_ENOMEM    out of memory (out->error NULL).
  * On failure the other fields of out are unspecified.  path and ns may be
  * any NUL-terminated strings.

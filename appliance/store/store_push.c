@@ -494,16 +494,84 @@ store_push_has_blob(struct store *s, const char *repo, const char *digest, struc
 	return store_repo_has_blob(s, repo, digest, err);
 }
 
+/*
+ * The manifest of repo through which repo serves digest, walked as
+ * store_repo_has_blob walks it (digest itself, a manifest naming it, or an
+ * index naming that): BARGE_OK with its digest in holder, or
+ * BARGE_ENOTFOUND.
+ */
+static int
+push_holder(struct store *s, const char *repo, const char *digest, char holder[DIGEST_STR_MAX],
+            struct barge_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *d;
+	int rc;
+
+	if ((rc = db_prepare(
+	             s,
+	             "WITH RECURSIVE up(d, depth) AS ("
+	             "  SELECT ?2, 0"
+	             "  UNION"
+	             "  SELECT refs.parent, up.depth + 1 FROM refs JOIN up ON refs.child = up.d"
+	             "  WHERE up.depth < 2) "
+	             "SELECT m.digest FROM up JOIN manifests m ON m.digest = up.d "
+	             "JOIN repositories r ON r.id = m.repo_id WHERE r.name = ?1 "
+	             "ORDER BY up.depth LIMIT 1",
+	             &st, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_text(s, st, 1, repo, err)) == BARGE_OK &&
+	    (rc = bind_text(s, st, 2, digest, err)) == BARGE_OK &&
+	    (rc = stmt_row(s, st, "look up the manifests of a blob", err)) == BARGE_OK) {
+		d = (const char *)sqlite3_column_text(st, 0);
+		snprintf(holder, DIGEST_STR_MAX, "%s", d != NULL ? d : "");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * A blob a manifest of repo names stays served as long as that manifest
+ * is there: unlinking it would claim a delete that changes nothing, so it
+ * is refused, naming the manifest.  Only a link that alone makes repo
+ * serve the blob is removed, in the transaction that checked it.
+ */
 int
 store_push_delete_blob(struct store *s, const char *repo, const char *digest, struct barge_err *err)
 {
+	char holder[DIGEST_STR_MAX];
 	int rc;
 
-	if ((rc = store_push_has_blob(s, repo, digest, err)) != BARGE_OK)
+	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
 		return rc;
+	if ((rc = store_begin(s, err)) != BARGE_OK)
+		return rc;
+	if ((rc = push_holder(s, repo, digest, holder, err)) == BARGE_OK) {
+		if (strcmp(holder, digest) == 0)
+			rc = err_set(err, BARGE_EEXIST,
+			             "%s is a manifest of %s: delete it as a manifest", digest,
+			             repo);
+		else
+			rc = err_set(err, BARGE_EEXIST,
+			             "blob %s is referenced by manifest %s of %s: delete the "
+			             "manifest first",
+			             digest, holder, repo);
+		goto fail;
+	}
+	if (rc != BARGE_ENOTFOUND || (rc = push_linked(s, repo, digest, err)) != BARGE_OK)
+		goto fail;
 	/* The bytes stay until GC finds nothing else holding them. */
-	return push_run2(s, "DELETE FROM repo_blobs WHERE repo = ?1 AND digest = ?2", repo, digest,
-	                 "unlink blob", err);
+	if ((rc = push_run2(s, "DELETE FROM repo_blobs WHERE repo = ?1 AND digest = ?2", repo,
+	                    digest, "unlink blob", err)) != BARGE_OK ||
+	    (rc = store_commit(s, err)) != BARGE_OK)
+		goto fail;
+	/* A link that outlived its blob (GC took it) served nothing: gone, but no delete. */
+	if (!store_blob_exists(s, digest))
+		return err_set(err, BARGE_ENOTFOUND, "blob %s is gone", digest);
+	return BARGE_OK;
+fail:
+	store_rollback(s);
+	return rc;
 }
 
 /* --- manifests --------------------------------------------------------------- */
@@ -716,19 +784,34 @@ store_push_delete_tag(struct store *s, const char *repo, const char *tag, struct
 /* --- listings ----------------------------------------------------------------- */
 
 int
+store_repo_listed(struct store *s, const char *repo)
+{
+	sqlite3_stmt *st = NULL;
+	struct barge_err err;
+	int found;
+
+	if (db_prepare(s,
+	               "SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+	               "WHERE r.name = ?1 LIMIT 1",
+	               &st, &err) != BARGE_OK)
+		return 0;
+	found = bind_text(s, st, 1, repo, &err) == BARGE_OK && sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+int
 store_list_repos(struct store *s, const char *last, int n, int (*fn)(const char *repo, void *arg),
                  void *arg, struct barge_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	/* Repositories with something to pull, or pushed blobs on their way to it. */
+	/* Repositories with something to pull, as store_repo_listed says it. */
 	if ((rc = db_prepare(s,
-	                     "SELECT name FROM ("
-	                     "  SELECT r.name FROM repositories r WHERE EXISTS"
-	                     "    (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
-	                     "  UNION SELECT repo FROM repo_blobs) "
-	                     "WHERE name > ?1 ORDER BY name LIMIT ?2",
+	                     "SELECT r.name FROM repositories r WHERE EXISTS"
+	                     "  (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) "
+	                     "AND r.name > ?1 ORDER BY r.name LIMIT ?2",
 	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_text(s, st, 1, last != NULL ? last : "", err)) != BARGE_OK ||

@@ -102,7 +102,12 @@ int store_link_blob(struct store *s, const char *repo, const char *digest,
  */
 int store_push_has_blob(struct store *s, const char *repo, const char *digest,
                         struct barge_err *err) BARGE_MUST_CHECK;
-/* Unlinks blob digest from repo.  BARGE_ENOTFOUND when repo could not serve it. */
+/*
+ * Unlinks blob digest from repo, after which repo no longer serves it.
+ * BARGE_ENOTFOUND when repo could not serve it; BARGE_EEXIST when a
+ * manifest of repo names it (or it is one), which keeps it served: err
+ * names that manifest, and nothing changes.
+ */
 int store_push_delete_blob(struct store *s, const char *repo, const char *digest,
                            struct barge_err *err) BARGE_MUST_CHECK;
 
@@ -148,8 +153,17 @@ int store_push_delete_tag(struct store *s, const char *repo, const char *tag,
 /* --- listings ----------------------------------------------------------------- */
 
 /*
- * Calls fn for up to n repositories (n <= 0: all) that sort after last
- * (NULL: from the start), in lexical order.  fn returning non-zero stops.
+ * Whether repo is a repository as the registry shows it: it holds at least
+ * one manifest, tagged or not.  A repository holding only pushed or
+ * mounted blobs, or emptied by deletes, is none (its blobs are still
+ * served until unlinked).  The catalog and tags/list both follow this;
+ * store_repo_exists (a repository the store still knows) does not.
+ */
+int store_repo_listed(struct store *s, const char *repo);
+/*
+ * Calls fn for up to n repositories that store_repo_listed counts (n <= 0:
+ * all) that sort after last (NULL: from the start), in lexical order.  fn
+ * returning non-zero stops.
  */
 int store_list_repos(struct store *s, const char *last, int n,
                      int (*fn)(const char *repo, void *arg), void *arg,

@@ -19,6 +19,7 @@ H=$IT_TMP/headers
 BODY=$IT_TMP/body
 R=edge/spec/app
 R2=edge/spec/other
+R3=edge/spec/third
 CURL_AUTH=()
 CURL_TLS=()
 BASE=
@@ -267,6 +268,9 @@ expect_err "PUT a manifest over 4 MiB" 413 MANIFEST_INVALID \
 expect_err "PUT with a bad tag" 400 TAG_INVALID \
 	PUT "/v2/$R/manifests/-bad" -H "Content-Type: $MT" --data-binary "@$IT_TMP/manifest.json"
 expect_err "GET an unknown tag" 404 MANIFEST_UNKNOWN GET "/v2/$R/manifests/nope"
+expect_err "GET by a reference that is no tag: not found" 404 MANIFEST_UNKNOWN \
+	GET "/v2/$R/manifests/-bad"
+it_check_eq "HEAD by a reference that is no tag: 404" 404 "$(req HEAD "/v2/$R/manifests/-bad")"
 expect_err "GET from an unknown repository" 404 NAME_UNKNOWN GET "/v2/edge/spec/none/manifests/v1"
 expect_err "a bad repository name" 400 NAME_INVALID GET "/v2/Edge/UPPER/manifests/v1"
 
@@ -323,12 +327,18 @@ it_check_eq "tags/list n=2&last=b" '["c","multi"]' \
 	"$(req GET "/v2/$R/tags/list?n=2&last=b" >/dev/null; jq -c .tags "$BODY")"
 expect_err "tags/list n=x" 400 PAGINATION_NUMBER_INVALID GET "/v2/$R/tags/list?n=x"
 expect_err "tags/list of an unknown repository" 404 NAME_UNKNOWN GET "/v2/edge/none/tags/list"
-it_check_eq "_catalog: every repository, sorted" "[\"$R\",\"$R2\"]" \
+for d in "$CD" "$LD"; do req POST "/v2/$R3/blobs/uploads/?mount=$d&from=$R" >/dev/null; done
+req PUT "/v2/$R3/manifests/v1" -H "Content-Type: $MT" --data-binary "@$IT_TMP/manifest.json" \
+	>/dev/null
+# R2 holds a mounted blob and no manifest: no repository yet, in both listings.
+it_check_eq "_catalog: every repository with a manifest, sorted" "[\"$R\",\"$R3\"]" \
 	"$(req GET /v2/_catalog >/dev/null; jq -c .repositories "$BODY")"
+expect_err "tags/list of a repository holding only a blob" 404 NAME_UNKNOWN \
+	GET "/v2/$R2/tags/list"
 it_check_eq "_catalog n=1" "[\"$R\"]" \
 	"$(req GET '/v2/_catalog?n=1' >/dev/null; jq -c .repositories "$BODY")"
 it_check "  Link to the next page" bash -c "grep -qi '^Link: </v2/_catalog?n=1&last=' '$H'"
-it_check_eq "_catalog n=1&last=R" "[\"$R2\"]" \
+it_check_eq "_catalog n=1&last=R" "[\"$R3\"]" \
 	"$(req GET "/v2/_catalog?n=1&last=$R" >/dev/null; jq -c .repositories "$BODY")"
 
 # --- deletes (off unless switched on) ------------------------------------------------
@@ -352,7 +362,21 @@ if "$BARGED" serve --help 2>&1 | grep -q -- '--allow-delete'; then
 		"$(req GET "/v2/$R/referrers/$MD" >/dev/null; jq '.manifests | length' "$BODY")"
 	it_check_eq "DELETE blob: 202" 202 "$(req DELETE "/v2/$R2/blobs/$LD")"
 	expect_err "  gone from that repository" 404 BLOB_UNKNOWN GET "/v2/$R2/blobs/$LD"
+	expect_err "  a second DELETE finds nothing" 404 BLOB_UNKNOWN DELETE "/v2/$R2/blobs/$LD"
 	expect_err "DELETE an unknown blob" 404 BLOB_UNKNOWN DELETE "/v2/$R2/blobs/$WRONG"
+	for i in 1 2; do
+		expect_err "DELETE a blob a manifest names ($i): refused" 409 DENIED \
+			DELETE "/v2/$R/blobs/$LD"
+		it_check "  naming the manifest" grep -q "$MD" "$BODY"
+		it_check_eq "  and still served" 200 "$(req HEAD "/v2/$R/blobs/$LD")"
+	done
+	expect_err "DELETE by a reference that is no tag" 404 MANIFEST_UNKNOWN \
+		DELETE "/v2/$R/manifests/-bad"
+	it_check_eq "DELETE the only manifest of a repository: 202" 202 \
+		"$(req DELETE "/v2/$R3/manifests/$MD")"
+	it_check_eq "  it leaves _catalog" "[\"$R\"]" \
+		"$(req GET /v2/_catalog >/dev/null; jq -c .repositories "$BODY")"
+	expect_err "  and tags/list agrees" 404 NAME_UNKNOWN GET "/v2/$R3/tags/list"
 	stop_serve
 else
 	it_log "barged serve has no --allow-delete yet: deletes covered by the unit tests"

@@ -688,6 +688,13 @@ test_body_limits(void **state)
 	assert_string_equal((char *)b.p, "refused");
 	free(b.p);
 	free(h.p);
+	/* Refused half way through a body over 1 MiB: the rest is read, and the answer comes. */
+	memset(post, 'X', 4 * 1024 * 1024);
+	post[4 * 1024 * 1024] = '\0';
+	assert_int_equal(fetch(url, "POST", NULL, NULL, post, &b, &h, NULL), 400);
+	assert_string_equal((char *)b.p, "refused");
+	free(b.p);
+	free(h.p);
 	/* And the server goes on serving. */
 	free(url);
 	url = fu_printf("http://127.0.0.1:%d/remote", http_server_port(s));

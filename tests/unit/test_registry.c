@@ -1,9 +1,13 @@
 #include "test_main.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -93,9 +97,11 @@ static const struct route_case route_cases[] = {
 	{ "/v2//manifests/latest", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "NAME_INVALID" },
 	{ "/v2/a b/manifests/latest", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "NAME_INVALID" },
 	{ "/v2/-a/manifests/latest", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "NAME_INVALID" },
-	/* Bad references. */
-	{ "/v2/a/manifests/-bad", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "TAG_INVALID" },
-	{ "/v2/a/manifests/", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "TAG_INVALID" },
+	/* Bad references.  A manifest's is no error of the route: it names no manifest. */
+	{ "/v2/a/manifests/-bad", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_MANIFEST, "a", "-bad",
+	  NULL },
+	{ "/v2/a/manifests/", NULL, NULL, BARGE_OK, REGISTRY_ROUTE_MANIFEST, "a", "", NULL },
+	{ "/v2/Upper/manifests/-bad", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "NAME_INVALID" },
 	{ "/v2/a/manifests/sha256:xyz", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "DIGEST_INVALID" },
 	{ "/v2/a/blobs/latest", NULL, NULL, BARGE_EINVAL, 0, NULL, NULL, "DIGEST_INVALID" },
 	{ "/v2/a/blobs/sha256:"
@@ -138,6 +144,9 @@ test_route_table(void **state)
 		if (c->reference != NULL) {
 			assert_string_equal(rt.reference, c->reference);
 			assert_int_equal(rt.is_digest, strchr(c->reference, ':') != NULL);
+			assert_int_equal(rt.tag_invalid, c->kind == REGISTRY_ROUTE_MANIFEST &&
+			                                         !rt.is_digest &&
+			                                         !ref_valid_tag(c->reference));
 		}
 	}
 }
@@ -210,12 +219,19 @@ test_route_too_long(void **state)
 	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
 	free(path);
 
-	/* A tag of 129 characters. */
+	/* A tag of 129 characters, and one longer than the reference buffer: no manifest's. */
 	memset(name, 'a', 129);
 	name[129] = '\0';
 	path = fu_printf("/v2/a/manifests/%s", name);
-	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_EINVAL);
-	assert_string_equal(rt.error, "TAG_INVALID");
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_OK);
+	assert_true(rt.tag_invalid);
+	free(path);
+	memset(name, 'a', REGISTRY_REF_MAX + 1);
+	name[REGISTRY_REF_MAX + 1] = '\0';
+	path = fu_printf("/v2/a/manifests/%s", name);
+	assert_int_equal(registry_route_parse(path, NULL, NULL, &rt, &err), BARGE_OK);
+	assert_true(rt.tag_invalid);
+	assert_string_equal(rt.reference, "");
 	free(path);
 	free(name);
 
@@ -351,7 +367,7 @@ registry_handler(struct http_req *req, void *arg)
 }
 
 static int
-serve_setup(void **state)
+serve_setup_with(void **state, int allow_delete)
 {
 	static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
 	static const char other[] = "not referenced by any manifest of " REPO;
@@ -402,6 +418,7 @@ serve_setup(void **state)
 
 	ro.data_dir = f->dir;
 	ro.project = "edge";
+	ro.allow_delete = allow_delete;
 	assert_int_equal(registry_new(&ro, &f->reg, &err), BARGE_OK);
 	ho.listen = "127.0.0.1:0";
 	ho.threads = 2;
@@ -413,6 +430,18 @@ serve_setup(void **state)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	*state = f;
 	return 0;
+}
+
+static int
+serve_setup(void **state)
+{
+	return serve_setup_with(state, 0);
+}
+
+static int
+serve_setup_delete(void **state)
+{
+	return serve_setup_with(state, 1);
 }
 
 static int
@@ -473,9 +502,14 @@ collect_head(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* method is GET, HEAD or any other verb (sent with a small body); range may be NULL. */
-static void
-req(struct served *f, const char *method, const char *path, const char *range, struct resp *r)
+/*
+ * method is GET, HEAD or any other verb, sent with len bytes of body; range
+ * may be NULL.  Returns curl's code: a connection the server ended without
+ * an answer is CURLE_GOT_NOTHING or a send or receive error.
+ */
+static CURLcode
+req_body(struct served *f, const char *method, const char *path, const char *range,
+         const void *body, size_t len, struct resp *r)
 {
 	struct curl_slist *hdrs = NULL;
 	char *url = fu_printf("%s%s", f->base, path), *rh = NULL;
@@ -501,11 +535,10 @@ req(struct served *f, const char *method, const char *path, const char *range, s
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(method, "GET") != 0) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	}
 	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK)
-		fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->clen);
 	curl_easy_cleanup(c);
@@ -514,6 +547,19 @@ req(struct served *f, const char *method, const char *path, const char *range, s
 	free(url);
 	if (r->head == NULL)
 		r->head = strdup("");
+	if (r->body == NULL)
+		r->body = (unsigned char *)strdup("");
+	return rc;
+}
+
+/* req_body with a small body ("{}"), failing the test when no answer comes. */
+static void
+req(struct served *f, const char *method, const char *path, const char *range, struct resp *r)
+{
+	CURLcode rc = req_body(f, method, path, range, "{}", 2, r);
+
+	if (rc != CURLE_OK)
+		fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
 }
 
 static void
@@ -809,7 +855,17 @@ test_serve_errors(void **state)
 	req(f, "GET", "/v2/" REPO "/blobs/sha256:nothex", NULL, &r);
 	assert_oci_error(&r, 400, "DIGEST_INVALID");
 	resp_free(&r);
+	/* A reference that is no tag names no manifest (the spec's 404); a PUT to it is a 400. */
 	req(f, "GET", "/v2/" REPO "/manifests/-x", NULL, &r);
+	assert_oci_error(&r, 404, "MANIFEST_UNKNOWN");
+	resp_free(&r);
+	req(f, "HEAD", "/v2/" REPO "/manifests/-x", NULL, &r);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	req(f, "GET", "/v2/edge/nothing/manifests/-x", NULL, &r);
+	assert_oci_error(&r, 404, "NAME_UNKNOWN");
+	resp_free(&r);
+	req(f, "PUT", "/v2/" REPO "/manifests/-x", NULL, &r);
 	assert_oci_error(&r, 400, "TAG_INVALID");
 	resp_free(&r);
 	req(f, "GET", "/v2/edge/../etc/manifests/latest", NULL, &r);
@@ -848,6 +904,206 @@ test_serve_errors(void **state)
 	resp_free(&r);
 }
 
+/* Whether _catalog lists repo; tags/list must agree (200, or 404 NAME_UNKNOWN). */
+static void
+assert_repo_listed(struct served *f, const char *repo, int listed)
+{
+	char *path = fu_printf("/v2/%s/tags/list", repo);
+	struct resp r;
+	json_t *j, *v;
+	size_t i;
+	int found = 0;
+
+	req(f, "GET", "/v2/_catalog", NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = json_loadb((const char *)r.body, r.len, 0, NULL);
+	assert_non_null(j);
+	json_array_foreach(json_object_get(j, "repositories"), i, v)
+	{
+		found |= strcmp(json_string_value(v), repo) == 0;
+	}
+	json_decref(j);
+	resp_free(&r);
+	if (found != listed)
+		fail_msg("_catalog %s %s", listed ? "misses" : "lists", repo);
+	req(f, "GET", path, NULL, &r);
+	if (listed)
+		assert_int_equal(r.status, 200);
+	else
+		assert_oci_error(&r, 404, "NAME_UNKNOWN");
+	resp_free(&r);
+	free(path);
+}
+
+static void
+test_serve_deletes(void **state)
+{
+	struct served *f = *state;
+	char *path;
+	struct resp r;
+	int i;
+
+	/* A blob a manifest of the repository names: refused, each time, and still served. */
+	path = fu_printf("/v2/" REPO "/blobs/%s", f->layer_digest);
+	for (i = 0; i < 2; i++) {
+		req(f, "DELETE", path, NULL, &r);
+		assert_oci_error(&r, 409, "DENIED");
+		assert_non_null(strstr((const char *)r.body, f->manifest_digest));
+		resp_free(&r);
+		req(f, "HEAD", path, NULL, &r);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+	}
+	free(path);
+
+	/* A reference that is no tag names no manifest. */
+	req(f, "DELETE", "/v2/" REPO "/manifests/-x", NULL, &r);
+	assert_oci_error(&r, 404, "MANIFEST_UNKNOWN");
+	resp_free(&r);
+
+	/* A repository holding only a mounted blob is no repository of the listings. */
+	path = fu_printf("/v2/edge/mounted/only/blobs/uploads/?mount=%s", f->other_digest);
+	req(f, "POST", path, NULL, &r);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(path);
+	assert_repo_listed(f, "edge/mounted/only", 0);
+	/* Its blob is served until deleted; the delete takes effect, once. */
+	path = fu_printf("/v2/edge/mounted/only/blobs/%s", f->other_digest);
+	req(f, "HEAD", path, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	req(f, "DELETE", path, NULL, &r);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	req(f, "GET", path, NULL, &r);
+	assert_oci_error(&r, 404, "BLOB_UNKNOWN");
+	resp_free(&r);
+	req(f, "DELETE", path, NULL, &r);
+	assert_oci_error(&r, 404, "BLOB_UNKNOWN");
+	resp_free(&r);
+	free(path);
+
+	/* A repository emptied by deletes is gone from both listings. */
+	assert_repo_listed(f, REPO_PORT, 1);
+	path = fu_printf("/v2/" REPO_PORT "/manifests/%s", f->manifest_digest);
+	req(f, "DELETE", path, NULL, &r);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	assert_repo_listed(f, REPO_PORT, 0);
+	req(f, "GET", path, NULL, &r);
+	assert_oci_error(&r, 404, "MANIFEST_UNKNOWN");
+	resp_free(&r);
+	free(path);
+	assert_repo_listed(f, REPO, 1);
+}
+
+/* Files this process writes stop at limit bytes (EFBIG), as a full disk stops them; 0: no limit. */
+static void
+file_limit(rlim_t limit)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = limit != 0 ? limit : rl.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Entries in dir, . and .. aside. */
+static int
+dir_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* A chunk the disk cannot take: 507, its bytes gone, the session where it was and resumable. */
+static void
+test_serve_chunk_no_room(void **state)
+{
+	struct served *f = *state;
+	char loc[512], range[64], *file, *path;
+	struct stat st;
+	struct resp r;
+	CURLcode rc;
+
+	req_body(f, "POST", "/v2/" REPO "/blobs/uploads/", NULL, "", 0, &r);
+	assert_int_equal(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	file = fu_printf("%s/uploads/%s", f->dir, header(&r, "Docker-Upload-UUID"));
+	resp_free(&r);
+
+	file_limit(2 * 1024 * 1024);
+	rc = req_body(f, "PATCH", loc, NULL, f->layer, LAYER_SIZE, &r);
+	file_limit(0);
+	if (rc != CURLE_OK)
+		fail_msg("PATCH beyond the room left: no answer (%s)", curl_easy_strerror(rc));
+	assert_oci_error(&r, 507, "DENIED");
+	assert_non_null(strstr((const char *)r.body, "File too large"));
+	resp_free(&r);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	req(f, "GET", loc, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_string_equal(header(&r, "Range"), "0-0");
+	resp_free(&r);
+
+	/* With room again, the same chunk at the same offset, and the blob is whole. */
+	assert_int_equal(req_body(f, "PATCH", loc, NULL, f->layer, LAYER_SIZE, &r), CURLE_OK);
+	assert_int_equal(r.status, 202);
+	snprintf(range, sizeof(range), "0-%d", LAYER_SIZE - 1);
+	assert_string_equal(header(&r, "Range"), range);
+	resp_free(&r);
+	path = fu_printf("%s?digest=%s", loc, f->layer_digest);
+	assert_int_equal(req_body(f, "PUT", path, NULL, "", 0, &r), CURLE_OK);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(path);
+	free(file);
+}
+
+/* A monolithic blob the disk cannot take: 507, nothing left in tmp/, and a later push works. */
+static void
+test_serve_monolithic_no_room(void **state)
+{
+	struct served *f = *state;
+	unsigned char *blob = malloc(LAYER_SIZE);
+	char digest[DIGEST_STR_MAX], *path, *tmp = fu_printf("%s/tmp", f->dir);
+	struct barge_err err = { 0 };
+	struct resp r;
+	CURLcode rc;
+
+	assert_non_null(blob);
+	memcpy(blob, f->layer, LAYER_SIZE);
+	blob[0] ^= 0xff;
+	assert_int_equal(digest_buf(DIGEST_SHA256, blob, LAYER_SIZE, digest, &err), BARGE_OK);
+	path = fu_printf("/v2/" REPO "/blobs/uploads/?digest=%s", digest);
+
+	file_limit(2 * 1024 * 1024);
+	rc = req_body(f, "POST", path, NULL, blob, LAYER_SIZE, &r);
+	file_limit(0);
+	if (rc != CURLE_OK)
+		fail_msg("POST beyond the room left: no answer (%s)", curl_easy_strerror(rc));
+	assert_oci_error(&r, 507, "DENIED");
+	resp_free(&r);
+	assert_int_equal(dir_entries(tmp), 0);
+
+	assert_int_equal(req_body(f, "POST", path, NULL, blob, LAYER_SIZE, &r), CURLE_OK);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(path);
+	free(tmp);
+	free(blob);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_route_table),
 	cmocka_unit_test(test_route_ns_matches_loader),
@@ -859,6 +1115,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_serve_tags_pagination, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_serve_mirror_ns, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_serve_errors, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_serve_deletes, serve_setup_delete, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_serve_chunk_no_room, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_serve_monolithic_no_room, serve_setup, serve_teardown),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -312,13 +312,33 @@ test_subject_delete_and_lists(void **state)
 	assert_int_equal(store_list_referrers(f->s, OTHER, md, 100, count_cb, &n, &err), BARGE_OK);
 	assert_int_equal(n, 0);
 
-	/* A mounted blob makes OTHER a repository of the catalog. */
+	/* A mounted blob alone does not make OTHER a repository; a manifest does. */
 	assert_int_equal(store_link_blob(f->s, OTHER, ld, &err), BARGE_OK);
+	assert_int_equal(store_list_repos(f->s, NULL, 0, repo_cb, names, &err), BARGE_OK);
+	assert_string_equal(names, REPO ",");
+	assert_true(store_repo_listed(f->s, REPO));
+	assert_false(store_repo_listed(f->s, OTHER));
+	assert_int_equal(store_link_blob(f->s, OTHER, cd, &err), BARGE_OK);
+	assert_int_equal(store_push_manifest(f->s, OTHER, "v1", man, strlen(man), MT_OCI_MANIFEST,
+	                                     &res, &err),
+	                 BARGE_OK);
+	assert_true(store_repo_listed(f->s, OTHER));
+	names[0] = '\0';
 	assert_int_equal(store_list_repos(f->s, NULL, 0, repo_cb, names, &err), BARGE_OK);
 	assert_string_equal(names, REPO "," OTHER ",");
 	names[0] = '\0';
 	assert_int_equal(store_list_repos(f->s, REPO, 1, repo_cb, names, &err), BARGE_OK);
 	assert_string_equal(names, OTHER ",");
+	/* A blob a manifest names is not unlinked from under it: refused, naming the manifest. */
+	assert_int_equal(store_push_delete_blob(f->s, OTHER, ld, &err), BARGE_EEXIST);
+	assert_non_null(strstr(err.msg, md));
+	assert_int_equal(store_push_delete_blob(f->s, OTHER, ld, &err), BARGE_EEXIST);
+	assert_int_equal(store_push_has_blob(f->s, OTHER, ld, &err), BARGE_OK);
+	assert_int_equal(store_push_delete_manifest(f->s, OTHER, md, &err), BARGE_OK);
+	assert_false(store_repo_listed(f->s, OTHER));
+	names[0] = '\0';
+	assert_int_equal(store_list_repos(f->s, NULL, 0, repo_cb, names, &err), BARGE_OK);
+	assert_string_equal(names, REPO ",");
 
 	/* Deletes: a tag, then a manifest with its remaining tags, then a blob link. */
 	assert_int_equal(store_push_delete_tag(f->s, REPO, "sbom", &err), BARGE_OK);
