@@ -189,6 +189,80 @@ it_check_eq "read-only token dance pulls" 200 \
 it_check_eq "the same password as before (not regenerated)" "$PW" "$(cat "$DATA/admin.password")"
 stop_ok closed
 
+# --- the admin password: barged passwd, then SIGHUP ----------------------------
+
+# A configured password file, as an operator names it in barged.yaml.
+cat >"$IT_TMP/barged-pw.yaml" <<EOF
+data_dir: $DATA
+plain_http: true
+auth:
+  admin_password_file: $IT_TMP/admin.pw
+log:
+  access: "off"
+EOF
+printf 'first-password\n' >"$IT_TMP/admin.pw"
+chmod 600 "$IT_TMP/admin.pw"
+serve pw --config "$IT_TMP/barged-pw.yaml" --plain-http --no-import
+# v2 PASSWORD: the status of GET /v2/ with admin's Basic credentials.
+v2() { status GET "$BASE/v2/" -u "admin:$1"; }
+# token_v2 PASSWORD: the status of GET /v2/ with a Bearer token from /token (000: no token).
+token_v2() {
+	local t
+	t=$("${CURL[@]}" -u "admin:$1" "$BASE/token?service=barged" | jq -r '.token // empty' || true)
+	[ -n "$t" ] || { echo 000; return; }
+	status GET "$BASE/v2/" -H "Authorization: Bearer $t"
+}
+it_check_eq "configured password: Basic on /v2/ 200" 200 "$(v2 first-password)"
+it_check_eq "configured password: through /token 200" 200 "$(token_v2 first-password)"
+
+rc=0
+printf 'second-password\n' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" \
+	>"$IT_TMP/passwd.out" 2>&1 || rc=$?
+it_check_eq "barged passwd from stdin: exit 0" 0 "$rc"
+it_check "barged passwd tells the operator to send SIGHUP" grep -q SIGHUP "$IT_TMP/passwd.out"
+it_check_eq "barged passwd wrote the configured file" second-password "$(cat "$IT_TMP/admin.pw")"
+it_check_eq "the password file is 0600" 600 "$(stat -c %a "$IT_TMP/admin.pw")"
+it_check "barged passwd does not print the password" \
+	sh -c "! grep -q second-password '$IT_TMP/passwd.out'"
+it_check_eq "before SIGHUP the old password still works" 200 "$(v2 first-password)"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "admin password reloaded" "$IT_TMP/pw.log" || true
+it_check_eq "after SIGHUP: the old password on /v2/ 401" 401 "$(v2 first-password)"
+it_check_eq "after SIGHUP: the old password at /token 401" 401 \
+	"$(status GET "$BASE/token?service=barged" -u admin:first-password)"
+it_check_eq "after SIGHUP: the new password on /v2/ 200" 200 "$(v2 second-password)"
+it_check_eq "after SIGHUP: the new password through /token 200" 200 "$(token_v2 second-password)"
+
+# Refused input leaves the file as it was.
+rc=0
+printf '' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" >"$IT_TMP/passwd.out" 2>&1 || rc=$?
+it_check_eq "barged passwd with an empty password: exit 1" 1 "$rc"
+it_check "empty password: the message says why" grep -q "one non-empty line" "$IT_TMP/passwd.out"
+rc=0
+printf 'a\nb\n' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" >/dev/null 2>&1 || rc=$?
+it_check_eq "barged passwd with two lines: exit 1" 1 "$rc"
+it_check_eq "refused passwords leave the file alone" second-password "$(cat "$IT_TMP/admin.pw")"
+
+# --generate prints the new password once; it is what the file holds.
+gen=$("$BARGED" passwd --generate --config "$IT_TMP/barged-pw.yaml" 2>"$IT_TMP/passwd.err" || true)
+it_check_eq "barged passwd --generate: 24 characters" 24 "${#gen}"
+it_check_eq "barged passwd --generate: the file holds what was printed" "$gen" \
+	"$(cat "$IT_TMP/admin.pw")"
+kill -HUP "$SRV_PID"
+it_wait_for 10 sh -c "[ \$(grep -c 'admin password reloaded' '$IT_TMP/pw.log') -ge 2 ]" || true
+it_check_eq "generated password after SIGHUP: /v2/ 200" 200 "$(v2 "$gen")"
+it_check_eq "the replaced password: 401" 401 "$(v2 second-password)"
+
+# A reload that cannot read the file keeps the password in use.
+mv "$IT_TMP/admin.pw" "$IT_TMP/admin.pw.away"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "admin password reload failed" "$IT_TMP/pw.log" || true
+it_check "unreadable file on SIGHUP: logged" grep -q "admin password reload failed" "$IT_TMP/pw.log"
+it_check_eq "unreadable file on SIGHUP: the password in use still works" 200 "$(v2 "$gen")"
+it_check "no password in the log" \
+	sh -c "! grep -qF -e first-password -e second-password -e '$gen' '$IT_TMP/pw.log'"
+stop_ok pw
+
 # --- TLS with an operator's certificate, reloaded on SIGHUP -----------------
 
 # mkcert NAME SERIAL: a self-signed certificate for 127.0.0.1 with a known serial.
