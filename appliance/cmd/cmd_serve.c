@@ -129,6 +129,12 @@ serve_log_info(const char *msg)
 }
 
 static void
+serve_log_debug(const char *msg)
+{
+	log_debug("%s", msg);
+}
+
+static void
 free_secret(char *s)
 {
 	if (s == NULL)
@@ -272,7 +278,7 @@ serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struc
 	return rc;
 }
 
-/* The import watcher's outcomes, counted in barged_imports_total. */
+/* The import watcher's outcomes, counted in barged_imports_total and barged_bundle_loads_total. */
 static void
 count_import(void *metrics, const char *result)
 {
@@ -418,6 +424,7 @@ serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
 	sv->lopts.require_signature = c->load.require_signature;
 	uopts.data_dir = c->data_dir;
 	uopts.load = &sv->lopts;
+	uopts.metrics = sv->metrics;
 	uopts.log_error = serve_log_error;
 	uopts.log_warn = serve_log_warn;
 	uopts.log_info = serve_log_info;
@@ -452,6 +459,7 @@ serve_listen(const struct config *c, struct served *sv, struct barge_err *err)
 	topts.upload = sv->upload;
 	topts.log_error = serve_log_error;
 	topts.log_info = serve_log_info;
+	topts.log_debug = serve_log_debug;
 	if (router_new(&topts, &sv->router, err) != BARGE_OK)
 		return EXIT_FAILURE;
 	hopts.listen = c->listen;

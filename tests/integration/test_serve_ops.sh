@@ -3,8 +3,11 @@
 # it, /healthz /readyz /metrics and the status page, the generated admin
 # password (0600, never logged), the Docker token dance with curl, read-only
 # tokens that pull but never push, anonymous pull on and off, the JSON access
-# log, a SIGHUP that makes new TLS connections see a new certificate, and
-# SIGTERM exiting 0.  Only 127.0.0.1; no other tool than curl and openssl.
+# log, the metrics an operator scrapes (latency histograms, process_*, the
+# webhook's decisions, also in the log), barged passwd and a SIGHUP that
+# makes the new admin password the only one, a SIGHUP that makes new TLS
+# connections see a new certificate, and SIGTERM exiting 0.  Only 127.0.0.1;
+# no other tool than curl, openssl and jq.
 #
 # Env: BARGED (path of the binary; default build/...).  IT_KEEP_TMP=1 keeps
 # the temp dir for a post-mortem.
@@ -79,7 +82,7 @@ it_check_eq "a named config file that is missing: exit status 1" 1 "$rc"
 
 # --- plain HTTP, anonymous pull on ------------------------------------------
 
-serve plain --config "$IT_TMP/barged.yaml" --plain-http
+serve plain --config "$IT_TMP/barged.yaml" --plain-http --log-level debug
 it_check "admin.password generated with mode 0600" \
 	test "$(stat -c %a "$DATA/admin.password")" = 600
 PW=$(cat "$DATA/admin.password")
@@ -150,11 +153,87 @@ it_check "metrics: 403 pushes counted" \
 	grep -q '^barged_http_requests_total{route="upload",method="POST",status="403"} 1$' \
 	"$IT_TMP/metrics"
 it_check "metrics: store blobs" grep -q '^barged_store_blobs 2$' "$IT_TMP/metrics"
+it_check "metrics: store tags (renamed from barged_store_images)" \
+	grep -q '^barged_store_tags 1$' "$IT_TMP/metrics"
+it_check "metrics: barged_store_images is gone" sh -c "! grep -q barged_store_images '$IT_TMP/metrics'"
 it_check "metrics: store bytes" \
 	grep -q "^barged_store_bytes $(($(stat -c %s "$IT_TMP/manifest.json") + 2))\$" "$IT_TMP/metrics"
 "${CURL[@]}" "$BASE/" >"$IT_TMP/status.html"
 it_check "status page: images count" grep -qF '<th align=left>images (tags)</th><td>1</td>' \
 	"$IT_TMP/status.html"
+
+# The webhook's decisions are counted and logged: a patch at info, the rest at debug.
+HELLO=edge/docker.io/library/hello
+tok2=$("${CURL[@]}" -u "admin:$PW" "$BASE/token?service=barged&scope=repository:$HELLO:pull,push" |
+	jq -r .token)
+it_check_eq "admin push of the config blob to a mirror repository: 201" 201 \
+	"$(status POST "$BASE/v2/$HELLO/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $tok2" \
+		-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
+it_check_eq "admin push of the mirror repository's manifest: 201" 201 \
+	"$(status PUT "$BASE/v2/$HELLO/manifests/1.0" -H "Authorization: Bearer $tok2" \
+		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary @"$IT_TMP/manifest.json")"
+# review UID IMAGE: an AdmissionReview creating pod default/web with one container.
+review() {
+	printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"%s","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"default","object":{"metadata":{"name":"web"},"spec":{"containers":[{"name":"c","image":"%s"}]}}}}' "$1" "$2"
+}
+review u1 hello:1.0 >"$IT_TMP/review1.json"
+review u2 absent:1.0 >"$IT_TMP/review2.json"
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$IT_TMP/review1.json" \
+	"$BASE/webhook/mutate" >"$IT_TMP/review1.out"
+it_check "webhook: a pod whose image the store holds is patched" \
+	jq -e '.response.patchType == "JSONPatch"' "$IT_TMP/review1.out"
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$IT_TMP/review2.json" \
+	"$BASE/webhook/mutate" >/dev/null
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary '{"kind":"Nope"}' \
+	"$BASE/webhook/mutate" >/dev/null
+# logline LEVEL MSG: barged's log has that line.
+logline() {
+	jq -R 'fromjson? // empty' "$IT_TMP/plain.log" |
+		jq -s -e --arg l "$1" --arg m "$2" 'any(.[]; .level == $l and .msg == $m)' >/dev/null
+}
+it_check "log: the patch at info, what became what" logline info \
+	"webhook: patched: pod default/web: hello:1.0 -> 127.0.0.1:30003/edge/docker.io/library/hello:1.0"
+it_check "log: a pod left unpatched at debug, with why" logline debug \
+	"webhook: not patched: pod default/web: no image to swap"
+
+# The families an operator scrapes, from the running barged.
+"${CURL[@]}" "$BASE/metrics" >"$IT_TMP/metrics"
+it_check "metrics: latency histogram of manifest requests" \
+	grep -q '^barged_http_request_duration_seconds_bucket{route="manifest",le="0.001"} [0-9]' \
+	"$IT_TMP/metrics"
+inf=$(sed -n 's/^barged_http_request_duration_seconds_bucket{route="manifest",le="+Inf"} //p' \
+	"$IT_TMP/metrics")
+cnt=$(sed -n 's/^barged_http_request_duration_seconds_count{route="manifest"} //p' \
+	"$IT_TMP/metrics")
+req=$(sed -n 's/^barged_http_requests_total{route="manifest",[^}]*} //p' "$IT_TMP/metrics" |
+	awk '{ n += $1 } END { print n }')
+it_check "metrics: manifest histogram counts every manifest request ($cnt)" \
+	test -n "$cnt" -a "$cnt" = "$inf" -a "$cnt" = "$req"
+it_check "metrics: histogram sum" \
+	grep -qE '^barged_http_request_duration_seconds_sum\{route="manifest"\} [0-9.e-]+$' \
+	"$IT_TMP/metrics"
+it_check "metrics: webhook patch counted" \
+	grep -q '^barged_webhook_reviews_total{decision="swapped",reason="present"} 1$' "$IT_TMP/metrics"
+it_check "metrics: webhook left unpatched counted with why" \
+	grep -q '^barged_webhook_reviews_total{decision="left",reason="nothing_to_swap"} 1$' \
+	"$IT_TMP/metrics"
+it_check "metrics: malformed review counted" \
+	grep -q '^barged_webhook_reviews_total{decision="left",reason="malformed"} 1$' "$IT_TMP/metrics"
+it_check "metrics: bundle loads by source and result" \
+	grep -q '^barged_bundle_loads_total{source="upload",result="ok"} 0$' "$IT_TMP/metrics"
+it_check "metrics: upstream errors (0 until a pull-through cache)" \
+	grep -q '^barged_upstream_errors_total 0$' "$IT_TMP/metrics"
+rss=$(sed -n 's/^process_resident_memory_bytes //p' "$IT_TMP/metrics")
+it_check "metrics: process_resident_memory_bytes is barged's RSS ($rss)" \
+	test "$rss" -gt 1000000 -a "$rss" -lt 200000000
+it_check "metrics: process_open_fds" grep -qE '^process_open_fds [1-9][0-9]*$' "$IT_TMP/metrics"
+it_check "metrics: process_cpu_seconds_total" \
+	grep -qE '^process_cpu_seconds_total [0-9]+\.[0-9]+$' "$IT_TMP/metrics"
+start=$(sed -n 's/^process_start_time_seconds \([0-9]*\).*/\1/p' "$IT_TMP/metrics")
+now=$(date +%s)
+it_check "metrics: process_start_time_seconds is when barged started ($start, now $now)" \
+	test -n "$start" -a "$start" -le "$now" -a "$start" -gt $((now - 600))
 
 # Removing the token works at once, without a restart.
 "$BARGED" token rm ci --data-dir "$DATA"
