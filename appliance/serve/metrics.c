@@ -18,32 +18,40 @@
 
 #include "store.h"
 
-struct series {
-	char route[METRICS_LABEL_MAX];
-	char method[METRICS_LABEL_MAX];
+/*
+ * What names a row of a counting table: up to two label values (unused
+ * ones empty) and a status (0 when unused).  Every row starts with it, so
+ * that table_row serves the three tables.
+ */
+struct key {
+	char a[METRICS_LABEL_MAX];
+	char b[METRICS_LABEL_MAX];
 	int status;
+};
+
+/* Requests: a is the route, b the method. */
+struct series {
+	struct key k;
 	uint64_t count;
 	uint64_t bytes;
 };
 
-/* One route's latency: counts per bucket (not cumulative; the last is +Inf). */
+/* One route's latency (a): counts per bucket (not cumulative; the last is +Inf). */
 struct histo {
-	char route[METRICS_LABEL_MAX];
+	struct key k;
 	uint64_t bucket[METRICS_NBUCKETS + 1];
 	double sum;
 	uint64_t count;
 };
 
-/* One webhook decision and reason, counted. */
+/* Webhook reviews: a is the decision, b the reason. */
 struct whcount {
-	char decision[METRICS_LABEL_MAX];
-	char reason[METRICS_LABEL_MAX];
+	struct key k;
 	uint64_t count;
 };
 
-struct metrics {
-	char *version;
-	pthread_mutex_t mtx; /* guards what follows */
+/* What is counted; metrics_render formats a copy, so that the lock is not held meanwhile. */
+struct counts {
 	struct series s[METRICS_SERIES_MAX];
 	size_t n;
 	struct histo h[METRICS_ROUTES_MAX];
@@ -53,6 +61,12 @@ struct metrics {
 	struct metrics_store store;
 	uint64_t imports[3];  /* ok, failed, skipped */
 	uint64_t loads[2][2]; /* by source (upload, import), then result (ok, failed) */
+};
+
+struct metrics {
+	char *version;
+	pthread_mutex_t mtx; /* guards c */
+	struct counts c;
 };
 
 static const double bucket_le[METRICS_NBUCKETS] = METRICS_BUCKETS;
@@ -89,27 +103,38 @@ label_copy(char *dst, const char *src)
 	snprintf(dst, METRICS_LABEL_MAX, "%s", src != NULL ? src : "");
 }
 
-/* route's histogram, added when new; the last slot takes what does not fit.  mtx held. */
-static struct histo *
-histo_get(struct metrics *m, const char *route)
+/*
+ * The row of (a, b, status) in a table of *n rows of size bytes (at most
+ * max), added when new.  The last row is kept for everything that did not
+ * fit, as ("overflow", "", 0), so the table stays bounded.  mtx held.
+ */
+static void *
+table_row(void *rows, size_t size, size_t *n, size_t max, const char *a, const char *b, int status)
 {
-	struct histo *h;
+	struct key *k;
 	size_t i;
 
-	for (i = 0; i < m->nh; i++)
-		if (strncmp(m->h[i].route, route, METRICS_LABEL_MAX - 1) == 0)
-			return &m->h[i];
-	if (m->nh < METRICS_ROUTES_MAX - 1) {
-		h = &m->h[m->nh++];
-		label_copy(h->route, route);
-		return h;
+	for (i = 0; i < *n; i++) {
+		k = (struct key *)((char *)rows + i * size);
+		if (k->status == status && strncmp(k->a, a, METRICS_LABEL_MAX - 1) == 0 &&
+		    strncmp(k->b, b, METRICS_LABEL_MAX - 1) == 0)
+			return k;
 	}
-	h = &m->h[METRICS_ROUTES_MAX - 1];
-	if (m->nh < METRICS_ROUTES_MAX) {
-		m->nh = METRICS_ROUTES_MAX;
-		label_copy(h->route, "overflow");
+	if (*n < max - 1) {
+		k = (struct key *)((char *)rows + (*n)++ * size);
+		label_copy(k->a, a);
+		label_copy(k->b, b);
+		k->status = status;
+		return k;
 	}
-	return h;
+	k = (struct key *)((char *)rows + (max - 1) * size);
+	if (*n < max) {
+		*n = max;
+		label_copy(k->a, "overflow");
+		label_copy(k->b, "");
+		k->status = 0;
+	}
+	return k;
 }
 
 static void
@@ -130,51 +155,39 @@ void
 metrics_count(struct metrics *m, const char *route, const char *method, int status, uint64_t bytes,
               double seconds)
 {
-	struct series *s = NULL;
-	size_t i;
+	struct series *s;
 
 	pthread_mutex_lock(&m->mtx);
-	histo_observe(histo_get(m, route), seconds);
-	for (i = 0; i < m->n; i++) {
-		if (m->s[i].status == status &&
-		    strncmp(m->s[i].route, route, METRICS_LABEL_MAX - 1) == 0 &&
-		    strncmp(m->s[i].method, method, METRICS_LABEL_MAX - 1) == 0) {
-			s = &m->s[i];
-			break;
-		}
-	}
-	if (s == NULL && m->n < METRICS_SERIES_MAX - 1) {
-		s = &m->s[m->n++];
-		label_copy(s->route, route);
-		label_copy(s->method, method);
-		s->status = status;
-	}
-	/* The last slot is kept for everything that did not fit. */
-	if (s == NULL) {
-		s = &m->s[METRICS_SERIES_MAX - 1];
-		if (m->n < METRICS_SERIES_MAX) {
-			m->n = METRICS_SERIES_MAX;
-			label_copy(s->route, "overflow");
-			label_copy(s->method, "");
-		}
-	}
+	histo_observe(
+	        table_row(m->c.h, sizeof(m->c.h[0]), &m->c.nh, METRICS_ROUTES_MAX, route, "", 0),
+	        seconds);
+	s = table_row(m->c.s, sizeof(m->c.s[0]), &m->c.n, METRICS_SERIES_MAX, route, method,
+	              status);
 	s->count++;
 	s->bytes += bytes;
 	pthread_mutex_unlock(&m->mtx);
 }
 
-void
-metrics_import(struct metrics *m, const char *result)
+/* The index of s in the n words of v, or n when it is none of them. */
+static size_t
+word_index(const char *const *v, size_t n, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < 3; i++)
-		if (strcmp(result, import_results[i]) == 0)
-			break;
+	for (i = 0; i < n && strcmp(s, v[i]) != 0; i++)
+		;
+	return i;
+}
+
+void
+metrics_import(struct metrics *m, const char *result)
+{
+	size_t i = word_index(import_results, 3, result);
+
 	if (i == 3)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	m->imports[i]++;
+	m->c.imports[i]++;
 	pthread_mutex_unlock(&m->mtx);
 	if (i < 2)
 		metrics_load(m, "import", i == 0);
@@ -183,42 +196,23 @@ metrics_import(struct metrics *m, const char *result)
 void
 metrics_load(struct metrics *m, const char *source, int ok)
 {
-	size_t i;
+	size_t i = word_index(load_sources, 2, source);
 
-	for (i = 0; i < 2; i++)
-		if (strcmp(source, load_sources[i]) == 0)
-			break;
 	if (i == 2)
 		return;
 	pthread_mutex_lock(&m->mtx);
-	m->loads[i][ok ? 0 : 1]++;
+	m->c.loads[i][ok ? 0 : 1]++;
 	pthread_mutex_unlock(&m->mtx);
 }
 
 void
 metrics_webhook(struct metrics *m, const char *decision, const char *reason)
 {
-	struct whcount *w = NULL;
-	size_t i;
+	struct whcount *w;
 
 	pthread_mutex_lock(&m->mtx);
-	for (i = 0; i < m->nwh && w == NULL; i++)
-		if (strncmp(m->wh[i].decision, decision, METRICS_LABEL_MAX - 1) == 0 &&
-		    strncmp(m->wh[i].reason, reason, METRICS_LABEL_MAX - 1) == 0)
-			w = &m->wh[i];
-	if (w == NULL && m->nwh < METRICS_WEBHOOK_MAX - 1) {
-		w = &m->wh[m->nwh++];
-		label_copy(w->decision, decision);
-		label_copy(w->reason, reason);
-	}
-	if (w == NULL) {
-		w = &m->wh[METRICS_WEBHOOK_MAX - 1];
-		if (m->nwh < METRICS_WEBHOOK_MAX) {
-			m->nwh = METRICS_WEBHOOK_MAX;
-			label_copy(w->decision, "overflow");
-			label_copy(w->reason, "");
-		}
-	}
+	w = table_row(m->c.wh, sizeof(m->c.wh[0]), &m->c.nwh, METRICS_WEBHOOK_MAX, decision, reason,
+	              0);
 	w->count++;
 	pthread_mutex_unlock(&m->mtx);
 }
@@ -227,7 +221,7 @@ void
 metrics_set_store(struct metrics *m, const struct metrics_store *st)
 {
 	pthread_mutex_lock(&m->mtx);
-	m->store = *st;
+	m->c.store = *st;
 	pthread_mutex_unlock(&m->mtx);
 }
 
@@ -235,19 +229,20 @@ void
 metrics_get_store(struct metrics *m, struct metrics_store *st)
 {
 	pthread_mutex_lock(&m->mtx);
-	*st = m->store;
+	*st = m->c.store;
 	pthread_mutex_unlock(&m->mtx);
 }
 
+/* Rows by their key, for qsort: every table's rows start with one. */
 static int
-series_cmp(const void *a, const void *b)
+key_cmp(const void *a, const void *b)
 {
-	const struct series *x = a, *y = b;
+	const struct key *x = a, *y = b;
 	int c;
 
-	if ((c = strcmp(x->route, y->route)) != 0)
+	if ((c = strcmp(x->a, y->a)) != 0)
 		return c;
-	if ((c = strcmp(x->method, y->method)) != 0)
+	if ((c = strcmp(x->b, y->b)) != 0)
 		return c;
 	return (x->status > y->status) - (x->status < y->status);
 }
@@ -272,38 +267,8 @@ put_head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* What metrics_render formats: a copy taken under the lock, so that it is not held meanwhile. */
-struct snap {
-	struct series s[METRICS_SERIES_MAX];
-	size_t n;
-	struct histo h[METRICS_ROUTES_MAX];
-	size_t nh;
-	struct whcount wh[METRICS_WEBHOOK_MAX];
-	size_t nwh;
-	struct metrics_store st;
-	uint64_t imports[3];
-	uint64_t loads[2][2];
-};
-
-static int
-histo_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct histo *)a)->route, ((const struct histo *)b)->route);
-}
-
-static int
-whcount_cmp(const void *a, const void *b)
-{
-	const struct whcount *x = a, *y = b;
-	int c;
-
-	if ((c = strcmp(x->decision, y->decision)) != 0)
-		return c;
-	return strcmp(x->reason, y->reason);
-}
-
 static void
-render_requests(FILE *f, const struct snap *p)
+render_requests(FILE *f, const struct counts *p)
 {
 	size_t i;
 
@@ -311,10 +276,10 @@ render_requests(FILE *f, const struct snap *p)
 	         "HTTP requests answered, by route, method and status.");
 	for (i = 0; i < p->n; i++) {
 		fputs("barged_http_requests_total{route=\"", f);
-		put_label(f, p->s[i].route);
+		put_label(f, p->s[i].k.a);
 		fputs("\",method=\"", f);
-		put_label(f, p->s[i].method);
-		fprintf(f, "\",status=\"%d\"} %llu\n", p->s[i].status,
+		put_label(f, p->s[i].k.b);
+		fprintf(f, "\",status=\"%d\"} %llu\n", p->s[i].k.status,
 		        (unsigned long long)p->s[i].count);
 	}
 	put_head(f, "barged_http_response_bytes_total", "counter",
@@ -323,17 +288,17 @@ render_requests(FILE *f, const struct snap *p)
 		uint64_t sum = p->s[i].bytes;
 
 		/* Series are sorted by route: sum each route's run. */
-		while (i + 1 < p->n && strcmp(p->s[i + 1].route, p->s[i].route) == 0)
+		while (i + 1 < p->n && strcmp(p->s[i + 1].k.a, p->s[i].k.a) == 0)
 			sum += p->s[++i].bytes;
 		fputs("barged_http_response_bytes_total{route=\"", f);
-		put_label(f, p->s[i].route);
+		put_label(f, p->s[i].k.a);
 		fprintf(f, "\"} %llu\n", (unsigned long long)sum);
 	}
 }
 
 /* One histogram per route, buckets cumulative as the text format asks. */
 static void
-render_histograms(FILE *f, const struct snap *p)
+render_histograms(FILE *f, const struct counts *p)
 {
 	uint64_t cum;
 	size_t i, b;
@@ -345,7 +310,7 @@ render_histograms(FILE *f, const struct snap *p)
 		for (b = 0; b <= METRICS_NBUCKETS; b++) {
 			cum += p->h[i].bucket[b];
 			fputs("barged_http_request_duration_seconds_bucket{route=\"", f);
-			put_label(f, p->h[i].route);
+			put_label(f, p->h[i].k.a);
 			if (b < METRICS_NBUCKETS)
 				fprintf(f, "\",le=\"%g\"} %llu\n", bucket_le[b],
 				        (unsigned long long)cum);
@@ -353,10 +318,10 @@ render_histograms(FILE *f, const struct snap *p)
 				fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 		}
 		fputs("barged_http_request_duration_seconds_sum{route=\"", f);
-		put_label(f, p->h[i].route);
+		put_label(f, p->h[i].k.a);
 		fprintf(f, "\"} %.9g\n", p->h[i].sum);
 		fputs("barged_http_request_duration_seconds_count{route=\"", f);
-		put_label(f, p->h[i].route);
+		put_label(f, p->h[i].k.a);
 		fprintf(f, "\"} %llu\n", (unsigned long long)p->h[i].count);
 	}
 }
@@ -377,7 +342,7 @@ render_store(FILE *f, const struct metrics_store *st)
 }
 
 static void
-render_counters(FILE *f, const struct snap *p)
+render_counters(FILE *f, const struct counts *p)
 {
 	size_t i;
 
@@ -400,9 +365,9 @@ render_counters(FILE *f, const struct snap *p)
 	         "left, error) and reason.");
 	for (i = 0; i < p->nwh; i++) {
 		fputs("barged_webhook_reviews_total{decision=\"", f);
-		put_label(f, p->wh[i].decision);
+		put_label(f, p->wh[i].k.a);
 		fputs("\",reason=\"", f);
-		put_label(f, p->wh[i].reason);
+		put_label(f, p->wh[i].k.b);
 		fprintf(f, "\"} %llu\n", (unsigned long long)p->wh[i].count);
 	}
 	put_head(f, "barged_upstream_errors_total", "counter",
@@ -432,7 +397,7 @@ int
 metrics_render(struct metrics *m, long in_flight, const struct metrics_process *proc, char **out,
                size_t *len, struct barge_err *err)
 {
-	struct snap *p = NULL;
+	struct counts *p = NULL;
 	char *buf = NULL;
 	size_t blen = 0;
 	FILE *f;
@@ -440,19 +405,11 @@ metrics_render(struct metrics *m, long in_flight, const struct metrics_process *
 	if ((p = malloc(sizeof(*p))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	pthread_mutex_lock(&m->mtx);
-	p->n = m->n;
-	memcpy(p->s, m->s, m->n * sizeof(m->s[0]));
-	p->nh = m->nh;
-	memcpy(p->h, m->h, m->nh * sizeof(m->h[0]));
-	p->nwh = m->nwh;
-	memcpy(p->wh, m->wh, m->nwh * sizeof(m->wh[0]));
-	p->st = m->store;
-	memcpy(p->imports, m->imports, sizeof(p->imports));
-	memcpy(p->loads, m->loads, sizeof(p->loads));
+	*p = m->c;
 	pthread_mutex_unlock(&m->mtx);
-	qsort(p->s, p->n, sizeof(p->s[0]), series_cmp);
-	qsort(p->h, p->nh, sizeof(p->h[0]), histo_cmp);
-	qsort(p->wh, p->nwh, sizeof(p->wh[0]), whcount_cmp);
+	qsort(p->s, p->n, sizeof(p->s[0]), key_cmp);
+	qsort(p->h, p->nh, sizeof(p->h[0]), key_cmp);
+	qsort(p->wh, p->nwh, sizeof(p->wh[0]), key_cmp);
 
 	if ((f = open_memstream(&buf, &blen)) == NULL) {
 		free(p);
@@ -468,7 +425,7 @@ metrics_render(struct metrics *m, long in_flight, const struct metrics_process *
 		put_head(f, "barged_http_requests_in_flight", "gauge", "Requests being handled.");
 		fprintf(f, "barged_http_requests_in_flight %ld\n", in_flight);
 	}
-	render_store(f, &p->st);
+	render_store(f, &p->store);
 	render_counters(f, p);
 	if (proc != NULL)
 		render_process(f, proc);

@@ -116,13 +116,17 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+js
 man=sha256:$(sha256sum "$IT_TMP/manifest.json" | cut -d' ' -f1)
 it_check_eq "anonymous push of a blob: 401" 401 \
 	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" --data-binary @"$IT_TMP/config.json")"
-it_check_eq "admin push of the config blob: 201" 201 \
-	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
-it_check_eq "admin push of the manifest: 201" 201 \
-	"$(status PUT "$BASE/v2/$REPO/manifests/1.0" -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-		--data-binary @"$IT_TMP/manifest.json")"
+# push_image REPO TOKEN WHAT: the config blob and the manifest as 1.0, each 201.
+push_image() {
+	it_check_eq "admin push of the config blob$3: 201" 201 \
+		"$(status POST "$BASE/v2/$1/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $2" \
+			-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
+	it_check_eq "admin push of the manifest$3: 201" 201 \
+		"$(status PUT "$BASE/v2/$1/manifests/1.0" -H "Authorization: Bearer $2" \
+			-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+			--data-binary @"$IT_TMP/manifest.json")"
+}
+push_image "$REPO" "$tok" ""
 got=$("${CURL[@]}" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 	"$BASE/v2/$REPO/manifests/1.0" | sha256sum | cut -d' ' -f1)
 it_check_eq "anonymous pull: the manifest's bytes" "$man" "sha256:$got"
@@ -166,13 +170,7 @@ it_check "status page: images count" grep -qF '<th align=left>images (tags)</th>
 HELLO=edge/docker.io/library/hello
 tok2=$("${CURL[@]}" -u "admin:$PW" "$BASE/token?service=barged&scope=repository:$HELLO:pull,push" |
 	jq -r .token)
-it_check_eq "admin push of the config blob to a mirror repository: 201" 201 \
-	"$(status POST "$BASE/v2/$HELLO/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $tok2" \
-		-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
-it_check_eq "admin push of the mirror repository's manifest: 201" 201 \
-	"$(status PUT "$BASE/v2/$HELLO/manifests/1.0" -H "Authorization: Bearer $tok2" \
-		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-		--data-binary @"$IT_TMP/manifest.json")"
+push_image "$HELLO" "$tok2" " to a mirror repository"
 # review UID IMAGE: an AdmissionReview creating pod default/web with one container.
 review() {
 	printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"%s","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"default","object":{"metadata":{"name":"web"},"spec":{"containers":[{"name":"c","image":"%s"}]}}}}' "$1" "$2"
