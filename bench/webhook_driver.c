@@ -41,7 +41,8 @@ main(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	unsigned long long *lat, t0, total = 0;
-	char *body = NULL, *resp, *note;
+	struct webhook_result res;
+	char *body = NULL, *resp;
 	size_t len, resplen;
 	long n, i;
 
@@ -60,17 +61,18 @@ main(int argc, char **argv)
 		return 1;
 	for (i = 0; i < n; i++) {
 		t0 = now_ns();
-		if (webhook_review(&o, s, body, len, &resp, &resplen, &note, &err) != BARGE_OK) {
+		if (webhook_review(&o, s, body, len, &resp, &resplen, &res, &err) != BARGE_OK) {
 			fprintf(stderr, "webhook_driver: %s\n", err.msg);
 			return 1;
 		}
 		lat[i] = now_ns() - t0;
 		total += lat[i];
-		if (note != NULL) {
-			fprintf(stderr, "webhook_driver: no patch: %s\n", note);
+		if (!webhook_reason_swapped(res.reason)) {
+			fprintf(stderr, "webhook_driver: no patch: %s\n", res.note);
 			return 1;
 		}
 		free(resp);
+		free(res.note);
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
 	printf("reviews %ld  per_s %.0f  p50_us %.1f  p99_us %.1f  max_us %.1f\n", n,

@@ -109,8 +109,9 @@ serve_usage(FILE *f)
 	fprintf(f, "\n"
 	           "Flags win over the file; docs/configuration.md lists every key.  Without a\n"
 	           "certificate, a CA and a server certificate are created in DIR; clients trust\n"
-	           "DIR/ca.crt.  SIGHUP reloads the certificate and reopens the access log;\n"
-	           "SIGINT and SIGTERM stop after the requests in flight.\n");
+	           "DIR/ca.crt.  SIGHUP reloads the admin password and the certificate and\n"
+	           "reopens the access log; SIGINT and SIGTERM stop after the requests in\n"
+	           "flight.\n");
 }
 
 static void
@@ -129,6 +130,12 @@ static void
 serve_log_info(const char *msg)
 {
 	log_info("%s", msg);
+}
+
+static void
+serve_log_debug(const char *msg)
+{
+	log_debug("%s", msg);
 }
 
 static void
@@ -210,15 +217,40 @@ serve_cert_isolated(const struct config *c, char **cert, char **key, struct barg
 	return rc;
 }
 
-/* SIGHUP: a new certificate (files replaced by an operator or cert-manager) and log file. */
+/* What a running barged holds; serve_stop frees it, the server first. */
+struct served {
+	struct auth *auth;
+	struct metrics *metrics;
+	struct accesslog *alog;
+	struct registry *reg;
+	struct upload *upload;
+	struct router *router;
+	struct http_server *srv;
+	struct import *import;
+	struct loader_opts lopts; /* borrowed by upload and import */
+	struct sign_key **keys;
+	size_t nkeys;
+	char *cert, *key;
+};
+
+/*
+ * SIGHUP: a new admin password (barged passwd), a new certificate (files
+ * replaced by an operator or cert-manager) and log file.
+ */
 static void
-serve_reload(const struct config *c, struct http_server *srv, struct accesslog *alog)
+serve_reload(const struct config *c, struct served *sv)
 {
+	struct http_server *srv = sv->srv;
 	struct barge_err err = { 0 };
 	char *cert = NULL, *key = NULL;
 
-	if (accesslog_reopen(alog, &err) != BARGE_OK)
+	if (accesslog_reopen(sv->alog, &err) != BARGE_OK)
 		log_error("reopening the access log: %s", err.msg);
+	/* The path only: the password itself is never logged. */
+	if (auth_reload(sv->auth, &err) != BARGE_OK)
+		log_error("admin password reload failed, the old one stays in use: %s", err.msg);
+	else
+		log_info("admin password reloaded from %s", auth_password_path(sv->auth));
 	if (c->plain_http)
 		return;
 	if (serve_cert(c, &cert, &key, &err) != BARGE_OK ||
@@ -256,7 +288,7 @@ serve_keys(const struct config *c, struct sign_key ***keys, size_t *nkeys, struc
 	return rc;
 }
 
-/* The import watcher's outcomes, counted in barged_imports_total. */
+/* The import watcher's outcomes, counted in barged_imports_total and barged_bundle_loads_total. */
 static void
 count_import(void *metrics, const char *result)
 {
@@ -362,22 +394,6 @@ out:
 	return rc;
 }
 
-/* What a running barged holds; serve_stop frees it, the server first. */
-struct served {
-	struct auth *auth;
-	struct metrics *metrics;
-	struct accesslog *alog;
-	struct registry *reg;
-	struct upload *upload;
-	struct router *router;
-	struct http_server *srv;
-	struct import *import;
-	struct loader_opts lopts; /* borrowed by upload and import */
-	struct sign_key **keys;
-	size_t nkeys;
-	char *cert, *key;
-};
-
 /* Auth, metrics, access log, registry and upload: what the router dispatches to. */
 static int
 serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
@@ -421,6 +437,7 @@ serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
 	                                                      : LOADER_TAGS_MOVE;
 	uopts.data_dir = c->data_dir;
 	uopts.load = &sv->lopts;
+	uopts.metrics = sv->metrics;
 	uopts.log_error = serve_log_error;
 	uopts.log_warn = serve_log_warn;
 	uopts.log_info = serve_log_info;
@@ -455,6 +472,7 @@ serve_listen(const struct config *c, struct served *sv, struct barge_err *err)
 	topts.upload = sv->upload;
 	topts.log_error = serve_log_error;
 	topts.log_info = serve_log_info;
+	topts.log_debug = serve_log_debug;
 	if (router_new(&topts, &sv->router, err) != BARGE_OK)
 		return EXIT_FAILURE;
 	hopts.listen = c->listen;
@@ -572,7 +590,7 @@ cmd_serve(int argc, char **argv)
 			sig = 0;
 		if (sig != SIGHUP)
 			break;
-		serve_reload(&c, sv.srv, sv.alog);
+		serve_reload(&c, &sv);
 	}
 	log_info("stopping (%s)", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
 	status = EXIT_SUCCESS;

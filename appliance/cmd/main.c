@@ -16,6 +16,7 @@ static const struct {
 	{ "load", cmd_load, "load a bundle into the store" },
 	{ "serve", cmd_serve, "serve the registry over HTTPS" },
 	{ "token", cmd_token, "create, list and remove read-only pull tokens" },
+	{ "passwd", cmd_passwd, "set the admin password (SIGHUP makes barged serve use it)" },
 	{ "ls", cmd_ls, "list the images or bundles in the store" },
 	{ "rm", cmd_rm, "remove a bundle and unpin its images" },
 	{ "gc", cmd_gc, "remove what no tag, bundle or upload holds" },

@@ -39,20 +39,27 @@ struct auth_ro {
 	unsigned char hash[AUTH_HASH_LEN];
 };
 
+/* The admin password as kept: a salted hash, never the password. */
+struct auth_pw {
+	unsigned char salt[AUTH_SALT_LEN];
+	unsigned char hash[AUTH_HASH_LEN];
+};
+
 struct auth {
 	char *password_path;
 	int anonymous_pull;
+	int isolate;
 	unsigned iter;
-	unsigned char salt[AUTH_SALT_LEN];
-	unsigned char pw_hash[AUTH_HASH_LEN];
 	unsigned char key[AUTH_KEY_LEN];
 	char *tokens_path;
 
 	pthread_mutex_t mtx; /* guards what follows */
+	struct auth_pw pw;   /* replaced by auth_reload */
+	unsigned pw_gen;     /* counts those replacements */
 	/*
 	 * HMAC of the last admin password that verified: clients send Basic
 	 * credentials on every request, and PBKDF2 on each would cost more
-	 * than serving the request.
+	 * than serving the request.  A reload forgets it.
 	 */
 	int pw_ok_set;
 	unsigned char pw_ok[AUTH_HASH_LEN];
@@ -175,9 +182,10 @@ mac(const struct auth *a, const void *buf, size_t len, unsigned char out[AUTH_HA
 }
 
 static int
-pbkdf2(const struct auth *a, const char *pw, size_t len, unsigned char out[AUTH_HASH_LEN])
+pbkdf2(const struct auth *a, const unsigned char salt[AUTH_SALT_LEN], const char *pw, size_t len,
+       unsigned char out[AUTH_HASH_LEN])
 {
-	return PKCS5_PBKDF2_HMAC(pw, (int)len, a->salt, AUTH_SALT_LEN, (int)a->iter, EVP_sha256(),
+	return PKCS5_PBKDF2_HMAC(pw, (int)len, salt, AUTH_SALT_LEN, (int)a->iter, EVP_sha256(),
 	                         AUTH_HASH_LEN, out) == 1
 	               ? 0
 	               : -1;
@@ -185,33 +193,78 @@ pbkdf2(const struct auth *a, const char *pw, size_t len, unsigned char out[AUTH_
 
 /* --- the admin password -------------------------------------------------- */
 
+/* Whether pw is a password barged can keep: one non-empty line without NUL. */
 static int
-password_generate(const char *path, struct barge_err *err)
+password_valid(const char *pw, size_t len)
+{
+	return len > 0 && len <= AUTH_PASSWORD_MAX && memchr(pw, '\0', len) == NULL &&
+	       memchr(pw, '\n', len) == NULL && memchr(pw, '\r', len) == NULL;
+}
+
+int
+auth_password_set(const char *path, const char *pw, size_t len, struct barge_err *err)
+{
+	char *buf;
+	int rc;
+
+	if (!password_valid(pw, len))
+		return err_set(err, BARGE_EINVAL,
+		               "the admin password must be one non-empty line of at most %d bytes",
+		               AUTH_PASSWORD_MAX);
+	if ((buf = malloc(len + 1)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	memcpy(buf, pw, len);
+	buf[len] = '\n';
+	rc = fu_write_atomic(path, buf, len + 1, 0600, err);
+	explicit_bzero(buf, len + 1);
+	free(buf);
+	return rc;
+}
+
+int
+auth_password_generate(const char *path, char **pw, struct barge_err *err)
 {
 	static const char alnum[] =
 	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char r[64];
-	char pw[AUTH_PASSWORD_LEN + 2];
+	char *p;
 	size_t n = 0, i;
-	int rc;
+	int rc = BARGE_OK;
 
+	if ((p = malloc(AUTH_PASSWORD_LEN + 1)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	/* Rejection sampling keeps every character equally likely. */
 	while (n < AUTH_PASSWORD_LEN) {
 		if ((rc = fill_random(r, sizeof(r), err)) != BARGE_OK)
-			return rc;
+			goto out;
 		for (i = 0; i < sizeof(r) && n < AUTH_PASSWORD_LEN; i++)
 			if (r[i] < 248)
-				pw[n++] = alnum[r[i] % 62];
+				p[n++] = alnum[r[i] % 62];
 	}
-	pw[n++] = '\n';
-	rc = fu_write_atomic(path, pw, n, 0600, err);
-	explicit_bzero(pw, sizeof(pw));
+	p[n] = '\0';
+	rc = auth_password_set(path, p, n, err);
+out:
 	explicit_bzero(r, sizeof(r));
+	if (rc == BARGE_OK && pw != NULL) {
+		*pw = p;
+		return rc;
+	}
+	explicit_bzero(p, AUTH_PASSWORD_LEN + 1);
+	free(p);
 	return rc;
+}
+
+char *
+auth_password_file(const char *data_dir, const char *configured)
+{
+	if (configured != NULL)
+		return strdup(configured);
+	return fu_printf("%s/admin.password", data_dir);
 }
 
 struct password_job {
 	const struct auth *a;
+	const unsigned char *salt;
 	const char *pw;
 	size_t len;
 };
@@ -225,7 +278,7 @@ password_hash_child(void *arg, void **out, size_t *len, struct barge_err *err)
 
 	if ((h = malloc(AUTH_HASH_LEN)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	if (pbkdf2(j->a, j->pw, j->len, h) != 0) {
+	if (pbkdf2(j->a, j->salt, j->pw, j->len, h) != 0) {
 		free(h);
 		return err_set(err, BARGE_ENOMEM, "PBKDF2 failed");
 	}
@@ -239,9 +292,10 @@ password_hash_child(void *arg, void **out, size_t *len, struct barge_err *err)
  * first use stays out of a daemon until a request needs it.
  */
 static int
-password_hash_isolated(struct auth *a, const char *pw, size_t pwlen, struct barge_err *err)
+password_hash_isolated(const struct auth *a, const char *pw, size_t pwlen, struct auth_pw *out,
+                       struct barge_err *err)
 {
-	struct password_job j = { a, pw, pwlen };
+	struct password_job j = { a, out->salt, pw, pwlen };
 	void *h = NULL;
 	size_t len = 0;
 	int rc;
@@ -251,15 +305,17 @@ password_hash_isolated(struct auth *a, const char *pw, size_t pwlen, struct barg
 	if (len != AUTH_HASH_LEN)
 		rc = err_set(err, BARGE_EINTERNAL, "hashing the admin password: %zu bytes", len);
 	else
-		memcpy(a->pw_hash, h, AUTH_HASH_LEN);
+		memcpy(out->hash, h, AUTH_HASH_LEN);
 	explicit_bzero(h, len);
 	free(h);
 	return rc;
 }
 
+/* Reads the password file and hashes it under a new salt into *out. */
 static int
-password_load(struct auth *a, const char *path, int isolate, struct barge_err *err)
+password_load(const struct auth *a, struct auth_pw *out, struct barge_err *err)
 {
+	const char *path = a->password_path;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc;
@@ -271,16 +327,16 @@ password_load(struct auth *a, const char *path, int isolate, struct barge_err *e
 		len--;
 	if (len > 0 && buf[len - 1] == '\r')
 		len--;
-	if (len == 0 || memchr(buf, '\0', len) != NULL || memchr(buf, '\n', len) != NULL) {
+	if (!password_valid(buf, len)) {
 		rc = err_set(err, BARGE_EINVAL, "%s: the admin password must be one non-empty line",
 		             path);
 		goto out;
 	}
-	if ((rc = fill_random(a->salt, AUTH_SALT_LEN, err)) != BARGE_OK)
+	if ((rc = fill_random(out->salt, AUTH_SALT_LEN, err)) != BARGE_OK)
 		goto out;
-	if (isolate)
-		rc = password_hash_isolated(a, buf, len, err);
-	else if (pbkdf2(a, buf, len, a->pw_hash) != 0)
+	if (a->isolate)
+		rc = password_hash_isolated(a, buf, len, out, err);
+	else if (pbkdf2(a, out->salt, buf, len, out->hash) != 0)
 		rc = err_set(err, BARGE_ENOMEM, "PBKDF2 failed");
 out:
 	explicit_bzero(buf, len);
@@ -300,10 +356,9 @@ auth_new(const struct auth_opts *o, struct auth **out, int *generated, struct ba
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	pthread_mutex_init(&a->mtx, NULL);
 	a->anonymous_pull = o->anonymous_pull;
+	a->isolate = o->isolate;
 	a->iter = o->pbkdf2_iter ? o->pbkdf2_iter : AUTH_PBKDF2_ITER;
-	a->password_path = o->admin_password_file != NULL
-	                           ? strdup(o->admin_password_file)
-	                           : fu_printf("%s/admin.password", o->data_dir);
+	a->password_path = auth_password_file(o->data_dir, o->admin_password_file);
 	a->tokens_path = fu_printf("%s/%s", o->data_dir, AUTH_TOKENS_FILE);
 	if (a->password_path == NULL || a->tokens_path == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
@@ -318,11 +373,11 @@ auth_new(const struct auth_opts *o, struct auth **out, int *generated, struct ba
 			goto fail;
 		}
 		if ((rc = fu_mkdirs(o->data_dir, 0755, err)) != BARGE_OK ||
-		    (rc = password_generate(a->password_path, err)) != BARGE_OK)
+		    (rc = auth_password_generate(a->password_path, NULL, err)) != BARGE_OK)
 			goto fail;
 		*generated = 1;
 	}
-	if ((rc = password_load(a, a->password_path, o->isolate, err)) != BARGE_OK)
+	if ((rc = password_load(a, &a->pw, err)) != BARGE_OK)
 		goto fail;
 	*out = a;
 	return BARGE_OK;
@@ -337,6 +392,7 @@ auth_free(struct auth *a)
 	if (a == NULL)
 		return;
 	explicit_bzero(a->key, sizeof(a->key));
+	explicit_bzero(&a->pw, sizeof(a->pw));
 	free(a->password_path);
 	free(a->tokens_path);
 	free(a->ro);
@@ -348,6 +404,25 @@ const char *
 auth_password_path(const struct auth *a)
 {
 	return a->password_path;
+}
+
+int
+auth_reload(struct auth *a, struct barge_err *err)
+{
+	struct auth_pw pw;
+	int rc;
+
+	/* Hashed before the lock: requests go on meanwhile, with the old password. */
+	if ((rc = password_load(a, &pw, err)) != BARGE_OK)
+		return rc;
+	pthread_mutex_lock(&a->mtx);
+	a->pw = pw;
+	a->pw_gen++;
+	a->pw_ok_set = 0;
+	explicit_bzero(a->pw_ok, sizeof(a->pw_ok));
+	pthread_mutex_unlock(&a->mtx);
+	explicit_bzero(&pw, sizeof(pw));
+	return BARGE_OK;
 }
 
 /* --- read-only tokens ---------------------------------------------------- */
@@ -632,19 +707,28 @@ static int
 check_admin(struct auth *a, const char *pw, size_t len)
 {
 	unsigned char h[AUTH_HASH_LEN], m[AUTH_HASH_LEN];
+	struct auth_pw cur;
+	unsigned gen;
 	int ok;
 
 	mac(a, pw, len, m);
 	pthread_mutex_lock(&a->mtx);
 	ok = a->pw_ok_set && CRYPTO_memcmp(m, a->pw_ok, AUTH_HASH_LEN) == 0;
+	cur = a->pw;
+	gen = a->pw_gen;
 	pthread_mutex_unlock(&a->mtx);
 	if (ok)
 		return 1;
-	if (pbkdf2(a, pw, len, h) != 0 || CRYPTO_memcmp(h, a->pw_hash, AUTH_HASH_LEN) != 0)
+	ok = pbkdf2(a, cur.salt, pw, len, h) == 0 && CRYPTO_memcmp(h, cur.hash, AUTH_HASH_LEN) == 0;
+	explicit_bzero(&cur, sizeof(cur));
+	if (!ok)
 		return 0;
 	pthread_mutex_lock(&a->mtx);
-	memcpy(a->pw_ok, m, AUTH_HASH_LEN);
-	a->pw_ok_set = 1;
+	/* A reload while PBKDF2 ran: what verified is no longer the password to remember. */
+	if (gen == a->pw_gen) {
+		memcpy(a->pw_ok, m, AUTH_HASH_LEN);
+		a->pw_ok_set = 1;
+	}
 	pthread_mutex_unlock(&a->mtx);
 	return 1;
 }

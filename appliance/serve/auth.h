@@ -92,6 +92,36 @@ int auth_new(const struct auth_opts *o, struct auth **out, int *generated,
 void auth_free(struct auth *a);
 /* The file the admin password is read from (for the log: never log its content). */
 const char *auth_password_path(const struct auth *a);
+/*
+ * Reads the admin password file again (SIGHUP) and puts its hash in place
+ * of the old one, which then stops working at once, remembered logins
+ * included.  With auth_opts.isolate the hash is made in a child process,
+ * as at start-up, so that an idle daemon still never initialises OpenSSL;
+ * the server threads run by then, so the child (a fork of a threaded
+ * process) does nothing but PBKDF2: glibc's malloc stays usable after a
+ * fork, and OpenSSL holds its locks only inside a call.  On failure (file
+ * unreadable, not one non-empty line) the old password stays in use and
+ * err says why.
+ */
+int auth_reload(struct auth *a, struct barge_err *err) BARGE_MUST_CHECK;
+
+/* --- the admin password file (the `barged passwd` verb) ----------------- */
+
+/* The admin password file: configured (not NULL), else DATA_DIR/admin.password.  Caller frees. */
+char *auth_password_file(const char *data_dir, const char *configured);
+/*
+ * Writes pw (len bytes: one non-empty line without NUL, at most
+ * AUTH_PASSWORD_MAX bytes; BARGE_EINVAL else) and a newline to path,
+ * atomically and with mode 0600.
+ */
+int auth_password_set(const char *path, const char *pw, size_t len,
+                      struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Writes a new random password of 24 letters and digits to path as
+ * auth_password_set does.  *pw (NULL: not wanted; else caller wipes and
+ * frees) is it, NUL-terminated.
+ */
+int auth_password_generate(const char *path, char **pw, struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
  * Checks an Authorization header value.  "Basic B64(user:password)" is

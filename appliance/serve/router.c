@@ -52,6 +52,7 @@ struct router {
 	int webhook_on;
 	void (*log_error)(const char *msg);
 	void (*log_info)(const char *msg);
+	void (*log_debug)(const char *msg);
 	struct http_server *srv; /* atomic */
 	time_t started;
 
@@ -100,6 +101,7 @@ router_new(const struct router_opts *o, struct router **out, struct barge_err *e
 	r->upload = o->upload;
 	r->log_error = o->log_error;
 	r->log_info = o->log_info;
+	r->log_debug = o->log_debug;
 	r->started = time(NULL);
 	*out = r;
 	return BARGE_OK;
@@ -294,19 +296,22 @@ router_complete(struct http_req *req, int status, uint64_t bytes, void *arg)
 	struct accesslog_entry e = { 0 };
 	struct timespec now;
 	struct rctx *c;
+	double seconds = 0;
 
 	c = ctx_take(r, req);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (c != NULL)
+		seconds = (double)(now.tv_sec - c->mono.tv_sec) +
+		          (double)(now.tv_nsec - c->mono.tv_nsec) / 1e9;
 	metrics_count(r->metrics, c != NULL ? c->route : "other",
-	              router_method_label(http_req_method(req)), status, bytes);
+	              router_method_label(http_req_method(req)), status, bytes, seconds);
 	if (r->accesslog == NULL) {
 		free(c);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (c != NULL) {
 		e.ts = c->wall;
-		e.duration_ms = (double)(now.tv_sec - c->mono.tv_sec) * 1e3 +
-		                (double)(now.tv_nsec - c->mono.tv_nsec) / 1e6;
+		e.duration_ms = seconds * 1e3;
 		e.user = c->user;
 	} else {
 		clock_gettime(CLOCK_REALTIME, &e.ts);
@@ -556,13 +561,17 @@ handle_metrics(struct router *r, struct http_req *req)
 {
 	struct barge_err err = { 0 };
 	struct http_server *srv = __atomic_load_n(&r->srv, __ATOMIC_SEQ_CST);
+	struct metrics_process proc;
 	char *text = NULL;
 	size_t len = 0;
+	int have_proc;
 
 	if (refresh(r, 0, &err) != BARGE_OK)
 		router_fail(r, "metrics: store snapshot", &err);
-	if (metrics_render(r->metrics, srv != NULL ? (long)http_server_in_flight(srv) : -1, &text,
-	                   &len, &err) != BARGE_OK) {
+	if (!(have_proc = metrics_process_read(&proc, &err) == BARGE_OK))
+		router_fail(r, "metrics: process figures", &err);
+	if (metrics_render(r->metrics, srv != NULL ? (long)http_server_in_flight(srv) : -1,
+	                   have_proc ? &proc : NULL, &text, &len, &err) != BARGE_OK) {
 		respond_text(req, 500, "text/plain", "internal error\n");
 		return;
 	}
@@ -596,7 +605,7 @@ handle_status(struct router *r, struct http_req *req)
 	        "<tr><th align=left>up since</th><td>%lld (Unix time)</td></tr>\n"
 	        "</table>\n<p>Pull with <code>/v2/</code>; metrics at "
 	        "<a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n",
-	        r->version, (long long)ms.images, (long long)ms.repos, (long long)ms.blobs, size,
+	        r->version, (long long)ms.tags, (long long)ms.repos, (long long)ms.blobs, size,
 	        (long long)ms.uploads, ok ? "ready" : "NOT READY", (long long)r->started);
 	if (page == NULL) {
 		respond_text(req, 500, "text/plain", "internal error\n");
@@ -608,11 +617,25 @@ handle_status(struct router *r, struct http_req *req)
 
 /* --- /webhook/mutate ----------------------------------------------------- */
 
+/*
+ * Counts a review's decision and logs it: a patch at info, a review left
+ * unpatched at debug (note says why or what; NULL: nothing to add).
+ */
 static void
-webhook_log(struct router *r, const char *msg)
+webhook_decided(struct router *r, enum webhook_reason reason, const char *note)
 {
-	if (r->log_info != NULL)
-		r->log_info(msg);
+	void (*log)(const char *) = r->log_debug;
+	char msg[1024];
+	int swapped = webhook_reason_swapped(reason);
+
+	metrics_webhook(r->metrics, swapped ? "swapped" : "left", webhook_reason_name(reason));
+	if (swapped)
+		log = r->log_info;
+	if (log == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "webhook: %s: %s", swapped ? "patched" : "not patched",
+	         note != NULL ? note : webhook_reason_name(reason));
+	log(msg);
 }
 
 static int
@@ -639,7 +662,8 @@ webhook_done(struct http_req *req, int rc, void *arg)
 	struct webhook_body *b = arg;
 	struct router *r = b->r;
 	struct barge_err err = { 0 };
-	char *resp = NULL, *note = NULL;
+	struct webhook_result res = { 0 };
+	char *resp = NULL;
 	size_t resplen = 0;
 
 	if (rc == BARGE_EIO)
@@ -650,36 +674,33 @@ webhook_done(struct http_req *req, int rc, void *arg)
 		 * it sent.  Without its uid no valid answer exists, and with
 		 * failurePolicy Ignore the pod is admitted unpatched all the same.
 		 */
-		webhook_log(r, "webhook: AdmissionReview larger than the limit: not patched");
+		webhook_decided(r, WEBHOOK_TOO_LARGE, "AdmissionReview larger than the limit");
 		respond_text(req, 413, "text/plain", "AdmissionReview too large\n");
 		goto out;
 	}
 	if (rc != BARGE_OK) {
+		metrics_webhook(r->metrics, "error", "internal");
 		respond_text(req, 500, "text/plain", "internal error\n");
 		goto out;
 	}
 	pthread_mutex_lock(&r->st_mtx);
 	if (r->wh.policy == WEBHOOK_ALWAYS || (rc = store_get(r, &err)) == BARGE_OK)
 		rc = webhook_review(&r->wh, r->wh.policy == WEBHOOK_ALWAYS ? NULL : r->st,
-		                    b->buf != NULL ? b->buf : "", b->len, &resp, &resplen, &note,
+		                    b->buf != NULL ? b->buf : "", b->len, &resp, &resplen, &res,
 		                    &err);
 	pthread_mutex_unlock(&r->st_mtx);
 	if (rc != BARGE_OK) {
 		/* failurePolicy Ignore admits the pod; the mirror configs still apply. */
+		metrics_webhook(r->metrics, "error", "internal");
 		router_fail(r, "webhook", &err);
 		respond_text(req, 500, "text/plain", "internal error\n");
 		goto out;
 	}
-	if (note != NULL) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "webhook: not patched: %s", note);
-		webhook_log(r, msg);
-	}
+	webhook_decided(r, res.reason, res.note);
 	(void)http_respond_buf(req, 200, "application/json", resp, resplen);
 out:
 	free(resp);
-	free(note);
+	free(res.note);
 	free(b->buf);
 	free(b);
 }
@@ -699,10 +720,13 @@ handle_webhook(struct router *r, struct http_req *req)
 	if (rc == BARGE_OK)
 		return;
 	free(b);
-	if (rc == BARGE_ELIMIT)
+	if (rc == BARGE_ELIMIT) {
+		webhook_decided(r, WEBHOOK_TOO_LARGE, "AdmissionReview larger than the limit");
 		respond_text(req, 413, "text/plain", "AdmissionReview too large\n");
-	else
+	} else {
+		metrics_webhook(r->metrics, "error", "internal");
 		respond_text(req, 500, "text/plain", "internal error\n");
+	}
 }
 
 /* --- /api/v1/bundles ---------------------------------------------------- */

@@ -24,7 +24,9 @@
  * it asks (a read-only token pushing) gets 403 DENIED.
  *
  * router_complete is the http_server on_complete hook: it counts the
- * request in the metrics and writes its access-log line.
+ * request and its duration in the metrics and writes its access-log line.
+ * Every webhook review is counted by its decision (metrics.h) and logged:
+ * patches at info, reviews left unpatched at debug.
  *
  * The router borrows everything in its options; they must outlive it.
  * It opens one store of its own (behind a lock) for /readyz, the status
@@ -62,8 +64,10 @@ struct router_opts {
 	struct upload *upload; /* NULL: /api/v1/bundles answers 404 */
 	/* Called with the cause of a 500 answer.  May be NULL. */
 	void (*log_error)(const char *msg);
-	/* Called with why the webhook left a review unpatched.  May be NULL. */
+	/* Called with each pod the webhook patched and what it swapped.  May be NULL. */
 	void (*log_info)(const char *msg);
+	/* Called with why the webhook left a review unpatched.  May be NULL. */
+	void (*log_debug)(const char *msg);
 };
 
 struct router;

@@ -19,6 +19,7 @@
 #include "bundle.h"
 #include "loader.h"
 #include "logcb.h"
+#include "metrics.h"
 #include "store.h"
 
 /* The pipe between the body and the loader: big enough for few wake-ups. */
@@ -28,6 +29,7 @@ struct upload {
 	char *data_dir;
 	const struct loader_opts *load;
 	uint64_t max_size;
+	struct metrics *metrics;
 	void (*log_error)(const char *);
 	void (*log_warn)(const char *);
 	void (*log_info)(const char *);
@@ -57,6 +59,7 @@ upload_new(const struct upload_opts *o, struct upload **out, struct barge_err *e
 	}
 	u->load = o->load;
 	u->max_size = o->max_size != 0 ? o->max_size : UPLOAD_MAX_DEFAULT;
+	u->metrics = o->metrics;
 	u->log_error = o->log_error;
 	u->log_warn = o->log_warn;
 	u->log_info = o->log_info;
@@ -220,6 +223,8 @@ job_done(struct http_req *req, int rc, void *arg)
 	close(j->wfd);
 	j->wfd = -1;
 	pthread_join(j->thread, NULL);
+	if (j->u->metrics != NULL)
+		metrics_load(j->u->metrics, "upload", j->rc == BARGE_OK && rc != BARGE_ELIMIT);
 	if (rc == BARGE_EIO) {
 		logcb_printf(j->u->log_warn, "upload: the client went away; %s",
 		             j->rc == BARGE_OK ? "the bundle had arrived whole and is loaded"

@@ -32,6 +32,7 @@
 #include "http_server.h"
 
 struct loader_opts;
+struct metrics;
 
 /* 1 TiB: far over any real bundle, so only a runaway client meets it. */
 #define UPLOAD_MAX_DEFAULT ((uint64_t)1 << 40)
@@ -40,6 +41,7 @@ struct upload_opts {
 	const char *data_dir;
 	const struct loader_opts *load; /* signature policy; NULL: defaults */
 	uint64_t max_size;              /* body bytes at most; 0: UPLOAD_MAX_DEFAULT */
+	struct metrics *metrics;        /* counts each load, ok or failed; NULL: none */
 	/* Each told one line per upload's outcome; NULL: nobody.  From server threads. */
 	void (*log_error)(const char *msg);
 	void (*log_warn)(const char *msg);

@@ -37,19 +37,64 @@
  * than Kubernetes accepts; each costs a store lookup (and, in an UPDATE, a
  * search of oldObject), and the API server waits 5 s at most.
  */
-#define WEBHOOK_REFS_MAX 1024
+#define WEBHOOK_REFS_MAX  1024
+#define WEBHOOK_SWAPS_MAX 512 /* bytes of the log note listing what was swapped */
 
 /* The state of one review. */
 struct wh {
 	const struct webhook_opts *o;
 	struct store *s;
-	json_t *ops;       /* the JSON Patch being built */
-	json_t *originals; /* name -> original reference, of what ops swap */
-	size_t nrefs;      /* references looked at */
+	json_t *ops;                   /* the JSON Patch being built */
+	json_t *originals;             /* name -> original reference, of what ops swap */
+	size_t nrefs;                  /* references looked at */
+	size_t nswapped;               /* references swapped */
+	char swaps[WEBHOOK_SWAPS_MAX]; /* "FROM -> TO, ...", cut short with "..." */
 	struct barge_err *err;
 };
 
 static const char *const wh_lists[] = { "containers", "initContainers", "ephemeralContainers" };
+
+static const char *const wh_reasons[] = {
+	[WEBHOOK_SWAPPED_PRESENT] = "present",
+	[WEBHOOK_SWAPPED_ALWAYS] = "always",
+	[WEBHOOK_NOTHING_TO_SWAP] = "nothing_to_swap",
+	[WEBHOOK_OPTED_OUT] = "opted_out",
+	[WEBHOOK_NOT_POD] = "not_pod",
+	[WEBHOOK_NOT_MUTATED] = "not_mutated",
+	[WEBHOOK_TOO_MANY_IMAGES] = "too_many_images",
+	[WEBHOOK_TOO_LARGE] = "too_large",
+	[WEBHOOK_MALFORMED] = "malformed",
+};
+
+const char *
+webhook_reason_name(enum webhook_reason r)
+{
+	if ((size_t)r >= sizeof(wh_reasons) / sizeof(wh_reasons[0]))
+		return "malformed";
+	return wh_reasons[r];
+}
+
+int
+webhook_reason_swapped(enum webhook_reason r)
+{
+	return r == WEBHOOK_SWAPPED_PRESENT || r == WEBHOOK_SWAPPED_ALWAYS;
+}
+
+/* Adds "from -> to" to the note of what was swapped, while it has room. */
+static void
+wh_note_swap(struct wh *w, const char *from, const char *to)
+{
+	size_t n = strlen(w->swaps), room = sizeof(w->swaps) - n;
+	int k;
+
+	w->nswapped++;
+	if (n >= 3 && strcmp(w->swaps + n - 3, "...") == 0)
+		return;
+	k = snprintf(w->swaps + n, room, "%s%s -> %s", n > 0 ? ", " : "", from, to);
+	/* Cut short: the end says so. */
+	if (k < 0 || (size_t)k >= room)
+		memcpy(w->swaps + sizeof(w->swaps) - 4, "...", 4);
+}
 
 /* Serialises the response; patch (a JSON Patch array) may be NULL. */
 static int
@@ -230,6 +275,7 @@ wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list,
 	if (op == NULL || json_array_append(w->ops, op) != 0 ||
 	    json_object_set_new(w->originals, key, json_string(image)) != 0)
 		goto fail;
+	wh_note_swap(w, image, to);
 	rc = BARGE_OK;
 fail:
 	if (rc != BARGE_OK)
@@ -317,6 +363,40 @@ fail:
 	return rc;
 }
 
+/* Whether root is an admission.k8s.io/v1 AdmissionReview. */
+static int
+wh_is_review(const json_t *root)
+{
+	const char *v = json_string_value(json_object_get(root, "apiVersion"));
+	const char *k = json_string_value(json_object_get(root, "kind"));
+
+	return v != NULL && k != NULL && strcmp(v, "admission.k8s.io/v1") == 0 &&
+	       strcmp(k, "AdmissionReview") == 0;
+}
+
+/* Annotates the patch, answers with it and says what was swapped in *res. */
+static int
+wh_patched(struct wh *w, const json_t *obj, const char *uid, const char *pod, char **resp,
+           size_t *resplen, struct webhook_result *res)
+{
+	char *note;
+	int rc;
+
+	if ((rc = wh_annotate(w, obj)) != BARGE_OK)
+		return rc;
+	if ((note = fu_printf("pod %s: %s", pod, w->swaps)) == NULL)
+		return err_set(w->err, BARGE_ENOMEM, "out of memory");
+	if ((rc = wh_answer(uid, w->ops, resp, resplen, w->err)) != BARGE_OK) {
+		free(note);
+		return rc;
+	}
+	res->reason =
+	        w->o->policy == WEBHOOK_ALWAYS ? WEBHOOK_SWAPPED_ALWAYS : WEBHOOK_SWAPPED_PRESENT;
+	res->swapped = w->nswapped;
+	res->note = note;
+	return BARGE_OK;
+}
+
 /* A name for the pod in notes: "namespace/name". */
 static char *
 wh_pod_name(const json_t *req, const json_t *obj)
@@ -332,7 +412,7 @@ wh_pod_name(const json_t *req, const json_t *obj)
 
 int
 webhook_review(const struct webhook_opts *o, struct store *s, const char *body, size_t len,
-               char **resp, size_t *resplen, char **note, struct barge_err *err)
+               char **resp, size_t *resplen, struct webhook_result *res, struct barge_err *err)
 {
 	struct wh w = { .o = o, .s = s, .err = err };
 	json_t *root = NULL;
@@ -343,8 +423,10 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	int rc = BARGE_ENOMEM;
 
 	*resp = NULL;
-	*note = NULL;
+	memset(res, 0, sizeof(*res));
+	res->reason = WEBHOOK_MALFORMED;
 	if (len > WEBHOOK_BODY_MAX) {
+		res->reason = WEBHOOK_TOO_LARGE;
 		why = fu_printf("AdmissionReview of %zu bytes exceeds the limit of %d", len,
 		                WEBHOOK_BODY_MAX);
 		goto answer;
@@ -360,12 +442,7 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	if (json_is_string(v) && json_string_length(v) <= WEBHOOK_UID_MAX &&
 	    strlen(json_string_value(v)) == json_string_length(v))
 		uid = json_string_value(v);
-	if (!json_is_string(json_object_get(root, "apiVersion")) ||
-	    strcmp(json_string_value(json_object_get(root, "apiVersion")), "admission.k8s.io/v1") !=
-	            0 ||
-	    !json_is_string(json_object_get(root, "kind")) ||
-	    strcmp(json_string_value(json_object_get(root, "kind")), "AdmissionReview") != 0 ||
-	    !json_is_object(req)) {
+	if (!wh_is_review(root) || !json_is_object(req)) {
 		why = fu_printf("not an admission.k8s.io/v1 AdmissionReview request");
 		goto answer;
 	}
@@ -377,11 +454,13 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	group = json_string_value(json_object_get(kind, "group"));
 	k = json_string_value(json_object_get(kind, "kind"));
 	if (group == NULL || k == NULL || *group != '\0' || strcmp(k, "Pod") != 0) {
+		res->reason = WEBHOOK_NOT_POD;
 		why = fu_printf("not a Pod (kind %s%s%s)", group != NULL ? group : "",
 		                group != NULL && *group != '\0' ? "/" : "", k != NULL ? k : "?");
 		goto answer;
 	}
 	op = json_string_value(json_object_get(req, "operation"));
+	res->reason = WEBHOOK_NOT_MUTATED;
 	if (op == NULL || (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)) {
 		why = fu_printf("operation %s is not mutated", op != NULL ? op : "(none)");
 		goto answer;
@@ -392,6 +471,7 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 		goto answer;
 	}
 	obj = json_object_get(req, "object");
+	res->reason = WEBHOOK_MALFORMED;
 	if (!json_is_object(obj) || !json_is_object(json_object_get(obj, "spec"))) {
 		why = fu_printf("Pod review without an object.spec");
 		goto answer;
@@ -401,6 +481,7 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	v = json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"),
 	                    WEBHOOK_OPTOUT_KEY);
 	if (json_is_string(v) && strcmp(json_string_value(v), "disable") == 0) {
+		res->reason = WEBHOOK_OPTED_OUT;
 		why = fu_printf("pod %s is labelled %s=disable", pod, WEBHOOK_OPTOUT_KEY);
 		goto answer;
 	}
@@ -418,18 +499,19 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	rc = wh_pod(&w, json_object_get(obj, "spec"), old,
 	            sub != NULL && strcmp(sub, "ephemeralcontainers") == 0);
 	if (rc == BARGE_ELIMIT) {
+		res->reason = WEBHOOK_TOO_MANY_IMAGES;
 		why = fu_printf("pod %s has more than %d image references", pod, WEBHOOK_REFS_MAX);
 		goto answer;
 	}
 	if (rc != BARGE_OK)
 		goto fail;
 	if (json_array_size(w.ops) == 0) {
+		res->reason = WEBHOOK_NOTHING_TO_SWAP;
 		why = fu_printf("pod %s: no image to swap", pod);
 		goto answer;
 	}
-	if ((rc = wh_annotate(&w, obj)) != BARGE_OK)
+	if ((rc = wh_patched(&w, obj, uid, pod, resp, resplen, res)) != BARGE_OK)
 		goto fail;
-	rc = wh_answer(uid, w.ops, resp, resplen, err);
 	goto out;
 answer:
 	if (why == NULL) {
@@ -438,7 +520,7 @@ answer:
 	}
 	if ((rc = wh_answer(uid, NULL, resp, resplen, err)) != BARGE_OK)
 		goto out;
-	*note = why;
+	res->note = why;
 	why = NULL;
 	goto out;
 fail:

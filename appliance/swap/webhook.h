@@ -18,6 +18,10 @@
  * barge.dev/imageswap=disable is left alone even if the selectors let it
  * through, and so is one with more than 1024 image references (mutation
  * runs before validation; each reference costs a store lookup).
+ *
+ * Every review ends in a decision the caller can count and log: swapped
+ * (and why: found in the store, or policy always) or left unpatched (and
+ * why), as struct webhook_result.
  */
 #ifndef BARGE_WEBHOOK_H
 #define BARGE_WEBHOOK_H
@@ -42,14 +46,43 @@ struct webhook_opts {
 	enum webhook_policy policy;
 };
 
+/* Why a review was patched or not: a small fixed vocabulary, for metrics. */
+enum webhook_reason {
+	WEBHOOK_SWAPPED_PRESENT, /* patched: references the store holds */
+	WEBHOOK_SWAPPED_ALWAYS,  /* patched: every reference, policy always */
+	WEBHOOK_NOTHING_TO_SWAP, /* a pod with nothing the policy swaps */
+	WEBHOOK_OPTED_OUT,       /* labelled barge.dev/imageswap=disable */
+	WEBHOOK_NOT_POD,         /* another kind of object */
+	WEBHOOK_NOT_MUTATED,     /* an operation or subresource that is not mutated */
+	WEBHOOK_TOO_MANY_IMAGES, /* more than 1024 image references */
+	WEBHOOK_TOO_LARGE,       /* a body over WEBHOOK_BODY_MAX */
+	WEBHOOK_MALFORMED,       /* not a usable AdmissionReview v1 */
+};
+
+struct webhook_result {
+	enum webhook_reason reason;
+	size_t swapped; /* references swapped */
+	/*
+	 * For the log (caller frees): why the review was left unpatched, or
+	 * which pod was patched and what its references became.
+	 */
+	char *note;
+};
+
+/* "present", "always", "nothing_to_swap", "opted_out", ... (the metrics label). */
+const char *webhook_reason_name(enum webhook_reason r);
+/* Whether r is a patch (WEBHOOK_SWAPPED_*). */
+int webhook_reason_swapped(enum webhook_reason r);
+
 /*
  * Answers one review.  s may be NULL only with WEBHOOK_ALWAYS.  *resp
- * (caller frees) is the JSON response body; *note (caller frees, may be
- * NULL) says why nothing was patched.  Fails only on out-of-memory or a
- * store error; callers then answer 500 (failurePolicy Ignore admits the pod).
+ * (caller frees) is the JSON response body; *res says what was decided
+ * (res->note: caller frees, also on failure).  Fails only on out-of-memory
+ * or a store error; callers then answer 500 (failurePolicy Ignore admits
+ * the pod).
  */
 int webhook_review(const struct webhook_opts *o, struct store *s, const char *body, size_t len,
-                   char **resp, size_t *resplen, char **note,
+                   char **resp, size_t *resplen, struct webhook_result *res,
                    struct barge_err *err) BARGE_MUST_CHECK;
 
 #endif

@@ -31,18 +31,19 @@ review(enum webhook_policy policy, const uint8_t *data, size_t size)
 {
 	struct webhook_opts o = { "127.0.0.1:30003", "edge", policy };
 	struct barge_err err = { 0 };
-	char *resp = NULL, *note = NULL;
+	struct webhook_result res;
+	char *resp = NULL;
 	size_t resplen;
 	json_t *j;
 
-	if (webhook_review(&o, store, (const char *)data, size, &resp, &resplen, &note, &err) !=
+	if (webhook_review(&o, store, (const char *)data, size, &resp, &resplen, &res, &err) !=
 	    BARGE_OK)
 		abort();
 	if ((j = json_loadb(resp, resplen, 0, NULL)) == NULL)
 		abort();
 	json_decref(j);
 	free(resp);
-	free(note);
+	free(res.note);
 }
 
 int

@@ -3,8 +3,11 @@
 # it, /healthz /readyz /metrics and the status page, the generated admin
 # password (0600, never logged), the Docker token dance with curl, read-only
 # tokens that pull but never push, anonymous pull on and off, the JSON access
-# log, a SIGHUP that makes new TLS connections see a new certificate, and
-# SIGTERM exiting 0.  Only 127.0.0.1; no other tool than curl and openssl.
+# log, the metrics an operator scrapes (latency histograms, process_*, the
+# webhook's decisions, also in the log), barged passwd and a SIGHUP that
+# makes the new admin password the only one, a SIGHUP that makes new TLS
+# connections see a new certificate, and SIGTERM exiting 0.  Only 127.0.0.1;
+# no other tool than curl, openssl and jq.
 #
 # Env: BARGED (path of the binary; default build/...).  IT_KEEP_TMP=1 keeps
 # the temp dir for a post-mortem.
@@ -79,7 +82,7 @@ it_check_eq "a named config file that is missing: exit status 1" 1 "$rc"
 
 # --- plain HTTP, anonymous pull on ------------------------------------------
 
-serve plain --config "$IT_TMP/barged.yaml" --plain-http
+serve plain --config "$IT_TMP/barged.yaml" --plain-http --log-level debug
 it_check "admin.password generated with mode 0600" \
 	test "$(stat -c %a "$DATA/admin.password")" = 600
 PW=$(cat "$DATA/admin.password")
@@ -113,13 +116,17 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+js
 man=sha256:$(sha256sum "$IT_TMP/manifest.json" | cut -d' ' -f1)
 it_check_eq "anonymous push of a blob: 401" 401 \
 	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" --data-binary @"$IT_TMP/config.json")"
-it_check_eq "admin push of the config blob: 201" 201 \
-	"$(status POST "$BASE/v2/$REPO/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
-it_check_eq "admin push of the manifest: 201" 201 \
-	"$(status PUT "$BASE/v2/$REPO/manifests/1.0" -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-		--data-binary @"$IT_TMP/manifest.json")"
+# push_image REPO TOKEN WHAT: the config blob and the manifest as 1.0, each 201.
+push_image() {
+	it_check_eq "admin push of the config blob$3: 201" 201 \
+		"$(status POST "$BASE/v2/$1/blobs/uploads/?digest=$cfg" -H "Authorization: Bearer $2" \
+			-H 'Content-Type: application/octet-stream' --data-binary @"$IT_TMP/config.json")"
+	it_check_eq "admin push of the manifest$3: 201" 201 \
+		"$(status PUT "$BASE/v2/$1/manifests/1.0" -H "Authorization: Bearer $2" \
+			-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+			--data-binary @"$IT_TMP/manifest.json")"
+}
+push_image "$REPO" "$tok" ""
 got=$("${CURL[@]}" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 	"$BASE/v2/$REPO/manifests/1.0" | sha256sum | cut -d' ' -f1)
 it_check_eq "anonymous pull: the manifest's bytes" "$man" "sha256:$got"
@@ -150,11 +157,81 @@ it_check "metrics: 403 pushes counted" \
 	grep -q '^barged_http_requests_total{route="upload",method="POST",status="403"} 1$' \
 	"$IT_TMP/metrics"
 it_check "metrics: store blobs" grep -q '^barged_store_blobs 2$' "$IT_TMP/metrics"
+it_check "metrics: store tags (renamed from barged_store_images)" \
+	grep -q '^barged_store_tags 1$' "$IT_TMP/metrics"
+it_check "metrics: barged_store_images is gone" sh -c "! grep -q barged_store_images '$IT_TMP/metrics'"
 it_check "metrics: store bytes" \
 	grep -q "^barged_store_bytes $(($(stat -c %s "$IT_TMP/manifest.json") + 2))\$" "$IT_TMP/metrics"
 "${CURL[@]}" "$BASE/" >"$IT_TMP/status.html"
 it_check "status page: images count" grep -qF '<th align=left>images (tags)</th><td>1</td>' \
 	"$IT_TMP/status.html"
+
+# The webhook's decisions are counted and logged: a patch at info, the rest at debug.
+HELLO=edge/docker.io/library/hello
+tok2=$("${CURL[@]}" -u "admin:$PW" "$BASE/token?service=barged&scope=repository:$HELLO:pull,push" |
+	jq -r .token)
+push_image "$HELLO" "$tok2" " to a mirror repository"
+# review UID IMAGE: an AdmissionReview creating pod default/web with one container.
+review() {
+	printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"%s","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"default","object":{"metadata":{"name":"web"},"spec":{"containers":[{"name":"c","image":"%s"}]}}}}' "$1" "$2"
+}
+review u1 hello:1.0 >"$IT_TMP/review1.json"
+review u2 absent:1.0 >"$IT_TMP/review2.json"
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$IT_TMP/review1.json" \
+	"$BASE/webhook/mutate" >"$IT_TMP/review1.out"
+it_check "webhook: a pod whose image the store holds is patched" \
+	jq -e '.response.patchType == "JSONPatch"' "$IT_TMP/review1.out"
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$IT_TMP/review2.json" \
+	"$BASE/webhook/mutate" >/dev/null
+"${CURL[@]}" -H 'Content-Type: application/json' --data-binary '{"kind":"Nope"}' \
+	"$BASE/webhook/mutate" >/dev/null
+# logline LEVEL MSG: barged's log has that line.
+logline() {
+	jq -R 'fromjson? // empty' "$IT_TMP/plain.log" |
+		jq -s -e --arg l "$1" --arg m "$2" 'any(.[]; .level == $l and .msg == $m)' >/dev/null
+}
+it_check "log: the patch at info, what became what" logline info \
+	"webhook: patched: pod default/web: hello:1.0 -> 127.0.0.1:30003/edge/docker.io/library/hello:1.0"
+it_check "log: a pod left unpatched at debug, with why" logline debug \
+	"webhook: not patched: pod default/web: no image to swap"
+
+# The families an operator scrapes, from the running barged.
+"${CURL[@]}" "$BASE/metrics" >"$IT_TMP/metrics"
+it_check "metrics: latency histogram of manifest requests" \
+	grep -q '^barged_http_request_duration_seconds_bucket{route="manifest",le="0.001"} [0-9]' \
+	"$IT_TMP/metrics"
+inf=$(sed -n 's/^barged_http_request_duration_seconds_bucket{route="manifest",le="+Inf"} //p' \
+	"$IT_TMP/metrics")
+cnt=$(sed -n 's/^barged_http_request_duration_seconds_count{route="manifest"} //p' \
+	"$IT_TMP/metrics")
+req=$(sed -n 's/^barged_http_requests_total{route="manifest",[^}]*} //p' "$IT_TMP/metrics" |
+	awk '{ n += $1 } END { print n }')
+it_check "metrics: manifest histogram counts every manifest request ($cnt)" \
+	test -n "$cnt" -a "$cnt" = "$inf" -a "$cnt" = "$req"
+it_check "metrics: histogram sum" \
+	grep -qE '^barged_http_request_duration_seconds_sum\{route="manifest"\} [0-9.e-]+$' \
+	"$IT_TMP/metrics"
+it_check "metrics: webhook patch counted" \
+	grep -q '^barged_webhook_reviews_total{decision="swapped",reason="present"} 1$' "$IT_TMP/metrics"
+it_check "metrics: webhook left unpatched counted with why" \
+	grep -q '^barged_webhook_reviews_total{decision="left",reason="nothing_to_swap"} 1$' \
+	"$IT_TMP/metrics"
+it_check "metrics: malformed review counted" \
+	grep -q '^barged_webhook_reviews_total{decision="left",reason="malformed"} 1$' "$IT_TMP/metrics"
+it_check "metrics: bundle loads by source and result" \
+	grep -q '^barged_bundle_loads_total{source="upload",result="ok"} 0$' "$IT_TMP/metrics"
+it_check "metrics: upstream errors (0 until a pull-through cache)" \
+	grep -q '^barged_upstream_errors_total 0$' "$IT_TMP/metrics"
+rss=$(sed -n 's/^process_resident_memory_bytes //p' "$IT_TMP/metrics")
+it_check "metrics: process_resident_memory_bytes is barged's RSS ($rss)" \
+	test "$rss" -gt 1000000 -a "$rss" -lt 200000000
+it_check "metrics: process_open_fds" grep -qE '^process_open_fds [1-9][0-9]*$' "$IT_TMP/metrics"
+it_check "metrics: process_cpu_seconds_total" \
+	grep -qE '^process_cpu_seconds_total [0-9]+\.[0-9]+$' "$IT_TMP/metrics"
+start=$(sed -n 's/^process_start_time_seconds \([0-9]*\).*/\1/p' "$IT_TMP/metrics")
+now=$(date +%s)
+it_check "metrics: process_start_time_seconds is when barged started ($start, now $now)" \
+	test -n "$start" -a "$start" -le "$now" -a "$start" -gt $((now - 600))
 
 # Removing the token works at once, without a restart.
 "$BARGED" token rm ci --data-dir "$DATA"
@@ -188,6 +265,80 @@ it_check_eq "read-only token dance pulls" 200 \
 	"$(status GET "$BASE/v2/$REPO/manifests/1.0" -H "Authorization: Bearer $rotok")"
 it_check_eq "the same password as before (not regenerated)" "$PW" "$(cat "$DATA/admin.password")"
 stop_ok closed
+
+# --- the admin password: barged passwd, then SIGHUP ----------------------------
+
+# A configured password file, as an operator names it in barged.yaml.
+cat >"$IT_TMP/barged-pw.yaml" <<EOF
+data_dir: $DATA
+plain_http: true
+auth:
+  admin_password_file: $IT_TMP/admin.pw
+log:
+  access: "off"
+EOF
+printf 'first-password\n' >"$IT_TMP/admin.pw"
+chmod 600 "$IT_TMP/admin.pw"
+serve pw --config "$IT_TMP/barged-pw.yaml" --plain-http --no-import
+# v2 PASSWORD: the status of GET /v2/ with admin's Basic credentials.
+v2() { status GET "$BASE/v2/" -u "admin:$1"; }
+# token_v2 PASSWORD: the status of GET /v2/ with a Bearer token from /token (000: no token).
+token_v2() {
+	local t
+	t=$("${CURL[@]}" -u "admin:$1" "$BASE/token?service=barged" | jq -r '.token // empty' || true)
+	[ -n "$t" ] || { echo 000; return; }
+	status GET "$BASE/v2/" -H "Authorization: Bearer $t"
+}
+it_check_eq "configured password: Basic on /v2/ 200" 200 "$(v2 first-password)"
+it_check_eq "configured password: through /token 200" 200 "$(token_v2 first-password)"
+
+rc=0
+printf 'second-password\n' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" \
+	>"$IT_TMP/passwd.out" 2>&1 || rc=$?
+it_check_eq "barged passwd from stdin: exit 0" 0 "$rc"
+it_check "barged passwd tells the operator to send SIGHUP" grep -q SIGHUP "$IT_TMP/passwd.out"
+it_check_eq "barged passwd wrote the configured file" second-password "$(cat "$IT_TMP/admin.pw")"
+it_check_eq "the password file is 0600" 600 "$(stat -c %a "$IT_TMP/admin.pw")"
+it_check "barged passwd does not print the password" \
+	sh -c "! grep -q second-password '$IT_TMP/passwd.out'"
+it_check_eq "before SIGHUP the old password still works" 200 "$(v2 first-password)"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "admin password reloaded" "$IT_TMP/pw.log" || true
+it_check_eq "after SIGHUP: the old password on /v2/ 401" 401 "$(v2 first-password)"
+it_check_eq "after SIGHUP: the old password at /token 401" 401 \
+	"$(status GET "$BASE/token?service=barged" -u admin:first-password)"
+it_check_eq "after SIGHUP: the new password on /v2/ 200" 200 "$(v2 second-password)"
+it_check_eq "after SIGHUP: the new password through /token 200" 200 "$(token_v2 second-password)"
+
+# Refused input leaves the file as it was.
+rc=0
+printf '' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" >"$IT_TMP/passwd.out" 2>&1 || rc=$?
+it_check_eq "barged passwd with an empty password: exit 1" 1 "$rc"
+it_check "empty password: the message says why" grep -q "one non-empty line" "$IT_TMP/passwd.out"
+rc=0
+printf 'a\nb\n' | "$BARGED" passwd --config "$IT_TMP/barged-pw.yaml" >/dev/null 2>&1 || rc=$?
+it_check_eq "barged passwd with two lines: exit 1" 1 "$rc"
+it_check_eq "refused passwords leave the file alone" second-password "$(cat "$IT_TMP/admin.pw")"
+
+# --generate prints the new password once; it is what the file holds.
+gen=$("$BARGED" passwd --generate --config "$IT_TMP/barged-pw.yaml" 2>"$IT_TMP/passwd.err" || true)
+it_check_eq "barged passwd --generate: 24 characters" 24 "${#gen}"
+it_check_eq "barged passwd --generate: the file holds what was printed" "$gen" \
+	"$(cat "$IT_TMP/admin.pw")"
+kill -HUP "$SRV_PID"
+it_wait_for 10 sh -c "[ \$(grep -c 'admin password reloaded' '$IT_TMP/pw.log') -ge 2 ]" || true
+it_check_eq "generated password after SIGHUP: /v2/ 200" 200 "$(v2 "$gen")"
+it_check_eq "the replaced password: 401" 401 "$(v2 second-password)"
+
+# A reload that cannot read the file keeps the password in use.
+mv "$IT_TMP/admin.pw" "$IT_TMP/admin.pw.away"
+kill -HUP "$SRV_PID"
+it_wait_for 10 grep -q "admin password reload failed" "$IT_TMP/pw.log" || true
+it_check "unreadable file on SIGHUP: logged" grep -q "admin password reload failed" "$IT_TMP/pw.log"
+it_check_eq "unreadable file on SIGHUP: the password in use still works" 200 "$(v2 "$gen")"
+it_check "no password in the log" \
+	sh -c "! grep -qF -e first-password -e second-password -e '$gen' '$IT_TMP/pw.log'"
+stop_ok pw
 
 # --- TLS with an operator's certificate, reloaded on SIGHUP -----------------
 

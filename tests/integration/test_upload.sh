@@ -161,6 +161,11 @@ echo "barged RSS: $((base / 1024)) MiB before, $((peak / 1024)) MiB peak during 
 it_check "RSS grows by less than 64 MiB during the upload (grew $grow MiB)" test "$grow" -lt 64
 it_check_eq "after it, the next upload runs: 201" 201 "$(upload "$B/two.tar.zst" -u "admin:$PASS")"
 it_check_eq "four bundles" 4 "$(nbundles)"
+# Every load is counted by its result; the 409 loaded nothing and is not one.
+curl -sS --cacert "$DATA/ca.crt" "https://127.0.0.1:$PORT/metrics" >"$IT_TMP/metrics"
+loads() { sed -n "s/^barged_bundle_loads_total{source=\"upload\",result=\"$1\"} //p" "$IT_TMP/metrics"; }
+it_check_eq "metrics: uploads loaded (one twice, three, big, two)" 5 "$(loads ok)"
+it_check_eq "metrics: uploads failed (corrupt, not a bundle, cut short)" 3 "$(loads failed)"
 it_stop "$PID"
 
 # --- the size limit ------------------------------------------------------------------

@@ -125,6 +125,96 @@ test_isolated_hash(void **state)
 	auth_free(a);
 }
 
+/*
+ * SIGHUP: auth_reload puts the file's new password in place of the old
+ * one, which stops working at once (its remembered login too); a file
+ * that cannot be used leaves the password in use alone.
+ */
+static void
+test_reload_password(void **state)
+{
+	struct auth_opts o = { tmp, NULL, 0, 1000, 1 };
+	struct barge_err err = { 0 };
+	struct auth_identity id;
+	struct auth *a = NULL;
+	char path[128], old[256], new[256];
+	int gen;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pw", tmp);
+	assert_int_equal(auth_password_set(path, "first", 5, &err), BARGE_OK);
+	o.admin_password_file = path;
+	assert_int_equal(auth_new(&o, &a, &gen, &err), BARGE_OK);
+	basic("admin", "first", old, sizeof(old));
+	basic("admin", "second", new, sizeof(new));
+	/* Twice: the second check answers from the remembered login. */
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
+
+	assert_int_equal(auth_password_set(path, "second", 6, &err), BARGE_OK);
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
+	assert_int_equal(auth_reload(a, &err), BARGE_OK);
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_EAUTH);
+	assert_int_equal(auth_check_header(a, new, &id), BARGE_OK);
+	assert_string_equal(id.subject, "admin");
+
+	/* Unusable files: an error naming the file, and "second" goes on working. */
+	assert_int_equal(fu_write_atomic(path, "a\nb\n", 4, 0600, &err), BARGE_OK);
+	assert_int_equal(auth_reload(a, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(auth_reload(a, &err), BARGE_ENOTFOUND);
+	assert_int_equal(auth_check_header(a, new, &id), BARGE_OK);
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_EAUTH);
+	auth_free(a);
+}
+
+/* barged passwd's writers: one line, mode 0600, refused input leaves the file alone. */
+static void
+test_password_set(void **state)
+{
+	struct barge_err err = { 0 };
+	struct stat st;
+	char path[128], *pw = NULL, *buf = NULL, *gen = NULL, *p;
+	size_t len = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/admin.password", tmp);
+	p = auth_password_file(tmp, NULL);
+	assert_string_equal(p, path);
+	free(p);
+	p = auth_password_file(tmp, "/etc/barge/pw");
+	assert_string_equal(p, "/etc/barge/pw");
+	free(p);
+
+	assert_int_equal(auth_password_set(path, "s3cret", 6, &err), BARGE_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(fu_read_file(path, 100, &buf, &len, &err), BARGE_OK);
+	assert_int_equal(len, 7);
+	assert_memory_equal(buf, "s3cret\n", 7);
+	free(buf);
+	assert_int_equal(auth_password_set(path, "", 0, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "one non-empty line"));
+	assert_int_equal(auth_password_set(path, "a\nb", 3, &err), BARGE_EINVAL);
+	assert_int_equal(auth_password_set(path, "a\0b", 3, &err), BARGE_EINVAL);
+	assert_non_null(pw = calloc(1, AUTH_PASSWORD_MAX + 1));
+	memset(pw, 'x', AUTH_PASSWORD_MAX + 1);
+	assert_int_equal(auth_password_set(path, pw, AUTH_PASSWORD_MAX + 1, &err), BARGE_EINVAL);
+	free(pw);
+	assert_int_equal(fu_read_file(path, 100, &buf, &len, &err), BARGE_OK);
+	assert_memory_equal(buf, "s3cret\n", 7);
+	free(buf);
+
+	assert_int_equal(auth_password_generate(path, &gen, &err), BARGE_OK);
+	assert_int_equal(strlen(gen), 24);
+	assert_int_equal(fu_read_file(path, 100, &buf, &len, &err), BARGE_OK);
+	assert_int_equal(len, 25);
+	assert_memory_equal(buf, gen, 24);
+	free(buf);
+	free(gen);
+}
+
 static void
 test_configured_password(void **state)
 {
@@ -449,6 +539,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_generated_password, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_configured_password, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_isolated_hash, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reload_password, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_password_set, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_readonly_tokens, setup, teardown),
 	cmocka_unit_test(test_scope_parse),
 	cmocka_unit_test_setup_teardown(test_session_tokens, setup, teardown),

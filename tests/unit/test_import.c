@@ -185,7 +185,7 @@ counted(struct metrics *m, const char *result)
 	size_t len;
 	long n = -1;
 
-	assert_int_equal(metrics_render(m, -1, &text, &len, &err), BARGE_OK);
+	assert_int_equal(metrics_render(m, -1, NULL, &text, &len, &err), BARGE_OK);
 	snprintf(key, sizeof(key), "barged_imports_total{result=\"%s\"} ", result);
 	if ((p = strstr(text, key)) != NULL)
 		n = strtol(p + strlen(key), NULL, 10);

@@ -748,7 +748,11 @@ test_ops_endpoints(void **state)
 	assert_non_null(strstr(r.body, bytes));
 	free(bytes);
 	assert_non_null(strstr(r.body, "barged_store_blobs 2\n"));
-	assert_non_null(strstr(r.body, "barged_store_images 1\n"));
+	assert_non_null(strstr(r.body, "barged_store_tags 1\n"));
+	assert_null(strstr(r.body, "barged_store_images"));
+	assert_non_null(strstr(
+	        r.body, "barged_http_request_duration_seconds_count{route=\"manifest\"} 1\n"));
+	assert_non_null(strstr(r.body, "\nprocess_resident_memory_bytes "));
 	/* This request at least; others may not have completed yet. */
 	assert_non_null(strstr(r.body, "barged_http_requests_in_flight "));
 	assert_null(strstr(r.body, "barged_http_requests_in_flight 0\n"));

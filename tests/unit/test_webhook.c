@@ -187,11 +187,12 @@ static const struct webhook_opts always = { "127.0.0.1:30003", "edge", WEBHOOK_A
 
 /*
  * Reviews body and checks the envelope: AdmissionReview v1, uid, allowed.
- * Returns the decoded patch (NULL without one); *note as webhook_review.
+ * Returns the decoded patch (NULL without one); *res as webhook_review, whose
+ * decision must agree with the patch.
  */
 static json_t *
 review(const struct webhook_opts *o, struct store *s, const char *body, size_t len, const char *uid,
-       char **note)
+       struct webhook_result *res)
 {
 	struct barge_err err;
 	char *resp = NULL;
@@ -199,7 +200,8 @@ review(const struct webhook_opts *o, struct store *s, const char *body, size_t l
 	json_t *r, *rr, *patch = NULL;
 	const char *b64;
 
-	assert_int_equal(webhook_review(o, s, body, len, &resp, &resplen, note, &err), BARGE_OK);
+	assert_int_equal(webhook_review(o, s, body, len, &resp, &resplen, res, &err), BARGE_OK);
+	assert_non_null(res->note);
 	assert_non_null(resp);
 	assert_int_equal(strlen(resp), resplen);
 	r = json_loadb(resp, resplen, JSON_REJECT_DUPLICATES, NULL);
@@ -227,8 +229,12 @@ review(const struct webhook_opts *o, struct store *s, const char *body, size_t l
 		patch = json_loadb((const char *)raw, (size_t)m, JSON_REJECT_DUPLICATES, NULL);
 		assert_non_null(patch);
 		free(raw);
+		assert_true(webhook_reason_swapped(res->reason));
+		assert_true(res->swapped > 0);
 	} else {
 		assert_null(json_object_get(rr, "patchType"));
+		assert_false(webhook_reason_swapped(res->reason));
+		assert_int_equal(res->swapped, 0);
 	}
 	json_decref(r);
 	free(resp);
@@ -244,7 +250,8 @@ static size_t
 run_case(void **state, const char *name, const struct webhook_opts *o)
 {
 	struct fixture *f = *state;
-	char *raw = NULL, *raw2 = NULL, *fname, *note = NULL;
+	struct webhook_result res;
+	char *raw = NULL, *raw2 = NULL, *fname;
 	size_t len, len2, nops = 0;
 	json_t *rv, *pod, *want, *patch;
 
@@ -256,15 +263,12 @@ run_case(void **state, const char *name, const struct webhook_opts *o)
 	free(fname);
 	patch = review(o, f->s, raw, len,
 	               json_string_value(json_object_get(json_object_get(rv, "request"), "uid")),
-	               &note);
+	               &res);
 	pod = json_deep_copy(json_object_get(json_object_get(rv, "request"), "object"));
 	assert_non_null(pod);
 	if (patch != NULL) {
-		assert_null(note);
 		nops = json_array_size(patch);
 		apply_patch(pod, patch);
-	} else {
-		assert_non_null(note);
 	}
 	if (!json_equal(pod, want)) {
 		char *got = json_dumps(pod, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -279,35 +283,41 @@ run_case(void **state, const char *name, const struct webhook_opts *o)
 	json_decref(rv);
 	free(raw);
 	free(raw2);
-	free(note);
+	free(res.note);
 	return nops;
 }
 
-/* Reviews body (not a fixture) and expects no patch and a note holding want. */
+/*
+ * Reviews body (not a fixture) and expects no patch, a note holding want,
+ * and the decision named reason (NULL: any).
+ */
 static void
-expect_no_patch(struct store *s, const char *body, size_t len, const char *uid, const char *want)
+expect_no_patch(struct store *s, const char *body, size_t len, const char *uid, const char *want,
+                const char *reason)
 {
-	char *note = NULL;
-	json_t *patch = review(&present, s, body, len, uid, &note);
+	struct webhook_result res;
+	json_t *patch = review(&present, s, body, len, uid, &res);
 
 	assert_null(patch);
-	assert_non_null(note);
-	if (strstr(note, want) == NULL) {
-		print_error("note '%s' does not say '%s'\n", note, want);
+	if (strstr(res.note, want) == NULL) {
+		print_error("note '%s' does not say '%s'\n", res.note, want);
 		fail();
 	}
-	free(note);
+	if (reason != NULL)
+		assert_string_equal(webhook_reason_name(res.reason), reason);
+	free(res.note);
 }
 
 static void
-expect_fixture_no_patch(void **state, const char *name, const char *uid, const char *want)
+expect_fixture_no_patch(void **state, const char *name, const char *uid, const char *want,
+                        const char *reason)
 {
 	struct fixture *f = *state;
 	char *raw = NULL, *fname = fu_printf("%s.json", name);
 	size_t len;
 	json_t *rv = load_fixture(fname, &raw, &len);
 
-	expect_no_patch(f->s, raw, len, uid, want);
+	expect_no_patch(f->s, raw, len, uid, want, reason);
 	json_decref(rv);
 	free(raw);
 	free(fname);
@@ -380,24 +390,25 @@ static void
 test_idempotent(void **state)
 {
 	struct fixture *f = *state;
-	char *raw = NULL, *note = NULL, *body;
+	struct webhook_result res;
+	char *raw = NULL, *body;
 	size_t len;
 	json_t *rv = load_fixture("create-present.json", &raw, &len), *patch, *req;
 
 	req = json_object_get(rv, "request");
 	patch = review(&present, f->s, raw, len, json_string_value(json_object_get(req, "uid")),
-	               &note);
+	               &res);
 	assert_non_null(patch);
 	apply_patch(json_object_get(req, "object"), patch);
 	body = json_dumps(rv, JSON_COMPACT);
 	assert_non_null(body);
 	expect_no_patch(f->s, body, strlen(body), json_string_value(json_object_get(req, "uid")),
-	                "no image to swap");
+	                "no image to swap", "nothing_to_swap");
 	json_decref(patch);
 	json_decref(rv);
 	free(body);
 	free(raw);
-	free(note);
+	free(res.note);
 }
 
 /* --- reviews that are allowed without a patch ----------------------------- */
@@ -407,41 +418,41 @@ test_optout_label(void **state)
 {
 	assert_int_equal(run_case(state, "optout", &always), 0);
 	expect_fixture_no_patch(state, "optout", "c7d8e9f0-a1b2-4c3d-8e4f-a5b6c7d8e9f0",
-	                        "labelled barge.dev/imageswap=disable");
+	                        "labelled barge.dev/imageswap=disable", "opted_out");
 }
 
 static void
 test_not_a_pod(void **state)
 {
 	expect_fixture_no_patch(state, "deployment", "d8e9f0a1-b2c3-4d4e-9f5a-b6c7d8e9f0a1",
-	                        "not a Pod (kind apps/Deployment)");
+	                        "not a Pod (kind apps/Deployment)", "not_pod");
 }
 
 static void
 test_delete(void **state)
 {
 	expect_fixture_no_patch(state, "delete", "e9f0a1b2-c3d4-4e5f-8a6b-c7d8e9f0a1b2",
-	                        "operation DELETE");
+	                        "operation DELETE", "not_mutated");
 }
 
 static void
 test_no_uid(void **state)
 {
-	expect_fixture_no_patch(state, "nouid", "", "request.uid");
+	expect_fixture_no_patch(state, "nouid", "", "request.uid", "malformed");
 }
 
 static void
 test_status_subresource(void **state)
 {
 	expect_fixture_no_patch(state, "status", "f0a1b2c3-d4e5-4f6a-9b7c-d8e9f0a1b2c3",
-	                        "subresource status");
+	                        "subresource status", "not_mutated");
 }
 
 static void
 test_v1beta1(void **state)
 {
 	expect_fixture_no_patch(state, "v1beta1", "a1b2c3d4-e5f6-4a7b-8c8d-e9f0a1b2c3d4",
-	                        "admission.k8s.io/v1 AdmissionReview");
+	                        "admission.k8s.io/v1 AdmissionReview", "malformed");
 }
 
 static void
@@ -461,9 +472,9 @@ test_malformed(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		expect_no_patch(f->s, bad[i], strlen(bad[i]), "", "");
-	expect_no_patch(f->s, NULL, 0, "", "malformed");
-	expect_no_patch(f->s, "{\"a\":1,\"a\":2}", 13, "", "duplicate");
+		expect_no_patch(f->s, bad[i], strlen(bad[i]), "", "", "malformed");
+	expect_no_patch(f->s, NULL, 0, "", "malformed", "malformed");
+	expect_no_patch(f->s, "{\"a\":1,\"a\":2}", 13, "", "duplicate", "malformed");
 }
 
 /* Wrong types where strings, arrays and objects belong: answered, never a crash. */
@@ -492,7 +503,7 @@ test_wrong_types(void **state)
 		char *body = fu_printf("%s%s", head, tails[i]);
 
 		assert_non_null(body);
-		expect_no_patch(f->s, body, strlen(body), "u1", "");
+		expect_no_patch(f->s, body, strlen(body), "u1", "", NULL);
 		free(body);
 	}
 }
@@ -507,10 +518,16 @@ test_metadata_missing(void **state)
 	        "\"request\":{\"uid\":\"u2\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
 	        "\"kind\":\"Pod\"},\"operation\":\"CREATE\",\"object\":{\"spec\":{"
 	        "\"containers\":[{\"name\":\"a\",\"image\":\"nginx:1.25\"}]}}}}";
-	char *note = NULL;
-	json_t *patch = review(&present, f->s, body, sizeof(body) - 1, "u2", &note), *pod;
+	struct webhook_result res;
+	json_t *patch = review(&present, f->s, body, sizeof(body) - 1, "u2", &res), *pod;
 
 	assert_non_null(patch);
+	/* The decision for the metrics and the log line: what became what. */
+	assert_string_equal(webhook_reason_name(res.reason), "present");
+	assert_int_equal(res.swapped, 1);
+	assert_string_equal(
+	        res.note, "pod /: nginx:1.25 -> 127.0.0.1:30003/edge/docker.io/library/nginx:1.25");
+	free(res.note);
 	pod = json_pack("{s:{s:[{s:s,s:s}]}}", "spec", "containers", "name", "a", "image",
 	                "nginx:1.25");
 	apply_patch(pod, patch);
@@ -528,7 +545,8 @@ static void
 test_name_too_long_for_prefix(void **state)
 {
 	struct fixture *f = *state;
-	char path[241], *body, *note = NULL;
+	struct webhook_result res;
+	char path[241], *body;
 	json_t *patch;
 
 	memset(path, 'a', sizeof(path) - 1);
@@ -540,13 +558,57 @@ test_name_too_long_for_prefix(void **state)
 	                 "\"quay.io/%s:1\"},{\"name\":\"short\",\"image\":\"quay.io/a:1\"}]}}}}",
 	                 path);
 	assert_non_null(body);
-	patch = review(&always, f->s, body, strlen(body), "u3", &note);
+	patch = review(&always, f->s, body, strlen(body), "u3", &res);
 	assert_non_null(patch);
 	assert_int_equal(json_array_size(patch), 2); /* short's image and the annotation */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(patch, 0), "path")),
 	                    "/spec/containers/1/image");
+	assert_string_equal(webhook_reason_name(res.reason), "always");
+	assert_int_equal(res.swapped, 1);
+	assert_string_equal(res.note, "pod /: quay.io/a:1 -> 127.0.0.1:30003/edge/quay.io/a:1");
+	free(res.note);
 	json_decref(patch);
 	free(body);
+}
+
+/* The log note of a big patch is cut short, and says so; the count is whole. */
+static void
+test_note_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct webhook_result res;
+	char *body = NULL, *list = NULL, *t;
+	json_t *patch;
+	size_t n;
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		t = fu_printf("%s%s{\"name\":\"c%d\",\"image\":\"quay.io/team/app%d:1.0\"}",
+		              list != NULL ? list : "", i > 0 ? "," : "", i, i);
+		assert_non_null(t);
+		free(list);
+		list = t;
+	}
+	body = fu_printf("{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+	                 "\"request\":{\"uid\":\"u6\",\"kind\":{\"group\":\"\",\"version\":"
+	                 "\"v1\",\"kind\":\"Pod\"},\"operation\":\"CREATE\",\"namespace\":"
+	                 "\"ns\",\"object\":{\"metadata\":{\"name\":\"big\"},\"spec\":{"
+	                 "\"containers\":[%s]}}}}",
+	                 list);
+	assert_non_null(body);
+	patch = review(&always, f->s, body, strlen(body), "u6", &res);
+	assert_non_null(patch);
+	assert_int_equal(res.swapped, 30);
+	assert_string_equal(webhook_reason_name(res.reason), "always");
+	n = strlen(res.note);
+	assert_true(n < 600);
+	assert_string_equal(res.note + n - 3, "...");
+	assert_non_null(strstr(res.note, "pod ns/big: quay.io/team/app0:1.0 -> "
+	                                 "127.0.0.1:30003/edge/quay.io/team/app0:1.0, "));
+	free(res.note);
+	json_decref(patch);
+	free(body);
+	free(list);
 }
 
 /* More references than any pod may have: answered at once, without a patch. */
@@ -569,7 +631,8 @@ test_too_many_references(void **state)
 		                        i > 0 ? "," : "", i);
 	len += (size_t)snprintf(body + len, cap - len, "]}}}}");
 	assert_true(len < cap);
-	expect_no_patch(f->s, body, len, "u4", "more than 1024 image references");
+	expect_no_patch(f->s, body, len, "u4", "more than 1024 image references",
+	                "too_many_images");
 	free(body);
 }
 
@@ -603,7 +666,8 @@ test_too_many_unchanged_references(void **state)
 		                        i > 0 ? "," : "", n - 1 - i);
 	len += (size_t)snprintf(body + len, cap - len, "]}}}}");
 	assert_true(len < cap && len <= WEBHOOK_BODY_MAX);
-	expect_no_patch(f->s, body, len, "u5", "more than 1024 image references");
+	expect_no_patch(f->s, body, len, "u5", "more than 1024 image references",
+	                "too_many_images");
 	free(body);
 }
 
@@ -617,7 +681,7 @@ test_oversized(void **state)
 	memset(big, ' ', WEBHOOK_BODY_MAX + 1);
 	big[0] = '{';
 	big[WEBHOOK_BODY_MAX] = '}';
-	expect_no_patch(f->s, big, WEBHOOK_BODY_MAX + 1, "", "exceeds the limit");
+	expect_no_patch(f->s, big, WEBHOOK_BODY_MAX + 1, "", "exceeds the limit", "too_large");
 	free(big);
 }
 
@@ -634,7 +698,7 @@ test_deep_nesting(void **state)
 		deep[i] = '[';
 		deep[n + i] = ']';
 	}
-	expect_no_patch(f->s, deep, 2 * n, "", "malformed");
+	expect_no_patch(f->s, deep, 2 * n, "", "malformed", "malformed");
 	free(deep);
 }
 
@@ -642,12 +706,13 @@ static void
 test_present_needs_store(void **state)
 {
 	struct barge_err err;
-	char *raw = NULL, *resp = NULL, *note = NULL;
+	struct webhook_result res;
+	char *raw = NULL, *resp = NULL;
 	size_t len, resplen;
 	json_t *rv = load_fixture("dryrun.json", &raw, &len);
 
 	(void)state;
-	assert_int_equal(webhook_review(&present, NULL, raw, len, &resp, &resplen, &note, &err),
+	assert_int_equal(webhook_review(&present, NULL, raw, len, &resp, &resplen, &res, &err),
 	                 BARGE_EINVAL);
 	assert_null(resp);
 	json_decref(rv);
@@ -674,6 +739,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_metadata_missing, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_name_too_long_for_prefix, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_note_bounded, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_too_many_references, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_too_many_unchanged_references, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
