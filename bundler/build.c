@@ -574,8 +574,10 @@ fetch_main(void *arg)
 
 	rc = fetch_blobs(b->c, b->cache, b->reqs, b->nreqs, &fo, &fst, &b->fetch_err);
 	pthread_mutex_lock(&b->mu);
-	b->st->ndownloaded = fst.ndownloaded;
-	b->st->downloaded_bytes = fst.bytes_downloaded;
+	/* Added to the manifests build_run_lock counted: they came over the network too. */
+	b->st->ndownloaded += fst.ndownloaded;
+	b->st->ncached = fst.ncached;
+	b->st->downloaded_bytes += fst.bytes_downloaded;
 	b->fetch_rc = rc;
 	b->fetch_over = 1;
 	pthread_cond_broadcast(&b->cv);
@@ -959,6 +961,10 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 		}
 		st->blob_bytes += bl->size;
 		st->nblobs++;
+		if (bl->mem != NULL) {
+			st->ndownloaded++;
+			st->downloaded_bytes += bl->size;
+		}
 		if (bl->nusers > 1) {
 			st->nshared++;
 			st->shared_bytes += bl->size * (int64_t)(bl->nusers - 1);

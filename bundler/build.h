@@ -68,14 +68,20 @@ struct build_opts {
 
 struct build_stats {
 	size_t nimages;
-	size_t nblobs;        /* every blobs/ entry: manifests, indexes, configs, layers */
-	size_t nshared;       /* blobs used by more than one image */
-	size_t ndownloaded;   /* blobs that were not in the cache (or were bad there) */
-	size_t nrequired;     /* delta: blobs left to the base */
+	size_t nblobs;  /* every blobs/ entry: manifests, indexes, configs, layers */
+	size_t nshared; /* blobs used by more than one image */
+	/*
+	 * Where every blob of the bundle came from: ndownloaded + ncached = nblobs.
+	 * Manifests and indexes are fetched by digest on every build; configs and
+	 * layers are downloaded when the cache lacks them (or has them damaged).
+	 */
+	size_t ndownloaded;
+	size_t ncached;
+	size_t nrequired;     /* delta: blobs left to the base, not in nblobs */
 	int64_t blob_bytes;   /* the sum of every blob entry's size */
 	int64_t shared_bytes; /* bytes a bundle without sharing would have carried twice or more */
 	int64_t required_bytes;           /* delta: the sum of the required blobs' sizes */
-	int64_t downloaded_bytes;         /* bytes received over the network */
+	int64_t downloaded_bytes;         /* bytes received over the network for those blobs */
 	int64_t file_bytes;               /* the size of the bundle written */
 	char meta_digest[DIGEST_STR_MAX]; /* sha256 of barge.json: the bundle's identity */
 	char keyid[DIGEST_STR_MAX];       /* the signing key's id, "" when unsigned */

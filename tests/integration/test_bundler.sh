@@ -202,8 +202,34 @@ it_check_eq "build PROFILE equals build --locked of its fresh lock" \
 	--level 5 --output json >"$T/build.json" 2>/dev/null || true
 it_check_eq "build --output json: digest is barge.json's sha256" \
 	"sha256:$(meta "$B1" | sha256sum | cut -d' ' -f1)" "$(jq -r .digest "$T/build.json")"
-it_check_eq "build --output json: counts" "4 $(entries "$B1" | grep -c '^blobs/') 0" \
-	"$(jq -r '"\(.images) \(.blobs) \(.downloadedBlobs)"' "$T/build.json")"
+it_check_eq "build --output json: counts" "4 $(entries "$B1" | grep -c '^blobs/')" \
+	"$(jq -r '"\(.images) \(.blobs)"' "$T/build.json")"
+
+# The summary's blob counts add up, on a cold cache and a warm one, in JSON
+# and in text: every blob the bundle carries was downloaded or taken from the
+# cache.  Manifests are fetched by digest on every build; configs and layers
+# come from the cache once they are in it.
+it_log "build summary: downloaded + cached = blobs, cold and warm"
+nman=$(jq '[.images[] | 1 + (.manifests | length)] | add' "$LOCK")
+nblobs=$(entries "$B1" | grep -c '^blobs/')
+for run in cold warm; do
+	if [ $run = cold ]; then want="$nblobs 0"; else want="$nman $((nblobs - nman))"; fi
+	if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-json" \
+		-o "$T/count.tar.zst" --level 1 --output json >"$T/count-$run.json" 2>"$T/count-$run.err"; then
+		it_check_eq "build --output json, $run cache: downloadedBlobs + cachedBlobs = blobs" \
+			"$nblobs" "$(jq '.downloadedBlobs + .cachedBlobs' "$T/count-$run.json")"
+		it_check_eq "build --output json, $run cache: downloaded, cached" "$want" \
+			"$(jq -r '"\(.downloadedBlobs) \(.cachedBlobs)"' "$T/count-$run.json")"
+	else
+		cat "$T/count-$run.err"
+		it_fail "build --output json ($run cache) exits 0"
+	fi
+	"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-text" \
+		-o "$T/count.tar.zst" --level 1 >"$T/count-$run.txt" 2>/dev/null || true
+	it_check_eq "build summary text, $run cache: N blobs (D downloaded, C cached" \
+		"$nblobs $want" \
+		"$(sed -nE 's/.* ([0-9]+) blobs \(([0-9]+) downloaded, ([0-9]+) cached.*/\1 \2 \3/p' "$T/count-$run.txt")"
+done
 
 # A profile naming other images than the lock is refused, naming them.
 sed 's|docker.io/library/docker2:1.0, ||' "$PROFILE" >"$T/prof/edge-less.yaml"
