@@ -1023,8 +1023,8 @@ build_run(const struct build_source *src, const struct build_opts *o, struct bui
 		rc = load_locked(src, &res->lock, err);
 	else
 		rc = resolve_profiles(src->profiles, src->nprofiles, src->platforms,
-		                      src->nplatforms, src->client, o->progress, o->progress_arg,
-		                      &res->lock, err);
+		                      src->nplatforms, src->client, o->progress, o->failed,
+		                      o->progress_arg, &res->lock, err);
 	if (rc != BARGE_OK)
 		return rc;
 	res->output = o->output != NULL

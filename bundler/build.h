@@ -61,7 +61,13 @@ struct build_opts {
 	 * download thread, never concurrently with each other.
 	 */
 	void (*progress)(void *arg, const char *msg);
-	/* Called as bytes arrive; may be NULL. */
+	/*
+	 * Called with each image that could not be resolved (its pack, file:line,
+	 * reference and the registry's answer) while the others are still tried;
+	 * may be NULL, and the error then lists them.
+	 */
+	void (*failed)(void *arg, const char *msg);
+	/* Called as bytes arrive and as the bundle is written; may be NULL. */
 	void (*bytes)(void *arg, const struct build_progress *bp);
 	void *progress_arg;
 };

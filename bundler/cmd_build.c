@@ -90,6 +90,13 @@ on_build_progress(void *arg, const char *msg)
 		log_info("%s", msg);
 }
 
+static void
+on_build_failed(void *arg, const char *msg)
+{
+	progress_finish(arg);
+	log_error("%s", msg);
+}
+
 /* What barge build's arguments ask for. */
 struct build_args {
 	struct netopts no;
@@ -268,6 +275,7 @@ cmd_build(int argc, char **argv)
 		                     .client = &a.no.cfg };
 	a.o.sign_key = key;
 	a.o.progress = on_build_progress;
+	a.o.failed = on_build_failed;
 	a.o.bytes = progress_update;
 	a.o.progress_arg = pg;
 	rc = build_run(&src, &a.o, &res, &err);

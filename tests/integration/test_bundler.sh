@@ -409,6 +409,29 @@ if "$BARGE" resolve "$T/bad/missing.yaml" "${MIRROR[@]}" -o "$T/bad/missing.lock
 else
 	it_check "resolve of a missing image leaves no lock" test ! -e "$T/bad/missing.lock"
 fi
+# Every image that cannot be resolved is reported, not only the first; then
+# the build fails with status 1 and writes nothing.
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  packs:\n    - name: extra\n      images:\n        - nosuch:9.9\n        - app-b:1.0\n        - alsonot:1.0\n' >"$T/bad/missing2.yaml"
+for verb in build resolve; do
+	rc=0
+	if [ $verb = build ]; then
+		"$BARGE" build "$T/bad/missing2.yaml" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+			-o "$T/bad/missing2.out" >/dev/null 2>"$T/bad/missing2-$verb.err" || rc=$?
+	else
+		"$BARGE" resolve "$T/bad/missing2.yaml" "${MIRROR[@]}" \
+			>"$T/bad/missing2.stdout" 2>"$T/bad/missing2-$verb.err" || rc=$?
+		it_check "resolve, two images missing: no lock on stdout" test ! -s "$T/bad/missing2.stdout"
+	fi
+	it_check_eq "$verb, two images missing: exit status 1" 1 "$rc"
+	for img in "8): docker.io/library/nosuch:9.9" "10): docker.io/library/alsonot:1.0"; do
+		it_check "$verb, two images missing: names pack \"extra\" ($T/bad/missing2.yaml:$img with the registry's answer" \
+			grep -qE "pack \"extra\" \($T/bad/missing2.yaml:${img//./\\.}.*(manifest unknown|not found)" "$T/bad/missing2-$verb.err"
+	done
+	it_check "$verb, two images missing: says how many" \
+		grep -qF "2 of 3 images could not be resolved" "$T/bad/missing2-$verb.err"
+	it_check "$verb, two images missing: no output" test ! -e "$T/bad/missing2.out"
+done
+sed 's/^/  stderr: /' "$T/bad/missing2-build.err"
 printf '{"lockVersion": 1, "name": "x"}' >"$T/bad/lock.json"
 if "$BARGE" build --locked "$T/bad/lock.json" -o "$T/bad/lock.tar.zst" 2>"$T/bad/lock.err"; then
 	it_fail "build --locked of a bad lock exits non-zero"
