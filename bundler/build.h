@@ -37,7 +37,15 @@
 #include "profile.h"
 #include "sign.h"
 
-/* Byte progress, as blobs arrive. */
+/* Where the bundle's writing is: it runs alongside the downloads and ends after them. */
+enum build_write {
+	BUILD_WRITE_NONE,        /* not started */
+	BUILD_WRITE_COMPRESSING, /* taking entries in as their blobs arrive */
+	BUILD_WRITE_FINISHING,   /* every entry taken: the last blocks compress, the file syncs */
+	BUILD_WRITE_DONE,        /* the bundle is complete at its path */
+};
+
+/* Byte progress, as blobs arrive and as the bundle is written. */
 struct build_progress {
 	size_t image;   /* the image the blob is counted for (its first user) */
 	size_t nimages; /* images in the lock */
@@ -45,6 +53,8 @@ struct build_progress {
 	int64_t image_done, image_total; /* that image's blobs not shared with an earlier image */
 	int64_t done, total;             /* every blob to have in the cache */
 	int image_finished;
+	enum build_write write;
+	int64_t written, write_total; /* bytes of the bundle's entries taken in, of all of them */
 };
 
 struct build_opts {

@@ -53,6 +53,9 @@ struct bundle_writer {
 	int direct; /* fd has O_DIRECT (see fu_write_direct) */
 	void *rbuf; /* add_fd's read block */
 	int64_t mtime;
+	int64_t taken; /* bytes of entries' contents, for progress */
+	void (*progress)(void *arg, int64_t taken);
+	void *progress_arg;
 	int failed;   /* an entry or the stream is broken: only free remains */
 	int aborting; /* freeing without close: drop whatever libarchive flushes */
 	int closed;
@@ -167,6 +170,8 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	w->fd = -1;
 	w->mtime = opts->mtime;
+	w->progress = opts->progress;
+	w->progress_arg = opts->progress_arg;
 	err_clear(&w->cb_err);
 	w->path = strdup(path);
 	/* O_DIRECT wants the buffer aligned to the disk's blocks. */
@@ -247,6 +252,9 @@ writer_data(struct bundle_writer *w, const char *name, const void *buf, size_t l
 			return writer_fail(w, err, "writing", name);
 		p += n;
 		len -= (size_t)n;
+		w->taken += n;
+		if (w->progress != NULL)
+			w->progress(w->progress_arg, w->taken);
 	}
 	return BARGE_OK;
 }

@@ -190,6 +190,26 @@ it_check_eq "off a terminal: a one-line summary on stdout" \
 	"1 wrote edge.tar.zst: 4 images" "$(wc -l <"$T/dir1/build.out") $(cut -d, -f1 "$T/dir1/build.out")"
 it_check "off a terminal: no progress bars (escape sequences) on stderr" \
 	test "$(grep -c $'\033' "$T/dir1/build.err")" = 0
+# On a terminal the bundle being written has a line of its own, whose total
+# is the bytes of the bundle's entries and whose bar is full only once the
+# bundle is written: the pull bars alone stood at 100 % while a level-19
+# compression went on for seconds.
+if command -v script >/dev/null; then
+	script -qec "cd '$T/dir1' && '$BARGE' build --locked '$LOCK' ${MIRROR[*]} --cache-dir cache \
+		-o tty.tar.zst --level 19" /dev/null 2>&1 | tr -d '\r' >"$T/tty.out" || true
+	total=$(zstd -dcq "$T/dir1/tty.tar.zst" | tar -tv | awk '{ s += $3 } END { print s }')
+	# As fmtsize writes it.
+	want=$(awk -v n="$total" 'BEGIN { if (n < 1024) { printf "%d B", n; exit }
+		split("KiB MiB GiB TiB PiB", u); v = n / 1024; i = 1
+		while (v >= 1024 && i < 5) { v /= 1024; i++ }
+		printf "%.1f %s", v, u[i] }')
+	it_check "on a terminal: a line for the bundle, of its entries' $want" \
+		grep -qE "/ $want +.*(writing|finishing the bundle|bundle written)" "$T/tty.out"
+	it_check "on a terminal: the bundle's bar is full only once it is written" \
+		sh -c "! grep -F '/ $want' '$T/tty.out' | grep -F '[########################]' | grep -vqF 'bundle written'"
+else
+	it_log "skipped: no script(1) to give barge a terminal"
+fi
 it_check_eq "bundle images pinned to the lock" \
 	"$(jq -c '[.images[].digest]' "$LOCK")" "$(meta "$B1" | jq -c '[.images[].digest]')"
 # The same profile built without a lock, resolved now, is the same bundle.
