@@ -802,14 +802,14 @@ write_phase(struct bctx *b, enum build_write phase)
 	pthread_mutex_unlock(&b->mu);
 }
 
-/* bundle_writer_opts.progress: the entries' bytes taken in.  In the calling thread. */
+/* bundle_writer_opts.progress: the entries' bytes compressed.  In the calling thread. */
 static void
-on_write(void *arg, int64_t taken)
+on_write(void *arg, int64_t done)
 {
 	struct bctx *b = arg;
 
 	pthread_mutex_lock(&b->mu);
-	b->bp.written = taken;
+	b->bp.written = done;
 	b->o->bytes(b->o->progress_arg, &b->bp);
 	pthread_mutex_unlock(&b->mu);
 }
@@ -868,10 +868,7 @@ write_bundle(struct bctx *b)
 		}
 	}
 	/* Every blob is written; the bundle is renamed into place only if the downloads agree. */
-	if ((rc = wait_fetched(b)) != BARGE_OK)
-		goto out;
-	write_phase(b, BUILD_WRITE_FINISHING);
-	if ((rc = bundle_writer_close(w, b->err)) != BARGE_OK)
+	if ((rc = wait_fetched(b)) != BARGE_OK || (rc = bundle_writer_close(w, b->err)) != BARGE_OK)
 		goto out;
 	write_phase(b, BUILD_WRITE_DONE);
 	if (stat(b->o->output, &st) == 0)

@@ -40,8 +40,7 @@
 /* Where the bundle's writing is: it runs alongside the downloads and ends after them. */
 enum build_write {
 	BUILD_WRITE_NONE,        /* not started */
-	BUILD_WRITE_COMPRESSING, /* taking entries in as their blobs arrive */
-	BUILD_WRITE_FINISHING,   /* every entry taken: the last blocks compress, the file syncs */
+	BUILD_WRITE_COMPRESSING, /* compressing entries as their blobs arrive, then syncing */
 	BUILD_WRITE_DONE,        /* the bundle is complete at its path */
 };
 
@@ -54,7 +53,7 @@ struct build_progress {
 	int64_t done, total;             /* every blob to have in the cache */
 	int image_finished;
 	enum build_write write;
-	int64_t written, write_total; /* bytes of the bundle's entries taken in, of all of them */
+	int64_t written, write_total; /* bytes of the bundle's entries compressed, of all of them */
 };
 
 struct build_opts {

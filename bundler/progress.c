@@ -29,6 +29,7 @@ struct progress {
 	size_t nimgs;
 	int64_t done, total;
 	double start, last_draw; /* start: the first update, so that resolving is not counted */
+	double pulled;           /* when the last blob was in, which ends the pull's rate */
 	int lines;               /* lines drawn last time, to move back over */
 	enum build_write write;  /* the bundle's writing, drawn on a line of its own */
 	int64_t written, write_total;
@@ -120,8 +121,8 @@ rate_eta(char *out, size_t cap, int64_t done, int64_t left, double elapsed)
 }
 
 /*
- * The bundle's line: the entries' bytes the compressor has taken, of all of
- * them.  It runs behind the downloads (at level 19 by seconds) and is full
+ * The bundle's line: the entries' bytes the compressor has compressed, of
+ * all of them.  It runs behind the downloads (at level 19 by seconds) and is full
  * only once the file is complete, so it says when the build is done.
  */
 static void
@@ -132,13 +133,12 @@ draw_write(struct progress *pg, int width, double now)
 	bar(b, pg->written, pg->write_total, pg->write == BUILD_WRITE_DONE);
 	fmtsize(pg->written, d, sizeof(d), 0);
 	fmtsize(pg->write_total, t, sizeof(t), 0);
-	if (pg->write == BUILD_WRITE_COMPRESSING) {
+	if (pg->write == BUILD_WRITE_DONE) {
+		snprintf(text, sizeof(text), "%s %10s / %-10s bundle written", b, d, t);
+	} else {
 		rate_eta(re, sizeof(re), pg->written, pg->write_total - pg->written,
 		         now - pg->write_start);
-		snprintf(text, sizeof(text), "%s %10s / %-10s %s  writing", b, d, t, re);
-	} else {
-		snprintf(text, sizeof(text), "%s %10s / %-10s %s", b, d, t,
-		         pg->write == BUILD_WRITE_DONE ? "bundle written" : "finishing the bundle");
+		snprintf(text, sizeof(text), "%s %10s / %-10s writing %s", b, d, t, re);
 	}
 	line(pg, width, text);
 }
@@ -166,11 +166,14 @@ draw(struct progress *pg)
 		line(pg, width, text);
 		shown++;
 	}
-	rate_eta(re, sizeof(re), pg->done, pg->total - pg->done, now - pg->start);
+	if (pg->pulled == 0 && pg->done >= pg->total)
+		pg->pulled = now;
+	rate_eta(re, sizeof(re), pg->done, pg->total - pg->done,
+	         (pg->pulled != 0 ? pg->pulled : now) - pg->start);
 	bar(b, pg->done, pg->total, pg->done >= pg->total);
 	fmtsize(pg->done, d, sizeof(d), 0);
 	fmtsize(pg->total, t, sizeof(t), 0);
-	snprintf(text, sizeof(text), "%s %10s / %-10s %s  pulled", b, d, t, re);
+	snprintf(text, sizeof(text), "%s %10s / %-10s pulled  %s", b, d, t, re);
 	line(pg, width, text);
 	if (pg->write != BUILD_WRITE_NONE)
 		draw_write(pg, width, now);

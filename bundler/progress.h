@@ -2,8 +2,8 @@
  * progress: what `barge build` shows while it pulls and writes.
  *
  * On a terminal, a bar per image being pulled, one for everything pulled
- * and, once the bundle is being written, one for the bundle's entries taken
- * in by the compressor, with bytes, rate and ETA, redrawn in place at most
+ * and, once the bundle is being written, one for the bundle's entries
+ * compressed, with bytes, rate and ETA, redrawn in place at most
  * PROGRESS_HZ times a second (and whenever an image completes or the
  * writing changes phase).  The writing runs behind the downloads, by
  * seconds at high zstd levels, and its bar is full only once the bundle is

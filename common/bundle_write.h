@@ -19,12 +19,12 @@ struct bundle_writer_opts {
 	int threads;   /* zstd worker threads; 0 means one per core */
 	int64_t mtime; /* every entry's mtime (SOURCE_DATE_EPOCH) */
 	/*
-	 * Called in the writer's thread with the bytes of entries' contents
-	 * taken in so far (tar headers not counted), after each block; may be
-	 * NULL.  What is taken in may wait a few MiB inside the compressor:
-	 * only a successful close says that all of it is in the file.
+	 * Called in the writer's thread, as the compressor works, with the
+	 * bytes of entries' contents compressed so far (tar headers not
+	 * counted); may be NULL.  Only a successful close says that all of
+	 * it is in the file.
 	 */
-	void (*progress)(void *arg, int64_t taken);
+	void (*progress)(void *arg, int64_t done);
 	void *progress_arg;
 };
 

@@ -204,7 +204,7 @@ if command -v script >/dev/null; then
 		while (v >= 1024 && i < 5) { v /= 1024; i++ }
 		printf "%.1f %s", v, u[i] }')
 	it_check "on a terminal: a line for the bundle, of its entries' $want" \
-		grep -qE "/ $want +.*(writing|finishing the bundle|bundle written)" "$T/tty.out"
+		grep -qE "/ $want +.*(writing|bundle written)" "$T/tty.out"
 	it_check "on a terminal: the bundle's bar is full only once it is written" \
 		sh -c "! grep -F '/ $want' '$T/tty.out' | grep -F '[########################]' | grep -vqF 'bundle written'"
 else
