@@ -574,8 +574,10 @@ fetch_main(void *arg)
 
 	rc = fetch_blobs(b->c, b->cache, b->reqs, b->nreqs, &fo, &fst, &b->fetch_err);
 	pthread_mutex_lock(&b->mu);
-	b->st->ndownloaded = fst.ndownloaded;
-	b->st->downloaded_bytes = fst.bytes_downloaded;
+	/* Added to the manifests build_run_lock counted: they came over the network too. */
+	b->st->ndownloaded += fst.ndownloaded;
+	b->st->ncached = fst.ncached;
+	b->st->downloaded_bytes += fst.bytes_downloaded;
 	b->fetch_rc = rc;
 	b->fetch_over = 1;
 	pthread_cond_broadcast(&b->cv);
@@ -789,15 +791,44 @@ add_blob_entry(struct bctx *b, struct bundle_writer *w, const struct blob *bl)
 	return rc;
 }
 
+/* The writing moves to phase.  In the calling thread. */
+static void
+write_phase(struct bctx *b, enum build_write phase)
+{
+	pthread_mutex_lock(&b->mu);
+	b->bp.write = phase;
+	if (b->o->bytes != NULL)
+		b->o->bytes(b->o->progress_arg, &b->bp);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* bundle_writer_opts.progress: the entries' bytes compressed.  In the calling thread. */
+static void
+on_write(void *arg, int64_t done)
+{
+	struct bctx *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	b->bp.written = done;
+	b->o->bytes(b->o->progress_arg, &b->bp);
+	pthread_mutex_unlock(&b->mu);
+}
+
 static int
 write_bundle(struct bctx *b)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}\n";
-	struct bundle_writer_opts bo = { .level = b->o->level, .threads = 0, .mtime = b->o->mtime };
+	struct bundle_writer_opts bo = {
+		.level = b->o->level,
+		.threads = 0,
+		.mtime = b->o->mtime,
+		.progress = b->o->bytes != NULL ? on_write : NULL,
+		.progress_arg = b,
+	};
 	struct bundle_writer *w = NULL;
 	const struct blob *bl;
 	char *meta = NULL, *index = NULL, *sig = NULL;
-	size_t i, k, metalen = 0, indexlen = 0, siglen;
+	size_t i, k, metalen = 0, indexlen = 0, siglen = 0;
 	struct stat st;
 	int rc;
 
@@ -813,7 +844,13 @@ write_bundle(struct bctx *b)
 			goto out;
 		snprintf(b->st->keyid, sizeof(b->st->keyid), "%s", sign_key_id(b->o->sign_key));
 	}
+	/* What the bundle's entries hold; blob_bytes leaves out what the base has. */
+	pthread_mutex_lock(&b->mu);
+	b->bp.write_total =
+	        (int64_t)(metalen + siglen + (sizeof(layout) - 1) + indexlen) + b->st->blob_bytes;
+	pthread_mutex_unlock(&b->mu);
 	progress(b, "writing %s", b->o->output);
+	write_phase(b, BUILD_WRITE_COMPRESSING);
 	if ((rc = bundle_writer_open(b->o->output, &bo, &w, b->err)) != BARGE_OK ||
 	    (rc = bundle_writer_add_buf(w, "barge.json", meta, metalen, b->err)) != BARGE_OK ||
 	    (sig != NULL &&
@@ -833,6 +870,7 @@ write_bundle(struct bctx *b)
 	/* Every blob is written; the bundle is renamed into place only if the downloads agree. */
 	if ((rc = wait_fetched(b)) != BARGE_OK || (rc = bundle_writer_close(w, b->err)) != BARGE_OK)
 		goto out;
+	write_phase(b, BUILD_WRITE_DONE);
 	if (stat(b->o->output, &st) == 0)
 		b->st->file_bytes = st.st_size;
 out:
@@ -959,6 +997,10 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 		}
 		st->blob_bytes += bl->size;
 		st->nblobs++;
+		if (bl->mem != NULL) {
+			st->ndownloaded++;
+			st->downloaded_bytes += bl->size;
+		}
 		if (bl->nusers > 1) {
 			st->nshared++;
 			st->shared_bytes += bl->size * (int64_t)(bl->nusers - 1);
@@ -1017,8 +1059,8 @@ build_run(const struct build_source *src, const struct build_opts *o, struct bui
 		rc = load_locked(src, &res->lock, err);
 	else
 		rc = resolve_profiles(src->profiles, src->nprofiles, src->platforms,
-		                      src->nplatforms, src->client, o->progress, o->progress_arg,
-		                      &res->lock, err);
+		                      src->nplatforms, src->client, o->progress, o->failed,
+		                      o->progress_arg, &res->lock, err);
 	if (rc != BARGE_OK)
 		return rc;
 	res->output = o->output != NULL

@@ -37,7 +37,14 @@
 #include "profile.h"
 #include "sign.h"
 
-/* Byte progress, as blobs arrive. */
+/* Where the bundle's writing is: it runs alongside the downloads and ends after them. */
+enum build_write {
+	BUILD_WRITE_NONE,        /* not started */
+	BUILD_WRITE_COMPRESSING, /* compressing entries as their blobs arrive, then syncing */
+	BUILD_WRITE_DONE,        /* the bundle is complete at its path */
+};
+
+/* Byte progress, as blobs arrive and as the bundle is written. */
 struct build_progress {
 	size_t image;   /* the image the blob is counted for (its first user) */
 	size_t nimages; /* images in the lock */
@@ -45,6 +52,8 @@ struct build_progress {
 	int64_t image_done, image_total; /* that image's blobs not shared with an earlier image */
 	int64_t done, total;             /* every blob to have in the cache */
 	int image_finished;
+	enum build_write write;
+	int64_t written, write_total; /* bytes of the bundle's entries compressed, of all of them */
 };
 
 struct build_opts {
@@ -61,21 +70,33 @@ struct build_opts {
 	 * download thread, never concurrently with each other.
 	 */
 	void (*progress)(void *arg, const char *msg);
-	/* Called as bytes arrive; may be NULL. */
+	/*
+	 * Called with each image that could not be resolved (its pack, file:line,
+	 * reference and the registry's answer) while the others are still tried;
+	 * may be NULL, and the error then lists them.
+	 */
+	void (*failed)(void *arg, const char *msg);
+	/* Called as bytes arrive and as the bundle is written; may be NULL. */
 	void (*bytes)(void *arg, const struct build_progress *bp);
 	void *progress_arg;
 };
 
 struct build_stats {
 	size_t nimages;
-	size_t nblobs;        /* every blobs/ entry: manifests, indexes, configs, layers */
-	size_t nshared;       /* blobs used by more than one image */
-	size_t ndownloaded;   /* blobs that were not in the cache (or were bad there) */
-	size_t nrequired;     /* delta: blobs left to the base */
+	size_t nblobs;  /* every blobs/ entry: manifests, indexes, configs, layers */
+	size_t nshared; /* blobs used by more than one image */
+	/*
+	 * Where every blob of the bundle came from: ndownloaded + ncached = nblobs.
+	 * Manifests and indexes are fetched by digest on every build; configs and
+	 * layers are downloaded when the cache lacks them (or has them damaged).
+	 */
+	size_t ndownloaded;
+	size_t ncached;
+	size_t nrequired;     /* delta: blobs left to the base, not in nblobs */
 	int64_t blob_bytes;   /* the sum of every blob entry's size */
 	int64_t shared_bytes; /* bytes a bundle without sharing would have carried twice or more */
 	int64_t required_bytes;           /* delta: the sum of the required blobs' sizes */
-	int64_t downloaded_bytes;         /* bytes received over the network */
+	int64_t downloaded_bytes;         /* bytes received over the network for those blobs */
 	int64_t file_bytes;               /* the size of the bundle written */
 	char meta_digest[DIGEST_STR_MAX]; /* sha256 of barge.json: the bundle's identity */
 	char keyid[DIGEST_STR_MAX];       /* the signing key's id, "" when unsigned */

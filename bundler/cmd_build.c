@@ -59,16 +59,17 @@ print_build_json(const char *output, const struct lock *l, const struct build_st
 	json_t *o;
 	int rc;
 
-	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s*,s:f}",
+	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s*,s:f}",
 	              "output", output, "name", l->name, "version", l->version, "digest",
 	              st->meta_digest, "images", (json_int_t)st->nimages, "blobs",
 	              (json_int_t)st->nblobs, "sharedBlobs", (json_int_t)st->nshared,
-	              "downloadedBlobs", (json_int_t)st->ndownloaded, "requiredBlobs",
-	              (json_int_t)st->nrequired, "blobBytes", (json_int_t)st->blob_bytes,
-	              "sharedBytes", (json_int_t)st->shared_bytes, "requiredBytes",
-	              (json_int_t)st->required_bytes, "downloadedBytes",
-	              (json_int_t)st->downloaded_bytes, "fileBytes", (json_int_t)st->file_bytes,
-	              "keyId", st->keyid[0] != '\0' ? st->keyid : NULL, "seconds", seconds);
+	              "downloadedBlobs", (json_int_t)st->ndownloaded, "cachedBlobs",
+	              (json_int_t)st->ncached, "requiredBlobs", (json_int_t)st->nrequired,
+	              "blobBytes", (json_int_t)st->blob_bytes, "sharedBytes",
+	              (json_int_t)st->shared_bytes, "requiredBytes", (json_int_t)st->required_bytes,
+	              "downloadedBytes", (json_int_t)st->downloaded_bytes, "fileBytes",
+	              (json_int_t)st->file_bytes, "keyId", st->keyid[0] != '\0' ? st->keyid : NULL,
+	              "seconds", seconds);
 	if (o == NULL)
 		return -1;
 	rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -87,6 +88,13 @@ on_build_progress(void *arg, const char *msg)
 		log_debug("%s", msg);
 	else
 		log_info("%s", msg);
+}
+
+static void
+on_build_failed(void *arg, const char *msg)
+{
+	progress_finish(arg);
+	log_error("%s", msg);
 }
 
 /* What barge build's arguments ask for. */
@@ -223,11 +231,12 @@ print_summary(const struct build_args *a, const struct build_result *res, int is
 	} else {
 		fmtsize(st->blob_bytes, in, sizeof(in), 0);
 		fmtsize(st->file_bytes, out, sizeof(out), 0);
-		printf("wrote %s: %zu image%s, %zu blobs (%zu shared, %zu downloaded", res->output,
-		       st->nimages, st->nimages == 1 ? "" : "s", st->nblobs, st->nshared,
-		       st->ndownloaded);
+		/* Where the blobs came from first, so that the counts add up to the total. */
+		printf("wrote %s: %zu image%s, %zu blobs (%zu downloaded, %zu cached; %zu shared",
+		       res->output, st->nimages, st->nimages == 1 ? "" : "s", st->nblobs,
+		       st->ndownloaded, st->ncached, st->nshared);
 		if (a->o.base != NULL)
-			printf(", %zu left to the base", st->nrequired);
+			printf("; %zu more left to the base", st->nrequired);
 		printf("), %s -> %s compressed in %.1f s%s%s\n", in, out, cmd_now_s() - t0,
 		       is_signed ? ", signed by " : "", is_signed ? st->keyid : "");
 	}
@@ -266,6 +275,7 @@ cmd_build(int argc, char **argv)
 		                     .client = &a.no.cfg };
 	a.o.sign_key = key;
 	a.o.progress = on_build_progress;
+	a.o.failed = on_build_failed;
 	a.o.bytes = progress_update;
 	a.o.progress_arg = pg;
 	rc = build_run(&src, &a.o, &res, &err);

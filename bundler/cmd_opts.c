@@ -107,6 +107,13 @@ on_resolve_note(void *arg, const char *msg)
 	log_info("%s", msg);
 }
 
+static void
+on_resolve_failed(void *arg, const char *msg)
+{
+	(void)arg;
+	log_error("%s", msg);
+}
+
 struct lock *
 cmd_profiles_to_lock(char **paths, size_t n, struct netopts *no, int resolve)
 {
@@ -114,8 +121,8 @@ cmd_profiles_to_lock(char **paths, size_t n, struct netopts *no, int resolve)
 	struct lock *l = NULL;
 
 	if (resolve_profiles((const char *const *)paths, n, no->plats, no->nplats,
-	                     resolve ? &no->cfg : NULL, on_resolve_note, NULL, &l,
-	                     &err) != BARGE_OK) {
+	                     resolve ? &no->cfg : NULL, on_resolve_note, on_resolve_failed, NULL,
+	                     &l, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		return NULL;
 	}

@@ -1,11 +1,15 @@
 /*
- * progress: what `barge build` shows while it pulls.
+ * progress: what `barge build` shows while it pulls and writes.
  *
- * On a terminal, a bar per image being pulled and one for the total, with
- * bytes, rate and ETA, redrawn in place at most PROGRESS_HZ times a second
- * (and whenever an image completes).  Off a terminal it draws nothing: the
- * caller prints a one-line summary at the end.  This module writes only to
- * the FILE it is given; it owns nothing else.
+ * On a terminal, a bar per image being pulled, one for everything pulled
+ * and, once the bundle is being written, one for the bundle's entries
+ * compressed, with bytes, rate and ETA, redrawn in place at most
+ * PROGRESS_HZ times a second (and whenever an image completes or the
+ * writing changes phase).  The writing runs behind the downloads, by
+ * seconds at high zstd levels, and its bar is full only once the bundle is
+ * complete.  Off a terminal it draws nothing: the caller prints a one-line
+ * summary at the end.  This module writes only to the FILE it is given; it
+ * owns nothing else.
  */
 #ifndef BARGE_PROGRESS_H
 #define BARGE_PROGRESS_H

@@ -108,50 +108,83 @@ out:
 	return rc;
 }
 
-int
-resolve_lock(struct lock *l, struct client *c, resolve_progress_fn progress, void *arg,
-             struct barge_err *err)
+/*
+ * Whether the images after one that failed with rc are still worth trying:
+ * yes when the failure is the image's own (absent, refused, malformed), no
+ * when it would only repeat for each (the network after its retries, the
+ * local system).
+ */
+static int
+resolve_goes_on(int rc)
 {
+	return rc == BARGE_ENOTFOUND || rc == BARGE_EAUTH || rc == BARGE_EFORMAT ||
+	       rc == BARGE_EDIGEST || rc == BARGE_EINVAL || rc == BARGE_ELIMIT;
+}
+
+/* Appends "; msg" to list (just msg when list is empty), as much as it holds. */
+static void
+list_add(char *list, size_t cap, const char *msg)
+{
+	size_t len = strlen(list), n;
+
+	if (len > 0 && len + 2 < cap) {
+		memcpy(list + len, "; ", 2);
+		len += 2;
+	}
+	n = strlen(msg);
+	if (n > cap - len - 1)
+		n = cap - len - 1;
+	memcpy(list + len, msg, n);
+	list[len + n] = '\0';
+}
+
+int
+resolve_lock(struct lock *l, struct client *c, resolve_note_fn note, resolve_note_fn failed,
+             void *arg, struct barge_err *err)
+{
+	char msg[REF_MAX + 64], list[BARGE_ERR_MSG_MAX] = "";
+	struct barge_err one;
 	struct lock_image *im;
-	size_t i;
-	int rc;
+	size_t i, nfailed = 0;
+	int rc, first = BARGE_OK;
 
 	for (i = 0; i < l->nimages; i++) {
 		im = &l->images[i];
-		if (progress != NULL)
-			progress(arg, i, l->nimages, im->source);
-		if ((rc = resolve_one(l, im, c, err)) == BARGE_OK)
+		if (note != NULL) {
+			snprintf(msg, sizeof(msg), "resolving %s (%zu/%zu)", im->source, i + 1,
+			         l->nimages);
+			note(arg, msg);
+		}
+		err_clear(&one);
+		if ((rc = resolve_one(l, im, c, &one)) == BARGE_OK)
 			continue;
 		/* Where the image was named is what the author needs to fix it. */
 		if (im->norigins > 0)
-			err_prefix(err, "pack \"%s\" (%s:%d)", im->origins[0].pack,
+			err_prefix(&one, "pack \"%s\" (%s:%d)", im->origins[0].pack,
 			           im->origins[0].file, im->origins[0].line);
-		return rc;
+		if (!resolve_goes_on(rc)) {
+			*err = one;
+			return rc;
+		}
+		if (nfailed++ == 0)
+			first = rc;
+		if (failed != NULL) {
+			failed(arg, one.msg);
+		} else {
+			list_add(list, sizeof(list), one.msg);
+		}
 	}
-	return BARGE_OK;
-}
-
-struct note_ctx {
-	resolve_note_fn note;
-	void *arg;
-};
-
-static void
-note_resolving(void *arg, size_t i, size_t n, const char *source)
-{
-	struct note_ctx *nc = arg;
-	char msg[REF_MAX + 64];
-
-	snprintf(msg, sizeof(msg), "resolving %s (%zu/%zu)", source, i + 1, n);
-	nc->note(nc->arg, msg);
+	if (nfailed == 0)
+		return BARGE_OK;
+	return err_set(err, first, "%zu of %zu image%s could not be resolved%s%s", nfailed,
+	               l->nimages, l->nimages == 1 ? "" : "s", list[0] != '\0' ? ": " : "", list);
 }
 
 int
 resolve_profiles(const char *const *paths, size_t n, const struct platform *platforms,
                  size_t nplatforms, const struct client_config *cfg, resolve_note_fn note,
-                 void *arg, struct lock **out, struct barge_err *err)
+                 resolve_note_fn failed, void *arg, struct lock **out, struct barge_err *err)
 {
-	struct note_ctx nc = { .note = note, .arg = arg };
 	struct profile *p = NULL;
 	struct client *c = NULL;
 	struct lock *l = NULL;
@@ -166,9 +199,8 @@ resolve_profiles(const char *const *paths, size_t n, const struct platform *plat
 		         p->nexcluded == 1 ? "" : "s");
 		note(arg, msg);
 	}
-	if (cfg != NULL &&
-	    ((rc = client_new(cfg, &c, err)) != BARGE_OK ||
-	     (rc = resolve_lock(l, c, note != NULL ? note_resolving : NULL, &nc, err)) != BARGE_OK))
+	if (cfg != NULL && ((rc = client_new(cfg, &c, err)) != BARGE_OK ||
+	                    (rc = resolve_lock(l, c, note, failed, arg, err)) != BARGE_OK))
 		goto fail;
 	client_free(c);
 	profile_free(p);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameProgression: see report() */
 #include <zstd.h>
 
 #include "bundle.h"
@@ -53,11 +54,42 @@ struct bundle_writer {
 	int direct; /* fd has O_DIRECT (see fu_write_direct) */
 	void *rbuf; /* add_fd's read block */
 	int64_t mtime;
-	int failed;   /* an entry or the stream is broken: only free remains */
-	int aborting; /* freeing without close: drop whatever libarchive flushes */
+	int64_t taken; /* bytes of entries' contents taken in, for progress */
+	void (*progress)(void *arg, int64_t done);
+	void *progress_arg;
+	int queue_known; /* zstd's queue can be measured (see report) */
+	int failed;      /* an entry or the stream is broken: only free remains */
+	int aborting;    /* freeing without close: drop whatever libarchive flushes */
 	int closed;
 	struct barge_err cb_err; /* what the write callback hit, for the caller */
 };
+
+/*
+ * Tells progress how many bytes of entries' contents are compressed: what
+ * was taken in, less what still waits in zstd's queue.  At level 19 a job
+ * is 8 MiB (the window) and several wait, so the queue holds tens of MiB,
+ * many seconds of work.  ZSTD_getFrameProgression, which measures it, is
+ * in zstd's experimental API: it is used only when the library loaded is
+ * the one built against, else the queue counts as done.  Tar headers in the
+ * queue are counted as contents, so the figure is behind rather than ahead
+ * (by at most the 10 KiB block libarchive holds before passing it on).
+ */
+static void
+report(struct bundle_writer *w)
+{
+	ZSTD_frameProgression fp;
+	int64_t queued = 0;
+
+	if (w->progress == NULL)
+		return;
+	if (w->queue_known) {
+		fp = ZSTD_getFrameProgression(w->cctx);
+		if (fp.ingested > fp.consumed &&
+		    fp.ingested - fp.consumed < (unsigned long long)INT64_MAX)
+			queued = (int64_t)(fp.ingested - fp.consumed);
+	}
+	w->progress(w->progress_arg, queued < w->taken ? w->taken - queued : 0);
+}
 
 /*
  * Compresses in into obuf, and writes obuf out each time it is full.
@@ -84,6 +116,7 @@ zwrite(struct bundle_writer *w, const void *buf, size_t len, ZSTD_EndDirective m
 			return err_set(&w->cb_err, BARGE_EINTERNAL, "%s: zstd: %s", w->path,
 			               ZSTD_getErrorName(left));
 		w->olen = out.pos;
+		report(w);
 		if (w->olen == OBUF) {
 			if (fu_write_direct(w->fd, w->obuf, OBUF, &w->direct, &w->cb_err) !=
 			    BARGE_OK)
@@ -167,6 +200,9 @@ bundle_writer_open(const char *path, const struct bundle_writer_opts *opts,
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	w->fd = -1;
 	w->mtime = opts->mtime;
+	w->progress = opts->progress;
+	w->progress_arg = opts->progress_arg;
+	w->queue_known = ZSTD_versionNumber() == ZSTD_VERSION_NUMBER;
 	err_clear(&w->cb_err);
 	w->path = strdup(path);
 	/* O_DIRECT wants the buffer aligned to the disk's blocks. */
@@ -247,6 +283,7 @@ writer_data(struct bundle_writer *w, const char *name, const void *buf, size_t l
 			return writer_fail(w, err, "writing", name);
 		p += n;
 		len -= (size_t)n;
+		w->taken += n;
 	}
 	return BARGE_OK;
 }

@@ -18,6 +18,14 @@ struct bundle_writer_opts {
 	int level;     /* zstd level, 1..19; 0 means the default (3) */
 	int threads;   /* zstd worker threads; 0 means one per core */
 	int64_t mtime; /* every entry's mtime (SOURCE_DATE_EPOCH) */
+	/*
+	 * Called in the writer's thread, as the compressor works, with the
+	 * bytes of entries' contents compressed so far (tar headers not
+	 * counted); may be NULL.  Only a successful close says that all of
+	 * it is in the file.
+	 */
+	void (*progress)(void *arg, int64_t done);
+	void *progress_arg;
 };
 
 struct bundle_writer;

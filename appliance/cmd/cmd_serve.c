@@ -3,16 +3,19 @@
  * a generated CA unless told to use given certificate files or to speak
  * plain HTTP; configured by /etc/barge/barged.yaml and flags, which win.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accesslog.h"
 #include "auth.h"
 #include "cmd.h"
 #include "config.h"
+#include "fileutil.h"
 #include "http_server.h"
 #include "import.h"
 #include "loader.h"
@@ -145,6 +148,23 @@ free_secret(char *s)
 		return;
 	explicit_bzero(s, strlen(s));
 	free(s);
+}
+
+/*
+ * The data directory, made if absent, must be writable before anything is
+ * written there: otherwise the first writer (the certificate, the admin
+ * password or the store) fails naming a file of its own, and the operator
+ * looks for the problem in the wrong place.  access(2) sees a read-only
+ * mount even for root, whom permissions do not stop.
+ */
+static int
+serve_data_dir(const char *dir, struct barge_err *err)
+{
+	if (fu_mkdirs(dir, 0755, err) != BARGE_OK)
+		return err_prefix(err, "data directory %s cannot be created", dir);
+	if (access(dir, W_OK) != 0)
+		return err_sys(err, BARGE_EIO, errno, "data directory %s is not writable", dir);
+	return BARGE_OK;
 }
 
 /* The certificate and key to serve: configured files, or ours from data_dir. */
@@ -574,6 +594,10 @@ cmd_serve(int argc, char **argv)
 
 	/* Still one thread: oneshot_run may fork. */
 	status = EXIT_FAILURE;
+	if (serve_data_dir(c.data_dir, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
 	if (!c.plain_http && serve_cert_isolated(&c, &sv.cert, &sv.key, &err) != BARGE_OK) {
 		log_error("TLS certificate: %s", err.msg);
 		goto out;

@@ -190,6 +190,26 @@ it_check_eq "off a terminal: a one-line summary on stdout" \
 	"1 wrote edge.tar.zst: 4 images" "$(wc -l <"$T/dir1/build.out") $(cut -d, -f1 "$T/dir1/build.out")"
 it_check "off a terminal: no progress bars (escape sequences) on stderr" \
 	test "$(grep -c $'\033' "$T/dir1/build.err")" = 0
+# On a terminal the bundle being written has a line of its own, whose total
+# is the bytes of the bundle's entries and whose bar is full only once the
+# bundle is written: the pull bars alone stood at 100 % while a level-19
+# compression went on for seconds.
+if command -v script >/dev/null; then
+	script -qec "cd '$T/dir1' && '$BARGE' build --locked '$LOCK' ${MIRROR[*]} --cache-dir cache \
+		-o tty.tar.zst --level 19" /dev/null 2>&1 | tr -d '\r' >"$T/tty.out" || true
+	total=$(zstd -dcq "$T/dir1/tty.tar.zst" | tar -tv | awk '{ s += $3 } END { print s }')
+	# As fmtsize writes it.
+	want=$(awk -v n="$total" 'BEGIN { if (n < 1024) { printf "%d B", n; exit }
+		split("KiB MiB GiB TiB PiB", u); v = n / 1024; i = 1
+		while (v >= 1024 && i < 5) { v /= 1024; i++ }
+		printf "%.1f %s", v, u[i] }')
+	it_check "on a terminal: a line for the bundle, of its entries' $want" \
+		grep -qE "/ $want +.*(writing|bundle written)" "$T/tty.out"
+	it_check "on a terminal: the bundle's bar is full only once it is written" \
+		sh -c "! grep -F '/ $want' '$T/tty.out' | grep -F '[########################]' | grep -vqF 'bundle written'"
+else
+	it_log "skipped: no script(1) to give barge a terminal"
+fi
 it_check_eq "bundle images pinned to the lock" \
 	"$(jq -c '[.images[].digest]' "$LOCK")" "$(meta "$B1" | jq -c '[.images[].digest]')"
 # The same profile built without a lock, resolved now, is the same bundle.
@@ -202,8 +222,34 @@ it_check_eq "build PROFILE equals build --locked of its fresh lock" \
 	--level 5 --output json >"$T/build.json" 2>/dev/null || true
 it_check_eq "build --output json: digest is barge.json's sha256" \
 	"sha256:$(meta "$B1" | sha256sum | cut -d' ' -f1)" "$(jq -r .digest "$T/build.json")"
-it_check_eq "build --output json: counts" "4 $(entries "$B1" | grep -c '^blobs/') 0" \
-	"$(jq -r '"\(.images) \(.blobs) \(.downloadedBlobs)"' "$T/build.json")"
+it_check_eq "build --output json: counts" "4 $(entries "$B1" | grep -c '^blobs/')" \
+	"$(jq -r '"\(.images) \(.blobs)"' "$T/build.json")"
+
+# The summary's blob counts add up, on a cold cache and a warm one, in JSON
+# and in text: every blob the bundle carries was downloaded or taken from the
+# cache.  Manifests are fetched by digest on every build; configs and layers
+# come from the cache once they are in it.
+it_log "build summary: downloaded + cached = blobs, cold and warm"
+nman=$(jq '[.images[] | 1 + (.manifests | length)] | add' "$LOCK")
+nblobs=$(entries "$B1" | grep -c '^blobs/')
+for run in cold warm; do
+	if [ $run = cold ]; then want="$nblobs 0"; else want="$nman $((nblobs - nman))"; fi
+	if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-json" \
+		-o "$T/count.tar.zst" --level 1 --output json >"$T/count-$run.json" 2>"$T/count-$run.err"; then
+		it_check_eq "build --output json, $run cache: downloadedBlobs + cachedBlobs = blobs" \
+			"$nblobs" "$(jq '.downloadedBlobs + .cachedBlobs' "$T/count-$run.json")"
+		it_check_eq "build --output json, $run cache: downloaded, cached" "$want" \
+			"$(jq -r '"\(.downloadedBlobs) \(.cachedBlobs)"' "$T/count-$run.json")"
+	else
+		cat "$T/count-$run.err"
+		it_fail "build --output json ($run cache) exits 0"
+	fi
+	"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-text" \
+		-o "$T/count.tar.zst" --level 1 >"$T/count-$run.txt" 2>/dev/null || true
+	it_check_eq "build summary text, $run cache: N blobs (D downloaded, C cached" \
+		"$nblobs $want" \
+		"$(sed -nE 's/.* ([0-9]+) blobs \(([0-9]+) downloaded, ([0-9]+) cached.*/\1 \2 \3/p' "$T/count-$run.txt")"
+done
 
 # A profile naming other images than the lock is refused, naming them.
 sed 's|docker.io/library/docker2:1.0, ||' "$PROFILE" >"$T/prof/edge-less.yaml"
@@ -383,6 +429,29 @@ if "$BARGE" resolve "$T/bad/missing.yaml" "${MIRROR[@]}" -o "$T/bad/missing.lock
 else
 	it_check "resolve of a missing image leaves no lock" test ! -e "$T/bad/missing.lock"
 fi
+# Every image that cannot be resolved is reported, not only the first; then
+# the build fails with status 1 and writes nothing.
+printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  packs:\n    - name: extra\n      images:\n        - nosuch:9.9\n        - app-b:1.0\n        - alsonot:1.0\n' >"$T/bad/missing2.yaml"
+for verb in build resolve; do
+	rc=0
+	if [ $verb = build ]; then
+		"$BARGE" build "$T/bad/missing2.yaml" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
+			-o "$T/bad/missing2.out" >/dev/null 2>"$T/bad/missing2-$verb.err" || rc=$?
+	else
+		"$BARGE" resolve "$T/bad/missing2.yaml" "${MIRROR[@]}" \
+			>"$T/bad/missing2.stdout" 2>"$T/bad/missing2-$verb.err" || rc=$?
+		it_check "resolve, two images missing: no lock on stdout" test ! -s "$T/bad/missing2.stdout"
+	fi
+	it_check_eq "$verb, two images missing: exit status 1" 1 "$rc"
+	for img in "8): docker.io/library/nosuch:9.9" "10): docker.io/library/alsonot:1.0"; do
+		it_check "$verb, two images missing: names pack \"extra\" ($T/bad/missing2.yaml:$img with the registry's answer" \
+			grep -qE "pack \"extra\" \($T/bad/missing2.yaml:${img//./\\.}.*(manifest unknown|not found)" "$T/bad/missing2-$verb.err"
+	done
+	it_check "$verb, two images missing: says how many" \
+		grep -qF "2 of 3 images could not be resolved" "$T/bad/missing2-$verb.err"
+	it_check "$verb, two images missing: no output" test ! -e "$T/bad/missing2.out"
+done
+sed 's/^/  stderr: /' "$T/bad/missing2-build.err"
 printf '{"lockVersion": 1, "name": "x"}' >"$T/bad/lock.json"
 if "$BARGE" build --locked "$T/bad/lock.json" -o "$T/bad/lock.tar.zst" 2>"$T/bad/lock.err"; then
 	it_fail "build --locked of a bad lock exits non-zero"

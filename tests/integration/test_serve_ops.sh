@@ -80,6 +80,35 @@ rc=0
 "$BARGED" serve --config "$IT_TMP/nonexistent.yaml" >"$IT_TMP/bad.out" 2>&1 || rc=$?
 it_check_eq "a named config file that is missing: exit status 1" 1 "$rc"
 
+# A read-only data directory is named as such, with the system's reason,
+# before anything tries to write there (it was blamed on the certificate:
+# "TLS certificate: mkdir DIR/tls: Read-only file system").  chmod does not
+# stop root; a read-only tmpfs does, where this test may mount one.
+RO=$IT_TMP/ro
+mkdir -p "$RO"
+if mount -t tmpfs -o ro,size=1m tmpfs "$RO" 2>/dev/null; then
+	for mode in https plain-http; do
+		args=(--data-dir "$RO" --listen 127.0.0.1:0)
+		if [ $mode = plain-http ]; then args+=(--plain-http); fi
+		rc=0
+		timeout 30 "$BARGED" serve "${args[@]}" >"$IT_TMP/ro-$mode.out" 2>&1 || rc=$?
+		it_check_eq "read-only data dir ($mode): exit status 1" 1 "$rc"
+		it_check "read-only data dir ($mode): the message names the directory and the reason" \
+			grep -qF "data directory $RO is not writable: Read-only file system" "$IT_TMP/ro-$mode.out"
+		it_check "read-only data dir ($mode): nothing else is blamed" \
+			test "$(grep -c 'error' "$IT_TMP/ro-$mode.out")" = 1
+	done
+	rc=0
+	timeout 30 "$BARGED" serve --data-dir "$RO/data" --listen 127.0.0.1:0 >"$IT_TMP/ro-sub.out" 2>&1 || rc=$?
+	it_check_eq "data dir under a read-only mount: exit status 1" 1 "$rc"
+	it_check "data dir under a read-only mount: the message says it cannot be created, and why" \
+		grep -qF "data directory $RO/data cannot be created: mkdir $RO/data: Read-only file system" "$IT_TMP/ro-sub.out"
+	sed 's/^/  stderr: /' "$IT_TMP/ro-https.out"
+	umount "$RO"
+else
+	it_log "skipped: mounting a read-only tmpfs is not allowed here"
+fi
+
 # --- plain HTTP, anonymous pull on ------------------------------------------
 
 serve plain --config "$IT_TMP/barged.yaml" --plain-http --log-level debug

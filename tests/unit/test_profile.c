@@ -439,6 +439,43 @@ test_inline_errors(void **state)
 	}
 }
 
+/*
+ * profiles/example.yaml, the profile the README points a new user to, loads
+ * as it is and shows every kind of source: an include, images, a rendered
+ * manifest, Helm values and an exclude pattern.
+ */
+static void
+test_example_profile(void **state)
+{
+	static const char *const want[][2] = {
+		{ "docker.io/rancher/mirrored-pause:3.6", "k3s" },
+		{ "docker.io/rancher/mirrored-coredns-coredns:1.10.1", "k3s" },
+		{ "docker.io/library/nginx:1.25", "app" },
+		{ "quay.io/prometheus/node-exporter:v1.7.0", "app" },
+		{ "ghcr.io/stefanprodan/podinfo:6.5.4", "podinfo" },
+		{ "quay.io/prometheus/prometheus:v2.49.1", "prometheus" },
+		{ "quay.io/prometheus-operator/prometheus-config-reloader:v0.71.2", "prometheus" },
+	};
+	struct profile *p = load_ok(BARGE_TEST_DATA "/../../profiles/example.yaml");
+	size_t i;
+
+	assert_string_equal(p->name, "edge-retail");
+	assert_string_equal(p->version, "1.4.0");
+	assert_string_equal(p->project, "edge");
+	assert_int_equal(p->nplatforms, 2);
+	platform_is(&p->platforms[1], "linux/arm64/v8");
+	assert_int_equal(p->nimages, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < p->nimages; i++) {
+		assert_string_equal(p->images[i].source, want[i][0]);
+		assert_string_equal(p->images[i].origin.pack, want[i][1]);
+	}
+	/* The busybox init container of the podinfo manifest. */
+	assert_int_equal(p->nexcluded, 1);
+	/* The profile, its include, the manifest and the values file. */
+	assert_int_equal(p->nfiles, 4);
+	profile_free(p);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_minimal_defaults),
 	cmocka_unit_test(test_multi_pack),
@@ -464,6 +501,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_load_many),
 	cmocka_unit_test(test_version_number_needs_quotes),
 	cmocka_unit_test(test_inline_errors),
+	cmocka_unit_test(test_example_profile),
 };
 
 BARGE_TEST_MAIN(tests)

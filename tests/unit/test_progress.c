@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fmtsize.h"
 #include "progress.h"
@@ -67,6 +68,78 @@ test_tty_bars_rate_limited(void **state)
 	free(buf);
 }
 
+/* The last line drawn into buf (a bar line ends with "\n" after its "\033[2K"). */
+static const char *
+last_line(const char *buf, char *out, size_t cap)
+{
+	const char *p = buf, *q, *start = NULL, *end = NULL;
+
+	while ((q = strstr(p, "\033[2K")) != NULL) {
+		start = q + 4;
+		end = strchr(start, '\n');
+		p = start;
+	}
+	assert_non_null(start);
+	assert_non_null(end);
+	snprintf(out, cap, "%.*s", (int)(end - start), start);
+	return out;
+}
+
+/*
+ * Every blob is pulled but the bundle is still being compressed (as at zstd
+ * level 19): the pull line is full, and a line of its own shows the bundle's
+ * bytes, full only once the bundle is complete at its path.
+ */
+static void
+test_writing_has_its_own_line(void **state)
+{
+	struct barge_err err;
+	struct progress *pg = NULL;
+	struct build_progress bp;
+	char *buf = NULL, ln[512];
+	size_t len = 0, before;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(progress_new(f, 1, &pg, &err), BARGE_OK);
+	bp = at(2, "docker.io/library/redis:7", 2 << 20, 2 << 20, 8 << 20, 8 << 20);
+	bp.write = BUILD_WRITE_COMPRESSING;
+	bp.written = 5 << 20;
+	bp.write_total = 8 << 20;
+	progress_update(pg, &bp);
+	fflush(f);
+	assert_non_null(strstr(buf, "[########################]    8.0 MiB / 8.0 MiB"));
+	assert_non_null(strstr(buf, "pulled"));
+	last_line(buf, ln, sizeof(ln));
+	assert_non_null(strstr(ln, "[###############.........]"));
+	assert_non_null(strstr(ln, "5.0 MiB / 8.0 MiB"));
+	assert_non_null(strstr(ln, "ETA "));
+	assert_non_null(strstr(ln, "writing"));
+	/* Every entry compressed, but the file not yet complete: the bar is not full. */
+	usleep(1000000 / PROGRESS_HZ + 1000);
+	before = len;
+	bp.written = 8 << 20;
+	progress_update(pg, &bp);
+	fflush(f);
+	assert_true(len > before);
+	last_line(buf + before, ln, sizeof(ln));
+	assert_non_null(strstr(ln, "[#######################.]    8.0 MiB / 8.0 MiB"));
+	assert_non_null(strstr(ln, "writing"));
+	/* Complete: now, and only now, full. */
+	before = len;
+	bp.write = BUILD_WRITE_DONE;
+	progress_update(pg, &bp);
+	fflush(f);
+	assert_true(len > before);
+	last_line(buf + before, ln, sizeof(ln));
+	assert_non_null(strstr(ln, "[########################]    8.0 MiB / 8.0 MiB"));
+	assert_non_null(strstr(ln, "bundle written"));
+	progress_finish(pg);
+	progress_free(pg);
+	fclose(f);
+	free(buf);
+}
+
 static void
 test_not_a_tty_is_silent(void **state)
 {
@@ -106,6 +179,7 @@ test_human(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_tty_bars_rate_limited),
+	cmocka_unit_test(test_writing_has_its_own_line),
 	cmocka_unit_test(test_not_a_tty_is_silent),
 	cmocka_unit_test(test_human),
 };
