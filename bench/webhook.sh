@@ -80,9 +80,11 @@ jq '.request.object.spec.containers[0].image = "docker.io/library/app-a:1.0"
 
 it_log "in-process: $N reviews"
 # shellcheck disable=SC2046 # pkg-config prints several flags
-cc -O2 -std=gnu11 -I"$IT_REPO_ROOT/common" -I"$IT_REPO_ROOT/appliance" \
+cc -O2 -std=gnu11 -I"$IT_REPO_ROOT/common" -I"$IT_REPO_ROOT/appliance/swap" \
+	-I"$IT_REPO_ROOT/appliance/store" -I"$IT_REPO_ROOT/appliance/config" \
 	"$IT_REPO_ROOT/bench/webhook_driver.c" -o "$T/webhook_driver" \
-	"$BUILD/appliance/libbarge-appliance.a" "$BUILD/common/libbarge-common.a" \
+	"$BUILD/appliance/swap/libbarge-swap.a" "$BUILD/appliance/config/libbarge-config.a" \
+	"$BUILD/appliance/store/libbarge-store.a" "$BUILD/common/libbarge-common.a" \
 	$(pkg-config --libs sqlite3 jansson openssl yaml-0.1 libarchive libzstd libmicrohttpd) \
 	-lpthread
 "$T/webhook_driver" "$T/data" "$T/review.json" "$N" present | tee "$T/inproc.txt"
