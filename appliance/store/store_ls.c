@@ -222,8 +222,13 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	        " OR NOT EXISTS (SELECT 1 FROM refs f CROSS JOIN manifests p"
 	        "   ON p.digest = f.parent AND p.repo_id = m.repo_id WHERE f.child = m.digest)"
 	        " ORDER BY r.name, m.digest";
-	static const char tags_sql[] =
-	        "SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY name";
+	/*
+	 * Left to itself SQLite walks every tag of the repository in name
+	 * order (UNIQUE(repo_id, name)) for each image: 1.3 s for 10 x 1000
+	 * tags.  By target, it reads the image's few tags and sorts them.
+	 */
+	static const char tags_sql[] = "SELECT name FROM tags INDEXED BY tags_target"
+	                               " WHERE repo_id = ?1 AND digest = ?2 ORDER BY name";
 	static const char bundles_sql[] =
 	        "SELECT b.id, b.name, b.version, b.digest, b.loaded_at FROM bundle_images bi"
 	        " JOIN bundles b ON b.id = bi.bundle_id"
