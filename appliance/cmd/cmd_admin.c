@@ -101,9 +101,35 @@ ls_usage(FILE *f)
 
 struct ls {
 	int json;
-	json_t *arr;
+	size_t n; /* JSON elements printed */
 	int failed;
 };
+
+/*
+ * Prints v, an element of the JSON array on stdout, and frees it: one
+ * element at a time, so that a listing of 100,000 images does not hold
+ * them all (issue #18).  The bytes are those json_dumpf of the whole array
+ * with JSON_INDENT(2) printed.
+ */
+static void
+ls_emit(struct ls *l, json_t *v)
+{
+	char *text, *p;
+
+	text = v != NULL ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(v);
+	if (text == NULL) {
+		l->failed = 1;
+		return;
+	}
+	fputs(l->n++ == 0 ? "[\n  " : ",\n  ", stdout);
+	for (p = text; *p != '\0'; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			fputs("  ", stdout);
+	}
+	free(text);
+}
 
 static json_t *
 bundle_json(const struct store_bundle *b, int full)
@@ -130,8 +156,7 @@ ls_bundle(const struct store_bundle *b, void *arg)
 	char when[32], size[32];
 
 	if (l->json) {
-		if (json_array_append_new(l->arr, bundle_json(b, 1)) != 0)
-			l->failed = 1;
+		ls_emit(l, bundle_json(b, 1));
 		return l->failed;
 	}
 	iso_time(b->loaded_at, when, sizeof(when));
@@ -162,8 +187,7 @@ ls_image(const struct store_image *im, void *arg)
 		              tags, "digest", im->digest, "mediaType", im->media_type, "size",
 		              (json_int_t)im->size, "manifestSize", (json_int_t)im->manifest_size,
 		              "bundles", bundles);
-		if (o == NULL || json_array_append_new(l->arr, o) != 0)
-			l->failed = 1;
+		ls_emit(l, o);
 		return l->failed;
 	}
 	list[0] = '\0';
@@ -223,8 +247,6 @@ cmd_ls(int argc, char **argv)
 		what = argv[optind];
 	if (open_existing("ls", data_dir, &s) != EXIT_SUCCESS)
 		return EXIT_FAILURE;
-	if (l.json && (l.arr = json_array()) == NULL)
-		goto out;
 	if (!l.json && what[0] == 'i')
 		printf("%-48s %-20s %-19s %10s %s\n", "REPOSITORY", "TAGS", "DIGEST", "SIZE",
 		       "BUNDLES");
@@ -241,15 +263,14 @@ cmd_ls(int argc, char **argv)
 		log_error("barged ls: out of memory");
 		goto out;
 	}
-	if (l.json) {
-		rc = json_out(l.arr);
-		l.arr = NULL;
-		if (rc != 0)
-			goto out;
+	if (l.json)
+		fputs(l.n > 0 ? "\n]\n" : "[]\n", stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("barged ls: write: standard output failed");
+		goto out;
 	}
 	status = EXIT_SUCCESS;
 out:
-	json_decref(l.arr);
 	store_close(s);
 	return status;
 }

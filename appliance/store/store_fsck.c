@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,30 @@
 #include "manifest.h"
 #include "store_int.h"
 
+/*
+ * Blob files are hashed FSCK_THREADS at a time, in batches of FSCK_BATCH
+ * files (issue #18: one thread left fsck at 13 s for 100,000 tags where
+ * parallel sha256sum took a fraction of it).  Results are then reported in
+ * walk order, so a run's output does not depend on thread timing.
+ */
+#define FSCK_THREADS 4
+#define FSCK_BATCH   1024
+
+struct fsck_job {
+	char *path;
+	char digest[DIGEST_STR_MAX];
+	char got[DIGEST_STR_MAX];
+	struct barge_err err;
+	int rc;
+};
+
+struct fsck_batch {
+	struct fsck_job job[FSCK_BATCH];
+	size_t n;
+	size_t next; /* the next job a worker takes; under mu */
+	pthread_mutex_t mu;
+};
+
 struct fsck {
 	const struct store_fsck_opts *o;
 	struct store_fsck_stats *st;
@@ -28,6 +53,7 @@ struct fsck {
 	struct dset absent;  /* children a manifest may name without the store holding them */
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
+	struct fsck_batch *batch; /* blob files waiting to be hashed */
 };
 
 static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
@@ -70,17 +96,85 @@ hash_file(const char *path, const char *digest, char *got, struct barge_err *err
 	return rc;
 }
 
+static void *
+hash_worker(void *arg)
+{
+	struct fsck_batch *b = arg;
+	struct fsck_job *j;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&b->mu);
+		i = b->next < b->n ? b->next++ : b->n;
+		pthread_mutex_unlock(&b->mu);
+		if (i == b->n)
+			return NULL;
+		j = &b->job[i];
+		j->rc = hash_file(j->path, j->digest, j->got, &j->err);
+	}
+}
+
+/* Reports one hashed blob file. */
+static int
+fsck_hashed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
+{
+	int rc;
+
+	if (j->rc == BARGE_EIO) {
+		problem(f, j->digest, "unreadable: %s", j->err.msg);
+	} else if (j->rc != BARGE_OK) {
+		*err = j->err;
+		return j->rc;
+	} else if (strcmp(j->got, j->digest) == 0) {
+		return BARGE_OK;
+	} else {
+		problem(f, j->digest, "corrupt: %s hashes to %s", j->path, j->got);
+	}
+	if ((rc = dset_add(&f->corrupt, j->digest, err)) != BARGE_OK ||
+	    (rc = dset_add(&f->bad, j->digest, err)) != BARGE_OK)
+		return rc;
+	return doomed_file(f, j->path, err);
+}
+
+/* Hashes the batch on up to FSCK_THREADS threads, then reports it in order and empties it. */
+static int
+fsck_flush(struct fsck *f, struct barge_err *err)
+{
+	struct fsck_batch *b = f->batch;
+	pthread_t th[FSCK_THREADS];
+	size_t i, nth = 0;
+	int rc = BARGE_OK;
+
+	b->next = 0;
+	/* The calling thread hashes too: with no thread started the batch still gets done. */
+	while (nth < FSCK_THREADS - 1 && nth + 1 < b->n &&
+	       pthread_create(&th[nth], NULL, hash_worker, b) == 0)
+		nth++;
+	hash_worker(b);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < b->n; i++) {
+		if (rc == BARGE_OK)
+			rc = fsck_hashed(f, &b->job[i], err);
+		free(b->job[i].path);
+	}
+	b->n = 0;
+	return rc;
+}
+
 static int
 fsck_blob(struct store *s, const char *path, const char *digest, const struct stat *st, void *arg,
           struct barge_err *err)
 {
-	struct barge_err herr = { 0 };
-	char got[DIGEST_STR_MAX];
 	struct fsck *f = arg;
+	struct fsck_job *j;
 	int rc;
 
 	(void)s;
 	if (digest == NULL) {
+		/* Blob files before it are reported first: problems come in walk order. */
+		if (f->batch->n > 0 && (rc = fsck_flush(f, err)) != BARGE_OK)
+			return rc;
 		if (S_ISDIR(st->st_mode)) {
 			problem(f, path, "not part of the store (a directory: remove it by hand)");
 			f->st->unrepaired++;
@@ -91,20 +185,38 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	}
 	f->st->blobs++;
 	f->st->bytes += (int64_t)st->st_size;
-	if ((rc = hash_file(path, digest, got, &herr)) == BARGE_EIO) {
-		problem(f, digest, "unreadable: %s", herr.msg);
-	} else if (rc != BARGE_OK) {
-		*err = herr;
-		return rc;
-	} else if (strcmp(got, digest) == 0) {
-		return BARGE_OK;
-	} else {
-		problem(f, digest, "corrupt: %s hashes to %s", path, got);
+	j = &f->batch->job[f->batch->n];
+	memset(j, 0, sizeof(*j));
+	if ((j->path = strdup(path)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	snprintf(j->digest, sizeof(j->digest), "%s", digest);
+	if (++f->batch->n == FSCK_BATCH)
+		return fsck_flush(f, err);
+	return BARGE_OK;
+}
+
+/* Walks DIR/blobs, hashing every blob file. */
+static int
+fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	if ((f->batch = calloc(1, sizeof(*f->batch))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	if ((rc = pthread_mutex_init(&f->batch->mu, NULL)) != 0) {
+		free(f->batch);
+		f->batch = NULL;
+		return err_sys(err, BARGE_ENOMEM, rc, "fsck: mutex");
 	}
-	if ((rc = dset_add(&f->corrupt, digest, err)) != BARGE_OK ||
-	    (rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
-		return rc;
-	return doomed_file(f, path, err);
+	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK)
+		rc = fsck_flush(f, err);
+	for (i = 0; i < f->batch->n; i++)
+		free(f->batch->job[i].path);
+	pthread_mutex_destroy(&f->batch->mu);
+	free(f->batch);
+	f->batch = NULL;
+	return rc;
 }
 
 /* Whether refs records parent -> child. */
@@ -536,7 +648,7 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 	rc = o->repair ? store_lock_exclusive(s, o->lock_wait_ms, err) : store_lock_shared(s, err);
 	if (rc != BARGE_OK)
 		goto out;
-	if ((rc = blob_walk(s, fsck_blob, &f, err)) != BARGE_OK)
+	if ((rc = fsck_blobs(s, &f, err)) != BARGE_OK)
 		goto out;
 	dset_sort(&f.corrupt);
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)

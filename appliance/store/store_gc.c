@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,19 +27,49 @@
  * index's children), and the referrers of a live row (an image manifest,
  * not an index, referencing a manifest can only be naming its subject: a
  * signature or SBOM lives as long as what it describes).
+ *
+ * Computed once into temp.gc_live.  The CROSS JOINs fix the join order:
+ * left to itself SQLite walked every manifest of the live row's repository
+ * for each live row (the referrer step), which made the mark grow with
+ * tags x tags-per-repository (580 s at 100,000 tags, issue #18).  Each step
+ * is now an index probe per reference: refs(parent, child), refs_child and
+ * manifests(repo_id, digest).
  */
-#define LIVE_CTE                                                                    \
-	"WITH RECURSIVE live(repo_id, digest) AS ("                                 \
-	"  SELECT repo_id, digest FROM tags"                                        \
-	"  UNION SELECT repo_id, digest FROM bundle_images"                         \
-	"  UNION SELECT m.repo_id, m.digest FROM live"                              \
-	"    JOIN refs f ON f.parent = live.digest"                                 \
-	"    JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.child"   \
-	"  UNION SELECT m.repo_id, m.digest FROM live"                              \
-	"    JOIN refs f ON f.child = live.digest"                                  \
-	"    JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.parent"  \
-	"    WHERE m.media_type NOT IN ('application/vnd.oci.image.index.v1+json'," \
-	"      'application/vnd.docker.distribution.manifest.list.v2+json')) "
+static const char live_sql[] =
+        "CREATE TEMP TABLE IF NOT EXISTS gc_live(repo_id INTEGER NOT NULL, digest TEXT NOT NULL,"
+        "  PRIMARY KEY(repo_id, digest)) WITHOUT ROWID;"
+        "DELETE FROM temp.gc_live;"
+        "WITH RECURSIVE live(repo_id, digest) AS ("
+        "  SELECT repo_id, digest FROM tags"
+        "  UNION SELECT repo_id, digest FROM bundle_images"
+        "  UNION SELECT m.repo_id, m.digest FROM live"
+        "    CROSS JOIN refs f ON f.parent = live.digest"
+        "    CROSS JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.child"
+        "  UNION SELECT m.repo_id, m.digest FROM live"
+        "    CROSS JOIN refs f ON f.child = live.digest"
+        "    CROSS JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.parent"
+        "    WHERE m.media_type NOT IN ('application/vnd.oci.image.index.v1+json',"
+        "      'application/vnd.docker.distribution.manifest.list.v2+json'))"
+        " INSERT INTO temp.gc_live SELECT repo_id, digest FROM live;";
+
+#define NOT_LIVE(m)                                                                     \
+	" NOT EXISTS (SELECT 1 FROM temp.gc_live l WHERE l.repo_id = " m ".repo_id AND" \
+	" l.digest = " m ".digest)"
+
+/*
+ * The sweep takes the exclusive GC lock for one batch of removals at a
+ * time: a load or a push waits at most one batch (a few milliseconds), not
+ * the walk of every blob file (issue #18).
+ */
+#define GC_BATCH 256
+
+/* A blob file that looked dead during the walk; checked again under the lock. */
+struct gc_cand {
+	char digest[DIGEST_STR_MAX];
+	char *path;
+	int64_t size;
+	time_t mtime;
+};
 
 struct gc {
 	const struct store_gc_opts *o;
@@ -50,6 +81,8 @@ struct gc {
 	int remove;          /* 0: dry run */
 	int readers_done;    /* no reader can still see the deleted rows */
 	time_t now;
+	struct gc_cand cand[GC_BATCH];
+	size_t ncand;
 };
 
 /* Adds the digest in column 0 of each row of st to the garbage. */
@@ -113,27 +146,19 @@ gc_is_live(struct store *s, struct gc *g, const char *digest, int *live, struct 
 	return BARGE_OK;
 }
 
+/* Removes (or, dry, counts) a blob file no row names. */
 static int
-gc_blob(struct store *s, const char *path, const char *digest, const struct stat *st, void *arg,
+gc_drop(struct gc *g, const char *path, const char *digest, int64_t size, time_t mtime,
         struct barge_err *err)
 {
-	struct gc *g = arg;
-	int live = 0, orphan, rc;
+	int orphan = !dset_has(&g->garbage, digest);
 
-	/* Not a blob's name: fsck reports it; GC leaves what it does not know. */
-	if (digest == NULL)
-		return BARGE_OK;
-	if ((rc = gc_is_live(s, g, digest, &live, err)) != BARGE_OK)
-		return rc;
-	if (live)
-		return BARGE_OK;
-	orphan = !dset_has(&g->garbage, digest);
 	if (orphan) {
 		/*
 		 * No row ever named it: a load that died, or a pushed blob whose
 		 * manifest is still to come.  Young files and open uploads keep it.
 		 */
-		if (g->uploads > 0 || g->now - st->st_mtime < g->o->grace_s) {
+		if (g->uploads > 0 || g->now - mtime < g->o->grace_s) {
 			g->st->kept_orphans++;
 			return BARGE_OK;
 		}
@@ -145,9 +170,84 @@ gc_blob(struct store *s, const char *path, const char *digest, const struct stat
 		return err_sys(err, BARGE_EIO, errno, "remove %s", path);
 	g->st->blobs++;
 	g->st->orphans += orphan;
-	g->st->bytes += (int64_t)st->st_size;
+	g->st->bytes += size;
 	if (g->o->on_blob != NULL)
-		g->o->on_blob(digest, (int64_t)st->st_size, orphan, g->o->arg);
+		g->o->on_blob(digest, size, orphan, g->o->arg);
+	return BARGE_OK;
+}
+
+static int
+gc_count_uploads(struct store *s, struct gc *g, struct barge_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = db_prepare(s, "SELECT count(*) FROM uploads", &st, err)) != BARGE_OK)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		g->uploads = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(s, err, "count uploads");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Removes the candidates under the exclusive lock, each checked again: a
+ * load or push that linked one since the walk saw it has committed by now
+ * (writers hold the lock shared until their commit), and keeps it.
+ */
+static int
+gc_flush(struct store *s, struct gc *g, struct barge_err *err)
+{
+	struct gc_cand *c;
+	size_t i;
+	int live = 0, rc;
+
+	if (g->ncand == 0)
+		return BARGE_OK;
+	if ((rc = store_lock_exclusive(s, g->o->lock_wait_ms, err)) != BARGE_OK)
+		goto out;
+	rc = gc_count_uploads(s, g, err);
+	for (i = 0; rc == BARGE_OK && i < g->ncand; i++) {
+		c = &g->cand[i];
+		if ((rc = gc_is_live(s, g, c->digest, &live, err)) == BARGE_OK && !live)
+			rc = gc_drop(g, c->path, c->digest, c->size, c->mtime, err);
+	}
+	store_unlock(s);
+out:
+	for (i = 0; i < g->ncand; i++)
+		free(g->cand[i].path);
+	g->ncand = 0;
+	return rc;
+}
+
+static int
+gc_blob(struct store *s, const char *path, const char *digest, const struct stat *st, void *arg,
+        struct barge_err *err)
+{
+	struct gc *g = arg;
+	struct gc_cand *c;
+	int live = 0, rc;
+
+	/* Not a blob's name: fsck reports it; GC leaves what it does not know. */
+	if (digest == NULL)
+		return BARGE_OK;
+	if ((rc = gc_is_live(s, g, digest, &live, err)) != BARGE_OK)
+		return rc;
+	if (live)
+		return BARGE_OK;
+	/* A dry run looks at its own uncommitted marking: nothing to wait for. */
+	if (!g->remove)
+		return gc_drop(g, path, digest, (int64_t)st->st_size, st->st_mtime, err);
+	c = &g->cand[g->ncand];
+	if ((c->path = strdup(path)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	snprintf(c->digest, sizeof(c->digest), "%s", digest);
+	c->size = (int64_t)st->st_size;
+	c->mtime = st->st_mtime;
+	if (++g->ncand == GC_BATCH)
+		return gc_flush(s, g, err);
 	return BARGE_OK;
 }
 
@@ -155,14 +255,10 @@ gc_blob(struct store *s, const char *path, const char *digest, const struct stat
 static int
 gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 {
-	static const char dead_sql[] =
-	        LIVE_CTE "SELECT r.name, m.digest FROM manifests m"
-	                 " JOIN repositories r ON r.id = m.repo_id"
-	                 " WHERE (m.repo_id, m.digest) NOT IN (SELECT repo_id, digest FROM live)"
-	                 " ORDER BY r.name, m.digest";
-	static const char delete_sql[] =
-	        LIVE_CTE "DELETE FROM manifests"
-	                 " WHERE (repo_id, digest) NOT IN (SELECT repo_id, digest FROM live)";
+	static const char dead_sql[] = "SELECT r.name, m.digest FROM manifests m"
+	                               " JOIN repositories r ON r.id = m.repo_id"
+	                               " WHERE" NOT_LIVE("m") " ORDER BY r.name, m.digest";
+	static const char delete_sql[] = "DELETE FROM manifests WHERE" NOT_LIVE("manifests");
 	static const char children_sql[] = "SELECT DISTINCT child FROM refs WHERE parent NOT IN "
 	                                   "(SELECT digest FROM manifests)";
 	const char *repo, *digest;
@@ -170,16 +266,10 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	int64_t n;
 	int rc, step;
 
-	if ((rc = db_prepare(s, "SELECT count(*) FROM uploads", &st, err)) != BARGE_OK)
-		return rc;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = db_fail(s, err, "count uploads");
+	if ((rc = gc_count_uploads(s, g, err)) != BARGE_OK ||
+	    (rc = db_exec(s, live_sql, "mark live manifests", err)) != BARGE_OK ||
+	    (rc = db_prepare(s, dead_sql, &st, err)) != BARGE_OK)
 		goto out;
-	}
-	g->uploads = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if ((rc = db_prepare(s, dead_sql, &st, err)) != BARGE_OK)
-		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &digest, err)) != BARGE_OK ||
@@ -195,7 +285,8 @@ gc_mark_delete(struct store *s, struct gc *g, struct barge_err *err)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if ((rc = db_run_int(s, delete_sql, 0, NULL, "remove manifests", err)) != BARGE_OK)
+	if ((rc = db_run_int(s, delete_sql, 0, NULL, "remove manifests", err)) != BARGE_OK ||
+	    (rc = db_exec(s, "DROP TABLE temp.gc_live", "drop live manifests", err)) != BARGE_OK)
 		goto out;
 	if ((rc = db_prepare(s, children_sql, &st, err)) != BARGE_OK)
 		goto out;
@@ -228,7 +319,9 @@ store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *
          struct barge_err *err)
 {
 	struct store_gc_stats res = { 0 };
+	struct barge_err ignored;
 	struct gc g;
+	size_t i;
 	int rc;
 
 	memset(&g, 0, sizeof(g));
@@ -236,8 +329,11 @@ store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *
 	g.st = &res;
 	g.remove = !o->dry_run;
 	g.now = time(NULL);
-	if ((rc = store_lock_exclusive(s, o->lock_wait_ms, err)) != BARGE_OK)
-		return rc;
+	/*
+	 * The mark needs no GC lock: a writer's rows are either committed
+	 * (and seen) or not yet (and its blob files wait for it in the sweep's
+	 * locked re-check).  Its transaction is one set-based pass.
+	 */
 	if ((rc = store_begin(s, err)) != BARGE_OK)
 		goto out;
 	if ((rc = gc_mark_delete(s, &g, err)) != BARGE_OK)
@@ -259,10 +355,15 @@ store_gc(struct store *s, const struct store_gc_opts *o, struct store_gc_stats *
 	if ((rc = store_commit(s, err)) != BARGE_OK)
 		goto out;
 	g.readers_done = db_wait_readers(s);
-	if ((rc = blob_walk(s, gc_blob, &g, err)) != BARGE_OK)
+	if ((rc = blob_walk(s, gc_blob, &g, err)) != BARGE_OK ||
+	    (rc = gc_flush(s, &g, err)) != BARGE_OK)
 		goto out;
-	blob_prune_shards(s);
+	/* Brief: no writer may be between a shard's mkdir and its rename. */
+	if (store_lock_exclusive(s, o->lock_wait_ms, &ignored) == BARGE_OK)
+		blob_prune_shards(s);
 out:
+	for (i = 0; i < g.ncand; i++)
+		free(g.cand[i].path);
 	sqlite3_finalize(g.live);
 	store_rollback(s);
 	store_unlock(s);

@@ -56,17 +56,16 @@ bundle_bytes(struct store *s, int64_t id, int64_t *bytes, struct barge_err *err)
 	return rc;
 }
 
+/* st: DOWN_FROM("SELECT ?1, 0"), prepared once for the whole listing. */
 static int
-image_bytes(struct store *s, const char *digest, int64_t *bytes, struct barge_err *err)
+image_bytes(struct store *s, sqlite3_stmt *st, const char *digest, int64_t *bytes,
+            struct barge_err *err)
 {
-	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &st, err)) != BARGE_OK)
-		return rc;
 	if ((rc = bind_text(s, st, 1, digest, err)) == BARGE_OK)
 		rc = reach_bytes(s, st, bytes, err);
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return rc;
 }
 
@@ -208,7 +207,11 @@ int
 store_list_images(struct store *s, int (*fn)(const struct store_image *im, void *arg), void *arg,
                   struct barge_err *err)
 {
-	/* An index's children are part of its image, not images of their own. */
+	/*
+	 * An index's children are part of its image, not images of their own.
+	 * The CROSS JOIN makes SQLite look the child's parents up by refs_child
+	 * rather than walk every manifest of the repository for each row.
+	 */
 	static const char images_sql[] =
 	        "SELECT r.name, m.digest, m.media_type, m.size, m.repo_id FROM manifests m"
 	        " JOIN repositories r ON r.id = m.repo_id"
@@ -216,25 +219,31 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	        "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest)"
 	        " OR EXISTS (SELECT 1 FROM bundle_images bi"
 	        "   WHERE bi.repo_id = m.repo_id AND bi.digest = m.digest)"
-	        " OR NOT EXISTS (SELECT 1 FROM refs f JOIN manifests p"
+	        " OR NOT EXISTS (SELECT 1 FROM refs f CROSS JOIN manifests p"
 	        "   ON p.digest = f.parent AND p.repo_id = m.repo_id WHERE f.child = m.digest)"
 	        " ORDER BY r.name, m.digest";
-	static const char tags_sql[] =
-	        "SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY name";
+	/*
+	 * Left to itself SQLite walks every tag of the repository in name
+	 * order (UNIQUE(repo_id, name)) for each image: 1.3 s for 10 x 1000
+	 * tags.  By target, it reads the image's few tags and sorts them.
+	 */
+	static const char tags_sql[] = "SELECT name FROM tags INDEXED BY tags_target"
+	                               " WHERE repo_id = ?1 AND digest = ?2 ORDER BY name";
 	static const char bundles_sql[] =
 	        "SELECT b.id, b.name, b.version, b.digest, b.loaded_at FROM bundle_images bi"
 	        " JOIN bundles b ON b.id = bi.bundle_id"
 	        " WHERE bi.repo_id = ?1 AND bi.digest = ?2 ORDER BY b.id";
 	struct image_extra x = { 0 };
 	struct store_image im;
-	sqlite3_stmt *st = NULL, *tq = NULL, *bq = NULL;
+	sqlite3_stmt *st = NULL, *tq = NULL, *bq = NULL, *sq = NULL;
 	int began = 0, rc, step;
 
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
 		return rc;
 	if ((rc = db_prepare(s, images_sql, &st, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, tags_sql, &tq, err)) != BARGE_OK ||
-	    (rc = db_prepare(s, bundles_sql, &bq, err)) != BARGE_OK)
+	    (rc = db_prepare(s, bundles_sql, &bq, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &sq, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&im, 0, sizeof(im));
@@ -249,7 +258,7 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 		    (rc = bind_text(s, bq, 2, im.digest, err)) != BARGE_OK ||
 		    (rc = image_tags(s, tq, &x, err)) != BARGE_OK ||
 		    (rc = image_bundles(s, bq, &x, err)) != BARGE_OK ||
-		    (rc = image_bytes(s, im.digest, &im.size, err)) != BARGE_OK)
+		    (rc = image_bytes(s, sq, im.digest, &im.size, err)) != BARGE_OK)
 			goto out;
 		stmt_done(tq);
 		stmt_done(bq);
@@ -269,6 +278,7 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(tq);
 	sqlite3_finalize(bq);
+	sqlite3_finalize(sq);
 	db_snap_end(s, began);
 	return rc;
 }

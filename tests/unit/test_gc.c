@@ -432,6 +432,213 @@ test_gc_referrer_follows_subject(void **state)
 	assert_int_equal(count_blob_files(f), 0);
 }
 
+/* GC with nothing to remove takes no GC lock: a running load does not stop it (issue #18). */
+static void
+test_gc_runs_beside_load(void **state)
+{
+	struct fixture *f = *state;
+	struct store_gc_opts o = { 0 };
+	struct store_gc_stats st;
+	struct barge_err err;
+	struct store *loader = NULL;
+	struct fx_image a, b;
+
+	two_images(f, &a, &b, 0, 0, 1);
+	assert_int_equal(store_open(f->dir, &loader, &err), BARGE_OK);
+	assert_int_equal(store_load_begin(loader, &err), BARGE_OK);
+	o.lock_wait_ms = 0;
+	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(count_blob_files(f), 7);
+	store_load_end(loader);
+	store_close(loader);
+}
+
+/*
+ * A store of 20,000 tags (100 repositories of 18 images with 11 tags each
+ * and an index with 2 tags over two untagged platform images; a referrer of
+ * images 0 and 1), built through the store API in one transaction per
+ * repository.  The odd images are also pinned by a bundle; removing it
+ * with --untag drops their 9,900 tags.  GC must then remove exactly the odd
+ * images, the referrers of image 1 and the layers only odd images used,
+ * and keep everything else serving.
+ */
+#define BIG_REPOS  100
+#define BIG_IMAGES 20 /* per repository: 0..17 tagged, 18 and 19 under the index */
+#define BIG_TAGS   11
+
+static void
+big_manifest(struct store *s, const char *repo, const char *config, size_t cfg_len,
+             const char *layer, size_t layer_len, const char *subject, char *out)
+{
+	struct barge_err err;
+	char json[1024];
+	int n;
+
+	n = snprintf(json, sizeof(json),
+	             "{\"schemaVersion\":2,"
+	             "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	             "\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
+	             config, cfg_len);
+	if (layer != NULL)
+		n += snprintf(json + n, sizeof(json) - (size_t)n,
+		              "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+		              "\"digest\":\"%s\",\"size\":%zu}",
+		              layer, layer_len);
+	n += snprintf(json + n, sizeof(json) - (size_t)n, "]");
+	if (subject != NULL)
+		n += snprintf(json + n, sizeof(json) - (size_t)n,
+		              ",\"subject\":{\"mediaType\":"
+		              "\"application/vnd.oci.image.manifest.v1+json\","
+		              "\"digest\":\"%s\",\"size\":1}",
+		              subject);
+	snprintf(json + n, sizeof(json) - (size_t)n, "}");
+	fx_blob(s, json, out);
+	assert_int_equal(store_put_manifest(s, repo, out,
+	                                    "application/vnd.oci.image.manifest.v1+json",
+	                                    (int64_t)strlen(json), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(s, out, config, &err), BARGE_OK);
+	if (layer != NULL)
+		assert_int_equal(store_put_ref(s, out, layer, &err), BARGE_OK);
+	if (subject != NULL)
+		assert_int_equal(store_put_ref(s, out, subject, &err), BARGE_OK);
+}
+
+static void
+big_repo(struct store *s, int r, char layers[BIG_IMAGES][DIGEST_STR_MAX], int64_t bundle,
+         char odd[BIG_IMAGES / 2][DIGEST_STR_MAX], char *odd_referrer)
+{
+	char repo[64], cfg_text[64], cfg[DIGEST_STR_MAX], img[BIG_IMAGES][DIGEST_STR_MAX];
+	char ref0[DIGEST_STR_MAX], idx[DIGEST_STR_MAX], json[1024], tag[32];
+	struct barge_err err;
+	int i, t;
+
+	snprintf(repo, sizeof(repo), "edge/big/r%03d", r);
+	snprintf(cfg_text, sizeof(cfg_text), "config of repository %d", r);
+	fx_blob(s, cfg_text, cfg);
+	fx_begin(s);
+	for (i = 0; i < BIG_IMAGES; i++) {
+		big_manifest(s, repo, cfg, strlen(cfg_text), layers[i], 8, NULL, img[i]);
+		for (t = 0; i < 18 && t < BIG_TAGS; t++) {
+			snprintf(tag, sizeof(tag), "v%d.%d", i, t);
+			assert_int_equal(store_put_tag(s, repo, tag, img[i], &err), BARGE_OK);
+		}
+		if (i % 2 == 1 && i < 18) {
+			assert_int_equal(store_put_bundle_image(s, bundle, repo, img[i], &err),
+			                 BARGE_OK);
+			memcpy(odd[i / 2], img[i], DIGEST_STR_MAX);
+		}
+	}
+	big_manifest(s, repo, cfg, strlen(cfg_text), NULL, 0, img[0], ref0);
+	big_manifest(s, repo, cfg, strlen(cfg_text), NULL, 0, img[1], odd_referrer);
+	snprintf(json, sizeof(json),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+	         "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	         "\"digest\":\"%s\",\"size\":1},{\"mediaType\":"
+	         "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":1}]}",
+	         img[18], img[19]);
+	fx_blob(s, json, idx);
+	assert_int_equal(store_put_manifest(s, repo, idx, "application/vnd.oci.image.index.v1+json",
+	                                    (int64_t)strlen(json), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(s, idx, img[18], &err), BARGE_OK);
+	assert_int_equal(store_put_ref(s, idx, img[19], &err), BARGE_OK);
+	assert_int_equal(store_put_tag(s, repo, "multi", idx, &err), BARGE_OK);
+	assert_int_equal(store_put_tag(s, repo, "multi-latest", idx, &err), BARGE_OK);
+	fx_commit(s);
+}
+
+static int
+count_tag(const char *tag, void *arg)
+{
+	(void)tag;
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+static int64_t
+big_tags(struct store *s)
+{
+	struct barge_err err;
+	char repo[64];
+	int64_t n = 0;
+	int r;
+
+	for (r = 0; r < BIG_REPOS; r++) {
+		snprintf(repo, sizeof(repo), "edge/big/r%03d", r);
+		assert_int_equal(store_list_tags(s, repo, NULL, 0, count_tag, &n, &err), BARGE_OK);
+	}
+	return n;
+}
+
+static void
+test_gc_20000_tags(void **state)
+{
+	struct fixture *f = *state;
+	static char odd[BIG_REPOS][BIG_IMAGES / 2][DIGEST_STR_MAX];
+	static char odd_ref[BIG_REPOS][DIGEST_STR_MAX];
+	char layers[BIG_IMAGES][DIGEST_STR_MAX], text[16], repo[64], tag[32];
+	struct store_gc_stats dry, real;
+	struct store_rm_stats rm;
+	struct barge_err err;
+	int64_t bundle;
+	int i, r;
+
+	for (i = 0; i < BIG_IMAGES; i++) {
+		snprintf(text, sizeof(text), "layer %02d", i);
+		fx_blob(f->s, text, layers[i]);
+	}
+	fx_begin(f->s);
+	bundle = fx_bundle(f->s, "odd", "1");
+	fx_commit(f->s);
+	for (r = 0; r < BIG_REPOS; r++)
+		big_repo(f->s, r, layers, bundle, odd[r], odd_ref[r]);
+	assert_int_equal(big_tags(f->s), 20000);
+
+	/* Nothing to remove yet: the bundle pins what its tags hold anyway. */
+	assert_int_equal(gc_run(f->s, 0, 0, &real), BARGE_OK);
+	assert_int_equal(real.manifests, 0);
+	assert_int_equal(real.blobs, 0);
+
+	assert_int_equal(store_rm_bundle(f->s, bundle, 1, &rm, &err), BARGE_OK);
+	assert_int_equal(rm.tags, BIG_REPOS * 9 * BIG_TAGS);
+	assert_int_equal(big_tags(f->s), 20000 - BIG_REPOS * 9 * BIG_TAGS);
+
+	/* Per repository: 9 odd images and the referrer of image 1; 9 layers in all. */
+	assert_int_equal(gc_run(f->s, 1, 0, &dry), BARGE_OK);
+	assert_int_equal(gc_run(f->s, 0, 0, &real), BARGE_OK);
+	assert_int_equal(real.manifests, BIG_REPOS * 10);
+	assert_int_equal(real.blobs, BIG_REPOS * 10 + 9);
+	assert_int_equal(real.orphans, 0);
+	assert_int_equal(real.repos, 0);
+	assert_int_equal(dry.manifests, real.manifests);
+	assert_int_equal(dry.blobs, real.blobs);
+	assert_int_equal(dry.bytes, real.bytes);
+	for (i = 0; i < BIG_IMAGES; i++)
+		assert_int_equal(store_blob_exists(f->s, layers[i]), i % 2 == 0 || i >= 18);
+	for (r = 0; r < BIG_REPOS; r++) {
+		snprintf(repo, sizeof(repo), "edge/big/r%03d", r);
+		for (i = 0; i < BIG_IMAGES / 2 - 1; i++)
+			assert_false(store_blob_exists(f->s, odd[r][i]));
+		assert_false(store_blob_exists(f->s, odd_ref[r]));
+		for (i = 0; i < 18; i += 2) {
+			snprintf(tag, sizeof(tag), "v%d.%d", i, BIG_TAGS - 1);
+			assert_true(fx_serves(f->s, repo, tag));
+		}
+		assert_true(fx_serves(f->s, repo, "multi"));
+	}
+
+	/* And then there is nothing left to remove. */
+	assert_int_equal(gc_run(f->s, 0, 0, &real), BARGE_OK);
+	assert_int_equal(real.manifests, 0);
+	assert_int_equal(real.blobs, 0);
+	/* Per repository 11 images, a referrer, the index and the config; 11 layers. */
+	assert_int_equal(count_blob_files(f), BIG_REPOS * 14 + BIG_IMAGES - 9);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_gc_clean_store_removes_nothing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_tag_is_root, fx_setup, fx_teardown),
@@ -444,6 +651,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_gc_respects_load_lock, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_pushed_blob_grace, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_gc_referrer_follows_subject, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_runs_beside_load, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_20000_tags, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
