@@ -29,7 +29,7 @@ load_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: barged load [--data-dir DIR] [--require-signature] [--keys-dir DIR]\n"
-	        "                   [--trusted-key PUB]... [--output text|json] SOURCE...\n"
+	        "                   [--trusted-key PUB]... [-o text|json|yaml] SOURCE...\n"
 	        "\n"
 	        "Loads bundles into the store.  Every blob is checked against its digest;\n"
 	        "a bundle's images and tags appear only when the whole bundle is in, and a\n"
@@ -49,7 +49,7 @@ load_usage(FILE *f)
 	        "  --keys-dir DIR         trusted public keys, every *.pub "
 	        "(default " CONFIG_DEFAULT_KEYS_DIR ")\n"
 	        "  --trusted-key PUB      also trust this public key (repeatable)\n"
-	        "  --output text|json     the summary's form (default text)\n"
+	        "  -o, --output F         the summary's format: text (default), json, yaml\n"
 	        "\n"
 	        "A signed bundle is checked whenever trusted keys are configured.\n"
 	        "\n"
@@ -131,10 +131,10 @@ json_loaded(const char *source, const struct loader_result *r, double secs)
 	                 "source", source, "status", "loaded", "name", r->name, "version",
 	                 r->version, "digest", r->digest, "delta", r->delta, "reloaded",
 	                 r->reloaded, "signer", r->signer[0] != '\0' ? r->signer : NULL, "verified",
-	                 r->verified, "bundle_id", (json_int_t)r->bundle_id, "images",
-	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "blobs_new",
-	                 (json_int_t)r->blobs_new, "blobs_present", (json_int_t)r->blobs_present,
-	                 "bytes", (json_int_t)r->bytes, "bytes_new", (json_int_t)r->bytes_new,
+	                 r->verified, "bundleId", (json_int_t)r->bundle_id, "images",
+	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "blobsNew",
+	                 (json_int_t)r->blobs_new, "blobsPresent", (json_int_t)r->blobs_present,
+	                 "bytes", (json_int_t)r->bytes, "bytesNew", (json_int_t)r->bytes_new,
 	                 "seconds", secs);
 }
 
@@ -189,7 +189,8 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 /* What the command line asks for. */
 struct load_args {
 	const char *data_dir, *keys_dir;
-	int keys_dir_given, require_signature, json;
+	int keys_dir_given, require_signature;
+	enum outfmt fmt;
 	char *trusted[TRUSTED_KEY_MAX];
 	size_t ntrusted;
 };
@@ -212,7 +213,7 @@ load_args(int argc, char **argv, struct load_args *a)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			a->data_dir = optarg;
@@ -233,12 +234,10 @@ load_args(int argc, char **argv, struct load_args *a)
 			a->trusted[a->ntrusted++] = optarg;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				log_error("barged load: --output is text or json, not '%s'",
-				          optarg);
+			if (cmd_parse_output("load", optarg,
+			                     OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML, NULL, NULL,
+			                     &a->fmt) != EXIT_SUCCESS)
 				return EXIT_USAGE;
-			}
-			a->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			load_usage(stdout);
@@ -266,7 +265,8 @@ int
 cmd_load(int argc, char **argv)
 {
 	struct load_args a = { .data_dir = CONFIG_DEFAULT_DATA_DIR,
-		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR };
+		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR,
+		               .fmt = OUTFMT_TEXT };
 	struct loader_opts opts;
 	struct loadsrc ls = { NULL, 0 };
 	struct barge_err err = { 0 };
@@ -285,7 +285,7 @@ cmd_load(int argc, char **argv)
 	if ((status = load_args(argc, argv, &a)) >= 0)
 		return status;
 	status = EXIT_FAILURE;
-	json = a.json;
+	json = a.fmt != OUTFMT_TEXT;
 	opts.require_signature = a.require_signature;
 	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
 	                      &err) != BARGE_OK) {
@@ -318,16 +318,14 @@ cmd_load(int argc, char **argv)
 		out = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "bundles", list,
 		                "loaded", (json_int_t)t.loaded, "failed", (json_int_t)t.failed,
 		                "images", (json_int_t)t.images, "tags", (json_int_t)t.tags,
-		                "blobs_new", (json_int_t)t.blobs_new, "blobs_present",
+		                "blobsNew", (json_int_t)t.blobs_new, "blobsPresent",
 		                (json_int_t)t.blobs_present, "bytes", (json_int_t)t.bytes,
 		                "seconds", since(&t0));
 		list = NULL;
-		if (out == NULL ||
-		    json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-			log_error("cannot write the JSON summary");
+		status = cmd_print_output("load", a.fmt, out);
+		out = NULL;
+		if (status != EXIT_SUCCESS)
 			goto out;
-		}
-		printf("\n");
 	} else if (ls.n > 1) {
 		fmtsize(t.bytes, size, sizeof(size), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 		printf("%zu of %zu bundles loaded%s: %zu images, %zu tags, %zu blobs (%zu new, %zu "

@@ -39,7 +39,7 @@ bundle() {
 		printf '  packs:\n    - name: all\n      images:\n'
 		for n in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$n"; done
 	} >"$IT_TMP/life-$version.yaml"
-	"$BARGE" build "$IT_TMP/life-$version.yaml" -o "$IT_TMP/life-$version.tar.zst" \
+	"$BARGE" build "$IT_TMP/life-$version.yaml" --output-file "$IT_TMP/life-$version.tar.zst" \
 		"${MIRROR[@]}" --cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build-$version.err" ||
 		{ cat "$IT_TMP/build-$version.err"; it_die "barge build life $version"; }
 }

@@ -182,7 +182,8 @@ test_usage_and_failures(void **state)
 	char *help[] = { "load", "--help", NULL };
 	char *none[] = { "load", "--data-dir", f->store, NULL };
 	char *bad_opt[] = { "load", "--frobnicate", HELLO_BUNDLE, NULL };
-	char *bad_output[] = { "load", "--output", "yaml", HELLO_BUNDLE, NULL };
+	char *bad_output[] = { "load", "--output", "xml", HELLO_BUNDLE, NULL };
+	char *path_output[] = { "load", "-o", "load.json", HELLO_BUNDLE, NULL };
 	char *stdin_twice[] = { "load", "--data-dir", f->store, HELLO_BUNDLE, "-", NULL };
 	char *missing[] = { "load", "--data-dir", f->store, "/nonexistent/x.tar.zst", NULL };
 	char *no_bundles[] = { "load", "--data-dir", f->store, empty, NULL };
@@ -195,6 +196,7 @@ test_usage_and_failures(void **state)
 	run_expect(f, 2, 3, none);
 	run_expect(f, 2, 3, bad_opt);
 	run_expect(f, 2, 4, bad_output);
+	run_expect(f, 2, 4, path_output);
 	run_expect(f, 2, 5, stdin_twice);
 	assert_int_equal(run(f, &out, 4, missing), 1);
 	assert_string_equal(out, "");
@@ -342,7 +344,8 @@ test_json_output(void **state)
 	assert_non_null(j = json_loads(out, 0, NULL));
 	assert_int_equal(json_integer_value(json_object_get(j, "loaded")), 1);
 	assert_int_equal(json_integer_value(json_object_get(j, "failed")), 0);
-	assert_int_equal(json_integer_value(json_object_get(j, "blobs_new")), 3);
+	assert_int_equal(json_integer_value(json_object_get(j, "blobsNew")), 3);
+	assert_int_equal(json_integer_value(json_object_get(j, "blobsPresent")), 0);
 	assert_non_null(b = json_array_get(json_object_get(j, "bundles"), 0));
 	assert_string_equal(json_string_value(json_object_get(b, "status")), "loaded");
 	assert_string_equal(json_string_value(json_object_get(b, "name")), "hello");
@@ -350,6 +353,10 @@ test_json_output(void **state)
 	assert_int_equal(json_integer_value(json_object_get(b, "images")), 1);
 	assert_int_equal(json_integer_value(json_object_get(b, "tags")), 1);
 	assert_int_equal(json_integer_value(json_object_get(b, "bytes")), 414 + 159 + 1526);
+	/* camelCase, as every JSON output of both programs. */
+	assert_true(json_integer_value(json_object_get(b, "bundleId")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(b, "bytesNew")), 414 + 159 + 1526);
+	assert_null(json_object_get(b, "blobs_new"));
 	assert_true(json_is_null(json_object_get(b, "signer")) ||
 	            json_object_get(b, "signer") == NULL);
 	json_decref(j);
