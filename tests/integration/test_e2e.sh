@@ -192,12 +192,16 @@ else
 	cat "$IT_TMP/load.err"
 	it_fail "barged load exits 0"
 fi
-if "$BARGED" load --data-dir "$DATA" "$BUNDLE" 2>"$IT_TMP/load2.err"; then
+if "$BARGED" load --data-dir "$DATA" "$BUNDLE" -o json >"$IT_TMP/load2.json" 2>"$IT_TMP/load2.err"; then
 	it_pass "loading the same bundle again exits 0"
 else
 	cat "$IT_TMP/load2.err"
 	it_fail "loading the same bundle again exits 0"
 fi
+it_check_eq "load -o json: reloaded, nothing new, the bundle's id" "true 0 true number" \
+	"$(jq -r '.bundles[0] | "\(.reloaded) \(.blobsNew) \(.blobsPresent > 0) \(.bundleId | type)"' "$IT_TMP/load2.json")"
+it_check_eq "load -o json: every key camelCase" "" \
+	"$(jq -r '[paths | .[-1] | strings | select(test("_"))] | unique | join(" ")' "$IT_TMP/load2.json")"
 
 PTLS=$(it_free_port)
 serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge

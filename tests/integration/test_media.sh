@@ -115,8 +115,11 @@ it_check "README.TXT says how to load" grep -q "barged load /dev/sr0" "$IT_TMP/R
 # Reproducible: the same bundles and SOURCE_DATE_EPOCH give the same bytes.
 touch "$SMALL"
 SOURCE_DATE_EPOCH=0 "$BARGE" iso -q "$SMALL" "$OTHER" "$BIG" --output-file "$IT_TMP/again.iso" \
-	--volume-label EDGE_MEDIA >/dev/null
+	--volume-label EDGE_MEDIA -o json >"$IT_TMP/again.json"
 it_check "same inputs, same image bytes" cmp -s "$ISO" "$IT_TMP/again.iso"
+it_check_eq "iso -o json: the image, its bundles and sizes" \
+	"$IT_TMP/again.iso 3 $(($(it_size "$SMALL") + $(it_size "$OTHER") + $(it_size "$BIG"))) $(it_size "$ISO") null" \
+	"$(jq -r '"\(.file) \(.bundles) \(.bundleBytes) \(.imageBytes) \(.base)"' "$IT_TMP/again.json")"
 rm -f "$IT_TMP/again.iso"
 
 D=$IT_TMP/d-iso
@@ -151,7 +154,11 @@ set +e
 "$BARGE" iso "$SMALL" 2>/dev/null
 rc=$?
 set -e
-it_check_eq "barge iso without -o is a usage error" 2 "$rc"
+it_check_eq "barge iso without --output-file is a usage error" 2 "$rc"
+it_check_refused "barge iso -o ISO is refused, naming --output-file" \
+	"iso: -o/--output $IT_TMP/old.iso: not a format (json, yaml, text); to write the image use --output-file $IT_TMP/old.iso" \
+	"$BARGE" iso "$SMALL" -o "$IT_TMP/old.iso"
+it_check_eq "a refused barge iso -o ISO writes nothing" "" "$(find "$IT_TMP" -maxdepth 1 -name 'old.iso*')"
 
 # A killed barge iso leaves nothing: SIGTERM and SIGINT stop the write
 # (exit by the signal, saying so), SIGKILL finds the image still unnamed
@@ -259,7 +266,7 @@ it_check_eq "hybrid installer ISO: same tags as the bundle file" "$(tags "$D2")"
 mkdir -p "$IT_TMP/stick"
 cp "$BIG" "$IT_TMP/stick/"
 S=$IT_TMP/stick/big-1.0.0.tar.zst
-"$BARGE" split "$S" --size 1M >"$IT_TMP/split.out" 2>"$IT_TMP/split.err" ||
+"$BARGE" split "$S" --size 1M -o json >"$IT_TMP/split.out" 2>"$IT_TMP/split.err" ||
 	it_fail "barge split exits 0: $(cat "$IT_TMP/split.err")"
 NPARTS=$(find "$IT_TMP/stick" -name 'big-1.0.0.tar.zst.part*' | wc -l)
 it_check_eq "split: parts of at most 1 MiB" "$(((($(it_size "$BIG") + 1048575) / 1048576)))" "$NPARTS"
@@ -270,6 +277,9 @@ it_check_eq "split.json: the whole's sha256" "sha256:$(sha "$BIG")" \
 it_check_eq "split.json: each part's sha256" \
 	"$(cd "$IT_TMP/stick" && for p in big-1.0.0.tar.zst.part*; do echo "$p sha256:$(sha "$p")"; done)" \
 	"$(jq -r '.parts[] | "\(.file) \(.sha256)"' "$S.split.json")"
+it_check_eq "split -o json: the whole, the list and every part as written" \
+	"$S sha256:$(sha "$BIG") $S.split.json $(cd "$IT_TMP/stick" && for p in big-1.0.0.tar.zst.part*; do printf '%s sha256:%s %s ' "$IT_TMP/stick/$p" "$(sha "$p")" "$(it_size "$p")"; done)" \
+	"$(jq -r '"\(.file) \(.sha256) \(.list) " + ([.parts[] | "\(.path) \(.sha256) \(.size) "] | join(""))' "$IT_TMP/split.out")"
 rm "$S"
 D=$IT_TMP/d-split
 load "split parts" "$D" "$S.part000"

@@ -112,6 +112,12 @@ fi
 
 # --- the generated files ----------------------------------------------------
 
+# -o is a format in every verb: the old -o DIR is refused, naming --output-dir, and writes nothing.
+it_check_refused "mirror-config -o DIR is refused, naming --output-dir" \
+	"barged mirror-config: -o/--output $IT_TMP/old-etc: not a format (json, yaml, text); to write the configuration into a directory use --output-dir $IT_TMP/old-etc" \
+	"$BARGED" mirror-config --runtime containerd -o "$IT_TMP/old-etc" --config /dev/null --data-dir "$DATA"
+it_check "a refused mirror-config -o DIR writes nothing" test ! -e "$IT_TMP/old-etc"
+
 "$BARGED" mirror-config --runtime containerd --output-dir "$IT_TMP/default" --config /dev/null \
 	--data-dir "$DATA" >/dev/null
 for r in docker.io ghcr.io quay.io registry.k8s.io 127.0.0.1:30003; do
