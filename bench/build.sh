@@ -11,7 +11,7 @@
 # shared by the first half, and one layer of its own per image.
 #
 # Timed, each from a cold cache and an empty output directory:
-#   barge:    barge build PROFILE -o OUT --level 3 --cache-dir EMPTY
+#   barge:    barge build PROFILE --output-file OUT --level 3 --cache-dir EMPTY
 #   pipeline: skopeo copy docker://... oci:LAYOUT:imgN for every image, then
 #             tar -C LAYOUT -cf - . | zstd -T0 -3 -o OUT
 # and barge's peak RSS (/usr/bin/time -v).  Goals: barge <= 0.5x the
@@ -102,7 +102,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 time_barge() {
 	local args t0 t1
 	sync
-	args=(build "$T/profile.yaml" -o "$T/barge.tar.zst" --level 3 --cache-dir "$T/cache" -q)
+	args=(build "$T/profile.yaml" --output-file "$T/barge.tar.zst" --level 3 --cache-dir "$T/cache" -q)
 	[ -z "$JOBS" ] || args+=(--jobs "$JOBS")
 	t0=$(now)
 	SOURCE_DATE_EPOCH=0 /usr/bin/time -v -o "$T/barge.time" "$1" "${args[@]}"

@@ -123,7 +123,7 @@ for r in $(seq 1 "$RUNS"); do
 	: >"$T/du.txt"
 	base_bytes=$(du -sb "$T" | cut -f1)
 	t0=$(now)
-	"$BARGE" iso -q "${FILES[@]}" -o "$T/out/b.iso" >"$T/barge.out" 2>&1 &
+	"$BARGE" iso -q "${FILES[@]}" --output-file "$T/out/b.iso" >"$T/barge.out" 2>&1 &
 	bpid=$!
 	watch_du "$T" "$T/du.txt" "$bpid" &
 	wpid=$!

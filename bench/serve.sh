@@ -164,7 +164,7 @@ spec:
     - name: base
       images: [docker.io/library/bench:1.0]
 EOF
-"$BARGE" build "$T/profile.yaml" -o "$T/bench.tar.zst" --cache-dir "$T/cache" \
+"$BARGE" build "$T/profile.yaml" --output-file "$T/bench.tar.zst" --cache-dir "$T/cache" \
 	--registry-mirror "docker.io=http://127.0.0.1:$RP" >&2
 "$BARGED" load --data-dir "$T/data" "$T/bench.tar.zst" >&2
 rm -rf "$T/cache" "$T/bench.tar.zst"

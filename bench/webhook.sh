@@ -62,7 +62,7 @@ spec:
     - name: base
       images: [docker.io/library/app-a:1.0, docker.io/library/multi:1.0]
 EOF
-"$BARGE" build "$T/profile.yaml" -o "$T/bench.tar.zst" --cache-dir "$T/cache" \
+"$BARGE" build "$T/profile.yaml" --output-file "$T/bench.tar.zst" --cache-dir "$T/cache" \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" 2>"$T/build.err" ||
 	{ cat "$T/build.err"; it_die "barge build failed"; }
 "$BARGED" load --data-dir "$T/data" "$T/bench.tar.zst" 2>"$T/load.err" ||

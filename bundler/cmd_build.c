@@ -25,8 +25,8 @@ static void
 build_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barge build PROFILE... [-o FILE] [options]\n"
-	        "       barge build [PROFILE...] --locked LOCK [-o FILE] [options]\n"
+	        "usage: barge build PROFILE... [--output-file FILE] [options]\n"
+	        "       barge build [PROFILE...] --locked LOCK [--output-file FILE] [options]\n"
 	        "\n"
 	        "Resolves the images the profiles name (or takes the digests LOCK pins),\n"
 	        "pulls them and writes one bundle (default NAME-VERSION.tar.zst).  Builds\n"
@@ -35,7 +35,7 @@ build_usage(FILE *f)
 	        "--locked, the build fails if the profile names other images than the lock.\n"
 	        "\n"
 	        "options:\n"
-	        "  -o, --output-file FILE          the bundle to write\n"
+	        "      --output-file FILE          the bundle to write\n"
 	        "      --locked LOCK               build exactly what LOCK pins\n"
 	        "      --base OLD                  a delta: leave out the blobs OLD (a lock or\n"
 	        "                                  a bundle) has, and list them as required\n"
@@ -44,7 +44,7 @@ build_usage(FILE *f)
 	        "                                  or ~/.cache/barge)\n"
 	        "      --jobs N                    parallel downloads (default 4)\n"
 	        "      --level N                   zstd level 1..19 (default 3)\n"
-	        "      --output text|json          the summary's format (json on stdout, for CI)\n"
+	        "  -o, --output text|json|yaml     the summary's format (default text)\n"
 	        "      --split SIZE                then cut the bundle into FILE.part000, ...\n"
 	        "                                  of at most SIZE (e.g. 3900M) with a parts\n"
 	        "                                  list, and remove FILE (see barge split)\n"
@@ -52,30 +52,21 @@ build_usage(FILE *f)
 	        cmd_net_help);
 }
 
-static int
-print_build_json(const char *output, const struct lock *l, const struct build_stats *st,
-                 double seconds)
+/* The summary as a JSON value; NULL without memory. */
+static json_t *
+build_json(const char *output, const struct lock *l, const struct build_stats *st, double seconds)
 {
-	json_t *o;
-	int rc;
-
-	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s*,s:f}",
-	              "output", output, "name", l->name, "version", l->version, "digest",
-	              st->meta_digest, "images", (json_int_t)st->nimages, "blobs",
-	              (json_int_t)st->nblobs, "sharedBlobs", (json_int_t)st->nshared,
-	              "downloadedBlobs", (json_int_t)st->ndownloaded, "cachedBlobs",
-	              (json_int_t)st->ncached, "requiredBlobs", (json_int_t)st->nrequired,
-	              "blobBytes", (json_int_t)st->blob_bytes, "sharedBytes",
-	              (json_int_t)st->shared_bytes, "requiredBytes", (json_int_t)st->required_bytes,
-	              "downloadedBytes", (json_int_t)st->downloaded_bytes, "fileBytes",
-	              (json_int_t)st->file_bytes, "keyId", st->keyid[0] != '\0' ? st->keyid : NULL,
-	              "seconds", seconds);
-	if (o == NULL)
-		return -1;
-	rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	putchar('\n');
-	json_decref(o);
-	return rc;
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s*,s:f}",
+	                 "output", output, "name", l->name, "version", l->version, "digest",
+	                 st->meta_digest, "images", (json_int_t)st->nimages, "blobs",
+	                 (json_int_t)st->nblobs, "sharedBlobs", (json_int_t)st->nshared,
+	                 "downloadedBlobs", (json_int_t)st->ndownloaded, "cachedBlobs",
+	                 (json_int_t)st->ncached, "requiredBlobs", (json_int_t)st->nrequired,
+	                 "blobBytes", (json_int_t)st->blob_bytes, "sharedBytes",
+	                 (json_int_t)st->shared_bytes, "requiredBytes",
+	                 (json_int_t)st->required_bytes, "downloadedBytes",
+	                 (json_int_t)st->downloaded_bytes, "fileBytes", (json_int_t)st->file_bytes,
+	                 "keyId", st->keyid[0] != '\0' ? st->keyid : NULL, "seconds", seconds);
 }
 
 static void
@@ -101,6 +92,7 @@ on_build_failed(void *arg, const char *msg)
 struct build_args {
 	struct netopts no;
 	struct build_opts o;
+	enum outfmt fmt;
 	const char *locked, *keyfile;
 	const char *const *profiles;
 	size_t nprofiles;
@@ -112,8 +104,8 @@ static int
 parse_args(int argc, char **argv, struct build_args *a)
 {
 	static const struct option longopts[] = {
-		{ "output-file", required_argument, NULL, 'o' },
-		{ "output", required_argument, NULL, OPT_OUTPUT_FMT },
+		{ "output-file", required_argument, NULL, OPT_OUTPUT_FILE },
+		OUTPUT_LONGOPT,
 		{ "cache-dir", required_argument, NULL, OPT_CACHE },
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "jobs", required_argument, NULL, OPT_JOBS },
@@ -135,6 +127,11 @@ parse_args(int argc, char **argv, struct build_args *a)
 			continue;
 		switch (ch) {
 		case 'o':
+			if (cmd_output("build", optarg, OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML,
+			               "the bundle", "--output-file", &a->fmt) != 0)
+				return EXIT_USAGE;
+			break;
+		case OPT_OUTPUT_FILE:
 			a->o.output = optarg;
 			break;
 		case OPT_CACHE:
@@ -216,37 +213,32 @@ out:
 	return rc;
 }
 
-/* The summary on stdout: a line of text, or JSON for CI. */
+/* The summary on stdout: a line of text, or JSON or YAML for CI. */
 static int
 print_summary(const struct build_args *a, const struct build_result *res, int is_signed, double t0)
 {
 	const struct build_stats *st = &res->stats;
 	char in[32], out[32];
 
-	if (a->no.json) {
-		if (print_build_json(res->output, res->lock, st, cmd_now_s() - t0) != 0) {
-			log_error("writing JSON failed");
-			return EXIT_FAILURE;
-		}
-	} else {
-		fmtsize(st->blob_bytes, in, sizeof(in), 0);
-		fmtsize(st->file_bytes, out, sizeof(out), 0);
-		/* Where the blobs came from first, so that the counts add up to the total. */
-		printf("wrote %s: %zu image%s, %zu blobs (%zu downloaded, %zu cached; %zu shared",
-		       res->output, st->nimages, st->nimages == 1 ? "" : "s", st->nblobs,
-		       st->ndownloaded, st->ncached, st->nshared);
-		if (a->o.base != NULL)
-			printf("; %zu more left to the base", st->nrequired);
-		printf("), %s -> %s compressed in %.1f s%s%s\n", in, out, cmd_now_s() - t0,
-		       is_signed ? ", signed by " : "", is_signed ? st->keyid : "");
-	}
+	if (a->fmt != OUTFMT_TEXT)
+		return cmd_print(a->fmt, build_json(res->output, res->lock, st, cmd_now_s() - t0));
+	fmtsize(st->blob_bytes, in, sizeof(in), 0);
+	fmtsize(st->file_bytes, out, sizeof(out), 0);
+	/* Where the blobs came from first, so that the counts add up to the total. */
+	printf("wrote %s: %zu image%s, %zu blobs (%zu downloaded, %zu cached; %zu shared",
+	       res->output, st->nimages, st->nimages == 1 ? "" : "s", st->nblobs, st->ndownloaded,
+	       st->ncached, st->nshared);
+	if (a->o.base != NULL)
+		printf("; %zu more left to the base", st->nrequired);
+	printf("), %s -> %s compressed in %.1f s%s%s\n", in, out, cmd_now_s() - t0,
+	       is_signed ? ", signed by " : "", is_signed ? st->keyid : "");
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int
 cmd_build(int argc, char **argv)
 {
-	struct build_args a = { 0 };
+	struct build_args a = { .fmt = OUTFMT_TEXT };
 	struct build_result res = { 0 };
 	struct build_source src;
 	struct barge_err err;
@@ -263,7 +255,8 @@ cmd_build(int argc, char **argv)
 		log_error("%s", err.msg);
 		goto out;
 	}
-	if (progress_new(stderr, isatty(STDERR_FILENO) && !a.no.json, &pg, &err) != BARGE_OK) {
+	if (progress_new(stderr, isatty(STDERR_FILENO) && a.fmt == OUTFMT_TEXT, &pg, &err) !=
+	    BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}

@@ -17,7 +17,7 @@ static void
 images_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barge images PROFILE... [--no-resolve] [--output json] [options]\n"
+	        "usage: barge images PROFILE... [--no-resolve] [-o text|json|yaml] [options]\n"
 	        "\n"
 	        "Lists the images the profiles name, pinned to the digests their\n"
 	        "registries serve now (or, with --no-resolve, without asking them), with\n"
@@ -25,19 +25,19 @@ images_usage(FILE *f)
 	        "\n"
 	        "options:\n"
 	        "      --no-resolve                list only; no network\n"
-	        "      --output text|json          the format (default text)\n"
+	        "  -o, --output text|json|yaml     the format (default text)\n"
 	        "%s",
 	        cmd_net_help);
 }
 
-static int
-print_images_json(const struct lock *l, int resolved)
+/* The list as a JSON value; NULL without memory. */
+static json_t *
+images_json(const struct lock *l, int resolved)
 {
 	char plat[3 * PLATFORM_FIELD_MAX];
 	json_t *root, *arr, *plats, *o, *origins, *mans;
 	const struct lock_image *im;
 	size_t i, k;
-	int rc = -1;
 
 	arr = json_array();
 	plats = json_array();
@@ -76,13 +76,10 @@ print_images_json(const struct lock *l, int resolved)
 			                                             im->origins[k].col)) != 0)
 				goto out;
 	}
-	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-		goto out;
-	putchar('\n');
-	rc = 0;
+	return root;
 out:
 	json_decref(root);
-	return rc;
+	return NULL;
 }
 
 int
@@ -90,17 +87,18 @@ cmd_images(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-resolve", no_argument, NULL, OPT_NO_RESOLVE },
-		{ "output", required_argument, NULL, OPT_OUTPUT_FMT },
+		OUTPUT_LONGOPT,
 		NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct netopts no = { 0 };
 	const struct lock_image *im;
 	struct lock *l = NULL;
+	enum outfmt fmt = OUTFMT_TEXT;
 	int ch, r, resolve = 1, rc = EXIT_FAILURE;
 	size_t i;
 
-	while ((ch = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:vqh", longopts, NULL)) != -1) {
 		if ((r = cmd_net_option(&no, ch, optarg)) < 0) {
 			rc = EXIT_USAGE;
 			goto out;
@@ -109,6 +107,12 @@ cmd_images(int argc, char **argv)
 			continue;
 		if (ch == OPT_NO_RESOLVE) {
 			resolve = 0;
+		} else if (ch == 'o') {
+			if (cmd_output("images", optarg, OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML,
+			               NULL, NULL, &fmt) != 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
 		} else if (ch == 'h') {
 			images_usage(stdout);
 			rc = EXIT_SUCCESS;
@@ -128,18 +132,15 @@ cmd_images(int argc, char **argv)
 	if ((l = cmd_profiles_to_lock(argv + optind, (size_t)(argc - optind), &no, resolve)) ==
 	    NULL)
 		goto out;
-	if (no.json) {
-		if (print_images_json(l, resolve) != 0) {
-			log_error("writing JSON failed");
-			goto out;
-		}
-	} else {
-		for (i = 0; i < l->nimages; i++) {
-			im = &l->images[i];
-			printf("%s%s%s\t%s %s:%d:%d\n", im->source, resolve ? "\t" : "",
-			       resolve ? im->digest : "", im->origins[0].pack, im->origins[0].file,
-			       im->origins[0].line, im->origins[0].col);
-		}
+	if (fmt != OUTFMT_TEXT) {
+		rc = cmd_print(fmt, images_json(l, resolve));
+		goto out;
+	}
+	for (i = 0; i < l->nimages; i++) {
+		im = &l->images[i];
+		printf("%s%s%s\t%s %s:%d:%d\n", im->source, resolve ? "\t" : "",
+		       resolve ? im->digest : "", im->origins[0].pack, im->origins[0].file,
+		       im->origins[0].line, im->origins[0].col);
 	}
 	rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:

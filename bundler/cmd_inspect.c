@@ -16,26 +16,26 @@
 static void
 inspect_usage(FILE *f)
 {
-	fprintf(f, "usage: barge inspect BUNDLE [--output json]\n"
+	fprintf(f, "usage: barge inspect BUNDLE [-o text|json|yaml]\n"
 	           "\n"
 	           "Describes a bundle: its images, tags and platforms, how many blobs it\n"
 	           "carries and their sizes, the bytes images sharing blobs saved, the blobs a\n"
 	           "delta bundle requires from its base, and the signing key's id.\n"
 	           "\n"
 	           "options:\n"
-	           "      --output text|json  the format (default text)\n"
-	           "  -h, --help              show this help\n"
+	           "  -o, --output text|json|yaml  the format (default text)\n"
+	           "  -h, --help                   show this help\n"
 	           "\n"
 	           "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
-static int
-print_inspect_json(const char *path, const struct inspect_result *r)
+/* The description as a JSON value; NULL without memory. */
+static json_t *
+inspect_json(const char *path, const struct inspect_result *r)
 {
 	const struct bundle_meta *m = r->meta;
 	json_t *root, *plats, *images, *tags;
 	size_t i, k;
-	int rc = -1;
 
 	plats = json_array();
 	images = json_array();
@@ -67,13 +67,10 @@ print_inspect_json(const char *path, const struct inspect_result *r)
 		                                    m->images[i].media_type)) != 0)
 			goto out;
 	}
-	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-		goto out;
-	putchar('\n');
-	rc = 0;
+	return root;
 out:
 	json_decref(root);
-	return rc;
+	return NULL;
 }
 
 static void
@@ -114,19 +111,23 @@ int
 cmd_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, OPT_OUTPUT_FMT },
+		OUTPUT_LONGOPT,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct inspect_opts io = { 0 };
 	struct inspect_result *r = NULL;
-	struct netopts no = { 0 };
+	enum outfmt fmt = OUTFMT_TEXT;
 	struct barge_err err;
 	int ch, rc = EXIT_FAILURE;
 
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (ch == OPT_OUTPUT_FMT && cmd_net_option(&no, ch, optarg) > 0)
+	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		if (ch == 'o') {
+			if (cmd_output("inspect", optarg, OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML,
+			               NULL, NULL, &fmt) != 0)
+				return EXIT_USAGE;
 			continue;
+		}
 		if (ch == 'h') {
 			inspect_usage(stdout);
 			return EXIT_SUCCESS;
@@ -143,14 +144,11 @@ cmd_inspect(int argc, char **argv)
 		log_error("%s", err.msg);
 		goto out;
 	}
-	if (no.json) {
-		if (print_inspect_json(argv[optind], r) != 0) {
-			log_error("writing JSON failed");
-			goto out;
-		}
-	} else {
-		print_inspect_text(argv[optind], r);
+	if (fmt != OUTFMT_TEXT) {
+		rc = cmd_print(fmt, inspect_json(argv[optind], r));
+		goto out;
 	}
+	print_inspect_text(argv[optind], r);
 	rc = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	inspect_result_free(r);

@@ -4,7 +4,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "cmd_opts.h"
@@ -82,14 +81,6 @@ cmd_net_option(struct netopts *n, int ch, const char *arg)
 			return -1;
 		n->cfg.max_attempts = (int)v;
 		return 1;
-	case OPT_OUTPUT_FMT:
-		if (strcmp(arg, "json") == 0) {
-			n->json = 1;
-		} else if (strcmp(arg, "text") != 0) {
-			log_error("--output \"%s\": want text or json", arg);
-			return -1;
-		}
-		return 1;
 	case 'v':
 		log_set_level(LOG_LVL_DEBUG);
 		return 1;
@@ -98,6 +89,31 @@ cmd_net_option(struct netopts *n, int ch, const char *arg)
 		return 1;
 	}
 	return 0;
+}
+
+int
+cmd_output(const char *verb, const char *arg, unsigned allowed, const char *what,
+           const char *write_flag, enum outfmt *fmt)
+{
+	struct barge_err err;
+
+	if (outfmt_parse(arg, allowed, what, write_flag, fmt, &err) != BARGE_OK) {
+		log_error("%s: %s", verb, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_print(enum outfmt fmt, json_t *v)
+{
+	struct barge_err err;
+
+	if (outfmt_print(stdout, fmt, v, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
 }
 
 static void

@@ -1,7 +1,7 @@
 /*
  * cmd_opts: what barge's verbs share: the option codes, the options of the
  * verbs that reach registries (platforms, mirrors, insecure hosts, timeouts,
- * retries, verbosity, --output) and their help text.  Functions here report
+ * retries, verbosity), -o/--output and their help text.  Functions here report
  * usage errors through common/log.h, as verbs do; a struct netopts is its
  * verb's, its client_config cleared by the verb.
  */
@@ -9,10 +9,12 @@
 #define BARGE_CMD_OPTS_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "client.h"
 #include "lock.h"
+#include "outfmt.h"
 #include "platform.h"
 #include "profile.h"
 
@@ -31,7 +33,7 @@ enum {
 	OPT_LOCKED,
 	OPT_BASE,
 	OPT_SIGN_KEY,
-	OPT_OUTPUT_FMT,
+	OPT_OUTPUT_FILE,
 	OPT_NO_RESOLVE,
 	OPT_KEY,
 	OPT_TIMEOUT,
@@ -57,8 +59,13 @@ struct netopts {
 	struct client_config cfg;
 	struct platform plats[PROFILE_PLATFORM_MAX];
 	size_t nplats;
-	int json; /* --output json */
 };
+
+/* -o/--output FORMAT, the one meaning the flag has in every verb (outfmt.h). */
+#define OUTPUT_LONGOPT                                 \
+	{                                              \
+		"output", required_argument, NULL, 'o' \
+	}
 
 /* Parses arg as an integer from lo to hi for flag; -1 (having logged why) when it is not. */
 int cmd_parse_int(const char *flag, const char *arg, long lo, long hi, long *out);
@@ -68,6 +75,17 @@ int cmd_parse_int(const char *flag, const char *arg, long lo, long hi, long *out
  * when not, -1 (having logged why) on a usage error.
  */
 int cmd_net_option(struct netopts *n, int ch, const char *arg);
+
+/*
+ * Parses the value of -o/--output for verb, which prints the formats in
+ * allowed and, where what is not NULL, writes it with write_flag.  0, or -1
+ * having logged what to write instead.
+ */
+int cmd_output(const char *verb, const char *arg, unsigned allowed, const char *what,
+               const char *write_flag, enum outfmt *fmt);
+
+/* Prints v (its reference taken) in fmt on stdout: EXIT_SUCCESS, or EXIT_FAILURE logged. */
+int cmd_print(enum outfmt fmt, json_t *v);
 
 /* Loads profiles and pins them (or, with resolve 0, only lists them); NULL after logging. */
 struct lock *cmd_profiles_to_lock(char **paths, size_t n, struct netopts *no, int resolve);

@@ -3,6 +3,7 @@
  * It owns only its arguments; the lock and the client are resolve.h's.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,15 +16,17 @@ static void
 resolve_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barge resolve PROFILE... [-o LOCK] [options]\n"
+	        "usage: barge resolve PROFILE... [--output-file LOCK] [-o json|yaml] [options]\n"
 	        "\n"
 	        "Resolves every image the profiles name to the digest its registry serves\n"
-	        "now and writes the lock file (default: standard output).  Several\n"
-	        "profiles are merged: name and version of the first, the union of their\n"
-	        "images and platforms.\n"
+	        "now and writes the lock file (a JSON document), or prints it on standard\n"
+	        "output without --output-file.  Several profiles are merged: name and\n"
+	        "version of the first, the union of their images and platforms.\n"
 	        "\n"
 	        "options:\n"
-	        "  -o, --output FILE               the lock file to write (atomically)\n"
+	        "      --output-file LOCK          the lock file to write (atomically)\n"
+	        "  -o, --output json|yaml          print the lock on standard output in this\n"
+	        "                                  format (default json without --output-file)\n"
 	        "%s",
 	        cmd_net_help);
 }
@@ -32,7 +35,8 @@ int
 cmd_resolve(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		OUTPUT_LONGOPT,
+		{ "output-file", required_argument, NULL, OPT_OUTPUT_FILE },
 		NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -40,6 +44,7 @@ cmd_resolve(int argc, char **argv)
 	struct barge_err err;
 	struct lock *l = NULL;
 	const char *output = NULL;
+	enum outfmt fmt = 0;
 	char *text = NULL;
 	size_t len;
 	int ch, r, rc = EXIT_FAILURE;
@@ -52,6 +57,12 @@ cmd_resolve(int argc, char **argv)
 		if (r > 0)
 			continue;
 		if (ch == 'o') {
+			if (cmd_output("resolve", optarg, OUTFMT_JSON | OUTFMT_YAML,
+			               "the lock file", "--output-file", &fmt) != 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+		} else if (ch == OPT_OUTPUT_FILE) {
 			output = optarg;
 		} else if (ch == 'h') {
 			resolve_usage(stdout);
@@ -78,15 +89,25 @@ cmd_resolve(int argc, char **argv)
 		}
 		log_info("wrote %s: %zu image%s pinned", output, l->nimages,
 		         l->nimages == 1 ? "" : "s");
-	} else {
-		if (lock_dump(l, &text, &len, &err) != BARGE_OK) {
-			log_error("%s", err.msg);
-			goto out;
-		}
-		if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-			log_error("writing the lock to standard output failed");
-			goto out;
-		}
+	} else if (fmt == 0) {
+		fmt = OUTFMT_JSON;
+	}
+	if (fmt == 0) {
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+	if (lock_dump(l, &text, &len, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	/* JSON is the lock's own bytes, so that stdout and the file never differ. */
+	if (fmt == OUTFMT_YAML) {
+		rc = cmd_print(fmt, json_loadb(text, len, 0, NULL));
+		goto out;
+	}
+	if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+		log_error("writing the lock to standard output failed");
+		goto out;
 	}
 	rc = EXIT_SUCCESS;
 out:

@@ -1,14 +1,17 @@
 /*
  * barge: the CI-side bundler.
  *
- *   barge resolve PROFILE... -o LOCK   pin every image to its digest
+ *   barge resolve PROFILE... [--output-file LOCK]   pin every image to its digest
  *   barge images PROFILE...            list the images a profile names
  *   barge build PROFILE... | --locked LOCK [--base OLD] [--sign-key KEY]
  *   barge inspect BUNDLE               describe a bundle
  *   barge verify BUNDLE [--key PUB]    check a bundle's signature and every blob
  *   barge keygen --out PREFIX          make an Ed25519 signing key pair
- *   barge iso BUNDLE... -o ISO [--base ISO]  install media holding bundles
+ *   barge iso BUNDLE... --output-file ISO [--base ISO]  install media holding bundles
  *   barge split BUNDLE [--size SIZE]   parts for FAT32 sticks
+ *
+ * -o/--output is the format of what a verb prints (text, json, yaml) in
+ * every verb; files are named with --output-file (outfmt.h).
  *
  * Exit codes: 0 success, 1 failure, 2 usage error.
  *

@@ -7,7 +7,10 @@
 #ifndef BARGE_CMD_H
 #define BARGE_CMD_H
 
+#include <jansson.h>
 #include <stdlib.h>
+
+#include "outfmt.h"
 
 /* A usage error: a bad flag or argument; EXIT_SUCCESS and EXIT_FAILURE are stdlib's. */
 #define EXIT_USAGE 2
@@ -32,5 +35,17 @@ int cmd_mirror_config(int argc, char **argv);
  * EXIT_FAILURE; EXIT_SUCCESS with c to config_free either way.
  */
 int cmd_config_load(const char *verb, const char *path, struct config *c);
+
+/*
+ * -o/--output, one meaning in every verb: the format of what it prints
+ * (outfmt.h).  Checks arg against the formats in allowed; where the verb
+ * writes something (what, with write_flag) a path given to -o is refused
+ * naming that flag.  EXIT_SUCCESS, or EXIT_USAGE logged as "barged VERB: ...".
+ */
+int cmd_parse_output(const char *verb, const char *arg, unsigned allowed, const char *what,
+                     const char *write_flag, enum outfmt *fmt);
+
+/* Prints v (its reference taken) in fmt on stdout: EXIT_SUCCESS, or EXIT_FAILURE logged. */
+int cmd_print_output(const char *verb, enum outfmt fmt, json_t *v);
 
 #endif

@@ -55,46 +55,20 @@ open_existing(const char *verb, const char *dir, struct store **s)
 	return EXIT_SUCCESS;
 }
 
-/* Parses --output: 1 for json, 0 for text, -1 for anything else. */
-static int
-output_json(const char *verb, const char *v)
-{
-	if (strcmp(v, "json") == 0)
-		return 1;
-	if (strcmp(v, "text") == 0)
-		return 0;
-	log_error("barged %s: --output must be text or json, not '%s'", verb, v);
-	return -1;
-}
-
-/* Prints a JSON value on stdout and frees it; 0 on success. */
-static int
-json_out(json_t *v)
-{
-	int rc = -1;
-
-	if (v != NULL)
-		rc = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(v);
-	if (rc == 0)
-		fputc('\n', stdout);
-	return rc == 0 ? 0 : -1;
-}
-
 /* --- ls ------------------------------------------------------------------- */
 
 static void
 ls_usage(FILE *f)
 {
-	fprintf(f, "usage: barged ls [images|bundles] [--data-dir DIR] [--output text|json]\n"
+	fprintf(f, "usage: barged ls [images|bundles] [--data-dir DIR] [-o text|json]\n"
 	           "\n"
 	           "Lists the images of the store (default) or the bundles loaded into it.\n"
 	           "images: repository, tags, digest, media type, size (the bytes of every\n"
 	           "blob it reaches, as stored) and the bundles pinning it.\n"
 	           "bundles: id, name, version, when loaded, images pinned, bytes.\n"
 	           "\n"
-	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
-	           "  --output FORMAT  text (default) or json\n"
+	           "  --data-dir DIR          the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
+	           "  -o, --output FORMAT     text (default) or json\n"
 	           "\n"
 	           "Exit status: 0 listed, 1 failed, 2 usage error.\n");
 }
@@ -215,6 +189,7 @@ cmd_ls(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	struct ls l = { 0 };
+	enum outfmt fmt = OUTFMT_TEXT;
 	int c, rc, status = EXIT_FAILURE;
 
 	optind = 1;
@@ -225,8 +200,10 @@ cmd_ls(int argc, char **argv)
 			data_dir = optarg;
 			break;
 		case 'o':
-			if ((l.json = output_json("ls", optarg)) < 0)
+			if (cmd_parse_output("ls", optarg, OUTFMT_TEXT | OUTFMT_JSON, NULL, NULL,
+			                     &fmt) != EXIT_SUCCESS)
 				return EXIT_USAGE;
+			l.json = fmt == OUTFMT_JSON;
 			break;
 		case 'h':
 			ls_usage(stdout);
@@ -280,7 +257,7 @@ out:
 static void
 rm_usage(FILE *f)
 {
-	fprintf(f, "usage: barged rm [--data-dir DIR] [--untag] BUNDLE\n"
+	fprintf(f, "usage: barged rm [--data-dir DIR] [--untag] [-o text|json|yaml] BUNDLE\n"
 	           "\n"
 	           "Removes a bundle's record and unpins its images.  BUNDLE is an id (see\n"
 	           "'barged ls bundles'), a name, or NAME:VERSION; naming several bundles is\n"
@@ -290,6 +267,7 @@ rm_usage(FILE *f)
 	           "\n"
 	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --untag          also remove the tags of the images only it pinned\n"
+	           "  -o, --output F   text (default), json or yaml\n"
 	           "\n"
 	           "Exit status: 0 removed, 1 failed or no single match, 2 usage error.\n");
 }
@@ -297,6 +275,7 @@ rm_usage(FILE *f)
 struct matches {
 	int64_t id;
 	char what[400]; /* NAME:VERSION of the last match */
+	char name[256], version[144];
 	size_t n;
 	char list[2048];
 	size_t used;
@@ -311,6 +290,8 @@ rm_match(const struct store_bundle *b, void *arg)
 
 	m->id = b->id;
 	snprintf(m->what, sizeof(m->what), "%s:%s", b->name, b->version);
+	snprintf(m->name, sizeof(m->name), "%s", b->name);
+	snprintf(m->version, sizeof(m->version), "%s", b->version);
 	m->n++;
 	iso_time(b->loaded_at, when, sizeof(when));
 	if (m->used < sizeof(m->list)) {
@@ -328,6 +309,7 @@ cmd_rm(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "untag", no_argument, NULL, 'u' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -336,17 +318,23 @@ cmd_rm(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct matches m;
 	struct store *s = NULL;
+	enum outfmt fmt = OUTFMT_TEXT;
 	int c, untag = 0, status = EXIT_FAILURE;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data_dir = optarg;
 			break;
 		case 'u':
 			untag = 1;
+			break;
+		case 'o':
+			if (cmd_parse_output("rm", optarg, OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML,
+			                     NULL, NULL, &fmt) != EXIT_SUCCESS)
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			rm_usage(stdout);
@@ -384,6 +372,14 @@ cmd_rm(int argc, char **argv)
 		log_error("barged rm: %s", err.msg);
 		goto out;
 	}
+	if (fmt != OUTFMT_TEXT) {
+		status = cmd_print_output("rm", fmt,
+		                          json_pack("{s:I,s:s,s:s,s:I,s:I}", "id", (json_int_t)m.id,
+		                                    "name", m.name, "version", m.version, "pins",
+		                                    (json_int_t)st.pins, "tags",
+		                                    (json_int_t)(untag ? st.tags : 0)));
+		goto out;
+	}
 	printf("removed bundle %" PRId64 " (%s): %" PRId64 " image pin%s", m.id, m.what, st.pins,
 	       st.pins == 1 ? "" : "s");
 	if (untag)
@@ -402,7 +398,7 @@ gc_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: barged gc [--data-dir DIR] [--dry-run] [-v] [--grace SECONDS]\n"
-	        "                 [--wait SECONDS]\n"
+	        "                 [--wait SECONDS] [-o text|json|yaml]\n"
 	        "\n"
 	        "Mark and sweep: keeps every image a tag, a bundle or an open upload holds\n"
 	        "and removes the rest, rows first, then files.  Blob files no row ever named\n"
@@ -411,26 +407,41 @@ gc_usage(FILE *f)
 	        "\n"
 	        "  --data-dir DIR    the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	        "  --dry-run         report what would be removed, remove nothing\n"
-	        "  -v, --verbose     name every manifest and blob\n"
+	        "  -v, --verbose     name every manifest and blob (on stderr with -o json)\n"
 	        "  --grace SECONDS   keep younger orphan blob files (default %d)\n"
 	        "  --wait SECONDS    wait this long for a running load (default %d)\n"
+	        "  -o, --output F    text (default), json or yaml\n"
 	        "\n"
 	        "Exit status: 0 done, 1 failed (or the store stayed busy), 2 usage error.\n",
 	        DEFAULT_GRACE_S, DEFAULT_WAIT_S);
 }
 
+/* How gc -v names what it removes: on stdout, or logged when stdout is a document. */
+struct gc_out {
+	int verbose;
+	enum outfmt fmt;
+};
+
 static void
 gc_manifest(const char *repo, const char *digest, void *arg)
 {
-	if (*(int *)arg)
+	const struct gc_out *g = arg;
+
+	if (g->verbose && g->fmt == OUTFMT_TEXT)
 		printf("manifest %s@%s\n", repo, digest);
+	else if (g->verbose)
+		log_info("manifest %s@%s", repo, digest);
 }
 
 static void
 gc_blob(const char *digest, int64_t size, int orphan, void *arg)
 {
-	if (*(int *)arg)
+	const struct gc_out *g = arg;
+
+	if (g->verbose && g->fmt == OUTFMT_TEXT)
 		printf("blob %s %" PRId64 "%s\n", digest, size, orphan ? " (orphan)" : "");
+	else if (g->verbose)
+		log_info("blob %s %" PRId64 "%s", digest, size, orphan ? " (orphan)" : "");
 }
 
 /* A non-negative number of seconds up to max. */
@@ -456,6 +467,7 @@ cmd_gc(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -465,13 +477,14 @@ cmd_gc(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	int64_t wait_s = DEFAULT_WAIT_S;
+	struct gc_out g = { 0, OUTFMT_TEXT };
 	char size[32];
-	int c, verbose = 0, status = EXIT_FAILURE;
+	int c, status = EXIT_FAILURE;
 
 	o.grace_s = DEFAULT_GRACE_S;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hnv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hnvo:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data_dir = optarg;
@@ -480,7 +493,12 @@ cmd_gc(int argc, char **argv)
 			o.dry_run = 1;
 			break;
 		case 'v':
-			verbose = 1;
+			g.verbose = 1;
+			break;
+		case 'o':
+			if (cmd_parse_output("gc", optarg, OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML,
+			                     NULL, NULL, &g.fmt) != EXIT_SUCCESS)
+				return EXIT_USAGE;
 			break;
 		case 'g':
 		case 'w':
@@ -510,9 +528,20 @@ cmd_gc(int argc, char **argv)
 	o.lock_wait_ms = (int)(wait_s * 1000);
 	o.on_manifest = gc_manifest;
 	o.on_blob = gc_blob;
-	o.arg = &verbose;
+	o.arg = &g;
 	if (store_gc(s, &o, &st, &err) != BARGE_OK) {
 		log_error("barged gc: %s", err.msg);
+		goto out;
+	}
+	if (g.fmt != OUTFMT_TEXT) {
+		status = cmd_print_output(
+		        "gc", g.fmt,
+		        json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dryRun", o.dry_run,
+		                  "manifests", (json_int_t)st.manifests, "repositories",
+		                  (json_int_t)st.repos, "blobs", (json_int_t)st.blobs, "orphans",
+		                  (json_int_t)st.orphans, "bytes", (json_int_t)st.bytes,
+		                  "keptOrphans", (json_int_t)st.kept_orphans, "deferred",
+		                  (json_int_t)st.deferred, "graceSeconds", (json_int_t)o.grace_s));
 		goto out;
 	}
 	fmtsize(st.bytes, size, sizeof(size), FMTSIZE_UPTO_TIB);
@@ -538,7 +567,7 @@ out:
 static void
 fsck_usage(FILE *f)
 {
-	fprintf(f, "usage: barged fsck [--data-dir DIR] [--repair] [--output text|json]\n"
+	fprintf(f, "usage: barged fsck [--data-dir DIR] [--repair] [-o text|json|yaml]\n"
 	           "\n"
 	           "Re-hashes every blob file and checks every reference: manifests have\n"
 	           "their blobs and parse, references and tags point at what exists.  Prints\n"
@@ -548,7 +577,7 @@ fsck_usage(FILE *f)
 	           "\n"
 	           "  --data-dir DIR   the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
 	           "  --repair         remove what is broken\n"
-	           "  --output FORMAT  text (default) or json\n"
+	           "  -o, --output F   text (default), json or yaml\n"
 	           "\n"
 	           "Exit status: 0 clean (or, with --repair, everything found repaired),\n"
 	           "1 problems remain or fsck failed, 2 usage error.\n");
@@ -590,8 +619,9 @@ cmd_fsck(int argc, char **argv)
 	struct barge_err err = { 0 };
 	struct fsck_out fo = { 0 };
 	struct store *s = NULL;
+	enum outfmt fmt = OUTFMT_TEXT;
 	char size[32];
-	int c, clean, status = EXIT_FAILURE;
+	int c, rc, clean, status = EXIT_FAILURE;
 
 	optind = 1;
 	opterr = 0;
@@ -604,8 +634,11 @@ cmd_fsck(int argc, char **argv)
 			o.repair = 1;
 			break;
 		case 'o':
-			if ((fo.json = output_json("fsck", optarg)) < 0)
+			if (cmd_parse_output("fsck", optarg,
+			                     OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML, NULL, NULL,
+			                     &fmt) != EXIT_SUCCESS)
 				return EXIT_USAGE;
+			fo.json = fmt != OUTFMT_TEXT;
 			break;
 		case 'h':
 			fsck_usage(stdout);
@@ -638,18 +671,18 @@ cmd_fsck(int argc, char **argv)
 	}
 	clean = st.problems == 0 || (o.repair && st.unrepaired == 0);
 	if (fo.json) {
-		if (json_out(json_pack(
-		            "{s:b,s:I,s:I,s:I,s:o,s:{s:I,s:I,s:I,s:I,s:I}}", "clean", clean,
-		            "blobs", (json_int_t)st.blobs, "bytes", (json_int_t)st.bytes,
-		            "manifests", (json_int_t)st.manifests, "problems", fo.problems,
-		            "repaired", "files", (json_int_t)st.removed_files, "manifests",
-		            (json_int_t)st.removed_manifests, "tags", (json_int_t)st.removed_tags,
-		            "pins", (json_int_t)st.removed_pins, "unrepaired",
-		            (json_int_t)st.unrepaired)) != 0) {
-			fo.problems = NULL;
-			goto out;
-		}
+		rc = cmd_print_output(
+		        "fsck", fmt,
+		        json_pack("{s:b,s:I,s:I,s:I,s:o,s:{s:I,s:I,s:I,s:I,s:I}}", "clean", clean,
+		                  "blobs", (json_int_t)st.blobs, "bytes", (json_int_t)st.bytes,
+		                  "manifests", (json_int_t)st.manifests, "problems", fo.problems,
+		                  "repaired", "files", (json_int_t)st.removed_files, "manifests",
+		                  (json_int_t)st.removed_manifests, "tags",
+		                  (json_int_t)st.removed_tags, "pins", (json_int_t)st.removed_pins,
+		                  "unrepaired", (json_int_t)st.unrepaired));
 		fo.problems = NULL;
+		if (rc != EXIT_SUCCESS)
+			goto out;
 	} else {
 		fmtsize(st.bytes, size, sizeof(size), FMTSIZE_UPTO_TIB);
 		printf("checked %" PRId64 " blob%s (%s), %" PRId64 " manifest%s: %" PRId64

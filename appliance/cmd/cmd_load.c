@@ -30,7 +30,7 @@ load_usage(FILE *f)
 	fprintf(f,
 	        "usage: barged load [--data-dir DIR] [--require-signature] [--keys-dir DIR]\n"
 	        "                   [--trusted-key PUB]... [--tags move|keep|refuse]\n"
-	        "                   [--output text|json] SOURCE...\n"
+	        "                   [-o text|json|yaml] SOURCE...\n"
 	        "\n"
 	        "Loads bundles into the store.  Every blob is checked against its digest;\n"
 	        "a bundle's images and tags appear only when the whole bundle is in, and a\n"
@@ -53,7 +53,7 @@ load_usage(FILE *f)
 	        "  --tags POLICY          a tag the store has on another digest: move it (the\n"
 	        "                         default), keep it, or refuse the bundle; each one\n"
 	        "                         is reported\n"
-	        "  --output text|json     the summary's form (default text)\n"
+	        "  -o, --output F         the summary's format: text (default), json, yaml\n"
 	        "\n"
 	        "A signed bundle is checked whenever trusted keys are configured.\n"
 	        "\n"
@@ -135,10 +135,10 @@ tag_moved(void *arg, const struct loader_tag_move *m)
 
 	if (m->old_name[0] != '\0')
 		set_by = json_pack("{s:s, s:s}", "name", m->old_name, "version", m->old_version);
-	json_array_append_new(
-	        arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "repository", m->repository, "tag",
-	                       m->tag, "old_digest", m->old_digest, "new_digest", m->new_digest,
-	                       "old_bundle", set_by, "action", m->kept ? "kept" : "moved"));
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "repository",
+	                                     m->repository, "tag", m->tag, "oldDigest",
+	                                     m->old_digest, "newDigest", m->new_digest, "oldBundle",
+	                                     set_by, "action", m->kept ? "kept" : "moved"));
 }
 
 /* One line per tag moved or kept, under the bundle's summary line. */
@@ -151,7 +151,7 @@ print_moves(json_t *moves)
 
 	json_array_foreach(moves, i, m)
 	{
-		by = json_object_get(m, "old_bundle");
+		by = json_object_get(m, "oldBundle");
 		if (json_is_object(by))
 			snprintf(set_by, sizeof(set_by), "bundle %s %s",
 			         json_string_value(json_object_get(by, "name")),
@@ -162,14 +162,14 @@ print_moves(json_t *moves)
 			printf("  tag %s:%s kept on %s (set by %s), not moved to %s\n",
 			       json_string_value(json_object_get(m, "repository")),
 			       json_string_value(json_object_get(m, "tag")),
-			       json_string_value(json_object_get(m, "old_digest")), set_by,
-			       json_string_value(json_object_get(m, "new_digest")));
+			       json_string_value(json_object_get(m, "oldDigest")), set_by,
+			       json_string_value(json_object_get(m, "newDigest")));
 		else
 			printf("  tag %s:%s moved from %s (set by %s) to %s\n",
 			       json_string_value(json_object_get(m, "repository")),
 			       json_string_value(json_object_get(m, "tag")),
-			       json_string_value(json_object_get(m, "old_digest")), set_by,
-			       json_string_value(json_object_get(m, "new_digest")));
+			       json_string_value(json_object_get(m, "oldDigest")), set_by,
+			       json_string_value(json_object_get(m, "newDigest")));
 	}
 }
 
@@ -181,12 +181,12 @@ json_loaded(const char *source, const struct loader_result *r, json_t *moves, do
 	                 "source", source, "status", "loaded", "name", r->name, "version",
 	                 r->version, "digest", r->digest, "delta", r->delta, "reloaded",
 	                 r->reloaded, "signer", r->signer[0] != '\0' ? r->signer : NULL, "verified",
-	                 r->verified, "bundle_id", (json_int_t)r->bundle_id, "images",
-	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "tags_moved",
-	                 (json_int_t)r->tags_moved, "tags_kept", (json_int_t)r->tags_kept,
-	                 "blobs_new", (json_int_t)r->blobs_new, "blobs_present",
-	                 (json_int_t)r->blobs_present, "bytes", (json_int_t)r->bytes, "bytes_new",
-	                 (json_int_t)r->bytes_new, "tag_moves", moves, "seconds", secs);
+	                 r->verified, "bundleId", (json_int_t)r->bundle_id, "images",
+	                 (json_int_t)r->images, "tags", (json_int_t)r->tags, "tagsMoved",
+	                 (json_int_t)r->tags_moved, "tagsKept", (json_int_t)r->tags_kept,
+	                 "blobsNew", (json_int_t)r->blobs_new, "blobsPresent",
+	                 (json_int_t)r->blobs_present, "bytes", (json_int_t)r->bytes, "bytesNew",
+	                 (json_int_t)r->bytes_new, "tagMoves", moves, "seconds", secs);
 }
 
 /* Loads one item; reports it and adds it to the totals and the JSON list. */
@@ -247,7 +247,8 @@ out:
 /* What the command line asks for. */
 struct load_args {
 	const char *data_dir, *keys_dir;
-	int keys_dir_given, require_signature, json;
+	int keys_dir_given, require_signature;
+	enum outfmt fmt;
 	enum loader_tags tags;
 	char *trusted[TRUSTED_KEY_MAX];
 	size_t ntrusted;
@@ -272,7 +273,7 @@ load_args(int argc, char **argv, struct load_args *a)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			a->data_dir = optarg;
@@ -293,12 +294,10 @@ load_args(int argc, char **argv, struct load_args *a)
 			a->trusted[a->ntrusted++] = optarg;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				log_error("barged load: --output is text or json, not '%s'",
-				          optarg);
+			if (cmd_parse_output("load", optarg,
+			                     OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML, NULL, NULL,
+			                     &a->fmt) != EXIT_SUCCESS)
 				return EXIT_USAGE;
-			}
-			a->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'T':
 			if (strcmp(optarg, "move") == 0)
@@ -339,7 +338,8 @@ int
 cmd_load(int argc, char **argv)
 {
 	struct load_args a = { .data_dir = CONFIG_DEFAULT_DATA_DIR,
-		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR };
+		               .keys_dir = CONFIG_DEFAULT_KEYS_DIR,
+		               .fmt = OUTFMT_TEXT };
 	struct loader_opts opts;
 	struct loadsrc ls = { NULL, 0 };
 	struct barge_err err = { 0 };
@@ -358,7 +358,7 @@ cmd_load(int argc, char **argv)
 	if ((status = load_args(argc, argv, &a)) >= 0)
 		return status;
 	status = EXIT_FAILURE;
-	json = a.json;
+	json = a.fmt != OUTFMT_TEXT;
 	opts.require_signature = a.require_signature;
 	opts.tags = a.tags;
 	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
@@ -392,16 +392,14 @@ cmd_load(int argc, char **argv)
 		out = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "bundles", list,
 		                "loaded", (json_int_t)t.loaded, "failed", (json_int_t)t.failed,
 		                "images", (json_int_t)t.images, "tags", (json_int_t)t.tags,
-		                "blobs_new", (json_int_t)t.blobs_new, "blobs_present",
+		                "blobsNew", (json_int_t)t.blobs_new, "blobsPresent",
 		                (json_int_t)t.blobs_present, "bytes", (json_int_t)t.bytes,
 		                "seconds", since(&t0));
 		list = NULL;
-		if (out == NULL ||
-		    json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-			log_error("cannot write the JSON summary");
+		status = cmd_print_output("load", a.fmt, out);
+		out = NULL;
+		if (status != EXIT_SUCCESS)
 			goto out;
-		}
-		printf("\n");
 	} else if (ls.n > 1) {
 		fmtsize(t.bytes, size, sizeof(size), FMTSIZE_BYTES_WORD | FMTSIZE_UPTO_TIB);
 		printf("%zu of %zu bundles loaded%s: %zu images, %zu tags, %zu blobs (%zu new, %zu "

@@ -16,7 +16,8 @@ static void
 mirror_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barged mirror-config --runtime containerd|crio -o DIR [--config FILE]\n"
+	        "usage: barged mirror-config --runtime containerd|crio --output-dir DIR\n"
+	        "                            [--config FILE]\n"
 	        "                            [--endpoint HOST:PORT] [--registry NAME[=SERVER]]...\n"
 	        "                            [--data-dir DIR] [--ca FILE] [--project P]\n"
 	        "\n"
@@ -30,7 +31,7 @@ mirror_usage(FILE *f)
 	        "                         registry.config_path at DIR/certs.d);\n"
 	        "                         crio: DIR/registries.conf.d/50-barge.conf and\n"
 	        "                         DIR/certs.d/<endpoint>/ca.crt (DIR is /etc/containers)\n"
-	        "  -o, --output DIR       where to write\n"
+	        "  --output-dir DIR       where to write\n"
 	        "  --config FILE          read settings from FILE (default %s, if present)\n"
 	        "  --endpoint HOST:PORT   barged's registry as nodes reach it\n"
 	        "                         (default: webhook.advertise, 127.0.0.1:30003)\n"
@@ -50,6 +51,7 @@ mirror_args(int argc, char **argv, const char **cfg, struct mirrorcfg_opts *o, c
 {
 	static const struct option longopts[] = {
 		{ "runtime", required_argument, NULL, 'r' },
+		{ "output-dir", required_argument, NULL, 'O' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "endpoint", required_argument, NULL, 'e' },
@@ -61,6 +63,7 @@ mirror_args(int argc, char **argv, const char **cfg, struct mirrorcfg_opts *o, c
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *runtime = NULL;
+	enum outfmt fmt;
 	int ch;
 
 	optind = 1;
@@ -71,6 +74,13 @@ mirror_args(int argc, char **argv, const char **cfg, struct mirrorcfg_opts *o, c
 			runtime = optarg;
 			break;
 		case 'o':
+			/* Only text: -o is here to say where a directory goes now. */
+			if (cmd_parse_output("mirror-config", optarg, OUTFMT_TEXT,
+			                     "the configuration into a directory", "--output-dir",
+			                     &fmt) != EXIT_SUCCESS)
+				return EXIT_USAGE;
+			break;
+		case 'O':
 			o->out = optarg;
 			break;
 		case 'c':
@@ -110,8 +120,9 @@ mirror_args(int argc, char **argv, const char **cfg, struct mirrorcfg_opts *o, c
 		if (optind != argc)
 			log_error("barged mirror-config: unexpected argument '%s'", argv[optind]);
 		else
-			log_error("barged mirror-config: --runtime containerd|crio and -o DIR "
-			          "are required");
+			log_error(
+			        "barged mirror-config: --runtime containerd|crio and --output-dir "
+			        "DIR are required");
 		mirror_usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -17,9 +17,9 @@ static void
 token_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barged token create [--name NAME] [--data-dir DIR] [--config FILE]\n"
-	        "       barged token ls [--data-dir DIR] [--config FILE]\n"
-	        "       barged token rm NAME [--data-dir DIR] [--config FILE]\n"
+	        "usage: barged token create [--name NAME] [--data-dir DIR] [--config FILE] [-o F]\n"
+	        "       barged token ls [--data-dir DIR] [--config FILE] [-o F]\n"
+	        "       barged token rm NAME [--data-dir DIR] [--config FILE] [-o F]\n"
 	        "\n"
 	        "Read-only tokens pull and nothing else.  create prints the token once;\n"
 	        "clients send it as Basic NAME:TOKEN (docker login -u NAME, skopeo --creds,\n"
@@ -28,21 +28,33 @@ token_usage(FILE *f)
 	        "\n"
 	        "  --name NAME      the token's name, 1-64 of A-Z a-z 0-9 . _ - (default ro-TIME)\n"
 	        "  --data-dir DIR   where tokens.json lives (default: data_dir of the config)\n"
-	        "  --config FILE    configuration (default %s)\n",
+	        "  --config FILE    configuration (default %s)\n"
+	        "  -o, --output F   text (default), json or yaml: create {name, token},\n"
+	        "                   ls [{name, created}], rm {name, removed}\n",
 	        CONFIG_DEFAULT_PATH);
 }
+
+/* Where token ls goes: lines on stdout, or a list printed at the end. */
+struct token_ls {
+	json_t *list; /* NULL for text */
+	int failed;
+};
 
 static void
 token_print(const char *name, long long created, void *arg)
 {
+	struct token_ls *ls = arg;
 	char when[32] = "-";
 	time_t t = (time_t)created;
 	struct tm tm;
 
-	(void)arg;
 	if (created > 0 && gmtime_r(&t, &tm) != NULL)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%-40s %s\n", name, when);
+	if (ls->list == NULL)
+		printf("%-40s %s\n", name, when);
+	else if (json_array_append_new(ls->list, json_pack("{s:s,s:s?}", "name", name, "created",
+	                                                   created > 0 ? when : NULL)) != 0)
+		ls->failed = 1;
 }
 
 int
@@ -52,12 +64,15 @@ cmd_token(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *data_dir = NULL, *config_path = NULL, *verb;
 	struct barge_err err = { 0 };
 	struct config c = { 0 };
+	struct token_ls ls = { NULL, 0 };
+	enum outfmt fmt = OUTFMT_TEXT;
 	char *token = NULL, defname[32];
 	int o, status = EXIT_FAILURE;
 
@@ -68,7 +83,7 @@ cmd_token(int argc, char **argv)
 	verb = argv[1];
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
+	while ((o = getopt_long(argc - 1, argv + 1, "ho:", longopts, NULL)) != -1) {
 		switch (o) {
 		case 'n':
 			name = optarg;
@@ -78,6 +93,12 @@ cmd_token(int argc, char **argv)
 			break;
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'o':
+			if (cmd_parse_output("token", optarg,
+			                     OUTFMT_TEXT | OUTFMT_JSON | OUTFMT_YAML, NULL, NULL,
+			                     &fmt) != EXIT_SUCCESS)
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			token_usage(stdout);
@@ -103,19 +124,42 @@ cmd_token(int argc, char **argv)
 			log_error("barged token: %s", err.msg);
 			goto out;
 		}
-		printf("%s\n", token);
 		log_info("barged token: created read-only token \"%s\"; it is shown only this once",
 		         name);
+		if (fmt == OUTFMT_TEXT)
+			printf("%s\n", token);
+		else
+			status = cmd_print_output(
+			        "token", fmt, json_pack("{s:s,s:s}", "name", name, "token", token));
 		explicit_bzero(token, strlen(token));
 		free(token);
+		if (fmt != OUTFMT_TEXT)
+			goto out;
 	} else if (strcmp(verb, "ls") == 0 && optind + 1 == argc) {
-		if (auth_ro_list(data_dir, token_print, NULL, &err) != BARGE_OK) {
+		if (fmt != OUTFMT_TEXT && (ls.list = json_array()) == NULL)
+			goto out;
+		if (auth_ro_list(data_dir, token_print, &ls, &err) != BARGE_OK) {
 			log_error("barged token: %s", err.msg);
+			goto out;
+		}
+		if (ls.failed) {
+			log_error("barged token: out of memory");
+			goto out;
+		}
+		if (fmt != OUTFMT_TEXT) {
+			status = cmd_print_output("token", fmt, ls.list);
+			ls.list = NULL;
 			goto out;
 		}
 	} else if (strcmp(verb, "rm") == 0 && optind + 2 == argc) {
 		if (auth_ro_remove(data_dir, argv[optind + 1], &err) != BARGE_OK) {
 			log_error("barged token: %s", err.msg);
+			goto out;
+		}
+		if (fmt != OUTFMT_TEXT) {
+			status = cmd_print_output(
+			        "token", fmt,
+			        json_pack("{s:s,s:b}", "name", argv[optind + 1], "removed", 1));
 			goto out;
 		}
 	} else {
@@ -125,6 +169,7 @@ cmd_token(int argc, char **argv)
 	}
 	status = EXIT_SUCCESS;
 out:
+	json_decref(ls.list);
 	config_free(&c);
 	return status;
 }

@@ -251,9 +251,9 @@ job_done(struct http_req *req, int rc, void *arg)
 		              r->digest, "delta", r->delta, "reloaded", r->reloaded, "signer",
 		              r->signer[0] != '\0' ? r->signer : NULL, "verified", r->verified,
 		              "images", (json_int_t)r->images, "tags", (json_int_t)r->tags,
-		              "blobs_new", (json_int_t)r->blobs_new, "blobs_present",
+		              "blobsNew", (json_int_t)r->blobs_new, "blobsPresent",
 		              (json_int_t)r->blobs_present, "bytes", (json_int_t)r->bytes,
-		              "bytes_new", (json_int_t)r->bytes_new, "seconds", since(&j->start));
+		              "bytesNew", (json_int_t)r->bytes_new, "seconds", since(&j->start));
 		respond_json(req, status, b);
 		json_decref(b);
 	}

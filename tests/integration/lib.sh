@@ -39,6 +39,24 @@ it_check_eq() { # it_check_eq DESCRIPTION EXPECTED ACTUAL
 		it_fail "$1 (expected '$2', got '$3')"
 	fi
 }
+# it_check_refused DESCRIPTION MESSAGE COMMAND... : COMMAND is a usage error
+# (exit 2) whose stderr has MESSAGE (fixed string) and whose stdout is empty.
+it_check_refused() {
+	local what=$1 want=$2 rc=0 out err
+	shift 2
+	out=$(mktemp) err=$(mktemp)
+	"$@" >"$out" 2>"$err" || rc=$?
+	if [ "$rc" = 2 ] && grep -qF -- "$want" "$err" && [ ! -s "$out" ]; then
+		it_pass "$what"
+	else
+		it_fail "$what (exit $rc, stderr: $(head -c 300 "$err"))"
+	fi
+	rm -f "$out" "$err"
+}
+# it_yaml2json: YAML on stdin as compact JSON on stdout, for comparing with jq -c.
+it_yaml2json() {
+	python3 -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)' | jq -c .
+}
 it_summary() {
 	if [ "$IT_FAILS" -ne 0 ]; then
 		printf '%d check(s) FAILED\n' "$IT_FAILS"
@@ -461,7 +479,7 @@ it_build_bundle() {
 		printf '  packs:\n    - name: all\n      images:\n'
 		for img in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$img"; done
 	} >"$IT_TMP/$name-$version.yaml"
-	SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/$name-$version.yaml" -o "$out" \
+	SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/$name-$version.yaml" --output-file "$out" \
 		--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
 		2>"$IT_TMP/build-$name.err" ||
 		it_die "barge build $name failed: $(cat "$IT_TMP/build-$name.err")"

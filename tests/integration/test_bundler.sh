@@ -154,7 +154,7 @@ it_check "images (text): one line per image with digest and origin" \
 
 it_log "barge resolve"
 LOCK=$T/edge.lock.json
-if "$BARGE" resolve "$PROFILE" "${MIRROR[@]}" -o "$LOCK" 2>"$T/resolve.err"; then
+if "$BARGE" resolve "$PROFILE" "${MIRROR[@]}" --output-file "$LOCK" 2>"$T/resolve.err"; then
 	it_pass "barge resolve exits 0"
 else
 	cat "$T/resolve.err"
@@ -175,14 +175,47 @@ it_check_eq "lock: name, version, project" "edge 2.0.0 edge" \
 "$BARGE" resolve "$PROFILE" "${MIRROR[@]}" >"$T/lock-stdout.json" 2>/dev/null
 it_check "resolve twice gives the same lock" cmp "$LOCK" "$T/lock-stdout.json"
 
+# -o/--output is a format in every verb; where a verb writes, --output-file
+# (or --output-dir) names the path, and a path given to -o is refused.
+it_log "-o/--output: a format, never a path"
+(cd "$T" && "$BARGE" resolve "$PROFILE" "${MIRROR[@]}" --output json >lock-json.out 2>/dev/null) ||
+	it_fail "resolve --output json exits 0"
+it_check "resolve --output json writes no file named json" test ! -e "$T/json"
+it_check "resolve --output json prints the lock" cmp "$LOCK" "$T/lock-json.out"
+it_check_eq "resolve -o yaml prints the lock as YAML" "$(jq -c . "$LOCK")" \
+	"$("$BARGE" resolve "$PROFILE" "${MIRROR[@]}" -o yaml 2>/dev/null | it_yaml2json)"
+"$BARGE" resolve "$PROFILE" "${MIRROR[@]}" --output-file "$T/lock2.json" -o json >"$T/lock2.out" 2>/dev/null
+it_check "resolve --output-file F -o json: the file and stdout are the lock" \
+	cmp "$T/lock2.json" "$T/lock2.out"
+(cd "$T" && it_check_refused "resolve -o lock.json is refused, naming --output-file" \
+	"resolve: -o/--output lock.json: not a format (json, yaml, text); to write the lock file use --output-file lock.json" \
+	"$BARGE" resolve "$PROFILE" "${MIRROR[@]}" -o lock.json)
+it_check "a refused resolve -o lock.json writes no lock.json" test ! -e "$T/lock.json"
+it_check_refused "resolve --output=text: the lock has no text form" \
+	"-o/--output text: this verb prints json, yaml" "$BARGE" resolve "$PROFILE" --output=text
+it_check_refused "build -o FILE is refused, naming --output-file" \
+	"to write the bundle use --output-file $T/o.tar.zst" \
+	"$BARGE" build --locked "$LOCK" -o "$T/o.tar.zst"
+it_check "a refused build -o FILE writes nothing" test ! -e "$T/o.tar.zst"
+it_check_refused "keygen -o PREFIX is refused, naming --out" \
+	"to write the key pair use --out $T/kx" "$BARGE" keygen -o "$T/kx"
+it_check "a refused keygen -o PREFIX writes no key" test ! -e "$T/kx.key"
+it_check_refused "images -o FILE is refused" "-o/--output $T/i.json: not a format (json, yaml, text)" \
+	"$BARGE" images "$PROFILE" --no-resolve -o "$T/i.json"
+it_check_refused "images --output xml is refused" "not a format (json, yaml, text)" \
+	"$BARGE" images "$PROFILE" --no-resolve --output xml
+it_check_eq "images -o yaml equals -o json" \
+	"$("$BARGE" images "$PROFILE" --no-resolve -o json | jq -c .)" \
+	"$("$BARGE" images "$PROFILE" --no-resolve -o yaml | it_yaml2json)"
+
 # --- build --locked: reproducible in different directories ------------------
 
 it_log "barge build --locked, twice, in two directories"
 mkdir -p "$T/dir1" "$T/dir2"
 (cd "$T/dir1" && "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir cache \
-	-o edge.tar.zst --jobs 2 --level 5 >build.out 2>build.err) || { cat "$T/dir1/build.err"; it_fail "build --locked in dir1 exits 0"; }
+	--output-file edge.tar.zst --jobs 2 --level 5 >build.out 2>build.err) || { cat "$T/dir1/build.err"; it_fail "build --locked in dir1 exits 0"; }
 (cd "$T/dir2" && cp "$LOCK" lock.json && "$BARGE" build --locked lock.json "${MIRROR[@]}" \
-	--cache-dir "$T/dir2/c" -o out.tar.zst --level 5 2>build.err) || { cat "$T/dir2/build.err"; it_fail "build --locked in dir2 exits 0"; }
+	--cache-dir "$T/dir2/c" --output-file out.tar.zst --level 5 2>build.err) || { cat "$T/dir2/build.err"; it_fail "build --locked in dir2 exits 0"; }
 B1=$T/dir1/edge.tar.zst
 it_check_eq "build --locked twice in two directories: same sha256" \
 	"$(it_sha256 "$B1")" "$(it_sha256 "$T/dir2/out.tar.zst" 2>/dev/null || echo none)"
@@ -213,12 +246,12 @@ fi
 it_check_eq "bundle images pinned to the lock" \
 	"$(jq -c '[.images[].digest]' "$LOCK")" "$(meta "$B1" | jq -c '[.images[].digest]')"
 # The same profile built without a lock, resolved now, is the same bundle.
-"$BARGE" build "$PROFILE" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" -o "$T/fromprofile.tar.zst" \
+"$BARGE" build "$PROFILE" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" --output-file "$T/fromprofile.tar.zst" \
 	--level 5 2>/dev/null
 it_check_eq "build PROFILE equals build --locked of its fresh lock" \
 	"$(it_sha256 "$B1")" "$(it_sha256 "$T/fromprofile.tar.zst" 2>/dev/null || echo none)"
 # --output json: the summary on stdout for CI.
-"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" -o "$T/j.tar.zst" \
+"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" --output-file "$T/j.tar.zst" \
 	--level 5 --output json >"$T/build.json" 2>/dev/null || true
 it_check_eq "build --output json: digest is barge.json's sha256" \
 	"sha256:$(meta "$B1" | sha256sum | cut -d' ' -f1)" "$(jq -r .digest "$T/build.json")"
@@ -254,7 +287,7 @@ done
 # A profile naming other images than the lock is refused, naming them.
 sed 's|docker.io/library/docker2:1.0, ||' "$PROFILE" >"$T/prof/edge-less.yaml"
 if "$BARGE" build "$T/prof/edge-less.yaml" --locked "$LOCK" "${MIRROR[@]}" \
-	--cache-dir "$T/dir1/cache" -o "$T/mismatch.tar.zst" 2>"$T/mismatch.err"; then
+	--cache-dir "$T/dir1/cache" --output-file "$T/mismatch.tar.zst" 2>"$T/mismatch.err"; then
 	it_fail "build PROFILE --locked LOCK with other images exits non-zero"
 else
 	it_check "profile/lock mismatch names docker2" grep -q "only in the lock: docker.io/library/docker2:1.0" "$T/mismatch.err"
@@ -277,16 +310,28 @@ it_check_eq "inspect json: bytes saved by sharing (the base layer, 3 times)" \
 it_check_eq "inspect json: tags and platforms" '["1.0"] ["linux/amd64","linux/arm64/v8"]' \
 	"$(jq -c '.images[0].tags' "$T/inspect.json") $(jq -c .platforms "$T/inspect.json")"
 it_check "verify of a sound unsigned bundle exits 0" "$BARGE" verify "$B1"
+"$BARGE" verify "$B1" -o json >"$T/verify.json" 2>/dev/null || it_fail "verify -o json exits 0"
+it_check_eq "verify -o json: ok, every blob, unsigned" \
+	"true $(entries "$B1" | grep -c '^blobs/') false null false" \
+	"$(jq -r '"\(.ok) \(.blobs) \(.signed) \(.keyId) \(.signatureChecked)"' "$T/verify.json")"
+it_check_eq "inspect -o yaml equals -o json" "$(jq -c . "$T/inspect.json")" \
+	"$("$BARGE" inspect "$B1" -o yaml | it_yaml2json)"
+it_check_refused "inspect -o FILE is refused" "not a format (json, yaml, text)" \
+	"$BARGE" inspect "$B1" -o "$T/inspect.out"
 
 # --- signing ----------------------------------------------------------------
 
 it_log "signing"
-"$BARGE" keygen --out "$T/k1" >"$T/k1.out"
-"$BARGE" keygen --out "$T/k2" >/dev/null
-KEYID=$(sed -n 's/.*key id //p' "$T/k1.out")
+# k1's key id comes from -o json: the signature checks below hold it to the real key.
+"$BARGE" keygen --out "$T/k1" -o json >"$T/k1.json"
+"$BARGE" keygen --out "$T/k2" >"$T/k2.out"
+KEYID=$(jq -r .keyId "$T/k1.json")
+it_check_eq "keygen -o json: the files" "$T/k1.key $T/k1.pub" \
+	"$(jq -r '"\(.privateKey) \(.publicKey)"' "$T/k1.json")"
+it_check "keygen (text): the key id" grep -Eq "^wrote $T/k2.key and $T/k2.pub: key id sha256:[0-9a-f]{64}$" "$T/k2.out"
 it_check_eq "keygen: private key mode 0600" 600 "$(stat -c %a "$T/k1.key")"
 if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
-	-o "$T/signed.tar.zst" --sign-key "$T/k1.key" 2>"$T/signed.err"; then
+	--output-file "$T/signed.tar.zst" --sign-key "$T/k1.key" 2>"$T/signed.err"; then
 	it_check_eq "signed bundle: barge.json.sig is the second entry" \
 		"barge.json barge.json.sig" "$(entries "$T/signed.tar.zst" | head -2 | tr '\n' ' ' | sed 's/ $//')"
 	it_check "verify --key with the signing key exits 0" \
@@ -298,6 +343,8 @@ if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
 	fi
 	it_check "verify without --key reports the key id" \
 		grep -q "signed by $KEYID" <("$BARGE" verify "$T/signed.tar.zst")
+	it_check_eq "verify --key -o json: signed by the trusted key" "true true $KEYID true" \
+		"$("$BARGE" verify "$T/signed.tar.zst" --key "$T/k1.pub" -o json | jq -r '"\(.ok) \(.signed) \(.keyId) \(.signatureChecked)"')"
 	it_check_eq "inspect json: signature key id" "true $KEYID" \
 		"$("$BARGE" inspect "$T/signed.tar.zst" --output json | jq -r '"\(.signed) \(.keyId)"')"
 	it_check "barged load of the signed bundle exits 0" \
@@ -319,6 +366,11 @@ if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
 	else
 		it_check "tampered layer: verify names the entry" grep -q "blobs/sha256/${layer#sha256:}" "$T/tampered.err"
 	fi
+	rc=0
+	"$BARGE" verify "$T/tampered.tar.zst" -o json >"$T/tampered.json" 2>/dev/null || rc=$?
+	it_check_eq "verify -o json of a tampered bundle: exit 1, ok false, the entry named" \
+		"1 false true" \
+		"$rc $(jq -r --arg e "blobs/sha256/${layer#sha256:}" '"\(.ok) \(.error | contains($e))"' "$T/tampered.json")"
 	# Tampered barge.json: the signature no longer matches.
 	mkdir -p "$T/re"
 	tar -C "$T/re" -xf <(zstd -dcq "$T/signed.tar.zst")
@@ -337,13 +389,13 @@ fi
 # --- delta ------------------------------------------------------------------
 
 it_log "delta bundles"
-"$BARGE" resolve "$T/prof/base-only.yaml" "${MIRROR[@]}" -o "$T/base.lock.json" 2>/dev/null
+"$BARGE" resolve "$T/prof/base-only.yaml" "${MIRROR[@]}" --output-file "$T/base.lock.json" 2>/dev/null
 "$BARGE" build --locked "$T/base.lock.json" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
-	-o "$T/base.tar.zst" 2>/dev/null
+	--output-file "$T/base.tar.zst" 2>/dev/null
 for kind in bundle lock; do
 	if [ $kind = bundle ]; then base=$T/base.tar.zst; else base=$T/base.lock.json; fi
 	if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
-		--base "$base" -o "$T/delta-$kind.tar.zst" 2>"$T/delta-$kind.err"; then
+		--base "$base" --output-file "$T/delta-$kind.tar.zst" 2>"$T/delta-$kind.err"; then
 		it_pass "build --base ($kind) exits 0"
 	else
 		cat "$T/delta-$kind.err"
@@ -384,13 +436,13 @@ skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
 it_check_eq "upstream app-a:1.0 now serves app-b's manifest" "$(it_top_digest "$UP" app-b)" \
 	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REG/library/app-a:1.0" | sha256sum | cut -d' ' -f1)"
 (cd "$T/dir2" && "$BARGE" build --locked lock.json "${MIRROR[@]}" --cache-dir "$T/dir2/c" \
-	-o moved.tar.zst --level 5 2>moved.err) || cat "$T/dir2/moved.err"
+	--output-file moved.tar.zst --level 5 2>moved.err) || cat "$T/dir2/moved.err"
 it_check_eq "after the tag moved, build --locked gives the same bundle" \
 	"$(it_sha256 "$B1")" "$(it_sha256 "$T/dir2/moved.tar.zst" 2>/dev/null || echo none)"
 curl -sf -X DELETE "http://$REG/v2/library/app-a/manifests/$(it_top_digest "$UP" app-a)" >/dev/null ||
 	it_fail "deleting the pinned app-a manifest from the registry"
 if (cd "$T/dir2" && "$BARGE" build --locked lock.json "${MIRROR[@]}" --cache-dir "$T/dir2/c" \
-	-o gone.tar.zst 2>gone.err); then
+	--output-file gone.tar.zst 2>gone.err); then
 	it_fail "build --locked with the pinned manifest gone exits non-zero"
 else
 	it_check "pinned manifest gone: error names the image and digest" \
@@ -408,7 +460,7 @@ mkdir -p "$T/bad"
 bad_input() {
 	local name=$1 want=$2
 	if "$BARGE" build "$T/bad/$name.yaml" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
-		-o "$T/bad/$name.tar.zst" 2>"$T/bad/$name.err"; then
+		--output-file "$T/bad/$name.tar.zst" 2>"$T/bad/$name.err"; then
 		it_fail "$name: build exits non-zero"
 	else
 		it_check "$name: error says \"$want\"" grep -qF "$want" "$T/bad/$name.err"
@@ -424,7 +476,7 @@ printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nspec:\n  include: [cycle
 bad_input cycle "include cycle: $T/bad/cycle.yaml -> $T/bad/cycle2.yaml -> $T/bad/cycle.yaml"
 printf 'apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: x, version: "1"}\nspec:\n  packs:\n    - name: extra\n      images:\n        - app-b:1.0\n        - nosuch:9.9\n' >"$T/bad/missing.yaml"
 bad_input missing "pack \"extra\" ($T/bad/missing.yaml:9): docker.io/library/nosuch:9.9"
-if "$BARGE" resolve "$T/bad/missing.yaml" "${MIRROR[@]}" -o "$T/bad/missing.lock" 2>/dev/null; then
+if "$BARGE" resolve "$T/bad/missing.yaml" "${MIRROR[@]}" --output-file "$T/bad/missing.lock" 2>/dev/null; then
 	it_fail "resolve of a missing image exits non-zero"
 else
 	it_check "resolve of a missing image leaves no lock" test ! -e "$T/bad/missing.lock"
@@ -453,7 +505,7 @@ for verb in build resolve; do
 done
 sed 's/^/  stderr: /' "$T/bad/missing2-build.err"
 printf '{"lockVersion": 1, "name": "x"}' >"$T/bad/lock.json"
-if "$BARGE" build --locked "$T/bad/lock.json" -o "$T/bad/lock.tar.zst" 2>"$T/bad/lock.err"; then
+if "$BARGE" build --locked "$T/bad/lock.json" --output-file "$T/bad/lock.tar.zst" 2>"$T/bad/lock.err"; then
 	it_fail "build --locked of a bad lock exits non-zero"
 else
 	it_check "bad lock: error names the field" grep -q "lock.json: version: missing" "$T/bad/lock.err"

@@ -61,7 +61,7 @@ EOF
 # stderr in T/NAME.err.  Returns barge's exit status.
 build() {
 	local rc=0
-	"$BARGE" build "$2" -o "$T/$1.tar.zst" --cache-dir "$T/cache-$1" 2>"$T/$1.err" || rc=$?
+	"$BARGE" build "$2" --output-file "$T/$1.tar.zst" --cache-dir "$T/cache-$1" 2>"$T/$1.err" || rc=$?
 	return "$rc"
 }
 

@@ -87,7 +87,7 @@ P1=$(it_free_port)
 proxy "$P1" --throttle 3
 profile "$T/throttle.yaml" "127.0.0.1:$P1" app-a app-b
 start=$SECONDS
-if "$BARGE" build "$T/throttle.yaml" -o "$T/throttle.tar.zst" --cache-dir "$T/cache-throttle" \
+if "$BARGE" build "$T/throttle.yaml" --output-file "$T/throttle.tar.zst" --cache-dir "$T/cache-throttle" \
 	2>"$T/throttle.err"; then
 	it_pass "throttled: barge build exits 0"
 else
@@ -108,7 +108,7 @@ it_log "registry stopped in the middle of a blob"
 P2=$(it_free_port)
 proxy "$P2" --rate "$RATE"
 profile "$T/stop.yaml" "127.0.0.1:$P2" app-a app-b big
-it_spawn "$T/stop.err" "$BARGE" build "$T/stop.yaml" -o "$T/stop.tar.zst" \
+it_spawn "$T/stop.err" "$BARGE" build "$T/stop.yaml" --output-file "$T/stop.tar.zst" \
 	--cache-dir "$T/cache-stop"
 BUILD_PID=$IT_LAST_PID
 # Wait until the big layer is on its way, and some of it has arrived.
@@ -136,7 +136,7 @@ it_check "stopped: part of the big layer is kept ($have of $BIG_BYTES+ bytes)" \
 it_log "registry back: rebuild"
 it_registry_restart_conf up
 proxy "$P2"
-if "$BARGE" build "$T/stop.yaml" -o "$T/stop.tar.zst" --cache-dir "$T/cache-stop" \
+if "$BARGE" build "$T/stop.yaml" --output-file "$T/stop.tar.zst" --cache-dir "$T/cache-stop" \
 	2>"$T/stop2.err"; then
 	it_pass "restarted: barge build exits 0"
 else
@@ -156,7 +156,7 @@ it_log "a blob corrupted in the registry's storage"
 it_flip_byte "$(it_registry_blob_file "$IT_REG_DIR" "$APPB_LAYER")" 100
 profile "$T/corrupt.yaml" "$REG" app-b
 rc=0
-"$BARGE" build "$T/corrupt.yaml" -o "$T/corrupt.tar.zst" --cache-dir "$T/cache-corrupt" \
+"$BARGE" build "$T/corrupt.yaml" --output-file "$T/corrupt.tar.zst" --cache-dir "$T/cache-corrupt" \
 	2>"$T/corrupt.err" || rc=$?
 it_check_eq "corrupt: barge build exits 1" 1 "$rc"
 says "$T/corrupt.err" "$APPB_LAYER" "corrupt: the error names the digest"
@@ -177,7 +177,7 @@ profile "$T/kill.yaml" "127.0.0.1:$P4" app-a big # app-b was corrupted above
 for sig in TERM KILL; do
 	it_log "barge build killed by SIG$sig while it downloads and writes"
 	: >"$T/proxy-$P4.log"
-	it_spawn "$T/kill-$sig.err" "$BARGE" build "$T/kill.yaml" -o "$T/kill-$sig.tar.zst" \
+	it_spawn "$T/kill-$sig.err" "$BARGE" build "$T/kill.yaml" --output-file "$T/kill-$sig.tar.zst" \
 		--cache-dir "$T/cache-kill-$sig"
 	BUILD_PID=$IT_LAST_PID
 	it_wait_for 60 grep -qF "blobs/$BIG_LAYER" "$T/proxy-$P4.log" ||
@@ -209,14 +209,14 @@ while True:
 it_wait_for 30 it_port_busy "$P3" || it_die "silent listener did not start"
 profile "$T/silent.yaml" "127.0.0.1:$P3" app-a
 rc=0
-"$BARGE" build "$T/silent.yaml" -o "$T/silent.tar.zst" --cache-dir "$T/cache-silent" \
+"$BARGE" build "$T/silent.yaml" --output-file "$T/silent.tar.zst" --cache-dir "$T/cache-silent" \
 	--timeout 2 --retries 2 2>"$T/silent.err" || rc=$?
 it_check_eq "silent: barge build exits 1" 1 "$rc"
 says "$T/silent.err" "timed out" "silent: the error says the registry timed out"
 says "$T/silent.err" "127.0.0.1:$P3/library/app-a:1.0" "silent: the error names the reference"
 it_check "silent: no bundle left" test ! -e "$T/silent.tar.zst"
 rc=0
-"$BARGE" build "$T/silent.yaml" -o "$T/silent.tar.zst" --timeout 0 2>"$T/silent2.err" || rc=$?
+"$BARGE" build "$T/silent.yaml" --output-file "$T/silent.tar.zst" --timeout 0 2>"$T/silent2.err" || rc=$?
 it_check_eq "--timeout 0 is a usage error (exit 2)" 2 "$rc"
 
 # --- a full disk -------------------------------------------------------------
@@ -230,7 +230,7 @@ if mount -t tmpfs -o size=4m tmpfs "$FULL" 2>"$T/mount.err"; then
 	it_log "a full disk under the output"
 	profile "$T/full.yaml" "$REG" app-a big
 	rc=0
-	"$BARGE" build "$T/full.yaml" -o "$FULL/full.tar.zst" --cache-dir "$T/cache-full" \
+	"$BARGE" build "$T/full.yaml" --output-file "$FULL/full.tar.zst" --cache-dir "$T/cache-full" \
 		2>"$T/full.err" || rc=$?
 	it_check_eq "full disk: barge build exits 1" 1 "$rc"
 	says "$T/full.err" "No space left on device" "full disk: the error gives the reason"
@@ -252,7 +252,7 @@ long=$(printf 'a%.0s' $(seq 237))
 jq --arg s "docker.io/library/$long:1" '.images = [.images[0] | .source = $s]' \
 	"$IT_REPO_ROOT/tests/data/locks/good.json" >"$T/long.json"
 rc=0
-"$BARGE" build --locked "$T/long.json" -o "$T/long.tar.zst" --cache-dir "$T/cache-long" \
+"$BARGE" build --locked "$T/long.json" --output-file "$T/long.tar.zst" --cache-dir "$T/cache-long" \
 	2>"$T/long.err" || rc=$?
 it_check_eq "long name: barge build exits 1" 1 "$rc"
 says "$T/long.err" "docker.io/library/$long:1: its repository on barged" \

@@ -114,7 +114,7 @@ MIRROR=(--registry-mirror "docker.io=http://$IT_REGISTRY")
 BUNDLE=$IT_TMP/e2e-1.0.0.tar.zst
 export SOURCE_DATE_EPOCH=0
 it_log "barge build"
-if "$BARGE" build "$IT_TMP/profile.yaml" -o "$BUNDLE" "${MIRROR[@]}" \
+if "$BARGE" build "$IT_TMP/profile.yaml" --output-file "$BUNDLE" "${MIRROR[@]}" \
 	--cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build.err"; then
 	it_pass "barge build exits 0"
 else
@@ -144,7 +144,7 @@ it_check_eq "bundle holds every upstream blob" 0 "$missing"
 it_check_eq "bundle holds each blob once" "" "$(sort "$IT_TMP/bundle.list" | uniq -d)"
 
 # Reproducible: a second build (from the cache) gives the same bytes.
-if "$BARGE" build "$IT_TMP/profile.yaml" -o "$IT_TMP/again.tar.zst" "${MIRROR[@]}" \
+if "$BARGE" build "$IT_TMP/profile.yaml" --output-file "$IT_TMP/again.tar.zst" "${MIRROR[@]}" \
 	--cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build2.err"; then
 	it_check "rebuild is byte-identical" cmp "$BUNDLE" "$IT_TMP/again.tar.zst"
 else
@@ -158,7 +158,7 @@ rm -f "$IT_TMP/again.tar.zst"
 # own layer are left out.
 sed -n '1,/images:/p' "$IT_TMP/profile.yaml" >"$IT_TMP/multi.yaml"
 echo "        - docker.io/library/multi:1.0" >>"$IT_TMP/multi.yaml"
-if "$BARGE" build "$IT_TMP/multi.yaml" -o "$IT_TMP/arm64.tar.zst" "${MIRROR[@]}" \
+if "$BARGE" build "$IT_TMP/multi.yaml" --output-file "$IT_TMP/arm64.tar.zst" "${MIRROR[@]}" \
 	--platform linux/arm64 --cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build3.err"; then
 	zstd -dcq "$IT_TMP/arm64.tar.zst" | tar -t >"$IT_TMP/arm64.list"
 	child() { jq -r --arg a "$1" '.manifests[] | select(.platform.architecture == $a) | .digest' \
@@ -192,12 +192,16 @@ else
 	cat "$IT_TMP/load.err"
 	it_fail "barged load exits 0"
 fi
-if "$BARGED" load --data-dir "$DATA" "$BUNDLE" 2>"$IT_TMP/load2.err"; then
+if "$BARGED" load --data-dir "$DATA" "$BUNDLE" -o json >"$IT_TMP/load2.json" 2>"$IT_TMP/load2.err"; then
 	it_pass "loading the same bundle again exits 0"
 else
 	cat "$IT_TMP/load2.err"
 	it_fail "loading the same bundle again exits 0"
 fi
+it_check_eq "load -o json: reloaded, nothing new, the bundle's id" "true 0 true number" \
+	"$(jq -r '.bundles[0] | "\(.reloaded) \(.blobsNew) \(.blobsPresent > 0) \(.bundleId | type)"' "$IT_TMP/load2.json")"
+it_check_eq "load -o json: every key camelCase" "" \
+	"$(jq -r '[paths | .[-1] | strings | select(test("_"))] | unique | join(" ")' "$IT_TMP/load2.json")"
 
 PTLS=$(it_free_port)
 serve serve-tls --data-dir "$DATA" --listen "127.0.0.1:$PTLS" --project edge
@@ -363,7 +367,7 @@ fi
 # reference and leaves no bundle behind.
 sed 's|docker.io/library/app-b:1.0|docker.io/library/nosuch:9.9|' "$IT_TMP/profile.yaml" \
 	>"$IT_TMP/missing.yaml"
-if "$BARGE" build "$IT_TMP/missing.yaml" -o "$IT_TMP/missing.tar.zst" "${MIRROR[@]}" \
+if "$BARGE" build "$IT_TMP/missing.yaml" --output-file "$IT_TMP/missing.tar.zst" "${MIRROR[@]}" \
 	--cache-dir "$IT_TMP/cache" 2>"$IT_TMP/missing.err"; then
 	it_fail "barge build with a missing image exits non-zero"
 else

@@ -39,7 +39,7 @@ mkdir -p "$KEYS"
 "$BARGE" keygen --out "$KEYS/ci" >/dev/null 2>&1 || it_die "barge keygen failed"
 mv "$KEYS/ci.key" "$IT_TMP/ci.key"
 it_build_bundle "$B/signed-1.0.tar.zst" signed 1.0.0 app-a
-SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/signed-1.0.0.yaml" -o "$B/signed-1.0.tar.zst" \
+SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/signed-1.0.0.yaml" --output-file "$B/signed-1.0.tar.zst" \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
 	--sign-key "$IT_TMP/ci.key" 2>"$IT_TMP/build-signed.err" ||
 	it_die "barge build --sign-key failed: $(cat "$IT_TMP/build-signed.err")"

@@ -39,7 +39,7 @@ bundle() {
 		printf '  packs:\n    - name: all\n      images:\n'
 		for n in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$n"; done
 	} >"$IT_TMP/life-$version.yaml"
-	"$BARGE" build "$IT_TMP/life-$version.yaml" -o "$IT_TMP/life-$version.tar.zst" \
+	"$BARGE" build "$IT_TMP/life-$version.yaml" --output-file "$IT_TMP/life-$version.tar.zst" \
 		"${MIRROR[@]}" --cache-dir "$IT_TMP/cache" 2>"$IT_TMP/build-$version.err" ||
 		{ cat "$IT_TMP/build-$version.err"; it_die "barge build life $version"; }
 }
@@ -137,6 +137,12 @@ it_check "ls bundles: id, digest, loadedAt, bytes" jqe \
 	"$IT_TMP/bundles.json"
 it_check "ls (text) names every repository" \
 	bash -c "'$BARGED' ls --data-dir '$DATA' | grep -q 'edge/docker.io/library/multi'"
+it_check_eq "ls -o json equals --output json" "$(jq -c . "$IT_TMP/bundles.json")" \
+	"$("$BARGED" ls bundles --data-dir "$DATA" -o json | jq -c .)"
+it_check_refused "ls -o FILE is refused" \
+	"barged ls: -o/--output $IT_TMP/ls.json: not a format (json, yaml, text)" \
+	"$BARGED" ls --data-dir "$DATA" -o "$IT_TMP/ls.json"
+it_check "a refused ls -o FILE writes no file" test ! -e "$IT_TMP/ls.json"
 
 # --- rm -------------------------------------------------------------------------
 
@@ -148,7 +154,13 @@ it_check "rm of an ambiguous name lists both matches" \
 rc=0
 "$BARGED" rm --data-dir "$DATA" life:9 2>/dev/null || rc=$?
 it_check_eq "rm of an unknown bundle exits 1" 1 "$rc"
-it_check "rm --untag life:1.0 exits 0" "$BARGED" rm --data-dir "$DATA" --untag life:1.0
+it_check_refused "rm --output xml is refused" "not a format (json, yaml, text)" \
+	"$BARGED" rm --data-dir "$DATA" --untag life:1.0 --output xml
+# life 1.0 pins app-a and multi; app-a's tag goes, multi's stays (2.0 pins it).
+"$BARGED" rm --data-dir "$DATA" --untag life:1.0 -o json >"$IT_TMP/rm.json" ||
+	it_fail "rm --untag life:1.0 exits 0"
+it_check_eq "rm -o json: the bundle, its pins and the tags removed" "life 1.0 2 1 number" \
+	"$(jq -r '"\(.name) \(.version) \(.pins) \(.tags) \(.id | type)"' "$IT_TMP/rm.json")"
 it_check_eq "ls bundles: life 2.0 is left" "life:2.0" \
 	"$(jq -r '[.[] | "\(.name):\(.version)"] | join(" ")' \
 		<("$BARGED" ls bundles --data-dir "$DATA" --output json))"
@@ -167,6 +179,15 @@ it_check_eq "gc --dry-run names exactly app-a's own blobs" "$exclusive" \
 	"$(awk '$1 == "blob" {print $2}' "$IT_TMP/dry.out" | sort)"
 it_check "gc --dry-run says what it would free" grep -q '^would remove 1 manifest, 3 blobs' \
 	"$IT_TMP/dry.out"
+# -o json: one document on stdout; -v's names go to stderr.
+"$BARGED" gc --data-dir "$DATA" --dry-run -v -o json >"$IT_TMP/dry.json" 2>"$IT_TMP/dry.err"
+it_check_eq "gc -o json: what a dry run would remove" \
+	"true 1 3 0 $(awk '$1 == "blob" {n += $3} END {print n}' "$IT_TMP/dry.out")" \
+	"$(jq -r '"\(.dryRun) \(.manifests) \(.blobs) \(.orphans) \(.bytes)"' "$IT_TMP/dry.json")"
+it_check_eq "gc -v -o json: the blobs named on stderr" "$exclusive" \
+	"$(sed -n 's/^barged: blob \(sha256:[0-9a-f]*\) .*/\1/p' "$IT_TMP/dry.err" | sort)"
+it_check_eq "gc -o yaml equals -o json" "$(jq -c . "$IT_TMP/dry.json")" \
+	"$("$BARGED" gc --data-dir "$DATA" --dry-run -o yaml | it_yaml2json)"
 "$BARGED" gc --data-dir "$DATA" >"$IT_TMP/gc.out"
 it_check_eq "gc removes exactly app-a's own blobs" "$exclusive" \
 	"$(comm -23 <(echo "$before") <(store_blobs))"
@@ -246,6 +267,8 @@ it_check "fsck of a sound store exits 0" "$BARGED" fsck --data-dir "$DATA"
 "$BARGED" fsck --data-dir "$DATA" --output json >"$IT_TMP/fsck.json" || true
 it_check_eq "fsck --output json: clean, no problems" "true 0" \
 	"$(jq -r '"\(.clean) \(.problems | length)"' "$IT_TMP/fsck.json")"
+it_check_eq "fsck -o yaml equals -o json" "$(jq -c . "$IT_TMP/fsck.json")" \
+	"$("$BARGED" fsck --data-dir "$DATA" -o yaml | it_yaml2json)"
 
 # app-b's own layer: the one not shared with multi.
 victim=$(comm -23 <(jq -r '.layers[].digest' \

@@ -44,7 +44,7 @@ build() {
 		printf '  packs:\n    - name: all\n      images:\n'
 		for img in "$@"; do printf '        - docker.io/library/%s:1.0\n' "$img"; done
 	} >"$IT_TMP/$name-$version.yaml"
-	SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/$name-$version.yaml" -o "$out" \
+	SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/$name-$version.yaml" --output-file "$out" \
 		--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
 		"${args[@]}" 2>"$IT_TMP/build.err" ||
 		it_die "barge build $name $version failed: $(cat "$IT_TMP/build.err")"

@@ -72,7 +72,7 @@ WANT_BIG_BLOBS=$(blobs "$REF_BIG")
 # --- barge iso ------------------------------------------------------------------
 
 ISO=$IT_TMP/media.iso
-if SOURCE_DATE_EPOCH=0 "$BARGE" iso "$SMALL" "$OTHER" "$BIG" -o "$ISO" --volume-label EDGE_MEDIA \
+if SOURCE_DATE_EPOCH=0 "$BARGE" iso "$SMALL" "$OTHER" "$BIG" --output-file "$ISO" --volume-label EDGE_MEDIA \
 	>"$IT_TMP/iso.out" 2>"$IT_TMP/iso.err"; then
 	it_pass "barge iso exits 0"
 else
@@ -114,9 +114,12 @@ it_check "README.TXT says how to load" grep -q "barged load /dev/sr0" "$IT_TMP/R
 
 # Reproducible: the same bundles and SOURCE_DATE_EPOCH give the same bytes.
 touch "$SMALL"
-SOURCE_DATE_EPOCH=0 "$BARGE" iso -q "$SMALL" "$OTHER" "$BIG" -o "$IT_TMP/again.iso" \
-	--volume-label EDGE_MEDIA >/dev/null
+SOURCE_DATE_EPOCH=0 "$BARGE" iso -q "$SMALL" "$OTHER" "$BIG" --output-file "$IT_TMP/again.iso" \
+	--volume-label EDGE_MEDIA -o json >"$IT_TMP/again.json"
 it_check "same inputs, same image bytes" cmp -s "$ISO" "$IT_TMP/again.iso"
+it_check_eq "iso -o json: the image, its bundles and sizes" \
+	"$IT_TMP/again.iso 3 $(($(it_size "$SMALL") + $(it_size "$OTHER") + $(it_size "$BIG"))) $(it_size "$ISO") null" \
+	"$(jq -r '"\(.file) \(.bundles) \(.bundleBytes) \(.imageBytes) \(.base)"' "$IT_TMP/again.json")"
 rm -f "$IT_TMP/again.iso"
 
 D=$IT_TMP/d-iso
@@ -140,7 +143,7 @@ fi
 
 # Refusals: nothing written.
 echo "not a bundle" >"$IT_TMP/junk.tar.zst"
-if "$BARGE" iso "$SMALL" "$IT_TMP/junk.tar.zst" -o "$IT_TMP/bad.iso" 2>"$IT_TMP/bad.err"; then
+if "$BARGE" iso "$SMALL" "$IT_TMP/junk.tar.zst" --output-file "$IT_TMP/bad.iso" 2>"$IT_TMP/bad.err"; then
 	it_fail "barge iso refuses a file that is not a bundle"
 else
 	it_check "barge iso refuses a file that is not a bundle, naming it" \
@@ -151,7 +154,11 @@ set +e
 "$BARGE" iso "$SMALL" 2>/dev/null
 rc=$?
 set -e
-it_check_eq "barge iso without -o is a usage error" 2 "$rc"
+it_check_eq "barge iso without --output-file is a usage error" 2 "$rc"
+it_check_refused "barge iso -o ISO is refused, naming --output-file" \
+	"iso: -o/--output $IT_TMP/old.iso: not a format (json, yaml, text); to write the image use --output-file $IT_TMP/old.iso" \
+	"$BARGE" iso "$SMALL" -o "$IT_TMP/old.iso"
+it_check_eq "a refused barge iso -o ISO writes nothing" "" "$(find "$IT_TMP" -maxdepth 1 -name 'old.iso*')"
 
 # A killed barge iso leaves nothing: SIGTERM and SIGINT stop the write
 # (exit by the signal, saying so), SIGKILL finds the image still unnamed
@@ -162,7 +169,7 @@ KB=$IT_TMP/kill/killme-1.0.0.tar.zst
 cp "$SMALL" "$KB"
 truncate -s 3G "$KB"
 for sig in TERM:143 INT:130 KILL:137; do
-	"$BARGE" iso "$KB" -o "$IT_TMP/kill/out.iso" 2>"$IT_TMP/kill.err" &
+	"$BARGE" iso "$KB" --output-file "$IT_TMP/kill/out.iso" 2>"$IT_TMP/kill.err" &
 	pid=$!
 	it_wait_for 60 grep -q "writing" "$IT_TMP/kill.err" || it_fail "SIG${sig%:*}: barge iso starts writing"
 	sleep 0.3
@@ -189,7 +196,7 @@ xorriso -as mkisofs -quiet -R -J -V INSTALLER -b isolinux/boot.img -no-emul-boot
 it_check "the base has an El Torito boot record" \
 	grep -q "El Torito boot img" <(xorriso -indev "$IT_TMP/base.iso" -report_el_torito plain 2>/dev/null)
 OUT=$IT_TMP/out.iso
-"$BARGE" iso --base "$IT_TMP/base.iso" "$SMALL" -o "$OUT" >"$IT_TMP/base.out" 2>"$IT_TMP/base.err" ||
+"$BARGE" iso --base "$IT_TMP/base.iso" "$SMALL" --output-file "$OUT" >"$IT_TMP/base.out" 2>"$IT_TMP/base.err" ||
 	it_fail "barge iso --base exits 0: $(cat "$IT_TMP/base.err")"
 it_check "barge iso --base reports the boot image kept" grep -q "1 boot image kept" \
 	"$IT_TMP/base.out"
@@ -230,7 +237,7 @@ it_check "the hybrid base has an MBR with an EFI partition" \
 	grep -q "MBR partition path :   2  /EFI/boot/efi.img" "$IT_TMP/hybrid.sa"
 it_check "the hybrid base has a GPT" grep -q "GPT disk GUID" "$IT_TMP/hybrid.sa"
 OUT=$IT_TMP/hybrid-out.iso
-"$BARGE" iso --base "$IT_TMP/hybrid.iso" "$SMALL" -o "$OUT" >"$IT_TMP/hout.out" 2>"$IT_TMP/hout.err" ||
+"$BARGE" iso --base "$IT_TMP/hybrid.iso" "$SMALL" --output-file "$OUT" >"$IT_TMP/hout.out" 2>"$IT_TMP/hout.err" ||
 	it_fail "barge iso --base HYBRID exits 0: $(cat "$IT_TMP/hout.err")"
 it_check "hybrid --base: both boot images kept" grep -q "2 boot images kept" "$IT_TMP/hout.out"
 # xorriso exits 32 here: the copied GPT's backup header lies past the new image's end.
@@ -259,7 +266,7 @@ it_check_eq "hybrid installer ISO: same tags as the bundle file" "$(tags "$D2")"
 mkdir -p "$IT_TMP/stick"
 cp "$BIG" "$IT_TMP/stick/"
 S=$IT_TMP/stick/big-1.0.0.tar.zst
-"$BARGE" split "$S" --size 1M >"$IT_TMP/split.out" 2>"$IT_TMP/split.err" ||
+"$BARGE" split "$S" --size 1M -o json >"$IT_TMP/split.out" 2>"$IT_TMP/split.err" ||
 	it_fail "barge split exits 0: $(cat "$IT_TMP/split.err")"
 NPARTS=$(find "$IT_TMP/stick" -name 'big-1.0.0.tar.zst.part*' | wc -l)
 it_check_eq "split: parts of at most 1 MiB" "$(((($(it_size "$BIG") + 1048575) / 1048576)))" "$NPARTS"
@@ -270,6 +277,9 @@ it_check_eq "split.json: the whole's sha256" "sha256:$(sha "$BIG")" \
 it_check_eq "split.json: each part's sha256" \
 	"$(cd "$IT_TMP/stick" && for p in big-1.0.0.tar.zst.part*; do echo "$p sha256:$(sha "$p")"; done)" \
 	"$(jq -r '.parts[] | "\(.file) \(.sha256)"' "$S.split.json")"
+it_check_eq "split -o json: the whole, the list and every part as written" \
+	"$S sha256:$(sha "$BIG") $S.split.json $(cd "$IT_TMP/stick" && for p in big-1.0.0.tar.zst.part*; do printf '%s sha256:%s %s ' "$IT_TMP/stick/$p" "$(sha "$p")" "$(it_size "$p")"; done)" \
+	"$(jq -r '"\(.file) \(.sha256) \(.list) " + ([.parts[] | "\(.path) \(.sha256) \(.size) "] | join(""))' "$IT_TMP/split.out")"
 rm "$S"
 D=$IT_TMP/d-split
 load "split parts" "$D" "$S.part000"
@@ -280,7 +290,7 @@ load "stick directory" "$D" "$IT_TMP/stick"
 it_check_eq "stick directory: same tags as the whole" "$WANT_BIG_TAGS" "$(tags "$D")"
 
 mkdir -p "$IT_TMP/bs"
-SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/big-1.0.0.yaml" -o "$IT_TMP/bs/big-1.0.0.tar.zst" \
+SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/big-1.0.0.yaml" --output-file "$IT_TMP/bs/big-1.0.0.tar.zst" \
 	--split 1M --registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
 	>/dev/null 2>"$IT_TMP/bs.err" || it_fail "barge build --split exits 0: $(cat "$IT_TMP/bs.err")"
 it_check_eq "build --split: only parts and the list" \
@@ -300,7 +310,7 @@ if [ "${BARGE_BIG_ISO:-}" = 1 ]; then
 	HUGE=$IT_TMP/huge-1.0.0.tar.zst
 	cp "$SMALL" "$HUGE"
 	truncate -s $((4608 * 1048576)) "$HUGE"
-	"$BARGE" iso -q "$HUGE" -o "$IT_TMP/huge.iso" >/dev/null 2>"$IT_TMP/huge.err" ||
+	"$BARGE" iso -q "$HUGE" --output-file "$IT_TMP/huge.iso" >/dev/null 2>"$IT_TMP/huge.err" ||
 		it_fail "barge iso with a 4.5 GiB file: $(cat "$IT_TMP/huge.err")"
 	xorriso -indev "$IT_TMP/huge.iso" -find /huge-1.0.0.tar.zst -exec report_sections \
 		2>/dev/null >"$IT_TMP/sections.out"

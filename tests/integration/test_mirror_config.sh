@@ -38,7 +38,7 @@ spec:
     - name: base
       images: [docker.io/library/app-a:1.0, docker.io/library/multi:1.0]
 EOF
-SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/profile.yaml" -o "$IT_TMP/mirror.tar.zst" \
+SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/profile.yaml" --output-file "$IT_TMP/mirror.tar.zst" \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
 	2>"$IT_TMP/build.err" || { cat "$IT_TMP/build.err"; it_die "barge build failed"; }
 DATA=$IT_TMP/data
@@ -112,7 +112,13 @@ fi
 
 # --- the generated files ----------------------------------------------------
 
-"$BARGED" mirror-config --runtime containerd -o "$IT_TMP/default" --config /dev/null \
+# -o is a format in every verb: the old -o DIR is refused, naming --output-dir, and writes nothing.
+it_check_refused "mirror-config -o DIR is refused, naming --output-dir" \
+	"barged mirror-config: -o/--output $IT_TMP/old-etc: not a format (json, yaml, text); to write the configuration into a directory use --output-dir $IT_TMP/old-etc" \
+	"$BARGED" mirror-config --runtime containerd -o "$IT_TMP/old-etc" --config /dev/null --data-dir "$DATA"
+it_check "a refused mirror-config -o DIR writes nothing" test ! -e "$IT_TMP/old-etc"
+
+"$BARGED" mirror-config --runtime containerd --output-dir "$IT_TMP/default" --config /dev/null \
 	--data-dir "$DATA" >/dev/null
 for r in docker.io ghcr.io quay.io registry.k8s.io 127.0.0.1:30003; do
 	it_check "default containerd config has certs.d/$r/hosts.toml" \
@@ -123,7 +129,7 @@ it_check_eq "docker.io falls back to registry-1.docker.io" \
 	"$(grep '^server' "$IT_TMP/default/certs.d/docker.io/hosts.toml")"
 
 ETC_CTD=$IT_TMP/etc-containerd
-if "$BARGED" mirror-config --runtime containerd -o "$ETC_CTD" --config /dev/null \
+if "$BARGED" mirror-config --runtime containerd --output-dir "$ETC_CTD" --config /dev/null \
 	--endpoint "$EP" --data-dir "$DATA" \
 	--registry "docker.io=https://127.0.0.1:$DEAD" >"$IT_TMP/mc.out" 2>&1; then
 	it_pass "barged mirror-config --runtime containerd exits 0"
@@ -174,7 +180,7 @@ fi
 # when that directory exists, and certificates from the cert dir given.
 HOME_DIR=$IT_TMP/home
 ETC_CONTAINERS=$HOME_DIR/.config/containers
-if "$BARGED" mirror-config --runtime crio -o "$ETC_CONTAINERS" --config /dev/null \
+if "$BARGED" mirror-config --runtime crio --output-dir "$ETC_CONTAINERS" --config /dev/null \
 	--endpoint "$EP" --data-dir "$DATA" --registry docker.io >"$IT_TMP/mc.out" 2>&1; then
 	it_pass "barged mirror-config --runtime crio exits 0"
 else

@@ -164,6 +164,9 @@ it_check_eq "anonymous pull: the manifest's bytes" "$man" "sha256:$got"
 RO=$("$BARGED" token create --name ci --data-dir "$DATA" 2>/dev/null)
 it_check "barged token create prints a token" test "${RO#barge_}" != "$RO"
 it_check "barged token ls lists it" sh -c "'$BARGED' token ls --data-dir '$DATA' | grep -q '^ci '"
+it_check "barged token ls -o json lists it with its creation time" jq -e \
+	'any(.[]; .name == "ci" and (.created | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")))' \
+	<("$BARGED" token ls --data-dir "$DATA" -o json)
 it_check "tokens.json keeps no token" sh -c "! grep -qF '$RO' '$DATA/tokens.json'"
 it_check_eq "read-only token pulls (Basic)" 200 \
 	"$(status GET "$BASE/v2/$REPO/manifests/1.0" -u "ci:$RO")"
@@ -282,7 +285,8 @@ it_check "no password or token in any log" \
 
 # --- flags over the file: anonymous pull off --------------------------------
 
-RO=$("$BARGED" token create --name nodes --data-dir "$DATA" 2>/dev/null)
+RO=$("$BARGED" token create --name nodes --data-dir "$DATA" -o json 2>/dev/null | jq -r 'select(.name == "nodes") | .token')
+it_check "barged token create -o json: the token" test "${RO#barge_}" != "$RO"
 serve closed --config "$IT_TMP/barged.yaml" --plain-http --anonymous-pull=false --access-log off
 it_check_eq "--anonymous-pull=false: anonymous pull 401" 401 \
 	"$(status GET "$BASE/v2/$REPO/manifests/1.0")"

@@ -95,7 +95,7 @@ serve "$LOG" "$DATA"
 it_check_eq "upload with admin Basic auth: 201" 201 "$(upload "$B/one.tar.zst" -u "admin:$PASS")"
 it_check_eq "the answer names the bundle" "one 1.0.0" "$(resp '.name + " " + .version')"
 it_check_eq "the answer counts its images" 1 "$(resp .images)"
-it_check "the answer counts new blobs" test "$(resp .blobs_new)" -gt 0
+it_check "the answer counts new blobs" test "$(resp .blobsNew)" -gt 0
 it_check "the image is served with upstream's digest" served app-a
 it_check_eq "the same bundle again: 200" 200 "$(upload "$B/one.tar.zst" -u "admin:$PASS")"
 it_check_eq "reported as reloaded" true "$(resp .reloaded)"

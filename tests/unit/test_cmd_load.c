@@ -173,7 +173,8 @@ test_usage_and_failures(void **state)
 	char *help[] = { "load", "--help", NULL };
 	char *none[] = { "load", "--data-dir", f->store, NULL };
 	char *bad_opt[] = { "load", "--frobnicate", HELLO_BUNDLE, NULL };
-	char *bad_output[] = { "load", "--output", "yaml", HELLO_BUNDLE, NULL };
+	char *bad_output[] = { "load", "--output", "xml", HELLO_BUNDLE, NULL };
+	char *path_output[] = { "load", "-o", "load.json", HELLO_BUNDLE, NULL };
 	char *stdin_twice[] = { "load", "--data-dir", f->store, HELLO_BUNDLE, "-", NULL };
 	char *missing[] = { "load", "--data-dir", f->store, "/nonexistent/x.tar.zst", NULL };
 	char *no_bundles[] = { "load", "--data-dir", f->store, empty, NULL };
@@ -186,6 +187,7 @@ test_usage_and_failures(void **state)
 	run_expect(f, 2, 3, none);
 	run_expect(f, 2, 3, bad_opt);
 	run_expect(f, 2, 4, bad_output);
+	run_expect(f, 2, 4, path_output);
 	run_expect(f, 2, 5, stdin_twice);
 	assert_int_equal(run(f, &out, 4, missing), 1);
 	assert_string_equal(out, "");
@@ -333,7 +335,8 @@ test_json_output(void **state)
 	assert_non_null(j = json_loads(out, 0, NULL));
 	assert_int_equal(json_integer_value(json_object_get(j, "loaded")), 1);
 	assert_int_equal(json_integer_value(json_object_get(j, "failed")), 0);
-	assert_int_equal(json_integer_value(json_object_get(j, "blobs_new")), 3);
+	assert_int_equal(json_integer_value(json_object_get(j, "blobsNew")), 3);
+	assert_int_equal(json_integer_value(json_object_get(j, "blobsPresent")), 0);
 	assert_non_null(b = json_array_get(json_object_get(j, "bundles"), 0));
 	assert_string_equal(json_string_value(json_object_get(b, "status")), "loaded");
 	assert_string_equal(json_string_value(json_object_get(b, "name")), "hello");
@@ -341,6 +344,10 @@ test_json_output(void **state)
 	assert_int_equal(json_integer_value(json_object_get(b, "images")), 1);
 	assert_int_equal(json_integer_value(json_object_get(b, "tags")), 1);
 	assert_int_equal(json_integer_value(json_object_get(b, "bytes")), 414 + 159 + 1526);
+	/* camelCase, as every JSON output of both programs. */
+	assert_true(json_integer_value(json_object_get(b, "bundleId")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(b, "bytesNew")), 414 + 159 + 1526);
+	assert_null(json_object_get(b, "blobs_new"));
 	assert_true(json_is_null(json_object_get(b, "signer")) ||
 	            json_object_get(b, "signer") == NULL);
 	json_decref(j);
@@ -501,14 +508,14 @@ test_tags_policy(void **state)
 	assert_int_equal(run(f, &out, 8, keep), 0);
 	assert_non_null(j = json_loads(out, 0, NULL));
 	b = json_array_get(json_object_get(j, "bundles"), 0);
-	assert_int_equal(json_integer_value(json_object_get(b, "tags_kept")), 1);
+	assert_int_equal(json_integer_value(json_object_get(b, "tagsKept")), 1);
 	assert_int_equal(json_integer_value(json_object_get(b, "tags")), 0);
-	assert_non_null(m = json_array_get(json_object_get(b, "tag_moves"), 0));
+	assert_non_null(m = json_array_get(json_object_get(b, "tagMoves"), 0));
 	assert_string_equal(json_string_value(json_object_get(m, "repository")), HELLO_REPO);
 	assert_string_equal(json_string_value(json_object_get(m, "tag")), "1.0");
-	assert_string_equal(json_string_value(json_object_get(m, "old_digest")), other);
-	assert_string_equal(json_string_value(json_object_get(m, "new_digest")), HELLO_MANIFEST);
-	assert_true(json_is_null(json_object_get(m, "old_bundle")));
+	assert_string_equal(json_string_value(json_object_get(m, "oldDigest")), other);
+	assert_string_equal(json_string_value(json_object_get(m, "newDigest")), HELLO_MANIFEST);
+	assert_true(json_is_null(json_object_get(m, "oldBundle")));
 	assert_string_equal(json_string_value(json_object_get(m, "action")), "kept");
 	json_decref(j);
 	free(out);

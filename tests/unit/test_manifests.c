@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -385,7 +386,7 @@ test_mirror_containerd(void **state)
 	char *argv[] = { "mirror-config",
 		         "--runtime",
 		         "containerd",
-		         "-o",
+		         "--output-dir",
 		         out,
 		         "--config",
 		         f->cfg,
@@ -447,8 +448,8 @@ test_mirror_crio(void **state)
 	struct fixture *f = *state;
 	char *out = fu_printf("%s/etc-containers", f->dir), *text = NULL, *got, *path, *ca;
 	char *mk[] = { "manifests", "--config", f->cfg, "--data-dir", f->data };
-	char *argv[] = { "mirror-config",  "--runtime", "crio",       "-o",    out,
-		         "--config",       f->cfg,      "--data-dir", f->data, "--registry",
+	char *argv[] = { "mirror-config",  "--runtime", "crio",       "--output-dir", out,
+		         "--config",       f->cfg,      "--data-dir", f->data,        "--registry",
 		         "index.docker.io" };
 
 	/* Creates the CA. */
@@ -482,16 +483,15 @@ test_mirror_usage(void **state)
 	struct fixture *f = *state;
 	char *text = NULL;
 	char *no_out[] = { "mirror-config", "--runtime", "containerd" };
-	char *bad_rt[] = { "mirror-config", "--runtime", "docker", "-o", f->dir };
-	char *bad_reg[] = { "mirror-config", "--runtime", "containerd", "-o",           f->dir,
+	char *bad_rt[] = { "mirror-config", "--runtime", "docker", "--output-dir", f->dir };
+	char *bad_reg[] = { "mirror-config", "--runtime", "containerd", "--output-dir", f->dir,
 		            "--config",      f->cfg,      "--registry", "library/nginx" };
-	char *twice[] = { "mirror-config", "--runtime",  "containerd",     "-o",
+	char *twice[] = { "mirror-config", "--runtime",  "containerd",     "--output-dir",
 		          f->dir,          "--config",   f->cfg,           "--registry",
 		          "docker.io",     "--registry", "index.docker.io" };
-	char *crio_no_ca[] = {
-		"mirror-config", "--runtime",         "crio", "-o", f->dir, "--config", f->cfg,
-		"--data-dir",    "/nonexistent/barge"
-	};
+	char *crio_no_ca[] = { "mirror-config", "--runtime",  "crio",
+		               "--output-dir",  f->dir,       "--config",
+		               f->cfg,          "--data-dir", "/nonexistent/barge" };
 
 	assert_int_equal(run(f, cmd_mirror_config, &text, 3, no_out), 2);
 	free(text);
@@ -506,6 +506,28 @@ test_mirror_usage(void **state)
 	free(text);
 }
 
+/* -o is a format in every verb: the directory given to it, as before, is refused and untouched. */
+static void
+test_mirror_output_is_a_format(void **state)
+{
+	struct fixture *f = *state;
+	char *dir = fu_printf("%s/etc-old", f->dir), *text = NULL;
+	char *old[] = { "mirror-config", "--runtime", "containerd", "-o", dir, "--config", f->cfg };
+	char *json[] = { "mirror-config", "--runtime", "containerd", "--output-dir", dir,
+		         "--config",      f->cfg,      "-o",         "json" };
+	struct stat st;
+
+	assert_int_equal(run(f, cmd_mirror_config, &text, 7, old), 2);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(stat(dir, &st), -1);
+	/* mirror-config prints text only; json is refused before anything is written. */
+	assert_int_equal(run(f, cmd_mirror_config, &text, 9, json), 2);
+	free(text);
+	assert_int_equal(stat(dir, &st), -1);
+	free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_manifests_objects, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_manifests_webhook, setup, teardown),
@@ -515,6 +537,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_mirror_containerd, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_mirror_crio, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_mirror_usage, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_mirror_output_is_a_format, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
