@@ -202,75 +202,148 @@ kind_of(const char *mt)
 	return -1;
 }
 
+/* Parses buf as a JSON object of schemaVersion 2 into *root (caller decrefs). */
+static int
+load_root(const void *buf, size_t len, json_t **root, struct barge_err *err)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*root == NULL)
+		return err_set(err, BARGE_EFORMAT,
+		               "manifest: not valid JSON: %s (line %d, column %d)", jerr.text,
+		               jerr.line, jerr.column);
+	if (!json_is_object(*root))
+		return err_set(err, BARGE_EFORMAT, "manifest: not a JSON object");
+	v = json_object_get(*root, "schemaVersion");
+	if (v == NULL)
+		return err_set(err, BARGE_EFORMAT, "manifest: schemaVersion: missing");
+	if (!json_is_integer(v) || json_integer_value(v) != 2)
+		return err_set(err, BARGE_EFORMAT, "manifest: schemaVersion: unsupported (want 2)");
+	return BARGE_OK;
+}
+
+/*
+ * The kind: from the document's mediaType (*doc_mt, NULL when absent), else
+ * the served one (*hint_kind, -1 when it names no kind), else the shape.
+ */
+static int
+find_kind(json_t *root, const char *mt_hint, const char **doc_mt, int *hint_kind, int *kind,
+          struct barge_err *err)
+{
+	int rc;
+
+	if ((rc = get_mt(root, "mediaType", "", 0, doc_mt, err)) != BARGE_OK)
+		return rc;
+	*hint_kind = mt_hint != NULL ? kind_of(mt_hint) : -1;
+	if (*doc_mt != NULL) {
+		*kind = kind_of(*doc_mt);
+		if (*kind < 0)
+			return err_set(err, BARGE_EFORMAT,
+			               "manifest: mediaType: unsupported \"%s\"", *doc_mt);
+	} else if (*hint_kind >= 0) {
+		*kind = *hint_kind;
+	} else if (json_object_get(root, "manifests") != NULL) {
+		*kind = MANIFEST_INDEX;
+	} else if (json_object_get(root, "config") != NULL &&
+	           json_object_get(root, "layers") != NULL) {
+		*kind = MANIFEST_IMAGE;
+	} else {
+		return err_set(err, BARGE_EFORMAT,
+		               "manifest: neither an image manifest (config, layers) nor an index "
+		               "(manifests)");
+	}
+	/* A hint that is not a manifest type (application/json) says nothing. */
+	if (*doc_mt != NULL && *hint_kind >= 0 && !mt_same(mt_hint, *doc_mt))
+		return err_set(err, BARGE_EFORMAT,
+		               "manifest: mediaType \"%s\" contradicts the served type \"%.*s\"",
+		               *doc_mt, MT_MAX, mt_hint);
+	return BARGE_OK;
+}
+
+/* An image's config, then the layers of an image or the manifests of an index. */
+static int
+read_descs(json_t *root, struct manifest *m, struct barge_err *err)
+{
+	const char *field;
+	char where[48];
+	json_t *v, *arr;
+	size_t i, n;
+	int rc;
+
+	if (m->kind == MANIFEST_IMAGE) {
+		if ((v = json_object_get(root, "config")) == NULL) {
+			if (json_object_get(root, "manifests") != NULL)
+				return err_set(err, BARGE_EFORMAT,
+				               "manifest: config: missing (type \"%s\" is an image "
+				               "manifest, but the document lists manifests)",
+				               m->media_type);
+			return err_set(err, BARGE_EFORMAT, "manifest: config: missing");
+		}
+		if ((rc = read_desc(v, "config.", 0, &m->config, err)) != BARGE_OK)
+			return rc;
+		field = "layers";
+	} else {
+		field = "manifests";
+	}
+	arr = json_object_get(root, field);
+	if (arr == NULL)
+		return err_set(err, BARGE_EFORMAT, "manifest: %s: missing", field);
+	if (!json_is_array(arr))
+		return err_set(err, BARGE_EFORMAT, "manifest: %s: not an array", field);
+	n = json_array_size(arr);
+	if (n > MANIFEST_DESC_MAX)
+		return err_set(err, BARGE_ELIMIT,
+		               "manifest: %s: %zu entries, more than the %d allowed", field, n,
+		               MANIFEST_DESC_MAX);
+	if (n > 0 && (m->descs = calloc(n, sizeof(*m->descs))) == NULL)
+		return nomem(err);
+	for (i = 0; i < n; i++) {
+		snprintf(where, sizeof(where), "%s[%zu].", field, i);
+		m->ndescs = i + 1;
+		if ((rc = read_desc(json_array_get(arr, i), where, m->kind == MANIFEST_INDEX,
+		                    &m->descs[i], err)) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
+/* OCI 1.1: a manifest or index may name a subject and an artifact type. */
+static int
+read_oci11(json_t *root, struct manifest *m, struct barge_err *err)
+{
+	const char *atype;
+	json_t *v;
+	int rc;
+
+	if ((v = json_object_get(root, "subject")) != NULL) {
+		if ((rc = read_desc(v, "subject.", 0, &m->subject, err)) != BARGE_OK)
+			return rc;
+		m->has_subject = 1;
+	}
+	if ((rc = get_mt(root, "artifactType", "", 0, &atype, err)) != BARGE_OK)
+		return rc;
+	if (atype != NULL && (m->artifact_type = strdup(atype)) == NULL)
+		return nomem(err);
+	return BARGE_OK;
+}
+
 int
 manifest_parse(const void *buf, size_t len, const char *mt_hint, struct manifest **out,
                struct barge_err *err)
 {
 	struct manifest *m = NULL;
-	const char *doc_mt, *field, *atype;
-	json_t *root = NULL, *v, *arr;
-	json_error_t jerr;
-	char where[48];
-	size_t i, n;
-	int rc, kind, hint_kind;
+	const char *doc_mt = NULL;
+	json_t *root = NULL;
+	int rc, kind = -1, hint_kind = -1;
 
 	if (len > MANIFEST_MAX)
 		return err_set(err, BARGE_ELIMIT, "manifest: %zu bytes, more than the %d allowed",
 		               len, MANIFEST_MAX);
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		rc = err_set(err, BARGE_EFORMAT,
-		             "manifest: not valid JSON: %s (line %d, column %d)", jerr.text,
-		             jerr.line, jerr.column);
+	if ((rc = load_root(buf, len, &root, err)) != BARGE_OK ||
+	    (rc = find_kind(root, mt_hint, &doc_mt, &hint_kind, &kind, err)) != BARGE_OK)
 		goto fail;
-	}
-	if (!json_is_object(root)) {
-		rc = err_set(err, BARGE_EFORMAT, "manifest: not a JSON object");
-		goto fail;
-	}
-	v = json_object_get(root, "schemaVersion");
-	if (v == NULL) {
-		rc = err_set(err, BARGE_EFORMAT, "manifest: schemaVersion: missing");
-		goto fail;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) != 2) {
-		rc = err_set(err, BARGE_EFORMAT, "manifest: schemaVersion: unsupported (want 2)");
-		goto fail;
-	}
-
-	/* The kind: from the document's mediaType, else the served one, else the shape. */
-	if ((rc = get_mt(root, "mediaType", "", 0, &doc_mt, err)) != BARGE_OK)
-		goto fail;
-	hint_kind = mt_hint != NULL ? kind_of(mt_hint) : -1;
-	if (doc_mt != NULL) {
-		kind = kind_of(doc_mt);
-		if (kind < 0) {
-			rc = err_set(err, BARGE_EFORMAT, "manifest: mediaType: unsupported \"%s\"",
-			             doc_mt);
-			goto fail;
-		}
-	} else if (hint_kind >= 0) {
-		kind = hint_kind;
-	} else if (json_object_get(root, "manifests") != NULL) {
-		kind = MANIFEST_INDEX;
-	} else if (json_object_get(root, "config") != NULL &&
-	           json_object_get(root, "layers") != NULL) {
-		kind = MANIFEST_IMAGE;
-	} else {
-		rc = err_set(err, BARGE_EFORMAT,
-		             "manifest: neither an image manifest (config, layers) nor an index "
-		             "(manifests)");
-		goto fail;
-	}
-
-	/* A hint that is not a manifest type (application/json) says nothing. */
-	if (doc_mt != NULL && hint_kind >= 0 && !mt_same(mt_hint, doc_mt)) {
-		rc = err_set(err, BARGE_EFORMAT,
-		             "manifest: mediaType \"%s\" contradicts the served type \"%.*s\"",
-		             doc_mt, MT_MAX, mt_hint);
-		goto fail;
-	}
-
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		rc = nomem(err);
 		goto fail;
@@ -286,63 +359,9 @@ manifest_parse(const void *buf, size_t len, const char *mt_hint, struct manifest
 		rc = nomem(err);
 		goto fail;
 	}
-	if (kind == MANIFEST_IMAGE) {
-		if ((v = json_object_get(root, "config")) == NULL) {
-			if (json_object_get(root, "manifests") != NULL)
-				rc = err_set(err, BARGE_EFORMAT,
-				             "manifest: config: missing (type \"%s\" is an image "
-				             "manifest, but the document lists manifests)",
-				             m->media_type);
-			else
-				rc = err_set(err, BARGE_EFORMAT, "manifest: config: missing");
-			goto fail;
-		}
-		if ((rc = read_desc(v, "config.", 0, &m->config, err)) != BARGE_OK)
-			goto fail;
-		field = "layers";
-	} else {
-		field = "manifests";
-	}
-	arr = json_object_get(root, field);
-	if (arr == NULL) {
-		rc = err_set(err, BARGE_EFORMAT, "manifest: %s: missing", field);
+	if ((rc = read_descs(root, m, err)) != BARGE_OK ||
+	    (rc = read_oci11(root, m, err)) != BARGE_OK)
 		goto fail;
-	}
-	if (!json_is_array(arr)) {
-		rc = err_set(err, BARGE_EFORMAT, "manifest: %s: not an array", field);
-		goto fail;
-	}
-	n = json_array_size(arr);
-	if (n > MANIFEST_DESC_MAX) {
-		rc = err_set(err, BARGE_ELIMIT,
-		             "manifest: %s: %zu entries, more than the %d allowed", field, n,
-		             MANIFEST_DESC_MAX);
-		goto fail;
-	}
-	if (n > 0 && (m->descs = calloc(n, sizeof(*m->descs))) == NULL) {
-		rc = nomem(err);
-		goto fail;
-	}
-	for (i = 0; i < n; i++) {
-		snprintf(where, sizeof(where), "%s[%zu].", field, i);
-		m->ndescs = i + 1;
-		if ((rc = read_desc(json_array_get(arr, i), where, kind == MANIFEST_INDEX,
-		                    &m->descs[i], err)) != BARGE_OK)
-			goto fail;
-	}
-
-	/* OCI 1.1: a manifest or index may name a subject and an artifact type. */
-	if ((v = json_object_get(root, "subject")) != NULL) {
-		if ((rc = read_desc(v, "subject.", 0, &m->subject, err)) != BARGE_OK)
-			goto fail;
-		m->has_subject = 1;
-	}
-	if ((rc = get_mt(root, "artifactType", "", 0, &atype, err)) != BARGE_OK)
-		goto fail;
-	if (atype != NULL && (m->artifact_type = strdup(atype)) == NULL) {
-		rc = nomem(err);
-		goto fail;
-	}
 	json_decref(root);
 	*out = m;
 	return BARGE_OK;

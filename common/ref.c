@@ -237,18 +237,13 @@ looks_like_host(const char *s, size_t n)
 	       (n == 9 && memcmp(s, "localhost", 9) == 0) || (n > 0 && s[0] == '[');
 }
 
-int
-ref_parse(const char *s, struct ref **out, struct barge_err *err)
+/* Refuses what no reference can hold: too many bytes, spaces, controls, non-ASCII. */
+static int
+check_chars(const char *s, size_t len, struct barge_err *err)
 {
-	struct ref *r = NULL;
-	const char *at, *name, *colon, *slash, *p;
-	size_t len, nlen, hlen, i;
 	char msg[256];
-	int rc;
+	size_t i;
 
-	if (s == NULL || s[0] == '\0')
-		return err_set(err, BARGE_EINVAL, "invalid reference \"\": empty reference");
-	len = strlen(s);
 	if (len > REF_MAX) {
 		snprintf(msg, sizeof(msg), "longer than %d bytes", REF_MAX);
 		return bad(err, s, msg);
@@ -261,131 +256,181 @@ ref_parse(const char *s, struct ref **out, struct barge_err *err)
 		if (c < 0x20 || c >= 0x7f)
 			return bad(err, s, "contains a control or non-ASCII character");
 	}
+	return BARGE_OK;
+}
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		goto nomem;
+/*
+ * name [':' tag] ['@' digest]: the digest starts at the first '@'.  Sets
+ * r->digest if there is one; *nlen becomes the length of what precedes it.
+ */
+static int
+parse_digest(struct ref *r, const char *s, size_t len, size_t *nlen, struct barge_err *err)
+{
+	const char *at = strchr(s, '@');
+	int rc;
 
-	/* name [':' tag] ['@' digest]: the digest starts at the first '@'. */
-	at = strchr(s, '@');
-	nlen = at == NULL ? len : (size_t)(at - s);
-	if (at != NULL) {
-		if ((rc = digest_parse(at + 1, NULL, NULL, err)) != BARGE_OK) {
-			err_prefix(err, "invalid reference \"%.*s%s\"", QUOTE_MAX, s,
-			           len > QUOTE_MAX ? "..." : "");
-			goto fail;
-		}
-		if ((r->digest = strdup(at + 1)) == NULL)
-			goto nomem;
+	*nlen = at == NULL ? len : (size_t)(at - s);
+	if (at == NULL)
+		return BARGE_OK;
+	if ((rc = digest_parse(at + 1, NULL, NULL, err)) != BARGE_OK) {
+		err_prefix(err, "invalid reference \"%.*s%s\"", QUOTE_MAX, s,
+		           len > QUOTE_MAX ? "..." : "");
+		return rc;
 	}
+	if ((r->digest = strdup(at + 1)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	return BARGE_OK;
+}
 
-	/* A tag is what follows the last ':' after the last '/'. */
-	slash = NULL;
-	colon = NULL;
-	for (p = s; p < s + nlen; p++) {
+/*
+ * A tag is what follows the last ':' after the last '/' of the first nlen
+ * bytes of s.  Sets r->tag if there is one; *nlen becomes the name's length.
+ */
+static int
+parse_tag(struct ref *r, const char *s, size_t *nlen, struct barge_err *err)
+{
+	const char *colon = NULL, *slash = NULL, *p;
+	char msg[256];
+
+	for (p = s; p < s + *nlen; p++) {
 		if (*p == '/')
 			slash = p;
 	}
-	for (p = slash == NULL ? s : slash; p < s + nlen; p++) {
+	for (p = slash == NULL ? s : slash; p < s + *nlen; p++) {
 		if (*p == ':')
 			colon = p;
 	}
-	if (colon != NULL) {
-		if ((r->tag = strndup(colon + 1, (size_t)(s + nlen - colon - 1))) == NULL)
-			goto nomem;
-		if (r->tag[0] == '\0') {
-			rc = bad(err, s, "empty tag");
-			goto fail;
-		}
-		if (strlen(r->tag) > TAG_MAX_LEN) {
-			snprintf(msg, sizeof(msg), "tag is longer than %d characters", TAG_MAX_LEN);
-			rc = bad(err, s, msg);
-			goto fail;
-		}
-		if (!ref_valid_tag(r->tag)) {
-			snprintf(msg, sizeof(msg),
-			         "invalid tag \"%.140s\" (want [A-Za-z0-9_][A-Za-z0-9_.-]*)",
-			         r->tag);
-			rc = bad(err, s, msg);
-			goto fail;
-		}
-		nlen = (size_t)(colon - s);
+	if (colon == NULL)
+		return BARGE_OK;
+	if ((r->tag = strndup(colon + 1, (size_t)(s + *nlen - colon - 1))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	if (r->tag[0] == '\0')
+		return bad(err, s, "empty tag");
+	if (strlen(r->tag) > TAG_MAX_LEN) {
+		snprintf(msg, sizeof(msg), "tag is longer than %d characters", TAG_MAX_LEN);
+		return bad(err, s, msg);
 	}
-	if (nlen == 0) {
-		rc = bad(err, s, "empty repository name");
-		goto fail;
+	if (!ref_valid_tag(r->tag)) {
+		snprintf(msg, sizeof(msg),
+		         "invalid tag \"%.140s\" (want [A-Za-z0-9_][A-Za-z0-9_.-]*)", r->tag);
+		return bad(err, s, msg);
 	}
+	*nlen = (size_t)(colon - s);
+	return BARGE_OK;
+}
 
-	/* Split host and path. */
-	name = s;
-	slash = memchr(name, '/', nlen);
-	if (slash != NULL && looks_like_host(name, (size_t)(slash - name))) {
-		hlen = (size_t)(slash - name);
-		if (!host_ok(name, hlen)) {
+/*
+ * Sets r->host from the name (s, *nlen bytes), lowercased, docker.io when
+ * the name has none and for Docker Hub's other names.  *name and *nlen
+ * become the repository path that follows it.
+ */
+static int
+parse_host(struct ref *r, const char *s, const char **name, size_t *nlen, struct barge_err *err)
+{
+	const char *slash = memchr(s, '/', *nlen);
+	size_t hlen, i;
+	char msg[256];
+
+	*name = s;
+	if (slash != NULL && looks_like_host(s, (size_t)(slash - s))) {
+		hlen = (size_t)(slash - s);
+		if (!host_ok(s, hlen)) {
 			snprintf(msg, sizeof(msg), "invalid registry host \"%.*s\"",
-			         hlen > 100 ? 100 : (int)hlen, name);
-			rc = bad(err, s, msg);
-			goto fail;
+			         hlen > 100 ? 100 : (int)hlen, s);
+			return bad(err, s, msg);
 		}
-		if ((r->host = strndup(name, hlen)) == NULL)
-			goto nomem;
+		if ((r->host = strndup(s, hlen)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
 		/* Host names are case-insensitive; repository names are lowercase. */
 		for (i = 0; i < hlen; i++)
 			r->host[i] = (char)tolower((unsigned char)r->host[i]);
-		name = slash + 1;
-		nlen -= hlen + 1;
+		*name = slash + 1;
+		*nlen -= hlen + 1;
 	} else if ((r->host = strdup("docker.io")) == NULL) {
-		goto nomem;
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
 	if (strcmp(r->host, "index.docker.io") == 0 ||
 	    strcmp(r->host, "registry-1.docker.io") == 0) {
 		free(r->host);
 		if ((r->host = strdup("docker.io")) == NULL)
-			goto nomem;
+			return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
+	return BARGE_OK;
+}
+
+/*
+ * Sets r->path from the repository path (name, nlen bytes) of reference s;
+ * Docker Hub's official images gain their "library/".
+ */
+static int
+parse_path(struct ref *r, const char *s, const char *name, size_t nlen, struct barge_err *err)
+{
+	char msg[256];
+	size_t i;
 
 	for (i = 0; i < nlen; i++) {
-		if (name[i] >= 'A' && name[i] <= 'Z') {
-			rc = bad(err, s, "repository name must be lowercase");
-			goto fail;
-		}
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			return bad(err, s, "repository name must be lowercase");
 	}
 	for (i = 0; i < nlen; i++) {
 		if (name[i] == '/' && (i == 0 || i + 1 == nlen || name[i + 1] == '/'))
 			break;
 	}
-	if (nlen == 0 || i < nlen) {
-		rc = bad(err, s, "empty path component");
-		goto fail;
-	}
-	if (!path_ok(name, nlen)) {
-		rc = bad(
+	if (nlen == 0 || i < nlen)
+		return bad(err, s, "empty path component");
+	if (!path_ok(name, nlen))
+		return bad(
 		        err, s,
 		        "invalid repository path (components are [a-z0-9] runs joined by '.', '_', "
 		        "'__' or '-')");
-		goto fail;
-	}
 	if (strcmp(r->host, "docker.io") == 0 && memchr(name, '/', nlen) == NULL) {
 		if ((r->path = malloc(nlen + 9)) == NULL)
-			goto nomem;
+			return err_set(err, BARGE_ENOMEM, "out of memory");
 		memcpy(r->path, "library/", 8);
 		memcpy(r->path + 8, name, nlen);
 		r->path[nlen + 8] = '\0';
 	} else if ((r->path = strndup(name, nlen)) == NULL) {
-		goto nomem;
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
 	if (strlen(r->host) + 1 + strlen(r->path) > NAME_MAX_LEN) {
 		snprintf(msg, sizeof(msg), "repository name longer than %d characters",
 		         NAME_MAX_LEN);
-		rc = bad(err, s, msg);
+		return bad(err, s, msg);
+	}
+	return BARGE_OK;
+}
+
+int
+ref_parse(const char *s, struct ref **out, struct barge_err *err)
+{
+	struct ref *r = NULL;
+	const char *name;
+	size_t len, nlen;
+	int rc;
+
+	if (s == NULL || s[0] == '\0')
+		return err_set(err, BARGE_EINVAL, "invalid reference \"\": empty reference");
+	len = strlen(s);
+	if ((rc = check_chars(s, len, err)) != BARGE_OK)
+		return rc;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	if ((rc = parse_digest(r, s, len, &nlen, err)) != BARGE_OK ||
+	    (rc = parse_tag(r, s, &nlen, err)) != BARGE_OK)
+		goto fail;
+	if (nlen == 0) {
+		rc = bad(err, s, "empty repository name");
 		goto fail;
 	}
-
-	if (r->tag == NULL && r->digest == NULL && (r->tag = strdup("latest")) == NULL)
-		goto nomem;
+	if ((rc = parse_host(r, s, &name, &nlen, err)) != BARGE_OK ||
+	    (rc = parse_path(r, s, name, nlen, err)) != BARGE_OK)
+		goto fail;
+	if (r->tag == NULL && r->digest == NULL && (r->tag = strdup("latest")) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto fail;
+	}
 	*out = r;
 	return BARGE_OK;
-nomem:
-	rc = err_set(err, BARGE_ENOMEM, "out of memory");
 fail:
 	ref_free(r);
 	return rc;

@@ -1,6 +1,8 @@
 /*
  * yjson: YAML to jansson with positions (see yjson.h).  A struct yjson owns
- * its name, its documents and the table of node and key positions.
+ * its name, its documents and the table of node and key positions.  The
+ * words checkers use about a tree (yjson_suggest, yjson_type_name) are
+ * yjson_hint.c's.
  */
 #include "yjson.h"
 
@@ -939,74 +941,4 @@ yjson_key_pos(const struct yjson *y, const json_t *obj, const char *key, int *li
 	*line = e->line;
 	*col = e->col;
 	return 0;
-}
-
-/* Optimal string alignment distance: Levenshtein plus adjacent transpositions. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, best;
-	size_t d[33][33];
-
-	/* Keys are short; anything longer is not a typo of one. */
-	if (la > 32 || lb > 32)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *
-yjson_suggest(const char *word, const char *const *candidates)
-{
-	const char *best = NULL;
-	size_t bestd = (size_t)-1, d, limit;
-
-	/* One edit in four characters still reads as the same word. */
-	limit = 1 + strlen(word) / 4;
-	for (; *candidates != NULL; candidates++) {
-		d = edit_distance(word, *candidates);
-		if (d <= limit && d < bestd) {
-			best = *candidates;
-			bestd = d;
-		}
-	}
-	return best;
-}
-
-const char *
-yjson_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "a mapping";
-	case JSON_ARRAY:
-		return "a list";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
 }

@@ -1,0 +1,102 @@
+/*
+ * profile_int: the profile loader's insides, shared by the files of
+ * bundler/profile*.c and by nothing else (scripts/check-layers refuses any
+ * other includer).
+ *
+ *   profile.c        the handle, the files a profile is made of, the
+ *                    top-level document (metadata, platforms, project,
+ *                    include, exclude) and the union of several profiles
+ *   profile_check.c  the checks of one YAML node, whose errors name its
+ *                    file:line:col
+ *   profile_pack.c   spec.packs: the images a pack lists, finds in
+ *                    Kubernetes manifests and finds in Helm values
+ *
+ * One load (struct pload) owns the profile it builds until it returns it; a
+ * struct pctx borrows the file being read and its YAML.
+ */
+#ifndef BARGE_PROFILE_INT_H
+#define BARGE_PROFILE_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "platform.h"
+#include "profile.h"
+#include "yjson.h"
+
+/* What one load shares across every file it reads. */
+struct pload {
+	struct profile *p;
+	json_t *seen;  /* normalised reference -> index in p->images */
+	json_t *packs; /* pack name -> "file:line" where it was defined */
+	json_t *files; /* real path -> index in p->files */
+	json_t *done;  /* real paths of the profiles read completely */
+	json_t *excludes;
+	/* The include chain being read, for cycle messages. */
+	char *stack[PROFILE_INCLUDE_DEPTH + 1];
+	char *stack_disp[PROFILE_INCLUDE_DEPTH + 1];
+	size_t depth;
+	/* What the current top-level profile's tree says, the includer overriding. */
+	struct platform plats[PROFILE_PLATFORM_MAX];
+	size_t nplats;
+	char *project;
+	struct barge_err *err;
+};
+
+/* What every check needs to name a position in a file. */
+struct pctx {
+	const struct yjson *y;
+	const char *file;
+	struct pload *ld;
+	struct barge_err *err;
+};
+
+/* --- files (profile.c) --------------------------------------------------- */
+
+/* path relative to the directory of base, unless it is absolute; caller frees. */
+char *join_rel(const char *base, const char *path);
+/*
+ * Reads disp (named so in messages) as YAML, recording it among the
+ * profile's files.  *real (caller frees) is its canonical path.
+ */
+int read_yaml(struct pload *ld, const char *disp, struct yjson **y, char **real) BARGE_MUST_CHECK;
+
+/* --- checks that name a position (profile_check.c) ----------------------- */
+
+/* BARGE_ENOMEM, naming c's file. */
+int nomem(const struct pctx *c);
+/*
+ * The position of node, which is parent[key] (key NULL for list items);
+ * 0:0 when nothing around it has one.
+ */
+void node_pos(const struct pctx *c, const json_t *parent, const char *key, const json_t *node,
+              int *line, int *col);
+/* err_set with code and "file:line:col: " before the message; returns code. */
+int perr(const struct pctx *c, int code, int line, int col, const char *fmt, ...)
+        BARGE_PRINTF(5, 6);
+/* BARGE_EINVAL at node's position (as node_pos finds it). */
+int perr_at(const struct pctx *c, const json_t *parent, const char *key, const json_t *node,
+            const char *fmt, ...) BARGE_PRINTF(5, 6);
+/* Checks that obj (named where) has only keys from allowed, a NULL-ended list. */
+int check_keys(const struct pctx *c, const json_t *obj, const char *where,
+               const char *const *allowed) BARGE_MUST_CHECK;
+/*
+ * Fetches obj[key] of the given JSON type (object, array or string).  A
+ * missing key is an error when required, else *out is NULL.
+ */
+int get_typed(const struct pctx *c, const json_t *obj, const char *where, const char *key,
+              json_type type, int required, json_t **out) BARGE_MUST_CHECK;
+/* *dst becomes a copy of s (caller frees). */
+int strdup_into(const struct pctx *c, char **dst, const char *s) BARGE_MUST_CHECK;
+
+/* --- packs (profile_pack.c) ---------------------------------------------- */
+
+/*
+ * Reads spec.packs[idx] (pack, an item of packs): its name, unique across
+ * the load, then the images it lists and those its manifests and values
+ * files name, into c->ld->p.
+ */
+int load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack) BARGE_MUST_CHECK;
+
+#endif
