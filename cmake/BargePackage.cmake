@@ -51,3 +51,13 @@ set(CPACK_DEBIAN_BARGED_PACKAGE_CONTROL_EXTRA
 set(CPACK_DEBIAN_BARGED_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 
 include(CPack)
+
+# The barged container image, without Docker: build/barged-image.tar, an
+# OCI archive tagged barged:<version> (scripts/barged-image says what is in
+# it).  Always rebuilt, so that SOURCE_DATE_EPOCH from the environment
+# counts; the same binary and epoch give the same digest.
+add_custom_target(barged-image
+  COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/barged-image $<TARGET_FILE:barged>
+    ${PROJECT_VERSION} ${BARGE_SOURCE_URL} ${CMAKE_BINARY_DIR}/barged-image.tar
+  DEPENDS barged
+  COMMENT "barged-image.tar (OCI archive)" VERBATIM)
