@@ -110,10 +110,8 @@ if it_wait_for 30 curl -fsS "http://127.0.0.1:$PORT/healthz"; then
 else
 	it_fail "no /healthz from the container: $(tail -20 "$IT_CTR_SOCK/../log" 2>/dev/null)"
 fi
-served=sha256:$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-	-H 'Accept: application/vnd.oci.image.index.v1+json' \
-	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-	"http://127.0.0.1:$PORT/v2/edge/docker.io/library/app-a/manifests/1.0" | sha256sum | cut -d' ' -f1)
+served=sha256:$(skopeo inspect --raw --tls-verify=false \
+	"docker://127.0.0.1:$PORT/edge/docker.io/library/app-a:1.0" | sha256sum | cut -d' ' -f1)
 it_check_eq "it serves the mounted store's image with its upstream digest" \
 	"$(it_top_digest "$IT_TMP/images" app-a)" "$served"
 it_check "barged runs as uid 65532 in the container" \

@@ -124,10 +124,8 @@ if it_wait_for 30 curl -fsS "http://127.0.0.1:$PORT/healthz"; then
 else
 	it_fail "barged serve: $(tail -20 "$IT_TMP/serve.log")"
 fi
-served=sha256:$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-	-H 'Accept: application/vnd.oci.image.index.v1+json' \
-	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-	"http://127.0.0.1:$PORT/v2/edge/docker.io/library/app-a/manifests/1.0" | sha256sum | cut -d' ' -f1)
+served=sha256:$(skopeo inspect --raw --tls-verify=false \
+	"docker://127.0.0.1:$PORT/edge/docker.io/library/app-a:1.0" | sha256sum | cut -d' ' -f1)
 it_check_eq "the loaded image is served with its upstream digest" \
 	"$(it_top_digest "$IT_TMP/images" app-a)" "$served"
 it_stop "$SERVE_PID"
