@@ -5,7 +5,9 @@
 BARGE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Build dependencies, then the test-only tools (upstream registry, client,
-# containerd, JSON and compression tools the integration tests use).
+# containerd, JSON and compression tools the integration tests use), then
+# the packaging tools: scdoc (man pages) and dpkg-shlibdeps (.deb) at build
+# time; man, systemd-analyze, lintian and debootstrap to test them.
 BARGE_PACKAGES=(
 	build-essential cmake pkg-config clang
 	libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
@@ -13,6 +15,7 @@ BARGE_PACKAGES=(
 	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates
 	xorriso genisoimage apache2-utils python3 util-linux busybox-static podman
 	clang-14 libclang-rt-14-dev
+	scdoc dpkg-dev man-db systemd lintian debootstrap
 )
 
 # Run a command as root: directly when we are root, else through sudo.
