@@ -29,7 +29,7 @@ passwd_usage(FILE *f)
 	        "Sets the admin password: reads it from standard input (one line), or\n"
 	        "asks for it twice without echo on a terminal, and writes it to the\n"
 	        "password file with mode 0600.  A running barged serve uses it after\n"
-	        "SIGHUP (kill -HUP, systemctl kill -s HUP barged); the old one stops working.\n"
+	        "SIGHUP (kill -HUP, systemctl reload barged); the old one stops working.\n"
 	        "\n"
 	        "  --generate                   a random password, printed once on stdout\n"
 	        "  --config FILE                configuration (default %s)\n"
@@ -194,7 +194,7 @@ cmd_passwd(int argc, char **argv)
 	}
 	/* The path only: the password itself is never logged. */
 	log_info("barged passwd: wrote the admin password to %s; send SIGHUP to a running barged "
-	         "serve (systemctl kill -s HUP barged) to use it",
+	         "serve (systemctl reload barged) to use it",
 	         path);
 	status = EXIT_SUCCESS;
 out:
