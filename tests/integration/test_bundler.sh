@@ -229,7 +229,7 @@ it_check "off a terminal: no progress bars (escape sequences) on stderr" \
 # compression went on for seconds.
 if command -v script >/dev/null; then
 	script -qec "cd '$T/dir1' && '$BARGE' build --locked '$LOCK' ${MIRROR[*]} --cache-dir cache \
-		-o tty.tar.zst --level 19" /dev/null 2>&1 | tr -d '\r' >"$T/tty.out" || true
+		--output-file tty.tar.zst --level 19" /dev/null 2>&1 | tr -d '\r' >"$T/tty.out" || true
 	total=$(zstd -dcq "$T/dir1/tty.tar.zst" | tar -tv | awk '{ s += $3 } END { print s }')
 	# As fmtsize writes it.
 	want=$(awk -v n="$total" 'BEGIN { if (n < 1024) { printf "%d B", n; exit }
@@ -268,7 +268,7 @@ nblobs=$(entries "$B1" | grep -c '^blobs/')
 for run in cold warm; do
 	if [ $run = cold ]; then want="$nblobs 0"; else want="$nman $((nblobs - nman))"; fi
 	if "$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-json" \
-		-o "$T/count.tar.zst" --level 1 --output json >"$T/count-$run.json" 2>"$T/count-$run.err"; then
+		--output-file "$T/count.tar.zst" --level 1 -o json >"$T/count-$run.json" 2>"$T/count-$run.err"; then
 		it_check_eq "build --output json, $run cache: downloadedBlobs + cachedBlobs = blobs" \
 			"$nblobs" "$(jq '.downloadedBlobs + .cachedBlobs' "$T/count-$run.json")"
 		it_check_eq "build --output json, $run cache: downloaded, cached" "$want" \
@@ -278,7 +278,7 @@ for run in cold warm; do
 		it_fail "build --output json ($run cache) exits 0"
 	fi
 	"$BARGE" build --locked "$LOCK" "${MIRROR[@]}" --cache-dir "$T/count-text" \
-		-o "$T/count.tar.zst" --level 1 >"$T/count-$run.txt" 2>/dev/null || true
+		--output-file "$T/count.tar.zst" --level 1 >"$T/count-$run.txt" 2>/dev/null || true
 	it_check_eq "build summary text, $run cache: N blobs (D downloaded, C cached" \
 		"$nblobs $want" \
 		"$(sed -nE 's/.* ([0-9]+) blobs \(([0-9]+) downloaded, ([0-9]+) cached.*/\1 \2 \3/p' "$T/count-$run.txt")"
@@ -488,7 +488,7 @@ for verb in build resolve; do
 	rc=0
 	if [ $verb = build ]; then
 		"$BARGE" build "$T/bad/missing2.yaml" "${MIRROR[@]}" --cache-dir "$T/dir1/cache" \
-			-o "$T/bad/missing2.out" >/dev/null 2>"$T/bad/missing2-$verb.err" || rc=$?
+			--output-file "$T/bad/missing2.out" >/dev/null 2>"$T/bad/missing2-$verb.err" || rc=$?
 	else
 		"$BARGE" resolve "$T/bad/missing2.yaml" "${MIRROR[@]}" \
 			>"$T/bad/missing2.stdout" 2>"$T/bad/missing2-$verb.err" || rc=$?

@@ -60,7 +60,9 @@ if "$BARGED" serve --help 2>&1 | grep -q -- --config; then
 	printf 'webhook:\n  advertise: "%s"\n' "$EP" >"$IT_TMP/barged.yaml"
 	SERVE_CFG=(--config "$IT_TMP/barged.yaml")
 fi
-it_spawn "$IT_TMP/serve.log" "$BARGED" serve "${SERVE_CFG[@]}" --data-dir "$DATA" --listen "$EP"
+# Debug level: reviews left unpatched are logged there (patches at info).
+it_spawn "$IT_TMP/serve.log" "$BARGED" serve "${SERVE_CFG[@]}" --data-dir "$DATA" --listen "$EP" \
+	--log-level debug
 SERVE_PID=$IT_LAST_PID
 it_wait_for 30 answers "https://$EP/v2/" --cacert "$DATA/ca.crt" ||
 	{ cat "$IT_TMP/serve.log"; it_die "barged serve does not answer"; }

@@ -109,7 +109,7 @@ spec:
       images: [docker.io/library/app-a:1.0]
 EOP
 it_check "the installed barge builds a bundle" \
-	in_root env SOURCE_DATE_EPOCH=0 barge build /tmp/edge.yaml -o /tmp/edge-1.0.tar.zst -q \
+	in_root env SOURCE_DATE_EPOCH=0 barge build /tmp/edge.yaml --output-file /tmp/edge-1.0.tar.zst -q \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir /tmp/cache
 it_check "the installed barged loads it into /var/lib/barge" \
 	in_root barged load /tmp/edge-1.0.tar.zst
