@@ -37,7 +37,9 @@ now_ns(void)
 int
 main(int argc, char **argv)
 {
-	struct webhook_opts o = { "127.0.0.1:30003", "edge", WEBHOOK_PRESENT };
+	struct webhook_opts o = { .advertise = "127.0.0.1:30003",
+		                  .project = "edge",
+		                  .policy = WEBHOOK_PRESENT };
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
 	unsigned long long *lat, t0, total = 0;

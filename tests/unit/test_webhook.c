@@ -182,8 +182,12 @@ apply_patch(json_t *doc, const json_t *patch)
 
 /* --- running a review ----------------------------------------------------- */
 
-static const struct webhook_opts present = { "127.0.0.1:30003", "edge", WEBHOOK_PRESENT };
-static const struct webhook_opts always = { "127.0.0.1:30003", "edge", WEBHOOK_ALWAYS };
+static const struct webhook_opts present = { .advertise = "127.0.0.1:30003",
+	                                     .project = "edge",
+	                                     .policy = WEBHOOK_PRESENT };
+static const struct webhook_opts always = { .advertise = "127.0.0.1:30003",
+	                                    .project = "edge",
+	                                    .policy = WEBHOOK_ALWAYS };
 
 /*
  * Reviews body and checks the envelope: AdmissionReview v1, uid, allowed.
