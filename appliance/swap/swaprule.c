@@ -230,7 +230,7 @@ swaprule_is_target(const struct swaprule_set *set, const char *ref)
 			continue;
 		n = strlen(set->r[i].replace);
 		if (strncmp(ref, set->r[i].replace, n) == 0 &&
-		    (set->r[i].replace[n - 1] == '/' || ref[n] == '/'))
+		    (set->r[i].replace[n - 1] == '/' || strchr("/:@", ref[n]) != NULL))
 			return 1;
 	}
 	return 0;

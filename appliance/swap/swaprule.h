@@ -66,8 +66,9 @@ void swaprule_test(const struct swaprule_set *set, size_t i, const char *ref,
  */
 int swaprule_find(const struct swaprule_set *set, const char *ref, struct swaprule_hit *hit);
 /*
- * Whether ref already starts with a replace prefix of a rule (at a "/"
- * boundary), i.e. was swapped by one: a reinvocation leaves it alone.
+ * Whether ref already starts with a replace prefix of a rule (followed by
+ * "/", ":", "@" or its end), i.e. was swapped by one: a reinvocation
+ * leaves it alone.
  */
 int swaprule_is_target(const struct swaprule_set *set, const char *ref);
 

@@ -944,6 +944,20 @@ test_platform_unpinned(void **state)
 	run_rules_case(state, "platform-any", "webhook: {policy: present}\n", "present");
 }
 
+/*
+ * A target the rule's own match finds again: a reinvocation must leave it
+ * (replacing it by itself would still be a patch).
+ */
+static void
+test_rules_reinvoke_own_target(void **state)
+{
+	run_rules_case(state, "replace-reinvoke",
+	               "webhook:\n  rules:\n    - match: ['^.*pytorch/pytorch']\n"
+	               "      replace: harbor.example.net/dockerhub/pytorch/pytorch\n"
+	               "      policy: always\n",
+	               "always");
+}
+
 /* The pull-secret precondition is off unless asked for. */
 static void
 test_pull_secrets_default(void **state)
@@ -1056,6 +1070,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_rules_palette, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_rules_present_and_never, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_pull_secrets_default, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_reinvoke_own_target, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_platform_arm64_absent, setup_multi, teardown),
 	cmocka_unit_test_setup_teardown(test_platform_amd64_held, setup_multi, teardown),
 	cmocka_unit_test_setup_teardown(test_platform_unpinned, setup_multi, teardown),
