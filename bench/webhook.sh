@@ -16,6 +16,8 @@
 # Env: BARGE, BARGED (default build/...: a release build measures what ships;
 # a sanitizer build measures the sanitizer), BENCH_RATE (500), BENCH_SECS
 # (15), BENCH_CONNS (10), BENCH_N (in-process reviews, 20000),
+# BENCH_RULES (0: the default rule; N: webhook.rules of N-1 rules that match
+# nothing, then a catch-all, so every reference is tested against all N),
 # BENCH_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
 . "$(dirname "$0")/../tests/integration/lib.sh"
@@ -26,6 +28,7 @@ RATE=${BENCH_RATE:-500}
 SECS=${BENCH_SECS:-15}
 CONNS=${BENCH_CONNS:-10}
 N=${BENCH_N:-20000}
+RULES=${BENCH_RULES:-0}
 IT_KEEP_TMP=${BENCH_KEEP_TMP:-}
 
 missing=()
@@ -76,6 +79,21 @@ jq '.request.object.spec.containers[0].image = "docker.io/library/app-a:1.0"
   | .request.object.spec.volumes |= .[0:2]' \
 	"$IT_REPO_ROOT/tests/data/admission/create-present.json" >"$T/review.json"
 
+# The configuration: BENCH_RULES rules, the last the only one that applies.
+{
+	echo "data_dir: $T/data"
+	if [ "$RULES" -gt 0 ]; then
+		echo "webhook:"
+		echo "  rules:"
+		for i in $(seq 1 $((RULES - 1))); do
+			printf "    - name: r%d\n      match: ['^registry-%d\\\\.example\\\\.net/', 'team%d/']\n" "$i" "$i" "$i"
+			printf "      exclude: ['^registry-%d\\\\.example\\\\.net/(library/)?ubuntu:.*$']\n" "$i"
+			printf "      replace: harbor.example.net/cache%d\n      policy: always\n" "$i"
+		done
+		printf "    - name: everything else\n      match: ['.']\n"
+	fi
+} >"$T/barged.yaml"
+
 # --- in-process ---------------------------------------------------------------
 
 it_log "in-process: $N reviews"
@@ -87,7 +105,8 @@ cc -O2 -std=gnu11 -I"$IT_REPO_ROOT/common" -I"$IT_REPO_ROOT/appliance/swap" \
 	"$BUILD/appliance/store/libbarge-store.a" "$BUILD/common/libbarge-common.a" \
 	$(pkg-config --libs sqlite3 jansson openssl yaml-0.1 libarchive libzstd libmicrohttpd) \
 	-lpthread
-"$T/webhook_driver" "$T/data" "$T/review.json" "$N" present | tee "$T/inproc.txt"
+it_log "in-process: $RULES rules"
+"$T/webhook_driver" "$T/data" "$T/review.json" "$N" present "$T/barged.yaml" | tee "$T/inproc.txt"
 
 # --- over HTTPS -----------------------------------------------------------------
 
@@ -100,7 +119,7 @@ answers() {
 }
 PORT=$(it_free_port)
 EP=127.0.0.1:$PORT
-it_spawn "$T/serve.log" "$BARGED" serve --data-dir "$T/data" --listen "$EP"
+it_spawn "$T/serve.log" "$BARGED" serve --config "$T/barged.yaml" --data-dir "$T/data" --listen "$EP"
 it_wait_for 30 answers "https://$EP/v2/" --cacert "$T/data/ca.crt" ||
 	{ cat "$T/serve.log"; it_die "barged serve does not answer"; }
 code=$(curl -s -o "$T/answer.json" -w '%{http_code}' --cacert "$T/data/ca.crt" \

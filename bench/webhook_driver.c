@@ -3,7 +3,10 @@
  * the cost of one review itself (JSON parsing, reference parsing, store
  * lookups, the patch).  Built and run by bench/webhook.sh.
  *
- *   webhook_driver DATA_DIR REVIEW.json N [present|always]
+ *   webhook_driver DATA_DIR REVIEW.json N [present|always] [BARGED.yaml]
+ *
+ * With a barged.yaml, its webhook.rules are the rules (bench/webhook.sh
+ * BENCH_RULES writes one).
  *
  * Prints "reviews N  per_s R  p50_us A  p99_us B  max_us C" and checks
  * every answer carries a patch, so a bench of a broken webhook says so.
@@ -13,8 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "fileutil.h"
 #include "store.h"
+#include "swaprule.h"
 #include "webhook.h"
 
 static int
@@ -37,9 +42,13 @@ now_ns(void)
 int
 main(int argc, char **argv)
 {
-	struct webhook_opts o = { "127.0.0.1:30003", "edge", WEBHOOK_PRESENT };
+	struct webhook_opts o = { .advertise = "127.0.0.1:30003",
+		                  .project = "edge",
+		                  .policy = WEBHOOK_PRESENT };
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
+	struct swaprule_set *rules = NULL;
+	struct config c;
 	unsigned long long *lat, t0, total = 0;
 	struct webhook_result res;
 	char *body = NULL, *resp;
@@ -47,11 +56,22 @@ main(int argc, char **argv)
 	long n, i;
 
 	if (argc < 4 || (n = strtol(argv[3], NULL, 10)) <= 0) {
-		fprintf(stderr, "usage: webhook_driver DATA_DIR REVIEW.json N [present|always]\n");
+		fprintf(stderr, "usage: webhook_driver DATA_DIR REVIEW.json N [present|always] "
+		                "[BARGED.yaml]\n");
 		return 2;
 	}
 	if (argc > 4 && strcmp(argv[4], "always") == 0)
 		o.policy = WEBHOOK_ALWAYS;
+	if (argc > 5) {
+		if (config_init(&c, &err) != BARGE_OK ||
+		    config_load_file(&c, argv[5], &err) != BARGE_OK ||
+		    swaprule_from_config(&c, &rules, &err) != BARGE_OK) {
+			fprintf(stderr, "webhook_driver: %s\n", err.msg);
+			return 1;
+		}
+		config_free(&c);
+		o.rules = rules;
+	}
 	if (store_open(argv[1], &s, &err) != BARGE_OK ||
 	    fu_read_file(argv[2], WEBHOOK_BODY_MAX, &body, &len, &err) != BARGE_OK) {
 		fprintf(stderr, "webhook_driver: %s\n", err.msg);
@@ -81,5 +101,6 @@ main(int argc, char **argv)
 	free(lat);
 	free(body);
 	store_close(s);
+	swaprule_free(rules);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "registry.h"
 #include "router.h"
 #include "sign.h"
+#include "swaprule.h"
 #include "tls.h"
 #include "upload.h"
 
@@ -245,6 +246,7 @@ struct served {
 	struct registry *reg;
 	struct upload *upload;
 	struct router *router;
+	struct swaprule_set *rules; /* webhook.rules, borrowed by the router */
 	struct http_server *srv;
 	struct import *import;
 	struct loader_opts lopts; /* borrowed by upload and import */
@@ -489,6 +491,10 @@ serve_listen(const struct config *c, struct served *sv, struct barge_err *err)
 	topts.accesslog = sv->alog;
 	topts.webhook_advertise = c->webhook.advertise;
 	topts.webhook_always = c->webhook.policy == CONFIG_POLICY_ALWAYS;
+	if (swaprule_from_config(c, &sv->rules, err) != BARGE_OK)
+		return EXIT_FAILURE;
+	topts.webhook_rules = sv->rules;
+	topts.webhook_skip_pull_secrets = c->webhook.skip_pods_with_pull_secrets;
 	topts.upload = sv->upload;
 	topts.log_error = serve_log_error;
 	topts.log_info = serve_log_info;
@@ -554,6 +560,7 @@ serve_stop(struct served *sv)
 	http_server_stop(sv->srv);
 	upload_free(sv->upload);
 	router_free(sv->router);
+	swaprule_free(sv->rules);
 	registry_free(sv->reg);
 	accesslog_close(sv->alog);
 	metrics_free(sv->metrics);

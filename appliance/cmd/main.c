@@ -23,6 +23,8 @@ static const struct {
 	{ "fsck", cmd_fsck, "re-hash every blob, check every reference" },
 	{ "manifests", cmd_manifests, "print the Kubernetes objects that deploy barged" },
 	{ "mirror-config", cmd_mirror_config, "write containerd or CRI-O mirror configuration" },
+	{ "webhook", cmd_webhook,
+	  "webhook test: show what the image-swap webhook does with a pod" },
 };
 
 static void

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,11 @@
 
 #define CONFIG_KEY_MAX 64 /* longest dotted key */
 
-enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST };
+enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST, K_RULES };
 
 static const char *const policies[] = { "present", "always", NULL };
+/* A rule's policy words, in enum config_rule_policy order after "inherit". */
+static const char *const rule_policies[] = { "present", "always", "never", NULL };
 static const char *const formats[] = { "text", "json", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const tag_policies[] = { "move", "keep", "refuse", NULL };
@@ -59,6 +62,9 @@ static const struct ckey {
 	{ "webhook.exclude_namespaces", K_LIST, offsetof(struct config, webhook.exclude_namespaces),
 	  NULL, 0, 0 },
 	{ "webhook.label_keys", K_LIST, offsetof(struct config, webhook.label_keys), NULL, 0, 0 },
+	{ "webhook.rules", K_RULES, offsetof(struct config, webhook.rules), NULL, 0, 0 },
+	{ "webhook.skip_pods_with_pull_secrets", K_BOOL,
+	  offsetof(struct config, webhook.skip_pods_with_pull_secrets), NULL, 0, 0 },
 	{ "import", K_SECTION, 0, NULL, 0, 0 },
 	{ "import.enabled", K_BOOL, offsetof(struct config, import.enabled), NULL, 0, 0 },
 	{ "import.watch", K_LIST, offsetof(struct config, import.watch), NULL, 0, 0 },
@@ -221,6 +227,32 @@ words_join(const char *const *words, char *buf, size_t len)
 	}
 }
 
+static void
+exprs_free(struct config_expr *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(e[i].re);
+	free(e);
+}
+
+static void
+rules_clear(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->webhook.nrules; i++) {
+		free(c->webhook.rules[i].name);
+		free(c->webhook.rules[i].replace);
+		exprs_free(c->webhook.rules[i].match, c->webhook.rules[i].nmatch);
+		exprs_free(c->webhook.rules[i].exclude, c->webhook.rules[i].nexclude);
+	}
+	free(c->webhook.rules);
+	c->webhook.rules = NULL;
+	c->webhook.nrules = 0;
+}
+
 int
 config_init(struct config *c, struct barge_err *err)
 {
@@ -257,6 +289,7 @@ config_free(struct config *c)
 		else if (keys[i].kind == K_LIST)
 			list_clear((struct config_list *)((char *)c + keys[i].off));
 	}
+	rules_clear(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -289,6 +322,7 @@ cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *
 }
 
 static int walk(const struct cctx *x, const json_t *obj, const char *section);
+static int rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v);
 
 static int
 apply_value(const struct cctx *x, const json_t *obj, const char *key, const struct ckey *k,
@@ -352,6 +386,8 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 			            k->name, json_string_value(v), words);
 		*(int *)((char *)x->c + k->off) = idx;
 		return BARGE_OK;
+	case K_RULES:
+		return rules_apply(x, obj, key, v);
 	case K_LIST: {
 		struct config_list *l = (struct config_list *)((char *)x->c + k->off);
 		const json_t *e;
@@ -489,6 +525,193 @@ out:
 	return rc;
 }
 
+/* --- webhook.rules -------------------------------------------------------- */
+
+/* Reads one list of expressions (match or exclude) of rule i, checking each compiles. */
+static int
+rule_exprs(const struct cctx *x, const json_t *r, const char *what, size_t i,
+           struct config_expr **out, size_t *n)
+{
+	const json_t *v = json_object_get(r, what), *e;
+	char msg[256];
+	regex_t re;
+	size_t j;
+	int rc;
+
+	if (v == NULL || json_is_null(v))
+		return BARGE_OK;
+	if (json_is_string(v))
+		return cerr(x, r, what, v, BARGE_EINVAL,
+		            "webhook.rules[%zu].%s: expected a list of expressions, got a string "
+		            "(write it as [\"...\"] or on a \"- \" line)",
+		            i, what);
+	if (!json_is_array(v))
+		return cerr(x, r, what, v, BARGE_EINVAL,
+		            "webhook.rules[%zu].%s: expected a list, got %s", i, what,
+		            yjson_type_name(v));
+	if (json_array_size(v) > CONFIG_RULE_EXPRS_MAX)
+		return cerr(x, r, what, v, BARGE_ELIMIT,
+		            "webhook.rules[%zu].%s: more than %d expressions", i, what,
+		            CONFIG_RULE_EXPRS_MAX);
+	if ((*out = calloc(json_array_size(v) + 1, sizeof(**out))) == NULL)
+		return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	json_array_foreach(v, j, e)
+	{
+		const char *s = json_string_value(e);
+
+		if (s == NULL || strlen(s) != json_string_length(e) || *s == '\0')
+			return cerr(
+			        x, v, NULL, e, BARGE_EINVAL,
+			        "webhook.rules[%zu].%s[%zu]: expected a non-empty string, got %s",
+			        i, what, j, yjson_type_name(e));
+		if (strlen(s) > CONFIG_RULE_EXPR_MAX)
+			return cerr(x, v, NULL, e, BARGE_ELIMIT,
+			            "webhook.rules[%zu].%s[%zu]: longer than %d bytes", i, what, j,
+			            CONFIG_RULE_EXPR_MAX);
+		if ((rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
+			regerror(rc, &re, msg, sizeof(msg));
+			return cerr(x, v, NULL, e, BARGE_EINVAL,
+			            "webhook.rules[%zu].%s[%zu]: \"%.100s\": %s", i, what, j, s,
+			            msg);
+		}
+		regfree(&re);
+		(*out)[*n].line = (*out)[*n].col = 0;
+		(void)yjson_pos(x->y, e, &(*out)[*n].line, &(*out)[*n].col);
+		if (((*out)[*n].re = strdup(s)) == NULL)
+			return err_set(x->err, BARGE_ENOMEM, "out of memory");
+		(*n)++;
+	}
+	return BARGE_OK;
+}
+
+/* Reads rule i (r, a mapping) into *o. */
+static int
+rule_read(const struct cctx *x, const json_t *r, size_t i, struct config_rule *o)
+{
+	static const char *const rkeys[] = {
+		"name", "match", "exclude", "replace", "policy", NULL
+	};
+	const char *key, *hint, *s;
+	const json_t *v;
+	int rc, idx;
+
+	json_object_foreach((json_t *)r, key, v)
+	{
+		if (word_index(rkeys, key) >= 0)
+			continue;
+		hint = yjson_suggest(key, rkeys);
+		return cerr(x, r, key, NULL, BARGE_EINVAL,
+		            "webhook.rules[%zu]: unknown key \"%.100s\"%s%s%s; valid keys: name, "
+		            "match, "
+		            "exclude, replace, policy",
+		            i, key, hint != NULL ? " (did you mean \"" : "",
+		            hint != NULL ? hint : "", hint != NULL ? "\"?)" : "");
+	}
+	(void)yjson_pos(x->y, r, &o->line, &o->col);
+	if ((rc = rule_exprs(x, r, "match", i, &o->match, &o->nmatch)) != BARGE_OK ||
+	    (rc = rule_exprs(x, r, "exclude", i, &o->exclude, &o->nexclude)) != BARGE_OK)
+		return rc;
+	if (o->nmatch == 0)
+		return cerr(
+		        x, NULL, NULL, r, BARGE_EINVAL,
+		        "webhook.rules[%zu]: needs match, one or more expressions (\".\" matches "
+		        "every reference)",
+		        i);
+	if ((v = json_object_get(r, "name")) != NULL) {
+		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL)
+			return cerr(x, r, "name", v, BARGE_EINVAL,
+			            "webhook.rules[%zu].name: expected a non-empty string", i);
+		if ((o->name = strdup(s)) == NULL)
+			return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	}
+	if ((v = json_object_get(r, "replace")) != NULL) {
+		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL ||
+		    strlen(s) > 255)
+			return cerr(
+			        x, r, "replace", v, BARGE_EINVAL,
+			        "webhook.rules[%zu].replace: expected a registry and path prefix "
+			        "(\"harbor.example.net/dockerhub\"), at most 255 bytes",
+			        i);
+		if ((o->replace = strdup(s)) == NULL)
+			return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	}
+	if ((v = json_object_get(r, "policy")) != NULL) {
+		if ((s = json_string_value(v)) == NULL || (idx = word_index(rule_policies, s)) < 0)
+			return cerr(
+			        x, r, "policy", v, BARGE_EINVAL,
+			        "webhook.rules[%zu].policy: expected one of present, always, never",
+			        i);
+		o->policy = (enum config_rule_policy)(idx + 1);
+	}
+	return BARGE_OK;
+}
+
+static int
+rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v)
+{
+	struct config *c = x->c;
+	const json_t *r;
+	size_t i;
+	int rc;
+
+	rules_clear(c);
+	if (json_is_null(v))
+		return BARGE_OK;
+	if (!json_is_array(v))
+		return cerr(x, obj, key, v, BARGE_EINVAL, "webhook.rules: expected a list, got %s",
+		            yjson_type_name(v));
+	if (json_array_size(v) > CONFIG_RULES_MAX)
+		return cerr(x, obj, key, v, BARGE_ELIMIT, "webhook.rules: more than %d rules",
+		            CONFIG_RULES_MAX);
+	/* An empty list is kept apart from no key: it swaps nothing. */
+	if ((c->webhook.rules = calloc(json_array_size(v) + 1, sizeof(*c->webhook.rules))) == NULL)
+		return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	json_array_foreach(v, i, r)
+	{
+		if (!json_is_object(r))
+			return cerr(
+			        x, v, NULL, r, BARGE_EINVAL,
+			        "webhook.rules[%zu]: expected a mapping (match, exclude, replace, "
+			        "policy), got %s",
+			        i, yjson_type_name(r));
+		c->webhook.nrules++;
+		if ((rc = rule_read(x, r, i, &c->webhook.rules[i])) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
+/*
+ * A rule that swaps only what the store holds must send pods to barged:
+ * presence elsewhere cannot be checked.
+ */
+static int
+rules_check(const struct config *c, struct barge_err *err)
+{
+	const struct config_rule *r;
+	size_t i, n = strlen(c->webhook.advertise);
+	enum config_rule_policy p;
+
+	for (i = 0; i < c->webhook.nrules; i++) {
+		r = &c->webhook.rules[i];
+		p = r->policy;
+		if (p == CONFIG_RULE_INHERIT)
+			p = c->webhook.policy == CONFIG_POLICY_ALWAYS ? CONFIG_RULE_ALWAYS
+			                                              : CONFIG_RULE_PRESENT;
+		if (p != CONFIG_RULE_PRESENT || r->replace == NULL)
+			continue;
+		if (strncmp(r->replace, c->webhook.advertise, n) == 0 &&
+		    (r->replace[n] == '/' || r->replace[n] == '\0'))
+			continue;
+		return err_set(err, BARGE_EINVAL,
+		               "line %d:%d: webhook.rules[%zu]: policy present can check only "
+		               "a replace on barged (webhook.advertise %s), not \"%.100s\"; say "
+		               "policy: always to send pods to another registry",
+		               r->line, r->col, i, c->webhook.advertise, r->replace);
+	}
+	return BARGE_OK;
+}
+
 /* --- flags --------------------------------------------------------------- */
 
 static int
@@ -561,6 +784,9 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 		}
 		*(int *)((char *)c + k->off) = idx;
 		return BARGE_OK;
+	case K_RULES:
+		return err_set(err, BARGE_EINVAL, "%s: a list of rules is set in the file only",
+		               k->name);
 	case K_LIST:
 		if ((why = str_problem(k, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
@@ -576,5 +802,5 @@ config_check(const struct config *c, struct barge_err *err)
 		return err_set(err, BARGE_EINVAL, "tls.cert and tls.key must be set together");
 	if (c->plain_http && c->tls.cert != NULL)
 		return err_set(err, BARGE_EINVAL, "plain_http and tls.cert exclude each other");
-	return BARGE_OK;
+	return rules_check(c, err);
 }

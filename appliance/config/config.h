@@ -33,6 +33,41 @@ struct config_list {
 };
 
 enum config_policy { CONFIG_POLICY_PRESENT, CONFIG_POLICY_ALWAYS };
+/* A rule's policy: what webhook.policy says (no policy key), or its own. */
+enum config_rule_policy {
+	CONFIG_RULE_INHERIT,
+	CONFIG_RULE_PRESENT,
+	CONFIG_RULE_ALWAYS,
+	CONFIG_RULE_NEVER
+};
+
+#define CONFIG_RULES_MAX      256  /* most webhook.rules */
+#define CONFIG_RULE_EXPRS_MAX 32   /* most match (or exclude) expressions of one rule */
+#define CONFIG_RULE_EXPR_MAX  1024 /* longest expression, in bytes */
+
+/*
+ * One POSIX extended regular expression of a rule, with where the file
+ * wrote it, so that a later check (swaprule.h) names the same place.
+ */
+struct config_expr {
+	char *re;
+	int line, col;
+};
+
+/*
+ * One entry of webhook.rules (docs/swap.md).  The expressions are checked
+ * (regcomp) when the file is read; replace NULL means barged's own layout.
+ */
+struct config_rule {
+	char *name;                /* name, or NULL */
+	struct config_expr *match; /* match: at least one */
+	size_t nmatch;
+	struct config_expr *exclude; /* exclude */
+	size_t nexclude;
+	char *replace;                  /* replace: the prefix for the matched part, or NULL */
+	enum config_rule_policy policy; /* policy */
+	int line, col;                  /* the rule's place in the file */
+};
 enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 /* load.tags: a bundle's tag that the store has on another digest. */
@@ -64,6 +99,10 @@ struct config {
 		enum config_policy policy;             /* webhook.policy (present) */
 		struct config_list exclude_namespaces; /* webhook.exclude_namespaces */
 		struct config_list label_keys;         /* webhook.label_keys */
+		/* webhook.rules; NULL (no key): one rule that is today's behaviour */
+		struct config_rule *rules;
+		size_t nrules;
+		int skip_pods_with_pull_secrets; /* webhook.skip_pods_with_pull_secrets (false) */
 	} webhook;
 	struct {
 		int enabled;              /* import.enabled (true) */

@@ -93,6 +93,8 @@ router_new(const struct router_opts *o, struct router **out, struct barge_err *e
 	}
 	r->wh.project = r->project;
 	r->wh.policy = o->webhook_always ? WEBHOOK_ALWAYS : WEBHOOK_PRESENT;
+	r->wh.rules = o->webhook_rules;
+	r->wh.skip_pull_secrets = o->webhook_skip_pull_secrets;
 	r->tls = o->tls;
 	r->auth = o->auth;
 	r->registry = o->registry;
@@ -665,6 +667,7 @@ webhook_done(struct http_req *req, int rc, void *arg)
 	struct webhook_result res = { 0 };
 	char *resp = NULL;
 	size_t resplen = 0;
+	int nostore;
 
 	if (rc == BARGE_EIO)
 		goto out;
@@ -684,10 +687,11 @@ webhook_done(struct http_req *req, int rc, void *arg)
 		goto out;
 	}
 	pthread_mutex_lock(&r->st_mtx);
-	if (r->wh.policy == WEBHOOK_ALWAYS || (rc = store_get(r, &err)) == BARGE_OK)
-		rc = webhook_review(&r->wh, r->wh.policy == WEBHOOK_ALWAYS ? NULL : r->st,
-		                    b->buf != NULL ? b->buf : "", b->len, &resp, &resplen, &res,
-		                    &err);
+	/* Rules may ask for the store whatever webhook.policy says. */
+	nostore = r->wh.policy == WEBHOOK_ALWAYS && r->wh.rules == NULL;
+	if (nostore || (rc = store_get(r, &err)) == BARGE_OK)
+		rc = webhook_review(&r->wh, nostore ? NULL : r->st, b->buf != NULL ? b->buf : "",
+		                    b->len, &resp, &resplen, &res, &err);
 	pthread_mutex_unlock(&r->st_mtx);
 	if (rc != BARGE_OK) {
 		/* failurePolicy Ignore admits the pod; the mirror configs still apply. */

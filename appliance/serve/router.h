@@ -44,6 +44,7 @@ struct accesslog;
 struct auth;
 struct metrics;
 struct registry;
+struct swaprule_set;
 struct upload;
 
 #define ROUTER_SCAN_EVERY 10 /* seconds between store snapshots for /metrics and / */
@@ -60,8 +61,11 @@ struct router_opts {
 	struct accesslog *accesslog; /* NULL: no access log */
 	/* The webhook; advertise NULL leaves POST /webhook/mutate answering 404. */
 	const char *webhook_advertise;
-	int webhook_always;    /* policy always, else present */
-	struct upload *upload; /* NULL: /api/v1/bundles answers 404 */
+	int webhook_always; /* policy always, else present */
+	/* webhook.rules (swaprule.h; caller owns, outlives the router); NULL: the default. */
+	const struct swaprule_set *webhook_rules;
+	int webhook_skip_pull_secrets; /* webhook.skip_pods_with_pull_secrets */
+	struct upload *upload;         /* NULL: /api/v1/bundles answers 404 */
 	/* Called with the cause of a 500 answer.  May be NULL. */
 	void (*log_error)(const char *msg);
 	/* Called with each pod the webhook patched and what it swapped.  May be NULL. */

@@ -19,6 +19,7 @@
  */
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #include "fileutil.h"
 #include "ref.h"
 #include "store.h"
+#include "swapheld.h"
+#include "swaprule.h"
 #include "webhook.h"
 
 #define WEBHOOK_ANNOTATION "barge.dev/original-images"
@@ -38,7 +41,8 @@
  * search of oldObject), and the API server waits 5 s at most.
  */
 #define WEBHOOK_REFS_MAX  1024
-#define WEBHOOK_SWAPS_MAX 512 /* bytes of the log note listing what was swapped */
+#define WEBHOOK_SWAPS_MAX 512          /* bytes of the log note listing what was swapped */
+#define WEBHOOK_TRACE_MAX (256 * 1024) /* bytes of an explanation (webhook test) */
 
 /* The state of one review. */
 struct wh {
@@ -49,6 +53,12 @@ struct wh {
 	size_t nrefs;                  /* references looked at */
 	size_t nswapped;               /* references swapped */
 	char swaps[WEBHOOK_SWAPS_MAX]; /* "FROM -> TO, ...", cut short with "..." */
+	const struct swaprule_set *rules;
+	struct swapheld_pins pins; /* the platforms the pod pins */
+	int any_always;            /* a reference was swapped by a rule with policy always */
+	size_t nplatform_absent;   /* references left for a platform the store lacks */
+	char *trace;               /* with o->explain: lines, up to WEBHOOK_TRACE_MAX */
+	size_t tracelen;
 	struct barge_err *err;
 };
 
@@ -59,6 +69,8 @@ static const char *const wh_reasons[] = {
 	[WEBHOOK_SWAPPED_ALWAYS] = "always",
 	[WEBHOOK_NOTHING_TO_SWAP] = "nothing_to_swap",
 	[WEBHOOK_OPTED_OUT] = "opted_out",
+	[WEBHOOK_PULL_SECRETS] = "pull_secrets",
+	[WEBHOOK_PLATFORM_ABSENT] = "platform_absent",
 	[WEBHOOK_NOT_POD] = "not_pod",
 	[WEBHOOK_NOT_MUTATED] = "not_mutated",
 	[WEBHOOK_TOO_MANY_IMAGES] = "too_many_images",
@@ -153,66 +165,180 @@ wh_on_advertised(const struct webhook_opts *o, const char *image, const struct r
 	return r != NULL && strcasecmp(r->host, o->advertise) == 0;
 }
 
-/*
- * Decides what image becomes: *out is the new reference (caller frees), or
- * NULL when it is left alone (unparseable, already swapped, or not in the
- * store under policy present).
- */
-static int
-wh_swap(struct wh *w, const char *image, char **out)
-{
-	struct barge_err perr;
-	struct store_manifest m;
-	struct ref *r = NULL;
-	char *repo = NULL, *s = NULL;
-	int rc;
+static void wh_trace(struct wh *w, const char *fmt, ...) BARGE_PRINTF(2, 3);
 
-	*out = NULL;
-	if (wh_on_advertised(w->o, image, NULL))
-		return BARGE_OK;
-	/* A reference the kubelet could not pull either is not ours to judge. */
-	if ((rc = ref_parse(image, &r, &perr)) != BARGE_OK)
-		return rc == BARGE_ENOMEM ? err_set(w->err, rc, "out of memory") : BARGE_OK;
-	if (wh_on_advertised(w->o, image, r))
-		goto out;
-	if ((repo = ref_local_repo(r, w->o->project)) == NULL) {
-		rc = err_set(w->err, BARGE_ENOMEM, "out of memory");
-		goto out;
+/* Adds a line to the explanation, when one is asked for and it has room. */
+static void
+wh_trace(struct wh *w, const char *fmt, ...)
+{
+	char line[1024];
+	char *t;
+	va_list ap;
+	int n;
+
+	if (!w->o->explain || w->tracelen >= WEBHOOK_TRACE_MAX)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if ((t = realloc(w->trace, w->tracelen + (size_t)n + 1)) == NULL)
+		return;
+	memcpy(t + w->tracelen, line, (size_t)n);
+	w->tracelen += (size_t)n;
+	t[w->tracelen] = '\0';
+	w->trace = t;
+}
+
+/* Says, in the explanation, what each rule up to the deciding one made of norm. */
+static void
+wh_trace_rules(struct wh *w, const char *norm, int chosen)
+{
+	struct swaprule_hit h;
+	size_t i, n = swaprule_count(w->rules);
+
+	if (!w->o->explain)
+		return;
+	for (i = 0; i < n && (chosen < 0 || i <= (size_t)chosen); i++) {
+		swaprule_test(w->rules, i, norm, &h);
+		if (h.applies)
+			wh_trace(w, "  %s: applies (match[%d]), policy %s",
+			         swaprule_label(w->rules, i), h.match,
+			         swaprule_policy_name(swaprule_policy(w->rules, i)));
+		else if (h.exclude >= 0)
+			wh_trace(w, "  %s: matched match[%d], excluded by exclude[%d]",
+			         swaprule_label(w->rules, i), h.match, h.exclude);
+		else
+			wh_trace(w, "  %s: no match", swaprule_label(w->rules, i));
 	}
-	if (w->o->policy == WEBHOOK_PRESENT) {
-		rc = store_get_manifest(w->s, repo, r->digest != NULL ? r->digest : r->tag, &m,
-		                        w->err);
-		if (rc == BARGE_ENOTFOUND) {
-			rc = BARGE_OK;
-			goto out;
-		}
-		if (rc != BARGE_OK) {
-			err_prefix(w->err, "looking up %s", image);
-			goto out;
-		}
-	}
+}
+
+/*
+ * The reference rule i sends r (normalised as norm) to, or NULL on ENOMEM:
+ * barged's layout, or norm with the matched part replaced.
+ */
+static char *
+wh_target(struct wh *w, size_t i, const struct ref *r, const char *norm,
+          const struct swaprule_hit *h)
+{
+	const char *rep = swaprule_replace(w->rules, i);
+	char *repo, *s;
+
+	if (rep != NULL)
+		return fu_printf("%.*s%s%s", (int)h->so, norm, rep, norm + h->eo);
+	if ((repo = ref_local_repo(r, w->o->project)) == NULL)
+		return NULL;
 	s = fu_printf("%s/%s%s%s%s%s", w->o->advertise, repo, r->tag != NULL ? ":" : "",
 	              r->tag != NULL ? r->tag : "", r->digest != NULL ? "@" : "",
 	              r->digest != NULL ? r->digest : "");
-	if (s == NULL) {
-		rc = err_set(w->err, BARGE_ENOMEM, "out of memory");
-		goto out;
+	free(repo);
+	return s;
+}
+
+/*
+ * Policy present: whether the store holds target (which must be on
+ * barged) for the pod's platforms.  *why: NULL when held, else the reason.
+ */
+static int
+wh_held(struct wh *w, const struct ref *t, const char **why)
+{
+	enum swapheld_why h;
+	char plat[64];
+	int rc;
+
+	*why = "unverifiable";
+	if (strcasecmp(t->host, w->o->advertise) != 0)
+		return BARGE_OK;
+	rc = swapheld_check(w->s, t->path, t->digest != NULL ? t->digest : t->tag, &w->pins, &h,
+	                    plat, sizeof(plat), w->err);
+	if (rc != BARGE_OK)
+		return err_prefix(w->err, "looking up %s/%s", t->host, t->path);
+	*why = h == SWAPHELD_OK ? NULL : h == SWAPHELD_ABSENT ? "absent" : "platform_absent";
+	if (h == SWAPHELD_PLATFORM_ABSENT) {
+		w->nplatform_absent++;
+		wh_trace(w, "  the store lacks %s",
+		         *plat != '\0' ? plat : "every platform of the index");
 	}
+	return BARGE_OK;
+}
+
+/*
+ * Decides what image becomes: *out is the new reference (caller frees), or
+ * NULL when it is left alone, and *why then says why.
+ */
+static int
+wh_swap(struct wh *w, const char *image, char **out, const char **why)
+{
+	struct barge_err perr;
+	struct swaprule_hit h;
+	struct ref *r = NULL, *t = NULL;
+	char *norm = NULL, *s = NULL;
+	int rc = BARGE_OK, i;
+
+	*out = NULL;
+	*why = "already_swapped";
+	if (wh_on_advertised(w->o, image, NULL) || swaprule_is_target(w->rules, image))
+		return BARGE_OK;
+	/* A reference the kubelet could not pull either is not ours to judge. */
+	*why = "unparseable";
+	if ((rc = ref_parse(image, &r, &perr)) != BARGE_OK)
+		return rc == BARGE_ENOMEM ? err_set(w->err, rc, "out of memory") : BARGE_OK;
+	*why = "already_swapped";
+	if (wh_on_advertised(w->o, image, r))
+		goto out;
+	rc = BARGE_ENOMEM;
+	if ((norm = ref_string(r)) == NULL)
+		goto fail;
+	rc = BARGE_OK;
+	*why = "already_swapped";
+	if (swaprule_is_target(w->rules, norm))
+		goto out;
+	i = swaprule_find(w->rules, norm, &h);
+	wh_trace_rules(w, norm, i);
+	*why = "no_rule";
+	if (i < 0)
+		goto out;
+	*why = "policy_never";
+	if (swaprule_policy(w->rules, (size_t)i) == SWAPRULE_NEVER)
+		goto out;
+	rc = BARGE_ENOMEM;
+	if ((s = wh_target(w, (size_t)i, r, norm, &h)) == NULL)
+		goto fail;
 	/*
-	 * The longer name may pass the 255-byte limit: then the kubelet could
-	 * not pull it, and the original stays.
+	 * The new name may pass the 255-byte limit, or a replace may make
+	 * something no reference can be: then the kubelet could not pull it,
+	 * and the original stays.
 	 */
-	ref_free(r);
-	r = NULL;
-	if ((rc = ref_parse(s, &r, &perr)) != BARGE_OK) {
-		free(s);
+	*why = "invalid_target";
+	if ((rc = ref_parse(s, &t, &perr)) != BARGE_OK) {
 		rc = rc == BARGE_ENOMEM ? err_set(w->err, rc, "out of memory") : BARGE_OK;
 		goto out;
 	}
+	if (swaprule_policy(w->rules, (size_t)i) == SWAPRULE_PRESENT) {
+		if (w->s == NULL) {
+			rc = err_set(w->err, BARGE_EINVAL, "webhook policy present needs a store");
+			goto out;
+		}
+		if ((rc = wh_held(w, t, why)) != BARGE_OK || *why != NULL)
+			goto out;
+	} else {
+		w->any_always = 1;
+	}
+	*why = NULL;
 	*out = s;
+	s = NULL;
+	goto out;
+fail:
+	err_set(w->err, rc, "out of memory");
 out:
-	free(repo);
+	free(norm);
+	free(s);
 	ref_free(r);
+	ref_free(t);
 	return rc;
 }
 
@@ -248,7 +374,7 @@ wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list,
          const char *field, const char *sub, const char *keyprefix)
 {
 	const json_t *v = json_object_get(e, field);
-	const char *name = json_string_value(json_object_get(e, "name")), *image, *old;
+	const char *name = json_string_value(json_object_get(e, "name")), *image, *old, *why;
 	char *to = NULL, *path = NULL, *key = NULL;
 	json_t *op = NULL;
 	int rc;
@@ -261,10 +387,18 @@ wh_visit(struct wh *w, const json_t *e, const json_t *oldspec, const char *list,
 	if (++w->nrefs > WEBHOOK_REFS_MAX)
 		return BARGE_ELIMIT;
 	if (oldspec != NULL && (old = wh_old_value(oldspec, list, name, field, sub)) != NULL &&
-	    strcmp(old, image) == 0)
+	    strcmp(old, image) == 0) {
+		wh_trace(w, "%s%s: %s: left (unchanged by the update)", keyprefix, name, image);
 		return BARGE_OK;
-	if ((rc = wh_swap(w, image, &to)) != BARGE_OK || to == NULL)
+	}
+	wh_trace(w, "%s%s: %s", keyprefix, name, image);
+	if ((rc = wh_swap(w, image, &to, &why)) != BARGE_OK)
 		return rc;
+	if (to == NULL) {
+		wh_trace(w, "  left (%s)", why);
+		return BARGE_OK;
+	}
+	wh_trace(w, "  swapped to %s", to);
 	rc = BARGE_ENOMEM;
 	path = sub != NULL ? fu_printf("/spec/%s/%zu/%s/%s", list, i, field, sub)
 	                   : fu_printf("/spec/%s/%zu/%s", list, i, field);
@@ -363,6 +497,18 @@ fail:
 	return rc;
 }
 
+/* Whether a rule of set swaps only what the store holds. */
+static int
+wh_needs_store(const struct swaprule_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < swaprule_count(set); i++)
+		if (swaprule_policy(set, i) == SWAPRULE_PRESENT)
+			return 1;
+	return 0;
+}
+
 /* Whether root is an admission.k8s.io/v1 AdmissionReview. */
 static int
 wh_is_review(const json_t *root)
@@ -390,8 +536,7 @@ wh_patched(struct wh *w, const json_t *obj, const char *uid, const char *pod, ch
 		free(note);
 		return rc;
 	}
-	res->reason =
-	        w->o->policy == WEBHOOK_ALWAYS ? WEBHOOK_SWAPPED_ALWAYS : WEBHOOK_SWAPPED_PRESENT;
+	res->reason = w->any_always ? WEBHOOK_SWAPPED_ALWAYS : WEBHOOK_SWAPPED_PRESENT;
 	res->swapped = w->nswapped;
 	res->note = note;
 	return BARGE_OK;
@@ -414,7 +559,8 @@ int
 webhook_review(const struct webhook_opts *o, struct store *s, const char *body, size_t len,
                char **resp, size_t *resplen, struct webhook_result *res, struct barge_err *err)
 {
-	struct wh w = { .o = o, .s = s, .err = err };
+	struct wh w = { .o = o, .s = s, .rules = o->rules, .err = err };
+	struct swaprule_set *dflt = NULL;
 	json_t *root = NULL;
 	const json_t *req, *kind, *obj, *old = NULL, *v;
 	const char *uid = "", *op, *sub, *group, *k;
@@ -485,12 +631,28 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 		why = fu_printf("pod %s is labelled %s=disable", pod, WEBHOOK_OPTOUT_KEY);
 		goto answer;
 	}
+	v = json_object_get(json_object_get(obj, "spec"), "imagePullSecrets");
+	if (o->skip_pull_secrets && json_array_size(v) > 0) {
+		res->reason = WEBHOOK_PULL_SECRETS;
+		why = fu_printf("pod %s has imagePullSecrets (webhook.skip_pods_with_pull_secrets)",
+		                pod);
+		goto answer;
+	}
+	if (w.rules == NULL) {
+		rc = swaprule_compile(
+		        NULL, 0, o->policy == WEBHOOK_ALWAYS ? SWAPRULE_ALWAYS : SWAPRULE_PRESENT,
+		        &dflt, err);
+		if (rc != BARGE_OK)
+			goto fail;
+		w.rules = dflt;
+	}
+	swapheld_pins(json_object_get(obj, "spec"), &w.pins);
 	if (strcmp(op, "UPDATE") == 0) {
 		old = json_object_get(json_object_get(req, "oldObject"), "spec");
 		if (!json_is_object(old))
 			old = NULL;
 	}
-	if (s == NULL && o->policy == WEBHOOK_PRESENT) {
+	if (s == NULL && wh_needs_store(w.rules)) {
 		rc = err_set(err, BARGE_EINVAL, "webhook policy present needs a store");
 		goto fail;
 	}
@@ -505,6 +667,13 @@ webhook_review(const struct webhook_opts *o, struct store *s, const char *body, 
 	}
 	if (rc != BARGE_OK)
 		goto fail;
+	if (json_array_size(w.ops) == 0 && w.nplatform_absent > 0) {
+		res->reason = WEBHOOK_PLATFORM_ABSENT;
+		why = fu_printf("pod %s: the store lacks the platform the pod pins for %zu "
+		                "image(s)",
+		                pod, w.nplatform_absent);
+		goto answer;
+	}
 	if (json_array_size(w.ops) == 0) {
 		res->reason = WEBHOOK_NOTHING_TO_SWAP;
 		why = fu_printf("pod %s: no image to swap", pod);
@@ -527,6 +696,11 @@ fail:
 	if (rc == BARGE_ENOMEM)
 		err_set(err, rc, "out of memory reviewing a pod");
 out:
+	if (w.trace != NULL) {
+		res->trace = w.trace;
+		w.trace = NULL;
+	}
+	swaprule_free(dflt);
 	json_decref(w.ops);
 	json_decref(w.originals);
 	json_decref(root);

@@ -19,6 +19,15 @@
  * through, and so is one with more than 1024 image references (mutation
  * runs before validation; each reference costs a store lookup).
  *
+ * Which references are swapped, and to what, the rules say (swaprule.h):
+ * the first rule that applies to a reference gives its target and policy;
+ * policy present swaps only what the store holds for the platforms the pod
+ * may run on (swapheld.h).  A reference already on the advertised registry
+ * or under a rule's replace prefix is left, so a reinvocation changes
+ * nothing.  With skip_pull_secrets a pod with imagePullSecrets is left
+ * alone: a registry that cannot pass its credentials on must not take its
+ * private images.
+ *
  * Every review ends in a decision the caller can count and log: swapped
  * (and why: found in the store, or policy always) or left unpatched (and
  * why), as struct webhook_result.
@@ -34,6 +43,7 @@
 #define WEBHOOK_BODY_MAX (3 * 1024 * 1024)
 
 struct store;
+struct swaprule_set;
 
 enum webhook_policy {
 	WEBHOOK_PRESENT, /* swap only what the store holds (by digest, or by tag) */
@@ -41,9 +51,13 @@ enum webhook_policy {
 };
 
 struct webhook_opts {
-	const char *advertise; /* "127.0.0.1:30003" */
-	const char *project;   /* "edge" */
-	enum webhook_policy policy;
+	const char *advertise;      /* "127.0.0.1:30003" */
+	const char *project;        /* "edge" */
+	enum webhook_policy policy; /* for the default rule, when rules is NULL */
+	/* The rules (caller owns, shared read-only); NULL: the default rule with policy. */
+	const struct swaprule_set *rules;
+	int skip_pull_secrets; /* webhook.skip_pods_with_pull_secrets */
+	int explain;           /* fill webhook_result.trace */
 };
 
 /* Why a review was patched or not: a small fixed vocabulary, for metrics. */
@@ -52,6 +66,8 @@ enum webhook_reason {
 	WEBHOOK_SWAPPED_ALWAYS,  /* patched: every reference, policy always */
 	WEBHOOK_NOTHING_TO_SWAP, /* a pod with nothing the policy swaps */
 	WEBHOOK_OPTED_OUT,       /* labelled barge.dev/imageswap=disable */
+	WEBHOOK_PULL_SECRETS,    /* imagePullSecrets, with skip_pull_secrets */
+	WEBHOOK_PLATFORM_ABSENT, /* nothing swapped, the store lacks a pinned platform */
 	WEBHOOK_NOT_POD,         /* another kind of object */
 	WEBHOOK_NOT_MUTATED,     /* an operation or subresource that is not mutated */
 	WEBHOOK_TOO_MANY_IMAGES, /* more than 1024 image references */
@@ -67,6 +83,11 @@ struct webhook_result {
 	 * which pod was patched and what its references became.
 	 */
 	char *note;
+	/*
+	 * With opts.explain (caller frees; else NULL): one line per reference
+	 * and rule tried, saying what each rule made of it and what became of it.
+	 */
+	char *trace;
 };
 
 /* "present", "always", "nothing_to_swap", "opted_out", ... (the metrics label). */
@@ -75,9 +96,9 @@ const char *webhook_reason_name(enum webhook_reason r);
 int webhook_reason_swapped(enum webhook_reason r);
 
 /*
- * Answers one review.  s may be NULL only with WEBHOOK_ALWAYS.  *resp
+ * Answers one review.  s may be NULL only when no rule has policy present.  *resp
  * (caller frees) is the JSON response body; *res says what was decided
- * (res->note: caller frees, also on failure).  Fails only on out-of-memory
+ * (res->note and res->trace: caller frees, also on failure).  Fails only on out-of-memory
  * or a store error; callers then answer 500 (failurePolicy Ignore admits
  * the pod).
  */

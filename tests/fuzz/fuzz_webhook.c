@@ -29,7 +29,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 review(enum webhook_policy policy, const uint8_t *data, size_t size)
 {
-	struct webhook_opts o = { "127.0.0.1:30003", "edge", policy };
+	struct webhook_opts o = { .advertise = "127.0.0.1:30003",
+		                  .project = "edge",
+		                  .policy = policy };
 	struct barge_err err = { 0 };
 	struct webhook_result res;
 	char *resp = NULL;

@@ -250,6 +250,117 @@ test_tags_and_import_signature(void **state)
 	config_free(&c);
 }
 
+/* webhook.rules as the docs write them: every field read, in order. */
+static void
+test_webhook_rules(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c,
+	                      "webhook:\n"
+	                      "  skip_pods_with_pull_secrets: true\n"
+	                      "  rules:\n"
+	                      "    - name: docker.io rewrite\n"
+	                      "      match: ['^docker\\.io/']\n"
+	                      "      exclude: ['^docker\\.io/(library/)?ubuntu:.*$']\n"
+	                      "      replace: harbor.example.net/dockerhub/\n"
+	                      "      policy: always\n"
+	                      "    - match: ['.']\n",
+	                      &err),
+	                 BARGE_OK);
+	assert_int_equal(c.webhook.skip_pods_with_pull_secrets, 1);
+	assert_int_equal(c.webhook.nrules, 2);
+	assert_string_equal(c.webhook.rules[0].name, "docker.io rewrite");
+	assert_int_equal(c.webhook.rules[0].nmatch, 1);
+	assert_string_equal(c.webhook.rules[0].match[0].re, "^docker\\.io/");
+	assert_int_equal(c.webhook.rules[0].match[0].line, 5);
+	assert_string_equal(c.webhook.rules[0].exclude[0].re, "^docker\\.io/(library/)?ubuntu:.*$");
+	assert_string_equal(c.webhook.rules[0].replace, "harbor.example.net/dockerhub/");
+	assert_int_equal(c.webhook.rules[0].policy, CONFIG_RULE_ALWAYS);
+	assert_null(c.webhook.rules[1].replace);
+	assert_int_equal(c.webhook.rules[1].policy, CONFIG_RULE_INHERIT);
+	assert_int_equal(config_check(&c, &err), BARGE_OK);
+	config_free(&c);
+
+	/* No key: no rules, the webhook's default rule applies. */
+	assert_int_equal(load(&c, "webhook: {policy: always}\n", &err), BARGE_OK);
+	assert_null(c.webhook.rules);
+	assert_int_equal(c.webhook.skip_pods_with_pull_secrets, 0);
+	config_free(&c);
+}
+
+/* A bad rule is refused at start-up, naming the key and where it is. */
+static void
+test_webhook_rules_refused(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+	char big[CONFIG_RULE_EXPR_MAX + 64];
+
+	(void)state;
+	assert_int_equal(load(&c,
+	                      "webhook:\n  rules:\n    - match: [a]\n    - match: [b]\n"
+	                      "    - match: ['^x', 'ok(']\n",
+	                      &err),
+	                 BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "barged.yaml:5:21: webhook.rules[2].match[1]: \"ok(\": "));
+	config_free(&c);
+
+	assert_int_equal(
+	        load(&c, "webhook:\n  rules:\n    - match: [a]\n      exclude: ['[z-a]']\n", &err),
+	        BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "barged.yaml:4:17: webhook.rules[0].exclude[0]: "));
+	config_free(&c);
+
+	assert_int_equal(load(&c, "webhook:\n  rules:\n    - match: '^docker'\n", &err),
+	                 BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "webhook.rules[0].match: expected a list of expressions"));
+	config_free(&c);
+
+	assert_int_equal(load(&c, "webhook:\n  rules:\n    - exclude: [a]\n", &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "webhook.rules[0]: needs match"));
+	config_free(&c);
+
+	assert_int_equal(load(&c, "webhook:\n  rules:\n    - match: [a]\n      replce: x\n", &err),
+	                 BARGE_EINVAL);
+	assert_string_equal(err.msg,
+	                    "barged.yaml:4:7: webhook.rules[0]: unknown key \"replce\" (did "
+	                    "you mean \"replace\"?); valid keys: name, match, exclude, "
+	                    "replace, policy");
+	config_free(&c);
+
+	assert_int_equal(
+	        load(&c, "webhook:\n  rules:\n    - {match: [a], policy: sometimes}\n", &err),
+	        BARGE_EINVAL);
+	assert_non_null(
+	        strstr(err.msg, "webhook.rules[0].policy: expected one of present, always, never"));
+	config_free(&c);
+
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "webhook: {rules: [{match: [", 27);
+	memcpy(big + sizeof(big) - 6, "]}]}\n", 6);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(load(&c, big, &err), BARGE_ELIMIT);
+	assert_non_null(strstr(err.msg, "webhook.rules[0].match[0]: longer than 1024 bytes"));
+	config_free(&c);
+
+	/* policy present cannot be checked on another registry. */
+	assert_int_equal(
+	        load(&c, "webhook:\n  rules:\n    - {match: [a], replace: harbor.example.net/x}\n",
+	             &err),
+	        BARGE_OK);
+	assert_int_equal(config_check(&c, &err), BARGE_EINVAL);
+	assert_non_null(strstr(
+	        err.msg, "webhook.rules[0]: policy present can check only a replace on barged"));
+	config_free(&c);
+
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "webhook.rules", "x", &err), BARGE_EINVAL);
+	config_free(&c);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_defaults),
 	cmocka_unit_test(test_full_file),
@@ -258,6 +369,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_set_errors),
 	cmocka_unit_test(test_missing_file),
 	cmocka_unit_test(test_tags_and_import_signature),
+	cmocka_unit_test(test_webhook_rules),
+	cmocka_unit_test(test_webhook_rules_refused),
 };
 
 BARGE_TEST_MAIN(tests)

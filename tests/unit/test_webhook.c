@@ -7,10 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "digest.h"
 #include "fileutil.h"
 #include "fixture.h"
 #include "store.h"
+#include "swaprule.h"
 #include "webhook.h"
 
 /*
@@ -182,8 +184,12 @@ apply_patch(json_t *doc, const json_t *patch)
 
 /* --- running a review ----------------------------------------------------- */
 
-static const struct webhook_opts present = { "127.0.0.1:30003", "edge", WEBHOOK_PRESENT };
-static const struct webhook_opts always = { "127.0.0.1:30003", "edge", WEBHOOK_ALWAYS };
+static const struct webhook_opts present = { .advertise = "127.0.0.1:30003",
+	                                     .project = "edge",
+	                                     .policy = WEBHOOK_PRESENT };
+static const struct webhook_opts always = { .advertise = "127.0.0.1:30003",
+	                                    .project = "edge",
+	                                    .policy = WEBHOOK_ALWAYS };
 
 /*
  * Reviews body and checks the envelope: AdmissionReview v1, uid, allowed.
@@ -719,6 +725,319 @@ test_present_needs_store(void **state)
 	free(raw);
 }
 
+/* --- rules translated from the seeds -------------------------------------- */
+
+/* Writes body as a blob of the store; its digest into digest. */
+static void
+put_blob(struct store *s, const char *body, char *digest)
+{
+	struct store_blob_writer *w;
+	struct barge_err err;
+	size_t n = strlen(body);
+
+	assert_int_equal(digest_buf(DIGEST_SHA256, body, n, digest, &err), BARGE_OK);
+	if (store_blob_exists(s, digest))
+		return;
+	assert_int_equal(store_blob_begin(s, digest, (int64_t)n, &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, body, n, &err), BARGE_OK);
+	assert_int_equal(store_blob_commit(w, &err), BARGE_OK);
+}
+
+/*
+ * The store of setup, plus registry.local:5000/team/multi:1: an index of
+ * linux/amd64 and linux/arm64 of which the store holds only amd64, as a
+ * bundle built for amd64 leaves it.
+ */
+static int
+setup_multi(void **state)
+{
+	static const char repo[] = "edge/registry.local_5000/team/multi";
+	struct fixture *f;
+	struct barge_err err;
+	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], amd[DIGEST_STR_MAX], idx[DIGEST_STR_MAX];
+	char *man, *index;
+
+	setup(state);
+	f = *state;
+	assert_int_equal(store_begin(f->s, &err), BARGE_OK);
+	put_blob(f->s, "{\"architecture\":\"amd64\",\"os\":\"linux\"}", cfg);
+	put_blob(f->s, "layer bytes of amd64", layer);
+	man = fu_printf(
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/"
+	        "vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/"
+	        "vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":38},\"layers\":[{"
+	        "\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\","
+	        "\"size\":20}]}",
+	        cfg, layer);
+	put_blob(f->s, man, amd);
+	index = fu_printf(
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/"
+	        "vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/"
+	        "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+	        "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},{"
+	        "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":"
+	        "\"sha256:%064d\",\"size\":400,\"platform\":{\"os\":\"linux\","
+	        "\"architecture\":\"arm64\",\"variant\":\"v8\"}}]}",
+	        amd, strlen(man), 7);
+	put_blob(f->s, index, idx);
+	assert_int_equal(store_put_manifest(f->s, repo, amd,
+	                                    "application/vnd.oci.image.manifest.v1+json",
+	                                    (int64_t)strlen(man), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, amd, cfg, &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, amd, layer, &err), BARGE_OK);
+	assert_int_equal(store_put_manifest(f->s, repo, idx,
+	                                    "application/vnd.oci.image.index.v1+json",
+	                                    (int64_t)strlen(index), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, idx, amd, &err), BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, repo, "1", idx, &err), BARGE_OK);
+	assert_int_equal(store_commit(f->s, &err), BARGE_OK);
+	free(man);
+	free(index);
+	return 0;
+}
+
+/* The rules of a barged.yaml, compiled as barged serve does. */
+static struct swaprule_set *
+rules_of(const char *yaml, int *skip)
+{
+	struct barge_err err = { 0 };
+	struct swaprule_set *set = NULL;
+	struct config c;
+
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	if (config_load_buf(&c, "barged.yaml", yaml, strlen(yaml), &err) != BARGE_OK ||
+	    config_check(&c, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(swaprule_from_config(&c, &set, &err), BARGE_OK);
+	*skip = c.webhook.skip_pods_with_pull_secrets;
+	config_free(&c);
+	return set;
+}
+
+/*
+ * Runs fixture NAME (patched and compared as run_case) under the rules of
+ * yaml, expecting decision reason; then reviews the patched pod again, as
+ * a reinvocation would, and expects no patch.
+ */
+static void
+run_rules_case(void **state, const char *name, const char *yaml, const char *reason)
+{
+	struct fixture *f = *state;
+	struct webhook_opts o = { .advertise = "127.0.0.1:30003", .project = "edge" };
+	struct swaprule_set *set = rules_of(yaml, &o.skip_pull_secrets);
+	struct webhook_result res;
+	char *raw = NULL, *raw2 = NULL, *fname, *again;
+	size_t len, len2;
+	json_t *rv, *want, *patch;
+
+	o.rules = set;
+	fname = fu_printf("%s.json", name);
+	rv = load_fixture(fname, &raw, &len);
+	free(fname);
+	fname = fu_printf("%s.expected.json", name);
+	want = load_fixture(fname, &raw2, &len2);
+	free(fname);
+	patch = review(&o, f->s, raw, len,
+	               json_string_value(json_object_get(json_object_get(rv, "request"), "uid")),
+	               &res);
+	assert_string_equal(webhook_reason_name(res.reason), reason);
+	free(res.note);
+	if (patch != NULL)
+		apply_patch(json_object_get(json_object_get(rv, "request"), "object"), patch);
+	if (!json_equal(json_object_get(json_object_get(rv, "request"), "object"), want)) {
+		char *got = json_dumps(json_object_get(json_object_get(rv, "request"), "object"),
+		                       JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		print_error("%s: patched pod differs from the expected one:\n%s\n", name, got);
+		free(got);
+		fail();
+	}
+	/* Reinvoked with what it made: nothing more to do. */
+	again = json_dumps(rv, JSON_COMPACT);
+	assert_non_null(again);
+	json_decref(patch);
+	patch = review(&o, f->s, again, strlen(again),
+	               json_string_value(json_object_get(json_object_get(rv, "request"), "uid")),
+	               &res);
+	assert_null(patch);
+	free(res.note);
+	free(again);
+	json_decref(rv);
+	json_decref(want);
+	free(raw);
+	free(raw2);
+	swaprule_free(set);
+}
+
+/* harbor-container-webhook's rule from the seed, in barged.yaml. */
+static const char harbor_yaml[] = "webhook:\n"
+                                  "  rules:\n"
+                                  "    - name: docker.io rewrite rule\n"
+                                  "      match: ['^docker.io']\n"
+                                  "      exclude: ['^docker.io/(library/)?ubuntu:.*$']\n"
+                                  "      replace: harbor.example.net/dockerhub\n"
+                                  "      policy: always\n";
+
+static void
+test_rules_harbor(void **state)
+{
+	run_rules_case(state, "harbor-deployment", harbor_yaml, "always");
+}
+
+/* Kyverno's replace-image-registry: only pods without imagePullSecrets. */
+static const char kyverno_yaml[] = "webhook:\n"
+                                   "  skip_pods_with_pull_secrets: true\n"
+                                   "  rules:\n"
+                                   "    - match: ['hub\\.opensciencegrid\\.org']\n"
+                                   "      replace: harbor.ssl-hep.org/osgharborproxy\n"
+                                   "      policy: always\n";
+
+static void
+test_rules_kyverno(void **state)
+{
+	run_rules_case(state, "kyverno-job", kyverno_yaml, "always");
+}
+
+static void
+test_rules_kyverno_pull_secrets(void **state)
+{
+	run_rules_case(state, "kyverno-pull-secrets", kyverno_yaml, "pull_secrets");
+}
+
+/* Palette: an imageReplacementRule first, so it wins over the registryMappingRule. */
+static const char palette_yaml[] =
+        "webhook:\n"
+        "  rules:\n"
+        "    - name: imageReplacementRules\n"
+        "      match: ['^docker\\.io/library/nginx:1\\.25$']\n"
+        "      replace: 127.0.0.1:30003/edge/approved/nginx:1.25-hardened\n"
+        "      policy: always\n"
+        "    - name: registryMappingRules\n"
+        "      match: ['^docker\\.io/']\n"
+        "      replace: 127.0.0.1:30003/edge/docker.io/\n"
+        "      policy: always\n";
+
+static void
+test_rules_palette(void **state)
+{
+	run_rules_case(state, "palette-cronjob", palette_yaml, "always");
+}
+
+/* The default rule, policy present, with an index the store holds for amd64 only. */
+static void
+test_platform_arm64_absent(void **state)
+{
+	run_rules_case(state, "platform-arm64", "webhook: {policy: present}\n", "platform_absent");
+}
+
+static void
+test_platform_amd64_held(void **state)
+{
+	run_rules_case(state, "platform-amd64", "webhook: {policy: present}\n", "present");
+}
+
+static void
+test_platform_unpinned(void **state)
+{
+	run_rules_case(state, "platform-any", "webhook: {policy: present}\n", "present");
+}
+
+/*
+ * A target the rule's own match finds again: a reinvocation must leave it
+ * (replacing it by itself would still be a patch).
+ */
+static void
+test_rules_reinvoke_own_target(void **state)
+{
+	run_rules_case(state, "replace-reinvoke",
+	               "webhook:\n  rules:\n    - match: ['^.*pytorch/pytorch']\n"
+	               "      replace: harbor.example.net/dockerhub/pytorch/pytorch\n"
+	               "      policy: always\n",
+	               "always");
+}
+
+/* The pull-secret precondition is off unless asked for. */
+static void
+test_pull_secrets_default(void **state)
+{
+	struct fixture *f = *state;
+	struct webhook_result res;
+	char *raw = NULL;
+	size_t len;
+	json_t *rv = load_fixture("kyverno-pull-secrets.json", &raw, &len), *patch;
+
+	patch = review(&always, f->s, raw, len, "6c2f3e4d-5b6a-4f7e-9d8c-0b1a2f3e4d5c", &res);
+	assert_non_null(patch);
+	assert_string_equal(webhook_reason_name(res.reason), "always");
+	free(res.note);
+	json_decref(patch);
+	json_decref(rv);
+	free(raw);
+}
+
+/*
+ * An explicit catch-all rule is the default; a never rule before a
+ * second rule keeps what it matches from that one.
+ */
+static void
+test_rules_present_and_never(void **state)
+{
+	run_rules_case(state, "create-present", "webhook:\n  rules:\n    - match: ['.']\n",
+	               "present");
+	run_rules_case(state, "kyverno-pull-secrets",
+	               "webhook:\n  rules:\n    - match: ['opensciencegrid']\n      policy: never\n"
+	               "    - match: ['athena']\n      policy: always\n",
+	               "nothing_to_swap");
+}
+
+/* An invalid expression reaching swaprule_compile is refused with its key and place. */
+static void
+test_rules_invalid(void **state)
+{
+	struct config_expr e = { .re = (char *)"a{2,1}", .line = 7, .col = 17 };
+	struct config_rule r = { .match = &e, .nmatch = 1 };
+	struct swaprule_set *set = NULL;
+	struct barge_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(swaprule_compile(&r, 1, SWAPRULE_PRESENT, &set, &err), BARGE_EINVAL);
+	assert_null(set);
+	assert_non_null(strstr(err.msg, "line 7:17: webhook.rules[0].match[0]: \"a{2,1}\": "));
+}
+
+/* The explanation names each rule tried and what became of each reference. */
+static void
+test_explain(void **state)
+{
+	struct fixture *f = *state;
+	struct webhook_opts o = { .advertise = "127.0.0.1:30003", .project = "edge", .explain = 1 };
+	struct webhook_result res;
+	char *raw = NULL;
+	size_t len;
+	json_t *rv = load_fixture("harbor-deployment.json", &raw, &len), *patch;
+	int skip;
+
+	o.rules = rules_of(harbor_yaml, &skip);
+	patch = review(&o, f->s, raw, len, "3f0c9a8e-1d2b-4c5a-9e6f-7a8b9c0d1e2f", &res);
+	assert_non_null(res.trace);
+	assert_non_null(strstr(res.trace, "shell: ubuntu:22.04\n  rules[0] (docker.io rewrite "
+	                                  "rule): matched match[0], excluded by exclude[0]\n  left "
+	                                  "(no_rule)\n"));
+	assert_non_null(strstr(res.trace, "metrics: quay.io/prometheus/node-exporter:v1.8.1\n  "
+	                                  "rules[0] (docker.io rewrite rule): no match\n  left "
+	                                  "(no_rule)\n"));
+	assert_non_null(strstr(res.trace, "  swapped to harbor.example.net/dockerhub/pytorch/"
+	                                  "pytorch:latest\n"));
+	free(res.trace);
+	free(res.note);
+	json_decref(patch);
+	json_decref(rv);
+	free(raw);
+	swaprule_free((struct swaprule_set *)o.rules);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_create_present, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_create_always, setup, teardown),
@@ -745,6 +1064,18 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
 	cmocka_unit_test(test_present_needs_store),
+	cmocka_unit_test_setup_teardown(test_rules_harbor, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_kyverno, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_kyverno_pull_secrets, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_palette, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_present_and_never, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_pull_secrets_default, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rules_reinvoke_own_target, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_platform_arm64_absent, setup_multi, teardown),
+	cmocka_unit_test_setup_teardown(test_platform_amd64_held, setup_multi, teardown),
+	cmocka_unit_test_setup_teardown(test_platform_unpinned, setup_multi, teardown),
+	cmocka_unit_test(test_rules_invalid),
+	cmocka_unit_test_setup_teardown(test_explain, setup, teardown),
 };
 
 BARGE_TEST_MAIN(tests)
