@@ -18,7 +18,7 @@
 #include "platform.h"
 #include "profile.h"
 
-#define EXIT_USAGE 2
+#include "verb.h" /* EXIT_USAGE */
 
 /* The help lines of the options NET_LONGOPTS adds, and the exit statuses. */
 extern const char cmd_net_help[];

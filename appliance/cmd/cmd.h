@@ -12,8 +12,7 @@
 
 #include "outfmt.h"
 
-/* A usage error: a bad flag or argument; EXIT_SUCCESS and EXIT_FAILURE are stdlib's. */
-#define EXIT_USAGE 2
+#include "verb.h" /* EXIT_USAGE */
 
 struct config;
 
