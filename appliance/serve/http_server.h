@@ -1,7 +1,9 @@
 /*
  * http_server: the HTTP(S) server barged speaks through.  It is the only
- * module that includes microhttpd.h; everything else sees requests and
- * responses through the calls below.
+ * module that includes microhttpd.h: its files, appliance/serve/http_*.c
+ * and their private http_server_int.h, may, and no other file may
+ * (scripts/check-layers); everything else sees requests and responses
+ * through the calls below.
  *
  * The handler runs on a server thread, once per request, as soon as the
  * request head has arrived.  Before it returns it must either queue exactly
