@@ -25,6 +25,7 @@
 #include "digest.h"
 #include "fetch.h"
 #include "fileutil.h"
+#include "localsrc.h"
 #include "manifest.h"
 #include "mediatype.h"
 #include "ref.h"
@@ -216,6 +217,22 @@ add_image_blobs(struct plan *pl, size_t user, const struct manifest *m, struct b
 	return BARGE_OK;
 }
 
+/*
+ * Image user's manifest digest of size bytes: read from its local layout
+ * (localsrc.h) when it has one, else fetched from its registry.
+ */
+static int
+get_manifest(const struct plan *pl, struct client *c, size_t user, const char *digest, int64_t size,
+             struct client_manifest *cm, struct barge_err *err)
+{
+	const struct lock_image *im = &pl->l->images[user];
+
+	if (im->from == NULL)
+		return client_get_manifest(c, im->ref, digest, cm, err);
+	snprintf(cm->digest, sizeof(cm->digest), "%s", digest);
+	return localsrc_read(im->from, digest, size, MANIFEST_MAX, &cm->buf, &cm->len, err);
+}
+
 /* Pulls the image manifest desc names from an index of image user. */
 static int
 plan_child(struct plan *pl, struct client *c, size_t user, const struct manifest_desc *desc,
@@ -251,7 +268,7 @@ plan_child(struct plan *pl, struct client *c, size_t user, const struct manifest
 		             desc->digest, desc->media_type);
 		goto out;
 	}
-	if ((rc = client_get_manifest(c, im->ref, desc->digest, &cm, err)) != BARGE_OK) {
+	if ((rc = get_manifest(pl, c, user, desc->digest, desc->size, &cm, err)) != BARGE_OK) {
 		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
 		           desc->digest);
 		goto out;
@@ -294,7 +311,7 @@ plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err
 	size_t i, k;
 	int rc;
 
-	if ((rc = client_get_manifest(c, im->ref, im->digest, &cm, err)) != BARGE_OK) {
+	if ((rc = get_manifest(pl, c, user, im->digest, im->size, &cm, err)) != BARGE_OK) {
 		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
 		           im->digest);
 		goto out;
@@ -510,6 +527,32 @@ on_stop(void *arg)
 }
 
 /*
+ * Copies the blobs of images read from local layouts into the cache, where
+ * the downloads find them verified and ask no registry for them.
+ */
+static int
+cache_local(struct bctx *b)
+{
+	const struct blob *bl;
+	const char *from;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < b->pl.nblobs; i++) {
+		bl = &b->pl.blobs[i];
+		from = b->l->images[bl->first_user].from;
+		if (from == NULL || bl->in_base || bl->mem != NULL)
+			continue;
+		if ((rc = localsrc_cache(from, bl->digest, bl->size, b->cache, b->err)) !=
+		    BARGE_OK) {
+			err_prefix(b->err, "%s", b->l->images[bl->first_user].source);
+			return rc;
+		}
+	}
+	return BARGE_OK;
+}
+
+/*
  * Lists the config and layer blobs the bundle carries, as requests in the
  * order the bundle has them, so that they tend to arrive in the order the
  * writer takes them.
@@ -527,7 +570,8 @@ fetch_prepare(struct bctx *b)
 		return rc;
 	if (b->cache == NULL)
 		return nomem(b->err);
-	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK)
+	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK ||
+	    (rc = cache_local(b)) != BARGE_OK)
 		return rc;
 	if ((b->reqs = calloc(b->pl.nblobs + 1, sizeof(*b->reqs))) == NULL ||
 	    (b->req_blob = calloc(b->pl.nblobs + 1, sizeof(*b->req_blob))) == NULL ||
