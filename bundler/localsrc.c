@@ -72,9 +72,11 @@ entry_seek(struct entry *e, const char *name, struct barge_err *err)
 
 	if ((e->a = archive_read_new()) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* The file is there (entry_open saw it): what libarchive cannot open is no tar. */
 	if (archive_read_support_format_tar(e->a) != ARCHIVE_OK ||
 	    archive_read_open_filename(e->a, e->path, CHUNK) != ARCHIVE_OK)
-		return err_set(err, BARGE_EIO, "%s: %s", e->path, archive_error_string(e->a));
+		return err_set(err, BARGE_EFORMAT, "%s: not an OCI archive (a tar file): %s",
+		               e->path, archive_error_string(e->a));
 	for (;;) {
 		if ((r = archive_read_next_header(e->a, &ae)) == ARCHIVE_EOF)
 			return err_set(err, BARGE_ENOTFOUND, "%s: the archive has no %s", e->path,
@@ -353,9 +355,14 @@ check_layout(const char *from, const char *path, struct barge_err *err)
 {
 	json_t *root = NULL;
 	char *buf = NULL;
+	struct stat st;
 	size_t len;
 	int rc;
 
+	/* A missing file is not a file that is no layout. */
+	if (stat(path, &st) != 0)
+		return err_sys(err, errno == ENOENT ? BARGE_ENOTFOUND : BARGE_EIO, errno, "%s",
+		               path);
 	if ((rc = entry_slurp(from, "oci-layout", LAYOUT_MAX, &buf, &len, err)) != BARGE_OK) {
 		if (rc == BARGE_ENOTFOUND)
 			return err_set(err, BARGE_EFORMAT,
