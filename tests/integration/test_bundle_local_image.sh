@@ -104,8 +104,8 @@ fi
 # The same bundle from the profile directly, in a cold cache: the same bytes.
 "$BARGE" build prof/up.yaml --output-file up2.tar.zst --cache-dir "$T/cache2" "${NONET[@]}" 2>/dev/null ||
 	it_fail "barge build of the profile exits 0"
-it_check_eq "building from the profile gives the same bundle" "$(sha256sum <up.tar.zst | cut -c1-64)" \
-	"$(sha256sum <up2.tar.zst | cut -c1-64)"
+same_bundle() { [ -s up.tar.zst ] && cmp -s up.tar.zst up2.tar.zst; }
+it_check "building from the profile gives the same bundle" same_bundle
 
 # --- load and pull back ------------------------------------------------------
 

@@ -46,46 +46,49 @@ test_parse_good(void **state)
 	lock_free(l);
 }
 
-/* Loading and dumping gives the file's bytes back: the format is fixed. */
-static void
-test_roundtrip_bytes(void **state)
+/*
+ * Parses LOCKS/name and dumps it again, which must give the file's bytes
+ * back; the parsed lock for more checks (caller frees).
+ */
+static struct lock *
+roundtrip(const char *name)
 {
 	struct barge_err err;
 	struct lock *l = NULL;
-	char *file = NULL, *text = NULL;
+	char *path, *file = NULL, *text = NULL;
 	size_t flen, tlen;
 
-	assert_int_equal(fu_read_file(LOCKS "good.json", 1 << 20, &file, &flen, &err), BARGE_OK);
-	assert_int_equal(lock_parse("good.json", file, flen, &l, &err), BARGE_OK);
+	assert_true(asprintf(&path, "%s%s", LOCKS, name) > 0);
+	assert_int_equal(fu_read_file(path, 1 << 20, &file, &flen, &err), BARGE_OK);
+	if (lock_parse(name, file, flen, &l, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
 	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
 	assert_int_equal(tlen, flen);
 	assert_memory_equal(text, file, flen);
 	free(text);
 	free(file);
-	lock_free(l);
+	free(path);
+	return l;
+}
+
+/* Loading and dumping gives the file's bytes back: the format is fixed. */
+static void
+test_roundtrip_bytes(void **state)
+{
+	lock_free(roundtrip("good.json"));
 }
 
 /* A lock written before origins had a column still loads, and dumps to its own bytes. */
 static void
 test_lock_without_columns(void **state)
 {
-	struct barge_err err;
-	struct lock *l = NULL;
-	char *file = NULL, *text = NULL;
-	size_t flen, tlen;
+	char *file = fx_read(LOCKS "v1-no-column.json", NULL);
+	struct lock *l = roundtrip("v1-no-column.json");
 
-	assert_int_equal(fu_read_file(LOCKS "v1-no-column.json", 1 << 20, &file, &flen, &err),
-	                 BARGE_OK);
 	assert_null(strstr(file, "column"));
-	if (lock_parse("v1-no-column.json", file, flen, &l, &err) != BARGE_OK)
-		fail_msg("%s", err.msg);
+	free(file);
 	assert_int_equal(l->images[0].origins[0].line, 12);
 	assert_int_equal(l->images[0].origins[0].col, 0);
-	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
-	assert_int_equal(tlen, flen);
-	assert_memory_equal(text, file, flen);
-	free(text);
-	free(file);
 	lock_free(l);
 }
 
@@ -222,22 +225,10 @@ test_matches_profile_names_differences(void **state)
 static void
 test_local_from_roundtrip(void **state)
 {
-	struct barge_err err;
-	struct lock *l = NULL;
-	char *file = NULL, *text = NULL;
-	size_t flen, tlen;
+	struct lock *l = roundtrip("local-from.json");
 
-	assert_int_equal(fu_read_file(LOCKS "local-from.json", 1 << 20, &file, &flen, &err),
-	                 BARGE_OK);
-	if (lock_parse("local-from.json", file, flen, &l, &err) != BARGE_OK)
-		fail_msg("%s", err.msg);
 	assert_string_equal(l->images[0].from, "oci-archive:profiles/../build/barged-image.tar");
 	assert_null(l->images[1].from);
-	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
-	assert_int_equal(tlen, flen);
-	assert_memory_equal(text, file, flen);
-	free(text);
-	free(file);
 	lock_free(l);
 }
 

@@ -40,6 +40,21 @@ load_fails(const char *file, int code, const char *want)
 	assert_int_equal(err.code, code);
 }
 
+/* Case i, the profile yaml as t.yaml, must fail with a message containing want. */
+static void
+buf_fails(size_t i, const char *yaml, const char *want)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+
+	err_clear(&err);
+	if (profile_load_buf("t.yaml", yaml, strlen(yaml), &p, &err) == BARGE_OK)
+		fail_msg("case %zu loaded", i);
+	assert_null(p);
+	if (strstr(err.msg, want) == NULL)
+		fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, want);
+}
+
 static void
 platform_is(const struct platform *p, const char *want)
 {
@@ -424,20 +439,10 @@ test_inline_errors(void **state)
 		{ "apiVersion: barge.dev/v1\n---\napiVersion: barge.dev/v1\n",
 		  "a profile is one YAML document; found 2" },
 	};
-	struct barge_err err;
-	struct profile *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		p = NULL;
-		err_clear(&err);
-		if (profile_load_buf("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &p, &err) ==
-		    BARGE_OK)
-			fail_msg("case %zu loaded", i);
-		assert_null(p);
-		if (strstr(err.msg, cases[i].want) == NULL)
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
-	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		buf_fails(i, cases[i].yaml, cases[i].want);
 }
 
 /*
@@ -518,7 +523,8 @@ test_local_image_errors(void **state)
 		{ HEAD "    - {ref: x:1, form: oci:d}\n",
 		  "unknown key \"form\"; did you mean \"from\"" },
 		{ HEAD "    - {ref: x:1, from: [oci:d]}\n", "images[0].from: expected a string" },
-		{ HEAD "    - {ref: \"x:\", from: oci:d}\n", "t.yaml:8:13: pack \"p\": invalid reference \"x:\"" },
+		{ HEAD "    - {ref: \"x:\", from: oci:d}\n",
+		  "t.yaml:8:13: pack \"p\": invalid reference \"x:\"" },
 		{ HEAD "    - {ref: x:1, from: oci:a}\n    - {ref: x:1, from: oci:b}\n",
 		  "t.yaml:9:13: pack \"p\": docker.io/library/x:1 comes from oci:b here but "
 		  "from oci:a at t.yaml:8" },
@@ -526,21 +532,11 @@ test_local_image_errors(void **state)
 		  "docker.io/library/x:1 comes from its registry here but from oci:a" },
 	};
 #undef HEAD
-	struct barge_err err;
-	struct profile *p;
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		p = NULL;
-		err_clear(&err);
-		if (profile_load_buf("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &p, &err) ==
-		    BARGE_OK)
-			fail_msg("case %zu loaded", i);
-		assert_null(p);
-		if (strstr(err.msg, cases[i].want) == NULL)
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
-	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		buf_fails(i, cases[i].yaml, cases[i].want);
 }
 
 static const struct CMUnitTest tests[] = {
