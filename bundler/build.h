@@ -8,12 +8,12 @@
  * bytes are kept and only the manifests the lock keeps are pulled ("sparse
  * index").  Config and layer blobs go through the blob cache (fetch.h) and
  * are pulled once however many images share them, in a thread of their own,
- * requested in the bundle's order.  Meanwhile the calling thread writes the
- * bundle in its fixed order with a fixed mtime, taking each blob as soon as
- * it and every blob before it are in the cache, verified: the same lock and
- * options give the same bytes however the downloads interleave.  The bundle
- * is written to a temporary sibling and renamed into place only once every
- * blob is in, so a failed build leaves no output file.
+ * requested in the bundle's order; an image read from a local OCI layout
+ * (localsrc.h) has its blobs copied into that cache, verified, first.  Meanwhile the calling thread
+ * writes the bundle in its fixed order with a fixed mtime, taking each blob as soon as it and every
+ * blob before it are in the cache, verified: the same lock and options give the same bytes however
+ * the downloads interleave.  The bundle is written to a temporary sibling and renamed into place
+ * only once every blob is in, so a failed build leaves no output file.
  *
  * A delta build (opts->base) leaves out every blob its base (a lock or a
  * bundle) already has and lists them in barge.json's "requires".  With a

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "build_int.h"
+#include "localsrc.h"
 
 /* Counts delta more bytes of bl as at hand, for the progress callback.  With mu held. */
 static void
@@ -68,6 +69,32 @@ on_stop(void *arg)
 }
 
 /*
+ * Copies the blobs of images read from local layouts into the cache, where
+ * the downloads find them verified and ask no registry for them.
+ */
+static int
+cache_local(struct bctx *b)
+{
+	const struct blob *bl;
+	const char *from;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < b->pl.nblobs; i++) {
+		bl = &b->pl.blobs[i];
+		from = b->l->images[bl->first_user].from;
+		if (from == NULL || bl->in_base || bl->mem != NULL)
+			continue;
+		if ((rc = localsrc_cache(from, bl->digest, bl->size, b->cache, b->err)) !=
+		    BARGE_OK) {
+			err_prefix(b->err, "%s", b->l->images[bl->first_user].source);
+			return rc;
+		}
+	}
+	return BARGE_OK;
+}
+
+/*
  * Lists the config and layer blobs the bundle carries, as requests in the
  * order the bundle has them, so that they tend to arrive in the order the
  * writer takes them.
@@ -85,7 +112,8 @@ fetch_prepare(struct bctx *b)
 		return rc;
 	if (b->cache == NULL)
 		return build_nomem(b->err);
-	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK)
+	if ((rc = fetch_cache_init(b->cache, b->err)) != BARGE_OK ||
+	    (rc = cache_local(b)) != BARGE_OK)
 		return rc;
 	if ((b->reqs = calloc(b->pl.nblobs + 1, sizeof(*b->reqs))) == NULL ||
 	    (b->req_blob = calloc(b->pl.nblobs + 1, sizeof(*b->req_blob))) == NULL ||

@@ -18,6 +18,7 @@
 #include "build_int.h"
 #include "bundle.h"
 #include "bundle_meta.h"
+#include "localsrc.h"
 #include "manifest.h"
 #include "mediatype.h"
 
@@ -102,6 +103,22 @@ add_image_blobs(struct plan *pl, size_t user, const struct manifest *m, struct b
 	return BARGE_OK;
 }
 
+/*
+ * Image user's manifest digest of size bytes: read from its local layout
+ * (localsrc.h) when it has one, else fetched from its registry.
+ */
+static int
+get_manifest(const struct plan *pl, struct client *c, size_t user, const char *digest, int64_t size,
+             struct client_manifest *cm, struct barge_err *err)
+{
+	const struct lock_image *im = &pl->l->images[user];
+
+	if (im->from == NULL)
+		return client_get_manifest(c, im->ref, digest, cm, err);
+	snprintf(cm->digest, sizeof(cm->digest), "%s", digest);
+	return localsrc_read(im->from, digest, size, MANIFEST_MAX, &cm->buf, &cm->len, err);
+}
+
 /* Pulls the image manifest desc names from an index of image user. */
 static int
 plan_child(struct plan *pl, struct client *c, size_t user, const struct manifest_desc *desc,
@@ -137,7 +154,7 @@ plan_child(struct plan *pl, struct client *c, size_t user, const struct manifest
 		             desc->digest, desc->media_type);
 		goto out;
 	}
-	if ((rc = client_get_manifest(c, im->ref, desc->digest, &cm, err)) != BARGE_OK) {
+	if ((rc = get_manifest(pl, c, user, desc->digest, desc->size, &cm, err)) != BARGE_OK) {
 		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
 		           desc->digest);
 		goto out;
@@ -180,7 +197,7 @@ plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err
 	size_t i, k;
 	int rc;
 
-	if ((rc = client_get_manifest(c, im->ref, im->digest, &cm, err)) != BARGE_OK) {
+	if ((rc = get_manifest(pl, c, user, im->digest, im->size, &cm, err)) != BARGE_OK) {
 		err_prefix(err, "%s: pinned manifest %s can no longer be fetched", im->source,
 		           im->digest);
 		goto out;

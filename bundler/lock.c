@@ -5,6 +5,7 @@
  */
 #include "lock.h"
 
+#include "localsrc.h"
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "fileutil.h"
+#include "localsrc.h"
 #include "manifest.h"
 #include "mediatype.h"
 
@@ -49,6 +51,7 @@ lock_image_clear(struct lock_image *im)
 
 	ref_free(im->ref);
 	free(im->source);
+	free(im->from);
 	free(im->media_type);
 	free(im->manifests);
 	for (i = 0; i < im->norigins; i++) {
@@ -111,6 +114,7 @@ lock_from_profile(const struct profile *p, const struct platform *platforms, siz
 		pi = &p->images[i];
 		im = &l->images[l->nimages++];
 		if ((im->source = strdup(pi->source)) == NULL ||
+		    (pi->from != NULL && (im->from = strdup(pi->from)) == NULL) ||
 		    (im->origins = calloc(pi->norigins, sizeof(*im->origins))) == NULL)
 			goto nomem;
 		/* A normalised reference parses again; only memory can fail here. */
@@ -229,13 +233,13 @@ get_array(const struct lctx *c, const json_t *obj, const char *at, const char *k
 static int
 parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image *im, json_t *seen)
 {
-	static const char *const keys[] = { "source",    "digest",  "mediaType", "size",
-		                            "manifests", "origins", NULL };
+	static const char *const keys[] = { "source", "from",      "digest",  "mediaType",
+		                            "size",   "manifests", "origins", NULL };
 	static const char *const mkeys[] = { "platform", "digest", "size", NULL };
 	static const char *const okeys[] = { "pack", "file", "line", "column", NULL };
 	struct barge_err rerr;
 	char at[64], sub[96];
-	const char *s, *mt;
+	const char *s, *mt, *path;
 	json_t *arr, *e, *line, *col;
 	size_t i;
 	int rc;
@@ -255,6 +259,14 @@ parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image
 		return bad(c, at, "source \"%.200s\" is listed twice", s);
 	if (json_object_set_new(seen, s, json_true()) != 0)
 		return nomem(c->err);
+	if (json_object_get(v, "from") != NULL) {
+		if ((rc = get_str(c, v, at, "from", &s)) != BARGE_OK)
+			return rc;
+		if (localsrc_split(s, &path, &rerr) != BARGE_OK)
+			return bad(c, at, "from: %s", rerr.msg);
+		if ((im->from = strdup(s)) == NULL)
+			return nomem(c->err);
+	}
 	if ((rc = get_digest(c, v, at, "digest", im->digest)) != BARGE_OK ||
 	    (rc = get_str(c, v, at, "mediaType", &mt)) != BARGE_OK ||
 	    (rc = get_size(c, v, at, MANIFEST_MAX, &im->size)) != BARGE_OK)
@@ -456,9 +468,10 @@ image_json(const struct lock_image *im)
 
 	mans = json_array();
 	origins = json_array();
-	o = json_pack("{s:s,s:s,s:s,s:I,s:o*,s:o*}", "source", im->source, "digest", im->digest,
-	              "mediaType", im->media_type != NULL ? im->media_type : "", "size",
-	              (json_int_t)im->size, "manifests", mans, "origins", origins);
+	o = json_pack("{s:s,s:s*,s:s,s:s,s:I,s:o*,s:o*}", "source", im->source, "from", im->from,
+	              "digest", im->digest, "mediaType",
+	              im->media_type != NULL ? im->media_type : "", "size", (json_int_t)im->size,
+	              "manifests", mans, "origins", origins);
 	if (o == NULL || mans == NULL || origins == NULL)
 		goto fail;
 	for (i = 0; i < im->nmanifests; i++) {
@@ -574,7 +587,8 @@ lock_matches_profile(const struct lock *l, const struct profile *p, struct barge
 {
 	char missing[400] = "", extra[400] = "";
 	size_t i, more_missing = 0, more_extra = 0;
-	json_t *inlock = NULL, *inprof = NULL;
+	json_t *inlock = NULL, *inprof = NULL, *at;
+	const char *from;
 	int rc;
 
 	if ((inlock = json_object()) == NULL || (inprof = json_object()) == NULL) {
@@ -582,7 +596,8 @@ lock_matches_profile(const struct lock *l, const struct profile *p, struct barge
 		goto out;
 	}
 	for (i = 0; i < l->nimages; i++)
-		if (json_object_set_new(inlock, l->images[i].source, json_true()) != 0) {
+		if (json_object_set_new(inlock, l->images[i].source, json_integer((json_int_t)i)) !=
+		    0) {
 			rc = nomem(err);
 			goto out;
 		}
@@ -591,8 +606,21 @@ lock_matches_profile(const struct lock *l, const struct profile *p, struct barge
 			rc = nomem(err);
 			goto out;
 		}
-		if (json_object_get(inlock, p->images[i].source) == NULL)
+		if ((at = json_object_get(inlock, p->images[i].source)) == NULL) {
 			list_add(missing, sizeof(missing), p->images[i].source, &more_missing);
+			continue;
+		}
+		from = l->images[json_integer_value(at)].from;
+		if ((from == NULL) != (p->images[i].from == NULL) ||
+		    (from != NULL && strcmp(from, p->images[i].from) != 0)) {
+			rc = err_set(err, BARGE_EINVAL,
+			             "%s comes from %s in the profile but from %s in the lock "
+			             "(resolve again to update the lock)",
+			             p->images[i].source,
+			             p->images[i].from != NULL ? p->images[i].from : "its registry",
+			             from != NULL ? from : "its registry");
+			goto out;
+		}
 	}
 	for (i = 0; i < l->nimages; i++)
 		if (json_object_get(inprof, l->images[i].source) == NULL)

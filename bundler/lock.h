@@ -10,6 +10,7 @@
  *    "platforms": ["linux/amd64", ...],
  *    "files": [{"path": ..., "sha256": "sha256:..."}],        every file read
  *    "images": [{"source": <normalised reference>,
+ *                "from": "oci-archive:PATH" | "oci:DIR",   only for a local image
  *                "digest": <pinned top-level manifest or index>,
  *                "mediaType": ..., "size": <its bytes>,
  *                "manifests": [{"platform", "digest", "size"}],  kept from an index
@@ -17,7 +18,9 @@
  *
  * An origin's "column" (1-based, like "line") came in later within
  * lockVersion 1: a lock without it still parses, its column 0 meaning
- * unknown, and dumps without it, byte for byte as it was.
+ * unknown, and dumps without it, byte for byte as it was.  So did an
+ * image's "from" (an image read from a local OCI layout, localsrc.h): an
+ * image without it comes from its registry, as in every older lock.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
  * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
@@ -56,6 +59,7 @@ struct lock_origin {
 struct lock_image {
 	struct ref *ref;
 	char *source; /* ref_string(ref) */
+	char *from;   /* NULL, or the local OCI layout it is read from (profile.h) */
 	char digest[DIGEST_STR_MAX];
 	char *media_type;
 	int64_t size;
@@ -101,8 +105,8 @@ int lock_dump(const struct lock *l, char **out, size_t *len,
 int lock_write(const struct lock *l, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
- * Whether the lock pins exactly p's images.  BARGE_EINVAL naming the images
- * in one and not the other otherwise.
+ * Whether the lock pins exactly p's images, each from the same place.
+ * BARGE_EINVAL naming the images in one and not the other otherwise.
  */
 int lock_matches_profile(const struct lock *l, const struct profile *p,
                          struct barge_err *err) BARGE_MUST_CHECK;

@@ -31,6 +31,7 @@ profile_image_clear(struct profile_image *im)
 
 	ref_free(im->ref);
 	free(im->source);
+	free(im->from);
 	for (i = 0; i < im->norigins; i++) {
 		free(im->origins[i].pack);
 		free(im->origins[i].file);

@@ -46,6 +46,12 @@ struct profile_origin {
 struct profile_image {
 	struct ref *ref;
 	char *source; /* ref_string(ref): the normalised reference */
+	/*
+	 * NULL for an image pulled from its registry; else where it is read
+	 * instead (localsrc.h): "oci-archive:PATH" or "oci:DIR", PATH relative
+	 * to the profile's directory joined to it, as files are named here.
+	 */
+	char *from;
 	/* The first place it was listed; its strings belong to origins[0]. */
 	struct profile_origin origin;
 	struct profile_origin *origins; /* every place, in the order they were read */

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "fileutil.h"
+#include "localsrc.h"
 #include "profile_int.h"
 #include "yjson.h"
 
@@ -54,11 +55,12 @@ add_origin(const struct pctx *c, struct profile_image *im, const char *pack, int
 }
 
 /*
- * Adds image reference s, found at line:col of c's file in pack.  The same
- * image named again gains an origin instead of a second entry.
+ * Adds image reference s, found at line:col of c's file in pack, read from
+ * from (profile.h; NULL for its registry).  The same image named again
+ * gains an origin instead of a second entry, and must come from the same place.
  */
 static int
-add_ref(const struct pctx *c, const char *pack, const char *s, int line, int col)
+add_ref(const struct pctx *c, const char *pack, const char *s, const char *from, int line, int col)
 {
 	struct profile *p = c->ld->p;
 	struct barge_err rerr;
@@ -76,7 +78,17 @@ add_ref(const struct pctx *c, const char *pack, const char *s, int line, int col
 		goto fail;
 	}
 	if ((at = json_object_get(c->ld->seen, source)) != NULL) {
-		rc = add_origin(c, &p->images[json_integer_value(at)], pack, line, col);
+		im = &p->images[json_integer_value(at)];
+		if ((im->from == NULL) != (from == NULL) ||
+		    (from != NULL && strcmp(im->from, from) != 0)) {
+			rc = perr(c, BARGE_EINVAL, line, col,
+			          "pack \"%s\": %s comes from %s here but from %s at %s:%d", pack,
+			          source, from != NULL ? from : "its registry",
+			          im->from != NULL ? im->from : "its registry", im->origin.file,
+			          im->origin.line);
+			goto fail;
+		}
+		rc = add_origin(c, im, pack, line, col);
 		goto fail;
 	}
 	if (p->nimages >= PROFILE_IMAGES_MAX) {
@@ -97,6 +109,8 @@ add_ref(const struct pctx *c, const char *pack, const char *s, int line, int col
 	memset(im, 0, sizeof(*im));
 	im->ref = r;
 	im->source = source;
+	if (from != NULL && (im->from = strdup(from)) == NULL)
+		return nomem(c);
 	return add_origin(c, im, pack, line, col);
 fail:
 	free(source);
@@ -112,7 +126,47 @@ add_ref_node(const struct pctx *c, const char *pack, const json_t *parent, const
 	int line, col;
 
 	node_pos(c, parent, key, v, &line, &col);
-	return add_ref(c, pack, json_string_value(v), line, col);
+	return add_ref(c, pack, json_string_value(v), NULL, line, col);
+}
+
+/*
+ * An images item written as a mapping: {ref: REFERENCE, from: SOURCE}, the
+ * image read from a local OCI layout (localsrc.h) rather than its registry.
+ * SOURCE's path is relative to c's file.
+ */
+static int
+add_image_entry(const struct pctx *c, const char *pack, size_t i, const json_t *list,
+                const json_t *v)
+{
+	static const char *const allowed[] = { "ref", "from", NULL };
+	struct barge_err serr;
+	json_t *ref, *from;
+	char where[96], *joined = NULL, *full = NULL;
+	const char *path;
+	int line, col, rc;
+
+	snprintf(where, sizeof(where), "pack \"%.40s\": images[%zu]", pack, i);
+	if ((rc = check_keys(c, v, where, allowed)) != BARGE_OK)
+		return rc;
+	snprintf(where, sizeof(where), "pack \"%.40s\": images[%zu].", pack, i);
+	if ((rc = get_typed(c, v, where, "ref", JSON_STRING, 1, &ref)) != BARGE_OK ||
+	    (rc = get_typed(c, v, where, "from", JSON_STRING, 0, &from)) != BARGE_OK)
+		return rc;
+	if (from != NULL) {
+		if (localsrc_split(json_string_value(from), &path, &serr) != BARGE_OK)
+			return perr_at(c, v, "from", from, "%sfrom: %s", where, serr.msg);
+		if ((joined = join_rel(c->file, path)) == NULL ||
+		    (full = fu_printf("%.*s%s", (int)(path - json_string_value(from)),
+		                      json_string_value(from), joined)) == NULL) {
+			free(joined);
+			return nomem(c);
+		}
+	}
+	node_pos(c, v, "ref", ref, &line, &col);
+	rc = add_ref(c, pack, json_string_value(ref), full, line, col);
+	free(full);
+	free(joined);
+	return rc;
 }
 
 /*
@@ -305,7 +359,7 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 		               "image override: expected a string");
 	if (override[0] != '\0') {
 		node_pos(c, m, "override", json_object_get(m, "override"), &line, &col);
-		return add_ref(c, pack, override, line, col);
+		return add_ref(c, pack, override, NULL, line, col);
 	}
 	if (opt_string(m, "registry", &registry) != 0)
 		return perr_at(c, m, "registry", json_object_get(m, "registry"),
@@ -344,7 +398,7 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 	                tag[0] != '\0' ? ":" : "", tag, digest[0] != '\0' ? "@" : "", digest);
 	if (ref == NULL)
 		return nomem(c);
-	rc = add_ref(c, pack, ref, line, col);
+	rc = add_ref(c, pack, ref, NULL, line, col);
 	free(ref);
 	return rc;
 }
@@ -489,12 +543,14 @@ load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack)
 			continue;
 		json_array_foreach(list, i, v)
 		{
-			if (k == 0 && !json_is_string(v))
-				return perr_at(
-				        c, list, NULL, v,
-				        "pack \"%s\": images[%zu]: expected a string, got %s", pn,
-				        i, yjson_type_name(v));
-			if (k == 0)
+			if (k == 0 && !json_is_string(v) && !json_is_object(v))
+				return perr_at(c, list, NULL, v,
+				               "pack \"%s\": images[%zu]: expected a reference or "
+				               "a mapping, got %s",
+				               pn, i, yjson_type_name(v));
+			if (k == 0 && json_is_object(v))
+				rc = add_image_entry(c, pn, i, list, v);
+			else if (k == 0)
 				rc = add_ref_node(c, pn, list, NULL, v);
 			else
 				rc = load_source(c, pn, list, v,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "localsrc.h"
 #include "manifest.h"
 #include "profile.h"
 
@@ -81,8 +82,13 @@ resolve_one(struct lock *l, struct lock_image *im, struct client *c, struct barg
 	struct manifest *m = NULL;
 	int rc;
 
-	rc = client_get_manifest(
-	        c, im->ref, im->ref->digest != NULL ? im->ref->digest : im->ref->tag, &cm, err);
+	/* A local image is read from its file, never from a registry. */
+	if (im->from != NULL)
+		rc = localsrc_manifest(im->from, im->ref, &cm, err);
+	else
+		rc = client_get_manifest(c, im->ref,
+		                         im->ref->digest != NULL ? im->ref->digest : im->ref->tag,
+		                         &cm, err);
 	if (rc != BARGE_OK)
 		goto out;
 	if ((rc = manifest_parse(cm.buf, cm.len, cm.media_type, &m, err)) != BARGE_OK) {

@@ -4,12 +4,12 @@
  * Each image's reference (by its digest when it has one, else its tag) is
  * fetched once; the lock records the top-level digest, media type and size
  * and, for an index, the entries chosen for the lock's platforms (the
- * "sparse index" a build keeps).  An image that cannot be resolved is
- * reported with its pack, file:line, reference and the registry's answer,
- * and the others are still tried, so that one run names every image to fix;
- * only a failure that would repeat for every image (the network, the local
- * system) stops at once.  It owns the client it makes for resolve_profiles;
- * the lock it fills in is the caller's.
+ * "sparse index" a build keeps).  An image with a local source (lock.h's
+ * from) is read from its file (localsrc.h), never from a registry.  An image that cannot be
+ * resolved is reported with its pack, file:line, reference and the registry's answer, and the
+ * others are still tried, so that one run names every image to fix; only a failure that would
+ * repeat for every image (the network, the local system) stops at once.  It owns the client it
+ * makes for resolve_profiles; the lock it fills in is the caller's.
  */
 #ifndef BARGE_RESOLVE_H
 #define BARGE_RESOLVE_H

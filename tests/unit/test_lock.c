@@ -46,46 +46,49 @@ test_parse_good(void **state)
 	lock_free(l);
 }
 
-/* Loading and dumping gives the file's bytes back: the format is fixed. */
-static void
-test_roundtrip_bytes(void **state)
+/*
+ * Parses LOCKS/name and dumps it again, which must give the file's bytes
+ * back; the parsed lock for more checks (caller frees).
+ */
+static struct lock *
+roundtrip(const char *name)
 {
 	struct barge_err err;
 	struct lock *l = NULL;
-	char *file = NULL, *text = NULL;
+	char *path, *file = NULL, *text = NULL;
 	size_t flen, tlen;
 
-	assert_int_equal(fu_read_file(LOCKS "good.json", 1 << 20, &file, &flen, &err), BARGE_OK);
-	assert_int_equal(lock_parse("good.json", file, flen, &l, &err), BARGE_OK);
+	assert_true(asprintf(&path, "%s%s", LOCKS, name) > 0);
+	assert_int_equal(fu_read_file(path, 1 << 20, &file, &flen, &err), BARGE_OK);
+	if (lock_parse(name, file, flen, &l, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
 	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
 	assert_int_equal(tlen, flen);
 	assert_memory_equal(text, file, flen);
 	free(text);
 	free(file);
-	lock_free(l);
+	free(path);
+	return l;
+}
+
+/* Loading and dumping gives the file's bytes back: the format is fixed. */
+static void
+test_roundtrip_bytes(void **state)
+{
+	lock_free(roundtrip("good.json"));
 }
 
 /* A lock written before origins had a column still loads, and dumps to its own bytes. */
 static void
 test_lock_without_columns(void **state)
 {
-	struct barge_err err;
-	struct lock *l = NULL;
-	char *file = NULL, *text = NULL;
-	size_t flen, tlen;
+	char *file = fx_read(LOCKS "v1-no-column.json", NULL);
+	struct lock *l = roundtrip("v1-no-column.json");
 
-	assert_int_equal(fu_read_file(LOCKS "v1-no-column.json", 1 << 20, &file, &flen, &err),
-	                 BARGE_OK);
 	assert_null(strstr(file, "column"));
-	if (lock_parse("v1-no-column.json", file, flen, &l, &err) != BARGE_OK)
-		fail_msg("%s", err.msg);
+	free(file);
 	assert_int_equal(l->images[0].origins[0].line, 12);
 	assert_int_equal(l->images[0].origins[0].col, 0);
-	assert_int_equal(lock_dump(l, &text, &tlen, &err), BARGE_OK);
-	assert_int_equal(tlen, flen);
-	assert_memory_equal(text, file, flen);
-	free(text);
-	free(file);
 	lock_free(l);
 }
 
@@ -215,6 +218,50 @@ test_matches_profile_names_differences(void **state)
 	profile_free(p);
 }
 
+/*
+ * An image read from a local OCI layout keeps its "from" through a parse
+ * and a dump, byte for byte; the registry image beside it has none.
+ */
+static void
+test_local_from_roundtrip(void **state)
+{
+	struct lock *l = roundtrip("local-from.json");
+
+	assert_string_equal(l->images[0].from, "oci-archive:profiles/../build/barged-image.tar");
+	assert_null(l->images[1].from);
+	lock_free(l);
+}
+
+/*
+ * The lock takes each image's source from the profile, and a lock whose
+ * image comes from elsewhere than the profile says does not match it.
+ */
+static void
+test_local_from_profile(void **state)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+	struct lock *l = NULL;
+
+	assert_int_equal(profile_load(PROFILES "local-image.yaml", &p, &err), BARGE_OK);
+	assert_int_equal(lock_from_profile(p, NULL, 0, &l, &err), BARGE_OK);
+	assert_string_equal(l->images[0].from, p->images[0].from);
+	assert_null(l->images[2].from);
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
+	free(l->images[1].from);
+	l->images[1].from = strdup("oci:/elsewhere");
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "localhost/tool:1 comes from oci:/srv/layouts/tool in the "
+	                             "profile but from oci:/elsewhere in the lock (resolve again "
+	                             "to update the lock)");
+	free(l->images[1].from);
+	l->images[1].from = NULL;
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "but from its registry in the lock"));
+	lock_free(l);
+	profile_free(p);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_parse_good),
 	cmocka_unit_test(test_roundtrip_bytes),
@@ -223,6 +270,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_write_atomic),
 	cmocka_unit_test(test_from_profile),
 	cmocka_unit_test(test_matches_profile_names_differences),
+	cmocka_unit_test(test_local_from_roundtrip),
+	cmocka_unit_test(test_local_from_profile),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -40,6 +40,21 @@ load_fails(const char *file, int code, const char *want)
 	assert_int_equal(err.code, code);
 }
 
+/* Case i, the profile yaml as t.yaml, must fail with a message containing want. */
+static void
+buf_fails(size_t i, const char *yaml, const char *want)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+
+	err_clear(&err);
+	if (profile_load_buf("t.yaml", yaml, strlen(yaml), &p, &err) == BARGE_OK)
+		fail_msg("case %zu loaded", i);
+	assert_null(p);
+	if (strstr(err.msg, want) == NULL)
+		fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, want);
+}
+
 static void
 platform_is(const struct platform *p, const char *want)
 {
@@ -409,7 +424,8 @@ test_inline_errors(void **state)
 		  "t.yaml:4:17: spec.project \"A/b\" is not a valid repository component" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {packs: [{name: p, images: [7]}]}\n",
-		  "t.yaml:4:35: pack \"p\": images[0]: expected a string, got a number" },
+		  "t.yaml:4:35: pack \"p\": images[0]: expected a reference or a mapping, got a "
+		  "number" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {packs: [{name: p}, {name: p}]}\n",
 		  "pack \"p\" is defined twice" },
@@ -423,20 +439,10 @@ test_inline_errors(void **state)
 		{ "apiVersion: barge.dev/v1\n---\napiVersion: barge.dev/v1\n",
 		  "a profile is one YAML document; found 2" },
 	};
-	struct barge_err err;
-	struct profile *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		p = NULL;
-		err_clear(&err);
-		if (profile_load_buf("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &p, &err) ==
-		    BARGE_OK)
-			fail_msg("case %zu loaded", i);
-		assert_null(p);
-		if (strstr(err.msg, cases[i].want) == NULL)
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
-	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		buf_fails(i, cases[i].yaml, cases[i].want);
 }
 
 /*
@@ -476,6 +482,63 @@ test_example_profile(void **state)
 	profile_free(p);
 }
 
+/*
+ * An images entry may be a mapping naming a local OCI archive or layout;
+ * its path is taken relative to the profile, and plain strings still work.
+ */
+static void
+test_local_image(void **state)
+{
+	struct profile *p;
+
+	(void)state;
+	p = load_ok(PROFILES "local-image.yaml");
+	assert_int_equal(p->nimages, 4);
+	assert_string_equal(p->images[0].source, "localhost/barged:0.1.0");
+	assert_string_equal(p->images[0].from, "oci-archive:" PROFILES "../build/barged-image.tar");
+	assert_string_equal(p->images[1].from, "oci:/srv/layouts/tool");
+	assert_string_equal(p->images[2].source, "docker.io/library/nginx:latest");
+	assert_null(p->images[2].from);
+	assert_string_equal(p->images[3].source, "localhost/plain:2");
+	assert_null(p->images[3].from);
+	assert_int_equal(p->images[0].origin.line, 12);
+	profile_free(p);
+}
+
+/* A bad local image entry is refused at its position, saying what is wrong. */
+static void
+test_local_image_errors(void **state)
+{
+#define HEAD                                                                   \
+	"apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, " \
+	"version: 1.0.0}\nspec:\n  packs:\n  - name: p\n    images:\n"
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+		{ HEAD "    - {ref: x:1, from: docker://x}\n",
+		  "t.yaml:8:24: pack \"p\": images[0].from: \"docker://x\" is not "
+		  "oci-archive:FILE or oci:DIRECTORY" },
+		{ HEAD "    - {ref: x:1, from: \"oci:\"}\n", "is not oci-archive:FILE" },
+		{ HEAD "    - {from: oci:d}\n", "t.yaml:8:7: missing pack \"p\": images[0].ref" },
+		{ HEAD "    - {ref: x:1, form: oci:d}\n",
+		  "unknown key \"form\"; did you mean \"from\"" },
+		{ HEAD "    - {ref: x:1, from: [oci:d]}\n", "images[0].from: expected a string" },
+		{ HEAD "    - {ref: \"x:\", from: oci:d}\n",
+		  "t.yaml:8:13: pack \"p\": invalid reference \"x:\"" },
+		{ HEAD "    - {ref: x:1, from: oci:a}\n    - {ref: x:1, from: oci:b}\n",
+		  "t.yaml:9:13: pack \"p\": docker.io/library/x:1 comes from oci:b here but "
+		  "from oci:a at t.yaml:8" },
+		{ HEAD "    - {ref: x:1, from: oci:a}\n    - x:1\n",
+		  "docker.io/library/x:1 comes from its registry here but from oci:a" },
+	};
+#undef HEAD
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		buf_fails(i, cases[i].yaml, cases[i].want);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_minimal_defaults),
 	cmocka_unit_test(test_multi_pack),
@@ -502,6 +565,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_version_number_needs_quotes),
 	cmocka_unit_test(test_inline_errors),
 	cmocka_unit_test(test_example_profile),
+	cmocka_unit_test(test_local_image),
+	cmocka_unit_test(test_local_image_errors),
 };
 
 BARGE_TEST_MAIN(tests)
