@@ -46,7 +46,8 @@ manifests_usage(FILE *f)
 	        "  --label-key KEY         opt out namespaces and pods labelled KEY=disable too\n"
 	        "                          (repeatable)\n"
 	        "\n"
-	        "The output holds the server's private key: pipe it to kubectl, do not keep it.\n",
+	        "The daemonset output holds the server's private key: pipe it to kubectl, do not\n"
+	        "keep it.\n",
 	        K8SOBJ_PORT, CONFIG_DEFAULT_PATH, BARGE_VERSION);
 }
 

@@ -10,7 +10,9 @@
  *
  * The TLS Secret holds the server certificate and key of the data
  * directory (from the caller's ensure_cert, tls_ensure in barged, with the
- * webhook Service's DNS names and the advertised host among its names),
+ * webhook Service's DNS names, the advertised host and in host mode the
+ * webhook URL's host among its names; host mode writes no Secret: the
+ * nodes get a copy of the files),
  * and the webhook's caBundle is DATA_DIR/ca.crt, so the API server trusts
  * exactly barged's CA.  Every value that comes from a flag or the
  * configuration is a double-quoted scalar (quote.h), so no value can
