@@ -15,8 +15,11 @@ BARGE_PACKAGES=(
 	docker-registry skopeo containerd runc jq zstd curl openssl ca-certificates
 	xorriso genisoimage apache2-utils python3 util-linux busybox-static podman
 	clang-14 libclang-rt-14-dev
-	scdoc dpkg-dev man-db systemd lintian debootstrap
+	scdoc dpkg-dev man-db systemd lintian debootstrap python3-yaml
 )
+# kubectl kustomize (tests/integration/test_kustomize.sh): Debian's kubectl,
+# unless one is installed already, whose /usr/bin/kubectl it would conflict with.
+command -v kubectl >/dev/null || BARGE_PACKAGES+=(kubernetes-client)
 
 # Run a command as root: directly when we are root, else through sudo.
 barge_as_root() {

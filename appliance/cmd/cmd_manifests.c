@@ -1,8 +1,8 @@
 /*
  * barged manifests: prints the Kubernetes objects that run barged as a
- * DaemonSet and register its image-swap webhook (swap/k8sobj.h) for
- * `kubectl apply -f -`.  Owns the command line and the configuration it
- * makes: barged.yaml, then the flags.
+ * DaemonSet and register its image-swap webhook, or in host mode the
+ * webhook registration alone (swap/k8sobj.h), for `kubectl apply -f -`.  Owns the command line and
+ * the configuration it makes: barged.yaml, then the flags.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -18,19 +18,26 @@ static void
 manifests_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: barged manifests [--config FILE] [--advertise HOST:PORT] [--namespace NS]\n"
-	        "                        [--image REF] [--data-dir DIR] [--project P]\n"
+	        "usage: barged manifests [--mode daemonset|host] [--config FILE]\n"
+	        "                        [--advertise HOST:PORT] [--namespace NS] [--image REF]\n"
+	        "                        [--webhook-url URL] [--data-dir DIR] [--project P]\n"
 	        "                        [--policy present|always] [--exclude-namespace NS]...\n"
 	        "                        [--label-key KEY]...\n"
 	        "\n"
 	        "Prints the Kubernetes objects that run barged on every node and swap pod\n"
 	        "images to it: Namespace, ServiceAccount, ConfigMap, TLS Secret, DaemonSet,\n"
 	        "NodePort Service (%d), webhook Service, MutatingWebhookConfiguration.\n"
+	        "With --mode host (barged.service on every node), only the\n"
+	        "MutatingWebhookConfiguration, calling the webhook at a URL.\n"
 	        "\n"
+	        "  --mode M                daemonset (the default) or host\n"
 	        "  --config FILE           read settings from FILE (default %s, if present)\n"
 	        "  --advertise HOST:PORT   the registry pods are swapped to (webhook.advertise)\n"
 	        "  --namespace NS          barged's own namespace, never swapped (barge-system)\n"
 	        "  --image REF             barged's container image (localhost/barged:%s)\n"
+	        "  --webhook-url URL       host mode: where the API server calls the webhook\n"
+	        "                          (https://ADVERTISE/webhook/mutate: the barged on the\n"
+	        "                          API server's own node)\n"
 	        "  --data-dir DIR          where the CA and server certificate are (data_dir);\n"
 	        "                          created there if missing\n"
 	        "  --project P             first path segment of swapped repositories (project)\n"
@@ -39,7 +46,8 @@ manifests_usage(FILE *f)
 	        "  --label-key KEY         opt out namespaces and pods labelled KEY=disable too\n"
 	        "                          (repeatable)\n"
 	        "\n"
-	        "The output holds the server's private key: pipe it to kubectl, do not keep it.\n",
+	        "The daemonset output holds the server's private key: pipe it to kubectl, do not\n"
+	        "keep it.\n",
 	        K8SOBJ_PORT, CONFIG_DEFAULT_PATH, BARGE_VERSION);
 }
 
@@ -54,6 +62,8 @@ manifests_args(int argc, char **argv, const char **cfg, struct k8sobj_opts *o, s
                size_t max, size_t *nsets)
 {
 	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "webhook-url", required_argument, NULL, 'u' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "advertise", required_argument, NULL, 'a' },
 		{ "namespace", required_argument, NULL, 'n' },
@@ -74,6 +84,20 @@ manifests_args(int argc, char **argv, const char **cfg, struct k8sobj_opts *o, s
 		const char *k = NULL;
 
 		switch (ch) {
+		case 'm':
+			if (strcmp(optarg, "daemonset") == 0) {
+				o->mode = K8SOBJ_DAEMONSET;
+			} else if (strcmp(optarg, "host") == 0) {
+				o->mode = K8SOBJ_HOST;
+			} else {
+				log_error("barged manifests: --mode '%s' is not daemonset or host",
+				          optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'u':
+			o->webhook_url = optarg;
+			break;
 		case 'c':
 			*cfg = optarg;
 			break;

@@ -26,6 +26,7 @@ struct k8s {
 	const struct k8sobj_opts *o;
 	const char *ns;
 	const char *image;
+	const char *url; /* host mode: where the API server calls the webhook */
 	char *ca_b64, *cert_b64, *key_b64;
 };
 
@@ -96,6 +97,45 @@ advertise_host(const char *adv)
 	return fu_printf("%.*s", (int)n, adv);
 }
 
+/*
+ * The host of https://HOST[:PORT][/PATH], without IPv6 brackets; NULL when
+ * url is not of that form (or out of memory).  Caller frees.
+ */
+static char *
+url_host(const char *url)
+{
+	const char *h = url + strlen("https://"), *end;
+
+	if (strncmp(url, "https://", strlen("https://")) != 0)
+		return NULL;
+	if (h[0] == '[') {
+		if ((end = strchr(h, ']')) == NULL || end == h + 1 || strchr(":/", end[1]) == NULL)
+			return NULL;
+		return fu_printf("%.*s", (int)(end - h - 1), h + 1);
+	}
+	if ((end = h + strcspn(h, ":/")) == h)
+		return NULL;
+	return fu_printf("%.*s", (int)(end - h), h);
+}
+
+/* Whether url is one the API server accepts: https, a host and a path, nothing else. */
+static int
+url_ok(const char *url)
+{
+	const char *p;
+	char *host;
+
+	if (strlen(url) > K8SOBJ_URL_MAX || strpbrk(url, "?#@\"") != NULL)
+		return 0;
+	for (p = url; *p != '\0'; p++)
+		if (!isgraph((unsigned char)*p))
+			return 0;
+	if ((host = url_host(url)) == NULL)
+		return 0;
+	free(host);
+	return 1;
+}
+
 /* The opt-out expressions: each label key NotIn [disable]. */
 static void
 write_optout(FILE *f, const struct k8s *m, int namespaces)
@@ -154,7 +194,9 @@ write_daemonset(FILE *f, const struct k8s *m)
 	 * Root without any capability: enough to own files in the hostPath
 	 * store (created root-owned), nothing more.  See docs/operations.md.
 	 * The Secret's defaultMode 256 is 0400: YAML 1.1 (kubectl) and 1.2 read
-	 * a leading 0 differently, decimal they read alike.
+	 * a leading 0 differently, decimal they read alike.  system-node-critical
+	 * and the tolerations because every node's pulls go through its barged;
+	 * the memory request and limit are explained in docs/operations.md.
 	 */
 	fprintf(f,
 	        "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: barged\n"
@@ -166,6 +208,7 @@ write_daemonset(FILE *f, const struct k8s *m)
 	        "        %s: \"disable\"\n"
 	        "    spec:\n      serviceAccountName: barged\n"
 	        "      automountServiceAccountToken: false\n"
+	        "      priorityClassName: system-node-critical\n"
 	        "      tolerations:\n      - operator: Exists\n"
 	        "      securityContext:\n        runAsUser: 0\n        runAsGroup: 0\n"
 	        "        runAsNonRoot: false\n        seccompProfile:\n"
@@ -185,7 +228,7 @@ write_daemonset(FILE *f, const struct k8s *m)
 	        "            port: https\n            scheme: HTTPS\n"
 	        "          periodSeconds: 5\n"
 	        "        resources:\n          requests:\n            cpu: 50m\n"
-	        "            memory: 64Mi\n"
+	        "            memory: 32Mi\n          limits:\n            memory: 128Mi\n"
 	        "        securityContext:\n          readOnlyRootFilesystem: true\n"
 	        "          allowPrivilegeEscalation: false\n          privileged: false\n"
 	        "          capabilities:\n            drop: [\"ALL\"]\n"
@@ -205,12 +248,72 @@ write_daemonset(FILE *f, const struct k8s *m)
 	        K8SOBJ_PORT);
 }
 
+/*
+ * The webhook: called through its Service (daemonset) or at a URL (host).
+ * Besides the opt-out labels it never sees barged's own namespace,
+ * kube-system (whose pods must start without barged) and the excluded ones.
+ */
+static void
+write_webhook(FILE *f, const struct k8s *m)
+{
+	const struct config *c = m->o->config;
+	size_t i;
+
+	fprintf(f, "---\napiVersion: admissionregistration.k8s.io/v1\n"
+	           "kind: MutatingWebhookConfiguration\nmetadata:\n  name: barged-imageswap\n"
+	           "webhooks:\n- name: imageswap.barge.dev\n  admissionReviewVersions: [\"v1\"]\n"
+	           "  clientConfig:\n");
+	if (m->url != NULL) {
+		fprintf(f, "    url: ");
+		quote_fput(f, m->url, 0);
+		fprintf(f, "\n");
+	} else {
+		fprintf(f,
+		        "    service:\n      name: %s\n      namespace: \"%s\"\n"
+		        "      path: /webhook/mutate\n      port: 443\n",
+		        K8SOBJ_SVC, m->ns);
+	}
+	fprintf(f,
+	        "    caBundle: %s\n"
+	        "  rules:\n  - apiGroups: [\"\"]\n    apiVersions: [\"v1\"]\n"
+	        "    operations: [\"CREATE\", \"UPDATE\"]\n"
+	        "    resources: [\"pods\", \"pods/ephemeralcontainers\"]\n"
+	        "    scope: Namespaced\n"
+	        "  namespaceSelector:\n    matchExpressions:\n",
+	        m->ca_b64);
+	write_optout(f, m, 1);
+	fprintf(f, "      - key: kubernetes.io/metadata.name\n        operator: NotIn\n"
+	           "        values: [");
+	quote_fput(f, m->ns, 0);
+	if (strcmp(m->ns, "kube-system") != 0)
+		fprintf(f, ", \"kube-system\"");
+	for (i = 0; i < c->webhook.exclude_namespaces.n; i++) {
+		const char *x = c->webhook.exclude_namespaces.v[i];
+
+		if (strcmp(x, m->ns) == 0 || strcmp(x, "kube-system") == 0)
+			continue;
+		fprintf(f, ", ");
+		quote_fput(f, x, 0);
+	}
+	fprintf(f, "]\n  objectSelector:\n    matchExpressions:\n");
+	write_optout(f, m, 0);
+	fprintf(f, "  failurePolicy: Ignore\n  matchPolicy: Equivalent\n  sideEffects: None\n"
+	           "  timeoutSeconds: 5\n  reinvocationPolicy: IfNeeded\n");
+}
+
 static void
 write_all(FILE *f, const struct k8s *m)
 {
 	const char *ns = m->ns;
-	size_t i;
 
+	if (m->url != NULL) {
+		fprintf(f,
+		        "# Generated by barged manifests %s --mode host: barged.service runs on "
+		        "every node.\n",
+		        BARGE_VERSION);
+		write_webhook(f, m);
+		return;
+	}
 	fprintf(f, "# Generated by barged manifests %s.  Holds a private key: do not commit.\n",
 	        BARGE_VERSION);
 	/* Namespace: opted out of the swap; hostPath needs the privileged Pod Security level. */
@@ -250,31 +353,7 @@ write_all(FILE *f, const struct k8s *m)
 	        "  selector:\n    app.kubernetes.io/name: barged\n"
 	        "  ports:\n  - name: https\n    protocol: TCP\n    port: 443\n    targetPort: %d\n",
 	        K8SOBJ_SVC, ns, K8SOBJ_PORT);
-
-	fprintf(f,
-	        "---\napiVersion: admissionregistration.k8s.io/v1\n"
-	        "kind: MutatingWebhookConfiguration\nmetadata:\n  name: barged-imageswap\n"
-	        "webhooks:\n- name: imageswap.barge.dev\n  admissionReviewVersions: [\"v1\"]\n"
-	        "  clientConfig:\n    service:\n      name: %s\n      namespace: \"%s\"\n"
-	        "      path: /webhook/mutate\n      port: 443\n    caBundle: %s\n"
-	        "  rules:\n  - apiGroups: [\"\"]\n    apiVersions: [\"v1\"]\n"
-	        "    operations: [\"CREATE\", \"UPDATE\"]\n"
-	        "    resources: [\"pods\", \"pods/ephemeralcontainers\"]\n"
-	        "    scope: Namespaced\n"
-	        "  namespaceSelector:\n    matchExpressions:\n",
-	        K8SOBJ_SVC, ns, m->ca_b64);
-	write_optout(f, m, 1);
-	fprintf(f, "      - key: kubernetes.io/metadata.name\n        operator: NotIn\n"
-	           "        values: [");
-	quote_fput(f, ns, 0);
-	for (i = 0; i < m->o->config->webhook.exclude_namespaces.n; i++) {
-		fprintf(f, ", ");
-		quote_fput(f, m->o->config->webhook.exclude_namespaces.v[i], 0);
-	}
-	fprintf(f, "]\n  objectSelector:\n    matchExpressions:\n");
-	write_optout(f, m, 0);
-	fprintf(f, "  failurePolicy: Ignore\n  matchPolicy: Equivalent\n  sideEffects: None\n"
-	           "  timeoutSeconds: 5\n  reinvocationPolicy: IfNeeded\n");
+	write_webhook(f, m);
 }
 
 int
@@ -297,6 +376,14 @@ k8sobj_check(const struct k8sobj_opts *o, struct barge_err *err)
 		if (!label_key(c->webhook.label_keys.v[i]))
 			return err_set(err, BARGE_EINVAL, "'%s' is not a valid label key",
 			               c->webhook.label_keys.v[i]);
+	if (o->mode == K8SOBJ_HOST && o->image != NULL)
+		return err_set(err, BARGE_EINVAL, "--image: host mode runs no DaemonSet");
+	if (o->mode != K8SOBJ_HOST && o->webhook_url != NULL)
+		return err_set(err, BARGE_EINVAL, "--webhook-url is for --mode host");
+	if (o->webhook_url != NULL && !url_ok(o->webhook_url))
+		return err_set(err, BARGE_EINVAL,
+		               "--webhook-url '%s' is not https://HOST[:PORT][/PATH]",
+		               o->webhook_url);
 	if (o->image != NULL) {
 		if (ref_parse(o->image, &r, err) != BARGE_OK)
 			return err_prefix(err, "--image");
@@ -321,8 +408,8 @@ free_secret(char *s)
 static int
 gather_tls(struct k8s *m, struct barge_err *err)
 {
-	const char *dir = m->o->config->data_dir, *names[3];
-	char *host = NULL, *svc = NULL, *svc_full = NULL, *capath = NULL;
+	const char *dir = m->o->config->data_dir, *names[4];
+	char *host = NULL, *svc = NULL, *svc_full = NULL, *capath = NULL, *url_h = NULL;
 	char *cert = NULL, *key = NULL, *ca = NULL;
 	size_t calen;
 	int rc = BARGE_ENOMEM;
@@ -336,7 +423,13 @@ gather_tls(struct k8s *m, struct barge_err *err)
 	names[0] = svc;
 	names[1] = svc_full;
 	names[2] = host;
-	if ((rc = m->o->ensure_cert(dir, names, 3, &cert, &key, err)) != BARGE_OK) {
+	/* Host mode: the API server calls the URL's host, which the nodes' copies must answer to.
+	 */
+	if (m->url != NULL && (url_h = url_host(m->url)) == NULL)
+		goto out;
+	names[3] = url_h;
+	if ((rc = m->o->ensure_cert(dir, names, url_h != NULL ? 4 : 3, &cert, &key, err)) !=
+	    BARGE_OK) {
 		err_prefix(err, "TLS certificate in %s", dir);
 		goto out;
 	}
@@ -357,6 +450,7 @@ out:
 	free(host);
 	free(svc);
 	free(svc_full);
+	free(url_h);
 	free(capath);
 	free(cert);
 	free(ca);
@@ -370,11 +464,19 @@ k8sobj_write(FILE *f, const struct k8sobj_opts *o, struct barge_err *err)
 	struct k8s m = { .o = o,
 		         .ns = o->ns != NULL ? o->ns : K8SOBJ_NAMESPACE,
 		         .image = o->image };
-	char *image = NULL;
+	char *image = NULL, *url = NULL;
 	int rc;
 
-	if (m.image == NULL &&
-	    (m.image = image = fu_printf("localhost/barged:%s", BARGE_VERSION)) == NULL) {
+	if (o->mode == K8SOBJ_HOST) {
+		m.url = o->webhook_url;
+		if (m.url == NULL &&
+		    (m.url = url = fu_printf("https://%s/webhook/mutate",
+		                             o->config->webhook.advertise)) == NULL) {
+			rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else if (m.image == NULL &&
+	           (m.image = image = fu_printf("localhost/barged:%s", BARGE_VERSION)) == NULL) {
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -385,6 +487,7 @@ k8sobj_write(FILE *f, const struct k8sobj_opts *o, struct barge_err *err)
 		rc = err_set(err, BARGE_EIO, "writing the output failed");
 out:
 	free(image);
+	free(url);
 	free(m.ca_b64);
 	free(m.cert_b64);
 	free_secret(m.key_b64);

@@ -4,11 +4,15 @@
  * multi-document YAML stream for `kubectl apply -f -`: Namespace,
  * ServiceAccount, ConfigMap (the barged.yaml of the pod), TLS Secret,
  * DaemonSet, NodePort Service (K8SOBJ_PORT), webhook Service and
- * MutatingWebhookConfiguration.
+ * MutatingWebhookConfiguration.  In host mode (barged.service on every
+ * node) only the MutatingWebhookConfiguration, which calls a URL: the
+ * barged on the API server's own node by default.
  *
  * The TLS Secret holds the server certificate and key of the data
  * directory (from the caller's ensure_cert, tls_ensure in barged, with the
- * webhook Service's DNS names and the advertised host among its names),
+ * webhook Service's DNS names, the advertised host and in host mode the
+ * webhook URL's host among its names; host mode writes no Secret: the
+ * nodes get a copy of the files),
  * and the webhook's caBundle is DATA_DIR/ca.crt, so the API server trusts
  * exactly barged's CA.  Every value that comes from a flag or the
  * configuration is a double-quoted scalar (quote.h), so no value can
@@ -29,13 +33,23 @@ struct config;
 
 #define K8SOBJ_PORT      30003 /* containerPort and nodePort */
 #define K8SOBJ_NAMESPACE "barge-system"
+#define K8SOBJ_URL_MAX   2048 /* the longest --webhook-url */
 /* Where the pod finds the TLS Secret mounted. */
 #define K8SOBJ_TLS_DIR "/etc/barge/tls"
 
+/* What barged runs as on the nodes, and so what the cluster needs. */
+enum k8sobj_mode {
+	K8SOBJ_DAEMONSET, /* every object, the webhook called through its Service */
+	K8SOBJ_HOST,      /* barged.service on the nodes: the webhook configuration only */
+};
+
 struct k8sobj_opts {
 	const struct config *config; /* project, data_dir and webhook.*; config_check passed */
-	const char *ns;              /* barged's own namespace; NULL: K8SOBJ_NAMESPACE */
-	const char *image;           /* barged's image; NULL: localhost/barged:VERSION */
+	enum k8sobj_mode mode;
+	const char *ns;    /* barged's own namespace; NULL: K8SOBJ_NAMESPACE */
+	const char *image; /* barged's image (daemonset); NULL: localhost/barged:VERSION */
+	/* Where the API server calls the webhook (host); NULL: https://ADVERTISE/webhook/mutate. */
+	const char *webhook_url;
 	/*
 	 * Loads, or issues, the server certificate of dir with names among its
 	 * subjectAltNames; the PEM strings are the caller's to free (tls_ensure).
@@ -46,8 +60,10 @@ struct k8sobj_opts {
 
 /*
  * Checks what is asked of the objects: the namespaces are namespace names,
- * the label keys label keys, the image a reference and webhook.advertise
- * HOST:PORT.  BARGE_EINVAL names the value at fault (by its flag).
+ * the label keys label keys, the image a reference, webhook.advertise
+ * HOST:PORT and the webhook URL https://HOST[:PORT]/PATH; --image only in
+ * daemonset mode, --webhook-url only in host mode.  BARGE_EINVAL names the
+ * value at fault (by its flag).
  */
 int k8sobj_check(const struct k8sobj_opts *o, struct barge_err *err) BARGE_MUST_CHECK;
 

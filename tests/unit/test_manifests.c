@@ -203,6 +203,16 @@ test_manifests_objects(void **state)
 	c = at(ds, "spec.template.spec.containers.0");
 	assert_string_equal(str(c, "image"), "localhost/barged:" BARGE_VERSION);
 	assert_int_equal(json_integer_value(at(c, "ports.0.containerPort")), 30003);
+	/* Runs on every node, before anything else is evicted, within bounds. */
+	assert_string_equal(str(ds, "spec.template.spec.priorityClassName"),
+	                    "system-node-critical");
+	assert_int_equal(json_array_size(at(ds, "spec.template.spec.tolerations")), 1);
+	assert_string_equal(str(ds, "spec.template.spec.tolerations.0.operator"), "Exists");
+	assert_int_equal(json_object_size(at(ds, "spec.template.spec.tolerations.0")), 1);
+	assert_string_equal(str(c, "resources.requests.cpu"), "50m");
+	assert_string_equal(str(c, "resources.requests.memory"), "32Mi");
+	assert_string_equal(str(c, "resources.limits.memory"), "128Mi");
+	assert_null(json_object_get(at(c, "resources.limits"), "cpu"));
 	assert_string_equal(str(c, "livenessProbe.httpGet.path"), "/healthz");
 	assert_string_equal(str(c, "livenessProbe.httpGet.scheme"), "HTTPS");
 	assert_string_equal(str(c, "readinessProbe.httpGet.path"), "/readyz");
@@ -352,6 +362,80 @@ test_manifests_configmap(void **state)
 	yjson_free(y);
 }
 
+/* kube-system is never swapped, even when the configuration does not name it. */
+static void
+test_manifests_kube_system(void **state)
+{
+	struct fixture *f = *state;
+	char *empty = fu_printf("%s/empty.yaml", f->dir);
+	char *argv[] = { "manifests", "--config",    empty,     "--data-dir",
+		         f->data,     "--namespace", "edge-ops" };
+	char *text = NULL;
+	struct yjson *y = NULL;
+	struct barge_err err;
+	json_t *w;
+
+	assert_int_equal(fu_write_atomic(empty, "{}\n", 3, 0644, &err), BARGE_OK);
+	assert_int_equal(run(f, cmd_manifests, &text, 7, argv), 0);
+	assert_int_equal(yjson_load_buf("manifests", text, strlen(text), &y, &err), BARGE_OK);
+	w = at(doc(y, "MutatingWebhookConfiguration", NULL), "webhooks.0");
+	assert_int_equal(json_array_size(at(w, "namespaceSelector.matchExpressions")), 3);
+	expr(at(w, "namespaceSelector.matchExpressions"), 2, "kubernetes.io/metadata.name",
+	     "[\"edge-ops\",\"kube-system\"]");
+	yjson_free(y);
+	free(text);
+	free(empty);
+}
+
+/* Host mode: the webhook configuration alone, calling a URL the nodes' certificate answers to. */
+static void
+test_manifests_host(void **state)
+{
+	struct fixture *f = *state;
+	char *args[] = { "--mode", "host", "--advertise", "10.0.0.5:30003" };
+	char *url_args[] = { "--mode", "host", "--webhook-url",
+		             "https://cp.edge.lan:30003/webhook/mutate" };
+	char *cafile = fu_printf("%s/ca.crt", f->data), *ca, *decoded;
+	char *crtfile = fu_printf("%s/tls/server.crt", f->data), *crt;
+	struct yjson *y = manifests(f, 4, args);
+	json_t *mw, *w;
+	BIO *bio;
+	X509 *x;
+
+	assert_int_equal(yjson_ndocs(y), 1);
+	mw = doc(y, "MutatingWebhookConfiguration", "barged-imageswap");
+	w = at(mw, "webhooks.0");
+	assert_string_equal(str(w, "clientConfig.url"), "https://10.0.0.5:30003/webhook/mutate");
+	assert_null(json_object_get(at(w, "clientConfig"), "service"));
+	ca = fx_read(cafile, NULL);
+	decoded = unb64(str(w, "clientConfig.caBundle"));
+	assert_string_equal(decoded, ca);
+	expr(at(w, "namespaceSelector.matchExpressions"), 3, "kubernetes.io/metadata.name",
+	     "[\"barge-system\",\"kube-system\"]");
+	assert_string_equal(str(w, "failurePolicy"), "Ignore");
+	yjson_free(y);
+	free(decoded);
+
+	y = manifests(f, 4, url_args);
+	assert_int_equal(yjson_ndocs(y), 1);
+	assert_string_equal(
+	        str(doc(y, "MutatingWebhookConfiguration", NULL), "webhooks.0.clientConfig.url"),
+	        "https://cp.edge.lan:30003/webhook/mutate");
+	/* The certificate the nodes get a copy of names the URL's host. */
+	crt = fx_read(crtfile, NULL);
+	bio = BIO_new_mem_buf(crt, -1);
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	assert_non_null(x);
+	assert_int_equal(X509_check_host(x, "cp.edge.lan", 0, 0, NULL), 1);
+	X509_free(x);
+	BIO_free(bio);
+	yjson_free(y);
+	free(crt);
+	free(crtfile);
+	free(ca);
+	free(cafile);
+}
+
 static void
 test_manifests_usage(void **state)
 {
@@ -364,6 +448,21 @@ test_manifests_usage(void **state)
 	char *bad_policy[] = { "manifests", "--config", f->cfg,     "--data-dir",
 		               f->data,     "--policy", "sometimes" };
 	char *stray[] = { "manifests", "extra" };
+	char *bad_mode[] = {
+		"manifests", "--config", f->cfg, "--data-dir", f->data, "--mode", "pod"
+	};
+	char *url_ds[] = { "manifests",
+		           "--config",
+		           f->cfg,
+		           "--data-dir",
+		           f->data,
+		           "--webhook-url",
+		           "https://10.0.0.5:30003/webhook/mutate" };
+	char *bad_url[] = { "manifests",  "--config",      f->cfg,
+		            "--data-dir", f->data,         "--mode",
+		            "host",       "--webhook-url", "http://10.0.0.5:30003/webhook/mutate" };
+	char *host_image[] = { "manifests", "--config", f->cfg,    "--data-dir",        f->data,
+		               "--mode",    "host",     "--image", "localhost/barged:1" };
 
 	assert_int_equal(run(f, cmd_manifests, &text, 7, bad_ns), 2);
 	assert_string_equal(text, "");
@@ -373,6 +472,15 @@ test_manifests_usage(void **state)
 	assert_int_equal(run(f, cmd_manifests, &text, 7, bad_policy), 2);
 	free(text);
 	assert_int_equal(run(f, cmd_manifests, &text, 2, stray), 2);
+	free(text);
+	assert_int_equal(run(f, cmd_manifests, &text, 7, bad_mode), 2);
+	free(text);
+	assert_int_equal(run(f, cmd_manifests, &text, 7, url_ds), 2);
+	free(text);
+	assert_int_equal(run(f, cmd_manifests, &text, 9, bad_url), 2);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(run(f, cmd_manifests, &text, 9, host_image), 2);
 	free(text);
 }
 
@@ -533,6 +641,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_manifests_webhook, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_manifests_tls, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_manifests_configmap, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_manifests_kube_system, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_manifests_host, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_manifests_usage, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_mirror_containerd, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_mirror_crio, setup, teardown),
