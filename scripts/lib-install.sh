@@ -16,6 +16,8 @@ BARGE_PACKAGES=(
 	xorriso genisoimage apache2-utils python3 util-linux busybox-static podman
 	clang-14 libclang-rt-14-dev
 	scdoc dpkg-dev man-db systemd lintian debootstrap python3-yaml
+	# test_kustomize.sh: the Kubernetes OpenAPI schema (test data) and its validator.
+	golang-k8s-kube-openapi-dev python3-jsonschema
 )
 # kubectl kustomize (tests/integration/test_kustomize.sh): Debian's kubectl,
 # unless one is installed already, whose /usr/bin/kubectl it would conflict with.

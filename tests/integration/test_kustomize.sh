@@ -8,13 +8,20 @@
 #     parsed (kustomize reorders keys and documents), with the per-install
 #     CA, certificate and key of barged's output replaced by the base's
 #     placeholders;
-#   - every render passes a structural check of the Kubernetes API's
-#     required fields, types and enumerations for the kinds used (written
-#     here: the kubernetes-json-schema files cannot be had offline), and
-#     the check rejects broken objects.
+#   - every object of both renders and of barged manifests' output is
+#     valid, strictly (unknown fields refused, as kubeconform -strict),
+#     against its definition in Kubernetes' OpenAPI v2 document, the v1.13
+#     swagger.json that Debian's golang-k8s-kube-openapi-dev ships as test
+#     data (offline; python3-jsonschema validates), and corrupted copies
+#     are refused with the JSON path of the fault;
+#   - every render passes a hand-written check of what that schema cannot
+#     say: enumerations, ranges, names, required fields of the v1 webhook,
+#     selectors matching templates, mounts naming volumes; and the check
+#     rejects broken objects.
 #
 # Env: BARGED (path of barged), KUBECTL (default kubectl; Debian's
-# kubernetes-client 1.20 and kubectl 1.32 both render these overlays).
+# kubernetes-client 1.20 and kubectl 1.32 both render these overlays),
+# K8S_SWAGGER (default: golang-k8s-kube-openapi-dev's swagger.json).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,6 +30,11 @@ KUBECTL=${KUBECTL:-kubectl}
 KUST=$IT_REPO_ROOT/appliance/deploy/kustomize
 command -v "$KUBECTL" >/dev/null || it_die "missing kubectl (Debian: kubernetes-client)"
 python3 -c 'import yaml' 2>/dev/null || it_die "missing python3-yaml"
+python3 -c 'import jsonschema' 2>/dev/null || it_die "missing python3-jsonschema"
+# Not a skip: scripts/lib-install.sh installs the package, so its absence is a fault.
+K8S_SWAGGER=${K8S_SWAGGER:-/usr/share/gocode/src/k8s.io/kube-openapi/pkg/schemaconv/testdata/swagger.json}
+[ -f "$K8S_SWAGGER" ] ||
+	it_die "missing $K8S_SWAGGER, the Kubernetes OpenAPI schema (Debian: golang-k8s-kube-openapi-dev, which scripts/lib-install.sh installs)"
 it_tmpdir
 
 # --- the base is barged manifests' output --------------------------------------
@@ -224,6 +236,109 @@ except Bad as e:
     sys.exit(1)
 EOF
 
+cat >"$IT_TMP/schema.py" <<'EOF'
+"""schema SWAGGER FILE...: every object of the YAML streams against its definition in
+Kubernetes' OpenAPI v2 document, strictly (unknown fields are errors, as kubeconform -strict)."""
+import json
+import sys
+
+import jsonschema
+import yaml
+
+# The v1.13 document predates these fields; each is declared here as the
+# Kubernetes version that added it defines it, so that strict validation
+# refuses a misspelt field without refusing one newer than the document.
+SECCOMP = {"type": "object", "required": ["type"], "properties": {
+    "type": {"type": "string", "enum": ["Localhost", "RuntimeDefault", "Unconfined"]},
+    "localhostProfile": {"type": "string"}}}
+SELECTOR = {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"}
+LATER = {
+    "io.k8s.api.core.v1.PodSecurityContext": {"seccompProfile": SECCOMP},  # 1.19
+    "io.k8s.api.core.v1.SecurityContext": {"seccompProfile": SECCOMP},  # 1.19
+    "io.k8s.api.admissionregistration.v1beta1.RuleWithOperations": {"scope": {"type": "string"}},  # 1.14
+    "io.k8s.api.admissionregistration.v1beta1.ServiceReference": {  # 1.15
+        "port": {"type": "integer", "format": "int32"}},
+    "io.k8s.api.admissionregistration.v1beta1.Webhook": {  # 1.14 and 1.15
+        "admissionReviewVersions": {"type": "array", "items": {"type": "string"}},
+        "timeoutSeconds": {"type": "integer", "format": "int32"},
+        "matchPolicy": {"type": "string"},
+        "objectSelector": SELECTOR,
+        "reinvocationPolicy": {"type": "string"}},
+}
+# admissionregistration.k8s.io/v1 (Kubernetes 1.16) is not in the v1.13
+# document: its MutatingWebhookConfiguration is v1beta1's with the fields
+# above (sideEffects and admissionReviewVersions, required in v1, are left
+# to the hand-written check), so the v1beta1 definition validates it.
+ALIAS = {("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration"):
+         ("admissionregistration.k8s.io", "v1beta1", "MutatingWebhookConfiguration")}
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
+def strict(s):
+    """Swagger 2 to what jsonschema checks: int-or-string is either type,
+    objects with properties take no others (x-kubernetes-* keys are ignored
+    by jsonschema and left alone)."""
+    if isinstance(s, list):
+        return [strict(v) for v in s]
+    if not isinstance(s, dict):
+        return s
+    s = {k: strict(v) for k, v in s.items()}
+    if s.get("format") == "int-or-string":
+        s = {"type": ["integer", "string"]}
+    if "properties" in s and "additionalProperties" not in s:
+        s["additionalProperties"] = False
+    return s
+
+
+def definitions(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}: install golang-k8s-kube-openapi-dev (scripts/lib-install.sh does)")
+    defs = doc["definitions"]
+    for name, extra in LATER.items():
+        defs[name]["properties"].update(extra)
+    # YAML writes a quantity like cpu: 1 as a number, which the API accepts.
+    defs[QUANTITY] = {"type": ["string", "number"]}
+    gvk = {}
+    for name, d in defs.items():
+        for g in d.get("x-kubernetes-group-version-kind", []):
+            k = (g["group"], g["version"], g["kind"])
+            if k not in gvk or name.startswith("io.k8s.api."):
+                gvk[k] = name
+    return doc["info"]["version"], strict(defs), gvk
+
+
+def main():
+    version, defs, gvk = definitions(sys.argv[1])
+    validators, bad, n = {}, 0, 0
+    for path in sys.argv[2:]:
+        with open(path) as f:
+            docs = [d for d in yaml.safe_load_all(f) if d is not None]
+        for d in docs:
+            n += 1
+            group, _, ver = str(d.get("apiVersion")).rpartition("/")
+            k = ALIAS.get((group, ver, d.get("kind")), (group, ver, d.get("kind")))
+            what = f"{path}: {d.get('kind')} {d.get('metadata', {}).get('name')}"
+            if k not in gvk:
+                print(f"{what}: no definition for {d.get('apiVersion')} {d.get('kind')} in {version}")
+                bad += 1
+                continue
+            if k not in validators:
+                validators[k] = jsonschema.Draft4Validator({"definitions": defs, "$ref": "#/definitions/" + gvk[k]})
+            for e in sorted(validators[k].iter_errors(d), key=lambda e: list(e.absolute_path)):
+                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+                print(f"{what}: ${where}: {e.message}")
+                bad += 1
+    if bad:
+        sys.exit(1)
+    print(f"{n} objects valid against Kubernetes {version}")
+
+
+main()
+EOF
+
 # --- the overlays render barged manifests ------------------------------------------
 
 : >"$IT_TMP/barged.yaml"
@@ -244,6 +359,13 @@ for mode in daemonset host; do
 		it_fail "overlays/$mode: $(cat "$IT_TMP/$mode.chk")"
 	fi
 done
+if python3 "$IT_TMP/schema.py" "$K8S_SWAGGER" "$IT_TMP"/{daemonset,host}.{render,barged}.yaml \
+	>"$IT_TMP/schema.out" 2>&1; then
+	it_pass "both renders and barged manifests pass the Kubernetes schema ($(cat "$IT_TMP/schema.out"))"
+else
+	it_fail "the Kubernetes schema refuses:
+$(cat "$IT_TMP/schema.out")"
+fi
 it_check_eq "host mode is the webhook configuration alone" "MutatingWebhookConfiguration" \
 	"$(grep '^kind:' "$IT_TMP/host.render.yaml" | sed 's/kind: //')"
 
@@ -257,6 +379,24 @@ bad() { # bad DESCRIPTION SED-EXPRESSION: the daemonset render, broken, is refus
 		it_pass "the check refuses $1: $(cat "$IT_TMP/bad.out")"
 	fi
 }
+schema_bad() { # schema_bad DESCRIPTION SED-EXPRESSION MESSAGE: the schema refuses the broken render with MESSAGE
+	sed -e "$2" "$IT_TMP/daemonset.render.yaml" >"$IT_TMP/bad.yaml"
+	if cmp -s "$IT_TMP/bad.yaml" "$IT_TMP/daemonset.render.yaml"; then
+		it_fail "the sed for $1 changed nothing"
+	elif python3 "$IT_TMP/schema.py" "$K8S_SWAGGER" "$IT_TMP/bad.yaml" >"$IT_TMP/bad.out" 2>&1; then
+		it_fail "the schema accepts $1"
+	elif grep -qF -- "$3" "$IT_TMP/bad.out"; then
+		it_pass "the schema refuses $1: $(cat "$IT_TMP/bad.out")"
+	else
+		it_fail "the schema refuses $1 without '$3': $(cat "$IT_TMP/bad.out")"
+	fi
+}
+schema_bad "an unknown field in the pod spec" '/^      automountServiceAccountToken: false/a\      hostNetwrk: true' \
+	"DaemonSet barged: \$.spec.template.spec: Additional properties are not allowed ('hostNetwrk' was unexpected)"
+schema_bad "a string for the container port" 's/containerPort: 30003/containerPort: "30003"/' \
+	"DaemonSet barged: \$.spec.template.spec.containers[0].ports[0].containerPort: '30003' is not of type 'integer'"
+schema_bad "an unknown field in a webhook" 's/^  sideEffects: None/  sideEffect: None/' \
+	"MutatingWebhookConfiguration barged-imageswap: \$.webhooks[0]: Additional properties are not allowed ('sideEffect' was unexpected)"
 bad "a nodePort out of range" 's/nodePort: 30003/nodePort: 3003/'
 bad "an unknown webhook sideEffects" 's/sideEffects: None/sideEffects: Some/'
 bad "a webhook timeout over 30 s" 's/timeoutSeconds: 5/timeoutSeconds: 60/'
