@@ -217,7 +217,7 @@ localsrc_read(const char *from, const char *digest, int64_t size, size_t max, ch
               size_t *len, struct barge_err *err)
 {
 	char name[DIGEST_STR_MAX + 8], got[DIGEST_STR_MAX];
-	const char *path;
+	const char *path = NULL;
 	int rc;
 
 	*buf = NULL;
@@ -385,7 +385,7 @@ localsrc_manifest(const char *from, const struct ref *r, struct client_manifest 
 {
 	char names[NAMES_MAX], *source = NULL, *buf = NULL;
 	json_t *root = NULL, *mans, *m, *size;
-	const char *path, *digest, *mt;
+	const char *path = NULL, *digest, *mt;
 	json_error_t jerr;
 	size_t len;
 	int rc;

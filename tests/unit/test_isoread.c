@@ -232,9 +232,11 @@ patch_field(const char *path, int sector, int offset, uint32_t v, int width, int
 	unsigned char b[8];
 	int fd, i, len = le_only ? width : 2 * width;
 
+	assert_true(width > 0 && width <= 4 && len <= (int)sizeof(b));
 	for (i = 0; i < width; i++) {
 		b[i] = (unsigned char)(v >> (8 * i));
-		b[2 * width - 1 - i] = (unsigned char)(v >> (8 * i));
+		if (!le_only)
+			b[2 * width - 1 - i] = (unsigned char)(v >> (8 * i));
 	}
 	assert_true((fd = open(path, O_WRONLY)) >= 0);
 	assert_int_equal(pwrite(fd, b, (size_t)len, (off_t)sector * 2048 + offset), len);

@@ -305,8 +305,9 @@ expect_no_patch(struct store *s, const char *body, size_t len, const char *uid, 
 	json_t *patch = review(&present, s, body, len, uid, &res);
 
 	assert_null(patch);
-	if (strstr(res.note, want) == NULL) {
-		print_error("note '%s' does not say '%s'\n", res.note, want);
+	if (res.note == NULL || strstr(res.note, want) == NULL) {
+		print_error("note '%s' does not say '%s'\n", res.note != NULL ? res.note : "(none)",
+		            want);
 		fail();
 	}
 	if (reason != NULL)
