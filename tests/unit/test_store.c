@@ -572,6 +572,51 @@ test_ls_images_and_bundles(void **state)
 	assert_true(sn.b[0].loaded_at > 0);
 }
 
+/*
+ * An index lists as one image whose bytes are its own, its manifests' and
+ * their blobs', the layer they share counted once; a plain manifest sharing
+ * that layer still counts it.
+ */
+static void
+test_ls_index_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b, c;
+	struct barge_err err;
+	struct seen sn;
+	char index[DIGEST_STR_MAX], text[512];
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, &b);
+	fx_image_blobs(f->s, "config c", layers_b, 2, &c);
+	snprintf(text, sizeof(text),
+	         "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\"},{\"digest\":\"%s\"}]}",
+	         a.manifest, b.manifest);
+	fx_blob(f->s, text, index);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, 0);
+	fx_record(f->s, REPO_A, &b, NULL, 0);
+	assert_int_equal(
+	        store_put_manifest(f->s, REPO_A, index, MT_OCI_INDEX, (int64_t)strlen(text), &err),
+	        BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, a.manifest, &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, b.manifest, &err), BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "multi", index, &err), BARGE_OK);
+	fx_record(f->s, REPO_B, &c, "1.0", 0);
+	fx_commit(f->s);
+
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.im[0].digest, index);
+	assert_string_equal(sn.im[0].tags, "multi");
+	assert_int_equal(sn.im[0].manifest_size, (int64_t)strlen(text));
+	assert_int_equal(sn.im[0].size, (int64_t)strlen(text) + a.bytes + b.bytes -
+	                                        (int64_t)strlen("shared layer"));
+	assert_string_equal(sn.im[1].digest, c.manifest);
+	assert_int_equal(sn.im[1].size, c.bytes);
+}
+
 static size_t
 find(struct store *s, const char *sel, int64_t *id)
 {
@@ -882,6 +927,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_stale_tmp_cleaned, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_reopen_persists, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_ls_images_and_bundles, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_ls_index_bytes, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_find_bundles, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_rm_bundle, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_rm_bundle_untag, fx_setup, fx_teardown),
