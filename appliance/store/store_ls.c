@@ -92,27 +92,140 @@ bundle_bytes(struct store *s, int64_t id, int64_t *bytes, struct barge_err *err)
 	return rc;
 }
 
+/*
+ * The children's bytes of every sha256 manifest, read in one pass over refs
+ * in parent order before the listing.  Probing refs per image instead reads
+ * the index in a different order for each repository (digests are random),
+ * one page read per image: 138,000 reads for 100,000 tags.  The raw digest
+ * keeps an entry at 40 bytes; the pass yields them sorted.
+ */
+struct kid_bytes {
+	unsigned char d[32];
+	int64_t bytes;
+};
+
+/* More manifests than this is not a store this code was built for. */
+#define KIDS_MAX (64 * 1024 * 1024)
+
+struct kids {
+	struct kid_bytes *v;
+	size_t n, cap;
+};
+
+/* digest's 32 bytes if it is "sha256:<64 lowercase hex>"; else 0. */
+static int
+sha256_raw(const char *digest, unsigned char *out)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const char *h = digest + strlen("sha256:"), *p, *q;
+	size_t i;
+
+	if (strncmp(digest, "sha256:", strlen("sha256:")) != 0 || strlen(h) != 64)
+		return 0;
+	for (i = 0; i < 32; i++) {
+		if ((p = memchr(hexd, h[2 * i], 16)) == NULL || h[2 * i] == '\0' ||
+		    (q = memchr(hexd, h[2 * i + 1], 16)) == NULL || h[2 * i + 1] == '\0')
+			return 0;
+		out[i] = (unsigned char)((p - hexd) << 4 | (q - hexd));
+	}
+	return 1;
+}
+
+static int
+kids_push(struct kids *k, const unsigned char *d, int64_t bytes, struct barge_err *err)
+{
+	struct kid_bytes *nv;
+	size_t cap;
+
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 1024;
+		if (cap > KIDS_MAX)
+			return err_set(err, BARGE_ELIMIT, "more than %d manifests to list",
+			               KIDS_MAX);
+		if ((nv = realloc(k->v, cap * sizeof(*nv))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		k->v = nv;
+		k->cap = cap;
+	}
+	memcpy(k->v[k->n].d, d, sizeof(k->v[k->n].d));
+	k->v[k->n++].bytes = bytes;
+	return BARGE_OK;
+}
+
+static int
+kids_load(struct store *s, struct kids *k, struct size_cache *c, struct barge_err *err)
+{
+	unsigned char cur[32], d[32];
+	const char *parent, *child;
+	sqlite3_stmt *st = NULL;
+	int64_t sum = 0, size;
+	int have = 0, rc, step;
+
+	if ((rc = db_prepare(s, "SELECT parent, child FROM refs ORDER BY parent", &st, err)) !=
+	    BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
+			goto out;
+		if (!sha256_raw(parent, d))
+			continue;
+		if (have && memcmp(d, cur, sizeof(d)) != 0) {
+			if ((rc = kids_push(k, cur, sum, err)) != BARGE_OK)
+				goto out;
+			sum = 0;
+		}
+		memcpy(cur, d, sizeof(cur));
+		have = 1;
+		if ((size = cached_size(s, c, child)) > 0)
+			sum += size;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_fail(s, err, "walk references");
+		goto out;
+	}
+	if (have)
+		rc = kids_push(k, cur, sum, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+kid_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct kid_bytes *)a)->d, ((const struct kid_bytes *)b)->d, 32);
+}
+
 /* The statements store_list_images prepares once and runs per image. */
 struct ls_stmts {
-	sqlite3_stmt *tags, *bundles, *down, *children;
+	sqlite3_stmt *tags, *bundles, *down;
 	struct size_cache *sizes;
+	struct kids kids;
 };
 
 /*
  * An image's bytes.  A plain manifest (nearly every image) is its own
- * recorded size plus its children's: one probe of refs, where the
- * recursive walk an index needs costs several times more per image.
+ * recorded size plus its children's, from the pass over refs; only an
+ * index walks refs two levels down for itself.
  */
 static int
 image_bytes(struct store *s, struct ls_stmts *q, struct store_image *im, struct barge_err *err)
 {
-	sqlite3_stmt *st = mt_is_index(im->media_type) ? q->down : q->children;
+	const struct kid_bytes *kb;
+	struct kid_bytes key;
 	int rc;
 
-	im->size = st == q->down ? 0 : im->manifest_size;
-	if ((rc = bind_text(s, st, 1, im->digest, err)) == BARGE_OK)
-		rc = add_bytes(s, q->sizes, st, &im->size, err);
-	stmt_done(st);
+	if (!mt_is_index(im->media_type) && sha256_raw(im->digest, key.d)) {
+		kb = q->kids.n > 0 ? bsearch(&key, q->kids.v, q->kids.n, sizeof(key), kid_cmp)
+		                   : NULL;
+		im->size = im->manifest_size + (kb != NULL ? kb->bytes : 0);
+		return BARGE_OK;
+	}
+	im->size = 0;
+	if ((rc = bind_text(s, q->down, 1, im->digest, err)) == BARGE_OK)
+		rc = add_bytes(s, q->sizes, q->down, &im->size, err);
+	stmt_done(q->down);
 	return rc;
 }
 
@@ -294,8 +407,7 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	    (rc = db_prepare(s, tags_sql, &q.tags, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, bundles_sql, &q.bundles, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &q.down, err)) != BARGE_OK ||
-	    (rc = db_prepare(s, "SELECT child FROM refs WHERE parent = ?1", &q.children, err)) !=
-	            BARGE_OK)
+	    (rc = kids_load(s, &q.kids, q.sizes, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&im, 0, sizeof(im));
@@ -332,7 +444,7 @@ out:
 	sqlite3_finalize(q.tags);
 	sqlite3_finalize(q.bundles);
 	sqlite3_finalize(q.down);
-	sqlite3_finalize(q.children);
+	free(q.kids.v);
 	free(q.sizes);
 	db_snap_end(s, began);
 	return rc;
