@@ -6,13 +6,15 @@ too slow for 100,000 tags).
     scale_push.py HOST:PORT REPOS TAGS_PER_REPO [USER:PASSWORD]
 
 Each image: its own config blob, a layer shared by its repository, an OCI
-manifest tagged t<N> in scale/r<NNNN>, the same images scale_driver.c
-records.  Prints "pushed N  per_s R" and exits 1 on the first error.
+manifest tagged t<N> in PREFIX/r<NNNN>, images like those scale_driver.c
+records.  PREFIX is $SCALE_PUSH_PREFIX, "scale" unless set (scale.sh pushes
+its sample onto a full store under another prefix, so every push is new).  Prints "pushed N  per_s R" and exits 1 on the first error.
 """
 import base64
 import hashlib
 import http.client
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -49,9 +51,10 @@ def main():
             extra={"Content-Type": "application/octet-stream"})
         return digest
 
+    prefix = os.environ.get("SCALE_PUSH_PREFIX", "scale")
     t0 = time.monotonic()
     for r in range(repos):
-        repo = "scale/r%04d" % r
+        repo = "%s/r%04d" % (prefix, r)
         layer_text = (("layer of repository %d " % r).ljust(4096, chr(ord("a") + r % 26)))
         layer = blob(repo, layer_text.encode())
         for i in range(tags):

@@ -41,7 +41,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* The same digest is the same bytes: the first record of it stands. */
 	[ST_MANIFEST_ADD] = "INSERT INTO manifests(repo_id, digest, media_type, size) "
 	                    "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(repo_id, digest) DO NOTHING",
-	[ST_REF_ADD] = "INSERT INTO refs(parent, child) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+	/* A reference recorded before schema 2 gets its child's size the next time. */
+	[ST_REF_ADD] = "INSERT INTO refs(parent, child, size) VALUES(?1, ?2, ?3) "
+	               "ON CONFLICT DO UPDATE SET size = excluded.size"
+	               " WHERE size IS NULL AND excluded.size IS NOT NULL",
 	[ST_TAG_SET] = "INSERT INTO tags(repo_id, name, digest) VALUES(?1, ?2, ?3) "
 	               "ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest",
 	[ST_BUNDLE_BY_DIGEST] = "SELECT id FROM bundles WHERE digest = ?1 ORDER BY id LIMIT 1",
@@ -244,6 +247,7 @@ int
 store_put_ref(struct store *s, const char *digest, const char *child, struct barge_err *err)
 {
 	sqlite3_stmt *st = NULL;
+	int64_t size;
 	int rc;
 
 	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK ||
@@ -251,8 +255,11 @@ store_put_ref(struct store *s, const char *digest, const char *child, struct bar
 		return rc;
 	if ((rc = stmt_get(s, ST_REF_ADD, &st, err)) != BARGE_OK)
 		return rc;
+	/* A child not stored (a referrer's subject may be absent): ?3 stays NULL. */
+	size = blob_size(s, child);
 	if ((rc = bind_text(s, st, 1, digest, err)) != BARGE_OK ||
-	    (rc = bind_text(s, st, 2, child, err)) != BARGE_OK) {
+	    (rc = bind_text(s, st, 2, child, err)) != BARGE_OK ||
+	    (size >= 0 && (rc = bind_int(s, st, 3, size, err)) != BARGE_OK)) {
 		stmt_done(st);
 		return rc;
 	}

@@ -13,7 +13,7 @@
 #include "fileutil.h"
 #include "store_int.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_MS        5000
 
 /*
@@ -266,14 +266,20 @@ schema_init(struct store *s, struct barge_err *err)
 		             s->dir, version, STORE_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (version == 0) {
-		if ((rc = db_exec(s, schema_v1, "create schema", err)) != BARGE_OK)
-			goto fail;
-		/* PRAGMA takes no bound parameters; the value is our constant. */
-		if ((rc = db_exec(s, "PRAGMA user_version = 1", "set schema version", err)) !=
-		    BARGE_OK)
-			goto fail;
-	}
+	if (version == 0 && (rc = db_exec(s, schema_v1, "create schema", err)) != BARGE_OK)
+		goto fail;
+	/*
+	 * Version 2 records the size of a reference's child (issue #18: barged
+	 * ls read it with a stat per image).  References recorded before have
+	 * none, and their readers stat the file as before.
+	 */
+	if (version < 2 && (rc = db_exec(s, "ALTER TABLE refs ADD COLUMN size INTEGER",
+	                                 "upgrade schema to 2", err)) != BARGE_OK)
+		goto fail;
+	/* PRAGMA takes no bound parameters; the value is our constant. */
+	if (version < STORE_SCHEMA_VERSION &&
+	    (rc = db_exec(s, "PRAGMA user_version = 2", "set schema version", err)) != BARGE_OK)
+		goto fail;
 	return db_exec(s, "COMMIT", "commit schema", err);
 fail:
 	sqlite3_finalize(st);

@@ -45,8 +45,24 @@ struct fsck_batch {
 	pthread_mutex_t mu;
 };
 
+/*
+ * The size of every blob file the walk saw, sorted by digest once the walk
+ * ends, so that the checks of manifests, refs and pushed blobs look sizes up
+ * in memory rather than stat each file again (three more stats per blob).
+ * A blob a load adds after the walk is not here: the lookup then stats it.
+ */
+struct seen_blob {
+	char digest[DIGEST_STR_MAX];
+	int64_t size;
+};
+
+/* More blob files than this is not a store this code was built for (as DSET_MAX). */
+#define SEEN_MAX (64 * 1024 * 1024)
+
 struct fsck {
 	const struct store_fsck_opts *o;
+	struct seen_blob *seen;
+	size_t nseen, capseen;
 	struct store_fsck_stats *st;
 	struct dset corrupt; /* blob files whose bytes do not match their name */
 	struct dset bad;     /* digests --repair drops with everything above them */
@@ -55,6 +71,44 @@ struct fsck {
 	size_t nfiles;
 	struct fsck_batch *batch; /* blob files waiting to be hashed */
 };
+
+static int
+seen_add(struct fsck *f, const char *digest, int64_t size, struct barge_err *err)
+{
+	struct seen_blob *ns;
+	size_t cap;
+
+	if (f->nseen == f->capseen) {
+		cap = f->capseen ? f->capseen * 2 : 1024;
+		if (cap > SEEN_MAX)
+			return err_set(err, BARGE_ELIMIT, "more than %d blob files", SEEN_MAX);
+		if ((ns = realloc(f->seen, cap * sizeof(*ns))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		f->seen = ns;
+		f->capseen = cap;
+	}
+	snprintf(f->seen[f->nseen].digest, DIGEST_STR_MAX, "%s", digest);
+	f->seen[f->nseen++].size = size;
+	return BARGE_OK;
+}
+
+/* a may also be a bare digest (bsearch's key): digest is the first member. */
+static int
+seen_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct seen_blob *)a)->digest, ((const struct seen_blob *)b)->digest);
+}
+
+/* The blob's size, -1 if it has no file; from the walk when it saw the blob. */
+static int64_t
+fsck_blob_size(struct store *s, const struct fsck *f, const char *digest)
+{
+	const struct seen_blob *b = NULL;
+
+	if (f->nseen > 0)
+		b = bsearch(digest, f->seen, f->nseen, sizeof(*f->seen), seen_cmp);
+	return b != NULL ? b->size : blob_size(s, digest);
+}
 
 static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
 {
@@ -185,6 +239,8 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	}
 	f->st->blobs++;
 	f->st->bytes += (int64_t)st->st_size;
+	if ((rc = seen_add(f, digest, (int64_t)st->st_size, err)) != BARGE_OK)
+		return rc;
 	j = &f->batch->job[f->batch->n];
 	memset(j, 0, sizeof(*j));
 	if ((j->path = strdup(path)) == NULL)
@@ -366,7 +422,7 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 			continue;
 		}
 		/* A missing file is the refs check's to report; here only its size. */
-		have = blob_size(s, d->digest);
+		have = fsck_blob_size(s, f, d->digest);
 		if (have >= 0 && have != d->size) {
 			problem(f, subject,
 			        "%s %s is %" PRId64 " bytes, the manifest says %" PRId64,
@@ -444,7 +500,7 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
 			goto out;
-		if (blob_size(s, child) >= 0 || dset_has(&f->absent, child))
+		if (fsck_blob_size(s, f, child) >= 0 || dset_has(&f->absent, child))
 			continue;
 		problem(f, parent, "references %s, which is missing", child);
 		if ((rc = dset_add(&f->bad, child, err)) != BARGE_OK)
@@ -475,7 +531,7 @@ fsck_links(struct store *s, struct fsck *f, struct barge_err *err)
 		if ((rc = col_text(st, 0, &repo, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &digest, err)) != BARGE_OK)
 			goto out;
-		if (blob_size(s, digest) >= 0)
+		if (fsck_blob_size(s, f, digest) >= 0)
 			continue;
 		snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
 		problem(f, subject, "pushed blob is missing");
@@ -651,6 +707,8 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 	if ((rc = fsck_blobs(s, &f, err)) != BARGE_OK)
 		goto out;
 	dset_sort(&f.corrupt);
+	if (f.nseen > 0)
+		qsort(f.seen, f.nseen, sizeof(*f.seen), seen_cmp);
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
 		goto out;
 	rc = fsck_db(s, &f, err);
@@ -673,6 +731,7 @@ out:
 	for (i = 0; i < f.nfiles; i++)
 		free(f.files[i]);
 	free(f.files);
+	free(f.seen);
 	dset_free(&f.corrupt);
 	dset_free(&f.bad);
 	dset_free(&f.absent);

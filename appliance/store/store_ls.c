@@ -7,34 +7,69 @@
 #include "store.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mediatype.h"
 #include "store_int.h"
 
 /*
- * Distinct blob bytes reachable from the digests st yields in column 0
- * (indexes -> manifests -> blobs is at most two steps down), as stored.
+ * Blob sizes seen during one listing, so that a layer many images share is
+ * looked up once.  Direct-mapped on the digest's leading hex digits (which
+ * are uniform): a collision replaces the slot, so the cache never grows.
+ */
+#define SIZE_SLOTS 4096 /* the three leading hex digits */
+struct size_cache {
+	char digest[SIZE_SLOTS][DIGEST_STR_MAX];
+	int64_t size[SIZE_SLOTS];
+};
+
+static int64_t
+cached_size(struct store *s, struct size_cache *c, const char *digest)
+{
+	const char *hex = strchr(digest, ':');
+	char lead[4];
+	unsigned long slot;
+	int64_t size;
+
+	if (c == NULL || hex == NULL || strlen(hex) < sizeof(lead))
+		return blob_size(s, digest);
+	memcpy(lead, hex + 1, sizeof(lead) - 1);
+	lead[sizeof(lead) - 1] = '\0';
+	slot = strtoul(lead, NULL, 16) % SIZE_SLOTS;
+	if (strcmp(c->digest[slot], digest) == 0)
+		return c->size[slot];
+	size = blob_size(s, digest);
+	snprintf(c->digest[slot], DIGEST_STR_MAX, "%s", digest);
+	c->size[slot] = size;
+	return size;
+}
+
+/*
+ * Adds to *bytes the blob bytes, as stored, of the digests st yields in
+ * column 0 (distinct: the queries say so).
  */
 static int
-reach_bytes(struct store *s, sqlite3_stmt *st, int64_t *bytes, struct barge_err *err)
+add_bytes(struct store *s, struct size_cache *c, sqlite3_stmt *st, int64_t *bytes,
+          struct barge_err *err)
 {
 	const char *d;
-	int64_t size, total = 0;
+	int64_t size;
 	int rc = BARGE_OK, step;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &d, err)) != BARGE_OK)
 			return rc;
-		if ((size = blob_size(s, d)) > 0)
-			total += size;
+		if ((size = cached_size(s, c, d)) > 0)
+			*bytes += size;
 	}
 	if (step != SQLITE_DONE)
 		return db_fail(s, err, "walk references");
-	*bytes = total;
 	return BARGE_OK;
 }
 
+/* Distinct digests reachable from roots (indexes -> manifests -> blobs: two steps). */
 #define DOWN_FROM(roots)                                                                  \
 	"WITH RECURSIVE down(d, depth) AS (" roots " UNION "                              \
 	"  SELECT refs.child, down.depth + 1 FROM refs JOIN down ON refs.parent = down.d" \
@@ -46,26 +81,158 @@ bundle_bytes(struct store *s, int64_t id, int64_t *bytes, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	*bytes = 0;
 	if ((rc = db_prepare(s,
 	                     DOWN_FROM("SELECT digest, 0 FROM bundle_images WHERE bundle_id = ?1"),
 	                     &st, err)) != BARGE_OK)
 		return rc;
 	if ((rc = bind_int(s, st, 1, id, err)) == BARGE_OK)
-		rc = reach_bytes(s, st, bytes, err);
+		rc = add_bytes(s, NULL, st, bytes, err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* st: DOWN_FROM("SELECT ?1, 0"), prepared once for the whole listing. */
+/*
+ * The children's bytes of every sha256 manifest, read in one pass over refs
+ * before the listing.  Probing refs per image instead reads the index in a
+ * different order for each repository (digests are random), one page read
+ * per image: 138,000 reads for 100,000 tags.  The raw digest keeps an entry
+ * at 40 bytes (4 MiB per 100,000 references).
+ */
+struct kid_bytes {
+	unsigned char d[32];
+	int64_t bytes;
+};
+
+/* More manifests than this is not a store this code was built for. */
+#define KIDS_MAX (64 * 1024 * 1024)
+
+struct kids {
+	struct kid_bytes *v;
+	size_t n, cap;
+};
+
+/* digest's 32 bytes if it is "sha256:<64 lowercase hex>"; else 0. */
 static int
-image_bytes(struct store *s, sqlite3_stmt *st, const char *digest, int64_t *bytes,
-            struct barge_err *err)
+sha256_raw(const char *digest, unsigned char *out)
 {
+	static const char hexd[] = "0123456789abcdef";
+	const char *h = digest + strlen("sha256:"), *p, *q;
+	size_t i;
+
+	if (strncmp(digest, "sha256:", strlen("sha256:")) != 0 || strlen(h) != 64)
+		return 0;
+	for (i = 0; i < 32; i++) {
+		if ((p = memchr(hexd, h[2 * i], 16)) == NULL || h[2 * i] == '\0' ||
+		    (q = memchr(hexd, h[2 * i + 1], 16)) == NULL || h[2 * i + 1] == '\0')
+			return 0;
+		out[i] = (unsigned char)((p - hexd) << 4 | (q - hexd));
+	}
+	return 1;
+}
+
+static int
+kids_push(struct kids *k, const unsigned char *d, int64_t bytes, struct barge_err *err)
+{
+	struct kid_bytes *nv;
+	size_t cap;
+
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 1024;
+		if (cap > KIDS_MAX)
+			return err_set(err, BARGE_ELIMIT, "more than %d manifests to list",
+			               KIDS_MAX);
+		if ((nv = realloc(k->v, cap * sizeof(*nv))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		k->v = nv;
+		k->cap = cap;
+	}
+	memcpy(k->v[k->n].d, d, sizeof(k->v[k->n].d));
+	k->v[k->n++].bytes = bytes;
+	return BARGE_OK;
+}
+
+static int
+kid_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct kid_bytes *)a)->d, ((const struct kid_bytes *)b)->d, 32);
+}
+
+/*
+ * Reads refs in table order (no index: the sizes are in the rows only),
+ * one entry per row, then sorts and sums the entries of each parent.
+ */
+static int
+kids_load(struct store *s, struct kids *k, struct size_cache *c, struct barge_err *err)
+{
+	const char *parent, *child;
+	unsigned char d[32];
+	sqlite3_stmt *st = NULL;
+	int64_t size;
+	size_t i, n;
+	int rc, step;
+
+	if ((rc = db_prepare(s, "SELECT parent, child, size FROM refs", &st, err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
+		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
+			goto out;
+		if (!sha256_raw(parent, d))
+			continue;
+		/* Recorded since schema 2; a reference from before, a stat. */
+		size = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2)
+		                                                    : cached_size(s, c, child);
+		if ((rc = kids_push(k, d, size > 0 ? size : 0, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_fail(s, err, "walk references");
+		goto out;
+	}
+	if (k->n > 0)
+		qsort(k->v, k->n, sizeof(*k->v), kid_cmp);
+	for (i = 0, n = 0; i < k->n; i++) {
+		if (n > 0 && memcmp(k->v[n - 1].d, k->v[i].d, 32) == 0)
+			k->v[n - 1].bytes += k->v[i].bytes;
+		else
+			k->v[n++] = k->v[i];
+	}
+	k->n = n;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The statements store_list_images prepares once and runs per image. */
+struct ls_stmts {
+	sqlite3_stmt *tags, *bundles, *down;
+	struct size_cache *sizes;
+	struct kids kids;
+};
+
+/*
+ * An image's bytes.  A plain manifest (nearly every image) is its own
+ * recorded size plus its children's, from the pass over refs; only an
+ * index walks refs two levels down for itself.
+ */
+static int
+image_bytes(struct store *s, struct ls_stmts *q, struct store_image *im, struct barge_err *err)
+{
+	const struct kid_bytes *kb;
+	struct kid_bytes key;
 	int rc;
 
-	if ((rc = bind_text(s, st, 1, digest, err)) == BARGE_OK)
-		rc = reach_bytes(s, st, bytes, err);
-	stmt_done(st);
+	if (!mt_is_index(im->media_type) && sha256_raw(im->digest, key.d)) {
+		kb = q->kids.n > 0 ? bsearch(&key, q->kids.v, q->kids.n, sizeof(key), kid_cmp)
+		                   : NULL;
+		im->size = im->manifest_size + (kb != NULL ? kb->bytes : 0);
+		return BARGE_OK;
+	}
+	im->size = 0;
+	if ((rc = bind_text(s, q->down, 1, im->digest, err)) == BARGE_OK)
+		rc = add_bytes(s, q->sizes, q->down, &im->size, err);
+	stmt_done(q->down);
 	return rc;
 }
 
@@ -235,15 +402,19 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	        " WHERE bi.repo_id = ?1 AND bi.digest = ?2 ORDER BY b.id";
 	struct image_extra x = { 0 };
 	struct store_image im;
-	sqlite3_stmt *st = NULL, *tq = NULL, *bq = NULL, *sq = NULL;
+	struct ls_stmts q = { 0 };
+	sqlite3_stmt *st = NULL;
 	int began = 0, rc, step;
 
+	if ((q.sizes = calloc(1, sizeof(*q.sizes))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
-		return rc;
+		goto out;
 	if ((rc = db_prepare(s, images_sql, &st, err)) != BARGE_OK ||
-	    (rc = db_prepare(s, tags_sql, &tq, err)) != BARGE_OK ||
-	    (rc = db_prepare(s, bundles_sql, &bq, err)) != BARGE_OK ||
-	    (rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &sq, err)) != BARGE_OK)
+	    (rc = db_prepare(s, tags_sql, &q.tags, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, bundles_sql, &q.bundles, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &q.down, err)) != BARGE_OK ||
+	    (rc = kids_load(s, &q.kids, q.sizes, err)) != BARGE_OK)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&im, 0, sizeof(im));
@@ -252,16 +423,17 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 		    (rc = col_text(st, 2, &im.media_type, err)) != BARGE_OK)
 			goto out;
 		im.manifest_size = sqlite3_column_int64(st, 3);
-		if ((rc = bind_int(s, tq, 1, sqlite3_column_int64(st, 4), err)) != BARGE_OK ||
-		    (rc = bind_text(s, tq, 2, im.digest, err)) != BARGE_OK ||
-		    (rc = bind_int(s, bq, 1, sqlite3_column_int64(st, 4), err)) != BARGE_OK ||
-		    (rc = bind_text(s, bq, 2, im.digest, err)) != BARGE_OK ||
-		    (rc = image_tags(s, tq, &x, err)) != BARGE_OK ||
-		    (rc = image_bundles(s, bq, &x, err)) != BARGE_OK ||
-		    (rc = image_bytes(s, sq, im.digest, &im.size, err)) != BARGE_OK)
+		if ((rc = bind_int(s, q.tags, 1, sqlite3_column_int64(st, 4), err)) != BARGE_OK ||
+		    (rc = bind_text(s, q.tags, 2, im.digest, err)) != BARGE_OK ||
+		    (rc = bind_int(s, q.bundles, 1, sqlite3_column_int64(st, 4), err)) !=
+		            BARGE_OK ||
+		    (rc = bind_text(s, q.bundles, 2, im.digest, err)) != BARGE_OK ||
+		    (rc = image_tags(s, q.tags, &x, err)) != BARGE_OK ||
+		    (rc = image_bundles(s, q.bundles, &x, err)) != BARGE_OK ||
+		    (rc = image_bytes(s, &q, &im, err)) != BARGE_OK)
 			goto out;
-		stmt_done(tq);
-		stmt_done(bq);
+		stmt_done(q.tags);
+		stmt_done(q.bundles);
 		im.tags = (const char *const *)x.tags;
 		im.ntags = x.ntags;
 		im.bundles = x.bundles;
@@ -276,9 +448,11 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 out:
 	image_extra_free(&x);
 	sqlite3_finalize(st);
-	sqlite3_finalize(tq);
-	sqlite3_finalize(bq);
-	sqlite3_finalize(sq);
+	sqlite3_finalize(q.tags);
+	sqlite3_finalize(q.bundles);
+	sqlite3_finalize(q.down);
+	free(q.kids.v);
+	free(q.sizes);
 	db_snap_end(s, began);
 	return rc;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -572,6 +574,117 @@ test_ls_images_and_bundles(void **state)
 	assert_true(sn.b[0].loaded_at > 0);
 }
 
+/*
+ * An index lists as one image whose bytes are its own, its manifests' and
+ * their blobs', the layer they share counted once; a plain manifest sharing
+ * that layer still counts it.
+ */
+static void
+test_ls_index_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b, c;
+	struct barge_err err;
+	struct seen sn;
+	char index[DIGEST_STR_MAX], text[512];
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_image_blobs(f->s, "config b", layers_b, 2, &b);
+	fx_image_blobs(f->s, "config c", layers_b, 2, &c);
+	snprintf(text, sizeof(text),
+	         "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\"},{\"digest\":\"%s\"}]}",
+	         a.manifest, b.manifest);
+	fx_blob(f->s, text, index);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, 0);
+	fx_record(f->s, REPO_A, &b, NULL, 0);
+	assert_int_equal(
+	        store_put_manifest(f->s, REPO_A, index, MT_OCI_INDEX, (int64_t)strlen(text), &err),
+	        BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, a.manifest, &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, index, b.manifest, &err), BARGE_OK);
+	assert_int_equal(store_put_tag(f->s, REPO_A, "multi", index, &err), BARGE_OK);
+	fx_record(f->s, REPO_B, &c, "1.0", 0);
+	fx_commit(f->s);
+
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.im[0].digest, index);
+	assert_string_equal(sn.im[0].tags, "multi");
+	assert_int_equal(sn.im[0].manifest_size, (int64_t)strlen(text));
+	assert_int_equal(sn.im[0].size, (int64_t)strlen(text) + a.bytes + b.bytes -
+	                                        (int64_t)strlen("shared layer"));
+	assert_string_equal(sn.im[1].digest, c.manifest);
+	assert_int_equal(sn.im[1].size, c.bytes);
+}
+
+static int64_t
+db_int(const char *dir, const char *sql)
+{
+	char path[FX_DIR_MAX + 16];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	int64_t v;
+
+	snprintf(path, sizeof(path), "%s/barge.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * A store of schema 1 (references without sizes) opens as schema 2, lists
+ * its images with their sizes (from the files), and a reference recorded
+ * again gets its size.
+ */
+static void
+test_schema1_store_opens(void **state)
+{
+	struct fixture *f = *state;
+	char path[FX_DIR_MAX + 16];
+	struct fx_image a;
+	struct barge_err err;
+	struct seen sn;
+	sqlite3 *db = NULL;
+
+	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, "1.0", 0);
+	fx_commit(f->s);
+	assert_int_equal(db_int(f->dir, "SELECT sum(size) FROM refs"), a.bytes - a.manifest_size);
+	store_close(f->s);
+	f->s = NULL;
+	snprintf(path, sizeof(path), "%s/barge.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "ALTER TABLE refs DROP COLUMN size; PRAGMA user_version = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
+	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM refs WHERE size IS NULL"), 3);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.n, 1);
+	assert_int_equal(sn.im[0].size, a.bytes);
+
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, "1.0", 0);
+	fx_commit(f->s);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM refs WHERE size IS NULL"), 0);
+	memset(&sn, 0, sizeof(sn));
+	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
+	assert_int_equal(sn.im[0].size, a.bytes);
+}
+
 static size_t
 find(struct store *s, const char *sel, int64_t *id)
 {
@@ -882,6 +995,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_stale_tmp_cleaned, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_reopen_persists, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_ls_images_and_bundles, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_ls_index_bytes, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_schema1_store_opens, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_find_bundles, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_rm_bundle, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_rm_bundle_untag, fx_setup, fx_teardown),
