@@ -60,6 +60,24 @@ check_path(const char *path, const struct registry_route *rt)
 	case REGISTRY_ROUTE_REFERRERS:
 		snprintf(want, sizeof(want), "/v2/%s/%s/%s", rt->name, words[rt->kind],
 		         rt->reference);
+		/*
+		 * A manifest reference that is no valid tag is still a route,
+		 * marked tag_invalid (registry_route.h); one too long is left "",
+		 * so only what precedes it is certain.
+		 */
+		if (rt->tag_invalid) {
+			if (rt->kind != REGISTRY_ROUTE_MANIFEST || rt->is_digest ||
+			    (rt->reference[0] != '\0' && ref_valid_tag(rt->reference)))
+				abort();
+			if (rt->reference[0] == '\0') {
+				n = (size_t)snprintf(want, sizeof(want), "/v2/%s/manifests/",
+				                     rt->name);
+				if (strncmp(path, want, n) != 0)
+					abort();
+				return;
+			}
+			break;
+		}
 		if (rt->reference[0] == '\0' || rt->is_digest != digest_valid(rt->reference))
 			abort();
 		if (rt->kind != REGISTRY_ROUTE_MANIFEST && !rt->is_digest)
