@@ -300,3 +300,12 @@ fu_write_direct(int fd, const void *buf, size_t len, int *direct, struct barge_e
 	}
 	return fu_write_all(fd, p, len, err);
 }
+
+void
+fu_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}

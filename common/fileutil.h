@@ -47,5 +47,7 @@ int fu_write_direct(int fd, const void *buf, size_t len, int *direct,
                     struct barge_err *err) BARGE_MUST_CHECK;
 /* Like asprintf; NULL on failure. */
 char *fu_printf(const char *fmt, ...) BARGE_PRINTF(1, 2);
+/* Wipes the string s (a key, a password) before freeing it.  Accepts NULL. */
+void fu_free_secret(char *s);
 
 #endif

@@ -142,15 +142,6 @@ serve_log_debug(const char *msg)
 	log_debug("%s", msg);
 }
 
-static void
-free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 /*
  * The data directory, made if absent, must be writable before anything is
  * written there: otherwise the first writer (the certificate, the admin
@@ -199,7 +190,7 @@ serve_cert_child(void *arg, void **out, size_t *len, struct barge_err *err)
 		*len = nc + nk;
 	}
 	free(cert);
-	free_secret(key);
+	fu_free_secret(key);
 	return rc;
 }
 
@@ -281,7 +272,7 @@ serve_reload(const struct config *c, struct served *sv)
 	else
 		log_info("certificate reloaded");
 	free(cert);
-	free_secret(key);
+	fu_free_secret(key);
 }
 
 /*
@@ -567,7 +558,7 @@ serve_stop(struct served *sv)
 	auth_free(sv->auth);
 	sign_keys_free(sv->keys, sv->nkeys);
 	free(sv->cert);
-	free_secret(sv->key);
+	fu_free_secret(sv->key);
 }
 
 int

@@ -399,15 +399,6 @@ tls_key_pem(EVP_PKEY *k, char **out, struct barge_err *err)
 	return rc;
 }
 
-static void
-tls_free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 /*
  * Parses a certificate and key (PEM text, named by their files in messages)
  * and checks that they belong together.  cert and key may be NULL when the
@@ -469,7 +460,7 @@ tls_load_ca(const char *crt_path, const char *key_path, X509 **cert, EVP_PKEY **
 	    (rc = fu_read_file(key_path, TLS_PEM_MAX, &key_pem, NULL, err)) == BARGE_OK)
 		rc = tls_check_pair(crt_pem, key_pem, crt_path, key_path, cert, key, err);
 	free(crt_pem);
-	tls_free_secret(key_pem);
+	fu_free_secret(key_pem);
 	return rc;
 }
 
@@ -488,7 +479,7 @@ tls_load_files(const char *cert_path, const char *key_path, char **cert_pem, cha
 		return BARGE_OK;
 	}
 	free(crt);
-	tls_free_secret(key);
+	fu_free_secret(key);
 	return rc;
 }
 
@@ -562,7 +553,7 @@ tls_ensure(const char *data_dir, const char *const *names, size_t nnames, char *
 		if (!tls_file_exists(ca_key) || !tls_should_renew(crt, ca_crt, names, nnames))
 			goto done;
 		free(crt);
-		tls_free_secret(key);
+		fu_free_secret(key);
 		crt = key = NULL;
 	}
 
@@ -607,9 +598,9 @@ out:
 	EVP_PKEY_free(ca_k);
 	EVP_PKEY_free(srv_k);
 	free(ca_crt_pem);
-	tls_free_secret(ca_key_pem);
+	fu_free_secret(ca_key_pem);
 	free(crt);
-	tls_free_secret(key);
+	fu_free_secret(key);
 	free(dir);
 	free(ca_crt);
 	free(ca_key);

@@ -395,15 +395,6 @@ k8sobj_check(const struct k8sobj_opts *o, struct barge_err *err)
 	return BARGE_OK;
 }
 
-static void
-free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
-}
-
 /* The certificate, key and CA of the data directory, base64 for the Secret. */
 static int
 gather_tls(struct k8s *m, struct barge_err *err)
@@ -454,7 +445,7 @@ out:
 	free(capath);
 	free(cert);
 	free(ca);
-	free_secret(key);
+	fu_free_secret(key);
 	return rc;
 }
 
@@ -490,6 +481,6 @@ out:
 	free(url);
 	free(m.ca_b64);
 	free(m.cert_b64);
-	free_secret(m.key_b64);
+	fu_free_secret(m.key_b64);
 	return rc;
 }

@@ -98,10 +98,22 @@ test_out_publish(void **state)
 	free(path);
 }
 
+/* A secret is freed whole (ASan would see a bad free), and NULL is nothing to free. */
+static void
+test_free_secret(void **state)
+{
+	char *s = strdup("hunter2");
+
+	assert_non_null(s);
+	fu_free_secret(s);
+	fu_free_secret(NULL);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_read_exact),
 	cmocka_unit_test(test_write_all),
 	cmocka_unit_test(test_out_publish),
+	cmocka_unit_test(test_free_secret),
 };
 
 BARGE_TEST_MAIN(tests)
