@@ -30,12 +30,32 @@
 #define FSCK_THREADS 4
 #define FSCK_BATCH   1024
 
+/*
+ * A blob file of at most FSCK_SMALL bytes is read whole in one read and
+ * hashed from memory; when the store's rows say it is a manifest, its bytes
+ * are kept for the manifest checks (up to FSCK_KEEP_TOTAL bytes in all), so
+ * that they need not open it again.  Larger ones are streamed as before.
+ */
+#define FSCK_SMALL      (64 * 1024)
+#define FSCK_KEEP_TOTAL (64 * 1024 * 1024)
+
 struct fsck_job {
 	char *path;
 	char digest[DIGEST_STR_MAX];
 	char got[DIGEST_STR_MAX];
+	int64_t size; /* as the walk saw it */
+	int keep;     /* a manifest's: hand buf back */
+	char *buf;    /* the file's bytes, when kept */
+	int64_t len;  /* buf's length */
 	struct barge_err err;
 	int rc;
+};
+
+/* A manifest blob's bytes from the hashing pass. */
+struct kept_blob {
+	char digest[DIGEST_STR_MAX];
+	char *buf;
+	int64_t len;
 };
 
 struct fsck_batch {
@@ -70,6 +90,10 @@ struct fsck {
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
 	struct fsck_batch *batch; /* blob files waiting to be hashed */
+	struct dset mdigests;     /* digests of manifest rows before the walk */
+	struct kept_blob *kept;   /* sorted by digest once the walk ends */
+	size_t nkept, capkept;
+	int64_t keptbytes;
 };
 
 static int
@@ -137,15 +161,41 @@ doomed_file(struct fsck *f, const char *path, struct barge_err *err)
 	return BARGE_OK;
 }
 
-/* Streams the file at path through the algorithm of digest; got: what it hashes to. */
+/*
+ * Hashes the job's file with the algorithm of its digest into got.  A small
+ * file is read whole: a read shorter than asked for is its end, so one read
+ * does; one that grew past what the walk saw is streamed instead.
+ */
 static int
-hash_file(const char *path, const char *digest, char *got, struct barge_err *err)
+hash_file(struct fsck_job *j)
 {
+	enum digest_alg alg;
+	char *b = NULL;
+	ssize_t n = -1;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return err_sys(err, BARGE_EIO, errno, "open %s", path);
-	rc = digest_fd(fd, digest, path, got, err);
+	if ((fd = open(j->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(&j->err, BARGE_EIO, errno, "open %s", j->path);
+	if (j->size <= FSCK_SMALL && (b = malloc((size_t)j->size + 1)) != NULL) {
+		do
+			n = read(fd, b, (size_t)j->size + 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			rc = err_sys(&j->err, BARGE_EIO, errno, "read %s", j->path);
+			goto out;
+		}
+	}
+	if (n < 0 || n > j->size)
+		rc = digest_fd(fd, j->digest, j->path, j->got, &j->err);
+	else if ((rc = digest_parse(j->digest, &alg, NULL, &j->err)) == BARGE_OK)
+		rc = digest_buf(alg, b, (size_t)n, j->got, &j->err);
+	if (rc == BARGE_OK && j->keep && n >= 0 && n <= j->size) {
+		j->buf = b;
+		j->len = n;
+		b = NULL;
+	}
+out:
+	free(b);
 	close(fd);
 	return rc;
 }
@@ -164,8 +214,34 @@ hash_worker(void *arg)
 		if (i == b->n)
 			return NULL;
 		j = &b->job[i];
-		j->rc = hash_file(j->path, j->digest, j->got, &j->err);
+		j->rc = hash_file(j);
 	}
+}
+
+/* Keeps a sound manifest blob's bytes, within FSCK_KEEP_TOTAL. */
+static int
+keep_blob(struct fsck *f, struct fsck_job *j, struct barge_err *err)
+{
+	struct kept_blob *nk;
+	size_t cap;
+
+	if (j->buf == NULL || f->keptbytes + j->len > FSCK_KEEP_TOTAL)
+		return BARGE_OK;
+	if (f->nkept == f->capkept) {
+		/* Bounded: each kept blob is at least one byte of FSCK_KEEP_TOTAL. */
+		cap = f->capkept ? f->capkept * 2 : 1024;
+		if ((nk = realloc(f->kept, cap * sizeof(*nk))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		f->kept = nk;
+		f->capkept = cap;
+	}
+	nk = f->kept;
+	snprintf(nk[f->nkept].digest, DIGEST_STR_MAX, "%s", j->digest);
+	nk[f->nkept].buf = j->buf;
+	nk[f->nkept++].len = j->len;
+	f->keptbytes += j->len;
+	j->buf = NULL;
+	return BARGE_OK;
 }
 
 /* Reports one hashed blob file. */
@@ -180,7 +256,7 @@ fsck_hashed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
 		*err = j->err;
 		return j->rc;
 	} else if (strcmp(j->got, j->digest) == 0) {
-		return BARGE_OK;
+		return keep_blob(f, j, err);
 	} else {
 		problem(f, j->digest, "corrupt: %s hashes to %s", j->path, j->got);
 	}
@@ -211,6 +287,7 @@ fsck_flush(struct fsck *f, struct barge_err *err)
 		if (rc == BARGE_OK)
 			rc = fsck_hashed(f, &b->job[i], err);
 		free(b->job[i].path);
+		free(b->job[i].buf);
 	}
 	b->n = 0;
 	return rc;
@@ -246,18 +323,47 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	if ((j->path = strdup(path)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	snprintf(j->digest, sizeof(j->digest), "%s", digest);
+	j->size = (int64_t)st->st_size;
+	j->keep = dset_has(&f->mdigests, digest);
 	if (++f->batch->n == FSCK_BATCH)
 		return fsck_flush(f, err);
 	return BARGE_OK;
+}
+
+/* Which blobs the hashing pass keeps: a hint, the manifest checks read what it missed. */
+static int
+manifest_digests(struct store *s, struct fsck *f, struct barge_err *err)
+{
+	const char *digest;
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = db_prepare(s, "SELECT DISTINCT digest FROM manifests", &st, err)) != BARGE_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
+		    (rc = dset_add(&f->mdigests, digest, err)) != BARGE_OK)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(s, err, "list manifests");
+out:
+	sqlite3_finalize(st);
+	dset_sort(&f->mdigests);
+	return rc;
 }
 
 /* Walks DIR/blobs, hashing every blob file. */
 static int
 fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 {
+	struct barge_err herr = { 0 };
 	size_t i;
 	int rc;
 
+	/* A damaged database is fsck_db's to report: without the hint, every blob is re-read. */
+	if (manifest_digests(s, f, &herr) != BARGE_OK)
+		dset_free(&f->mdigests);
 	if ((f->batch = calloc(1, sizeof(*f->batch))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	if ((rc = pthread_mutex_init(&f->batch->mu, NULL)) != 0) {
@@ -267,8 +373,10 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 	}
 	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK)
 		rc = fsck_flush(f, err);
-	for (i = 0; i < f->batch->n; i++)
+	for (i = 0; i < f->batch->n; i++) {
 		free(f->batch->job[i].path);
+		free(f->batch->job[i].buf);
+	}
 	pthread_mutex_destroy(&f->batch->mu);
 	free(f->batch);
 	f->batch = NULL;
@@ -326,6 +434,13 @@ out:
 	return rc;
 }
 
+/* a may also be a bare digest (bsearch's key): digest is the first member. */
+static int
+kept_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kept_blob *)a)->digest, ((const struct kept_blob *)b)->digest);
+}
+
 /* Layers registries do not hold (Windows foreign layers), as the push side treats them. */
 static int
 nondistributable(const char *mt)
@@ -343,6 +458,8 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 	struct barge_err merr = { 0 };
 	const struct manifest_desc *d;
 	struct manifest *m = NULL;
+	const struct kept_blob *k;
+	const char *body = NULL;
 	char subject[1024], *buf = NULL;
 	int64_t size, have;
 	size_t i, n;
@@ -354,7 +471,14 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 		problem(f, subject, "its manifest blob is corrupt");
 		return BARGE_OK;
 	}
-	rc = read_blob_small(s, digest, &buf, &size, &merr);
+	k = f->nkept > 0 ? bsearch(digest, f->kept, f->nkept, sizeof(*f->kept), kept_cmp) : NULL;
+	if (k != NULL) {
+		body = k->buf;
+		size = k->len;
+		rc = BARGE_OK;
+	} else if ((rc = read_blob_small(s, digest, &buf, &size, &merr)) == BARGE_OK) {
+		body = buf;
+	}
 	if (rc == BARGE_ENOTFOUND) {
 		problem(f, subject, "its manifest blob is missing");
 		return dset_add(&f->bad, digest, err);
@@ -373,7 +497,7 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 		broken = 1;
 		goto out;
 	}
-	if (manifest_parse(buf, (size_t)size, mt[0] != '\0' ? mt : NULL, &m, &merr) != BARGE_OK) {
+	if (manifest_parse(body, (size_t)size, mt[0] != '\0' ? mt : NULL, &m, &merr) != BARGE_OK) {
 		problem(f, subject, "does not parse as a manifest: %s", merr.msg);
 		broken = 1;
 		goto out;
@@ -709,6 +833,8 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 	dset_sort(&f.corrupt);
 	if (f.nseen > 0)
 		qsort(f.seen, f.nseen, sizeof(*f.seen), seen_cmp);
+	if (f.nkept > 0)
+		qsort(f.kept, f.nkept, sizeof(*f.kept), kept_cmp);
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
 		goto out;
 	rc = fsck_db(s, &f, err);
@@ -732,6 +858,10 @@ out:
 		free(f.files[i]);
 	free(f.files);
 	free(f.seen);
+	for (i = 0; i < f.nkept; i++)
+		free(f.kept[i].buf);
+	free(f.kept);
+	dset_free(&f.mdigests);
 	dset_free(&f.corrupt);
 	dset_free(&f.bad);
 	dset_free(&f.absent);
