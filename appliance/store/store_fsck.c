@@ -61,8 +61,38 @@ struct kept_blob {
 struct fsck_batch {
 	struct fsck_job job[FSCK_BATCH];
 	size_t n;
-	size_t next; /* the next job a worker takes; under mu */
-	pthread_mutex_t mu;
+};
+
+/*
+ * One manifest row of a batch: its blob read and parsed on the threads
+ * (mjob_load), then checked against the rows in order (fsck_manifest).
+ */
+struct fsck_mjob {
+	char *repo;
+	char *mt;
+	char digest[DIGEST_STR_MAX];
+	int64_t recorded; /* the row's size */
+	int corrupt;      /* the hashing pass found the blob corrupt: not read */
+	int rc;           /* reading the blob */
+	int64_t size;     /* the blob's, when read */
+	int prc;          /* parsing it, when read at the recorded size */
+	struct manifest *m;
+	struct barge_err merr; /* of rc or prc */
+};
+
+struct fsck_mbatch {
+	struct store *s;
+	const struct fsck *f;
+	struct fsck_mjob job[FSCK_BATCH];
+	size_t n;
+};
+
+/* n jobs, each done once by fn(arg, i) on whichever thread takes it. */
+struct pfor {
+	size_t n;
+	size_t next; /* the next job a thread takes, atomically */
+	void (*fn)(void *arg, size_t i);
+	void *arg;
 };
 
 /*
@@ -201,21 +231,39 @@ out:
 }
 
 static void *
-hash_worker(void *arg)
+pfor_worker(void *arg)
 {
-	struct fsck_batch *b = arg;
-	struct fsck_job *j;
+	struct pfor *p = arg;
 	size_t i;
 
-	for (;;) {
-		pthread_mutex_lock(&b->mu);
-		i = b->next < b->n ? b->next++ : b->n;
-		pthread_mutex_unlock(&b->mu);
-		if (i == b->n)
-			return NULL;
-		j = &b->job[i];
-		j->rc = hash_file(j);
-	}
+	while ((i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED)) < p->n)
+		p->fn(p->arg, i);
+	return NULL;
+}
+
+/* Runs every job of p on up to FSCK_THREADS threads, the calling one among them. */
+static void
+pfor_run(struct pfor *p)
+{
+	pthread_t th[FSCK_THREADS];
+	size_t i, nth = 0;
+
+	p->next = 0;
+	/* With no thread started the calling one still does every job. */
+	while (nth < FSCK_THREADS - 1 && nth + 1 < p->n &&
+	       pthread_create(&th[nth], NULL, pfor_worker, p) == 0)
+		nth++;
+	pfor_worker(p);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+}
+
+static void
+hash_job(void *arg, size_t i)
+{
+	struct fsck_job *j = &((struct fsck_batch *)arg)->job[i];
+
+	j->rc = hash_file(j);
 }
 
 /* Keeps a sound manifest blob's bytes, within FSCK_KEEP_TOTAL. */
@@ -271,18 +319,11 @@ static int
 fsck_flush(struct fsck *f, struct barge_err *err)
 {
 	struct fsck_batch *b = f->batch;
-	pthread_t th[FSCK_THREADS];
-	size_t i, nth = 0;
+	struct pfor p = { .n = b->n, .fn = hash_job, .arg = b };
+	size_t i;
 	int rc = BARGE_OK;
 
-	b->next = 0;
-	/* The calling thread hashes too: with no thread started the batch still gets done. */
-	while (nth < FSCK_THREADS - 1 && nth + 1 < b->n &&
-	       pthread_create(&th[nth], NULL, hash_worker, b) == 0)
-		nth++;
-	hash_worker(b);
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	pfor_run(&p);
 	for (i = 0; i < b->n; i++) {
 		if (rc == BARGE_OK)
 			rc = fsck_hashed(f, &b->job[i], err);
@@ -366,18 +407,12 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 		dset_free(&f->mdigests);
 	if ((f->batch = calloc(1, sizeof(*f->batch))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	if ((rc = pthread_mutex_init(&f->batch->mu, NULL)) != 0) {
-		free(f->batch);
-		f->batch = NULL;
-		return err_sys(err, BARGE_ENOMEM, rc, "fsck: mutex");
-	}
 	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK)
 		rc = fsck_flush(f, err);
 	for (i = 0; i < f->batch->n; i++) {
 		free(f->batch->job[i].path);
 		free(f->batch->job[i].buf);
 	}
-	pthread_mutex_destroy(&f->batch->mu);
 	free(f->batch);
 	f->batch = NULL;
 	return rc;
@@ -449,56 +484,74 @@ nondistributable(const char *mt)
 	       (strstr(mt, "nondistributable") != NULL || strstr(mt, ".foreign.") != NULL);
 }
 
-/* Checks one manifest row against its blob and the rows it implies. */
+/* Reads and parses one manifest row's blob; the reports are fsck_manifest's. */
+static void
+mjob_load(void *arg, size_t i)
+{
+	struct fsck_mbatch *b = arg;
+	struct fsck_mjob *j = &b->job[i];
+	const struct kept_blob *k = NULL;
+	const char *body;
+	char *buf = NULL;
+
+	if ((j->corrupt = dset_has(&b->f->corrupt, j->digest)))
+		return;
+	if (b->f->nkept > 0)
+		k = bsearch(j->digest, b->f->kept, b->f->nkept, sizeof(*b->f->kept), kept_cmp);
+	if (k != NULL) {
+		body = k->buf;
+		j->size = k->len;
+	} else if ((j->rc = read_blob_small(b->s, j->digest, &buf, &j->size, &j->merr)) ==
+	           BARGE_OK) {
+		body = buf;
+	} else {
+		return;
+	}
+	if (j->size == j->recorded)
+		j->prc = manifest_parse(body, (size_t)j->size, j->mt[0] != '\0' ? j->mt : NULL,
+		                        &j->m, &j->merr);
+	free(buf);
+}
+
+/* Checks one manifest row against its blob (mjob_load's) and the rows it implies. */
 static int
 fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt *childq,
-              const char *repo, const char *digest, const char *mt, int64_t recorded,
-              struct barge_err *err)
+              struct fsck_mjob *j, struct barge_err *err)
 {
-	struct barge_err merr = { 0 };
 	const struct manifest_desc *d;
-	struct manifest *m = NULL;
-	const struct kept_blob *k;
-	const char *body = NULL;
-	char subject[1024], *buf = NULL;
-	int64_t size, have;
+	const struct manifest *m = j->m;
+	const char *repo = j->repo, *digest = j->digest;
+	char subject[1024];
+	int64_t have;
 	size_t i, n;
-	int rc, yes = 0, broken = 0, step;
+	int rc = BARGE_OK, yes = 0, broken = 0, step;
 
 	snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
 	f->st->manifests++;
-	if (dset_has(&f->corrupt, digest)) {
+	if (j->corrupt) {
 		problem(f, subject, "its manifest blob is corrupt");
 		return BARGE_OK;
 	}
-	k = f->nkept > 0 ? bsearch(digest, f->kept, f->nkept, sizeof(*f->kept), kept_cmp) : NULL;
-	if (k != NULL) {
-		body = k->buf;
-		size = k->len;
-		rc = BARGE_OK;
-	} else if ((rc = read_blob_small(s, digest, &buf, &size, &merr)) == BARGE_OK) {
-		body = buf;
-	}
-	if (rc == BARGE_ENOTFOUND) {
+	if (j->rc == BARGE_ENOTFOUND) {
 		problem(f, subject, "its manifest blob is missing");
 		return dset_add(&f->bad, digest, err);
 	}
-	if (rc == BARGE_ENOMEM) {
-		*err = merr;
-		return rc;
+	if (j->rc == BARGE_ENOMEM) {
+		*err = j->merr;
+		return BARGE_ENOMEM;
 	}
-	if (rc != BARGE_OK) {
-		problem(f, subject, "manifest blob: %s", merr.msg);
+	if (j->rc != BARGE_OK) {
+		problem(f, subject, "manifest blob: %s", j->merr.msg);
 		return dset_add(&f->bad, digest, err);
 	}
-	if (size != recorded) {
+	if (j->size != j->recorded) {
 		problem(f, subject, "manifest blob is %" PRId64 " bytes, recorded as %" PRId64,
-		        size, recorded);
+		        j->size, j->recorded);
 		broken = 1;
 		goto out;
 	}
-	if (manifest_parse(body, (size_t)size, mt[0] != '\0' ? mt : NULL, &m, &merr) != BARGE_OK) {
-		problem(f, subject, "does not parse as a manifest: %s", merr.msg);
+	if (j->prc != BARGE_OK) {
+		problem(f, subject, "does not parse as a manifest: %s", j->merr.msg);
 		broken = 1;
 		goto out;
 	}
@@ -555,11 +608,58 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 		}
 	}
 out:
-	manifest_free(m);
-	free(buf);
 	if (rc == BARGE_OK && broken)
 		rc = dset_add(&f->bad, digest, err);
 	return rc;
+}
+
+static void
+mbatch_clear(struct fsck_mbatch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		free(b->job[i].repo);
+		free(b->job[i].mt);
+		manifest_free(b->job[i].m);
+	}
+	b->n = 0;
+}
+
+/* Reads and parses the batch's blobs on the threads, then checks its rows in order. */
+static int
+fsck_mflush(struct store *s, struct fsck *f, struct fsck_mbatch *b, sqlite3_stmt *refq,
+            sqlite3_stmt *childq, struct barge_err *err)
+{
+	struct pfor p = { .n = b->n, .fn = mjob_load, .arg = b };
+	size_t i;
+	int rc = BARGE_OK;
+
+	pfor_run(&p);
+	for (i = 0; i < b->n && rc == BARGE_OK; i++)
+		rc = fsck_manifest(s, f, refq, childq, &b->job[i], err);
+	mbatch_clear(b);
+	return rc;
+}
+
+/* Queues one manifest row, checking the batch when it is full. */
+static int
+fsck_mqueue(struct store *s, struct fsck *f, struct fsck_mbatch *b, sqlite3_stmt *refq,
+            sqlite3_stmt *childq, const char *repo, const char *digest, const char *mt,
+            int64_t recorded, struct barge_err *err)
+{
+	struct fsck_mjob *j = &b->job[b->n];
+
+	memset(j, 0, sizeof(*j));
+	if ((j->repo = strdup(repo)) == NULL || (j->mt = strdup(mt)) == NULL) {
+		free(j->repo);
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
+	snprintf(j->digest, sizeof(j->digest), "%s", digest);
+	j->recorded = recorded;
+	if (++b->n == FSCK_BATCH)
+		return fsck_mflush(s, f, b, refq, childq, err);
+	return BARGE_OK;
 }
 
 static int
@@ -567,7 +667,13 @@ fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
 {
 	const char *repo, *digest, *mt;
 	sqlite3_stmt *st = NULL, *refq = NULL, *childq = NULL;
+	struct fsck_mbatch *b;
 	int rc, step;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	b->s = s;
+	b->f = f;
 
 	if ((rc = db_prepare(
 	             s,
@@ -588,18 +694,25 @@ fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
 		    (rc = col_text(st, 2, &mt, err)) != BARGE_OK)
 			goto out;
 		if (repo[0] == '(') {
+			/* Rows before it are reported first: problems come in row order. */
+			if (b->n > 0 && (rc = fsck_mflush(s, f, b, refq, childq, err)) != BARGE_OK)
+				goto out;
 			problem(f, digest, "manifest row of a missing %s", repo + 1);
 			if ((rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
 				goto out;
 			continue;
 		}
-		if ((rc = fsck_manifest(s, f, refq, childq, repo, digest, mt,
-		                        sqlite3_column_int64(st, 3), err)) != BARGE_OK)
+		if ((rc = fsck_mqueue(s, f, b, refq, childq, repo, digest, mt,
+		                      sqlite3_column_int64(st, 3), err)) != BARGE_OK)
 			goto out;
 	}
 	if (step != SQLITE_DONE)
 		rc = db_fail(s, err, "list manifests");
+	else if (b->n > 0)
+		rc = fsck_mflush(s, f, b, refq, childq, err);
 out:
+	mbatch_clear(b);
+	free(b);
 	sqlite3_finalize(st);
 	sqlite3_finalize(refq);
 	sqlite3_finalize(childq);
