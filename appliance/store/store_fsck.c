@@ -37,7 +37,7 @@
  * that they need not open it again.  Larger ones are streamed as before.
  */
 #define FSCK_SMALL      (64 * 1024)
-#define FSCK_KEEP_TOTAL (64 * 1024 * 1024)
+#define FSCK_KEEP_TOTAL (16 * 1024 * 1024)
 
 struct fsck_job {
 	char *path;
