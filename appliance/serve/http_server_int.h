@@ -30,7 +30,7 @@
 
 /* Enough for the registry's handful of headers; a bound all the same. */
 #define HTTP_RESP_HEADERS_MAX 32
-#define HTTP_OLD_DAEMONS_MAX 8 /* listeners draining after certificate reloads */
+#define HTTP_OLD_DAEMONS_MAX  8 /* listeners draining after certificate reloads */
 
 struct http_server {
 	struct MHD_Daemon *d;
