@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "build_int.h"
+#include "charts.h"
 #include "mediatype.h"
 #include "platform.h"
 #include "ref.h"
@@ -20,6 +21,20 @@ static int
 push(struct bctx *b, json_t *arr, json_t *v)
 {
 	if (v == NULL || json_array_append_new(arr, v) != 0)
+		return build_nomem(b->err);
+	return BARGE_OK;
+}
+
+/* A Helm chart's entry says so with Helm's config type (docs/bundle-format.md). */
+static int
+chart_entry(struct bctx *b, const struct lock_image *im, json_t *entry)
+{
+	json_t *at = json_object_get(b->pl.bydigest, im->digest);
+	const struct blob *bl = at != NULL ? &b->pl.blobs[json_integer_value(at)] : NULL;
+
+	if (bl == NULL || bl->mem == NULL || !charts_is_manifest(bl->mem, (size_t)bl->size))
+		return BARGE_OK;
+	if (json_object_set_new(entry, "artifactType", json_string(MT_HELM_CONFIG)) != 0)
 		return build_nomem(b->err);
 	return BARGE_OK;
 }
@@ -78,6 +93,8 @@ meta_json(struct bctx *b, char **out)
 		               json_pack("{s:s,s:s,s:o,s:s,s:s}", "repository", repo, "source",
 		                         im->source, "tags", tags, "digest", im->digest,
 		                         "mediaType", im->media_type))) != BARGE_OK)
+			goto out;
+		if ((rc = chart_entry(b, im, json_array_get(images, i))) != BARGE_OK)
 			goto out;
 		free(repo);
 		repo = NULL;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "charts.h"
 #include "digest.h"
 #include "fetch.h"
 #include "fileutil.h"
@@ -45,6 +46,8 @@ localsrc_split(const char *from, const char **path, struct barge_err *err)
 		p = from + strlen(PFX_ARCHIVE);
 	else if (strncmp(from, PFX_DIR, strlen(PFX_DIR)) == 0)
 		p = from + strlen(PFX_DIR);
+	else if (charts_is_source(from))
+		p = from + strlen(CHARTS_PREFIX);
 	if (p == NULL || p[0] == '\0')
 		return err_set(err, BARGE_EINVAL,
 		               "\"%.200s\" is not oci-archive:FILE or oci:DIRECTORY", from);
@@ -220,6 +223,8 @@ localsrc_read(const char *from, const char *digest, int64_t size, size_t max, ch
 	const char *path = NULL;
 	int rc;
 
+	if (charts_is_source(from))
+		return charts_read(from, digest, size, max, buf, len, err);
 	*buf = NULL;
 	if ((rc = localsrc_split(from, &path, err)) != BARGE_OK ||
 	    (rc = blob_name(digest, name, sizeof(name), err)) != BARGE_OK ||
@@ -251,6 +256,8 @@ localsrc_copy(const char *from, const char *digest, int64_t size, int fd, struct
 	size_t got;
 	int rc;
 
+	if (charts_is_source(from))
+		return charts_copy(from, digest, size, fd, err);
 	if ((rc = blob_name(digest, name, sizeof(name), err)) != BARGE_OK ||
 	    (rc = entry_open(&e, from, name, err)) != BARGE_OK)
 		return rc;
@@ -390,6 +397,8 @@ localsrc_manifest(const char *from, const struct ref *r, struct client_manifest 
 	size_t len;
 	int rc;
 
+	if (charts_is_source(from))
+		return charts_manifest(from, r, out, err);
 	memset(out, 0, sizeof(*out));
 	if ((rc = localsrc_split(from, &path, err)) != BARGE_OK ||
 	    (rc = check_layout(from, path, err)) != BARGE_OK ||

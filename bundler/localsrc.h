@@ -4,7 +4,8 @@
  *
  * A source is written "oci-archive:PATH" (a tar of an OCI image layout, as
  * `skopeo copy ... oci-archive:` and the barged-image build target write it)
- * or "oci:DIR" (the layout as a directory).  Its index.json names the
+ * or "oci:DIR" (the layout as a directory); a third, "chart:PATH", is a
+ * Helm chart archive, which every call here hands to charts.h.  Its index.json names the
  * images it holds; a blob is blobs/<alg>/<hex>.  An archive is read with
  * libarchive, entry by entry, and never held whole in memory; every byte
  * taken out of either kind is checked against the digest and size it is

@@ -113,6 +113,16 @@ join_rel(const char *base, const char *path)
 static int
 record_file(struct pload *ld, const char *disp, const char *real, const char *buf, size_t len)
 {
+	char sha256[DIGEST_STR_MAX];
+
+	if (digest_buf(DIGEST_SHA256, buf, len, sha256, ld->err) != BARGE_OK)
+		return err_prefix(ld->err, "%s", disp);
+	return record_digest(ld, disp, real, sha256);
+}
+
+int
+record_digest(struct pload *ld, const char *disp, const char *real, const char *sha256)
+{
 	struct profile *p = ld->p;
 	struct profile_file *grown;
 	json_t *at;
@@ -125,8 +135,7 @@ record_file(struct pload *ld, const char *disp, const char *real, const char *bu
 	if ((grown = realloc(p->files, (p->nfiles + 1) * sizeof(*grown))) == NULL)
 		return err_set(ld->err, BARGE_ENOMEM, "%s: out of memory", disp);
 	p->files = grown;
-	if (digest_buf(DIGEST_SHA256, buf, len, grown[p->nfiles].sha256, ld->err) != BARGE_OK)
-		return err_prefix(ld->err, "%s", disp);
+	snprintf(grown[p->nfiles].sha256, sizeof(grown[p->nfiles].sha256), "%s", sha256);
 	if ((grown[p->nfiles].path = strdup(disp)) == NULL ||
 	    (at = json_integer((json_int_t)p->nfiles)) == NULL ||
 	    json_object_set_new(ld->files, real, at) != 0) {

@@ -10,6 +10,7 @@
  *                    file:line:col
  *   profile_pack.c   spec.packs: the images a pack lists, finds in
  *                    Kubernetes manifests and finds in Helm values
+ *   profile_chart.c  a pack's charts: OCI references and chart archives
  *
  * One load (struct pload) owns the profile it builds until it returns it; a
  * struct pctx borrows the file being read and its YAML.
@@ -61,6 +62,9 @@ char *join_rel(const char *base, const char *path);
  * profile's files.  *real (caller frees) is its canonical path.
  */
 int read_yaml(struct pload *ld, const char *disp, struct yjson **y, char **real) BARGE_MUST_CHECK;
+/* Records a file not read as YAML (a chart archive) by its sha256, once per real path. */
+int record_digest(struct pload *ld, const char *disp, const char *real,
+                  const char *sha256) BARGE_MUST_CHECK;
 
 /* --- checks that name a position (profile_check.c) ----------------------- */
 
@@ -98,5 +102,27 @@ int strdup_into(const struct pctx *c, char **dst, const char *s) BARGE_MUST_CHEC
  * files name, into c->ld->p.
  */
 int load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack) BARGE_MUST_CHECK;
+/*
+ * Adds image reference s, found at line:col of c's file in pack, read from
+ * from (profile.h; NULL for its registry).
+ */
+int add_ref(const struct pctx *c, const char *pack, const char *s, const char *from, int line,
+            int col) BARGE_MUST_CHECK;
+/* Adds the images Helm values node (under key, NULL at the top) names. */
+int values_walk(const struct pctx *c, const char *pack, const json_t *node, const char *key,
+                int depth) BARGE_MUST_CHECK;
+/* Whether reference s names its own tag or digest ("nginx:1.25", "a@sha256:.."). */
+int has_tag_or_digest(const char *s);
+
+/* --- charts (profile_chart.c) -------------------------------------------- */
+
+/*
+ * Reads charts[i] of pack (v, an item of list): an OCI reference
+ * oci://HOST/PATH:VERSION, added as an image, or a chart archive relative
+ * to c's file, added as an image read from it (charts.h) with the images
+ * its values.yaml names.
+ */
+int load_chart(const struct pctx *c, const char *pack, const json_t *list, size_t i,
+               const json_t *v) BARGE_MUST_CHECK;
 
 #endif

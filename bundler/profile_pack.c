@@ -59,7 +59,7 @@ add_origin(const struct pctx *c, struct profile_image *im, const char *pack, int
  * from (profile.h; NULL for its registry).  The same image named again
  * gains an origin instead of a second entry, and must come from the same place.
  */
-static int
+int
 add_ref(const struct pctx *c, const char *pack, const char *s, const char *from, int line, int col)
 {
 	struct profile *p = c->ld->p;
@@ -310,7 +310,7 @@ key_is_image(const char *key)
 }
 
 /* Whether reference s names its own tag or digest ("nginx:1.25", "a@sha256:.."). */
-static int
+int
 has_tag_or_digest(const char *s)
 {
 	const char *slash = strrchr(s, '/'), *last = slash != NULL ? slash : s;
@@ -403,7 +403,7 @@ values_image_map(const struct pctx *c, const char *pack, const json_t *m)
 	return rc;
 }
 
-static int
+int
 values_walk(const struct pctx *c, const char *pack, const json_t *node, const char *key, int depth)
 {
 	const char *k;
@@ -503,8 +503,9 @@ out:
 int
 load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack)
 {
-	static const char *const allowed[] = { "name", "images", "manifests", "values", NULL };
-	static const char *const lists[] = { "images", "manifests", "values" };
+	static const char *const allowed[] = { "name",   "images", "manifests",
+		                               "values", "charts", NULL };
+	static const char *const lists[] = { "images", "manifests", "values", "charts" };
 	char where[64];
 	json_t *name, *list, *v, *def;
 	const char *pn;
@@ -552,6 +553,8 @@ load_pack(struct pctx *c, const json_t *packs, size_t idx, const json_t *pack)
 				rc = add_image_entry(c, pn, i, list, v);
 			else if (k == 0)
 				rc = add_ref_node(c, pn, list, NULL, v);
+			else if (k == 3)
+				rc = load_chart(c, pn, list, i, v);
 			else
 				rc = load_source(c, pn, list, v,
 				                 k == 1 ? SRC_MANIFESTS : SRC_VALUES);
