@@ -77,6 +77,10 @@ for name in "$@"; do
 	lock) copy "$dir" "$data"/locks/*.json ;;
 	config) copy "$dir" "$data"/config/*.yaml ;;
 	webhook) copy "$dir" "$data"/admission/*.json ;;
+	charts)
+		tar -C "$data/charts" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+			-cf - demo | gzip -n >"$dir/demo.tgz"
+		;;
 	bundle)
 		tar_seed "$dir/bundle.tar"
 		if command -v zstd >/dev/null; then
