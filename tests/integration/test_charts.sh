@@ -168,6 +168,32 @@ it_check_eq "the values image pulls from barged with upstream's digest" \
 	"$(it_top_digest "$T/images" app-b)" \
 	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$P/edge/docker.io/library/app-b:1.0" | sha256sum | cut -c1-64)"
 
+# --- the lock ------------------------------------------------------------------
+
+"$BARGE" resolve prof/charts.yaml --output-file lock.json --registry-mirror "docker.io=http://$REG" 2>/dev/null ||
+	it_fail "barge resolve of the chart profile exits 0"
+it_check_eq "the lock records the chart archive as its local source" \
+	"chart:prof/charts/demo-0.1.0+build.1.tgz" \
+	"$(jq -r '.images[] | select(.source == "charts.local/demo:0.1.0_build.1") | .from' lock.json)"
+it_check_eq "the lock records the archive's sha256 among its files" \
+	"sha256:$(it_sha256 prof/charts/demo-0.1.0+build.1.tgz)" \
+	"$(jq -r '.files[] | select(.path | endswith(".tgz")) | .sha256' lock.json)"
+"$BARGE" build --locked lock.json --output-file locked.tar.zst "${MIRROR[@]}" 2>/dev/null ||
+	it_fail "barge build --locked of the chart lock exits 0"
+it_check "building from the lock gives the same bundle bytes" cmp -s charts.tar.zst locked.tar.zst
+# The archive changed after it was locked: the build names it and leaves no bundle.
+cp -r "$DATA/demo" changed && echo "# changed" >>changed/values.yaml
+mkdir -p changed-src && mv changed changed-src/demo
+package changed-src demo prof/charts/demo-0.1.0+build.1.tgz
+rc=0
+"$BARGE" build --locked lock.json --output-file stale.tar.zst "${MIRROR[@]}" 2>stale.err || rc=$?
+if [ "$rc" -ne 0 ] && grep -qF "prof/charts/demo-0.1.0+build.1.tgz: the chart gives no blob" stale.err &&
+	[ ! -e stale.tar.zst ]; then
+	it_pass "a chart archive changed since the lock fails the build naming it"
+else
+	it_fail "a chart archive changed since the lock fails the build naming it (exit $rc, stderr: $(head -c 400 stale.err))"
+fi
+
 # --- refusals -------------------------------------------------------------------
 
 # refused WHAT MESSAGE CHART: building a profile whose pack lists CHART fails
