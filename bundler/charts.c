@@ -431,7 +431,9 @@ charts_is_manifest(const char *buf, size_t len)
 	struct barge_err ignored;
 	int yes;
 
-	if (manifest_parse(buf, len, NULL, &m, &ignored) != BARGE_OK)
+	/* Every image of a bundle is asked: most never name Helm's type and need no parse. */
+	if (memmem(buf, len, MT_HELM_CONFIG, strlen(MT_HELM_CONFIG)) == NULL ||
+	    manifest_parse(buf, len, NULL, &m, &ignored) != BARGE_OK)
 		return 0;
 	yes = m->kind == MANIFEST_IMAGE && strcmp(m->config.media_type, MT_HELM_CONFIG) == 0;
 	manifest_free(m);
