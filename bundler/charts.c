@@ -181,7 +181,7 @@ scan_archive(struct chart *ch, struct found *f, struct barge_err *err)
 	struct archive *a = NULL;
 	struct archive_entry *ae;
 	const char *file, *top;
-	int64_t unpacked = 0;
+	int64_t unpacked = 0, size;
 	size_t n = 0, toplen;
 	int r, rc;
 
@@ -211,13 +211,15 @@ scan_archive(struct chart *ch, struct found *f, struct barge_err *err)
 			             ch->path);
 			goto out;
 		}
-		if (++n > CHARTS_ENTRIES_MAX ||
-		    (unpacked += archive_entry_size(ae)) > CHARTS_UNPACKED_MAX) {
+		/* Sizes come from the archive: checked before they are added. */
+		size = archive_entry_size(ae) > 0 ? archive_entry_size(ae) : 0;
+		if (++n > CHARTS_ENTRIES_MAX || size > CHARTS_UNPACKED_MAX - unpacked) {
 			rc = err_set(err, BARGE_ELIMIT,
 			             "%s: more than %d files or %lld bytes unpacked", ch->path,
 			             CHARTS_ENTRIES_MAX, (long long)CHARTS_UNPACKED_MAX);
 			goto out;
 		}
+		unpacked += size;
 		if (archive_entry_filetype(ae) != AE_IFREG ||
 		    (file = split_entry(archive_entry_pathname(ae), &top, &toplen)) == NULL)
 			continue;

@@ -230,6 +230,28 @@ test_huge_chart_yaml_refused(void **state)
 }
 
 static void
+test_too_many_files_refused(void **state)
+{
+	size_t i, n = CHARTS_ENTRIES_MAX + 1;
+	struct file *f = calloc(n, sizeof(*f));
+	char *names = malloc(n * 32);
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(names);
+	f[0].name = "demo/Chart.yaml";
+	f[0].text = "apiVersion: v2\nname: demo\nversion: 1.0.0\n";
+	for (i = 1; i < n; i++) {
+		snprintf(names + i * 32, 32, "demo/templates/%zu.yaml", i);
+		f[i].name = names + i * 32;
+		f[i].text = "";
+	}
+	open_fails(f, n, 0, BARGE_ELIMIT, "more than 10000 files");
+	free(names);
+	free(f);
+}
+
+static void
 test_junk_refused(void **state)
 {
 	char dir[FX_DIR_MAX], *path;
@@ -397,6 +419,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_plain_tar_refused),
 	cmocka_unit_test(test_two_charts_refused),
 	cmocka_unit_test(test_huge_chart_yaml_refused),
+	cmocka_unit_test(test_too_many_files_refused),
 	cmocka_unit_test(test_junk_refused),
 	cmocka_unit_test(test_source_calls),
 	cmocka_unit_test(test_profile_charts),
