@@ -102,9 +102,8 @@ else
 	cat build.err
 	it_fail "barge build of a profile with a chart archive and an OCI chart exits 0"
 fi
-"$BARGE" inspect charts.tar.zst --json >inspect.json 2>/dev/null || true
-tar --zstd -xOf charts.tar.zst barge.json >barge.json
-src() { jq -r --arg s "$1" '.images[] | select(.source == $s) | '"$2" barge.json; }
+tar --zstd -xOf charts.tar.zst barge.json >meta.json
+src() { jq -r --arg s "$1" '.images[] | select(.source == $s) | '"$2" meta.json; }
 it_check_eq "barge.json lists the packaged chart as a Helm artifact" "$MT_CFG" \
 	"$(src charts.local/demo:0.1.0_build.1 .artifactType)"
 it_check_eq "barge.json lists the OCI chart with upstream's digest" "$want_other" \
@@ -150,7 +149,7 @@ it_check_eq "the chart's tag is its version with '+' written '_'" '["0.1.0_build
 it_check_eq "the chart's config holds Chart.yaml's fields" "demo 0.1.0+build.1 v2 1.0" \
 	"$(jq -r '"\(.name) \(.version) \(.apiVersion) \(.appVersion)"' pulled-demo.tgz.config 2>/dev/null || true)"
 it_check_eq "barged serves the chart manifest as an OCI manifest" "content-type: $MT_MAN" \
-	"$(grep -i '^content-type:' pulled-demo.tgz.head | tr 'A-Z' 'a-z')"
+	"$(grep -i '^content-type:' pulled-demo.tgz.head | tr '[:upper:]' '[:lower:]')"
 
 repo_other=edge/${REG/:/_}/charts/other
 if helm_pull "$repo_other" 1.2.3 pulled-other.tgz; then
