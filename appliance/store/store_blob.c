@@ -327,7 +327,10 @@ typedef int (*entry_fn)(struct store *s, const char *name, const char *path, con
 
 /*
  * Calls fn for each entry of dir but "." and "..", with its path and lstat.
- * An entry gone between readdir and lstat (a concurrent GC) is skipped.
+ * An entry gone between readdir and lstat (a concurrent GC) is skipped.  The
+ * lstat is relative to the open directory: a store of 100,000 blobs costs
+ * one name lookup each instead of the whole path's (issue #18: path lookups
+ * were a tenth of fsck's CPU).
  */
 static int
 dir_each(struct store *s, const char *dir, entry_fn fn, void *arg, struct barge_err *err)
@@ -347,7 +350,7 @@ dir_each(struct store *s, const char *dir, entry_fn fn, void *arg, struct barge_
 			rc = err_set(err, BARGE_ENOMEM, "out of memory");
 			break;
 		}
-		if (lstat(path, &st) == 0)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			rc = fn(s, de->d_name, path, &st, arg, err);
 		free(path);
 	}
