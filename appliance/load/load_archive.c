@@ -943,33 +943,12 @@ archload_load(struct store *s, const struct bundle_source *src, const char *name
 	return rc;
 }
 
-/* A descriptor as a source. */
-static int
-fd_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
-{
-	int fd = (int)(intptr_t)arg;
-	ssize_t n;
-
-	do
-		n = read(fd, buf, cap);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return err_sys(err, BARGE_EIO, errno, "read");
-	*got = (size_t)n;
-	return BARGE_OK;
-}
-
-static void
-fd_close(void *arg)
-{
-	close((int)(intptr_t)arg);
-}
-
 int
 archload_load_fd(struct store *s, int fd, const char *name, const struct loader_opts *opts,
                  struct loader_result *res, struct barge_err *err)
 {
-	struct bundle_source src = { fd_read, fd_close, (void *)(intptr_t)fd };
+	struct bundle_source src;
 
+	bundle_source_fd(fd, &src);
 	return archload_load(s, &src, name, opts, res, err);
 }

@@ -20,38 +20,6 @@
 
 static struct store *store;
 
-struct mem {
-	unsigned char *buf;
-	size_t len, pos;
-};
-
-static int
-mem_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
-{
-	struct mem *m = arg;
-	size_t n = m->len - m->pos;
-
-	(void)err;
-	/* Short reads, as pipes give, exercise the refills. */
-	if (n > cap)
-		n = cap;
-	if (n > 4096)
-		n = 4096;
-	memcpy(buf, m->buf + m->pos, n);
-	m->pos += n;
-	*got = n;
-	return BARGE_OK;
-}
-
-static void
-mem_close(void *arg)
-{
-	struct mem *m = arg;
-
-	free(m->buf);
-	free(m);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -68,18 +36,17 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct loader_opts opts = { .repo = "fuzz.local/unnamed" };
-	struct bundle_source src = { mem_read, mem_close, NULL };
+	struct bundle_source src;
 	struct loader_result res;
 	struct barge_err err;
-	struct mem *m;
+	unsigned char *buf;
 
 	if (size > INPUT_MAX)
 		return 0;
-	if ((m = calloc(1, sizeof(*m))) == NULL || (m->buf = malloc(size > 0 ? size : 1)) == NULL)
+	if ((buf = malloc(size > 0 ? size : 1)) == NULL)
 		abort();
-	memcpy(m->buf, data, size);
-	m->len = size;
-	src.arg = m;
+	memcpy(buf, data, size);
+	fuzz_source(buf, size, &src);
 	(void)archload_load(store, &src, "fuzz", &opts, &res, &err);
 	return 0;
 }
