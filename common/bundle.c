@@ -602,11 +602,20 @@ fd_close(void *arg)
 	close((int)(intptr_t)arg);
 }
 
+void
+bundle_source_fd(int fd, struct bundle_source *src)
+{
+	src->read = fd_read;
+	src->close = fd_close;
+	src->arg = (void *)(intptr_t)fd;
+}
+
 int
 bundle_reader_open_fd(int fd, const char *name, struct bundle_reader **out, struct barge_err *err)
 {
-	struct bundle_source src = { fd_read, fd_close, (void *)(intptr_t)fd };
+	struct bundle_source src;
 
+	bundle_source_fd(fd, &src);
 	return bundle_reader_open_source(&src, name, out, err);
 }
 

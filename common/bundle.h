@@ -45,6 +45,8 @@ struct bundle_source {
 	void *arg;
 };
 
+/* src reads fd, which its close closes. */
+void bundle_source_fd(int fd, struct bundle_source *src);
 /* Opens a bundle read from src.  Takes ownership of src->arg, even on failure. */
 int bundle_reader_open_source(const struct bundle_source *src, const char *name,
                               struct bundle_reader **out, struct barge_err *err) BARGE_MUST_CHECK;

@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "fmtsize.h"
+#include "load_archive.h"
 #include "loader.h"
 #include "loadsrc.h"
 #include "log.h"
@@ -30,6 +31,7 @@ load_usage(FILE *f)
 	fprintf(f,
 	        "usage: barged load [--data-dir DIR] [--require-signature] [--keys-dir DIR]\n"
 	        "                   [--trusted-key PUB]... [--tags move|keep|refuse]\n"
+	        "                   [--project NAME] [--repo NAME[:TAG]]\n"
 	        "                   [-o text|json|yaml] SOURCE...\n"
 	        "\n"
 	        "Loads bundles into the store.  Every blob is checked against its digest;\n"
@@ -43,6 +45,9 @@ load_usage(FILE *f)
 	        "  IMAGE.iso, /dev/sr0      an ISO 9660 image or device, read without mounting:\n"
 	        "                           every bundle in it\n"
 	        "  DIR                      every bundle in a directory (a mounted USB stick)\n"
+	        "  FILE.tar, FILE.tar.zst     an archive of another tool: docker save or\n"
+	        "                           skopeo docker-archive, an OCI layout in a tar\n"
+	        "                           (oci-archive), a Zarf package, a Hauler haul\n"
 	        "From an image or a directory, full bundles load before deltas.\n"
 	        "\n"
 	        "  --data-dir DIR         the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
@@ -53,6 +58,10 @@ load_usage(FILE *f)
 	        "  --tags POLICY          a tag the store has on another digest: move it (the\n"
 	        "                         default), keep it, or refuse the bundle; each one\n"
 	        "                         is reported\n"
+	        "  --project NAME         archives: the first path segment of their\n"
+	        "                         repositories (default edge), as a bundle's project\n"
+	        "  --repo NAME[:TAG]      archives: the name of images the archive does not\n"
+	        "                         name (default tag latest)\n"
 	        "  -o, --output F         the summary's format: text (default), json, yaml\n"
 	        "\n"
 	        "A signed bundle is checked whenever trusted keys are configured.\n"
@@ -194,7 +203,7 @@ static void
 load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *opts, int json,
           json_t *list, struct totals *t)
 {
-	struct bundle_reader *r = NULL;
+	struct bundle_source src;
 	struct loader_result res;
 	struct barge_err err = { 0 };
 	json_t *moves = json_array();
@@ -211,10 +220,9 @@ load_item(struct store *s, const struct loadsrc_item *it, struct loader_opts *op
 	opts->progress_arg = &p;
 	opts->tag_moved = moves != NULL ? tag_moved : NULL;
 	opts->tag_moved_arg = moves;
-	rc = loadsrc_open(it, &r, &err);
+	rc = loadsrc_source(it, &src, &err);
 	if (rc == BARGE_OK)
-		rc = loader_load_reader(s, r, it->label, opts, &res, &err);
-	bundle_reader_free(r);
+		rc = archload_load(s, &src, it->label, opts, &res, &err);
 	if (p.drawn)
 		fprintf(stderr, "\r\033[K");
 	secs = since(&p.start);
@@ -246,7 +254,7 @@ out:
 
 /* What the command line asks for. */
 struct load_args {
-	const char *data_dir, *keys_dir;
+	const char *data_dir, *keys_dir, *project, *repo;
 	int keys_dir_given, require_signature;
 	enum outfmt fmt;
 	enum loader_tags tags;
@@ -265,6 +273,8 @@ load_args(int argc, char **argv, struct load_args *a)
 		{ "trusted-key", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "tags", required_argument, NULL, 'T' },
+		{ "project", required_argument, NULL, 'p' },
+		{ "repo", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -311,6 +321,12 @@ load_args(int argc, char **argv, struct load_args *a)
 				          optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case 'p':
+			a->project = optarg;
+			break;
+		case 'R':
+			a->repo = optarg;
 			break;
 		case 'h':
 			load_usage(stdout);
@@ -361,6 +377,8 @@ cmd_load(int argc, char **argv)
 	json = a.fmt != OUTFMT_TEXT;
 	opts.require_signature = a.require_signature;
 	opts.tags = a.tags;
+	opts.project = a.project;
+	opts.repo = a.repo;
 	if (sign_load_trusted(a.keys_dir, !a.keys_dir_given, a.trusted, a.ntrusted, &keys, &nkeys,
 	                      &err) != BARGE_OK) {
 		log_error("trusted keys: %s", err.msg);

@@ -102,24 +102,14 @@ slurp_meta(struct bundle_reader *r, const char *path, char **buf, size_t *len,
 	return rc;
 }
 
-/* Reads barge.json and indexes its blobs. */
+/* Indexes l->meta's blobs and takes its name into the result. */
 static int
-read_meta(struct load *l, char **meta, size_t *metalen, struct barge_err *err)
+index_blobs(struct load *l, struct barge_err *err)
 {
-	char *buf = NULL;
-	size_t len, i;
-	int rc;
+	size_t i;
 
-	if ((rc = slurp_meta(l->r, l->path, &buf, &len, &l->meta, err)) != BARGE_OK)
-		return rc;
-	/* barge.json names every blob by digest, so its digest names the bundle. */
-	if ((rc = digest_buf(DIGEST_SHA256, buf, len, l->res->digest, err)) != BARGE_OK)
-		goto out;
-	if (l->meta->nblobs > 0 &&
-	    (l->blobs = calloc(l->meta->nblobs, sizeof(*l->blobs))) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (l->meta->nblobs > 0 && (l->blobs = calloc(l->meta->nblobs, sizeof(*l->blobs))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	for (i = 0; i < l->meta->nblobs; i++) {
 		l->blobs[i].digest = l->meta->blobs[i].digest;
 		l->blobs[i].size = l->meta->blobs[i].size;
@@ -129,6 +119,23 @@ read_meta(struct load *l, char **meta, size_t *metalen, struct barge_err *err)
 	snprintf(l->res->name, sizeof(l->res->name), "%s", l->meta->name);
 	snprintf(l->res->version, sizeof(l->res->version), "%s", l->meta->version);
 	l->res->delta = l->meta->nrequires > 0;
+	return BARGE_OK;
+}
+
+/* Reads barge.json and indexes its blobs. */
+static int
+read_meta(struct load *l, char **meta, size_t *metalen, struct barge_err *err)
+{
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = slurp_meta(l->r, l->path, &buf, &len, &l->meta, err)) != BARGE_OK)
+		return rc;
+	/* barge.json names every blob by digest, so its digest names the bundle. */
+	if ((rc = digest_buf(DIGEST_SHA256, buf, len, l->res->digest, err)) != BARGE_OK ||
+	    (rc = index_blobs(l, err)) != BARGE_OK)
+		goto out;
 	*meta = buf;
 	*metalen = len;
 	return BARGE_OK;
@@ -878,6 +885,28 @@ out:
 	bundle_meta_free(l.meta);
 	free(l.blobs);
 	free(l.buf);
+	return rc;
+}
+
+int
+loader_record(struct store *s, struct bundle_meta *meta, const char *name, const char *digest,
+              const struct loader_opts *opts, struct loader_result *res, struct barge_err *err)
+{
+	static const struct loader_opts defaults;
+	struct load l;
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.s = s;
+	l.path = name;
+	l.opts = opts != NULL ? opts : &defaults;
+	l.meta = meta;
+	l.res = res;
+	snprintf(res->digest, sizeof(res->digest), "%s", digest);
+	if ((rc = index_blobs(&l, err)) == BARGE_OK)
+		rc = commit_metadata(&l, err);
+	loadtags_clear(&l.moves);
+	free(l.blobs);
 	return rc;
 }
 

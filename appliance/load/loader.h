@@ -97,6 +97,13 @@ struct loader_opts {
 	/* Called as the bundle streams, with the compressed bytes read so far; may be NULL. */
 	void (*progress)(void *arg, int64_t bytes_in);
 	void *progress_arg;
+	/*
+	 * Archives of other tools (load_archive.h): the first path component
+	 * of their repositories (NULL: "edge"), and the NAME[:TAG] of the
+	 * images they do not name (NULL: such an archive is refused).
+	 */
+	const char *project;
+	const char *repo;
 };
 
 /* Loads the bundle at path into s with default options.  res is filled on success. */
@@ -110,6 +117,17 @@ int loader_load(struct store *s, const char *path, struct loader_result *res,
 int loader_load_reader(struct store *s, struct bundle_reader *r, const char *name,
                        const struct loader_opts *opts, struct loader_result *res,
                        struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * Records meta's images (whose blobs are in the store) in one transaction,
+ * as a bundle of digest named name, with the loader's rules for images,
+ * indexes and tags: what load_archive.c commits for another tool's
+ * archive.  The caller holds the store's load lock (store_load_begin).
+ * Fills res's bundle and tag fields; meta is borrowed.
+ */
+int loader_record(struct store *s, struct bundle_meta *meta, const char *name, const char *digest,
+                  const struct loader_opts *opts, struct loader_result *res,
+                  struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
  * Reads and parses only barge.json from r, to decide in which order bundles

@@ -100,19 +100,12 @@ chain_close(void *arg)
 }
 
 int
-loadsrc_open(const struct loadsrc_item *it, struct bundle_reader **out, struct barge_err *err)
+loadsrc_source(const struct loadsrc_item *it, struct bundle_source *out, struct barge_err *err)
 {
-	struct bundle_source src = { chain_read, chain_close, NULL };
 	struct chain *c;
-	int fd;
 
 	if (it->error != NULL)
 		return err_set(err, BARGE_EINVAL, "%s: %s", it->label, it->error);
-	if (it->kind == LOADSRC_STDIN) {
-		if ((fd = dup(STDIN_FILENO)) < 0)
-			return err_sys(err, BARGE_EIO, errno, "standard input");
-		return bundle_reader_open_fd(fd, it->label, out, err);
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	c->kind = it->kind;
@@ -120,7 +113,29 @@ loadsrc_open(const struct loadsrc_item *it, struct bundle_reader **out, struct b
 	c->parts = it->parts;
 	c->nparts = it->nparts;
 	c->fd = -1;
-	src.arg = c;
+	/* Standard input: one part, already open, named by the label in messages. */
+	if (it->kind == LOADSRC_STDIN) {
+		c->parts = &it->label;
+		c->nparts = 1;
+		if ((c->fd = dup(STDIN_FILENO)) < 0) {
+			free(c);
+			return err_sys(err, BARGE_EIO, errno, "standard input");
+		}
+	}
+	out->read = chain_read;
+	out->close = chain_close;
+	out->arg = c;
+	return BARGE_OK;
+}
+
+int
+loadsrc_open(const struct loadsrc_item *it, struct bundle_reader **out, struct barge_err *err)
+{
+	struct bundle_source src;
+	int rc;
+
+	if ((rc = loadsrc_source(it, &src, err)) != BARGE_OK)
+		return rc;
 	return bundle_reader_open_source(&src, it->label, out, err);
 }
 

@@ -25,6 +25,7 @@
 #include "err.h"
 
 struct bundle_reader;
+struct bundle_source;
 
 enum loadsrc_kind { LOADSRC_FILES, LOADSRC_STDIN, LOADSRC_ISO };
 
@@ -48,7 +49,13 @@ struct loadsrc {
  * start).  Fails only when arg itself can not be read or holds no bundle.
  */
 int loadsrc_add(struct loadsrc *ls, const char *arg, struct barge_err *err) BARGE_MUST_CHECK;
-/* Opens a reader over the item's bytes. */
+/*
+ * The item's bytes as a source (a bundle, or another tool's archive for
+ * load_archive.h); its close releases it.
+ */
+int loadsrc_source(const struct loadsrc_item *it, struct bundle_source *out,
+                   struct barge_err *err) BARGE_MUST_CHECK;
+/* Opens a bundle reader over the item's bytes. */
 int loadsrc_open(const struct loadsrc_item *it, struct bundle_reader **out,
                  struct barge_err *err) BARGE_MUST_CHECK;
 void loadsrc_free(struct loadsrc *ls);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "load_archive.h"
 #include "loader.h"
 #include "logcb.h"
 #include "metrics.h"
@@ -134,7 +135,6 @@ static void *
 job_run(void *arg)
 {
 	struct job *j = arg;
-	struct bundle_reader *r = NULL;
 	struct store *s = NULL;
 	int fd = j->rfd;
 
@@ -143,10 +143,9 @@ job_run(void *arg)
 		close(fd);
 		return NULL;
 	}
-	if ((j->rc = bundle_reader_open_fd(fd, "request body", &r, &j->err)) == BARGE_OK)
-		j->rc = loader_load_reader(s, r, "request body", j->u->load, &j->res, &j->err);
-	/* Closing the read end first wakes a body callback blocked on a full pipe. */
-	bundle_reader_free(r);
+	/* A bundle or another tool's archive; closing fd wakes a body callback blocked on a full
+	 * pipe. */
+	j->rc = archload_load_fd(s, fd, "request body", j->u->load, &j->res, &j->err);
 	store_close(s);
 	return NULL;
 }

@@ -1,6 +1,7 @@
 /*
- * upload: PUT (or POST) /api/v1/bundles, a bundle in the request body
- * loaded straight into the store, without a copy on disk.
+ * upload: PUT (or POST) /api/v1/bundles, a bundle (or another tool's
+ * archive, load_archive.h) in the request body loaded straight into the
+ * store, without a copy on disk.
  *
  * The body's pieces go into a pipe as they arrive; a loader thread reads
  * the other end as one stream, as `barged load -` reads standard input.

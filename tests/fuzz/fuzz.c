@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
+
 static char tmpdir[4096];
 
 char *
@@ -46,4 +48,49 @@ fuzz_tmpdir(void)
 		abort();
 	atexit(rm_tmpdir);
 	return tmpdir;
+}
+
+struct mem {
+	unsigned char *buf;
+	size_t len, pos;
+};
+
+static int
+mem_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
+{
+	struct mem *m = arg;
+	size_t n = m->len - m->pos;
+
+	(void)err;
+	if (n > cap)
+		n = cap;
+	if (n > 4096)
+		n = 4096;
+	memcpy(buf, m->buf + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return BARGE_OK;
+}
+
+static void
+mem_close(void *arg)
+{
+	struct mem *m = arg;
+
+	free(m->buf);
+	free(m);
+}
+
+void
+fuzz_source(unsigned char *buf, size_t len, struct bundle_source *src)
+{
+	struct mem *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		abort();
+	m->buf = buf;
+	m->len = len;
+	src->read = mem_read;
+	src->close = mem_close;
+	src->arg = m;
 }

@@ -24,4 +24,13 @@ char *fuzz_str(const uint8_t *data, size_t size);
  */
 const char *fuzz_tmpdir(void);
 
+struct bundle_source;
+
+/*
+ * A bundle_source (common/bundle.h) reading buf's len bytes in short
+ * reads, as pipes and split parts give; takes buf (malloc'd), which its
+ * close frees.
+ */
+void fuzz_source(unsigned char *buf, size_t len, struct bundle_source *src);
+
 #endif

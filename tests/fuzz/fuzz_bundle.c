@@ -22,61 +22,30 @@
 /* Bigger bundles only take longer to fuzz; the reader streams whatever the size. */
 #define INPUT_MAX (4 * 1024 * 1024)
 
-struct mem {
-	unsigned char *buf;
-	size_t len, pos;
-};
-
-static int
-mem_read(void *arg, void *buf, size_t cap, size_t *got, struct barge_err *err)
-{
-	struct mem *m = arg;
-	size_t n = m->len - m->pos;
-
-	/* Short reads, as pipes and split parts give, exercise the refills. */
-	if (n > cap)
-		n = cap;
-	if (n > 4096)
-		n = 4096;
-	memcpy(buf, m->buf + m->pos, n);
-	m->pos += n;
-	*got = n;
-	return BARGE_OK;
-}
-
-static void
-mem_close(void *arg)
-{
-	struct mem *m = arg;
-
-	free(m->buf);
-	free(m);
-}
-
 /* The input as a bundle's bytes: one zstd frame with a checksum, unless it is one already. */
-static struct mem *
-wrap(const uint8_t *data, size_t size)
+static void
+wrap(const uint8_t *data, size_t size, struct bundle_source *src)
 {
 	static const unsigned char magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
-	struct mem *m = calloc(1, sizeof(*m));
 	ZSTD_CCtx *c = ZSTD_createCCtx();
-	size_t cap = ZSTD_compressBound(size);
+	size_t cap = ZSTD_compressBound(size), len;
+	unsigned char *buf;
 
-	if (m == NULL || c == NULL || (m->buf = malloc(cap > 0 ? cap : 1)) == NULL)
+	if (c == NULL || (buf = malloc(cap > 0 ? cap : 1)) == NULL)
 		abort();
 	if (size >= 4 && memcmp(data, magic, 4) == 0) {
-		memcpy(m->buf, data, size);
-		m->len = size;
+		memcpy(buf, data, size);
+		len = size;
 	} else {
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 1)))
 			abort();
-		m->len = ZSTD_compress2(c, m->buf, cap, data, size);
-		if (ZSTD_isError(m->len))
+		len = ZSTD_compress2(c, buf, cap, data, size);
+		if (ZSTD_isError(len))
 			abort();
 	}
 	ZSTD_freeCCtx(c);
-	return m;
+	fuzz_source(buf, len, src);
 }
 
 static int
@@ -99,7 +68,7 @@ read_entry(struct bundle_reader *r, int by_block, struct barge_err *err)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct bundle_source src = { mem_read, mem_close, NULL };
+	struct bundle_source src;
 	struct barge_err err = { 0 };
 	struct bundle_reader *r = NULL;
 	struct bundle_meta *meta;
@@ -111,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > INPUT_MAX)
 		return 0;
-	src.arg = wrap(data, size);
+	wrap(data, size, &src);
 	if (bundle_reader_open_source(&src, "fuzz.barge", &r, &err) != BARGE_OK)
 		return 0;
 	for (i = 0; (rc = bundle_reader_next(r, &name, &esize, &err)) == BARGE_OK; i++) {

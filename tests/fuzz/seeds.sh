@@ -74,6 +74,7 @@ for name in "$@"; do
 		"${profiles[@]}" ;;
 	profile) copy "$dir" "${profiles[@]}" ;;
 	bundle_meta) copy "$dir" "$data"/bundle_meta/*.json ;;
+	archive) copy "$dir" "$data"/archives/*.tar ;;
 	lock) copy "$dir" "$data"/locks/*.json ;;
 	config) copy "$dir" "$data"/config/*.yaml ;;
 	webhook) copy "$dir" "$data"/admission/*.json ;;
