@@ -194,12 +194,12 @@ referrers_find(const struct lock *l, struct lock_image *im, struct client *c, st
 
 	lock_referrers_clear(im);
 	/* The tag schemes spell sha256 digests only. */
-	if (strncmp(im->digest, "sha256:", 7) != 0)
-		return BARGE_OK;
-	if ((rc = find_for(l, im, c, im->digest, err)) != BARGE_OK)
+	if (strncmp(im->digest, "sha256:", 7) == 0 &&
+	    (rc = find_for(l, im, c, im->digest, err)) != BARGE_OK)
 		return err_prefix(err, "%s: referrers", im->source);
 	for (i = 0; i < im->nmanifests; i++)
-		if ((rc = find_for(l, im, c, im->manifests[i].digest, err)) != BARGE_OK)
+		if (strncmp(im->manifests[i].digest, "sha256:", 7) == 0 &&
+		    (rc = find_for(l, im, c, im->manifests[i].digest, err)) != BARGE_OK)
 			return err_prefix(err, "%s: referrers", im->source);
 	return BARGE_OK;
 }

@@ -8,6 +8,8 @@
 #   - after `barged load`, skopeo reads the signature by its tag and
 #     /v2/.../referrers/<digest> lists the artifact with upstream's digests,
 #     filtered by ?artifactType= with OCI-Filters-Applied;
+#   - a build with barged as its upstream finds the artifact through the
+#     referrers API;
 #   - --verify-signatures passes with the right key, fails naming the image
 #     with a wrong one and for an image without a signature;
 #   - a profile with `referrers: false` builds a bundle without them.
@@ -176,6 +178,23 @@ it_check "?artifactType= answers OCI-Filters-Applied" \
 	<(curl -sf -D - -o /dev/null "$U?artifactType=application/spdx%2Bjson")
 it_check_eq "?artifactType= of another type lists none" 0 \
 	"$(curl -sf "$U?artifactType=application/vnd.example" | jq '.manifests | length')"
+# barged as an upstream: it has the referrers API (and no sha256-<hex> tag),
+# so a build from it finds the artifact through the API.
+cat >"$IT_TMP/from-barged.yaml" <<EOF
+apiVersion: barge.dev/v1
+kind: ClusterProfile
+metadata: {name: again, version: 1.0.0}
+spec:
+  packs:
+    - name: all
+      images: [127.0.0.1:$PORT/edge/docker.io/library/app-a:1.0]
+EOF
+SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/from-barged.yaml" --output-file "$IT_TMP/again.tar.zst" \
+	--cache-dir "$IT_TMP/cache" >/dev/null 2>"$IT_TMP/again.err" ||
+	it_die "build from barged failed: $(cat "$IT_TMP/again.err")"
+it_check_eq "a build from barged (referrers API) carries the same referrers" \
+	"$(printf '%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" | sort)" \
+	"$(meta "$IT_TMP/again.tar.zst" | jq -r '.referrers[] | "\(.digest) \(.subject)"' | sort)"
 it_stop "$SERVE_PID"
 
 # --- --verify-signatures --------------------------------------------------------
