@@ -149,6 +149,21 @@ it_check_eq "the referrers' blobs are in the bundle" 5 \
 		--arg e "$EMPTY" '[.blobs[].digest | select(. == $a or . == $b or . == $c or
 		. == $d or . == $e)] | length')"
 
+# The lock pins them, and a build from the lock carries the same barge.json.
+"$BARGE" resolve "$IT_TMP/refs.yaml" --output-file "$IT_TMP/refs.lock" \
+	--registry-mirror "docker.io=http://$IT_REGISTRY" 2>"$IT_TMP/resolve.err" ||
+	it_die "barge resolve failed: $(cat "$IT_TMP/resolve.err")"
+it_check_eq "the lock pins both referrers of app-a with their sizes" \
+	"$(printf '%s %s\n%s %s' "$ARTM" "$(it_size "$A/manifest.json")" "$SIGM" \
+		"$(it_size "$S/manifest.json")" | sort)" \
+	"$(jq -r '.images[] | select(.source == "docker.io/library/app-a:1.0") |
+		.referrers[] | "\(.digest) \(.size)"' "$IT_TMP/refs.lock" | sort)"
+SOURCE_DATE_EPOCH=0 "$BARGE" build --locked "$IT_TMP/refs.lock" --output-file "$IT_TMP/locked.tar.zst" \
+	--registry-mirror "docker.io=http://$IT_REGISTRY" --cache-dir "$IT_TMP/cache" \
+	>/dev/null 2>&1 || it_die "barge build --locked failed"
+it_check_eq "build --locked gives the same barge.json" "$(meta "$B" | sha256sum)" \
+	"$(meta "$IT_TMP/locked.tar.zst" | sha256sum)"
+
 # --- load and serve -------------------------------------------------------------
 D=$IT_TMP/data
 "$BARGED" load --data-dir "$D" "$B" >/dev/null 2>"$IT_TMP/load.err" ||
