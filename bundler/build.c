@@ -145,6 +145,8 @@ build_run_lock(const struct lock *l, struct client *c, const struct build_opts *
 		if ((rc = plan_image(&b.pl, c, i, err)) != BARGE_OK)
 			goto out;
 	}
+	if (o->verify_key != NULL && (rc = verify_signatures(&b)) != BARGE_OK)
+		goto out;
 	for (i = 0; i < b.pl.nblobs; i++) {
 		bl = &b.pl.blobs[i];
 		if (b.base != NULL && (have = json_object_get(b.base, bl->digest)) != NULL) {

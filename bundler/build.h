@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "cosign.h"
 #include "err.h"
 #include "lock.h"
 #include "platform.h"
@@ -64,6 +65,8 @@ struct build_opts {
 	int64_t mtime;         /* every entry's mtime, and barge.json's "created" */
 	const char *base;      /* delta against this lock or bundle; NULL for a full bundle */
 	const struct sign_key *sign_key; /* sign barge.json with it; NULL for none */
+	/* Refuse an image without a cosign signature it verifies (cosign.h); NULL: no check. */
+	const struct cosign_key *verify_key;
 	/*
 	 * Called with one line of progress ("resolving docker.io/library/x:1 (1/3)",
 	 * "pulling docker.io/library/x:1"); may be NULL.  Both callbacks may be called from the

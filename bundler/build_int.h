@@ -10,6 +10,7 @@
  *   build_fetch.c  the download thread and the writer's waits for it
  *   build_meta.c   barge.json and index.json
  *   build_write.c  the bundle writer, beside the download thread
+ *   build_verify.c --verify-signatures: each image's cosign signature
  *
  * A struct bctx lives for one build_run_lock call and owns the plan, the
  * base's list, the cache path and the download requests; mu guards what
@@ -121,6 +122,11 @@ int meta_json(struct bctx *b, char **out) BARGE_MUST_CHECK;
 int index_json(struct bctx *b, char **out) BARGE_MUST_CHECK;
 /* Text files end with a newline; json_dumps leaves it out.  Replaces *text. */
 int add_newline(struct bctx *b, char **text, size_t *len) BARGE_MUST_CHECK;
+
+/* --- build_verify.c ---------------------------------------------------------- */
+
+/* Each image of the plan has a cosign signature that b->o->verify_key verifies. */
+int verify_signatures(struct bctx *b) BARGE_MUST_CHECK;
 
 /* --- build_write.c ------------------------------------------------------------ */
 

@@ -39,6 +39,48 @@ chart_entry(struct bctx *b, const struct lock_image *im, json_t *entry)
 	return BARGE_OK;
 }
 
+/*
+ * barge.json's "referrers": each image's referrers in its repository, with
+ * their subject.  Left out when there are none, so that a bundle without
+ * referrers keeps the bytes it always had.
+ */
+static int
+meta_referrers(struct bctx *b, json_t *root)
+{
+	const struct lock_referrer *r;
+	const struct lock_image *im;
+	json_t *list = NULL, *e;
+	char *repo = NULL;
+	size_t i, k;
+	int rc = BARGE_OK;
+
+	for (i = 0; i < b->l->nimages && rc == BARGE_OK; i++) {
+		im = &b->l->images[i];
+		if (im->nreferrers == 0)
+			continue;
+		if ((list == NULL && ((list = json_array()) == NULL ||
+		                      json_object_set_new(root, "referrers", list) != 0)) ||
+		    (repo = ref_local_repo(im->ref, b->l->project)) == NULL)
+			return build_nomem(b->err);
+		for (k = 0; k < im->nreferrers && rc == BARGE_OK; k++) {
+			r = &im->referrers[k];
+			e = json_pack("{s:s,s:s,s:s,s:s,s:s*,s:[]}", "repository", repo, "subject",
+			              r->subject, "digest", r->digest, "mediaType", r->media_type,
+			              "artifactType", r->artifact_type, "tags");
+			if (e != NULL && r->tag != NULL &&
+			    json_array_append_new(json_object_get(e, "tags"),
+			                          json_string(r->tag)) != 0) {
+				json_decref(e);
+				e = NULL;
+			}
+			rc = push(b, list, e);
+		}
+		free(repo);
+		repo = NULL;
+	}
+	return rc;
+}
+
 int
 meta_json(struct bctx *b, char **out)
 {
@@ -99,6 +141,8 @@ meta_json(struct bctx *b, char **out)
 		free(repo);
 		repo = NULL;
 	}
+	if ((rc = meta_referrers(b, root)) != BARGE_OK)
+		goto out;
 	for (k = 0; k < sizeof(entry_order) / sizeof(entry_order[0]); k++)
 		for (i = 0; i < b->pl.nblobs; i++) {
 			bl = &b->pl.blobs[i];

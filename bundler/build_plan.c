@@ -186,6 +186,43 @@ out:
 	return rc;
 }
 
+/* Pulls image user's referrers (lock.h), pinned by digest, and records their blobs. */
+static int
+plan_referrers(struct plan *pl, struct client *c, size_t user, struct barge_err *err)
+{
+	const struct lock_image *im = &pl->l->images[user];
+	const struct lock_referrer *r;
+	struct client_manifest cm = { 0 };
+	struct manifest *m = NULL;
+	size_t i;
+	int rc = BARGE_OK;
+
+	for (i = 0; i < im->nreferrers && rc == BARGE_OK; i++) {
+		r = &im->referrers[i];
+		if ((rc = get_manifest(pl, c, user, r->digest, r->size, &cm, err)) != BARGE_OK) {
+			err_prefix(err, "%s: pinned referrer %s can no longer be fetched",
+			           im->source, r->digest);
+			break;
+		}
+		if ((int64_t)cm.len != r->size)
+			rc = err_set(err, BARGE_EDIGEST,
+			             "%s: referrer %s is %zu bytes, the lock says %" PRId64,
+			             im->source, r->digest, cm.len, r->size);
+		else if ((rc = manifest_parse(cm.buf, cm.len, r->media_type, &m, err)) != BARGE_OK)
+			err_prefix(err, "%s: referrer %s", im->source, r->digest);
+		else if (m->kind != MANIFEST_IMAGE)
+			rc = err_set(err, BARGE_EFORMAT, "%s: referrer %s is not an image manifest",
+			             im->source, r->digest);
+		else if ((rc = add_blob(pl, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user,
+		                        &cm.buf, err)) == BARGE_OK)
+			rc = add_image_blobs(pl, user, m, err);
+		manifest_free(m);
+		m = NULL;
+		client_manifest_clear(&cm);
+	}
+	return rc;
+}
+
 /* Fetches image user's pinned manifest and the manifests the lock keeps, recording every blob. */
 int
 plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err)
@@ -224,7 +261,8 @@ plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err
 	    BARGE_OK)
 		goto out;
 	if (m->kind == MANIFEST_IMAGE) {
-		rc = add_image_blobs(pl, user, m, err);
+		if ((rc = add_image_blobs(pl, user, m, err)) == BARGE_OK)
+			rc = plan_referrers(pl, c, user, err);
 		goto out;
 	}
 	/* A sparse index: the original bytes, and only the manifests the lock keeps. */
@@ -241,7 +279,7 @@ plan_image(struct plan *pl, struct client *c, size_t user, struct barge_err *err
 		if ((rc = plan_child(pl, c, user, desc, err)) != BARGE_OK)
 			goto out;
 	}
-	rc = BARGE_OK;
+	rc = plan_referrers(pl, c, user, err);
 out:
 	manifest_free(m);
 	client_manifest_clear(&cm);

@@ -40,6 +40,9 @@ build_usage(FILE *f)
 	        "      --base OLD                  a delta: leave out the blobs OLD (a lock or\n"
 	        "                                  a bundle) has, and list them as required\n"
 	        "      --sign-key KEY              sign barge.json with this private key\n"
+	        "      --verify-signatures KEY     fail unless every image has a cosign\n"
+	        "                                  signature this public key (ECDSA P-256\n"
+	        "                                  or Ed25519 PEM) verifies\n"
 	        "      --cache-dir DIR             blob cache (default $XDG_CACHE_HOME/barge\n"
 	        "                                  or ~/.cache/barge)\n"
 	        "      --jobs N                    parallel downloads (default 4)\n"
@@ -93,7 +96,7 @@ struct build_args {
 	struct netopts no;
 	struct build_opts o;
 	enum outfmt fmt;
-	const char *locked, *keyfile;
+	const char *locked, *keyfile, *verifyfile;
 	const char *const *profiles;
 	size_t nprofiles;
 	int64_t split_size;
@@ -112,6 +115,7 @@ parse_args(int argc, char **argv, struct build_args *a)
 		{ "locked", required_argument, NULL, OPT_LOCKED },
 		{ "base", required_argument, NULL, OPT_BASE },
 		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "verify-signatures", required_argument, NULL, OPT_VERIFY_SIGNATURES },
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		NET_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -155,6 +159,9 @@ parse_args(int argc, char **argv, struct build_args *a)
 			break;
 		case OPT_SIGN_KEY:
 			a->keyfile = optarg;
+			break;
+		case OPT_VERIFY_SIGNATURES:
+			a->verifyfile = optarg;
 			break;
 		case OPT_SPLIT:
 			if (split_parse_size(optarg, &a->split_size, &err) != BARGE_OK) {
@@ -243,6 +250,7 @@ cmd_build(int argc, char **argv)
 	struct build_source src;
 	struct barge_err err;
 	struct sign_key *key = NULL;
+	struct cosign_key *vkey = NULL;
 	struct progress *pg = NULL;
 	double t0 = cmd_now_s();
 	int rc;
@@ -252,6 +260,10 @@ cmd_build(int argc, char **argv)
 		goto out;
 	rc = EXIT_FAILURE;
 	if (a.keyfile != NULL && sign_key_load_private(a.keyfile, &key, &err) != BARGE_OK) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	if (a.verifyfile != NULL && cosign_key_load(a.verifyfile, &vkey, &err) != BARGE_OK) {
 		log_error("%s", err.msg);
 		goto out;
 	}
@@ -267,6 +279,7 @@ cmd_build(int argc, char **argv)
 		                     .nplatforms = a.no.nplats,
 		                     .client = &a.no.cfg };
 	a.o.sign_key = key;
+	a.o.verify_key = vkey;
 	a.o.progress = on_build_progress;
 	a.o.failed = on_build_failed;
 	a.o.bytes = progress_update;
@@ -285,6 +298,7 @@ out:
 	build_result_clear(&res);
 	progress_free(pg);
 	sign_key_free(key);
+	cosign_key_free(vkey);
 	client_config_clear(&a.no.cfg);
 	return rc;
 }

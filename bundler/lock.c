@@ -59,6 +59,22 @@ lock_image_clear(struct lock_image *im)
 		free(im->origins[i].file);
 	}
 	free(im->origins);
+	lock_referrers_clear(im);
+}
+
+void
+lock_referrers_clear(struct lock_image *im)
+{
+	size_t i;
+
+	for (i = 0; i < im->nreferrers; i++) {
+		free(im->referrers[i].media_type);
+		free(im->referrers[i].artifact_type);
+		free(im->referrers[i].tag);
+	}
+	free(im->referrers);
+	im->referrers = NULL;
+	im->nreferrers = 0;
 }
 
 void
@@ -75,6 +91,9 @@ lock_free(struct lock *l)
 		free(l->files[i].path);
 	free(l->files);
 	free(l->platforms);
+	for (i = 0; i < l->nreferrer_types; i++)
+		free(l->referrer_types[i]);
+	free(l->referrer_types);
 	free(l->name);
 	free(l->version);
 	free(l->project);
@@ -104,6 +123,14 @@ lock_from_profile(const struct profile *p, const struct platform *platforms, siz
 		goto nomem;
 	memcpy(l->platforms, platforms, n * sizeof(*platforms));
 	l->nplatforms = n;
+	l->no_referrers = p->no_referrers;
+	if ((l->referrer_types = calloc(p->nreferrer_types + 1, sizeof(char *))) == NULL)
+		goto nomem;
+	for (i = 0; i < p->nreferrer_types; i++) {
+		if ((l->referrer_types[i] = strdup(p->referrer_types[i])) == NULL)
+			goto nomem;
+		l->nreferrer_types++;
+	}
 	for (i = 0; i < p->nfiles; i++) {
 		if ((l->files[i].path = strdup(p->files[i].path)) == NULL)
 			goto nomem;
@@ -230,11 +257,69 @@ get_array(const struct lctx *c, const json_t *obj, const char *at, const char *k
 	return BARGE_OK;
 }
 
+/* An optional string field: *out stays NULL when the key is absent. */
+static int
+get_opt_str(const struct lctx *c, const json_t *obj, const char *at, const char *key, char **out)
+{
+	const char *s;
+	int rc;
+
+	if (json_object_get(obj, key) == NULL)
+		return BARGE_OK;
+	if ((rc = get_str(c, obj, at, key, &s)) != BARGE_OK)
+		return rc;
+	if ((*out = strdup(s)) == NULL)
+		return nomem(c->err);
+	return BARGE_OK;
+}
+
+/* images[i].referrers: absent in a lock without any. */
+static int
+parse_referrers(const struct lctx *c, const json_t *v, const char *at, struct lock_image *im)
+{
+	static const char *const rkeys[] = { "subject", "digest", "mediaType", "artifactType",
+		                             "size",    "tag",    NULL };
+	struct lock_referrer *r;
+	const char *mt;
+	char sub[96];
+	json_t *arr, *e;
+	size_t i;
+	int rc;
+
+	if (json_object_get(v, "referrers") == NULL)
+		return BARGE_OK;
+	if ((rc = get_array(c, v, at, "referrers", LOCK_REFS_MAX, &arr)) != BARGE_OK)
+		return rc;
+	if ((im->referrers = calloc(json_array_size(arr) + 1, sizeof(*im->referrers))) == NULL)
+		return nomem(c->err);
+	json_array_foreach(arr, i, e)
+	{
+		snprintf(sub, sizeof(sub), "%s.referrers[%zu]", at, i);
+		r = &im->referrers[im->nreferrers++];
+		if ((rc = only_keys(c, e, sub, rkeys)) != BARGE_OK ||
+		    (rc = get_digest(c, e, sub, "subject", r->subject)) != BARGE_OK ||
+		    (rc = get_digest(c, e, sub, "digest", r->digest)) != BARGE_OK ||
+		    (rc = get_str(c, e, sub, "mediaType", &mt)) != BARGE_OK ||
+		    (rc = get_size(c, e, sub, MANIFEST_MAX, &r->size)) != BARGE_OK ||
+		    (rc = get_opt_str(c, e, sub, "artifactType", &r->artifact_type)) != BARGE_OK ||
+		    (rc = get_opt_str(c, e, sub, "tag", &r->tag)) != BARGE_OK)
+			return rc;
+		if (!mt_is_manifest(mt))
+			return bad(c, sub, "mediaType \"%.200s\" is not an image manifest", mt);
+		if (r->tag != NULL && !ref_valid_tag(r->tag))
+			return bad(c, sub, "tag \"%.200s\" is not a valid tag", r->tag);
+		if ((r->media_type = strdup(mt)) == NULL)
+			return nomem(c->err);
+	}
+	return BARGE_OK;
+}
+
 static int
 parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image *im, json_t *seen)
 {
-	static const char *const keys[] = { "source", "from",      "digest",  "mediaType",
-		                            "size",   "manifests", "origins", NULL };
+	static const char *const keys[] = { "source",    "from",      "digest",
+		                            "mediaType", "size",      "manifests",
+		                            "origins",   "referrers", NULL };
 	static const char *const mkeys[] = { "platform", "digest", "size", NULL };
 	static const char *const okeys[] = { "pack", "file", "line", "column", NULL };
 	struct barge_err rerr;
@@ -326,7 +411,7 @@ parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image
 			return bad(c, sub, "column: expected a positive integer");
 		im->origins[i].col = col != NULL ? (int)json_integer_value(col) : 0;
 	}
-	return BARGE_OK;
+	return parse_referrers(c, v, at, im);
 }
 
 static int
@@ -459,6 +544,27 @@ push(json_t *arr, json_t *v, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/* Adds "referrers" to o, the image's JSON (only called when it has some). */
+static int
+referrers_json(const struct lock_image *im, json_t *o)
+{
+	const struct lock_referrer *r;
+	json_t *arr, *e;
+	size_t i;
+
+	if ((arr = json_array()) == NULL || json_object_set_new(o, "referrers", arr) != 0)
+		return BARGE_ENOMEM;
+	for (i = 0; i < im->nreferrers; i++) {
+		r = &im->referrers[i];
+		e = json_pack("{s:s,s:s,s:s,s:s*,s:I,s:s*}", "subject", r->subject, "digest",
+		              r->digest, "mediaType", r->media_type, "artifactType",
+		              r->artifact_type, "size", (json_int_t)r->size, "tag", r->tag);
+		if (push(arr, e, NULL) != BARGE_OK)
+			return BARGE_ENOMEM;
+	}
+	return BARGE_OK;
+}
+
 static json_t *
 image_json(const struct lock_image *im)
 {
@@ -495,6 +601,8 @@ image_json(const struct lock_image *im)
 		if (push(origins, org, NULL) != BARGE_OK)
 			goto fail;
 	}
+	if (im->nreferrers > 0 && referrers_json(im, o) != BARGE_OK)
+		goto fail;
 	return o;
 fail:
 	json_decref(o);

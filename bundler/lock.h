@@ -14,13 +14,20 @@
  *                "digest": <pinned top-level manifest or index>,
  *                "mediaType": ..., "size": <its bytes>,
  *                "manifests": [{"platform", "digest", "size"}],  kept from an index
- *                "origins": [{"pack", "file", "line", "column"}]}]}
+ *                "origins": [{"pack", "file", "line", "column"}],
+ *                "referrers": [{"subject", "digest", "mediaType",
+ *                               "artifactType", "size", "tag"}]}]}
  *
  * An origin's "column" (1-based, like "line") came in later within
  * lockVersion 1: a lock without it still parses, its column 0 meaning
  * unknown, and dumps without it, byte for byte as it was.  So did an
  * image's "from" (an image read from a local OCI layout, localsrc.h): an
- * image without it comes from its registry, as in every older lock.
+ * image without it comes from its registry, as in every older lock.  So
+ * did "referrers" (referrers.h): the signatures, SBOMs and other artifacts
+ * found for the image and its kept manifests, each pinned by digest; an
+ * image without any has no "referrers" key, so older locks keep their
+ * bytes.  "artifactType" and "tag" (the cosign tag a referrer was found
+ * under, "sha256-<hex>.sig") are left out when there is none.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
  * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
@@ -42,6 +49,7 @@
 #define LOCK_FILE_MAX  (64 * 1024 * 1024)
 #define LOCK_TEXT_MAX  4096 /* longest string field */
 #define LOCK_INDEX_MAX 4096 /* manifests kept per image */
+#define LOCK_REFS_MAX  1024 /* referrers kept per image */
 
 struct lock_manifest {
 	struct platform platform;
@@ -56,6 +64,16 @@ struct lock_origin {
 	int col; /* 0: unknown (a lock written before columns were recorded) */
 };
 
+/* An artifact whose subject is the image or one of its kept manifests. */
+struct lock_referrer {
+	char subject[DIGEST_STR_MAX];
+	char digest[DIGEST_STR_MAX];
+	char *media_type;    /* an image manifest's */
+	char *artifact_type; /* NULL when none */
+	int64_t size;
+	char *tag; /* the tag it was found under ("sha256-<hex>.sig"), or NULL */
+};
+
 struct lock_image {
 	struct ref *ref;
 	char *source; /* ref_string(ref) */
@@ -67,6 +85,8 @@ struct lock_image {
 	size_t nmanifests;
 	struct lock_origin *origins;
 	size_t norigins;
+	struct lock_referrer *referrers;
+	size_t nreferrers;
 };
 
 struct lock_file {
@@ -84,6 +104,10 @@ struct lock {
 	size_t nfiles;
 	struct lock_image *images;
 	size_t nimages;
+	/* From the profile for resolve (not in the file): whether and which referrers to find. */
+	int no_referrers;
+	char **referrer_types; /* artifact types kept; none: every type */
+	size_t nreferrer_types;
 };
 
 /*
@@ -112,5 +136,7 @@ int lock_matches_profile(const struct lock *l, const struct profile *p,
                          struct barge_err *err) BARGE_MUST_CHECK;
 
 void lock_free(struct lock *l);
+/* Frees im's referrers and leaves it with none. */
+void lock_referrers_clear(struct lock_image *im);
 
 #endif

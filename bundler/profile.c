@@ -57,6 +57,7 @@ profile_free(struct profile *p)
 	free(p->name);
 	free(p->version);
 	free(p->project);
+	profile_refs_free(p);
 	free(p);
 }
 /* metadata.name: lowercase, as it names files and appears in repositories. */
@@ -369,8 +370,8 @@ out:
 static int
 load_spec(struct pctx *c, const json_t *doc, int top)
 {
-	static const char *const allowed[] = { "platforms", "project", "include",
-		                               "packs",     "exclude", NULL };
+	static const char *const allowed[] = { "platforms", "project",   "include",        "packs",
+		                               "exclude",   "referrers", "referrer_types", NULL };
 	json_t *spec, *packs, *pack;
 	size_t i;
 	int rc;
@@ -382,7 +383,8 @@ load_spec(struct pctx *c, const json_t *doc, int top)
 	/* Layers first, so that this file's own settings override theirs. */
 	if ((rc = load_includes(c, spec)) != BARGE_OK)
 		return rc;
-	if ((rc = load_platforms(c, spec)) != BARGE_OK || (rc = load_project(c, spec)) != BARGE_OK)
+	if ((rc = load_platforms(c, spec)) != BARGE_OK ||
+	    (rc = load_project(c, spec)) != BARGE_OK || (rc = load_referrers(c, spec)) != BARGE_OK)
 		return rc;
 	if ((rc = get_typed(c, spec, "spec.", "packs", JSON_ARRAY, 0, &packs)) != BARGE_OK)
 		return rc;

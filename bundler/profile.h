@@ -34,6 +34,7 @@
 #define PROFILE_INCLUDE_DEPTH 32
 #define PROFILE_EXCLUDE_MAX   1000
 #define PROFILE_ORIGINS_MAX   1000 /* places kept per image */
+#define PROFILE_REFTYPES_MAX  64   /* spec.referrer_types entries */
 
 /* Where an image was listed: file:line:col, in pack. */
 struct profile_origin {
@@ -77,6 +78,10 @@ struct profile {
 	struct profile_file *files; /* every file read, in the order read */
 	size_t nfiles;
 	size_t nexcluded; /* images spec.exclude dropped */
+	/* spec.referrers: false, spec.referrer_types (profile_refs.c) */
+	int no_referrers;
+	char **referrer_types;
+	size_t nreferrer_types;
 };
 
 /* Loads and validates the profile at path.  Caller frees *out with profile_free. */

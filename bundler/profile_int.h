@@ -94,6 +94,13 @@ int get_typed(const struct pctx *c, const json_t *obj, const char *where, const 
 /* *dst becomes a copy of s (caller frees). */
 int strdup_into(const struct pctx *c, char **dst, const char *s) BARGE_MUST_CHECK;
 
+/* --- referrers (profile_refs.c) ------------------------------------------- */
+
+/* spec.referrers and spec.referrer_types of one file, into c->ld->p. */
+int load_referrers(struct pctx *c, const json_t *spec) BARGE_MUST_CHECK;
+/* Frees p's referrer types. */
+void profile_refs_free(struct profile *p);
+
 /* --- packs (profile_pack.c) ---------------------------------------------- */
 
 /*

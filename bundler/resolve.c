@@ -12,6 +12,7 @@
 #include "localsrc.h"
 #include "manifest.h"
 #include "profile.h"
+#include "referrers.h"
 
 /* "linux/amd64, linux/arm64/v8": the platforms an index offers. */
 static void
@@ -105,9 +106,13 @@ resolve_one(struct lock *l, struct lock_image *im, struct client *c, struct barg
 	free(im->manifests);
 	im->manifests = NULL;
 	im->nmanifests = 0;
-	if (m->kind == MANIFEST_INDEX)
-		rc = resolve_pick(im->source, m, l->platforms, l->nplatforms, &im->manifests,
-		                  &im->nmanifests, err);
+	if (m->kind == MANIFEST_INDEX &&
+	    (rc = resolve_pick(im->source, m, l->platforms, l->nplatforms, &im->manifests,
+	                       &im->nmanifests, err)) != BARGE_OK)
+		goto out;
+	/* A local image has no registry to ask for its referrers. */
+	if (!l->no_referrers && im->from == NULL)
+		rc = referrers_find(l, im, c, err);
 out:
 	manifest_free(m);
 	client_manifest_clear(&cm);

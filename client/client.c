@@ -186,3 +186,72 @@ fail:
 	free(x.buf);
 	return rc;
 }
+
+int
+client_get_referrers(struct client *c, const struct ref *r, const char *digest, char **buf,
+                     size_t *len, struct barge_err *err)
+{
+	struct xfer x = { 0 };
+	char what[REF_MAX + 300], path[400];
+	int rc;
+
+	snprintf(what, sizeof(what), "%s/%s referrers of %s", r->host, r->path, digest);
+	x.what = what;
+	x.max = MANIFEST_MAX;
+	if ((rc = digest_parse(digest, NULL, NULL, err)) != BARGE_OK)
+		goto fail;
+	snprintf(path, sizeof(path), "referrers/%s", digest);
+	if ((rc = registry_get(c, r, path, MT_OCI_INDEX, &x, err)) != BARGE_OK)
+		goto fail;
+	/* A registry without the API answers its unknown route with one of these. */
+	if (x.status == 404 || x.status == 400 || x.status == 405) {
+		rc = err_set(err, BARGE_ENOTFOUND, "%s: no referrers API (HTTP %ld)", what,
+		             x.status);
+		goto fail;
+	}
+	if (x.status != 200) {
+		rc = client_status_error(x.status, what, "unknown", err);
+		goto fail;
+	}
+	*buf = x.buf;
+	*len = x.len;
+	return BARGE_OK;
+fail:
+	free(x.buf);
+	return rc;
+}
+
+int
+client_get_small_blob(struct client *c, const struct ref *r, const char *digest, size_t max,
+                      char **buf, size_t *len, struct barge_err *err)
+{
+	struct xfer x = { 0 };
+	char what[REF_MAX + 300], path[400], got[DIGEST_STR_MAX];
+	enum digest_alg alg = DIGEST_SHA256;
+	int rc;
+
+	snprintf(what, sizeof(what), "%s/%s@%s", r->host, r->path, digest);
+	x.what = what;
+	x.max = max;
+	if ((rc = digest_parse(digest, &alg, NULL, err)) != BARGE_OK)
+		goto fail;
+	snprintf(path, sizeof(path), "blobs/%s", digest);
+	if ((rc = registry_get(c, r, path, "*/*", &x, err)) != BARGE_OK)
+		goto fail;
+	if (x.status != 200) {
+		rc = client_status_error(x.status, what, "blob unknown", err);
+		goto fail;
+	}
+	if ((rc = digest_buf(alg, x.buf != NULL ? x.buf : "", x.len, got, err)) != BARGE_OK)
+		goto fail;
+	if (strcmp(got, digest) != 0) {
+		rc = err_set(err, BARGE_EDIGEST, "%s: blob digest mismatch: got %s", what, got);
+		goto fail;
+	}
+	*buf = x.buf;
+	*len = x.len;
+	return BARGE_OK;
+fail:
+	free(x.buf);
+	return rc;
+}

@@ -114,4 +114,21 @@ int client_get_manifest(struct client *c, const struct ref *r, const char *refer
                         struct client_manifest *out, struct barge_err *err) BARGE_MUST_CHECK;
 void client_manifest_clear(struct client_manifest *m);
 
+/*
+ * The OCI 1.1 referrers list of digest in r's repository
+ * (GET /v2/<name>/referrers/<digest>): an image index, at most MANIFEST_MAX
+ * bytes, *buf the caller's.  BARGE_ENOTFOUND when the registry has no
+ * referrers API (it answers 404, 400 or 405), so the caller falls back to
+ * the "sha256-<hex>" tag.
+ */
+int client_get_referrers(struct client *c, const struct ref *r, const char *digest, char **buf,
+                         size_t *len, struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
+ * A small blob (a signature payload) of r's repository read into memory: at
+ * most max bytes, checked against digest.  *buf is the caller's.
+ */
+int client_get_small_blob(struct client *c, const struct ref *r, const char *digest, size_t max,
+                          char **buf, size_t *len, struct barge_err *err) BARGE_MUST_CHECK;
+
 #endif

@@ -293,21 +293,14 @@ listed(const struct bundle_blob *const *order, size_t n, const char *digest)
 	return 0;
 }
 
+/* at + "repository": a valid repository under project, copied into *out. */
 static int
-parse_image(struct ctx *c, json_t *v, size_t idx, const char *project, struct bundle_image *im)
+get_repo(struct ctx *c, json_t *v, const char *at, const char *project, char **out)
 {
-	char at[48], path[96], q[QUOTE_MAX];
+	char path[96], q[QUOTE_MAX];
 	const char *s;
-	json_t *tags, *t;
-	struct ref *ref = NULL;
-	struct barge_err rerr;
-	size_t i, plen;
+	size_t plen;
 	int rc;
-
-	snprintf(at, sizeof(at), "images[%zu]", idx);
-	if (!json_is_object(v))
-		return bad(c, BARGE_EFORMAT, at, "must be an object");
-	snprintf(at, sizeof(at), "images[%zu].", idx);
 
 	if ((rc = get_str(c, v, at, "repository", &s)) != BARGE_OK)
 		return rc;
@@ -320,7 +313,133 @@ parse_image(struct ctx *c, json_t *v, size_t idx, const char *project, struct bu
 	if (strncmp(s, project, plen) != 0 || s[plen] != '/')
 		return bad(c, BARGE_EFORMAT, path, "repository \"%s\" is not under project \"%s\"",
 		           quoted(s, q, sizeof(q)), project);
-	if ((rc = dup_str(c, s, &im->repository)) != BARGE_OK)
+	return dup_str(c, s, out);
+}
+
+/* at + key: a valid digest, copied into out (DIGEST_STR_MAX bytes). */
+static int
+get_digest(struct ctx *c, json_t *v, const char *at, const char *key, char *out)
+{
+	char path[96], q[QUOTE_MAX];
+	const char *s;
+	int rc;
+
+	if ((rc = get_str(c, v, at, key, &s)) != BARGE_OK)
+		return rc;
+	snprintf(path, sizeof(path), "%s%s", at, key);
+	if (!digest_valid(s) || strlen(s) >= DIGEST_STR_MAX)
+		return bad(c, BARGE_EFORMAT, path, "invalid digest \"%s\"",
+		           quoted(s, q, sizeof(q)));
+	snprintf(out, DIGEST_STR_MAX, "%s", s);
+	return BARGE_OK;
+}
+
+/* at + "tags": valid tags, copied into *out. */
+static int
+get_tags(struct ctx *c, json_t *v, const char *at, char ***out, size_t *n)
+{
+	char path[96], q[QUOTE_MAX];
+	json_t *tags, *t;
+	size_t i;
+	int rc;
+
+	if ((rc = get_array(c, v, at, "tags", BUNDLE_META_TAGS_MAX, &tags)) != BARGE_OK)
+		return rc;
+	if (json_array_size(tags) > 0 &&
+	    (*out = calloc(json_array_size(tags), sizeof(**out))) == NULL)
+		return err_set(c->err, BARGE_ENOMEM, "out of memory");
+	json_array_foreach(tags, i, t)
+	{
+		snprintf(path, sizeof(path), "%stags[%zu]", at, i);
+		if (!json_is_string(t))
+			return bad(c, BARGE_EFORMAT, path, "must be a string");
+		if (!ref_valid_tag(json_string_value(t)))
+			return bad(c, BARGE_EFORMAT, path, "invalid tag \"%s\"",
+			           quoted(json_string_value(t), q, sizeof(q)));
+		if ((rc = dup_str(c, json_string_value(t), &(*out)[i])) != BARGE_OK)
+			return rc;
+		(*n)++;
+	}
+	return BARGE_OK;
+}
+
+static int
+parse_referrer(struct ctx *c, json_t *v, size_t idx, const char *project, struct bundle_referrer *r)
+{
+	char at[48], path[96], q[QUOTE_MAX];
+	const char *s;
+	int rc;
+
+	snprintf(at, sizeof(at), "referrers[%zu]", idx);
+	if (!json_is_object(v))
+		return bad(c, BARGE_EFORMAT, at, "must be an object");
+	snprintf(at, sizeof(at), "referrers[%zu].", idx);
+	if ((rc = get_repo(c, v, at, project, &r->repository)) != BARGE_OK ||
+	    (rc = get_digest(c, v, at, "subject", r->subject)) != BARGE_OK ||
+	    (rc = get_digest(c, v, at, "digest", r->digest)) != BARGE_OK ||
+	    (rc = get_str(c, v, at, "mediaType", &s)) != BARGE_OK)
+		return rc;
+	snprintf(path, sizeof(path), "%smediaType", at);
+	if (!mt_is_manifest(s))
+		return bad(c, BARGE_EFORMAT, path, "\"%s\" is not an image manifest media type",
+		           quoted(s, q, sizeof(q)));
+	if ((rc = dup_str(c, s, &r->media_type)) != BARGE_OK)
+		return rc;
+	if (json_object_get(v, "artifactType") != NULL &&
+	    ((rc = get_str(c, v, at, "artifactType", &s)) != BARGE_OK ||
+	     (rc = dup_str(c, s, &r->artifact_type)) != BARGE_OK))
+		return rc;
+	return get_tags(c, v, at, &r->tags, &r->ntags);
+}
+
+/* "referrers", when present; each must be carried or required. */
+static int
+parse_referrers(struct ctx *c, json_t *root, struct bundle_meta *m,
+                const struct bundle_blob *const *border, const struct bundle_blob *const *rorder)
+{
+	char path[64];
+	json_t *list, *v;
+	size_t i;
+	int rc;
+
+	if (json_object_get(root, "referrers") == NULL)
+		return BARGE_OK;
+	if ((rc = get_array(c, root, "", "referrers", BUNDLE_META_REFERRERS_MAX, &list)) !=
+	    BARGE_OK)
+		return rc;
+	if (json_array_size(list) > 0 &&
+	    (m->referrers = calloc(json_array_size(list), sizeof(*m->referrers))) == NULL)
+		return err_set(c->err, BARGE_ENOMEM, "out of memory");
+	json_array_foreach(list, i, v)
+	{
+		m->nreferrers++;
+		if ((rc = parse_referrer(c, v, i, m->project, &m->referrers[i])) != BARGE_OK)
+			return rc;
+		if (!listed(border, m->nblobs, m->referrers[i].digest) &&
+		    !listed(rorder, m->nrequires, m->referrers[i].digest)) {
+			snprintf(path, sizeof(path), "referrers[%zu].digest", i);
+			return bad(c, BARGE_EFORMAT, path, "%s is in neither blobs nor requires",
+			           m->referrers[i].digest);
+		}
+	}
+	return BARGE_OK;
+}
+
+static int
+parse_image(struct ctx *c, json_t *v, size_t idx, const char *project, struct bundle_image *im)
+{
+	char at[48], path[96], q[QUOTE_MAX];
+	const char *s;
+	struct ref *ref = NULL;
+	struct barge_err rerr;
+	int rc;
+
+	snprintf(at, sizeof(at), "images[%zu]", idx);
+	if (!json_is_object(v))
+		return bad(c, BARGE_EFORMAT, at, "must be an object");
+	snprintf(at, sizeof(at), "images[%zu].", idx);
+
+	if ((rc = get_repo(c, v, at, project, &im->repository)) != BARGE_OK)
 		return rc;
 
 	if ((rc = get_str(c, v, at, "source", &s)) != BARGE_OK)
@@ -349,25 +468,7 @@ parse_image(struct ctx *c, json_t *v, size_t idx, const char *project, struct bu
 		           quoted(s, q, sizeof(q)));
 	if ((rc = dup_str(c, s, &im->media_type)) != BARGE_OK)
 		return rc;
-
-	if ((rc = get_array(c, v, at, "tags", BUNDLE_META_TAGS_MAX, &tags)) != BARGE_OK)
-		return rc;
-	if (json_array_size(tags) > 0 &&
-	    (im->tags = calloc(json_array_size(tags), sizeof(*im->tags))) == NULL)
-		return err_set(c->err, BARGE_ENOMEM, "out of memory");
-	json_array_foreach(tags, i, t)
-	{
-		snprintf(path, sizeof(path), "%stags[%zu]", at, i);
-		if (!json_is_string(t))
-			return bad(c, BARGE_EFORMAT, path, "must be a string");
-		if (!ref_valid_tag(json_string_value(t)))
-			return bad(c, BARGE_EFORMAT, path, "invalid tag \"%s\"",
-			           quoted(json_string_value(t), q, sizeof(q)));
-		if ((rc = dup_str(c, json_string_value(t), &im->tags[i])) != BARGE_OK)
-			return rc;
-		im->ntags++;
-	}
-	return BARGE_OK;
+	return get_tags(c, v, at, &im->tags, &im->ntags);
 }
 
 /* A tag of a repository, for finding a tag that two images both claim. */
@@ -528,6 +629,7 @@ parse_meta(struct ctx *c, json_t *root, struct bundle_meta *m)
 			goto out;
 		}
 	}
+	rc = parse_referrers(c, root, m, border, rorder);
 out:
 	free((void *)border);
 	free((void *)rorder);
@@ -591,6 +693,13 @@ bundle_meta_free(struct bundle_meta *m)
 		free(m->images[i].media_type);
 	}
 	free(m->images);
+	for (i = 0; i < m->nreferrers; i++) {
+		free(m->referrers[i].repository);
+		free(m->referrers[i].media_type);
+		free(m->referrers[i].artifact_type);
+		free_strv(m->referrers[i].tags, m->referrers[i].ntags);
+	}
+	free(m->referrers);
 	free(m->blobs);
 	free(m->requires);
 	free_strv(m->platforms, m->nplatforms);

@@ -18,6 +18,7 @@
 #define BUNDLE_META_BLOBS_MAX     1000000
 #define BUNDLE_META_TAGS_MAX      1000
 #define BUNDLE_META_PLATFORMS_MAX 64
+#define BUNDLE_META_REFERRERS_MAX 100000
 
 struct bundle_image {
 	char *repository; /* on the device: "edge/docker.io/library/nginx" */
@@ -26,6 +27,21 @@ struct bundle_image {
 	size_t ntags;
 	char *digest; /* top-level manifest or index */
 	char *media_type;
+};
+
+/*
+ * A signature, SBOM or other artifact carried for an image: a manifest of
+ * repository whose subject is an image's digest or one of its manifests'.
+ * tags are where it was found (cosign's "sha256-<hex>.sig"), maybe none.
+ */
+struct bundle_referrer {
+	char *repository;
+	char subject[DIGEST_STR_MAX];
+	char digest[DIGEST_STR_MAX];
+	char *media_type;    /* an image manifest's */
+	char *artifact_type; /* NULL when none */
+	char **tags;
+	size_t ntags;
 };
 
 struct bundle_blob {
@@ -47,6 +63,8 @@ struct bundle_meta {
 	size_t nblobs;
 	struct bundle_blob *requires; /* delta bundles: blobs the base must hold */
 	size_t nrequires;
+	struct bundle_referrer *referrers; /* "referrers", absent in older bundles */
+	size_t nreferrers;
 };
 
 /* Parses and validates barge.json.  name is used in messages.  Caller frees *out. */

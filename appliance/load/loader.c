@@ -720,6 +720,43 @@ out:
 	return rc;
 }
 
+/*
+ * Records a referrer the bundle carries (a signature, an SBOM): its
+ * manifest and blobs like an image's, its reference to its subject, so
+ * that /referrers and GC find it, and the tags it was found under.
+ */
+static int
+put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *err)
+{
+	struct bundle_image im = { .repository = r->repository };
+	struct manifest *m = NULL;
+	int64_t size;
+	size_t i;
+	int rc;
+
+	if ((rc = read_manifest(l, r->digest, r->media_type, &m, &size, err)) != BARGE_OK)
+		goto out;
+	if (m->kind != MANIFEST_IMAGE ||
+	    (m->has_subject && strcmp(m->subject.digest, r->subject))) {
+		rc = err_set(err, BARGE_EFORMAT,
+		             "referrer %s of %s: not an image manifest with the subject barge.json "
+		             "names",
+		             r->digest, r->repository);
+		goto out;
+	}
+	if ((rc = check_image_manifest(l, &im, r->digest, m, err)) != BARGE_OK ||
+	    (rc = put_image_manifest(l, &im, r->digest, m, size, err)) != BARGE_OK ||
+	    (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)
+		goto out;
+	for (i = 0; i < r->ntags; i++)
+		if ((rc = store_put_tag(l->s, r->repository, r->tags[i], r->digest, err)) !=
+		    BARGE_OK)
+			goto out;
+out:
+	manifest_free(m);
+	return rc;
+}
+
 /* The bundle's metadata, which store_load_record writes in one transaction. */
 static int
 record_metadata(struct store *s, void *arg, struct barge_err *err)
@@ -745,6 +782,9 @@ record_metadata(struct store *s, void *arg, struct barge_err *err)
 		return loadtags_refuse(&l->moves, err);
 	for (i = 0; i < l->meta->nimages; i++)
 		if ((rc = put_image(l, &l->meta->images[i], l->res->bundle_id, err)) != BARGE_OK)
+			return rc;
+	for (i = 0; i < l->meta->nreferrers; i++)
+		if ((rc = put_referrer(l, &l->meta->referrers[i], err)) != BARGE_OK)
 			return rc;
 	return BARGE_OK;
 }

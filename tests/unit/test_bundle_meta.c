@@ -240,6 +240,82 @@ test_free_null(void **state)
 	bundle_meta_free(NULL);
 }
 
+#define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B64 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define E64 "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+
+/* valid.json with one referrers entry; the parse's code and, on failure, its message. */
+static int
+parse_referrer(const char *entry, struct bundle_meta **m, struct barge_err *e)
+{
+	char *extra = fu_printf(",\"referrers\":[%s]", entry), *buf;
+	size_t len;
+	int rc;
+
+	buf = valid_plus(extra, &len);
+	*m = NULL;
+	err_clear(e);
+	rc = bundle_meta_parse("barge.json", buf, len, m, e);
+	free(buf);
+	free(extra);
+	return rc;
+}
+
+/*
+ * A referrer entry names its repository, subject, digest, media type,
+ * artifact type and tags; a bad one is refused naming the field.
+ */
+static void
+test_referrers(void **state)
+{
+	struct bundle_meta *m;
+	struct barge_err e;
+
+	assert_int_equal(parse_referrer("{\"repository\":\"edge/docker.io/library/nginx\","
+	                                "\"subject\":\"sha256:" A64 "\",\"digest\":\"sha256:" B64
+	                                "\",\"mediaType\":\"application/vnd.oci.image.manifest."
+	                                "v1+json\",\"artifactType\":\"application/spdx+json\","
+	                                "\"tags\":[\"sha256-" A64 ".sig\"]}",
+	                                &m, &e),
+	                 BARGE_OK);
+	assert_int_equal(m->nreferrers, 1);
+	assert_string_equal(m->referrers[0].subject, "sha256:" A64);
+	assert_string_equal(m->referrers[0].digest, "sha256:" B64);
+	assert_string_equal(m->referrers[0].artifact_type, "application/spdx+json");
+	assert_int_equal(m->referrers[0].ntags, 1);
+	assert_string_equal(m->referrers[0].tags[0], "sha256-" A64 ".sig");
+	bundle_meta_free(m);
+
+	assert_int_equal(parse_referrer("{\"repository\":\"edge/x\",\"subject\":\"sha256:" A64
+	                                "\",\"digest\":\"sha256:" E64
+	                                "\",\"mediaType\":\"application/vnd.oci.image.manifest."
+	                                "v1+json\",\"tags\":[]}",
+	                                &m, &e),
+	                 BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "referrers[0].digest: sha256:" E64 " is in neither blobs"));
+	assert_int_equal(parse_referrer("{\"repository\":\"other/x\",\"subject\":\"sha256:" A64
+	                                "\",\"digest\":\"sha256:" B64
+	                                "\",\"mediaType\":\"application/vnd.oci.image.manifest."
+	                                "v1+json\",\"tags\":[]}",
+	                                &m, &e),
+	                 BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "referrers[0].repository"));
+	assert_int_equal(parse_referrer("{\"repository\":\"edge/x\",\"subject\":\"sha256:" A64
+	                                "\",\"digest\":\"sha256:" B64
+	                                "\",\"mediaType\":\"application/vnd.oci.image.index."
+	                                "v1+json\",\"tags\":[]}",
+	                                &m, &e),
+	                 BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "referrers[0].mediaType"));
+	assert_int_equal(parse_referrer("{\"repository\":\"edge/x\",\"subject\":\"nope\","
+	                                "\"digest\":\"sha256:" B64
+	                                "\",\"mediaType\":\"application/vnd.oci.image.manifest."
+	                                "v1+json\",\"tags\":[]}",
+	                                &m, &e),
+	                 BARGE_EFORMAT);
+	assert_non_null(strstr(e.msg, "referrers[0].subject"));
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_valid),
 	cmocka_unit_test(test_invalid_fixtures),
@@ -249,6 +325,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_too_many_tags),
 	cmocka_unit_test(test_too_large),
 	cmocka_unit_test(test_free_null),
+	cmocka_unit_test(test_referrers),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -233,6 +233,32 @@ test_local_from_roundtrip(void **state)
 }
 
 /*
+ * An image's referrers (the cosign signature under its tag, an SBOM of
+ * one of its manifests) survive a parse and a dump byte for byte; an
+ * image without any has no "referrers" key.
+ */
+static void
+test_referrers_roundtrip(void **state)
+{
+	struct lock *l = roundtrip("referrers.json");
+	const struct lock_referrer *r;
+
+	assert_int_equal(l->images[0].nreferrers, 2);
+	r = &l->images[0].referrers[0];
+	assert_string_equal(r->subject, l->images[0].digest);
+	assert_string_equal(
+	        r->tag,
+	        "sha256-1111111111111111111111111111111111111111111111111111111111111111.sig");
+	assert_string_equal(r->artifact_type, "application/vnd.dev.cosign.simplesigning.v1+json");
+	assert_int_equal(r->size, 700);
+	r = &l->images[0].referrers[1];
+	assert_string_equal(r->subject, l->images[0].manifests[0].digest);
+	assert_null(r->tag);
+	assert_int_equal(l->images[1].nreferrers, 0);
+	lock_free(l);
+}
+
+/*
  * The lock takes each image's source from the profile, and a lock whose
  * image comes from elsewhere than the profile says does not match it.
  */
@@ -271,6 +297,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_from_profile),
 	cmocka_unit_test(test_matches_profile_names_differences),
 	cmocka_unit_test(test_local_from_roundtrip),
+	cmocka_unit_test(test_referrers_roundtrip),
 	cmocka_unit_test(test_local_from_profile),
 };
 

@@ -146,6 +146,36 @@ test_load_buf(void **state)
 	profile_free(p);
 }
 
+/* spec.referrers and spec.referrer_types: on and unfiltered unless a profile says otherwise. */
+static void
+test_referrer_keys(void **state)
+{
+	static const char on[] = "apiVersion: barge.dev/v1\n"
+	                         "kind: ClusterProfile\n"
+	                         "metadata: {name: a, version: b}\n"
+	                         "spec: {packs: [{name: p, images: [busybox:1]}]}\n";
+	static const char off[] = "apiVersion: barge.dev/v1\n"
+	                          "kind: ClusterProfile\n"
+	                          "metadata: {name: a, version: b}\n"
+	                          "spec:\n"
+	                          "  referrers: false\n"
+	                          "  referrer_types: [application/spdx+json, text/spdx]\n"
+	                          "  packs: [{name: p, images: [busybox:1]}]\n";
+	struct barge_err err;
+	struct profile *p = NULL;
+
+	assert_int_equal(profile_load_buf("on.yaml", on, sizeof(on) - 1, &p, &err), BARGE_OK);
+	assert_int_equal(p->no_referrers, 0);
+	assert_int_equal(p->nreferrer_types, 0);
+	profile_free(p);
+	if (profile_load_buf("off.yaml", off, sizeof(off) - 1, &p, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(p->no_referrers, 1);
+	assert_int_equal(p->nreferrer_types, 2);
+	assert_string_equal(p->referrer_types[1], "text/spdx");
+	profile_free(p);
+}
+
 static void
 test_not_yaml(void **state)
 {
@@ -432,7 +462,13 @@ test_inline_errors(void **state)
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\nspec: {colour: blue}\n",
 		  "t.yaml:4:8: unknown key \"colour\"; valid keys in spec: platforms, project, "
-		  "include, packs, exclude" },
+		  "include, packs, exclude, referrers, referrer_types" },
+		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
+		  "version: 1.0.0}\nspec: {referrers: no-thanks}\n",
+		  "t.yaml:4:19: spec.referrers: expected true or false" },
+		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
+		  "version: 1.0.0}\nspec: {referrer_types: [sbom]}\n",
+		  "t.yaml:4:25: spec.referrer_types[0]: expected an artifact media type" },
 		{ "apiVersion: barge.dev/v1\nkind: ClusterProfile\nmetadata: {name: d, "
 		  "version: 1.0.0}\n",
 		  "t.yaml:1:1: missing spec" },
@@ -544,6 +580,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_multi_pack),
 	cmocka_unit_test(test_duplicates_merged),
 	cmocka_unit_test(test_load_buf),
+	cmocka_unit_test(test_referrer_keys),
 	cmocka_unit_test(test_not_yaml),
 	cmocka_unit_test(test_missing_file),
 	cmocka_unit_test(test_missing_name),

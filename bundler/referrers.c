@@ -1,0 +1,205 @@
+/*
+ * referrers: finding an image's referrers through the referrers API, its
+ * fallback tag and cosign's tags (referrers.h).  Owns nothing past a call:
+ * what it finds goes into the caller's lock image.
+ */
+#include "referrers.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mediatype.h"
+
+#define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+
+static const char *const cosign_suffixes[] = { REFERRERS_COSIGN_SIG, ".att", ".sbom" };
+
+const char *
+referrers_artifact_type(const struct manifest *m)
+{
+	const char *cfg = m->config.media_type;
+
+	if (m->artifact_type != NULL)
+		return m->artifact_type;
+	if (cfg != NULL && strcmp(cfg, MT_OCI_CONFIG) != 0 && strcmp(cfg, MT_DOCKER_CONFIG) != 0 &&
+	    strcmp(cfg, MT_OCI_EMPTY) != 0)
+		return cfg;
+	if (m->ndescs > 0 && m->descs[0].media_type != NULL)
+		return m->descs[0].media_type;
+	return cfg;
+}
+
+/* Whether l keeps referrers of artifact type t. */
+static int
+type_wanted(const struct lock *l, const char *t)
+{
+	size_t i;
+
+	if (l->nreferrer_types == 0)
+		return 1;
+	for (i = 0; t != NULL && i < l->nreferrer_types; i++)
+		if (strcmp(l->referrer_types[i], t) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Records referrer cm (already fetched and checked) of subject, found under
+ * tag or through the API (tag NULL).  One already recorded for the subject
+ * only gains the tag.
+ */
+static int
+add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
+             const struct client_manifest *cm, const char *tag, struct barge_err *err)
+{
+	struct lock_referrer *r, *grown;
+	struct manifest *m = NULL;
+	const char *atype;
+	size_t i;
+	int rc;
+
+	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
+		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
+	/* An index as a referrer is rare and has no subject to load it by: not carried. */
+	atype = referrers_artifact_type(m);
+	if (m->kind != MANIFEST_IMAGE || !type_wanted(l, atype))
+		goto out;
+	for (i = 0; i < im->nreferrers; i++) {
+		r = &im->referrers[i];
+		if (strcmp(r->digest, cm->digest) == 0 && strcmp(r->subject, subject) == 0) {
+			if (tag != NULL && r->tag == NULL && (r->tag = strdup(tag)) == NULL)
+				rc = err_set(err, BARGE_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (im->nreferrers >= LOCK_REFS_MAX) {
+		rc = err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", im->source,
+		             LOCK_REFS_MAX);
+		goto out;
+	}
+	if ((grown = realloc(im->referrers, (im->nreferrers + 1) * sizeof(*grown))) == NULL) {
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	im->referrers = grown;
+	r = &im->referrers[im->nreferrers];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->subject, sizeof(r->subject), "%s", subject);
+	snprintf(r->digest, sizeof(r->digest), "%s", cm->digest);
+	r->size = (int64_t)cm->len;
+	if ((r->media_type = strdup(m->media_type)) == NULL ||
+	    (atype != NULL && (r->artifact_type = strdup(atype)) == NULL) ||
+	    (tag != NULL && (r->tag = strdup(tag)) == NULL)) {
+		free(r->media_type);
+		free(r->artifact_type);
+		rc = err_set(err, BARGE_ENOMEM, "out of memory");
+		goto out;
+	}
+	im->nreferrers++;
+out:
+	manifest_free(m);
+	return rc;
+}
+
+/* The referrers an index (the API's answer or the fallback tag's) lists. */
+static int
+add_listed(const struct lock *l, struct lock_image *im, struct client *c, const char *subject,
+           const char *buf, size_t len, struct barge_err *err)
+{
+	struct client_manifest cm = { 0 };
+	json_t *doc, *list, *d, *dg, *mt;
+	size_t i;
+	int rc = BARGE_OK;
+
+	if ((doc = json_loadb(buf, len, 0, NULL)) == NULL ||
+	    !json_is_array(list = json_object_get(doc, "manifests"))) {
+		json_decref(doc);
+		return err_set(err, BARGE_EFORMAT, "the referrers of %s are not an image index",
+		               subject);
+	}
+	if (json_array_size(list) > LOCK_REFS_MAX) {
+		json_decref(doc);
+		return err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", subject,
+		               LOCK_REFS_MAX);
+	}
+	json_array_foreach(list, i, d)
+	{
+		dg = json_object_get(d, "digest");
+		mt = json_object_get(d, "mediaType");
+		if (!json_is_string(dg) || !json_is_string(mt)) {
+			rc = err_set(err, BARGE_EFORMAT,
+			             "referrers of %s: manifests[%zu]: no digest "
+			             "or mediaType",
+			             subject, i);
+			break;
+		}
+		if (!mt_is_manifest(json_string_value(mt)))
+			continue;
+		/* By digest: the bytes must hash to what the list says. */
+		if ((rc = client_get_manifest(c, im->ref, json_string_value(dg), &cm, err)) !=
+		            BARGE_OK ||
+		    (rc = add_referrer(l, im, subject, &cm, NULL, err)) != BARGE_OK)
+			break;
+		client_manifest_clear(&cm);
+	}
+	client_manifest_clear(&cm);
+	json_decref(doc);
+	return rc;
+}
+
+/* The referrers of subject: the API's list, else the fallback tag's, then cosign's tags. */
+static int
+find_for(const struct lock *l, struct lock_image *im, struct client *c, const char *subject,
+         struct barge_err *err)
+{
+	struct client_manifest cm = { 0 };
+	char tag[DIGEST_STR_MAX + 16], *buf = NULL;
+	const char *hex = strchr(subject, ':') + 1;
+	size_t len, i;
+	int rc;
+
+	rc = client_get_referrers(c, im->ref, subject, &buf, &len, err);
+	if (rc == BARGE_OK) {
+		rc = add_listed(l, im, c, subject, buf, len, err);
+	} else if (rc == BARGE_ENOTFOUND) {
+		snprintf(tag, sizeof(tag), "sha256-%s", hex);
+		rc = client_get_manifest(c, im->ref, tag, &cm, err);
+		if (rc == BARGE_OK)
+			rc = add_listed(l, im, c, subject, cm.buf, cm.len, err);
+		else if (rc == BARGE_ENOTFOUND)
+			rc = BARGE_OK;
+		client_manifest_clear(&cm);
+	}
+	free(buf);
+	for (i = 0; rc == BARGE_OK && i < sizeof(cosign_suffixes) / sizeof(cosign_suffixes[0]);
+	     i++) {
+		snprintf(tag, sizeof(tag), "sha256-%s%s", hex, cosign_suffixes[i]);
+		rc = client_get_manifest(c, im->ref, tag, &cm, err);
+		if (rc == BARGE_OK)
+			rc = add_referrer(l, im, subject, &cm, tag, err);
+		else if (rc == BARGE_ENOTFOUND)
+			rc = BARGE_OK;
+		client_manifest_clear(&cm);
+	}
+	return rc;
+}
+
+int
+referrers_find(const struct lock *l, struct lock_image *im, struct client *c, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	lock_referrers_clear(im);
+	/* The tag schemes spell sha256 digests only. */
+	if (strncmp(im->digest, "sha256:", 7) == 0 &&
+	    (rc = find_for(l, im, c, im->digest, err)) != BARGE_OK)
+		return err_prefix(err, "%s: referrers", im->source);
+	for (i = 0; i < im->nmanifests; i++)
+		if (strncmp(im->manifests[i].digest, "sha256:", 7) == 0 &&
+		    (rc = find_for(l, im, c, im->manifests[i].digest, err)) != BARGE_OK)
+			return err_prefix(err, "%s: referrers", im->source);
+	return BARGE_OK;
+}
