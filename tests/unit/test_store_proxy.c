@@ -710,6 +710,126 @@ test_evict_killed_leaves_clean_store(void **state)
 	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
 }
 
+/* --- pulls, GC and fsck ----------------------------------------------------------- */
+
+/*
+ * A touch while another handle holds the write lock returns at once (the
+ * alarm stops a touch that waits), keeps its pull in memory, and that pull
+ * still orders the next eviction.
+ */
+static void
+test_touch_never_waits_for_the_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b;
+	struct store_evict_stats st;
+	struct barge_err err;
+	struct store *other = NULL;
+	int64_t pulled;
+	char sql[256];
+
+	proxied(f->s, "edge/x", "a", "a", &a);
+	proxied(f->s, "edge/x", "b", "b", &b);
+	snprintf(sql, sizeof(sql), "SELECT pulled_at FROM proxy_manifests WHERE digest = '%s'",
+	         a.manifest);
+	pulled = db_int(f->dir, sql);
+	assert_int_equal(store_open(f->dir, &other, &err), BARGE_OK);
+	assert_int_equal(store_begin(other, &err), BARGE_OK);
+	alarm(3);
+	store_proxy_touch(f->s, "edge/x", a.manifest);
+	alarm(0);
+	store_rollback(other);
+	/* Not written yet: the lock was taken. */
+	assert_int_equal(db_int(f->dir, sql), pulled);
+	store_close(other);
+
+	/* a was pulled last: b, marked after a, is now the least recently pulled. */
+	assert_int_equal(store_proxy_evict(f->s, store_bytes(f->s) - 1, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 1);
+	assert_false(holds(f->s, "edge/x", b.manifest));
+	assert_true(holds(f->s, "edge/x", a.manifest));
+	assert_true(db_int(f->dir, sql) > pulled);
+}
+
+/* GC keeps a proxied manifest, tagged or not, until eviction drops it. */
+static void
+test_gc_keeps_proxied(void **state)
+{
+	struct store_gc_opts o = { .lock_wait_ms = 1000 };
+	struct fixture *f = *state;
+	struct store_evict_stats ev;
+	struct store_gc_stats st;
+	struct fx_image a, b;
+	struct barge_err err;
+
+	proxied(f->s, "edge/x", "a", NULL, &a);
+	proxied(f->s, "edge/x", "b", "b", &b);
+	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+	assert_true(holds(f->s, "edge/x", a.manifest));
+	assert_image_files(f, &a, 1);
+	assert_int_equal(store_proxy_evict(f->s, 0, &ev, &err), BARGE_OK);
+	assert_int_equal(ev.manifests, 2);
+	assert_int_equal(store_gc(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(fsck_problems(f->s), 0);
+}
+
+struct problems {
+	char text[512];
+	int n;
+};
+
+static void
+note_problem(const char *subject, const char *problem, void *arg)
+{
+	struct problems *p = arg;
+
+	snprintf(p->text, sizeof(p->text), "%s: %s", subject, problem);
+	p->n++;
+}
+
+/* A proxy mark naming no manifest (written with foreign keys off) is reported and repaired. */
+static void
+test_fsck_reports_dangling_proxy_row(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_opts o = { .lock_wait_ms = 1000, .on_problem = note_problem };
+	struct store_fsck_stats st;
+	struct problems p = { { 0 }, 0 };
+	struct fx_image a;
+	struct barge_err err;
+	char path[FX_DIR_MAX + 16];
+	sqlite3 *db = NULL;
+
+	proxied(f->s, "edge/x", "a", "a", &a);
+	snprintf(path, sizeof(path), "%s/barge.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "PRAGMA foreign_keys = OFF;"
+	                              " INSERT INTO proxy_manifests SELECT repo_id, 'sha256:"
+	                              "0000000000000000000000000000000000000000000000000000000000"
+	                              "000000', 'quay.io', 1, 1 FROM proxy_manifests",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	o.arg = &p;
+	assert_int_equal(store_fsck(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.text, "edge/x@sha256:"
+	                            "0000000000000000000000000000000000000000000000000000000000"
+	                            "000000: is marked proxied from quay.io, but its repository "
+	                            "does not hold it");
+	o.repair = 1;
+	assert_int_equal(store_fsck(f->s, &o, &st, &err), BARGE_OK);
+	assert_int_equal(st.unrepaired, 0);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
+	assert_int_equal(fsck_problems(f->s), 0);
+	assert_true(holds(f->s, "edge/x", a.manifest));
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_schema2_store_upgrades),
 	cmocka_unit_test_setup_teardown(test_load_after_proxy_is_bundle, fx_setup, fx_teardown),
@@ -721,6 +841,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_evict_20000_manifests, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_evict_beside_readers, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_evict_killed_leaves_clean_store, fx_setup,
+	                                fx_teardown),
+	cmocka_unit_test_setup_teardown(test_touch_never_waits_for_the_lock, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_gc_keeps_proxied, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_reports_dangling_proxy_row, fx_setup,
 	                                fx_teardown),
 };
 
