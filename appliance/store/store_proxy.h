@@ -20,12 +20,7 @@
 #include "err.h"
 #include "store.h"
 
-enum store_origin {
-	STORE_ORIGIN_NONE = 0, /* no such tag */
-	STORE_ORIGIN_BUNDLE,   /* set by a bundle load: never revalidated */
-	STORE_ORIGIN_PUSH,     /* set by a push */
-	STORE_ORIGIN_PROXY     /* set by the pull-through cache */
-};
+/* enum store_origin is in store.h, where struct store_image carries it. */
 
 /* "bundle", "push", "proxy" ("none" for STORE_ORIGIN_NONE); never NULL. */
 const char *store_origin_name(enum store_origin o);

@@ -830,6 +830,56 @@ test_fsck_reports_dangling_proxy_row(void **state)
 	assert_true(holds(f->s, "edge/x", a.manifest));
 }
 
+/* --- barged ls --------------------------------------------------------------------- */
+
+struct listed {
+	char line[8][512];
+	int n;
+};
+
+/* One line per image: "repo origin/detail tag=origin/detail/fetched? ...". */
+static int
+list_origins(const struct store_image *im, void *arg)
+{
+	struct listed *l = arg;
+	size_t i, used;
+	char *line;
+
+	assert_true(l->n < 8);
+	line = l->line[l->n++];
+	used = (size_t)snprintf(line, 512, "%s %s/%s", im->repo, store_origin_name(im->origin),
+	                        im->origin_detail);
+	for (i = 0; i < im->ntags; i++)
+		used += (size_t)snprintf(line + used, 512 - used, " %s=%s/%s%s", im->tags[i],
+		                         store_origin_name(im->tag_origin[i]),
+		                         im->tag_origin_detail[i],
+		                         im->tag_fetched_at[i] > 0 ? "/fetched" : "");
+	return 0;
+}
+
+/* Every image and tag says where it came from: bundle NAME VERSION, push, or proxy REGISTRY. */
+static void
+test_ls_shows_origins(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image a, b, c, d;
+	struct listed l = { .n = 0 };
+	struct barge_err err;
+
+	proxied(f->s, "edge/a", "a", "1", &a);
+	proxied(f->s, "edge/b", "b", "1", &b);
+	load(f->s, "edge/b", "1", &b);
+	proxied(f->s, "edge/c", "c", "1", &c);
+	push(f, "edge/c", "2", &c);
+	proxied(f->s, "edge/d", "d", NULL, &d);
+	assert_int_equal(store_list_images(f->s, list_origins, &l, &err), BARGE_OK);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.line[0], "edge/a proxy/docker.io 1=proxy/docker.io/fetched");
+	assert_string_equal(l.line[1], "edge/b bundle/demo 1.0 1=bundle/demo 1.0");
+	assert_string_equal(l.line[2], "edge/c push/ 1=proxy/docker.io/fetched 2=push/");
+	assert_string_equal(l.line[3], "edge/d proxy/docker.io");
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_schema2_store_upgrades),
 	cmocka_unit_test_setup_teardown(test_load_after_proxy_is_bundle, fx_setup, fx_teardown),
@@ -846,6 +896,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_gc_keeps_proxied, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_reports_dangling_proxy_row, fx_setup,
 	                                fx_teardown),
+	cmocka_unit_test_setup_teardown(test_ls_shows_origins, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
