@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mediatype.h"
 #include "store_int.h"
 
 /*
@@ -358,9 +359,7 @@ ev_candidates(struct store *s, struct evict *e, struct barge_err *err)
 		v = &e->victims[e->nvictims++];
 		v->repo_id = sqlite3_column_int64(e->cands, 0);
 		snprintf(v->digest, sizeof(v->digest), "%s", d);
-		v->index = strcmp(mt, "application/vnd.oci.image.index.v1+json") == 0 ||
-		           strcmp(mt,
-		                  "application/vnd.docker.distribution.manifest.list.v2+json") == 0;
+		v->index = mt_is_index(mt);
 	}
 	stmt_done(e->cands);
 	if (rc == BARGE_OK && step != SQLITE_DONE && step != SQLITE_ROW)
@@ -372,15 +371,6 @@ ev_candidates(struct store *s, struct evict *e, struct barge_err *err)
  * One write transaction: victims in order until the bytes are under the
  * limit or the batch is full.  *n: victims taken (0: nothing evictable).
  */
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 ev_batch_rows(struct store *s, struct evict *e, size_t *n, struct barge_err *err)
 {
@@ -392,7 +382,7 @@ ev_batch_rows(struct store *s, struct evict *e, size_t *n, struct barge_err *err
 	e->ngarbage = 0;
 	if ((rc = store_begin(s, err)) != BARGE_OK)
 		return rc;
-	e->held_ms = mono_ms();
+	e->held_ms = clock_ms(CLOCK_MONOTONIC);
 	if ((rc = ev_candidates(s, e, err)) != BARGE_OK)
 		goto fail;
 	for (i = 0; i < e->nvictims && e->total - e->deferred > e->max; i++) {
@@ -400,11 +390,12 @@ ev_batch_rows(struct store *s, struct evict *e, size_t *n, struct barge_err *err
 		    (rc = ev_release(s, e, err)) != BARGE_OK)
 			goto fail;
 		(*n)++;
-		if (e->ngarbage >= EVICT_BLOBS || mono_ms() - e->held_ms >= EVICT_HOLD_MS)
+		if (e->ngarbage >= EVICT_BLOBS ||
+		    clock_ms(CLOCK_MONOTONIC) - e->held_ms >= EVICT_HOLD_MS)
 			break;
 	}
 	rc = store_commit(s, err);
-	e->held_ms = mono_ms() - e->held_ms;
+	e->held_ms = clock_ms(CLOCK_MONOTONIC) - e->held_ms;
 	return rc;
 fail:
 	store_rollback(s);
@@ -429,8 +420,11 @@ ev_unlink(struct store *s, struct evict *e, struct barge_err *err)
 		return BARGE_OK;
 	/* Readers that saw the rows must be done before their files go (docs/store.md). */
 	if (!db_wait_readers(s)) {
-		for (i = 0; i < e->ngarbage; i++)
+		/* Left for GC as orphans: still on disk, but nothing to evict for. */
+		for (i = 0; i < e->ngarbage; i++) {
+			e->total += e->garbage[i].size;
 			e->deferred += e->garbage[i].size;
+		}
 		return BARGE_OK;
 	}
 	for (i = 0; i < e->ngarbage && rc == BARGE_OK; i += EVICT_BLOBS) {

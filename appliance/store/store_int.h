@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "digest.h"
 #include "err.h"
@@ -165,6 +166,8 @@ void proxy_touch_flush(struct store *s, int wait);
  * schema 3, whose origin is NULL).
  */
 enum store_origin origin_of(sqlite3_stmt *st, int col, int pinned);
+/* Milliseconds of clock (CLOCK_REALTIME, CLOCK_MONOTONIC). */
+int64_t clock_ms(clockid_t clock);
 
 /* --- digest sets (store_dset.c) ------------------------------------------ */
 

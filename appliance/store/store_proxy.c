@@ -69,12 +69,12 @@ origin_of(sqlite3_stmt *st, int col, int pinned)
 	return STORE_ORIGIN_PUSH;
 }
 
-static int64_t
-wall_ms(void)
+int64_t
+clock_ms(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -85,7 +85,7 @@ wall_ms(void)
 static int64_t
 clock_locked(void)
 {
-	int64_t now = wall_ms();
+	int64_t now = clock_ms(CLOCK_REALTIME);
 
 	clock_last_ms = now > clock_last_ms ? now : clock_last_ms + 1;
 	return clock_last_ms;
@@ -291,7 +291,7 @@ proxy_touch_flush(struct store *s, int wait)
 	if (s == NULL || s->db == NULL || !sqlite3_get_autocommit(s->db))
 		return;
 	pthread_mutex_lock(&touch_mu);
-	now = wall_ms();
+	now = clock_ms(CLOCK_REALTIME);
 	if (ntouches == 0 ||
 	    (!wait && ntouches < TOUCH_MAX && now - touch_flushed_ms < TOUCH_EVERY_MS) ||
 	    (mine = malloc(ntouches * sizeof(*mine))) == NULL) {

@@ -22,24 +22,6 @@
 
 #define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 
-static int64_t
-db_int(const char *dir, const char *sql)
-{
-	char path[FX_DIR_MAX + 16];
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	int64_t v;
-
-	snprintf(path, sizeof(path), "%s/barge.db", dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 static enum store_origin
 origin(struct store *s, const char *repo, const char *tag, int64_t *fetched)
 {
@@ -122,20 +104,20 @@ test_schema2_store_upgrades(void **state)
 	fx_tmpdir(dir, "store-v2");
 	snprintf(cmd, sizeof(cmd), "cp -R %s/store-v2/store/. %s/", BARGE_TEST_DATA, dir);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(db_int(dir, "PRAGMA user_version"), 2);
+	assert_int_equal(fx_db_int(dir, "PRAGMA user_version"), 2);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
-		before[i] = db_int(dir, sql);
+		before[i] = fx_db_int(dir, sql);
 		assert_true(before[i] > 0);
 	}
 
 	assert_int_equal(store_open(dir, &s, &err), BARGE_OK);
-	assert_int_equal(db_int(dir, "PRAGMA user_version"), 3);
+	assert_int_equal(fx_db_int(dir, "PRAGMA user_version"), 3);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
-		assert_int_equal(db_int(dir, sql), before[i]);
+		assert_int_equal(fx_db_int(dir, sql), before[i]);
 	}
-	assert_int_equal(db_int(dir, "SELECT count(*) FROM proxy_manifests"), 0);
+	assert_int_equal(fx_db_int(dir, "SELECT count(*) FROM proxy_manifests"), 0);
 	assert_int_equal(origin(s, "edge/a", "1.0", NULL), STORE_ORIGIN_BUNDLE);
 	assert_int_equal(origin(s, "edge/b", "latest", NULL), STORE_ORIGIN_PUSH);
 	assert_int_equal(origin(s, "edge/c", "multi", NULL), STORE_ORIGIN_PUSH);
@@ -146,8 +128,8 @@ test_schema2_store_upgrades(void **state)
 
 	/* Opened again, it stays as it is. */
 	assert_int_equal(store_open(dir, &s, &err), BARGE_OK);
-	assert_int_equal(db_int(dir, "PRAGMA user_version"), 3);
-	assert_int_equal(db_int(dir, "SELECT count(*) FROM tags"), before[2]);
+	assert_int_equal(fx_db_int(dir, "PRAGMA user_version"), 3);
+	assert_int_equal(fx_db_int(dir, "SELECT count(*) FROM tags"), before[2]);
 	store_close(s);
 	fx_rmtree(dir);
 }
@@ -266,7 +248,7 @@ test_mark_checks(void **state)
 	assert_int_equal(store_proxy_mark(f->s, "edge/x", "sha256:nope", "docker.io", &err),
 	                 BARGE_EINVAL);
 	fx_commit(f->s);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
 }
 
 /* --- eviction ------------------------------------------------------------------ */
@@ -508,7 +490,7 @@ rows_of(const struct fixture *f, const char *digest)
 	char sql[256];
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM manifests WHERE digest = '%s'", digest);
-	return db_int(f->dir, sql);
+	return fx_db_int(f->dir, sql);
 }
 
 static void
@@ -522,7 +504,7 @@ test_evict_20000_manifests(void **state)
 	int i;
 
 	many_rows(f->s, im);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"),
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM proxy_manifests"),
 	                 MANY_REPOS * MANY_IMAGES);
 	total = store_bytes(f->s);
 	for (i = 1; i <= 10; i++)
@@ -546,7 +528,7 @@ test_evict_20000_manifests(void **state)
 
 	/* Down to nothing: only the pinned row, and its files, stay. */
 	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
 	assert_true(holds(f->s, "edge/many/r0000", im[MANY_IMAGES - 1].manifest));
 	assert_int_equal(st.store_bytes, im[MANY_IMAGES - 1].bytes);
 	assert_int_equal(store_bytes(f->s), im[MANY_IMAGES - 1].bytes);
@@ -696,7 +678,7 @@ test_evict_killed_leaves_clean_store(void **state)
 		store_close(f->s);
 		f->s = NULL;
 		/* Mid-way: some rows gone, or every row gone and files not yet (3 per image). */
-		left = db_int(f->dir, "SELECT count(*) FROM proxy_manifests");
+		left = fx_db_int(f->dir, "SELECT count(*) FROM proxy_manifests");
 		blobs = fx_count_files(blobs_dir);
 		partial += (left > 0 && left < 64) || (left == 0 && blobs > 3);
 		if (WIFEXITED(status)) {
@@ -710,8 +692,8 @@ test_evict_killed_leaves_clean_store(void **state)
 	free(blobs_dir);
 	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
 	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 0);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 0);
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
 	assert_int_equal(fsck_problems(f->s), 0);
 }
 
@@ -737,7 +719,7 @@ test_touch_never_waits_for_the_lock(void **state)
 	proxied(f->s, "edge/x", "b", "b", &b);
 	snprintf(sql, sizeof(sql), "SELECT pulled_at FROM proxy_manifests WHERE digest = '%s'",
 	         a.manifest);
-	pulled = db_int(f->dir, sql);
+	pulled = fx_db_int(f->dir, sql);
 	assert_int_equal(store_open(f->dir, &other, &err), BARGE_OK);
 	assert_int_equal(store_begin(other, &err), BARGE_OK);
 	alarm(3);
@@ -745,7 +727,7 @@ test_touch_never_waits_for_the_lock(void **state)
 	alarm(0);
 	store_rollback(other);
 	/* Not written yet: the lock was taken. */
-	assert_int_equal(db_int(f->dir, sql), pulled);
+	assert_int_equal(fx_db_int(f->dir, sql), pulled);
 	store_close(other);
 
 	/* a was pulled last: b, marked after a, is now the least recently pulled. */
@@ -753,7 +735,7 @@ test_touch_never_waits_for_the_lock(void **state)
 	assert_int_equal(st.manifests, 1);
 	assert_false(holds(f->s, "edge/x", b.manifest));
 	assert_true(holds(f->s, "edge/x", a.manifest));
-	assert_true(db_int(f->dir, sql) > pulled);
+	assert_true(fx_db_int(f->dir, sql) > pulled);
 }
 
 /* GC keeps a proxied manifest, tagged or not, until eviction drops it. */
@@ -830,7 +812,7 @@ test_fsck_reports_dangling_proxy_row(void **state)
 	o.repair = 1;
 	assert_int_equal(store_fsck(f->s, &o, &st, &err), BARGE_OK);
 	assert_int_equal(st.unrepaired, 0);
-	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
+	assert_int_equal(fx_db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
 	assert_int_equal(fsck_problems(f->s), 0);
 	assert_true(holds(f->s, "edge/x", a.manifest));
 }
