@@ -16,6 +16,7 @@
 #include "fmtsize.h"
 #include "log.h"
 #include "store.h"
+#include "store_proxy.h"
 
 /* Orphan blob files younger than this stay: a push links blobs before its manifest. */
 #define DEFAULT_GRACE_S 600
@@ -64,7 +65,8 @@ ls_usage(FILE *f)
 	           "\n"
 	           "Lists the images of the store (default) or the bundles loaded into it.\n"
 	           "images: repository, tags, digest, media type, size (the bytes of every\n"
-	           "blob it reaches, as stored) and the bundles pinning it.\n"
+	           "blob it reaches, as stored), origin (bundle NAME VERSION, push, or\n"
+	           "proxy REGISTRY, for each tag) and the bundles pinning it.\n"
 	           "bundles: id, name, version, when loaded, images pinned, bytes.\n"
 	           "\n"
 	           "  --data-dir DIR          the store (default " CONFIG_DEFAULT_DATA_DIR ")\n"
@@ -140,12 +142,64 @@ ls_bundle(const struct store_bundle *b, void *arg)
 	return 0;
 }
 
+/* Each tag's origin for the UI and scripts: [{"tag", "origin", "originDetail", "fetchedAt"?}]. */
+static json_t *
+tag_origins_json(const struct store_image *im)
+{
+	json_t *a = json_array(), *o;
+	char when[32];
+	size_t i;
+
+	for (i = 0; a != NULL && i < im->ntags; i++) {
+		o = json_pack("{s:s,s:s,s:s}", "tag", im->tags[i], "origin",
+		              store_origin_name(im->tag_origin[i]), "originDetail",
+		              im->tag_origin_detail[i]);
+		if (o != NULL && im->tag_fetched_at[i] > 0) {
+			iso_time(im->tag_fetched_at[i], when, sizeof(when));
+			if (json_object_set_new(o, "fetchedAt", json_string(when)) != 0) {
+				json_decref(o);
+				o = NULL;
+			}
+		}
+		if (json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/* The ORIGIN column: each distinct origin of the image's tags ("bundle demo 1.0", "proxy
+ * docker.io"). */
+static void
+origin_text(const struct store_image *im, char *buf, size_t cap)
+{
+	size_t i, j, used = 0;
+	char one[320];
+
+	buf[0] = '\0';
+	for (i = 0; i < (im->ntags ? im->ntags : 1) && used < cap; i++) {
+		if (im->ntags == 0)
+			snprintf(one, sizeof(one), "%s%s%s", store_origin_name(im->origin),
+			         im->origin_detail[0] ? " " : "", im->origin_detail);
+		else
+			snprintf(one, sizeof(one), "%s%s%s", store_origin_name(im->tag_origin[i]),
+			         im->tag_origin_detail[i][0] ? " " : "", im->tag_origin_detail[i]);
+		for (j = 0; j < i; j++)
+			if (im->tag_origin[j] == im->tag_origin[i] &&
+			    strcmp(im->tag_origin_detail[j], im->tag_origin_detail[i]) == 0)
+				break;
+		if (j == i)
+			used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? "," : "", one);
+	}
+}
+
 static int
 ls_image(const struct store_image *im, void *arg)
 {
 	struct ls *l = arg;
 	json_t *o, *tags, *bundles;
-	char size[32], list[512];
+	char size[32], list[512], origin[512];
 	size_t i, used = 0;
 
 	if (l->json) {
@@ -157,10 +211,12 @@ ls_image(const struct store_image *im, void *arg)
 		for (i = 0; bundles != NULL && i < im->nbundles; i++)
 			if (json_array_append_new(bundles, bundle_json(&im->bundles[i], 0)) != 0)
 				l->failed = 1;
-		o = json_pack("{s:s,s:o*,s:s,s:s,s:I,s:I,s:o*}", "repository", im->repo, "tags",
-		              tags, "digest", im->digest, "mediaType", im->media_type, "size",
-		              (json_int_t)im->size, "manifestSize", (json_int_t)im->manifest_size,
-		              "bundles", bundles);
+		o = json_pack("{s:s,s:o*,s:s,s:s,s:I,s:I,s:o*,s:s,s:s,s:o*}", "repository",
+		              im->repo, "tags", tags, "digest", im->digest, "mediaType",
+		              im->media_type, "size", (json_int_t)im->size, "manifestSize",
+		              (json_int_t)im->manifest_size, "bundles", bundles, "origin",
+		              store_origin_name(im->origin), "originDetail", im->origin_detail,
+		              "tagOrigins", tag_origins_json(im));
 		ls_emit(l, o);
 		return l->failed;
 	}
@@ -169,7 +225,10 @@ ls_image(const struct store_image *im, void *arg)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "",
 		                         im->tags[i]);
 	fmtsize(im->size, size, sizeof(size), FMTSIZE_UPTO_TIB);
-	printf("%-48s %-20s %.19s %10s", im->repo, im->ntags ? list : "<none>", im->digest, size);
+	origin_text(im, origin, sizeof(origin));
+	/* Padded only when the BUNDLES column follows: no trailing blanks. */
+	printf("%-48s %-20s %.19s %10s %-*s", im->repo, im->ntags ? list : "<none>", im->digest,
+	       size, im->nbundles ? 24 : 0, origin);
 	for (i = 0; i < im->nbundles; i++)
 		printf("%s%s:%s", i ? "," : " ", im->bundles[i].name, im->bundles[i].version);
 	printf("\n");
@@ -225,8 +284,8 @@ cmd_ls(int argc, char **argv)
 	if (open_existing("ls", data_dir, &s) != EXIT_SUCCESS)
 		return EXIT_FAILURE;
 	if (!l.json && what[0] == 'i')
-		printf("%-48s %-20s %-19s %10s %s\n", "REPOSITORY", "TAGS", "DIGEST", "SIZE",
-		       "BUNDLES");
+		printf("%-48s %-20s %-19s %10s %-24s %s\n", "REPOSITORY", "TAGS", "DIGEST", "SIZE",
+		       "ORIGIN", "BUNDLES");
 	else if (!l.json)
 		printf("%-5s %-24s %-14s %-20s %6s %10s\n", "ID", "NAME", "VERSION", "LOADED",
 		       "IMAGES", "SIZE");

@@ -188,6 +188,14 @@ int store_find_bundles(struct store *s, const char *sel,
                        int (*fn)(const struct store_bundle *b, void *arg), void *arg,
                        struct barge_err *err) BARGE_MUST_CHECK;
 
+/* Who set a tag (store_proxy.h has the pull-through cache's side). */
+enum store_origin {
+	STORE_ORIGIN_NONE = 0, /* no such tag */
+	STORE_ORIGIN_BUNDLE,   /* set by a bundle load: never revalidated */
+	STORE_ORIGIN_PUSH,     /* set by a push */
+	STORE_ORIGIN_PROXY     /* set by the pull-through cache */
+};
+
 struct store_image {
 	const char *repo;
 	const char *digest;
@@ -198,6 +206,22 @@ struct store_image {
 	size_t ntags;
 	const struct store_bundle *bundles; /* the bundles pinning it (bytes, images: 0) */
 	size_t nbundles;
+	/*
+	 * Where it came from: BUNDLE if a bundle pins it, else PUSH if a push
+	 * tagged it or it was not proxied, else PROXY.  origin_detail: "NAME
+	 * VERSION" of the latest bundle pinning it, the registry it was
+	 * proxied from, or "" (push).
+	 */
+	enum store_origin origin;
+	const char *origin_detail;
+	/*
+	 * Per tag, in the order of tags: who set it, its detail as above (for
+	 * a bundle's tag, the latest bundle pinning the image), and when the
+	 * proxy last fetched it (Unix seconds; 0 unless PROXY).
+	 */
+	const enum store_origin *tag_origin;
+	const char *const *tag_origin_detail;
+	const int64_t *tag_fetched_at;
 };
 
 /*

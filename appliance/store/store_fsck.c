@@ -841,15 +841,25 @@ out:
 	                    "   WHERE m.repo_id = t.repo_id AND m.digest = t.digest)",
 	                    err)) != BARGE_OK)
 		return rc;
+	if ((rc = fsck_rows(s, f,
+	                    "SELECT 'bundle ' || bi.bundle_id,"
+	                    " CASE WHEN b.id IS NULL THEN 'pins images but is not recorded'"
+	                    " ELSE 'pins ' || coalesce(r.name, '?') || '@' || bi.digest ||"
+	                    "  ', which its repository does not hold' END"
+	                    " FROM bundle_images bi LEFT JOIN bundles b ON b.id = bi.bundle_id"
+	                    " LEFT JOIN repositories r ON r.id = bi.repo_id"
+	                    " WHERE b.id IS NULL OR NOT EXISTS (SELECT 1 FROM manifests m"
+	                    "   WHERE m.repo_id = bi.repo_id AND m.digest = bi.digest)",
+	                    err)) != BARGE_OK)
+		return rc;
+	/* The foreign key cascades; only a write with foreign keys off leaves one behind. */
 	return fsck_rows(s, f,
-	                 "SELECT 'bundle ' || bi.bundle_id,"
-	                 " CASE WHEN b.id IS NULL THEN 'pins images but is not recorded'"
-	                 " ELSE 'pins ' || coalesce(r.name, '?') || '@' || bi.digest ||"
-	                 "  ', which its repository does not hold' END"
-	                 " FROM bundle_images bi LEFT JOIN bundles b ON b.id = bi.bundle_id"
-	                 " LEFT JOIN repositories r ON r.id = bi.repo_id"
-	                 " WHERE b.id IS NULL OR NOT EXISTS (SELECT 1 FROM manifests m"
-	                 "   WHERE m.repo_id = bi.repo_id AND m.digest = bi.digest)",
+	                 "SELECT coalesce(r.name, '?') || '@' || p.digest,"
+	                 " 'is marked proxied from ' || p.registry || ', but its repository does"
+	                 " not hold it'"
+	                 " FROM proxy_manifests p LEFT JOIN repositories r ON r.id = p.repo_id"
+	                 " WHERE NOT EXISTS (SELECT 1 FROM manifests m"
+	                 "   WHERE m.repo_id = p.repo_id AND m.digest = p.digest)",
 	                 err);
 }
 
@@ -916,6 +926,11 @@ fsck_repair_rows(struct store *s, struct fsck *f, struct barge_err *err)
 	    (rc = db_run_int(
 	             s, "DELETE FROM manifests WHERE digest IN (SELECT digest FROM temp.fsck_bad)",
 	             0, &f->st->removed_manifests, "remove manifests", err)) != BARGE_OK ||
+	    (rc = db_run_int(s,
+	                     "DELETE FROM proxy_manifests WHERE NOT EXISTS (SELECT 1 FROM"
+	                     " manifests m WHERE m.repo_id = proxy_manifests.repo_id"
+	                     " AND m.digest = proxy_manifests.digest)",
+	                     0, NULL, "remove proxy marks", err)) != BARGE_OK ||
 	    (rc = db_exec(s, "DROP TABLE temp.fsck_bad", "drop work table", err)) != BARGE_OK)
 		goto fail;
 	return store_commit(s, err);

@@ -206,7 +206,7 @@ out:
 
 /* The statements store_list_images prepares once and runs per image. */
 struct ls_stmts {
-	sqlite3_stmt *tags, *bundles, *down;
+	sqlite3_stmt *tags, *bundles, *down, *proxy;
 	struct size_cache *sizes;
 	struct kids kids;
 };
@@ -300,6 +300,13 @@ struct image_extra {
 	size_t ntags;
 	struct store_bundle *bundles;
 	size_t nbundles;
+	/* Per tag: tags.origin (-1: NULL, set before schema 3) and fetched_at. */
+	int64_t *raw_origin;
+	enum store_origin *origin;
+	const char **detail;
+	int64_t *fetched;
+	char *bundle_detail; /* "NAME VERSION" of the latest pin */
+	char *registry;      /* of the proxy mark */
 };
 
 static void
@@ -316,6 +323,12 @@ image_extra_free(struct image_extra *x)
 	}
 	free(x->tags);
 	free(x->bundles);
+	free(x->raw_origin);
+	free(x->origin);
+	free(x->detail);
+	free(x->fetched);
+	free(x->bundle_detail);
+	free(x->registry);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -323,6 +336,7 @@ static int
 image_tags(struct store *s, sqlite3_stmt *st, struct image_extra *x, struct barge_err *err)
 {
 	const char *t;
+	int64_t *no, *nf;
 	char **nt;
 	int step;
 
@@ -332,8 +346,18 @@ image_tags(struct store *s, sqlite3_stmt *st, struct image_extra *x, struct barg
 		if ((nt = realloc(x->tags, (x->ntags + 1) * sizeof(*nt))) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 		x->tags = nt;
+		if ((no = realloc(x->raw_origin, (x->ntags + 1) * sizeof(*no))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		x->raw_origin = no;
+		if ((nf = realloc(x->fetched, (x->ntags + 1) * sizeof(*nf))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		x->fetched = nf;
 		if ((x->tags[x->ntags] = strdup(t)) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
+		x->raw_origin[x->ntags] = sqlite3_column_type(st, 1) == SQLITE_NULL
+		                                  ? -1
+		                                  : sqlite3_column_int64(st, 1);
+		x->fetched[x->ntags] = sqlite3_column_int64(st, 2);
 		x->ntags++;
 	}
 	if (step != SQLITE_DONE)
@@ -370,6 +394,71 @@ image_bundles(struct store *s, sqlite3_stmt *st, struct image_extra *x, struct b
 	return BARGE_OK;
 }
 
+/*
+ * Who set each tag of the image and where the image came from
+ * (store.h: struct store_image), once its tags and pins are read.  The
+ * proxy statement is bound to the image.
+ */
+static int
+image_origins(struct store *s, sqlite3_stmt *proxy, struct image_extra *x, struct store_image *im,
+              struct barge_err *err)
+{
+	const struct store_bundle *last;
+	const char *reg;
+	size_t i;
+	int rc, pushed = 0;
+
+	if ((rc = stmt_row(s, proxy, "look up proxy mark", err)) == BARGE_OK) {
+		if ((rc = col_text(proxy, 0, &reg, err)) != BARGE_OK)
+			return rc;
+		if ((x->registry = strdup(reg)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+	} else if (rc != BARGE_ENOTFOUND) {
+		return rc;
+	}
+	if (x->nbundles > 0) {
+		last = &x->bundles[x->nbundles - 1];
+		if ((x->bundle_detail = malloc(strlen(last->name) + strlen(last->version) + 2)) ==
+		    NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		sprintf(x->bundle_detail, "%s %s", last->name, last->version);
+	}
+	if (x->ntags > 0 && ((x->origin = calloc(x->ntags, sizeof(*x->origin))) == NULL ||
+	                     (x->detail = calloc(x->ntags, sizeof(*x->detail))) == NULL))
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	for (i = 0; i < x->ntags; i++) {
+		/* The rule of origin_of (store_proxy.c), on the values read. */
+		if (x->raw_origin[i] == STORE_ORIGIN_BUNDLE ||
+		    x->raw_origin[i] == STORE_ORIGIN_PROXY)
+			x->origin[i] = (enum store_origin)x->raw_origin[i];
+		else if (x->raw_origin[i] < 0 && x->nbundles > 0)
+			x->origin[i] = STORE_ORIGIN_BUNDLE;
+		else
+			x->origin[i] = STORE_ORIGIN_PUSH;
+		pushed |= x->origin[i] == STORE_ORIGIN_PUSH;
+		x->detail[i] = x->origin[i] == STORE_ORIGIN_BUNDLE && x->bundle_detail != NULL
+		                       ? x->bundle_detail
+		               : x->origin[i] == STORE_ORIGIN_PROXY && x->registry != NULL
+		                       ? x->registry
+		                       : "";
+		if (x->origin[i] != STORE_ORIGIN_PROXY)
+			x->fetched[i] = 0;
+	}
+	if (x->nbundles > 0)
+		im->origin = STORE_ORIGIN_BUNDLE;
+	else if (x->registry != NULL && !pushed)
+		im->origin = STORE_ORIGIN_PROXY;
+	else
+		im->origin = STORE_ORIGIN_PUSH;
+	im->origin_detail = im->origin == STORE_ORIGIN_BUNDLE  ? x->bundle_detail
+	                    : im->origin == STORE_ORIGIN_PROXY ? x->registry
+	                                                       : "";
+	im->tag_origin = x->origin;
+	im->tag_origin_detail = x->detail;
+	im->tag_fetched_at = x->fetched;
+	return BARGE_OK;
+}
+
 int
 store_list_images(struct store *s, int (*fn)(const struct store_image *im, void *arg), void *arg,
                   struct barge_err *err)
@@ -394,8 +483,11 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	 * order (UNIQUE(repo_id, name)) for each image: 1.3 s for 10 x 1000
 	 * tags.  By target, it reads the image's few tags and sorts them.
 	 */
-	static const char tags_sql[] = "SELECT name FROM tags INDEXED BY tags_target"
+	static const char tags_sql[] = "SELECT name, origin, fetched_at FROM tags"
+	                               " INDEXED BY tags_target"
 	                               " WHERE repo_id = ?1 AND digest = ?2 ORDER BY name";
+	static const char proxy_sql[] = "SELECT registry FROM proxy_manifests"
+	                                " WHERE repo_id = ?1 AND digest = ?2";
 	static const char bundles_sql[] =
 	        "SELECT b.id, b.name, b.version, b.digest, b.loaded_at FROM bundle_images bi"
 	        " JOIN bundles b ON b.id = bi.bundle_id"
@@ -413,6 +505,7 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 	if ((rc = db_prepare(s, images_sql, &st, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, tags_sql, &q.tags, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, bundles_sql, &q.bundles, err)) != BARGE_OK ||
+	    (rc = db_prepare(s, proxy_sql, &q.proxy, err)) != BARGE_OK ||
 	    (rc = db_prepare(s, DOWN_FROM("SELECT ?1, 0"), &q.down, err)) != BARGE_OK ||
 	    (rc = kids_load(s, &q.kids, q.sizes, err)) != BARGE_OK)
 		goto out;
@@ -428,12 +521,16 @@ store_list_images(struct store *s, int (*fn)(const struct store_image *im, void 
 		    (rc = bind_int(s, q.bundles, 1, sqlite3_column_int64(st, 4), err)) !=
 		            BARGE_OK ||
 		    (rc = bind_text(s, q.bundles, 2, im.digest, err)) != BARGE_OK ||
+		    (rc = bind_int(s, q.proxy, 1, sqlite3_column_int64(st, 4), err)) != BARGE_OK ||
+		    (rc = bind_text(s, q.proxy, 2, im.digest, err)) != BARGE_OK ||
 		    (rc = image_tags(s, q.tags, &x, err)) != BARGE_OK ||
 		    (rc = image_bundles(s, q.bundles, &x, err)) != BARGE_OK ||
+		    (rc = image_origins(s, q.proxy, &x, &im, err)) != BARGE_OK ||
 		    (rc = image_bytes(s, &q, &im, err)) != BARGE_OK)
 			goto out;
 		stmt_done(q.tags);
 		stmt_done(q.bundles);
+		stmt_done(q.proxy);
 		im.tags = (const char *const *)x.tags;
 		im.ntags = x.ntags;
 		im.bundles = x.bundles;
@@ -450,6 +547,7 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(q.tags);
 	sqlite3_finalize(q.bundles);
+	sqlite3_finalize(q.proxy);
 	sqlite3_finalize(q.down);
 	free(q.kids.v);
 	free(q.sizes);

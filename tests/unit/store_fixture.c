@@ -6,6 +6,7 @@
 #include "test_main.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,4 +182,22 @@ fx_serves(struct store *s, const char *repo, const char *reference)
 		return 0;
 	close(fd);
 	return 1;
+}
+
+int64_t
+fx_db_int(const char *dir, const char *sql)
+{
+	char path[FX_DIR_MAX + 16];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	int64_t v;
+
+	snprintf(path, sizeof(path), "%s/barge.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
 }

@@ -63,6 +63,9 @@ char *fx_blob_path(const struct fixture *f, const char *digest);
 /* Ages a blob file so GC's grace period does not keep it. */
 void fx_age(const struct fixture *f, const char *digest, int seconds);
 
+/* The integer the first row of sql gives, read from DIR/barge.db directly. */
+int64_t fx_db_int(const char *dir, const char *sql);
+
 /* Whether repo:reference resolves and its manifest blob opens. */
 int fx_serves(struct store *s, const char *repo, const char *reference);
 
