@@ -144,6 +144,12 @@ router_set_server(struct router *r, struct http_server *s)
 	__atomic_store_n(&r->srv, s, __ATOMIC_SEQ_CST);
 }
 
+struct api_events *
+router_events(struct router *r)
+{
+	return api_events_of(r->api);
+}
+
 void
 router_free(struct router *r)
 {

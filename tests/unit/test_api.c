@@ -18,10 +18,12 @@
 #include "auth.h"
 #include "fileutil.h"
 #include "http_server.h"
+#include "import.h"
 #include "metrics.h"
 #include "registry.h"
 #include "router.h"
 #include "store_fixture.h"
+#include "upload.h"
 
 #define HELLO  "edge/docker.io/library/hello"
 #define PINNED "edge/docker.io/library/pinned"
@@ -34,6 +36,7 @@ struct served {
 	struct auth *auth;
 	struct metrics *metrics;
 	struct registry *reg;
+	struct upload *upload;
 	struct router *router;
 	struct http_server *srv;
 };
@@ -53,6 +56,7 @@ serve_setup(void **state)
 	struct auth_opts ao = { 0 };
 	struct registry_opts ro = { 0 };
 	struct router_opts to = { 0 };
+	struct upload_opts uo = { 0 };
 	struct http_server_opts ho = { 0 };
 	struct barge_err err = { 0 };
 	struct store *s = NULL;
@@ -96,6 +100,9 @@ serve_setup(void **state)
 	to.registry = f->reg;
 	to.metrics = f->metrics;
 	to.webhook_advertise = "registry.local:30003";
+	uo.data_dir = f->fx.dir;
+	assert_int_equal(upload_new(&uo, &f->upload, &err), BARGE_OK);
+	to.upload = f->upload;
 	assert_int_equal(router_new(&to, &f->router, &err), BARGE_OK);
 	ho.listen = "127.0.0.1:0";
 	ho.threads = 2;
@@ -118,6 +125,7 @@ serve_teardown(void **state)
 
 	http_server_stop(f->srv);
 	router_free(f->router);
+	upload_free(f->upload);
 	registry_free(f->reg);
 	metrics_free(f->metrics);
 	auth_free(f->auth);
@@ -729,6 +737,63 @@ test_body_bounded(void **state)
 	free(big);
 }
 
+#define REVIEW(uid, image)                                                                         \
+	"{\"apiVersion\":\"admission.k8s.io/"                                                      \
+	"v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":"                                  \
+	"\"" uid "\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},\"namespace\":" \
+	"\"default\",\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"name\":\"p\"},\"spec\":" \
+	"{\"containers\":[{\"name\":\"c\",\"image\":\"" image "\"}]}}}}"
+
+/* Webhook decisions and upload outcomes reach GET /api/v1/events through their callbacks. */
+static void
+test_events_fed(void **state)
+{
+	struct served *f = *state;
+	char admin[256];
+	json_t *doc, *e;
+	struct resp r;
+
+	basic("admin", f->password, admin, sizeof(admin));
+	call(f, "POST", "/webhook/mutate", NULL, NULL, REVIEW("u-1", "docker.io/library/hello:v1"),
+	     &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	call(f, "POST", "/webhook/mutate", NULL, NULL, REVIEW("u-2", "docker.io/library/gone:v9"),
+	     &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	call(f, "PUT", "/api/v1/bundles", admin, NULL, "not a bundle", &r);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	call(f, "GET", "/api/v1/events?kind=webhook", admin, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(doc = json_loads(r.body, 0, NULL));
+	assert_int_equal(json_array_size(json_object_get(doc, "events")), 2);
+	/* Newest first: the one left, then the one swapped. */
+	e = json_array_get(json_object_get(doc, "events"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "kind")), "webhook");
+	assert_int_equal(strncmp(json_string_value(json_object_get(e, "summary")), "left: ", 6), 0);
+	e = json_array_get(json_object_get(doc, "events"), 1);
+	assert_int_equal(strncmp(json_string_value(json_object_get(e, "summary")), "swapped: ", 9),
+	                 0);
+	assert_non_null(strstr(json_string_value(json_object_get(e, "detail")),
+	                       "registry.local:30003/" HELLO ":v1"));
+	json_decref(doc);
+	resp_free(&r);
+
+	call(f, "GET", "/api/v1/events?kind=load", admin, NULL, NULL, &r);
+	assert_non_null(doc = json_loads(r.body, 0, NULL));
+	e = json_array_get(json_object_get(doc, "events"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "summary")), "upload refused");
+	assert_true(strlen(json_string_value(json_object_get(e, "detail"))) > 0);
+	json_decref(doc);
+	resp_free(&r);
+	call(f, "GET", "/api/v1/events?kind=nope", admin, NULL, NULL, &r);
+	assert_error(&r, 400, "INVALID");
+	resp_free(&r);
+}
+
 /* The ring keeps the newest API_EVENTS_MAX, newest first, by kind. */
 static void
 test_events_ring(void **state)
@@ -761,6 +826,58 @@ test_events_ring(void **state)
 	api_events_free(e);
 }
 
+/* An import's outcome reaches the ring through import_opts.on_event, as barged serve wires it. */
+static void
+test_import_events(void **state)
+{
+	struct barge_err err = { 0 };
+	struct api_events *e = NULL;
+	struct import_opts o = { 0 };
+	struct import *im = NULL;
+	struct timespec t = { 0, 100000000L };
+	char dir[FX_DIR_MAX], *watch, *data, *junk;
+	char *dirs[1];
+	json_t *list = NULL;
+	int i;
+
+	(void)state;
+	fx_tmpdir(dir, "api-import");
+	watch = fu_printf("%s/watch", dir);
+	data = fu_printf("%s/data", dir);
+	junk = fu_printf("%s/junk.tar.zst", watch);
+	dirs[0] = watch;
+	assert_int_equal(fu_mkdirs(watch, 0755, &err), BARGE_OK);
+	assert_int_equal(api_events_new(&e, &err), BARGE_OK);
+	o.data_dir = data;
+	o.watch = dirs;
+	o.nwatch = 1;
+	o.on_event = api_events_add;
+	o.on_event_arg = e;
+	o.settle_ms = 100;
+	fx_write(junk, "not a bundle", 12);
+	assert_int_equal(import_start(&o, &im, &err), BARGE_OK);
+	for (i = 0; i < 100; i++) {
+		json_decref(list);
+		assert_non_null(list = api_events_json(e, "load", 0));
+		if (json_array_size(list) > 0)
+			break;
+		nanosleep(&t, NULL);
+	}
+	import_stop(im);
+	assert_int_equal(json_array_size(list), 1);
+	assert_non_null(
+	        strstr(json_string_value(json_object_get(json_array_get(list, 0), "summary")),
+	               "junk.tar.zst refused"));
+	assert_true(strlen(json_string_value(json_object_get(json_array_get(list, 0), "detail"))) >
+	            0);
+	json_decref(list);
+	api_events_free(e);
+	fx_rmtree(dir);
+	free(watch);
+	free(data);
+	free(junk);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_login_wrong_password, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_login_rate_limit, serve_setup, serve_teardown),
@@ -776,6 +893,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_writes, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_body_bounded, serve_setup, serve_teardown),
 	cmocka_unit_test(test_events_ring),
+	cmocka_unit_test(test_import_events),
+	cmocka_unit_test_setup_teardown(test_events_fed, serve_setup, serve_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
