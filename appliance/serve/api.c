@@ -179,6 +179,13 @@ api_send(struct http_req *req, int status, json_t *body)
 }
 
 void
+api_no_content(struct http_req *req)
+{
+	(void)http_resp_header(req, "Cache-Control", "no-store");
+	(void)http_respond_buf(req, 204, NULL, "", 0);
+}
+
+void
 api_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
 {
 	char msg[BARGE_ERR_MSG_MAX];
@@ -440,8 +447,7 @@ logout(struct api *a, struct http_req *req, const struct api_caller *c)
 	                                "Max-Age=0; Secure"
 	                              : "barge_session=; Path=/; HttpOnly; SameSite=Strict; "
 	                                "Max-Age=0");
-	(void)http_resp_header(req, "Cache-Control", "no-store");
-	(void)http_respond_buf(req, 204, NULL, "", 0);
+	api_no_content(req);
 }
 
 static void

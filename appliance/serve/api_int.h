@@ -57,6 +57,8 @@ struct api_caller {
 
 /* Queues body (consumed; NULL: out of memory, 500) as JSON with status. */
 void api_send(struct http_req *req, int status, json_t *body);
+/* Queues 204 No Content. */
+void api_no_content(struct http_req *req);
 /* Queues {"error": {"code", "message"}} with status. */
 void api_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));

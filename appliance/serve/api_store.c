@@ -693,48 +693,42 @@ api_bundles(struct api *a, struct http_req *req)
 static void
 written(struct api *a, struct http_req *req, int rc, const struct barge_err *err)
 {
-	if (rc != BARGE_OK) {
+	if (rc != BARGE_OK)
 		api_fail(a, req, rc, err);
+	else
+		api_no_content(req);
+}
+
+/* A delete of repo and the query parameter what names (a tag, a digest) through del. */
+static void
+delete_one(struct api *a, struct http_req *req, const char *what,
+           int (*del)(struct store *s, const char *repo, const char *name, struct barge_err *err))
+{
+	const char *repo, *name;
+	struct barge_err err = { 0 };
+	struct store *st;
+	int rc;
+
+	if ((repo = need(req, "repo")) == NULL || (name = need(req, what)) == NULL)
 		return;
-	}
-	(void)http_resp_header(req, "Cache-Control", "no-store");
-	(void)http_respond_buf(req, 204, NULL, "", 0);
+	pthread_mutex_lock(&a->st_mtx);
+	if ((rc = api_store(a, &st, &err)) == BARGE_OK)
+		rc = del(st, repo, name, &err);
+	a->counted = 0;
+	pthread_mutex_unlock(&a->st_mtx);
+	written(a, req, rc, &err);
 }
 
 void
 api_delete_tag(struct api *a, struct http_req *req)
 {
-	const char *repo, *tag;
-	struct barge_err err = { 0 };
-	struct store *st;
-	int rc;
-
-	if ((repo = need(req, "repo")) == NULL || (tag = need(req, "tag")) == NULL)
-		return;
-	pthread_mutex_lock(&a->st_mtx);
-	if ((rc = api_store(a, &st, &err)) == BARGE_OK)
-		rc = store_push_delete_tag(st, repo, tag, &err);
-	a->counted = 0;
-	pthread_mutex_unlock(&a->st_mtx);
-	written(a, req, rc, &err);
+	delete_one(a, req, "tag", store_push_delete_tag);
 }
 
 void
 api_delete_image(struct api *a, struct http_req *req)
 {
-	const char *repo, *digest;
-	struct barge_err err = { 0 };
-	struct store *st;
-	int rc;
-
-	if ((repo = need(req, "repo")) == NULL || (digest = need(req, "digest")) == NULL)
-		return;
-	pthread_mutex_lock(&a->st_mtx);
-	if ((rc = api_store(a, &st, &err)) == BARGE_OK)
-		rc = store_push_delete_manifest(st, repo, digest, &err);
-	a->counted = 0;
-	pthread_mutex_unlock(&a->st_mtx);
-	written(a, req, rc, &err);
+	delete_one(a, req, "digest", store_push_delete_manifest);
 }
 
 void

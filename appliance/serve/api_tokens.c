@@ -154,6 +154,5 @@ api_tokens_revoke(struct api *a, struct http_req *req, const char *id)
 		api_fail(a, req, rc, &err);
 		return;
 	}
-	(void)http_resp_header(req, "Cache-Control", "no-store");
-	(void)http_respond_buf(req, 204, NULL, "", 0);
+	api_no_content(req);
 }
