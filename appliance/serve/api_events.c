@@ -22,7 +22,7 @@ struct event {
 
 struct api_events {
 	pthread_mutex_t mtx; /* guards what follows */
-	struct event *ring;  /* API_EVENTS_MAX */
+	struct event *ring;  /* API_EVENTS_MAX, allocated with the first event */
 	size_t next;         /* where the next event goes */
 	size_t count;        /* events held, at most API_EVENTS_MAX */
 };
@@ -32,11 +32,8 @@ api_events_new(struct api_events **out, struct barge_err *err)
 {
 	struct api_events *e;
 
-	if ((e = calloc(1, sizeof(*e))) == NULL ||
-	    (e->ring = calloc(API_EVENTS_MAX, sizeof(*e->ring))) == NULL) {
-		free(e);
+	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	}
 	pthread_mutex_init(&e->mtx, NULL);
 	*out = e;
 	return BARGE_OK;
@@ -61,6 +58,11 @@ api_events_add(void *arg, const char *kind, const char *summary, const char *det
 	if (e == NULL)
 		return;
 	pthread_mutex_lock(&e->mtx);
+	if (e->ring == NULL && (e->ring = calloc(API_EVENTS_MAX, sizeof(*ev))) == NULL) {
+		/* Out of memory: the event is lost, nothing else. */
+		pthread_mutex_unlock(&e->mtx);
+		return;
+	}
 	ev = &e->ring[e->next];
 	ev->time = time(NULL);
 	snprintf(ev->kind, sizeof(ev->kind), "%s", kind);

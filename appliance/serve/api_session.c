@@ -34,7 +34,8 @@ struct client {
 struct api_sessions {
 	struct auth *auth;
 	pthread_mutex_t mtx; /* guards the tables */
-	struct slot slot[API_SESSIONS_MAX];
+	/* Allocated at the first login, and at the first failure: an idle barged holds neither. */
+	struct slot *slot;      /* API_SESSIONS_MAX */
 	struct client *clients; /* API_CLIENTS_MAX */
 };
 
@@ -43,11 +44,8 @@ api_sessions_new(struct auth *a, struct api_sessions **out, struct barge_err *er
 {
 	struct api_sessions *s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->clients = calloc(API_CLIENTS_MAX, sizeof(*s->clients))) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	}
 	s->auth = a;
 	pthread_mutex_init(&s->mtx, NULL);
 	*out = s;
@@ -59,8 +57,10 @@ api_sessions_free(struct api_sessions *s)
 {
 	if (s == NULL)
 		return;
-	explicit_bzero(s->slot, sizeof(s->slot));
+	if (s->slot != NULL)
+		explicit_bzero(s->slot, API_SESSIONS_MAX * sizeof(*s->slot));
 	pthread_mutex_destroy(&s->mtx);
+	free(s->slot);
 	free(s->clients);
 	free(s);
 }
@@ -127,13 +127,17 @@ api_csrf_ok(const char *csrf, const char *given)
 
 /* --- the rate limit -------------------------------------------------------- */
 
-/* The client slot of addr, taking the oldest one when addr has none.  With mtx held. */
+/* The client slot of addr, taking the oldest one when addr has none; NULL when out of memory.  With
+ * mtx held. */
 static struct client *
 client_of(struct api_sessions *s, const char *addr)
 {
-	struct client *c, *oldest = &s->clients[0];
+	struct client *c, *oldest;
 	size_t i;
 
+	if (s->clients == NULL && (s->clients = calloc(API_CLIENTS_MAX, sizeof(*c))) == NULL)
+		return NULL;
+	oldest = &s->clients[0];
 	for (i = 0; i < API_CLIENTS_MAX; i++) {
 		c = &s->clients[i];
 		if (c->window != 0 && strcmp(c->addr, addr) == 0)
@@ -152,7 +156,7 @@ client_wait(struct api_sessions *s, const char *addr, time_t now)
 {
 	size_t i;
 
-	for (i = 0; i < API_CLIENTS_MAX; i++) {
+	for (i = 0; s->clients != NULL && i < API_CLIENTS_MAX; i++) {
 		struct client *c = &s->clients[i];
 
 		if (c->window == 0 || strcmp(c->addr, addr) != 0)
@@ -175,19 +179,22 @@ slot_of(struct api_sessions *s, const char *sid)
 	struct slot *found = NULL;
 	size_t i;
 
-	for (i = 0; i < API_SESSIONS_MAX; i++)
+	for (i = 0; s->slot != NULL && i < API_SESSIONS_MAX; i++)
 		if (s->slot[i].used && CRYPTO_memcmp(s->slot[i].sid, sid, API_SID_LEN) == 0)
 			found = &s->slot[i];
 	return found;
 }
 
-/* A free slot, or the oldest session's.  With mtx held. */
+/* A free slot, or the oldest session's; NULL when out of memory.  With mtx held. */
 static struct slot *
 slot_new(struct api_sessions *s, time_t now)
 {
-	struct slot *oldest = &s->slot[0];
+	struct slot *oldest;
 	size_t i;
 
+	if (s->slot == NULL && (s->slot = calloc(API_SESSIONS_MAX, sizeof(*oldest))) == NULL)
+		return NULL;
+	oldest = &s->slot[0];
 	for (i = 0; i < API_SESSIONS_MAX; i++) {
 		if (!s->slot[i].used || s->slot[i].expires <= now)
 			return &s->slot[i];
@@ -219,10 +226,11 @@ api_session_login(struct api_sessions *s, const char *addr, const char *user, co
 		gen = auth_password_generation(s->auth);
 	if (auth_check_password(s->auth, user, pw, len, &id) != BARGE_OK) {
 		pthread_mutex_lock(&s->mtx);
-		c = client_of(s, addr);
-		if (c->window == 0)
-			c->window = now;
-		c->fails++;
+		if ((c = client_of(s, addr)) != NULL) {
+			if (c->window == 0)
+				c->window = now;
+			c->fails++;
+		}
 		pthread_mutex_unlock(&s->mtx);
 		return BARGE_EAUTH;
 	}
@@ -233,7 +241,10 @@ api_session_login(struct api_sessions *s, const char *addr, const char *user, co
 	if (id.expires != 0 && id.expires < (long long)out->expires)
 		out->expires = (time_t)id.expires;
 	pthread_mutex_lock(&s->mtx);
-	sl = slot_new(s, now);
+	if ((sl = slot_new(s, now)) == NULL) {
+		pthread_mutex_unlock(&s->mtx);
+		return BARGE_ENOMEM;
+	}
 	memset(sl, 0, sizeof(*sl));
 	if (random_hex(sl->sid) != 0 || random_hex(sl->csrf) != 0) {
 		memset(sl, 0, sizeof(*sl));

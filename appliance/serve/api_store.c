@@ -21,7 +21,7 @@
 
 #define API_PAGE_DEFAULT  100
 #define API_PAGE_MAX      1000
-#define API_COUNT_EVERY   10      /* seconds between the overview's counts */
+#define API_COUNT_EVERY   30 /* seconds between the overview's counts (0.7 s CPU at 100,000 tags) */
 #define API_CONFIG_MAX    1048576 /* bytes of an image config read for platform and time */
 #define API_REFERRERS_MAX 100
 #define API_GC_GRACE_S    600
