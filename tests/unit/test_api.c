@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "router.h"
 #include "store_fixture.h"
+#include "store_push.h"
 #include "upload.h"
 
 #define HELLO  "edge/docker.io/library/hello"
@@ -33,6 +34,7 @@ struct served {
 	char *base;
 	char *password;
 	struct fx_image hello, pinned;
+	char referrer[DIGEST_STR_MAX]; /* an artifact whose subject is hello */
 	struct auth *auth;
 	struct metrics *metrics;
 	struct registry *reg;
@@ -48,8 +50,34 @@ struct resp {
 	size_t len, head_len;
 };
 
+/* Pushes an SBOM-like artifact whose subject is hello's manifest. */
+static void
+add_referrer(struct store *s, struct served *f)
+{
+	struct store_push_result res;
+	struct barge_err err = { 0 };
+	char empty[DIGEST_STR_MAX], *doc;
+
+	assert_int_equal(store_push_init(s, &err), BARGE_OK);
+	fx_blob(s, "{}", empty);
+	assert_int_equal(store_link_blob(s, HELLO, empty, &err), BARGE_OK);
+	doc = fu_printf(
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"artifactType\":\"application/spdx+json\",\"config\":{\"mediaType\":"
+	        "\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\",\"size\":2},"
+	        "\"layers\":[],\"subject\":{\"mediaType\":"
+	        "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%lld}}",
+	        empty, f->hello.manifest, (long long)f->hello.manifest_size);
+	assert_int_equal(digest_buf(DIGEST_SHA256, doc, strlen(doc), f->referrer, &err), BARGE_OK);
+	if (store_push_manifest(s, HELLO, f->referrer, doc, strlen(doc),
+	                        "application/vnd.oci.image.manifest.v1+json", &res,
+	                        &err) != BARGE_OK)
+		fail_msg("referrer: %s", err.msg);
+	free(doc);
+}
+
 static int
-serve_setup(void **state)
+serve(void **state, int tls)
 {
 	struct served *f = calloc(1, sizeof(*f));
 	const char *layer[] = { "hello layer" }, *layer2[] = { "pinned layer" };
@@ -79,6 +107,7 @@ serve_setup(void **state)
 	id = fx_bundle(s, "<b>edge</b>", "1.0");
 	fx_record(s, PINNED, &f->pinned, "v2", id);
 	fx_commit(s);
+	add_referrer(s, f);
 	store_close(s);
 
 	ao.data_dir = f->fx.dir;
@@ -100,6 +129,7 @@ serve_setup(void **state)
 	to.registry = f->reg;
 	to.metrics = f->metrics;
 	to.webhook_advertise = "registry.local:30003";
+	to.tls = tls;
 	uo.data_dir = f->fx.dir;
 	assert_int_equal(upload_new(&uo, &f->upload, &err), BARGE_OK);
 	to.upload = f->upload;
@@ -116,6 +146,19 @@ serve_setup(void **state)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	*state = f;
 	return 0;
+}
+
+static int
+serve_setup(void **state)
+{
+	return serve(state, 0);
+}
+
+/* The router told that it serves HTTPS (the server itself speaks plain HTTP here). */
+static int
+serve_setup_tls(void **state)
+{
+	return serve(state, 1);
 }
 
 static int
@@ -363,6 +406,21 @@ test_session_cookie(void **state)
 	call(f, "GET", "/api/v1/session", cookie, NULL, NULL, &r);
 	assert_error(&r, 401, "UNAUTHORIZED");
 	resp_free(&r);
+}
+
+/* Over TLS the cookie is Secure, on login and on logout. */
+static void
+test_session_cookie_secure(void **state)
+{
+	struct served *f = *state;
+	char *body = fu_printf("{\"username\":\"admin\",\"password\":\"%s\"}", f->password);
+	struct resp r;
+
+	call(f, "POST", "/api/v1/login", NULL, NULL, body, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "; HttpOnly; SameSite=Strict; Max-Age=43200; Secure\r\n"));
+	resp_free(&r);
+	free(body);
 }
 
 static void
@@ -672,6 +730,12 @@ test_reads(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "layers")), 2);
 	assert_int_equal(strlen(json_string_value(json_object_get(doc, "manifest"))),
 	                 (size_t)f->hello.manifest_size);
+	/* Its referrer, with the artifact type. */
+	t = json_array_get(json_object_get(doc, "referrers"), 0);
+	assert_int_equal(json_array_size(json_object_get(doc, "referrers")), 1);
+	assert_string_equal(json_string_value(json_object_get(t, "digest")), f->referrer);
+	assert_string_equal(json_string_value(json_object_get(t, "artifact_type")),
+	                    "application/spdx+json");
 	json_decref(doc);
 	resp_free(&r);
 	call(f, "GET", "/api/v1/image?repo=" HELLO "&ref=nope", admin, NULL, NULL, &r);
@@ -882,6 +946,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_login_wrong_password, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_login_rate_limit, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_session_cookie, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_session_cookie_secure, serve_setup_tls,
+	                                serve_teardown),
 	cmocka_unit_test_setup_teardown(test_csrf, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_readonly_session, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_scoped_token, serve_setup, serve_teardown),
