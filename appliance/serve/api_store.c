@@ -232,6 +232,38 @@ count_tag(const char *tag, void *arg)
 	return 0;
 }
 
+/* The page's repositories (in name order), whose sizes the image listing adds up. */
+struct repo_sizes {
+	json_t *list;
+	size_t at;
+};
+
+/*
+ * Adds each image's size to its repository's, walking the page as the
+ * images (also in name order) go by; stops past the page's last.
+ */
+static int
+repo_size_cb(const struct store_image *im, void *arg)
+{
+	struct repo_sizes *rs = arg;
+	json_t *o, *size;
+	int cmp = -1;
+
+	while (rs->at < json_array_size(rs->list)) {
+		o = json_array_get(rs->list, rs->at);
+		if ((cmp = strcmp(json_string_value(json_object_get(o, "name")), im->repo)) >= 0)
+			break;
+		rs->at++;
+	}
+	if (rs->at == json_array_size(rs->list))
+		return 1;
+	if (cmp == 0) {
+		size = json_object_get(json_array_get(rs->list, rs->at), "size");
+		json_integer_set(size, json_integer_value(size) + (json_int_t)im->size);
+	}
+	return 0;
+}
+
 void
 api_repositories(struct api *a, struct http_req *req, const struct api_caller *c)
 {
@@ -267,11 +299,14 @@ api_repositories(struct api *a, struct http_req *req, const struct api_caller *c
 		if ((rc = store_list_tags(st, json_string_value(name), NULL, 0, count_tag, &ntags,
 		                          &err)) != BARGE_OK)
 			break;
-		/* Sizes are an image's, shown with the tags: summing them here would read every
-		 * image. */
-		if (json_array_append_new(list, json_pack("{s:O,s:I,s:n}", "name", name, "tags",
-		                                          (json_int_t)ntags, "size")) != 0)
+		if (json_array_append_new(list, json_pack("{s:O,s:I,s:I}", "name", name, "tags",
+		                                          (json_int_t)ntags, "size", 0)) != 0)
 			rc = err_set(&err, BARGE_ENOMEM, "out of memory");
+	}
+	if (rc == BARGE_OK && json_array_size(list) > 0) {
+		struct repo_sizes rs = { list, 0 };
+
+		rc = store_list_images(st, repo_size_cb, &rs, &err);
 	}
 	if (rc != BARGE_OK)
 		api_store_drop(a);
