@@ -28,8 +28,9 @@ passwd_usage(FILE *f)
 	        "\n"
 	        "Sets the admin password: reads it from standard input (one line), or\n"
 	        "asks for it twice without echo on a terminal, and writes it to the\n"
-	        "password file with mode 0600.  A running barged serve uses it after\n"
-	        "SIGHUP (kill -HUP, systemctl reload barged); the old one stops working.\n"
+	        "password file with mode 0600.  A running barged serve uses it from its\n"
+	        "next admin login or request (or at SIGHUP: kill -HUP, systemctl reload\n"
+	        "barged); the old one stops working, and the admin API's sessions end.\n"
 	        "\n"
 	        "  --generate                   a random password, printed once on stdout\n"
 	        "  --config FILE                configuration (default %s)\n"
@@ -193,8 +194,8 @@ cmd_passwd(int argc, char **argv)
 		}
 	}
 	/* The path only: the password itself is never logged. */
-	log_info("barged passwd: wrote the admin password to %s; send SIGHUP to a running barged "
-	         "serve (systemctl reload barged) to use it",
+	log_info("barged passwd: wrote the admin password to %s; a running barged serve uses it "
+	         "from its next admin request (or at SIGHUP, systemctl reload barged)",
 	         path);
 	status = EXIT_SUCCESS;
 out:

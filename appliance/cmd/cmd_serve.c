@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "api_events.h"
 #include "auth.h"
 #include "cmd.h"
 #include "config.h"
@@ -533,6 +534,8 @@ serve_import(const struct config *c, struct served *sv)
 	                                                                : IMPORT_SIGNATURE_AUTO;
 	iopts.on_result = count_import;
 	iopts.on_result_arg = sv->metrics;
+	iopts.on_event = api_events_add;
+	iopts.on_event_arg = router_events(sv->router);
 	iopts.settle_ms = c->import.settle_ms;
 	iopts.log_error = serve_log_error;
 	iopts.log_warn = serve_log_warn;

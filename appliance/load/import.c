@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,8 @@ struct import {
 	struct loader_opts load; /* the options given, with the import's signature rule */
 	void (*on_result)(void *, const char *);
 	void *on_result_arg;
+	void (*on_event)(void *, const char *, const char *, const char *);
+	void *on_event_arg;
 	unsigned settle_ms;
 	void (*log_error)(const char *);
 	void (*log_warn)(const char *);
@@ -442,11 +445,21 @@ rescan(struct import *im)
 
 /* --- importing ------------------------------------------------------------------ */
 
-static void
-count(struct import *im, const char *result)
+/* Counts an outcome and tells it in words: a summary line made of fmt, and detail (may be NULL). */
+static void __attribute__((format(printf, 4, 5)))
+count(struct import *im, const char *result, const char *detail, const char *fmt, ...)
 {
+	char line[1024];
+	va_list ap;
+
 	if (im->on_result != NULL)
 		im->on_result(im->on_result_arg, result);
+	if (im->on_event == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	im->on_event(im->on_event_arg, "load", line, detail);
 }
 
 struct find {
@@ -511,13 +524,14 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 
 	if (it->error != NULL) {
 		logcb_printf(im->log_error, "import: %s: %s", it->label, it->error);
-		count(im, "failed");
+		count(im, "failed", it->error, "import: %s refused", it->label);
 		return;
 	}
 	if (already_loaded(s, it, &f)) {
 		logcb_printf(im->log_info, "import: %s: %s %s is already loaded; skipped",
 		             it->label, f.name, f.version);
-		count(im, "skipped");
+		count(im, "skipped", it->label, "import: %s %s is already loaded; skipped", f.name,
+		      f.version);
 		return;
 	}
 	rc = loadsrc_open(it, &r, &err);
@@ -526,7 +540,7 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 	bundle_reader_free(r);
 	if (rc != BARGE_OK) {
 		logcb_printf(im->log_error, "import: %s refused: %s", it->label, err.msg);
-		count(im, "failed");
+		count(im, "failed", err.msg, "import: %s refused", it->label);
 		return;
 	}
 	logcb_printf(
@@ -535,7 +549,8 @@ import_item(struct import *im, struct store *s, const struct loadsrc_item *it)
 	        res.name, res.version, it->label, res.images, res.blobs_new + res.blobs_present,
 	        res.blobs_new, (long long)res.bytes, res.reloaded ? " (again)" : "",
 	        res.signer[0] != '\0' ? ", signed by " : "", res.signer);
-	count(im, res.reloaded ? "skipped" : "ok");
+	count(im, res.reloaded ? "skipped" : "ok", res.digest, "import: loaded %s %s from %s%s",
+	      res.name, res.version, it->label, res.reloaded ? " (again)" : "");
 }
 
 static void
@@ -548,12 +563,12 @@ import_cand(struct import *im, const struct cand *c)
 
 	if (loadsrc_add(&ls, c->path, &err) != BARGE_OK) {
 		logcb_printf(im->log_error, "import: %s", err.msg);
-		count(im, "failed");
+		count(im, "failed", err.msg, "import: %s refused", c->path);
 		goto out;
 	}
 	if (store_open(im->data_dir, &s, &err) != BARGE_OK) {
 		logcb_printf(im->log_error, "import: %s: the store: %s", c->path, err.msg);
-		count(im, "failed");
+		count(im, "failed", err.msg, "import: %s: the store failed", c->path);
 		goto out;
 	}
 	for (i = 0; i < ls.n; i++)
@@ -769,6 +784,8 @@ import_start(const struct import_opts *o, struct import **out, struct barge_err 
 	im->ino = im->mounts = im->stop[0] = im->stop[1] = -1;
 	im->on_result = o->on_result;
 	im->on_result_arg = o->on_result_arg;
+	im->on_event = o->on_event;
+	im->on_event_arg = o->on_event_arg;
 	im->settle_ms = o->settle_ms != 0 ? o->settle_ms : IMPORT_SETTLE_MS;
 	im->log_error = o->log_error;
 	im->log_warn = o->log_warn;

@@ -76,6 +76,13 @@ struct import_opts {
 	/* Told each bundle's outcome: "ok", "failed" or "skipped"; NULL: nobody. */
 	void (*on_result)(void *arg, const char *result);
 	void *on_result_arg;
+	/*
+	 * Told each bundle's outcome in words: kind "load", a summary line and
+	 * the detail (the loader's error, or the bundle's digest); NULL: nobody.
+	 * From the thread.
+	 */
+	void (*on_event)(void *arg, const char *kind, const char *summary, const char *detail);
+	void *on_event_arg;
 	unsigned settle_ms; /* 0: IMPORT_SETTLE_MS */
 	/* Each told one line (outcomes, limits met); NULL: nobody.  From the thread. */
 	void (*log_error)(const char *msg);

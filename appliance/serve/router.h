@@ -41,6 +41,7 @@
 #include "http_server.h"
 
 struct accesslog;
+struct api_events;
 struct auth;
 struct metrics;
 struct registry;
@@ -80,6 +81,8 @@ int router_new(const struct router_opts *o, struct router **out,
                struct barge_err *err) BARGE_MUST_CHECK;
 /* After http_server_start: where the in-flight gauge comes from.  Accepts NULL. */
 void router_set_server(struct router *r, struct http_server *s);
+/* The admin API's event ring (api_events.h), for producers outside serve: imports. */
+struct api_events *router_events(struct router *r);
 /* Closes the router's store.  Run after the server has stopped.  Accepts NULL. */
 void router_free(struct router *r);
 

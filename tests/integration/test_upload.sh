@@ -100,8 +100,11 @@ it_check "the image is served with upstream's digest" served app-a
 it_check_eq "the same bundle again: 200" 200 "$(upload "$B/one.tar.zst" -u "admin:$PASS")"
 it_check_eq "reported as reloaded" true "$(resp .reloaded)"
 it_check_eq "one bundle in the store" 1 "$(nbundles)"
-it_check_eq "GET is not allowed: 405" 405 "$(curl -sS -o /dev/null -w '%{http_code}' \
-	--cacert "$DATA/ca.crt" "https://127.0.0.1:$PORT/api/v1/bundles")"
+it_check_eq "GET lists the bundles, not without credentials: 401" 401 \
+	"$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$DATA/ca.crt" \
+		"https://127.0.0.1:$PORT/api/v1/bundles")"
+it_check_eq "GET lists the bundles (docs/api.md)" 1 "$(curl -sS --cacert "$DATA/ca.crt" \
+	-u "admin:$PASS" "https://127.0.0.1:$PORT/api/v1/bundles" | jq '.bundles | length')"
 it_check_eq "POST works as PUT" 201 "$(upload "$B/three.tar.zst" -u "admin:$PASS" -X POST)"
 it_check "its index is served" served multi
 
