@@ -31,9 +31,10 @@
 struct tag_row {
 	char *tag;
 	struct store_manifest m;
-	int64_t size;   /* -1: unknown */
-	char *bundle;   /* "name version" of the first bundle pinning it; NULL: none */
-	int in_bundles; /* the image was seen in the listing */
+	int64_t size;             /* -1: unknown */
+	int in_bundles;           /* the image was seen in the listing */
+	enum store_origin origin; /* who set the tag (NONE: not seen in the listing) */
+	char *detail;             /* its detail: "NAME VERSION", the registry, or NULL */
 };
 
 struct tag_page {
@@ -346,7 +347,7 @@ tag_image_cb(const struct store_image *im, void *arg)
 {
 	struct tag_page *p = arg;
 	int cmp = strcmp(im->repo, p->repo);
-	size_t i;
+	size_t i, k;
 
 	if (cmp > 0)
 		return 1;
@@ -359,8 +360,15 @@ tag_image_cb(const struct store_image *im, void *arg)
 			continue;
 		r->size = im->size;
 		r->in_bundles = 1;
-		if (im->nbundles > 0 && r->bundle == NULL)
-			r->bundle = fu_printf("%s %s", im->bundles[0].name, im->bundles[0].version);
+		for (k = 0; k < im->ntags; k++) {
+			if (strcmp(im->tags[k], r->tag) != 0)
+				continue;
+			r->origin = im->tag_origin[k];
+			free(r->detail);
+			r->detail = NULL;
+			if (im->tag_origin_detail[k] != NULL && im->tag_origin_detail[k][0] != '\0')
+				r->detail = strdup(im->tag_origin_detail[k]);
+		}
 	}
 	return 0;
 }
@@ -372,7 +380,7 @@ tag_page_free(struct tag_page *p)
 
 	for (i = 0; i < p->n; i++) {
 		free(p->rows[i].tag);
-		free(p->rows[i].bundle);
+		free(p->rows[i].detail);
 	}
 	free(p->rows);
 }
@@ -474,10 +482,18 @@ tag_json(struct api *a, struct store *st, const struct tag_row *r, const char *r
 
 	if (platforms != NULL)
 		image_details(st, repo, r->m.digest, platforms, &created);
-	/* Until the store records an origin, a bundle pin tells a bundle's image from a push. */
-	origin = r->bundle != NULL
-	                 ? json_pack("{s:s,s:o}", "kind", "bundle", "bundle", api_str(r->bundle))
-	                 : json_pack("{s:s,s:n}", "kind", "push", "bundle");
+	/* The store's word for who set the tag: a bundle (and which), a push, or the proxy. */
+	switch (r->origin) {
+	case STORE_ORIGIN_BUNDLE:
+		origin = json_pack("{s:s,s:o}", "kind", "bundle", "bundle", api_str(r->detail));
+		break;
+	case STORE_ORIGIN_PROXY:
+		origin = json_pack("{s:s,s:o}", "kind", "proxy", "registry", api_str(r->detail));
+		break;
+	default:
+		origin = json_pack("{s:s,s:n}", "kind", "push", "bundle");
+		break;
+	}
 	o = json_pack("{s:o,s:s,s:s,s:o*,s:o,s:o,s:o,s:o*,s:o}", "tag", api_str(r->tag), "digest",
 	              r->m.digest, "media_type", r->m.media_type, "platforms", platforms, "size",
 	              r->size >= 0 ? json_integer((json_int_t)r->size) : json_null(), "created",
