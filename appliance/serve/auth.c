@@ -326,6 +326,8 @@ auth_new(const struct auth_opts *o, struct auth **out, int *generated, struct ba
 			goto fail;
 		*generated = 1;
 	}
+	if (stat(a->password_path, &a->pw_st) != 0)
+		memset(&a->pw_st, 0, sizeof(a->pw_st));
 	if ((rc = password_load(a, &a->pw, err)) != BARGE_OK)
 		goto fail;
 	*out = a;
@@ -359,12 +361,17 @@ int
 auth_reload(struct auth *a, struct barge_err *err)
 {
 	struct auth_pw pw;
+	struct stat st;
 	int rc;
 
+	/* Looked at first: a change while it is read is seen at the next look. */
+	if (stat(a->password_path, &st) != 0)
+		memset(&st, 0, sizeof(st));
 	/* Hashed before the lock: requests go on meanwhile, with the old password. */
 	if ((rc = password_load(a, &pw, err)) != BARGE_OK)
 		return rc;
 	pthread_mutex_lock(&a->mtx);
+	a->pw_st = st;
 	a->pw = pw;
 	a->pw_gen++;
 	a->pw_ok_set = 0;
@@ -372,6 +379,50 @@ auth_reload(struct auth *a, struct barge_err *err)
 	pthread_mutex_unlock(&a->mtx);
 	explicit_bzero(&pw, sizeof(pw));
 	return BARGE_OK;
+}
+
+unsigned
+auth_password_generation(struct auth *a)
+{
+	struct barge_err err = { 0 };
+	struct stat st;
+	unsigned gen;
+	int changed;
+
+	if (stat(a->password_path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&a->mtx);
+	changed = st.st_ino != a->pw_st.st_ino || st.st_size != a->pw_st.st_size ||
+	          st.st_mtim.tv_sec != a->pw_st.st_mtim.tv_sec ||
+	          st.st_mtim.tv_nsec != a->pw_st.st_mtim.tv_nsec;
+	/* Looked at once per change, even when it cannot be read. */
+	a->pw_st = st;
+	pthread_mutex_unlock(&a->mtx);
+	/*
+	 * A file that cannot be read keeps the old password, as SIGHUP does;
+	 * `barged passwd` writes it atomically, so that is only an operator's
+	 * half-written edit, and the next change is looked at again.
+	 */
+	if (changed && auth_reload(a, &err) != BARGE_OK)
+		err_clear(&err);
+	pthread_mutex_lock(&a->mtx);
+	gen = a->pw_gen;
+	pthread_mutex_unlock(&a->mtx);
+	return gen;
+}
+
+int
+auth_subject_identity(struct auth *a, const char *subject, struct auth_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (strcmp(subject, "admin") == 0) {
+		snprintf(id->subject, sizeof(id->subject), "admin");
+		id->actions = AUTH_ALL;
+		return BARGE_OK;
+	}
+	if (strncmp(subject, "token:", 6) == 0 && valid_token_name(subject + 6))
+		return tokens_identity(a, subject + 6, id);
+	return BARGE_EAUTH;
 }
 
 /* --- credentials --------------------------------------------------------- */
@@ -384,6 +435,8 @@ check_admin(struct auth *a, const char *pw, size_t len)
 	unsigned gen;
 	int ok;
 
+	/* A password `barged passwd` changed is taken before the check. */
+	(void)auth_password_generation(a);
 	mac(a, pw, len, m);
 	pthread_mutex_lock(&a->mtx);
 	ok = a->pw_ok_set && CRYPTO_memcmp(m, a->pw_ok, AUTH_HASH_LEN) == 0;

@@ -11,6 +11,12 @@
  *              the token; the file is re-read when it changes, so tokens
  *              made or removed while barged runs take effect at once.
  *              Clients send it as Basic NAME:TOKEN or as Bearer TOKEN.
+ *              A token may carry an expiry (refused from then on) and a
+ *              repository scope: glob patterns (fnmatch(3), where '*'
+ *              also matches '/') of the repository names, as clients write
+ *              them, it may pull; a scoped token never reads the catalog.
+ *              Entries without either (files older than both) are
+ *              unscoped and never expire.
  *   anonymous  pull only, and only when anonymous pull is on.
  *
  * Session tokens (the Docker token dance: /token, token.h) are opaque
@@ -44,6 +50,8 @@
 #define AUTH_PASSWORD_MAX   1024 /* longest password file read */
 #define AUTH_TOKENS_MAX     1000 /* read-only tokens in tokens.json */
 #define AUTH_TOKEN_NAME_MAX 64
+#define AUTH_GLOBS_MAX      8   /* repository globs of one read-only token */
+#define AUTH_GLOB_MAX       256 /* bytes of one glob, NUL included */
 
 struct auth;
 
@@ -66,6 +74,10 @@ struct auth_opts {
 struct auth_identity {
 	char subject[AUTH_SUBJECT_MAX];
 	unsigned actions;
+	long long created; /* of a read-only token (tells a re-made one apart); else 0 */
+	long long expires; /* Unix seconds after which it is refused; 0: never */
+	size_t nscope;     /* 0: every repository */
+	char scope[AUTH_GLOBS_MAX][AUTH_GLOB_MAX];
 };
 
 /* One scope: "repository:NAME:pull,push" or "registry:catalog:*". */
@@ -148,6 +160,26 @@ int auth_check_ro_token(struct auth *a, const char *token,
                         struct auth_identity *id) BARGE_MUST_CHECK;
 /* The anonymous identity: pull when anonymous pull is on, else nothing. */
 void auth_anonymous(const struct auth *a, struct auth_identity *id);
+/*
+ * Whether id's scope reaches the resource type:name: every resource when
+ * id is unscoped; else a repository a glob matches, and nothing else.
+ */
+int auth_identity_allows(const struct auth_identity *id, const char *type, const char *name);
+/*
+ * The identity subject stands for now, for credentials checked earlier (a
+ * session token, a login session): "admin", or "token:NAME" while that
+ * token exists and has not expired.  BARGE_EAUTH else: a removed token
+ * stops working at once.
+ */
+int auth_subject_identity(struct auth *a, const char *subject,
+                          struct auth_identity *id) BARGE_MUST_CHECK;
+/*
+ * Counts the admin password's replacements.  The password file is looked
+ * at first (a stat): when `barged passwd` rewrote it, it is reloaded as
+ * auth_reload does, so that a running barged notices without SIGHUP.
+ * Whatever remembers an admin login keeps this and compares.
+ */
+unsigned auth_password_generation(struct auth *a);
 
 /*
  * Parses one scope.  Actions other than pull, push, delete and "*" are
@@ -173,11 +205,29 @@ int auth_grant_allows(const struct auth_grant *g, const char *type, const char *
 
 /* --- read-only tokens (the `barged token` verb) ------------------------- */
 
-/* Creates token NAME; *token (caller frees) is the secret, shown once. */
+/* What tokens.json says of one token (never the secret). */
+struct auth_ro_info {
+	const char *name;
+	long long created;
+	long long expires; /* 0: never */
+	size_t nscope;     /* 0: every repository */
+	const char *const *scope;
+};
+
+/* Creates token NAME, unscoped and without expiry; *token (caller frees) is the secret. */
 int auth_ro_create(const char *data_dir, const char *name, char **token,
                    struct barge_err *err) BARGE_MUST_CHECK;
-/* Calls fn for every token: its name and creation time. */
-int auth_ro_list(const char *data_dir, void (*fn)(const char *name, long long created, void *arg),
+/*
+ * Creates token NAME expiring at expires (Unix seconds; 0: never) and
+ * limited to the nscope globs of scope (0: every repository; each 1 to
+ * AUTH_GLOB_MAX - 1 of A-Z a-z 0-9 . _ - / * ?, at most AUTH_GLOBS_MAX).
+ * BARGE_EINVAL names the glob at fault.  *token (caller frees) is shown once.
+ */
+int auth_ro_create_scoped(const char *data_dir, const char *name, long long expires,
+                          const char *const *scope, size_t nscope, char **token,
+                          struct barge_err *err) BARGE_MUST_CHECK;
+/* Calls fn for every token, in the file's order. */
+int auth_ro_list(const char *data_dir, void (*fn)(const struct auth_ro_info *t, void *arg),
                  void *arg, struct barge_err *err) BARGE_MUST_CHECK;
 /* Removes token NAME.  BARGE_ENOTFOUND if there is none. */
 int auth_ro_remove(const char *data_dir, const char *name, struct barge_err *err) BARGE_MUST_CHECK;

@@ -34,6 +34,10 @@
 struct auth_ro {
 	char name[AUTH_TOKEN_NAME_MAX + 1];
 	unsigned char hash[AUTH_HASH_LEN];
+	long long created;
+	long long expires; /* 0: never */
+	size_t nscope;
+	char scope[AUTH_GLOBS_MAX][AUTH_GLOB_MAX];
 };
 
 /* The admin password as kept: a salted hash, never the password. */
@@ -53,6 +57,7 @@ struct auth {
 	pthread_mutex_t mtx; /* guards what follows */
 	struct auth_pw pw;   /* replaced by auth_reload */
 	unsigned pw_gen;     /* counts those replacements */
+	struct stat pw_st;   /* of the password file when last read */
 	/*
 	 * HMAC of the last admin password that verified: clients send Basic
 	 * credentials on every request, and PBKDF2 on each would cost more
@@ -80,11 +85,17 @@ void mac(const struct auth *a, const void *buf, size_t len, unsigned char out[AU
 
 /* Whether n is a read-only token's name: 1 to AUTH_TOKEN_NAME_MAX of A-Z a-z 0-9 . _ - */
 int valid_token_name(const char *n);
+/* Whether g is a scope glob: 1 to AUTH_GLOB_MAX - 1 of A-Z a-z 0-9 . _ - / * ? */
+int valid_scope_glob(const char *g);
 /*
  * Looks a read-only token up (name NULL: any name), re-reading tokens.json
- * when it changed; fills id when found.  BARGE_EAUTH when not.  Takes mtx.
+ * when it changed; fills id when found and not expired.  BARGE_EAUTH when
+ * not.  Takes mtx.
  */
 int tokens_match(struct auth *a, const char *name, const char *token, size_t len,
                  struct auth_identity *id) BARGE_MUST_CHECK;
+/* Fills id for the token named name if it exists and has not expired; BARGE_EAUTH else.  Takes mtx.
+ */
+int tokens_identity(struct auth *a, const char *name, struct auth_identity *id) BARGE_MUST_CHECK;
 
 #endif

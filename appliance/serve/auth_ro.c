@@ -1,12 +1,15 @@
 /*
  * auth_ro: the read-only tokens of auth.h.  DATA_DIR/tokens.json keeps
- * each token's name, creation time and SHA-256, never the token: this file
+ * each token's name, creation time, SHA-256 (never the token), and, when
+ * given, its expiry ("expires", Unix seconds) and repository scope
+ * ("scope", a list of globs): this file
  * makes, lists and removes them (the `barged token` verb) and looks them up
  * for a request, keeping struct auth's copy of the list in step with the
  * file.  It owns that copy (under the handle's mtx) and, for one call,
  * the parsed file.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -121,6 +124,67 @@ tokens_write(const char *path, json_t *doc, struct barge_err *err)
 	return rc;
 }
 
+int
+valid_scope_glob(const char *g)
+{
+	size_t len = strlen(g);
+
+	return len > 0 && len < AUTH_GLOB_MAX &&
+	       strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/*?") ==
+	               len;
+}
+
+/*
+ * Reads an entry's creation time, expiry and scope into ro.  A scope that
+ * is not a list of valid globs makes the entry unusable (-1): read as
+ * unscoped, it would grant more than was meant.
+ */
+static int
+entry_limits(json_t *e, struct auth_ro *ro)
+{
+	json_t *scope = json_object_get(e, "scope"), *g;
+	size_t i;
+
+	ro->created = (long long)json_integer_value(json_object_get(e, "created"));
+	ro->expires = (long long)json_integer_value(json_object_get(e, "expires"));
+	ro->nscope = 0;
+	if (scope == NULL || json_is_null(scope))
+		return 0;
+	if (!json_is_array(scope) || json_array_size(scope) == 0 ||
+	    json_array_size(scope) > AUTH_GLOBS_MAX)
+		return -1;
+	json_array_foreach(scope, i, g)
+	{
+		if (!json_is_string(g) || !valid_scope_glob(json_string_value(g)))
+			return -1;
+		snprintf(ro->scope[i], AUTH_GLOB_MAX, "%s", json_string_value(g));
+	}
+	ro->nscope = json_array_size(scope);
+	return 0;
+}
+
+/* Fills id from ro.  Called with a->mtx held. */
+static void
+ro_identity(const struct auth_ro *ro, struct auth_identity *id)
+{
+	size_t i;
+
+	memset(id, 0, sizeof(*id));
+	snprintf(id->subject, sizeof(id->subject), "token:%s", ro->name);
+	id->actions = AUTH_PULL;
+	id->created = ro->created;
+	id->expires = ro->expires;
+	id->nscope = ro->nscope;
+	for (i = 0; i < ro->nscope; i++)
+		memcpy(id->scope[i], ro->scope[i], AUTH_GLOB_MAX);
+}
+
+static int
+ro_expired(const struct auth_ro *ro)
+{
+	return ro->expires != 0 && (long long)time(NULL) >= ro->expires;
+}
+
 /* Re-reads tokens.json when it changed since the last look.  Called with a->mtx held. */
 static void
 tokens_refresh(struct auth *a)
@@ -151,7 +215,8 @@ tokens_refresh(struct auth *a)
 			name = json_string_value(json_object_get(e, "name"));
 			hash = json_string_value(json_object_get(e, "sha256"));
 			if (name == NULL || hash == NULL || !valid_token_name(name) ||
-			    hex_decode(hash, ro[n].hash, AUTH_HASH_LEN) != 0)
+			    hex_decode(hash, ro[n].hash, AUTH_HASH_LEN) != 0 ||
+			    entry_limits(e, &ro[n]) != 0)
 				continue;
 			snprintf(ro[n].name, sizeof(ro[n].name), "%s", name);
 			n++;
@@ -183,16 +248,93 @@ tokens_match(struct auth *a, const char *name, const char *token, size_t len,
 		if (CRYPTO_memcmp(h, a->ro[i].hash, AUTH_HASH_LEN) == 0 &&
 		    (name == NULL || strcmp(name, a->ro[i].name) == 0))
 			found = (int)i;
-	if (found >= 0) {
-		snprintf(id->subject, sizeof(id->subject), "token:%s", a->ro[found].name);
-		id->actions = AUTH_PULL;
-	}
+	if (found >= 0 && ro_expired(&a->ro[found]))
+		found = -1;
+	if (found >= 0)
+		ro_identity(&a->ro[found], id);
 	pthread_mutex_unlock(&a->mtx);
 	return found >= 0 ? BARGE_OK : BARGE_EAUTH;
 }
 
 int
+tokens_identity(struct auth *a, const char *name, struct auth_identity *id)
+{
+	size_t i;
+	int rc = BARGE_EAUTH;
+
+	pthread_mutex_lock(&a->mtx);
+	tokens_refresh(a);
+	for (i = 0; i < a->nro; i++)
+		if (strcmp(name, a->ro[i].name) == 0 && !ro_expired(&a->ro[i])) {
+			ro_identity(&a->ro[i], id);
+			rc = BARGE_OK;
+			break;
+		}
+	pthread_mutex_unlock(&a->mtx);
+	return rc;
+}
+
+int
+auth_identity_allows(const struct auth_identity *id, const char *type, const char *name)
+{
+	size_t i;
+
+	if (id->nscope == 0)
+		return 1;
+	if (strcmp(type, "repository") != 0)
+		return 0;
+	for (i = 0; i < id->nscope; i++)
+		if (fnmatch(id->scope[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+int
 auth_ro_create(const char *data_dir, const char *name, char **token, struct barge_err *err)
+{
+	return auth_ro_create_scoped(data_dir, name, 0, NULL, 0, token, err);
+}
+
+/* The "expires" and "scope" members of a new entry, when given. */
+static int
+entry_set_limits(json_t *entry, long long expires, const char *const *scope, size_t nscope,
+                 struct barge_err *err)
+{
+	json_t *list;
+	size_t i;
+
+	if (expires != 0 && json_object_set_new(entry, "expires", json_integer(expires)) != 0)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	if (nscope == 0)
+		return BARGE_OK;
+	if ((list = json_array()) == NULL || json_object_set_new(entry, "scope", list) != 0)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	for (i = 0; i < nscope; i++)
+		if (json_array_append_new(list, json_string(scope[i])) != 0)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+	return BARGE_OK;
+}
+
+static int
+check_limits(long long expires, const char *const *scope, size_t nscope, struct barge_err *err)
+{
+	size_t i;
+
+	if (expires < 0)
+		return err_set(err, BARGE_EINVAL, "expiry: %lld is before 1970", expires);
+	if (nscope > AUTH_GLOBS_MAX)
+		return err_set(err, BARGE_EINVAL, "scope: at most %d globs", AUTH_GLOBS_MAX);
+	for (i = 0; i < nscope; i++)
+		if (!valid_scope_glob(scope[i]))
+			return err_set(err, BARGE_EINVAL,
+			               "scope \"%.100s\": 1 to %d of A-Z a-z 0-9 . _ - / * ?",
+			               scope[i], AUTH_GLOB_MAX - 1);
+	return BARGE_OK;
+}
+
+int
+auth_ro_create_scoped(const char *data_dir, const char *name, long long expires,
+                      const char *const *scope, size_t nscope, char **token, struct barge_err *err)
 {
 	unsigned char r[AUTH_RO_RANDOM], h[AUTH_HASH_LEN];
 	char *path = NULL, *tok = NULL, hex[2 * AUTH_HASH_LEN + 1];
@@ -200,6 +342,8 @@ auth_ro_create(const char *data_dir, const char *name, char **token, struct barg
 	size_t i;
 	int rc;
 
+	if ((rc = check_limits(expires, scope, nscope, err)) != BARGE_OK)
+		return rc;
 	if (!valid_token_name(name))
 		return err_set(err, BARGE_EINVAL,
 		               "token name \"%.100s\": 1 to %d of A-Z a-z 0-9 . _ -", name,
@@ -239,6 +383,8 @@ auth_ro_create(const char *data_dir, const char *name, char **token, struct barg
 		rc = err_set(err, BARGE_ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = entry_set_limits(entry, expires, scope, nscope, err)) != BARGE_OK)
+		goto out;
 	if ((rc = fu_mkdirs(data_dir, 0755, err)) != BARGE_OK ||
 	    (rc = tokens_write(path, doc, err)) != BARGE_OK)
 		goto out;
@@ -253,26 +399,39 @@ out:
 }
 
 int
-auth_ro_list(const char *data_dir, void (*fn)(const char *name, long long created, void *arg),
-             void *arg, struct barge_err *err)
+auth_ro_list(const char *data_dir, void (*fn)(const struct auth_ro_info *t, void *arg), void *arg,
+             struct barge_err *err)
 {
+	struct auth_ro *ro = NULL;
+	const char *globs[AUTH_GLOBS_MAX];
+	struct auth_ro_info t;
 	json_t *doc = NULL, *e;
 	char *path;
-	size_t i;
+	size_t i, k;
 	int rc;
 
-	if ((path = fu_printf("%s/%s", data_dir, AUTH_TOKENS_FILE)) == NULL)
+	if ((path = fu_printf("%s/%s", data_dir, AUTH_TOKENS_FILE)) == NULL ||
+	    (ro = malloc(sizeof(*ro))) == NULL) {
+		free(path);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
 	if ((rc = tokens_read(path, &doc, err)) == BARGE_OK) {
 		json_array_foreach(json_object_get(doc, "tokens"), i, e)
 		{
-			if (json_is_string(json_object_get(e, "name")))
-				fn(json_string_value(json_object_get(e, "name")),
-				   (long long)json_integer_value(json_object_get(e, "created")),
-				   arg);
+			if (!json_is_string(json_object_get(e, "name")) || entry_limits(e, ro) != 0)
+				continue;
+			for (k = 0; k < ro->nscope; k++)
+				globs[k] = ro->scope[k];
+			t.name = json_string_value(json_object_get(e, "name"));
+			t.created = ro->created;
+			t.expires = ro->expires;
+			t.nscope = ro->nscope;
+			t.scope = globs;
+			fn(&t, arg);
 		}
 	}
 	json_decref(doc);
+	free(ro);
 	free(path);
 	return rc;
 }

@@ -96,7 +96,9 @@ grant_add(struct auth_grant *g, const struct auth_identity *id, const char *p, s
 		g->scope[g->n] = sc;
 		g->scope[g->n++].actions = 0;
 	}
-	g->scope[i].actions |= sc.actions & id->actions;
+	/* A scoped read-only token gets nothing outside its globs. */
+	if (auth_identity_allows(id, sc.type, sc.name))
+		g->scope[i].actions |= sc.actions & id->actions;
 	return BARGE_OK;
 }
 
@@ -163,6 +165,7 @@ int
 auth_token_verify(struct auth *a, const char *token, time_t now, struct auth_grant *out)
 {
 	unsigned char m[AUTH_HASH_LEN], given[AUTH_HASH_LEN + 3];
+	struct auth_identity *id;
 	char *payload = NULL, *p, *nl, *c1, *c2;
 	const char *dot;
 	long long exp, bits;
@@ -217,6 +220,14 @@ auth_token_verify(struct auth *a, const char *token, time_t now, struct auth_gra
 		out->n++;
 	}
 	rc = BARGE_OK;
+	/* A read-only token removed or expired since takes its session tokens with it. */
+	if (strncmp(out->subject, "token:", 6) == 0) {
+		if ((id = malloc(sizeof(*id))) == NULL)
+			rc = BARGE_ENOMEM;
+		else
+			rc = auth_subject_identity(a, out->subject, id);
+		free(id);
+	}
 out:
 	free(payload);
 	if (rc != BARGE_OK)

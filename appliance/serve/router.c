@@ -419,7 +419,9 @@ decide(struct router *r, struct http_req *req, const char *type, const char *nam
 	snprintf(who, wholen, "%s", id.subject);
 	if (type == NULL)
 		return ALLOW;
-	return (id.actions & needed) == needed ? ALLOW : DENY;
+	/* A scoped token outside its globs: no other token of its would help. */
+	return (id.actions & needed) == needed && auth_identity_allows(&id, type, name) ? ALLOW
+	                                                                                : DENY;
 }
 
 static void

@@ -151,8 +151,9 @@ test_reload_password(void **state)
 	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
 	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
 
+	/* `barged passwd` rewrote the file: the old password stops at once, without SIGHUP. */
 	assert_int_equal(auth_password_set(path, "second", 6, &err), BARGE_OK);
-	assert_int_equal(auth_check_header(a, old, &id), BARGE_OK);
+	assert_int_equal(auth_check_header(a, old, &id), BARGE_EAUTH);
 	assert_int_equal(auth_reload(a, &err), BARGE_OK);
 	assert_int_equal(auth_check_header(a, old, &id), BARGE_EAUTH);
 	assert_int_equal(auth_check_header(a, new, &id), BARGE_OK);
@@ -266,12 +267,12 @@ struct seen {
 };
 
 static void
-collect(const char *name, long long created, void *arg)
+collect(const struct auth_ro_info *t, void *arg)
 {
 	struct seen *s = arg;
 
-	assert_true(created > 1700000000);
-	snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", name);
+	assert_true(t->created > 1700000000);
+	snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", t->name);
 }
 
 static void
@@ -363,7 +364,8 @@ test_scope_parse(void **state)
 static void
 test_session_tokens(void **state)
 {
-	struct auth_identity admin = { "admin", AUTH_ALL }, ro = { "token:ci", AUTH_PULL };
+	struct auth_identity admin = { .subject = "admin", .actions = AUTH_ALL },
+	                     ro = { .subject = "token:ci", .actions = AUTH_PULL };
 	struct barge_err err = { 0 };
 	struct auth_grant g;
 	struct auth *a, *b;
@@ -376,6 +378,9 @@ test_session_tokens(void **state)
 	(void)state;
 	a = new_auth(NULL, 0, &gen);
 	b = new_auth(NULL, 0, &gen);
+	/* Session tokens of a read-only token hold only while it exists. */
+	assert_int_equal(auth_ro_create(tmp, "ci", &t, &err), BARGE_OK);
+	free(t);
 	assert_int_equal(auth_token_issue(a, &admin, "repository:a/b:pull,push registry:catalog:*",
 	                                  now, &t, &err),
 	                 BARGE_OK);
@@ -452,7 +457,8 @@ issue(struct auth *a, const struct auth_identity *id, const char *scopes, struct
 static void
 test_several_scopes(void **state)
 {
-	struct auth_identity admin = { "admin", AUTH_ALL }, ro = { "token:ci", AUTH_PULL };
+	struct auth_identity admin = { .subject = "admin", .actions = AUTH_ALL },
+	                     ro = { .subject = "token:ci", .actions = AUTH_PULL };
 	struct barge_err err = { 0 };
 	struct auth_grant g;
 	struct auth *a;
@@ -462,6 +468,9 @@ test_several_scopes(void **state)
 
 	(void)state;
 	a = new_auth(NULL, 0, &gen);
+	assert_int_equal(auth_ro_create(tmp, "ci", &t, &err), BARGE_OK);
+	free(t);
+	t = NULL;
 	/* A push that mounts: the source's pull scope, the destination's push, either order. */
 	issue(a, &admin, "repository:e/src:pull repository:e/dst:pull,push", &g);
 	assert_true(auth_grant_allows(&g, "repository", "e/dst", AUTH_PULL | AUTH_PUSH));
