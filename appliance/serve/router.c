@@ -16,6 +16,8 @@
 #include <time.h>
 
 #include "accesslog.h"
+#include "api.h"
+#include "api_events.h"
 #include "auth.h"
 #include "metrics.h"
 #include "registry.h"
@@ -47,6 +49,7 @@ struct router {
 	struct metrics *metrics;
 	struct accesslog *accesslog;
 	struct upload *upload;
+	struct api *api;
 	struct webhook_opts wh;
 	int webhook_on;
 	void (*log_error)(const char *msg);
@@ -68,6 +71,28 @@ struct webhook_body {
 	char *buf;
 	size_t len;
 };
+
+/* The admin API (api.h), its events fed by the webhook and by uploads. */
+static int
+router_api_new(struct router *r, const struct router_opts *o, struct barge_err *err)
+{
+	struct api_opts ao = { 0 };
+	int rc;
+
+	ao.data_dir = r->data_dir;
+	ao.project = r->project;
+	ao.version = r->version;
+	ao.tls = o->tls;
+	ao.auth = o->auth;
+	ao.advertise = o->webhook_advertise;
+	ao.started = r->started;
+	ao.log_error = o->log_error;
+	if ((rc = api_new(&ao, &r->api, err)) != BARGE_OK)
+		return rc;
+	if (r->upload != NULL)
+		upload_on_result(r->upload, api_events_add, api_events_of(r->api));
+	return BARGE_OK;
+}
 
 int
 router_new(const struct router_opts *o, struct router **out, struct barge_err *err)
@@ -104,6 +129,10 @@ router_new(const struct router_opts *o, struct router **out, struct barge_err *e
 	r->log_info = o->log_info;
 	r->log_debug = o->log_debug;
 	r->started = time(NULL);
+	if (router_api_new(r, o, err) != BARGE_OK) {
+		router_free(r);
+		return err->code;
+	}
 	*out = r;
 	return BARGE_OK;
 }
@@ -128,6 +157,7 @@ router_free(struct router *r)
 			free(c);
 		}
 	store_close(r->st);
+	api_free(r->api);
 	pthread_mutex_destroy(&r->ctx_mtx);
 	pthread_mutex_destroy(&r->st_mtx);
 	free((char *)r->wh.advertise);
@@ -214,6 +244,8 @@ router_route_label(const char *path, const char *project)
 		return "webhook";
 	if (strcmp(path, "/api/v1/bundles") == 0)
 		return "bundles";
+	if (strncmp(path, "/api/v1/", 8) == 0)
+		return "api";
 	return label;
 }
 
@@ -596,6 +628,9 @@ webhook_decided(struct router *r, enum webhook_reason reason, const char *note)
 	int swapped = webhook_reason_swapped(reason);
 
 	metrics_webhook(r->metrics, swapped ? "swapped" : "left", webhook_reason_name(reason));
+	snprintf(msg, sizeof(msg), "%s: %s", swapped ? "swapped" : "left",
+	         webhook_reason_name(reason));
+	api_events_add(api_events_of(r->api), "webhook", msg, note);
 	if (swapped)
 		log = r->log_info;
 	if (log == NULL)
@@ -707,8 +742,14 @@ handle_bundles(struct router *r, struct http_req *req, struct rctx *c)
 	const char *hdr = http_req_header(req, "Authorization");
 	struct auth_identity id;
 	struct auth_grant *g;
-	int admin = 0, known = 0;
+	int admin = 0, known = 0, by_cookie;
 
+	/* The web UI's uploads come with its session cookie (and CSRF token). */
+	by_cookie = api_upload_check(r->api, req, c != NULL ? c->user : NULL);
+	if (by_cookie > 0)
+		upload_handle(r->upload, req);
+	if (by_cookie != 0)
+		return;
 	if (hdr != NULL && strncasecmp(hdr, "Bearer ", 7) == 0 && strchr(hdr + 7, '.') != NULL) {
 		if ((g = malloc(sizeof(*g))) == NULL) {
 			respond_text(req, 500, "text/plain", "internal error\n");
@@ -776,10 +817,9 @@ router_handle(struct http_req *req, void *arg)
 	else if (strcmp(route, "bundles") == 0 && r->upload != NULL &&
 	         (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0))
 		handle_bundles(r, req, c);
-	else if (strcmp(route, "bundles") == 0 && r->upload != NULL) {
-		(void)http_resp_header(req, "Allow", "PUT, POST");
-		respond_text(req, 405, "text/plain", "PUT or POST a bundle here\n");
-	} else
+	else if (strcmp(route, "bundles") == 0 || strcmp(route, "api") == 0)
+		api_handle(r->api, req, c != NULL ? c->user : NULL);
+	else
 		respond_text(req, 404, "text/plain", "not found\n");
 	ctx_publish(r, c);
 }

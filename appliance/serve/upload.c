@@ -33,6 +33,8 @@ struct upload {
 	void (*log_error)(const char *);
 	void (*log_warn)(const char *);
 	void (*log_info)(const char *);
+	void (*on_result)(void *arg, const char *kind, const char *summary, const char *detail);
+	void *on_result_arg;
 	int busy; /* atomic: an upload runs */
 };
 
@@ -65,6 +67,23 @@ upload_new(const struct upload_opts *o, struct upload **out, struct barge_err *e
 	u->log_info = o->log_info;
 	*out = u;
 	return BARGE_OK;
+}
+
+void
+upload_on_result(struct upload *u,
+                 void (*fn)(void *arg, const char *kind, const char *summary, const char *detail),
+                 void *arg)
+{
+	u->on_result = fn;
+	u->on_result_arg = arg;
+}
+
+/* Tells the outcome's listener, if any. */
+static void
+tell(const struct upload *u, const char *summary, const char *detail)
+{
+	if (u->on_result != NULL)
+		u->on_result(u->on_result_arg, "load", summary, detail);
 }
 
 void
@@ -215,7 +234,7 @@ job_done(struct http_req *req, int rc, void *arg)
 {
 	struct job *j = arg;
 	const struct loader_result *r = &j->res;
-	char msg[128];
+	char msg[128], line[1024];
 	json_t *b;
 	int status;
 
@@ -234,9 +253,11 @@ job_done(struct http_req *req, int rc, void *arg)
 		         "the bundle is larger than the upload limit (%llu bytes)",
 		         (unsigned long long)j->u->max_size);
 		logcb_printf(j->u->log_error, "upload: %s", msg);
+		tell(j->u, "upload refused", msg);
 		respond_error(req, 413, BARGE_ELIMIT, msg);
 	} else if (j->rc != BARGE_OK) {
 		logcb_printf(j->u->log_error, "upload refused: %s", j->err.msg);
+		tell(j->u, "upload refused", j->err.msg);
 		respond_error(req, upload_status(j->rc, &j->err), j->rc, j->err.msg);
 	} else {
 		/* The loader had all it needed (what follows a tar's end is not read). */
@@ -244,6 +265,9 @@ job_done(struct http_req *req, int rc, void *arg)
 		             "upload: loaded %s %s%s: %zu images, %zu blobs (%zu new), %lld bytes",
 		             r->name, r->version, r->reloaded ? " (again)" : "", r->images,
 		             r->blobs_new + r->blobs_present, r->blobs_new, (long long)r->bytes);
+		snprintf(line, sizeof(line), "upload: loaded %s %s%s", r->name, r->version,
+		         r->reloaded ? " (again)" : "");
+		tell(j->u, line, r->digest);
 		status = r->reloaded ? 200 : 201;
 		b = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, s:I, "
 		              "s:I, s:f}",

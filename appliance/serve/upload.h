@@ -55,6 +55,15 @@ int upload_new(const struct upload_opts *o, struct upload **out,
 /* Accepts NULL.  Only once no upload runs (after http_server_stop). */
 void upload_free(struct upload *u);
 
+/*
+ * Tells fn(arg, "load", summary, detail) each upload's outcome from now on
+ * (the admin API's event ring, api_events.h).  Before the server starts.
+ */
+void upload_on_result(struct upload *u,
+                      void (*fn)(void *arg, const char *kind, const char *summary,
+                                 const char *detail),
+                      void *arg);
+
 /* Takes req's body and answers it (see above).  From the server's handler. */
 void upload_handle(struct upload *u, struct http_req *req);
 
