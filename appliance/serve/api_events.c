@@ -1,7 +1,7 @@
 /*
  * api_events.c: the ring of recent webhook decisions and loads
- * (api_events.h).  It owns the ring: API_EVENTS_MAX fixed-size entries
- * under a mutex, allocated once, so that memory stays bounded.
+ * (api_events.h); texts are kept as valid UTF-8 (api_text_copy).  It owns the ring: API_EVENTS_MAX
+ * fixed-size entries under a mutex, allocated once, so that memory stays bounded.
  */
 #include "api_events.h"
 
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "api_int.h"
 
 struct event {
 	time_t time;
@@ -62,8 +64,9 @@ api_events_add(void *arg, const char *kind, const char *summary, const char *det
 	ev = &e->ring[e->next];
 	ev->time = time(NULL);
 	snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
-	snprintf(ev->summary, sizeof(ev->summary), "%s", summary);
-	snprintf(ev->detail, sizeof(ev->detail), "%s", detail != NULL ? detail : "");
+	/* Cut on a character boundary, bad bytes replaced: JSON takes UTF-8 only. */
+	api_text_copy(ev->summary, sizeof(ev->summary), summary);
+	api_text_copy(ev->detail, sizeof(ev->detail), detail != NULL ? detail : "");
 	e->next = (e->next + 1) % API_EVENTS_MAX;
 	if (e->count < API_EVENTS_MAX)
 		e->count++;
