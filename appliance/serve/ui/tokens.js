@@ -29,7 +29,7 @@ async function listInto(el, ctx) {
 }
 
 function creator(list, ctx) {
-  const name = h('input', { id: 'token-name', required: true, pattern: '[A-Za-z0-9._-]+',
+  const name = h('input', { id: 'token-name', required: true, pattern: '[A-Za-z0-9._\\-]+',
     placeholder: 'nodes' });
   const exp = h('select', { id: 'token-expiry' },
     EXPIRIES.map(([t, v]) => h('option', { value: String(v) }, t)));
