@@ -14,7 +14,7 @@
 #
 # Screenshots of every page, desktop and phone width, go to UI_SHOTS
 # (default: BUILD/ui-screenshots) on every run; with --update-docs (or
-# UI_UPDATE_DOCS=1) they are also copied to docs/ui/.
+# UI_UPDATE_DOCS=1) those docs/ui.md shows are also copied to docs/ui/.
 #
 # Env: BARGE, BARGED (default build/...), UI_SHOTS.  IT_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
@@ -111,8 +111,12 @@ rc=0
 ) || rc=$?
 it_log "screenshots in $UI_SHOTS"
 if [ -n "$UPDATE_DOCS" ]; then
+	# Every page at desktop width, and two at phone width: docs/ui.md shows these.
 	mkdir -p "$IT_REPO_ROOT/docs/ui"
-	cp "$UI_SHOTS"/*.png "$IT_REPO_ROOT/docs/ui/"
+	for f in "$UI_SHOTS"/*.png; do
+		case $f in *-phone.png) ;; *) cp "$f" "$IT_REPO_ROOT/docs/ui/" ;; esac
+	done
+	cp "$UI_SHOTS/overview-phone.png" "$UI_SHOTS/tags-phone.png" "$IT_REPO_ROOT/docs/ui/"
 	it_log "copied to docs/ui/"
 fi
 if ! kill -0 "$PID" 2>/dev/null; then

@@ -232,6 +232,7 @@ test('a hostile bundle\'s markup shows as text', async () => {
   assert.ok(text.includes(MARKUP), text);
   await page.getByText(`<b>${MARKUP}</b>`, { exact: false }).waitFor({ state: 'visible' });
   await noMarkupRan();
+  await page.locator('#manifest').scrollIntoViewIfNeeded();
   await shot('hostile');
 });
 
