@@ -18,7 +18,12 @@ BARGE_PACKAGES=(
 	scdoc dpkg-dev man-db systemd lintian debootstrap python3-yaml
 	# test_kustomize.sh: the Kubernetes OpenAPI schema (test data) and its validator.
 	golang-k8s-kube-openapi-dev python3-jsonschema
+	# tests/ui: the browser playwright-core drives, node to run it, and
+	# certutil to trust barged's CA in the browser's own NSS database.
+	chromium nodejs libnss3-tools
 )
+# npm for tests/ui: Debian's, unless a Node.js that bundles its own is installed.
+command -v npm >/dev/null || BARGE_PACKAGES+=(npm)
 # kubectl kustomize (tests/integration/test_kustomize.sh): Debian's kubectl,
 # unless one is installed already, whose /usr/bin/kubectl it would conflict with.
 command -v kubectl >/dev/null || BARGE_PACKAGES+=(kubernetes-client)
@@ -44,6 +49,18 @@ barge_install_missing() {
 	barge_as_root apt-get update
 	barge_as_root env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# The browser tests' npm packages (tests/ui/package-lock.json: playwright-core
+# only, which downloads no browser), when missing or older than the lock.
+barge_install_ui_tests() {
+	local dir=$BARGE_ROOT/tests/ui
+	if [ -d "$dir/node_modules/playwright-core" ] &&
+		[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+		return 0
+	fi
+	echo "== npm ci in tests/ui"
+	(cd "$dir" && npm ci --no-audit --no-fund)
 }
 
 # barge_build DIR [CMAKE-ARGS...] [-- TARGET...]: configure DIR (relative

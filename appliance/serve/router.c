@@ -2,9 +2,9 @@
  * router.c: the top-level handler of barged serve (router.h): it labels
  * and times each request, decides who may do what under /v2 (parsing the
  * route once, and handing the parsed route to the registry), hands /token
- * to token.c, and answers the health and status pages, /metrics, the
- * webhook and bundle uploads.  It owns the in-flight request table and its
- * own store.
+ * to token.c and the pages (/ and /ui/) to ui_assets.c, and answers the
+ * health checks, /metrics, the webhook and bundle uploads.  It owns the in-flight request table and
+ * its own store.
  */
 #include "router.h"
 
@@ -19,12 +19,11 @@
 #include "api.h"
 #include "api_events.h"
 #include "auth.h"
-#include "fileutil.h"
-#include "fmtsize.h"
 #include "metrics.h"
 #include "registry.h"
 #include "store.h"
 #include "token.h"
+#include "ui_assets.h"
 #include "upload.h"
 #include "webhook.h"
 
@@ -245,8 +244,8 @@ router_route_label(const char *path, const char *project)
 		return "readyz";
 	if (strcmp(path, "/metrics") == 0)
 		return "metrics";
-	if (strcmp(path, "/") == 0)
-		return "status";
+	if (strcmp(path, "/") == 0 || strncmp(path, "/ui/", 4) == 0)
+		return "ui";
 	if (strcmp(path, "/webhook/mutate") == 0)
 		return "webhook";
 	if (strcmp(path, "/api/v1/bundles") == 0)
@@ -532,7 +531,7 @@ handle_v2(struct router *r, struct http_req *req, struct rctx *c)
 	free(rt);
 }
 
-/* --- the router's store: readiness, status, metrics, webhook ------------ */
+/* --- the router's store: readiness, metrics, webhook -------------------- */
 
 /* Opens the store if needed; called with st_mtx held. */
 static int
@@ -619,42 +618,6 @@ handle_metrics(struct router *r, struct http_req *req)
 	}
 	(void)http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 	free(text);
-}
-
-static void
-handle_status(struct router *r, struct http_req *req)
-{
-	struct barge_err err = { 0 };
-	struct metrics_store ms;
-	char *page = NULL, size[32];
-	int ok;
-
-	ok = refresh(r, 0, &err) == BARGE_OK;
-	if (!ok)
-		router_fail(r, "status page: store snapshot", &err);
-	metrics_get_store(r->metrics, &ms);
-	fmtsize(ms.bytes, size, sizeof(size), 0);
-	/* Only numbers and our own version go into the page: nothing to escape. */
-	page = fu_printf(
-	        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>barged</title>"
-	        "</head>\n<body>\n<h1>barged %s</h1>\n<table>\n"
-	        "<tr><th align=left>images (tags)</th><td>%lld</td></tr>\n"
-	        "<tr><th align=left>repositories</th><td>%lld</td></tr>\n"
-	        "<tr><th align=left>blobs</th><td>%lld</td></tr>\n"
-	        "<tr><th align=left>store size</th><td>%s</td></tr>\n"
-	        "<tr><th align=left>uploads in progress</th><td>%lld</td></tr>\n"
-	        "<tr><th align=left>store</th><td>%s</td></tr>\n"
-	        "<tr><th align=left>up since</th><td>%lld (Unix time)</td></tr>\n"
-	        "</table>\n<p>Pull with <code>/v2/</code>; metrics at "
-	        "<a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n",
-	        r->version, (long long)ms.tags, (long long)ms.repos, (long long)ms.blobs, size,
-	        (long long)ms.uploads, ok ? "ready" : "NOT READY", (long long)r->started);
-	if (page == NULL) {
-		respond_text(req, 500, "text/plain", "internal error\n");
-		return;
-	}
-	respond_text(req, 200, "text/html; charset=utf-8", page);
-	free(page);
 }
 
 /* --- /webhook/mutate ----------------------------------------------------- */
@@ -853,8 +816,8 @@ router_handle(struct http_req *req, void *arg)
 		handle_readyz(r, req);
 	else if (strcmp(route, "metrics") == 0 && get)
 		handle_metrics(r, req);
-	else if (strcmp(route, "status") == 0 && get)
-		handle_status(r, req);
+	else if (strcmp(route, "ui") == 0)
+		ui_assets_handle(req);
 	else if (strcmp(route, "webhook") == 0 && strcmp(method, "POST") == 0 && r->webhook_on)
 		handle_webhook(r, req);
 	else if (strcmp(route, "bundles") == 0 && r->upload != NULL &&

@@ -6,7 +6,7 @@
  *   GET /healthz       200 while the process serves
  *   GET /readyz        200 when the store opens and its database answers, else 503
  *   GET /metrics       Prometheus text (metrics.h)
- *   GET /              a small status page (version, images, store size)
+ *   GET / and /ui/...  the operator's pages (ui_assets.h)
  *   POST /webhook/mutate  the image-swap webhook (webhook.h)
  *   PUT|POST /api/v1/bundles  a bundle to load (upload.h), admin only:
  *                      no credentials or wrong ones 401 (Basic challenge),
@@ -29,8 +29,8 @@
  * patches at info, reviews left unpatched at debug.
  *
  * The router borrows everything in its options; they must outlive it.
- * It opens one store of its own (behind a lock) for /readyz, the status
- * page, the metrics snapshot and the webhook.
+ * It opens one store of its own (behind a lock) for /readyz, the metrics
+ * snapshot and the webhook.
  */
 #ifndef BARGE_ROUTER_H
 #define BARGE_ROUTER_H

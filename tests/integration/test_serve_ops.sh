@@ -194,9 +194,10 @@ it_check "metrics: store tags (renamed from barged_store_images)" \
 it_check "metrics: barged_store_images is gone" sh -c "! grep -q barged_store_images '$IT_TMP/metrics'"
 it_check "metrics: store bytes" \
 	grep -q "^barged_store_bytes $(($(stat -c %s "$IT_TMP/manifest.json") + 2))\$" "$IT_TMP/metrics"
-"${CURL[@]}" "$BASE/" >"$IT_TMP/status.html"
-it_check "status page: images count" grep -qF '<th align=left>images (tags)</th><td>1</td>' \
-	"$IT_TMP/status.html"
+"${CURL[@]}" -D "$IT_TMP/status.head" "$BASE/" >"$IT_TMP/status.html"
+it_check "/ serves the operator's pages" grep -qF '/app.js"></script>' "$IT_TMP/status.html"
+it_check "/ sends the Content-Security-Policy" \
+	grep -qi "^content-security-policy: default-src 'self'; script-src 'self'" "$IT_TMP/status.head"
 
 # The webhook's decisions are counted and logged: a patch at info, the rest at debug.
 HELLO=edge/docker.io/library/hello
