@@ -53,7 +53,9 @@ export async function render(main, params, ctx) {
 
 function origin(o) {
   if (!o) return '–';
-  return o.kind === 'bundle' && o.bundle ? 'bundle ' + o.bundle : o.kind;
+  if (o.kind === 'bundle' && o.bundle) return 'bundle ' + o.bundle;
+  if (o.kind === 'proxy' && o.registry) return 'proxy ' + o.registry;
+  return o.kind;
 }
 
 export async function renderRepo(main, params, ctx) {
