@@ -757,6 +757,21 @@ out:
 	return rc;
 }
 
+/*
+ * Who signed the bundle and where it came from, for the operator (GET
+ * /api/v1/bundles): a key id no trusted key checked is said to be unverified.
+ */
+static int
+record_origin(struct load *l, struct barge_err *err)
+{
+	char signer[DIGEST_STR_MAX + 32];
+	const char *source = l->opts->source != NULL ? l->opts->source : l->path;
+
+	snprintf(signer, sizeof(signer), "%s%s", l->res->signer,
+	         l->res->signer[0] != '\0' && !l->res->verified ? " (not verified)" : "");
+	return store_set_bundle_origin(l->s, l->res->bundle_id, signer, source, err);
+}
+
 /* The bundle's metadata, which store_load_record writes in one transaction. */
 static int
 record_metadata(struct store *s, void *arg, struct barge_err *err)
@@ -773,6 +788,8 @@ record_metadata(struct store *s, void *arg, struct barge_err *err)
 		                      &l->res->bundle_id, err);
 	else if (rc == BARGE_OK)
 		l->res->reloaded = 1;
+	if (rc == BARGE_OK)
+		rc = record_origin(l, err);
 	if (rc != BARGE_OK)
 		return rc;
 	/* Inside the transaction: what the tags are now, not when the load began. */

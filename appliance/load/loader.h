@@ -104,6 +104,9 @@ struct loader_opts {
 	 */
 	const char *project;
 	const char *repo;
+	/* Where the bundle came from, as the store records it (NULL: the name the load was given).
+	 */
+	const char *source;
 };
 
 /* Loads the bundle at path into s with default options.  res is filled on success. */

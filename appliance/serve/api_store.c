@@ -703,14 +703,14 @@ out:
 static int
 bundle_cb(const struct store_bundle *b, void *arg)
 {
-	/* Signer and source are not recorded by the store yet: null until they are. */
-	return json_array_append_new(arg,
-	                             json_pack("{s:I,s:o,s:o,s:s,s:n,s:o,s:n,s:I,s:I}", "id",
-	                                       (json_int_t)b->id, "name", api_str(b->name),
-	                                       "version", api_str(b->version), "digest", b->digest,
-	                                       "signer", "loaded_at", rfc3339(b->loaded_at),
-	                                       "source", "images", (json_int_t)b->images,
-	                                       "pinned_bytes", (json_int_t)b->bytes)) != 0;
+	/* Signer and source are null for bundles loaded before the store recorded them. */
+	return json_array_append_new(
+	               arg,
+	               json_pack("{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:I,s:I}", "id", (json_int_t)b->id,
+	                         "name", api_str(b->name), "version", api_str(b->version), "digest",
+	                         b->digest, "signer", api_str(b->signer), "loaded_at",
+	                         rfc3339(b->loaded_at), "source", api_str(b->source), "images",
+	                         (json_int_t)b->images, "pinned_bytes", (json_int_t)b->bytes)) != 0;
 }
 
 void

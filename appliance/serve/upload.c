@@ -154,17 +154,22 @@ static void *
 job_run(void *arg)
 {
 	struct job *j = arg;
+	struct loader_opts o = { 0 };
 	struct store *s = NULL;
 	int fd = j->rfd;
 
 	j->rfd = -1;
+	/* NULL options are the defaults; either way the store hears where the bundle came from. */
+	if (j->u->load != NULL)
+		o = *j->u->load;
+	o.source = "upload (PUT /api/v1/bundles)";
 	if ((j->rc = store_open(j->u->data_dir, &s, &j->err)) != BARGE_OK) {
 		close(fd);
 		return NULL;
 	}
 	/* A bundle or another tool's archive; closing fd wakes a body callback blocked on a full
 	 * pipe. */
-	j->rc = archload_load_fd(s, fd, "request body", j->u->load, &j->res, &j->err);
+	j->rc = archload_load_fd(s, fd, "request body", &o, &j->res, &j->err);
 	store_close(s);
 	return NULL;
 }

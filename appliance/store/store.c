@@ -26,6 +26,7 @@ enum {
 	ST_TAG_SET,
 	ST_BUNDLE_BY_DIGEST,
 	ST_BUNDLE_ADD,
+	ST_BUNDLE_ORIGIN,
 	ST_BUNDLE_IMAGE_ADD,
 	ST_MANIFEST_BY_DIGEST,
 	ST_MANIFEST_BY_TAG,
@@ -54,6 +55,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BUNDLE_BY_DIGEST] = "SELECT id FROM bundles WHERE digest = ?1 ORDER BY id LIMIT 1",
 	[ST_BUNDLE_ADD] = "INSERT INTO bundles(name, version, digest, loaded_at) "
 	                  "VALUES(?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))",
+	[ST_BUNDLE_ORIGIN] = "UPDATE bundles SET signer = ?2, source = ?3 WHERE id = ?1",
 	[ST_BUNDLE_IMAGE_ADD] = "INSERT INTO bundle_images(bundle_id, repo_id, digest) "
 	                        "VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING",
 	[ST_MANIFEST_BY_DIGEST] = "SELECT m.digest, m.media_type, m.size FROM manifests m "
@@ -329,6 +331,32 @@ store_put_bundle(struct store *s, const char *name, const char *version, const c
 		return rc;
 	*id = sqlite3_last_insert_rowid(s->db);
 	return BARGE_OK;
+}
+
+/* Bounded like the names of the rows around it: a path or an address, not a document. */
+#define BUNDLE_SOURCE_MAX 4096
+
+int
+store_set_bundle_origin(struct store *s, int64_t id, const char *signer, const char *source,
+                        struct barge_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((signer != NULL && strlen(signer) >= BUNDLE_SOURCE_MAX) ||
+	    (source != NULL && strlen(source) >= BUNDLE_SOURCE_MAX))
+		return err_set(err, BARGE_EINVAL, "bundle source or signer longer than %d bytes",
+		               BUNDLE_SOURCE_MAX - 1);
+	if ((rc = stmt_get(s, ST_BUNDLE_ORIGIN, &st, err)) != BARGE_OK)
+		return rc;
+	if ((rc = bind_int(s, st, 1, id, err)) != BARGE_OK ||
+	    (signer != NULL && signer[0] != '\0' &&
+	     (rc = bind_text(s, st, 2, signer, err)) != BARGE_OK) ||
+	    (source != NULL && (rc = bind_text(s, st, 3, source, err)) != BARGE_OK)) {
+		stmt_done(st);
+		return rc;
+	}
+	return stmt_run(s, st, "record bundle origin", err);
 }
 
 int

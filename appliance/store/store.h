@@ -85,6 +85,13 @@ int store_put_tag(struct store *s, const char *repo, const char *tag, const char
  */
 int store_put_bundle(struct store *s, const char *name, const char *version, const char *digest,
                      int64_t *id, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * In the same transaction: who signed bundle id (a key id, or NULL) and
+ * where this load read it from (NULL: unknown).  A bundle loaded again keeps
+ * the latest.
+ */
+int store_set_bundle_origin(struct store *s, int64_t id, const char *signer, const char *source,
+                            struct barge_err *err) BARGE_MUST_CHECK;
 /* Records that bundle id brought repo@digest. */
 int store_put_bundle_image(struct store *s, int64_t id, const char *repo, const char *digest,
                            struct barge_err *err) BARGE_MUST_CHECK;
@@ -175,6 +182,8 @@ struct store_bundle {
 	int64_t loaded_at;  /* Unix seconds */
 	int64_t images;     /* images it pins */
 	int64_t bytes;      /* distinct blob bytes its images reach, as stored */
+	const char *signer; /* the key id that signed it; NULL: unsigned or not recorded */
+	const char *source; /* where it was loaded from; NULL: not recorded */
 };
 
 /* Calls fn for every bundle, by id; fn returning non-zero stops. */

@@ -77,12 +77,17 @@ static const char schema_v1[] =
  * fetched, from which registry, and when it was last pulled (milliseconds,
  * strictly increasing within a process: eviction's LRU order).  Its rows go
  * with their manifest row (ON DELETE CASCADE), so GC, repair and deletes
- * need not know them.  Adding NULL columns rewrites nothing: the upgrade
- * costs the same on any store.
+ * need not know them.  A bundle row says who signed the bundle (the key id,
+ * NULL when unsigned) and where it was loaded from (a path, "upload from
+ * ADDRESS", a device), for the operator's pages (issue #14); rows from
+ * before version 3 have neither.  Adding NULL columns rewrites nothing: the
+ * upgrade costs the same on any store.
  */
 static const char schema_v3[] =
         "ALTER TABLE tags ADD COLUMN origin INTEGER;"
         "ALTER TABLE tags ADD COLUMN fetched_at INTEGER;"
+        "ALTER TABLE bundles ADD COLUMN signer TEXT;"
+        "ALTER TABLE bundles ADD COLUMN source TEXT;"
         "CREATE TABLE proxy_manifests("
         "  repo_id INTEGER NOT NULL,"
         "  digest TEXT NOT NULL,"

@@ -236,9 +236,10 @@ image_bytes(struct store *s, struct ls_stmts *q, struct store_image *im, struct 
 	return rc;
 }
 
-#define BUNDLE_COLS                                              \
-	"SELECT b.id, b.name, b.version, b.digest, b.loaded_at," \
-	" (SELECT count(*) FROM bundle_images bi WHERE bi.bundle_id = b.id) FROM bundles b "
+#define BUNDLE_COLS                                                           \
+	"SELECT b.id, b.name, b.version, b.digest, b.loaded_at,"              \
+	" (SELECT count(*) FROM bundle_images bi WHERE bi.bundle_id = b.id)," \
+	" b.signer, b.source FROM bundles b "
 
 static int
 bundle_rows(struct store *s, const char *sql, const char *sel,
@@ -263,6 +264,8 @@ bundle_rows(struct store *s, const char *sql, const char *sel,
 			goto out;
 		b.loaded_at = sqlite3_column_int64(st, 4);
 		b.images = sqlite3_column_int64(st, 5);
+		b.signer = (const char *)sqlite3_column_text(st, 6);
+		b.source = (const char *)sqlite3_column_text(st, 7);
 		if ((rc = bundle_bytes(s, b.id, &b.bytes, err)) != BARGE_OK)
 			goto out;
 		if (fn(&b, arg) != 0)

@@ -157,6 +157,40 @@ snapshot(struct fixture *f)
 	return out;
 }
 
+struct bundle_origin {
+	char *signer, *source;
+	int n;
+};
+
+static int
+origin_cb(const struct store_bundle *b, void *arg)
+{
+	struct bundle_origin *o = arg;
+
+	o->n++;
+	o->signer = b->signer != NULL ? strdup(b->signer) : NULL;
+	o->source = b->source != NULL ? strdup(b->source) : NULL;
+	return 0;
+}
+
+/* The store's one bundle was signed by signer (NULL: unsigned) and read from source. */
+static void
+assert_bundle_origin(struct fixture *f, const char *signer, const char *source)
+{
+	struct bundle_origin o = { 0 };
+	struct barge_err err;
+
+	assert_int_equal(store_list_bundles(f->s, origin_cb, &o, &err), BARGE_OK);
+	assert_int_equal(o.n, 1);
+	if (signer == NULL)
+		assert_null(o.signer);
+	else
+		assert_string_equal(o.signer, signer);
+	assert_string_equal(o.source, source);
+	free(o.signer);
+	free(o.source);
+}
+
 static void
 test_load_good_bundle(void **state)
 {
@@ -171,6 +205,7 @@ test_load_good_bundle(void **state)
 	tb_good(&t, im);
 	tb_write(&t, path, "1.0.0");
 	load_ok(f, path, &res);
+	assert_bundle_origin(f, NULL, path);
 
 	assert_string_equal(res.name, "demo");
 	assert_string_equal(res.version, "1.0.0");
@@ -796,7 +831,7 @@ test_load_signed_bundle(void **state)
 	struct wopts w = { .key = key };
 	struct loader_result res;
 	struct tb t;
-	char *path = path_in(f, "signed.tar.zst");
+	char *path = path_in(f, "signed.tar.zst"), *want;
 
 	tb_good(&t, &f->im);
 	tb_write_opts(&t, path, "1.0.0", &w);
@@ -805,10 +840,18 @@ test_load_signed_bundle(void **state)
 	assert_string_equal(res.signer, sign_key_id(key));
 	assert_int_equal(res.blobs_new, 11);
 	assert_tag(f->s, REPO_APP, "1.0", &f->im.index, MT_OCI_INDEX);
-	/* Without keys the signature can not be checked, only named. */
+	/* The store keeps who signed it and where it was read, for the operator's pages. */
+	want = fu_printf("%s", sign_key_id(key));
+	assert_bundle_origin(f, want, path);
+	free(want);
+	/* Without keys the signature can not be checked, only named; a reload says so. */
+	none.source = "upload (PUT /api/v1/bundles)";
 	load_opts_ok(f, path, &none, &res);
 	assert_false(res.verified);
 	assert_string_equal(res.signer, sign_key_id(key));
+	want = fu_printf("%s (not verified)", sign_key_id(key));
+	assert_bundle_origin(f, want, "upload (PUT /api/v1/bundles)");
+	free(want);
 	tb_free(&t);
 	free(path);
 	sign_key_free(key);

@@ -649,6 +649,8 @@ test_schema1_store_opens(void **state)
 	                              "ALTER TABLE refs DROP COLUMN size;"
 	                              " ALTER TABLE tags DROP COLUMN origin;"
 	                              " ALTER TABLE tags DROP COLUMN fetched_at;"
+	                              " ALTER TABLE bundles DROP COLUMN signer;"
+	                              " ALTER TABLE bundles DROP COLUMN source;"
 	                              " DROP TABLE proxy_manifests; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
