@@ -304,8 +304,9 @@ parse_referrers(const struct lctx *c, const json_t *v, const char *at, struct lo
 		    (rc = get_opt_str(c, e, sub, "artifactType", &r->artifact_type)) != BARGE_OK ||
 		    (rc = get_opt_str(c, e, sub, "tag", &r->tag)) != BARGE_OK)
 			return rc;
-		if (!mt_is_manifest(mt))
-			return bad(c, sub, "mediaType \"%.200s\" is not an image manifest", mt);
+		if (!mt_is_manifest(mt) && !mt_is_index(mt))
+			return bad(c, sub,
+			           "mediaType \"%.200s\" is neither a manifest nor an index", mt);
 		if (r->tag != NULL && !ref_valid_tag(r->tag))
 			return bad(c, sub, "tag \"%.200s\" is not a valid tag", r->tag);
 		if ((r->media_type = strdup(mt)) == NULL)

@@ -27,7 +27,9 @@
  * found for the image and its kept manifests, each pinned by digest; an
  * image without any has no "referrers" key, so older locks keep their
  * bytes.  "artifactType" and "tag" (the cosign tag a referrer was found
- * under, "sha256-<hex>.sig") are left out when there is none.
+ * under, "sha256-<hex>.sig") are left out when there is none.  An index
+ * without a subject under the tag "sha256-<hex>" of its subject is
+ * upstream's OCI 1.1 fallback index, kept so that its tag keeps its digest.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
  * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
@@ -68,7 +70,7 @@ struct lock_origin {
 struct lock_referrer {
 	char subject[DIGEST_STR_MAX];
 	char digest[DIGEST_STR_MAX];
-	char *media_type;    /* an image manifest's */
+	char *media_type;    /* an image manifest's, or an index's */
 	char *artifact_type; /* NULL when none */
 	int64_t size;
 	char *tag; /* the tag it was found under ("sha256-<hex>.sig"), or NULL */

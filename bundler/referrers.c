@@ -45,44 +45,40 @@ type_wanted(const struct lock *l, const char *t)
 	return 0;
 }
 
+/* The entry for digest of subject in im, or NULL. */
+static struct lock_referrer *
+find_entry(struct lock_image *im, const char *subject, const char *digest)
+{
+	size_t i;
+
+	for (i = 0; i < im->nreferrers; i++)
+		if (strcmp(im->referrers[i].digest, digest) == 0 &&
+		    strcmp(im->referrers[i].subject, subject) == 0)
+			return &im->referrers[i];
+	return NULL;
+}
+
 /*
- * Records referrer cm (already fetched and checked) of subject, found under
- * tag or through the API (tag NULL).  One already recorded for the subject
- * only gains the tag.
+ * Records cm (already fetched and checked, parsed as m) for subject, found
+ * under tag or through a list (tag NULL).  One already recorded for the
+ * subject only gains the tag.
  */
 static int
-add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
-             const struct client_manifest *cm, const char *tag, struct barge_err *err)
+add_entry(struct lock_image *im, const char *subject, const struct client_manifest *cm,
+          const struct manifest *m, const char *atype, const char *tag, struct barge_err *err)
 {
 	struct lock_referrer *r, *grown;
-	struct manifest *m = NULL;
-	const char *atype;
-	size_t i;
-	int rc;
 
-	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
-		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
-	/* An index as a referrer is rare and has no subject to load it by: not carried. */
-	atype = referrers_artifact_type(m);
-	if (m->kind != MANIFEST_IMAGE || !type_wanted(l, atype))
-		goto out;
-	for (i = 0; i < im->nreferrers; i++) {
-		r = &im->referrers[i];
-		if (strcmp(r->digest, cm->digest) == 0 && strcmp(r->subject, subject) == 0) {
-			if (tag != NULL && r->tag == NULL && (r->tag = strdup(tag)) == NULL)
-				rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto out;
-		}
+	if ((r = find_entry(im, subject, cm->digest)) != NULL) {
+		if (tag != NULL && r->tag == NULL && (r->tag = strdup(tag)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		return BARGE_OK;
 	}
-	if (im->nreferrers >= LOCK_REFS_MAX) {
-		rc = err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", im->source,
-		             LOCK_REFS_MAX);
-		goto out;
-	}
-	if ((grown = realloc(im->referrers, (im->nreferrers + 1) * sizeof(*grown))) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (im->nreferrers >= LOCK_REFS_MAX)
+		return err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", im->source,
+		               LOCK_REFS_MAX);
+	if ((grown = realloc(im->referrers, (im->nreferrers + 1) * sizeof(*grown))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	im->referrers = grown;
 	r = &im->referrers[im->nreferrers];
 	memset(r, 0, sizeof(*r));
@@ -94,10 +90,53 @@ add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
 	    (tag != NULL && (r->tag = strdup(tag)) == NULL)) {
 		free(r->media_type);
 		free(r->artifact_type);
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
 	im->nreferrers++;
+	return BARGE_OK;
+}
+
+/* Records referrer cm of subject, found under tag or through a list (tag NULL). */
+static int
+add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
+             const struct client_manifest *cm, const char *tag, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	const char *atype;
+	int rc;
+
+	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
+		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
+	/* An index as a referrer is rare and has no subject to load it by: not carried. */
+	atype = referrers_artifact_type(m);
+	if (m->kind == MANIFEST_IMAGE && type_wanted(l, atype))
+		rc = add_entry(im, subject, cm, m, atype, tag, err);
+	manifest_free(m);
+	return rc;
+}
+
+/*
+ * Records upstream's fallback index cm of subject under its tag, byte for
+ * byte, so that barged serves the tag with upstream's digest.  Only when
+ * every manifest it lists is carried: one that referrer_types left out
+ * would make it name what barged does not hold.
+ */
+static int
+add_fallback(struct lock_image *im, const char *subject, const struct client_manifest *cm,
+             const char *tag, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
+		return err_prefix(err, "fallback tag %s of %s", tag, subject);
+	if (m->kind != MANIFEST_INDEX || m->has_subject)
+		goto out;
+	for (i = 0; i < m->ndescs; i++)
+		if (find_entry(im, subject, m->descs[i].digest) == NULL)
+			goto out;
+	rc = add_entry(im, subject, cm, m, NULL, tag, err);
 out:
 	manifest_free(m);
 	return rc;
@@ -166,10 +205,11 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 	} else if (rc == BARGE_ENOTFOUND) {
 		snprintf(tag, sizeof(tag), "sha256-%s", hex);
 		rc = client_get_manifest(c, im->ref, tag, &cm, err);
-		if (rc == BARGE_OK)
-			rc = add_listed(l, im, c, subject, cm.buf, cm.len, err);
-		else if (rc == BARGE_ENOTFOUND)
+		if (rc == BARGE_ENOTFOUND)
 			rc = BARGE_OK;
+		else if (rc == BARGE_OK &&
+		         (rc = add_listed(l, im, c, subject, cm.buf, cm.len, err)) == BARGE_OK)
+			rc = add_fallback(im, subject, &cm, tag, err);
 		client_manifest_clear(&cm);
 	}
 	free(buf);

@@ -5,7 +5,9 @@
  * For the image's digest and each manifest the lock keeps of an index, the
  * registry's referrers API (GET /v2/<name>/referrers/<digest>) is asked;
  * where it has none, the OCI 1.1 fallback tag "sha256-<hex>" (an index of
- * the referrers) is read instead.  cosign's tags "sha256-<hex>.sig", ".att"
+ * the referrers) is read instead, and the index itself is kept as an entry
+ * tagged so (its bytes and digest upstream's) when every manifest it lists
+ * is.  cosign's tags "sha256-<hex>.sig", ".att"
  * and ".sbom" are read too, as cosign stores its artifacts there without a
  * subject.  Every referrer's manifest is fetched by digest, so what the
  * lock pins is what the registry served; referrers that are indexes are

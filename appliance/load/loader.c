@@ -720,6 +720,54 @@ out:
 	return rc;
 }
 
+/* Whether r is tagged with its subject's OCI 1.1 fallback tag. */
+static int
+has_fallback_tag(const struct bundle_referrer *r)
+{
+	char tag[DIGEST_STR_MAX + 8];
+	size_t i;
+
+	if (!bundle_fallback_tag(r->subject, tag, sizeof(tag)))
+		return 0;
+	for (i = 0; i < r->ntags; i++)
+		if (strcmp(r->tags[i], tag) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Records upstream's fallback index m of r's subject: the manifests it
+ * lists are referrers the bundle (or the store) holds, put as entries of
+ * their own; here only its references to them.
+ */
+static int
+put_fallback(struct load *l, const struct bundle_referrer *r, const struct manifest *m,
+             int64_t size, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	if (m->has_subject || !has_fallback_tag(r))
+		return err_set(
+		        err, BARGE_EFORMAT,
+		        "referrer %s of %s: an index, but not the fallback index of %s under "
+		        "its tag",
+		        r->digest, r->repository, r->subject);
+	if ((rc = store_put_manifest(l->s, r->repository, r->digest, m->media_type, size, err)) !=
+	    BARGE_OK)
+		return rc;
+	for (i = 0; i < m->ndescs; i++) {
+		if (!store_blob_exists(l->s, m->descs[i].digest))
+			return err_set(err, BARGE_ENOTFOUND,
+			               "referrer %s of %s: the fallback index lists %s, which is "
+			               "neither in the bundle nor in the store",
+			               r->digest, r->repository, m->descs[i].digest);
+		if ((rc = store_put_ref(l->s, r->digest, m->descs[i].digest, err)) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
 /*
  * Records a referrer the bundle carries (a signature, an SBOM): its
  * manifest and blobs like an image's, its reference to its subject, so
@@ -736,17 +784,17 @@ put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *
 
 	if ((rc = read_manifest(l, r->digest, r->media_type, &m, &size, err)) != BARGE_OK)
 		goto out;
-	if (m->kind != MANIFEST_IMAGE ||
-	    (m->has_subject && strcmp(m->subject.digest, r->subject))) {
+	if (m->has_subject && strcmp(m->subject.digest, r->subject) != 0) {
 		rc = err_set(err, BARGE_EFORMAT,
-		             "referrer %s of %s: not an image manifest with the subject barge.json "
-		             "names",
+		             "referrer %s of %s: its subject is not the one barge.json names",
 		             r->digest, r->repository);
 		goto out;
 	}
-	if ((rc = check_image_manifest(l, &im, r->digest, m, err)) != BARGE_OK ||
-	    (rc = put_image_manifest(l, &im, r->digest, m, size, err)) != BARGE_OK ||
-	    (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)
+	if (m->kind == MANIFEST_INDEX)
+		rc = put_fallback(l, r, m, size, err);
+	else if ((rc = check_image_manifest(l, &im, r->digest, m, err)) == BARGE_OK)
+		rc = put_image_manifest(l, &im, r->digest, m, size, err);
+	if (rc != BARGE_OK || (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)
 		goto out;
 	for (i = 0; i < r->ntags; i++)
 		if ((rc = store_put_tag(l->s, r->repository, r->tags[i], r->digest, err)) !=

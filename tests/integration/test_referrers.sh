@@ -104,7 +104,7 @@ jq -cj -n --arg d "$ARTM" --argjson s "$(it_size "$A/manifest.json")" \
 	               size: $s, artifactType: "application/spdx+json",
 	               annotations: {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}}]}' \
 	>"$A/fallback.json"
-push_manifest "$A/fallback.json" "sha256-$HEX" application/vnd.oci.image.index.v1+json >/dev/null
+FALLBACK=$(push_manifest "$A/fallback.json" "sha256-$HEX" application/vnd.oci.image.index.v1+json)
 it_check_eq "upstream has no referrers API (the fallback tag is what finds the artifact)" 404 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "http://$IT_REGISTRY/v2/$REPO/referrers/$IMG")"
 
@@ -137,9 +137,11 @@ B=$IT_TMP/refs.tar.zst
 build "$(profile refs '' app-a multi)" "$B"
 it_check_eq "barge build with referrers succeeds" "0" "$BUILD_RC"
 [ "$BUILD_RC" = 0 ] || cat "$IT_TMP/build.err" >&2
-it_check_eq "barge.json lists the signature and the artifact, subject the image" \
-	"$(printf '%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" | sort)" \
+it_check_eq "barge.json lists the signature, the artifact and the fallback index, subject the image" \
+	"$(printf '%s %s\n%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" "$FALLBACK" "$IMG" | sort)" \
 	"$(meta "$B" | jq -r '.referrers[] | "\(.digest) \(.subject)"' | sort)"
+it_check_eq "the fallback index keeps its tag sha256-<hex>" "sha256-$HEX" \
+	"$(meta "$B" | jq -r --arg d "$FALLBACK" '.referrers[] | select(.digest == $d) | .tags[0]')"
 it_check_eq "the signature's entry keeps its tag" "sha256-$HEX.sig" \
 	"$(meta "$B" | jq -r --arg d "$SIGM" '.referrers[] | select(.digest == $d) | .tags[0]')"
 it_check_eq "the artifact's entry keeps its artifactType" "application/spdx+json" \
@@ -153,9 +155,9 @@ it_check_eq "the referrers' blobs are in the bundle" 5 \
 "$BARGE" resolve "$IT_TMP/refs.yaml" --output-file "$IT_TMP/refs.lock" \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" 2>"$IT_TMP/resolve.err" ||
 	it_die "barge resolve failed: $(cat "$IT_TMP/resolve.err")"
-it_check_eq "the lock pins both referrers of app-a with their sizes" \
-	"$(printf '%s %s\n%s %s' "$ARTM" "$(it_size "$A/manifest.json")" "$SIGM" \
-		"$(it_size "$S/manifest.json")" | sort)" \
+it_check_eq "the lock pins both referrers of app-a and the fallback index with their sizes" \
+	"$(printf '%s %s\n%s %s\n%s %s' "$ARTM" "$(it_size "$A/manifest.json")" "$SIGM" \
+		"$(it_size "$S/manifest.json")" "$FALLBACK" "$(it_size "$A/fallback.json")" | sort)" \
 	"$(jq -r '.images[] | select(.source == "docker.io/library/app-a:1.0") |
 		.referrers[] | "\(.digest) \(.size)"' "$IT_TMP/refs.lock" | sort)"
 SOURCE_DATE_EPOCH=0 "$BARGE" build --locked "$IT_TMP/refs.lock" --output-file "$IT_TMP/locked.tar.zst" \
@@ -179,6 +181,9 @@ DREPO=127.0.0.1:$PORT/edge/docker.io/library/app-a
 it_check_eq "skopeo reads the signature by its tag with upstream's digest" "$SIGM" \
 	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-$HEX.sig" |
 		sha256sum | cut -d' ' -f1)"
+it_check_eq "skopeo reads the fallback tag sha256-<hex> with upstream's digest" "$FALLBACK" \
+	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-$HEX" |
+		sha256sum | cut -d' ' -f1)"
 U=http://127.0.0.1:$PORT/v2/edge/docker.io/library/app-a/referrers/$IMG
 curl -sf "$U" -o "$IT_TMP/ref.json" || it_die "GET $U failed"
 it_check_eq "barged lists the artifact as a referrer with upstream's digest and size" \
@@ -193,8 +198,8 @@ it_check "?artifactType= answers OCI-Filters-Applied" \
 	<(curl -sf -D - -o /dev/null "$U?artifactType=application/spdx%2Bjson")
 it_check_eq "?artifactType= of another type lists none" 0 \
 	"$(curl -sf "$U?artifactType=application/vnd.example" | jq '.manifests | length')"
-# barged as an upstream: it has the referrers API (and no sha256-<hex> tag),
-# so a build from it finds the artifact through the API.
+# barged as an upstream: it has the referrers API, so a build from it finds
+# the artifact through the API and does not read the fallback tag.
 cat >"$IT_TMP/from-barged.yaml" <<EOF
 apiVersion: barge.dev/v1
 kind: ClusterProfile
@@ -207,7 +212,7 @@ EOF
 SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/from-barged.yaml" --output-file "$IT_TMP/again.tar.zst" \
 	--cache-dir "$IT_TMP/cache" >/dev/null 2>"$IT_TMP/again.err" ||
 	it_die "build from barged failed: $(cat "$IT_TMP/again.err")"
-it_check_eq "a build from barged (referrers API) carries the same referrers" \
+it_check_eq "a build from barged (referrers API) carries the same referrers, no fallback index" \
 	"$(printf '%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" | sort)" \
 	"$(meta "$IT_TMP/again.tar.zst" | jq -r '.referrers[] | "\(.digest) \(.subject)"' | sort)"
 it_stop "$SERVE_PID"
@@ -237,7 +242,12 @@ it_check_eq "referrers: false: neither manifest is carried" 0 \
 		'[.blobs[].digest | select(. == $a or . == $b)] | length')"
 build "$(profile sbom '  referrer_types: [application/spdx+json]
 ' app-a)" "$IT_TMP/sbom.tar.zst"
-it_check_eq "referrer_types keeps only the SBOM" "$ARTM" \
-	"$(meta "$IT_TMP/sbom.tar.zst" | jq -r '.referrers[].digest')"
+it_check_eq "referrer_types keeps only the SBOM (and the fallback index, all of it kept)" \
+	"$(printf '%s\n%s' "$ARTM" "$FALLBACK" | sort)" \
+	"$(meta "$IT_TMP/sbom.tar.zst" | jq -r '.referrers[].digest' | sort)"
+build "$(profile sigs '  referrer_types: [application/vnd.dev.cosign.simplesigning.v1+json]
+' app-a)" "$IT_TMP/sigs.tar.zst"
+it_check_eq "a filter that drops the SBOM drops the fallback index that lists it" "$SIGM" \
+	"$(meta "$IT_TMP/sigs.tar.zst" | jq -r '.referrers[].digest')"
 
 it_summary
