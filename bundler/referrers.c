@@ -188,6 +188,26 @@ add_listed(const struct lock *l, struct lock_image *im, struct client *c, const 
 	return rc;
 }
 
+/*
+ * The manifest under tag, probed with HEAD first: most probed tags do not
+ * exist, and Docker Hub counts a GET, not a HEAD, against its pull limits.
+ * Then fetched by the digest the registry announced (by tag without one).
+ */
+static int
+get_tagged(struct lock_image *im, struct client *c, const char *tag, struct client_manifest *cm,
+           struct barge_err *err)
+{
+	char digest[DIGEST_STR_MAX];
+	int rc;
+
+	if ((rc = client_head_manifest(c, im->ref, tag, digest, err)) != BARGE_OK)
+		return rc;
+	if ((rc = client_get_manifest(c, im->ref, digest[0] != '\0' ? digest : tag, cm, err)) ==
+	    BARGE_ENOTFOUND)
+		err_prefix(err, "tag %s moved while it was read", tag);
+	return rc == BARGE_ENOTFOUND ? BARGE_EDIGEST : rc;
+}
+
 /* The referrers of subject: the API's list, else the fallback tag's, then cosign's tags. */
 static int
 find_for(const struct lock *l, struct lock_image *im, struct client *c, const char *subject,
@@ -204,7 +224,7 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 		rc = add_listed(l, im, c, subject, buf, len, err);
 	} else if (rc == BARGE_ENOTFOUND) {
 		snprintf(tag, sizeof(tag), "sha256-%s", hex);
-		rc = client_get_manifest(c, im->ref, tag, &cm, err);
+		rc = get_tagged(im, c, tag, &cm, err);
 		if (rc == BARGE_ENOTFOUND)
 			rc = BARGE_OK;
 		else if (rc == BARGE_OK &&
@@ -216,7 +236,7 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 	for (i = 0; rc == BARGE_OK && i < sizeof(cosign_suffixes) / sizeof(cosign_suffixes[0]);
 	     i++) {
 		snprintf(tag, sizeof(tag), "sha256-%s%s", hex, cosign_suffixes[i]);
-		rc = client_get_manifest(c, im->ref, tag, &cm, err);
+		rc = get_tagged(im, c, tag, &cm, err);
 		if (rc == BARGE_OK)
 			rc = add_referrer(l, im, subject, &cm, tag, err);
 		else if (rc == BARGE_ENOTFOUND)

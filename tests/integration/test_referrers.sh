@@ -4,7 +4,8 @@
 #     under its "sha256-<hex>.sig" tag (signed here with openssl, P-256) and
 #     an OCI 1.1 artifact whose subject is the image, with the fallback index
 #     under "sha256-<hex>" (docker-registry has no referrers API);
-#   - `barge build` carries both and barge.json lists them with their subject;
+#   - `barge build` carries both and barge.json lists them with their subject,
+#     probing the tags with HEAD (counted in docker-registry's access log);
 #   - after `barged load`, skopeo reads the signature by its tag and
 #     /v2/.../referrers/<digest> lists the artifact with upstream's digests,
 #     filtered by ?artifactType= with OCI-Filters-Applied;
@@ -133,8 +134,22 @@ build() {
 }
 meta() { zstd -dcq "$1" | tar -xO barge.json; }
 
+# tag_probes METHOD FROM: requests of METHOD for a sha256-<hex>[.sig|.att|.sbom]
+# tag in docker-registry's access log from line FROM on.
+tag_probes() {
+	tail -n "+$2" "$IT_TMP/registry/log" |
+		grep -cE "\"$1 /v2/library/[a-z-]+/manifests/sha256-[0-9a-f]{64}(\.(sig|att|sbom))? " || true
+}
 B=$IT_TMP/refs.tar.zst
+LOG_FROM=$(($(wc -l <"$IT_TMP/registry/log") + 1))
 build "$(profile refs '' app-a multi)" "$B"
+# app-a's manifest and multi's index and one platform manifest: 3 subjects,
+# 4 tags each (sha256-<hex>, .sig, .att, .sbom).  A GET counts against
+# Docker Hub's pull limits, a HEAD does not.
+it_check_eq "the tag probes are HEAD requests, one per tag and subject" 12 \
+	"$(tag_probes HEAD "$LOG_FROM")"
+it_check_eq "no tag is probed or read with GET (the ones found are read by digest)" 0 \
+	"$(tag_probes GET "$LOG_FROM")"
 it_check_eq "barge build with referrers succeeds" "0" "$BUILD_RC"
 [ "$BUILD_RC" = 0 ] || cat "$IT_TMP/build.err" >&2
 it_check_eq "barge.json lists the signature, the artifact and the fallback index, subject the image" \
