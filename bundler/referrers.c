@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle_meta.h"
 #include "mediatype.h"
 
 #define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
@@ -21,7 +22,8 @@ referrers_artifact_type(const struct manifest *m)
 {
 	const char *cfg = m->config.media_type;
 
-	if (m->artifact_type != NULL)
+	/* An index's entries are manifests: only its own artifactType says what it is. */
+	if (m->artifact_type != NULL || m->kind == MANIFEST_INDEX)
 		return m->artifact_type;
 	if (cfg != NULL && strcmp(cfg, MT_OCI_CONFIG) != 0 && strcmp(cfg, MT_DOCKER_CONFIG) != 0 &&
 	    strcmp(cfg, MT_OCI_EMPTY) != 0)
@@ -107,9 +109,12 @@ add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
 
 	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
 		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
-	/* An index as a referrer is rare and has no subject to load it by: not carried. */
+	/* An index (a multi-platform attestation) is carried with its manifests. */
 	atype = referrers_artifact_type(m);
-	if (m->kind == MANIFEST_IMAGE && type_wanted(l, atype))
+	if (m->kind == MANIFEST_INDEX && m->ndescs > LOCK_INDEX_MAX)
+		rc = err_set(err, BARGE_ELIMIT, "referrer %s of %s: more than %d manifests",
+		             cm->digest, subject, LOCK_INDEX_MAX);
+	else if (type_wanted(l, atype))
 		rc = add_entry(im, subject, cm, m, atype, tag, err);
 	manifest_free(m);
 	return rc;
@@ -174,7 +179,7 @@ add_listed(const struct lock *l, struct lock_image *im, struct client *c, const 
 			             subject, i);
 			break;
 		}
-		if (!mt_is_manifest(json_string_value(mt)))
+		if (!mt_is_manifest(json_string_value(mt)) && !mt_is_index(json_string_value(mt)))
 			continue;
 		/* By digest: the bytes must hash to what the list says. */
 		if ((rc = client_get_manifest(c, im->ref, json_string_value(dg), &cm, err)) !=
@@ -246,10 +251,21 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 	return rc;
 }
 
+/* Whether r is upstream's fallback index (lock.h), which no tag scheme refers to. */
+static int
+is_fallback(const struct lock_referrer *r)
+{
+	char tag[DIGEST_STR_MAX + 8];
+
+	return r->tag != NULL && mt_is_index(r->media_type) &&
+	       bundle_fallback_tag(r->subject, tag, sizeof(tag)) && strcmp(r->tag, tag) == 0;
+}
+
 int
 referrers_find(const struct lock *l, struct lock_image *im, struct client *c, struct barge_err *err)
 {
-	size_t i;
+	char subject[DIGEST_STR_MAX];
+	size_t i, n;
 	int rc;
 
 	lock_referrers_clear(im);
@@ -261,5 +277,20 @@ referrers_find(const struct lock *l, struct lock_image *im, struct client *c, st
 		if (strncmp(im->manifests[i].digest, "sha256:", 7) == 0 &&
 		    (rc = find_for(l, im, c, im->manifests[i].digest, err)) != BARGE_OK)
 			return err_prefix(err, "%s: referrers", im->source);
+	/*
+	 * The referrers of those referrers (a signature on an SBOM), one level
+	 * only: what that level finds is not asked in turn, so a chain or a
+	 * cycle of artifacts costs at most one more round of requests.
+	 */
+	n = im->nreferrers;
+	for (i = 0; i < n; i++) {
+		if (is_fallback(&im->referrers[i]) ||
+		    strncmp(im->referrers[i].digest, "sha256:", 7) != 0)
+			continue;
+		/* find_for may move the array: the subject is copied first. */
+		snprintf(subject, sizeof(subject), "%s", im->referrers[i].digest);
+		if ((rc = find_for(l, im, c, subject, err)) != BARGE_OK)
+			return err_prefix(err, "%s: referrers of %s", im->source, subject);
+	}
 	return BARGE_OK;
 }

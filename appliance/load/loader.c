@@ -736,27 +736,35 @@ has_fallback_tag(const struct bundle_referrer *r)
 }
 
 /*
- * Records upstream's fallback index m of r's subject: the manifests it
- * lists are referrers the bundle (or the store) holds, put as entries of
- * their own; here only its references to them.
+ * Records index m, a referrer: upstream's fallback index of r's subject
+ * (no subject, under the subject's fallback tag) lists referrers the bundle
+ * or the store holds, put as entries of their own, so only its references
+ * to them are recorded; any other (a multi-platform attestation) brings
+ * every manifest it lists, each complete.
  */
 static int
-put_fallback(struct load *l, const struct bundle_referrer *r, const struct manifest *m,
-             int64_t size, struct barge_err *err)
+put_referrer_index(struct load *l, const struct bundle_referrer *r, const struct manifest *m,
+                   int64_t size, struct barge_err *err)
 {
+	struct bundle_image im = { .repository = r->repository };
+	char plat[3 * PLATFORM_FIELD_MAX];
+	int fallback = !m->has_subject && has_fallback_tag(r);
 	size_t i;
 	int rc;
 
-	if (m->has_subject || !has_fallback_tag(r))
-		return err_set(
-		        err, BARGE_EFORMAT,
-		        "referrer %s of %s: an index, but not the fallback index of %s under "
-		        "its tag",
-		        r->digest, r->repository, r->subject);
 	if ((rc = store_put_manifest(l->s, r->repository, r->digest, m->media_type, size, err)) !=
 	    BARGE_OK)
 		return rc;
 	for (i = 0; i < m->ndescs; i++) {
+		if (!fallback) {
+			snprintf(plat, sizeof(plat), "(none)");
+			if (m->descs[i].has_platform)
+				platform_format(&m->descs[i].platform, plat, sizeof(plat));
+			if ((rc = put_index_child(l, &im, r->digest, &m->descs[i], plat, err)) !=
+			    BARGE_OK)
+				return err_prefix(err, "referrer %s", r->digest);
+			continue;
+		}
 		if (!store_blob_exists(l->s, m->descs[i].digest))
 			return err_set(err, BARGE_ENOTFOUND,
 			               "referrer %s of %s: the fallback index lists %s, which is "
@@ -791,7 +799,7 @@ put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *
 		goto out;
 	}
 	if (m->kind == MANIFEST_INDEX)
-		rc = put_fallback(l, r, m, size, err);
+		rc = put_referrer_index(l, r, m, size, err);
 	else if ((rc = check_image_manifest(l, &im, r->digest, m, err)) == BARGE_OK)
 		rc = put_image_manifest(l, &im, r->digest, m, size, err);
 	if (rc != BARGE_OK || (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)

@@ -4,7 +4,9 @@
 #     under its "sha256-<hex>.sig" tag (signed here with openssl, P-256) and
 #     an OCI 1.1 artifact whose subject is the image, with the fallback index
 #     under "sha256-<hex>" (docker-registry has no referrers API);
-#   - `barge build` carries both and barge.json lists them with their subject,
+#   - a multi-platform attestation (an index) under ".att" and a signature
+#     of the SBOM under its own ".sig" tag (a referrer of a referrer);
+#   - `barge build` carries them all and barge.json lists them with their subject,
 #     probing the tags with HEAD (counted in docker-registry's access log);
 #   - after `barged load`, skopeo reads the signature by its tag and
 #     /v2/.../referrers/<digest> lists the artifact with upstream's digests,
@@ -109,6 +111,44 @@ FALLBACK=$(push_manifest "$A/fallback.json" "sha256-$HEX" application/vnd.oci.im
 it_check_eq "upstream has no referrers API (the fallback tag is what finds the artifact)" 404 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "http://$IT_REGISTRY/v2/$REPO/referrers/$IMG")"
 
+# --- a multi-platform attestation (an index) under cosign's .att tag, and a
+# signature on the SBOM (a referrer of a referrer) -----------------------------
+T=$IT_TMP/att
+mkdir -p "$T"
+# att_manifest N: one platform's attestation manifest, pushed by digest.
+att_manifest() {
+	printf '{"_type":"https://in-toto.io/Statement/v0.1","n":%s}' "$1" >"$T/stmt$1.json"
+	jq -cj -n --arg e "$EMPTY" --arg s "$(push_blob "$T/stmt$1.json")" \
+		--argjson ss "$(it_size "$T/stmt$1.json")" \
+		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+		  config: {mediaType: "application/vnd.oci.empty.v1+json", digest: $e, size: 2},
+		  layers: [{mediaType: "application/vnd.in-toto+json", digest: $s, size: $ss}]}' \
+		>"$T/m$1.json"
+	push_manifest "$T/m$1.json" "sha256:$(it_sha256 "$T/m$1.json")" \
+		application/vnd.oci.image.manifest.v1+json
+}
+ATT1=$(att_manifest 1)
+ATT2=$(att_manifest 2)
+jq -cj -n --arg a "$ATT1" --argjson sa "$(it_size "$T/m1.json")" --arg b "$ATT2" \
+	--argjson bs "$(it_size "$T/m2.json")" \
+	'{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+	  artifactType: "application/vnd.in-toto+json",
+	  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $a, size: $sa,
+	               platform: {os: "linux", architecture: "amd64"}},
+	              {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $b, size: $bs,
+	               platform: {os: "linux", architecture: "arm64"}}]}' >"$T/index.json"
+ATTI=$(push_manifest "$T/index.json" "sha256-$HEX.att" application/vnd.oci.image.index.v1+json)
+printf '{"critical":{"image":{"docker-manifest-digest":"%s"}},"optional":null}' "$ARTM" \
+	>"$T/sbom-payload.json"
+jq -cj -n --arg e "$EMPTY" --arg p "$(push_blob "$T/sbom-payload.json")" \
+	--argjson ps "$(it_size "$T/sbom-payload.json")" \
+	'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+	  config: {mediaType: "application/vnd.oci.empty.v1+json", digest: $e, size: 2},
+	  layers: [{mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: $p,
+	            size: $ps}]}' >"$T/sbom-sig.json"
+SBOMSIG=$(push_manifest "$T/sbom-sig.json" "sha256-${ARTM#sha256:}.sig" \
+	application/vnd.oci.image.manifest.v1+json)
+
 # --- builds -------------------------------------------------------------------
 # profile NAME EXTRA IMAGE...: a profile file for docker.io/library/IMAGE:1.0.
 profile() {
@@ -144,19 +184,28 @@ B=$IT_TMP/refs.tar.zst
 LOG_FROM=$(($(wc -l <"$IT_TMP/registry/log") + 1))
 build "$(profile refs '' app-a multi)" "$B"
 # app-a's manifest and multi's index and one platform manifest: 3 subjects,
-# 4 tags each (sha256-<hex>, .sig, .att, .sbom).  A GET counts against
-# Docker Hub's pull limits, a HEAD does not.
-it_check_eq "the tag probes are HEAD requests, one per tag and subject" 12 \
+# then app-a's referrers but the fallback index (signature, SBOM,
+# attestation index): 3 more, 4 tags each (sha256-<hex>, .sig, .att, .sbom).
+# A GET counts against Docker Hub's pull limits, a HEAD does not.
+it_check_eq "the tag probes are HEAD requests, one per tag and subject" 24 \
 	"$(tag_probes HEAD "$LOG_FROM")"
 it_check_eq "no tag is probed or read with GET (the ones found are read by digest)" 0 \
 	"$(tag_probes GET "$LOG_FROM")"
 it_check_eq "barge build with referrers succeeds" "0" "$BUILD_RC"
 [ "$BUILD_RC" = 0 ] || cat "$IT_TMP/build.err" >&2
-it_check_eq "barge.json lists the signature, the artifact and the fallback index, subject the image" \
-	"$(printf '%s %s\n%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" "$FALLBACK" "$IMG" | sort)" \
+it_check_eq "barge.json lists the signature, the artifact, the attestation index and the fallback index (subject the image), and the SBOM's signature (subject the SBOM)" \
+	"$(printf '%s %s\n%s %s\n%s %s\n%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" "$FALLBACK" "$IMG" \
+		"$ATTI" "$IMG" "$SBOMSIG" "$ARTM" | sort)" \
 	"$(meta "$B" | jq -r '.referrers[] | "\(.digest) \(.subject)"' | sort)"
 it_check_eq "the fallback index keeps its tag sha256-<hex>" "sha256-$HEX" \
 	"$(meta "$B" | jq -r --arg d "$FALLBACK" '.referrers[] | select(.digest == $d) | .tags[0]')"
+it_check_eq "the attestation index keeps its tag and its artifactType" \
+	"sha256-$HEX.att application/vnd.in-toto+json" \
+	"$(meta "$B" | jq -r --arg d "$ATTI" '.referrers[] | select(.digest == $d) |
+		"\(.tags[0]) \(.artifactType)"')"
+it_check_eq "both of the attestation index's manifests are in the bundle" 2 \
+	"$(meta "$B" | jq --arg a "$ATT1" --arg b "$ATT2" \
+		'[.blobs[].digest | select(. == $a or . == $b)] | length')"
 it_check_eq "the signature's entry keeps its tag" "sha256-$HEX.sig" \
 	"$(meta "$B" | jq -r --arg d "$SIGM" '.referrers[] | select(.digest == $d) | .tags[0]')"
 it_check_eq "the artifact's entry keeps its artifactType" "application/spdx+json" \
@@ -170,9 +219,11 @@ it_check_eq "the referrers' blobs are in the bundle" 5 \
 "$BARGE" resolve "$IT_TMP/refs.yaml" --output-file "$IT_TMP/refs.lock" \
 	--registry-mirror "docker.io=http://$IT_REGISTRY" 2>"$IT_TMP/resolve.err" ||
 	it_die "barge resolve failed: $(cat "$IT_TMP/resolve.err")"
-it_check_eq "the lock pins both referrers of app-a and the fallback index with their sizes" \
-	"$(printf '%s %s\n%s %s\n%s %s' "$ARTM" "$(it_size "$A/manifest.json")" "$SIGM" \
-		"$(it_size "$S/manifest.json")" "$FALLBACK" "$(it_size "$A/fallback.json")" | sort)" \
+it_check_eq "the lock pins app-a's referrers with their sizes" \
+	"$(printf '%s %s\n%s %s\n%s %s\n%s %s\n%s %s' "$ARTM" "$(it_size "$A/manifest.json")" \
+		"$SIGM" "$(it_size "$S/manifest.json")" "$FALLBACK" "$(it_size "$A/fallback.json")" \
+		"$ATTI" "$(it_size "$T/index.json")" "$SBOMSIG" "$(it_size "$T/sbom-sig.json")" |
+		sort)" \
 	"$(jq -r '.images[] | select(.source == "docker.io/library/app-a:1.0") |
 		.referrers[] | "\(.digest) \(.size)"' "$IT_TMP/refs.lock" | sort)"
 SOURCE_DATE_EPOCH=0 "$BARGE" build --locked "$IT_TMP/refs.lock" --output-file "$IT_TMP/locked.tar.zst" \
@@ -198,6 +249,15 @@ it_check_eq "skopeo reads the signature by its tag with upstream's digest" "$SIG
 		sha256sum | cut -d' ' -f1)"
 it_check_eq "skopeo reads the fallback tag sha256-<hex> with upstream's digest" "$FALLBACK" \
 	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-$HEX" |
+		sha256sum | cut -d' ' -f1)"
+it_check_eq "skopeo reads the attestation index by its tag with upstream's digest" "$ATTI" \
+	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-$HEX.att" |
+		sha256sum | cut -d' ' -f1)"
+it_check_eq "and one of its platform manifests by digest" "$ATT2" \
+	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO@$ATT2" |
+		sha256sum | cut -d' ' -f1)"
+it_check_eq "skopeo reads the SBOM's signature by its tag with upstream's digest" "$SBOMSIG" \
+	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-${ARTM#sha256:}.sig" |
 		sha256sum | cut -d' ' -f1)"
 U=http://127.0.0.1:$PORT/v2/edge/docker.io/library/app-a/referrers/$IMG
 curl -sf "$U" -o "$IT_TMP/ref.json" || it_die "GET $U failed"
@@ -228,7 +288,8 @@ SOURCE_DATE_EPOCH=0 "$BARGE" build "$IT_TMP/from-barged.yaml" --output-file "$IT
 	--cache-dir "$IT_TMP/cache" >/dev/null 2>"$IT_TMP/again.err" ||
 	it_die "build from barged failed: $(cat "$IT_TMP/again.err")"
 it_check_eq "a build from barged (referrers API) carries the same referrers, no fallback index" \
-	"$(printf '%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" | sort)" \
+	"$(printf '%s %s\n%s %s\n%s %s\n%s %s' "$ARTM" "$IMG" "$SIGM" "$IMG" "$ATTI" "$IMG" \
+		"$SBOMSIG" "$ARTM" | sort)" \
 	"$(meta "$IT_TMP/again.tar.zst" | jq -r '.referrers[] | "\(.digest) \(.subject)"' | sort)"
 it_stop "$SERVE_PID"
 
