@@ -8,6 +8,8 @@
  *
  *   {"lockVersion": 1, "name": ..., "version": ..., "project": ...,
  *    "platforms": ["linux/amd64", ...],
+ *    "referrers": false,                          only when the profile said so
+ *    "referrerTypes": ["application/spdx+json"],  only when it filtered
  *    "files": [{"path": ..., "sha256": "sha256:..."}],        every file read
  *    "images": [{"source": <normalised reference>,
  *                "from": "oci-archive:PATH" | "oci:DIR",   only for a local image
@@ -32,7 +34,10 @@
  * upstream's OCI 1.1 fallback index, kept so that its tag keeps its digest.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
- * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
+ * bad field ("lock.json: images[2].digest: ...").  "referrers" and
+ * "referrerTypes" (the profile's referrer settings the lock was resolved
+ * with) came in later too: left out for the defaults (on, every type), as
+ * in every older lock, which reads as resolved with them.  The lock owns everything
  * it points to.
  */
 #ifndef BARGE_LOCK_H
@@ -106,7 +111,7 @@ struct lock {
 	size_t nfiles;
 	struct lock_image *images;
 	size_t nimages;
-	/* From the profile for resolve (not in the file): whether and which referrers to find. */
+	/* The profile's referrer settings: whether and which referrers were found. */
 	int no_referrers;
 	char **referrer_types; /* artifact types kept; none: every type */
 	size_t nreferrer_types;
@@ -131,8 +136,9 @@ int lock_dump(const struct lock *l, char **out, size_t *len,
 int lock_write(const struct lock *l, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
- * Whether the lock pins exactly p's images, each from the same place.
- * BARGE_EINVAL naming the images in one and not the other otherwise.
+ * Whether the lock pins exactly p's images, each from the same place, and
+ * was resolved with p's referrer settings.  BARGE_EINVAL naming the images
+ * in one and not the other, or the settings of both, otherwise.
  */
 int lock_matches_profile(const struct lock *l, const struct profile *p,
                          struct barge_err *err) BARGE_MUST_CHECK;

@@ -316,6 +316,15 @@ it_check_eq "referrers: false: barge.json lists no referrers" null \
 it_check_eq "referrers: false: neither manifest is carried" 0 \
 	"$(meta "$IT_TMP/off.tar.zst" | jq --arg a "$SIGM" --arg b "$ARTM" \
 		'[.blobs[].digest | select(. == $a or . == $b)] | length')"
+# The lock was resolved with referrers: a profile that now says otherwise
+# does not match it, and the build says why.
+build "$(profile offall '  referrers: false
+' app-a multi)" "$IT_TMP/offall.tar.zst" --locked "$IT_TMP/refs.lock"
+it_check_eq "build --locked with a profile that turned referrers off fails (exit 1)" 1 \
+	"$BUILD_RC"
+it_check "the failure says the lock's referrer settings differ" grep -q \
+	'the lock was resolved with referrers on, and the profile now says "referrers: false" (resolve again to update the lock)' \
+	"$IT_TMP/build.err"
 build "$(profile sbom '  referrer_types: [application/spdx+json]
 ' app-a)" "$IT_TMP/sbom.tar.zst"
 it_check_eq "referrer_types keeps only the SBOM (and the fallback index, all of it kept)" \
