@@ -654,25 +654,26 @@ out:
 }
 
 /*
- * Sets the tags of im by the tags policy: a tag the scan found on another
- * digest moves, or with LOADER_TAGS_KEEP stays where it is.
+ * Sets the n tags of digest in repo (an image's or a referrer's) by the
+ * tags policy: a tag the scan found on another digest moves, or with
+ * LOADER_TAGS_KEEP stays where it is.
  */
 static int
-put_tags(struct load *l, const struct bundle_image *im, struct barge_err *err)
+put_tags(struct load *l, const char *repo, char *const *tags, size_t n, const char *digest,
+         struct barge_err *err)
 {
 	struct loader_tag_move *mv;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < im->ntags; i++) {
-		mv = loadtags_find(&l->moves, im->repository, im->tags[i]);
+	for (i = 0; i < n; i++) {
+		mv = loadtags_find(&l->moves, repo, tags[i]);
 		if (mv != NULL && l->opts->tags == LOADER_TAGS_KEEP) {
 			mv->kept = 1;
 			l->res->tags_kept++;
 			continue;
 		}
-		if ((rc = store_put_tag(l->s, im->repository, im->tags[i], im->digest, err)) !=
-		    BARGE_OK)
+		if ((rc = store_put_tag(l->s, repo, tags[i], digest, err)) != BARGE_OK)
 			return rc;
 		l->res->tags++;
 		l->res->tags_moved += mv != NULL;
@@ -712,7 +713,7 @@ put_image(struct load *l, const struct bundle_image *im, int64_t bundle_id, stru
 			                          err)) != BARGE_OK)
 				goto out;
 	}
-	if ((rc = put_tags(l, im, err)) != BARGE_OK)
+	if ((rc = put_tags(l, im->repository, im->tags, im->ntags, im->digest, err)) != BARGE_OK)
 		goto out;
 	rc = store_put_bundle_image(l->s, bundle_id, im->repository, im->digest, err);
 out:
@@ -787,7 +788,6 @@ put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *
 	struct bundle_image im = { .repository = r->repository };
 	struct manifest *m = NULL;
 	int64_t size;
-	size_t i;
 	int rc;
 
 	if ((rc = read_manifest(l, r->digest, r->media_type, &m, &size, err)) != BARGE_OK)
@@ -802,12 +802,8 @@ put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *
 		rc = put_referrer_index(l, r, m, size, err);
 	else if ((rc = check_image_manifest(l, &im, r->digest, m, err)) == BARGE_OK)
 		rc = put_image_manifest(l, &im, r->digest, m, size, err);
-	if (rc != BARGE_OK || (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)
-		goto out;
-	for (i = 0; i < r->ntags; i++)
-		if ((rc = store_put_tag(l->s, r->repository, r->tags[i], r->digest, err)) !=
-		    BARGE_OK)
-			goto out;
+	if (rc == BARGE_OK && (rc = store_put_ref(l->s, r->digest, r->subject, err)) == BARGE_OK)
+		rc = put_tags(l, r->repository, r->tags, r->ntags, r->digest, err);
 out:
 	manifest_free(m);
 	return rc;

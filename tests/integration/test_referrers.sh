@@ -8,6 +8,7 @@
 #     of the SBOM under its own ".sig" tag (a referrer of a referrer);
 #   - `barge build` carries them all and barge.json lists them with their subject,
 #     probing the tags with HEAD (counted in docker-registry's access log);
+#   - `barged load --tags refuse|keep` treats a moved ".sig" tag as any tag;
 #   - after `barged load`, skopeo reads the signature by its tag and
 #     /v2/.../referrers/<digest> lists the artifact with upstream's digests,
 #     filtered by ?artifactType= with OCI-Filters-Applied;
@@ -237,6 +238,26 @@ D=$IT_TMP/data
 "$BARGED" load --data-dir "$D" "$B" >/dev/null 2>"$IT_TMP/load.err" ||
 	it_die "barged load failed: $(cat "$IT_TMP/load.err")"
 it_check "fsck clean after loading referrers" "$BARGED" fsck --data-dir "$D"
+# The loader's tags policy covers the referrers' tags: upstream signs again
+# (another signature under the same .sig tag), a bundle carries it, and
+# --tags refuse / keep treat that tag as any other.
+SIG2=$(openssl dgst -sha256 -sign "$S/key.pem" "$S/payload.json" | base64 -w0)
+jq -cj --arg sig "$SIG2" '.layers[0].annotations["dev.cosignproject.cosign/signature"] = $sig' \
+	"$S/manifest.json" >"$S/manifest2.json"
+SIGM2=$(push_manifest "$S/manifest2.json" "sha256-$HEX.sig" application/vnd.oci.image.manifest.v1+json)
+build "$(profile resigned '' app-a)" "$IT_TMP/resigned.tar.zst"
+[ "$BUILD_RC" = 0 ] || it_die "build of the re-signed image failed: $(cat "$IT_TMP/build.err")"
+push_manifest "$S/manifest.json" "sha256-$HEX.sig" application/vnd.oci.image.manifest.v1+json >/dev/null
+set +e
+"$BARGED" load --data-dir "$D" --tags refuse "$IT_TMP/resigned.tar.zst" >/dev/null 2>"$IT_TMP/refuse.err"
+RC=$?
+set -e
+it_check_eq "--tags refuse refuses a bundle that moves a signature's tag (exit 1)" 1 "$RC"
+it_check "the refusal names the .sig tag and both digests" grep -qF \
+	"it would move tag edge/docker.io/library/app-a:sha256-$HEX.sig from $SIGM (set by a push or an earlier bundle's referrers) to $SIGM2" \
+	"$IT_TMP/refuse.err"
+"$BARGED" load --data-dir "$D" --tags keep "$IT_TMP/resigned.tar.zst" >/dev/null 2>"$IT_TMP/keep.err" ||
+	it_die "barged load --tags keep failed: $(cat "$IT_TMP/keep.err")"
 PORT=$(it_free_port)
 it_spawn "$IT_TMP/serve.log" "$BARGED" serve --data-dir "$D" --listen "127.0.0.1:$PORT" \
 	--plain-http --project edge
@@ -244,7 +265,7 @@ SERVE_PID=$IT_LAST_PID
 it_wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" ||
 	it_die "barged serve does not answer: $(cat "$IT_TMP/serve.log")"
 DREPO=127.0.0.1:$PORT/edge/docker.io/library/app-a
-it_check_eq "skopeo reads the signature by its tag with upstream's digest" "$SIGM" \
+it_check_eq "skopeo reads the signature by its tag with upstream's digest (--tags keep kept it)" "$SIGM" \
 	"sha256:$(skopeo inspect --raw --tls-verify=false "docker://$DREPO:sha256-$HEX.sig" |
 		sha256sum | cut -d' ' -f1)"
 it_check_eq "skopeo reads the fallback tag sha256-<hex> with upstream's digest" "$FALLBACK" \
