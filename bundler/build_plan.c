@@ -186,6 +186,32 @@ out:
 	return rc;
 }
 
+/*
+ * What referrer r's manifest m brings beyond its own bytes: an image
+ * manifest its blobs, an index (a multi-platform attestation) every
+ * manifest it lists with theirs.  An index without a subject under its
+ * subject's fallback tag is upstream's fallback index, which lists
+ * referrers carried as entries of their own: nothing more.
+ */
+static int
+plan_referrer_blobs(struct plan *pl, struct client *c, size_t user, const struct lock_referrer *r,
+                    const struct manifest *m, struct barge_err *err)
+{
+	char tag[DIGEST_STR_MAX + 8];
+	size_t i;
+	int rc;
+
+	if (m->kind == MANIFEST_IMAGE)
+		return add_image_blobs(pl, user, m, err);
+	if (!m->has_subject && r->tag != NULL &&
+	    bundle_fallback_tag(r->subject, tag, sizeof(tag)) && strcmp(r->tag, tag) == 0)
+		return BARGE_OK;
+	for (i = 0; i < m->ndescs; i++)
+		if ((rc = plan_child(pl, c, user, &m->descs[i], err)) != BARGE_OK)
+			return err_prefix(err, "referrer %s", r->digest);
+	return BARGE_OK;
+}
+
 /* Pulls image user's referrers (lock.h), pinned by digest, and records their blobs. */
 static int
 plan_referrers(struct plan *pl, struct client *c, size_t user, struct barge_err *err)
@@ -210,12 +236,9 @@ plan_referrers(struct plan *pl, struct client *c, size_t user, struct barge_err 
 			             im->source, r->digest, cm.len, r->size);
 		else if ((rc = manifest_parse(cm.buf, cm.len, r->media_type, &m, err)) != BARGE_OK)
 			err_prefix(err, "%s: referrer %s", im->source, r->digest);
-		else if (m->kind != MANIFEST_IMAGE)
-			rc = err_set(err, BARGE_EFORMAT, "%s: referrer %s is not an image manifest",
-			             im->source, r->digest);
 		else if ((rc = add_blob(pl, cm.digest, (int64_t)cm.len, BLOB_MANIFEST, user,
 		                        &cm.buf, err)) == BARGE_OK)
-			rc = add_image_blobs(pl, user, m, err);
+			rc = plan_referrer_blobs(pl, c, user, r, m, err);
 		manifest_free(m);
 		m = NULL;
 		client_manifest_clear(&cm);

@@ -304,8 +304,9 @@ parse_referrers(const struct lctx *c, const json_t *v, const char *at, struct lo
 		    (rc = get_opt_str(c, e, sub, "artifactType", &r->artifact_type)) != BARGE_OK ||
 		    (rc = get_opt_str(c, e, sub, "tag", &r->tag)) != BARGE_OK)
 			return rc;
-		if (!mt_is_manifest(mt))
-			return bad(c, sub, "mediaType \"%.200s\" is not an image manifest", mt);
+		if (!mt_is_manifest(mt) && !mt_is_index(mt))
+			return bad(c, sub,
+			           "mediaType \"%.200s\" is neither a manifest nor an index", mt);
 		if (r->tag != NULL && !ref_valid_tag(r->tag))
 			return bad(c, sub, "tag \"%.200s\" is not a valid tag", r->tag);
 		if ((r->media_type = strdup(mt)) == NULL)
@@ -414,11 +415,50 @@ parse_image(const struct lctx *c, const json_t *v, size_t idx, struct lock_image
 	return parse_referrers(c, v, at, im);
 }
 
+/*
+ * The profile's referrer settings the lock was resolved with: "referrers":
+ * false when off, "referrerTypes" when filtered; absent, the defaults (on,
+ * every type), so that locks written before they were recorded still load.
+ */
+static int
+parse_referrer_settings(const struct lctx *c, const json_t *root, struct lock *l)
+{
+	json_t *v, *arr, *e;
+	char at[48];
+	size_t i;
+	int rc;
+
+	v = json_object_get(root, "referrers");
+	if (v != NULL && !json_is_false(v))
+		return bad(c, "referrers", "expected false (left out when true)");
+	l->no_referrers = v != NULL;
+	if (json_object_get(root, "referrerTypes") == NULL)
+		return BARGE_OK;
+	if ((rc = get_array(c, root, "", "referrerTypes", PROFILE_REFTYPES_MAX, &arr)) != BARGE_OK)
+		return rc;
+	if (json_array_size(arr) == 0)
+		return bad(c, "referrerTypes", "empty (left out when every type is kept)");
+	if ((l->referrer_types = calloc(json_array_size(arr), sizeof(char *))) == NULL)
+		return nomem(c->err);
+	json_array_foreach(arr, i, e)
+	{
+		snprintf(at, sizeof(at), "referrerTypes[%zu]", i);
+		if (!json_is_string(e) || json_string_length(e) == 0 ||
+		    json_string_length(e) > LOCK_TEXT_MAX)
+			return bad(c, at, "expected a media type");
+		if ((l->referrer_types[i] = strdup(json_string_value(e))) == NULL)
+			return nomem(c->err);
+		l->nreferrer_types++;
+	}
+	return BARGE_OK;
+}
+
 static int
 parse_root(const struct lctx *c, const json_t *root, struct lock *l)
 {
-	static const char *const keys[] = { "lockVersion", "name",  "version", "project",
-		                            "platforms",   "files", "images",  NULL };
+	static const char *const keys[] = { "lockVersion", "name",      "version",       "project",
+		                            "platforms",   "referrers", "referrerTypes", "files",
+		                            "images",      NULL };
 	static const char *const fkeys[] = { "path", "sha256", NULL };
 	struct barge_err perr_detail;
 	json_t *v, *arr, *e, *seen = NULL;
@@ -460,6 +500,8 @@ parse_root(const struct lctx *c, const json_t *root, struct lock *l)
 			return bad(c, at, "expected a platform \"os/arch[/variant]\"");
 		l->nplatforms++;
 	}
+	if ((rc = parse_referrer_settings(c, root, l)) != BARGE_OK)
+		return rc;
 	if ((rc = get_array(c, root, "", "files", PROFILE_FILES_MAX, &arr)) != BARGE_OK)
 		return rc;
 	if ((l->files = calloc(json_array_size(arr) + 1, sizeof(*l->files))) == NULL)
@@ -609,6 +651,25 @@ fail:
 	return NULL;
 }
 
+/* Adds the referrer settings to root when they are not the defaults (parse_referrer_settings). */
+static int
+referrer_settings_json(const struct lock *l, json_t *root)
+{
+	json_t *arr;
+	size_t i;
+
+	if (l->no_referrers && json_object_set_new(root, "referrers", json_false()) != 0)
+		return BARGE_ENOMEM;
+	if (l->nreferrer_types == 0)
+		return BARGE_OK;
+	if ((arr = json_array()) == NULL || json_object_set_new(root, "referrerTypes", arr) != 0)
+		return BARGE_ENOMEM;
+	for (i = 0; i < l->nreferrer_types; i++)
+		if (push(arr, json_string(l->referrer_types[i]), NULL) != BARGE_OK)
+			return BARGE_ENOMEM;
+	return BARGE_OK;
+}
+
 int
 lock_dump(const struct lock *l, char **out, size_t *len, struct barge_err *err)
 {
@@ -620,10 +681,12 @@ lock_dump(const struct lock *l, char **out, size_t *len, struct barge_err *err)
 	plats = json_array();
 	files = json_array();
 	images = json_array();
-	root = json_pack("{s:i,s:s,s:s,s:s,s:o*,s:o*,s:o*}", "lockVersion", LOCK_VERSION, "name",
-	                 l->name, "version", l->version, "project", l->project, "platforms", plats,
-	                 "files", files, "images", images);
-	if (root == NULL || plats == NULL || files == NULL || images == NULL) {
+	root = json_pack("{s:i,s:s,s:s,s:s,s:o*}", "lockVersion", LOCK_VERSION, "name", l->name,
+	                 "version", l->version, "project", l->project, "platforms", plats);
+	if (root == NULL || plats == NULL || files == NULL || images == NULL ||
+	    referrer_settings_json(l, root) != BARGE_OK ||
+	    json_object_set(root, "files", files) != 0 ||
+	    json_object_set(root, "images", images) != 0) {
 		rc = nomem(err);
 		goto out;
 	}
@@ -660,6 +723,8 @@ lock_dump(const struct lock *l, char **out, size_t *len, struct barge_err *err)
 out:
 	free(text);
 	json_decref(root);
+	json_decref(files);
+	json_decref(images);
 	return rc;
 }
 
@@ -690,6 +755,60 @@ list_add(char *list, size_t size, const char *name, size_t *more)
 	snprintf(list + n, size - n, "%s%s", n > 0 ? ", " : "", name);
 }
 
+/* Whether type t is one of the n in list. */
+static int
+has_type(char *const *list, size_t n, const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], t) == 0)
+			return 1;
+	return 0;
+}
+
+/* The referrer types as "[a, b]" for messages, "every type" when none (bounded). */
+static void
+types_text(char *const *list, size_t n, char *buf, size_t size)
+{
+	size_t i, more = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		list_add(buf, size - 1, list[i], &more);
+	if (n == 0)
+		snprintf(buf, size, "every type");
+	else if (more > 0 && strlen(buf) + 5 < size)
+		strcat(buf, ", ...");
+}
+
+/* Whether the lock was resolved with the referrer settings p has now. */
+static int
+referrers_match(const struct lock *l, const struct profile *p, struct barge_err *err)
+{
+	char inlock[300], inprof[300];
+	size_t i;
+
+	if (l->no_referrers != p->no_referrers)
+		return err_set(err, BARGE_EINVAL,
+		               "the lock was resolved with referrers %s, and the profile now says "
+		               "\"referrers: %s\" (resolve again to update the lock)",
+		               l->no_referrers ? "off" : "on", p->no_referrers ? "false" : "true");
+	if (l->no_referrers)
+		return BARGE_OK;
+	for (i = 0; i < p->nreferrer_types; i++)
+		if (!has_type(l->referrer_types, l->nreferrer_types, p->referrer_types[i]))
+			break;
+	if (i == p->nreferrer_types && l->nreferrer_types == p->nreferrer_types)
+		return BARGE_OK;
+	types_text(l->referrer_types, l->nreferrer_types, inlock, sizeof(inlock));
+	types_text(p->referrer_types, p->nreferrer_types, inprof, sizeof(inprof));
+	return err_set(err, BARGE_EINVAL,
+	               "the lock keeps referrers of %s, and the profile's referrer_types now say "
+	               "%s (resolve again to update the lock)",
+	               inlock, inprof);
+}
+
 int
 lock_matches_profile(const struct lock *l, const struct profile *p, struct barge_err *err)
 {
@@ -699,6 +818,8 @@ lock_matches_profile(const struct lock *l, const struct profile *p, struct barge
 	const char *from;
 	int rc;
 
+	if ((rc = referrers_match(l, p, err)) != BARGE_OK)
+		return rc;
 	if ((inlock = json_object()) == NULL || (inprof = json_object()) == NULL) {
 		rc = nomem(err);
 		goto out;

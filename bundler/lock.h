@@ -8,6 +8,8 @@
  *
  *   {"lockVersion": 1, "name": ..., "version": ..., "project": ...,
  *    "platforms": ["linux/amd64", ...],
+ *    "referrers": false,                          only when the profile said so
+ *    "referrerTypes": ["application/spdx+json"],  only when it filtered
  *    "files": [{"path": ..., "sha256": "sha256:..."}],        every file read
  *    "images": [{"source": <normalised reference>,
  *                "from": "oci-archive:PATH" | "oci:DIR",   only for a local image
@@ -27,10 +29,15 @@
  * found for the image and its kept manifests, each pinned by digest; an
  * image without any has no "referrers" key, so older locks keep their
  * bytes.  "artifactType" and "tag" (the cosign tag a referrer was found
- * under, "sha256-<hex>.sig") are left out when there is none.
+ * under, "sha256-<hex>.sig") are left out when there is none.  An index
+ * without a subject under the tag "sha256-<hex>" of its subject is
+ * upstream's OCI 1.1 fallback index, kept so that its tag keeps its digest.
  *
  * Parsing checks everything a build relies on and names the JSON path of a
- * bad field ("lock.json: images[2].digest: ...").  The lock owns everything
+ * bad field ("lock.json: images[2].digest: ...").  "referrers" and
+ * "referrerTypes" (the profile's referrer settings the lock was resolved
+ * with) came in later too: left out for the defaults (on, every type), as
+ * in every older lock, which reads as resolved with them.  The lock owns everything
  * it points to.
  */
 #ifndef BARGE_LOCK_H
@@ -68,7 +75,7 @@ struct lock_origin {
 struct lock_referrer {
 	char subject[DIGEST_STR_MAX];
 	char digest[DIGEST_STR_MAX];
-	char *media_type;    /* an image manifest's */
+	char *media_type;    /* an image manifest's, or an index's */
 	char *artifact_type; /* NULL when none */
 	int64_t size;
 	char *tag; /* the tag it was found under ("sha256-<hex>.sig"), or NULL */
@@ -104,7 +111,7 @@ struct lock {
 	size_t nfiles;
 	struct lock_image *images;
 	size_t nimages;
-	/* From the profile for resolve (not in the file): whether and which referrers to find. */
+	/* The profile's referrer settings: whether and which referrers were found. */
 	int no_referrers;
 	char **referrer_types; /* artifact types kept; none: every type */
 	size_t nreferrer_types;
@@ -129,8 +136,9 @@ int lock_dump(const struct lock *l, char **out, size_t *len,
 int lock_write(const struct lock *l, const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
- * Whether the lock pins exactly p's images, each from the same place.
- * BARGE_EINVAL naming the images in one and not the other otherwise.
+ * Whether the lock pins exactly p's images, each from the same place, and
+ * was resolved with p's referrer settings.  BARGE_EINVAL naming the images
+ * in one and not the other, or the settings of both, otherwise.
  */
 int lock_matches_profile(const struct lock *l, const struct profile *p,
                          struct barge_err *err) BARGE_MUST_CHECK;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle_meta.h"
 #include "mediatype.h"
 
 #define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
@@ -21,7 +22,8 @@ referrers_artifact_type(const struct manifest *m)
 {
 	const char *cfg = m->config.media_type;
 
-	if (m->artifact_type != NULL)
+	/* An index's entries are manifests: only its own artifactType says what it is. */
+	if (m->artifact_type != NULL || m->kind == MANIFEST_INDEX)
 		return m->artifact_type;
 	if (cfg != NULL && strcmp(cfg, MT_OCI_CONFIG) != 0 && strcmp(cfg, MT_DOCKER_CONFIG) != 0 &&
 	    strcmp(cfg, MT_OCI_EMPTY) != 0)
@@ -45,44 +47,40 @@ type_wanted(const struct lock *l, const char *t)
 	return 0;
 }
 
+/* The entry for digest of subject in im, or NULL. */
+static struct lock_referrer *
+find_entry(struct lock_image *im, const char *subject, const char *digest)
+{
+	size_t i;
+
+	for (i = 0; i < im->nreferrers; i++)
+		if (strcmp(im->referrers[i].digest, digest) == 0 &&
+		    strcmp(im->referrers[i].subject, subject) == 0)
+			return &im->referrers[i];
+	return NULL;
+}
+
 /*
- * Records referrer cm (already fetched and checked) of subject, found under
- * tag or through the API (tag NULL).  One already recorded for the subject
- * only gains the tag.
+ * Records cm (already fetched and checked, parsed as m) for subject, found
+ * under tag or through a list (tag NULL).  One already recorded for the
+ * subject only gains the tag.
  */
 static int
-add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
-             const struct client_manifest *cm, const char *tag, struct barge_err *err)
+add_entry(struct lock_image *im, const char *subject, const struct client_manifest *cm,
+          const struct manifest *m, const char *atype, const char *tag, struct barge_err *err)
 {
 	struct lock_referrer *r, *grown;
-	struct manifest *m = NULL;
-	const char *atype;
-	size_t i;
-	int rc;
 
-	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
-		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
-	/* An index as a referrer is rare and has no subject to load it by: not carried. */
-	atype = referrers_artifact_type(m);
-	if (m->kind != MANIFEST_IMAGE || !type_wanted(l, atype))
-		goto out;
-	for (i = 0; i < im->nreferrers; i++) {
-		r = &im->referrers[i];
-		if (strcmp(r->digest, cm->digest) == 0 && strcmp(r->subject, subject) == 0) {
-			if (tag != NULL && r->tag == NULL && (r->tag = strdup(tag)) == NULL)
-				rc = err_set(err, BARGE_ENOMEM, "out of memory");
-			goto out;
-		}
+	if ((r = find_entry(im, subject, cm->digest)) != NULL) {
+		if (tag != NULL && r->tag == NULL && (r->tag = strdup(tag)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		return BARGE_OK;
 	}
-	if (im->nreferrers >= LOCK_REFS_MAX) {
-		rc = err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", im->source,
-		             LOCK_REFS_MAX);
-		goto out;
-	}
-	if ((grown = realloc(im->referrers, (im->nreferrers + 1) * sizeof(*grown))) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (im->nreferrers >= LOCK_REFS_MAX)
+		return err_set(err, BARGE_ELIMIT, "%s: more than %d referrers", im->source,
+		               LOCK_REFS_MAX);
+	if ((grown = realloc(im->referrers, (im->nreferrers + 1) * sizeof(*grown))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	im->referrers = grown;
 	r = &im->referrers[im->nreferrers];
 	memset(r, 0, sizeof(*r));
@@ -94,10 +92,56 @@ add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
 	    (tag != NULL && (r->tag = strdup(tag)) == NULL)) {
 		free(r->media_type);
 		free(r->artifact_type);
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
+		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
 	im->nreferrers++;
+	return BARGE_OK;
+}
+
+/* Records referrer cm of subject, found under tag or through a list (tag NULL). */
+static int
+add_referrer(const struct lock *l, struct lock_image *im, const char *subject,
+             const struct client_manifest *cm, const char *tag, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	const char *atype;
+	int rc;
+
+	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
+		return err_prefix(err, "referrer %s of %s", cm->digest, subject);
+	/* An index (a multi-platform attestation) is carried with its manifests. */
+	atype = referrers_artifact_type(m);
+	if (m->kind == MANIFEST_INDEX && m->ndescs > LOCK_INDEX_MAX)
+		rc = err_set(err, BARGE_ELIMIT, "referrer %s of %s: more than %d manifests",
+		             cm->digest, subject, LOCK_INDEX_MAX);
+	else if (type_wanted(l, atype))
+		rc = add_entry(im, subject, cm, m, atype, tag, err);
+	manifest_free(m);
+	return rc;
+}
+
+/*
+ * Records upstream's fallback index cm of subject under its tag, byte for
+ * byte, so that barged serves the tag with upstream's digest.  Only when
+ * every manifest it lists is carried: one that referrer_types left out
+ * would make it name what barged does not hold.
+ */
+static int
+add_fallback(struct lock_image *im, const char *subject, const struct client_manifest *cm,
+             const char *tag, struct barge_err *err)
+{
+	struct manifest *m = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = manifest_parse(cm->buf, cm->len, cm->media_type, &m, err)) != BARGE_OK)
+		return err_prefix(err, "fallback tag %s of %s", tag, subject);
+	if (m->kind != MANIFEST_INDEX || m->has_subject)
+		goto out;
+	for (i = 0; i < m->ndescs; i++)
+		if (find_entry(im, subject, m->descs[i].digest) == NULL)
+			goto out;
+	rc = add_entry(im, subject, cm, m, NULL, tag, err);
 out:
 	manifest_free(m);
 	return rc;
@@ -135,7 +179,7 @@ add_listed(const struct lock *l, struct lock_image *im, struct client *c, const 
 			             subject, i);
 			break;
 		}
-		if (!mt_is_manifest(json_string_value(mt)))
+		if (!mt_is_manifest(json_string_value(mt)) && !mt_is_index(json_string_value(mt)))
 			continue;
 		/* By digest: the bytes must hash to what the list says. */
 		if ((rc = client_get_manifest(c, im->ref, json_string_value(dg), &cm, err)) !=
@@ -147,6 +191,26 @@ add_listed(const struct lock *l, struct lock_image *im, struct client *c, const 
 	client_manifest_clear(&cm);
 	json_decref(doc);
 	return rc;
+}
+
+/*
+ * The manifest under tag, probed with HEAD first: most probed tags do not
+ * exist, and Docker Hub counts a GET, not a HEAD, against its pull limits.
+ * Then fetched by the digest the registry announced (by tag without one).
+ */
+static int
+get_tagged(struct lock_image *im, struct client *c, const char *tag, struct client_manifest *cm,
+           struct barge_err *err)
+{
+	char digest[DIGEST_STR_MAX];
+	int rc;
+
+	if ((rc = client_head_manifest(c, im->ref, tag, digest, err)) != BARGE_OK)
+		return rc;
+	if ((rc = client_get_manifest(c, im->ref, digest[0] != '\0' ? digest : tag, cm, err)) ==
+	    BARGE_ENOTFOUND)
+		err_prefix(err, "tag %s moved while it was read", tag);
+	return rc == BARGE_ENOTFOUND ? BARGE_EDIGEST : rc;
 }
 
 /* The referrers of subject: the API's list, else the fallback tag's, then cosign's tags. */
@@ -165,18 +229,19 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 		rc = add_listed(l, im, c, subject, buf, len, err);
 	} else if (rc == BARGE_ENOTFOUND) {
 		snprintf(tag, sizeof(tag), "sha256-%s", hex);
-		rc = client_get_manifest(c, im->ref, tag, &cm, err);
-		if (rc == BARGE_OK)
-			rc = add_listed(l, im, c, subject, cm.buf, cm.len, err);
-		else if (rc == BARGE_ENOTFOUND)
+		rc = get_tagged(im, c, tag, &cm, err);
+		if (rc == BARGE_ENOTFOUND)
 			rc = BARGE_OK;
+		else if (rc == BARGE_OK &&
+		         (rc = add_listed(l, im, c, subject, cm.buf, cm.len, err)) == BARGE_OK)
+			rc = add_fallback(im, subject, &cm, tag, err);
 		client_manifest_clear(&cm);
 	}
 	free(buf);
 	for (i = 0; rc == BARGE_OK && i < sizeof(cosign_suffixes) / sizeof(cosign_suffixes[0]);
 	     i++) {
 		snprintf(tag, sizeof(tag), "sha256-%s%s", hex, cosign_suffixes[i]);
-		rc = client_get_manifest(c, im->ref, tag, &cm, err);
+		rc = get_tagged(im, c, tag, &cm, err);
 		if (rc == BARGE_OK)
 			rc = add_referrer(l, im, subject, &cm, tag, err);
 		else if (rc == BARGE_ENOTFOUND)
@@ -186,10 +251,21 @@ find_for(const struct lock *l, struct lock_image *im, struct client *c, const ch
 	return rc;
 }
 
+/* Whether r is upstream's fallback index (lock.h), which no tag scheme refers to. */
+static int
+is_fallback(const struct lock_referrer *r)
+{
+	char tag[DIGEST_STR_MAX + 8];
+
+	return r->tag != NULL && mt_is_index(r->media_type) &&
+	       bundle_fallback_tag(r->subject, tag, sizeof(tag)) && strcmp(r->tag, tag) == 0;
+}
+
 int
 referrers_find(const struct lock *l, struct lock_image *im, struct client *c, struct barge_err *err)
 {
-	size_t i;
+	char subject[DIGEST_STR_MAX];
+	size_t i, n;
 	int rc;
 
 	lock_referrers_clear(im);
@@ -201,5 +277,20 @@ referrers_find(const struct lock *l, struct lock_image *im, struct client *c, st
 		if (strncmp(im->manifests[i].digest, "sha256:", 7) == 0 &&
 		    (rc = find_for(l, im, c, im->manifests[i].digest, err)) != BARGE_OK)
 			return err_prefix(err, "%s: referrers", im->source);
+	/*
+	 * The referrers of those referrers (a signature on an SBOM), one level
+	 * only: what that level finds is not asked in turn, so a chain or a
+	 * cycle of artifacts costs at most one more round of requests.
+	 */
+	n = im->nreferrers;
+	for (i = 0; i < n; i++) {
+		if (is_fallback(&im->referrers[i]) ||
+		    strncmp(im->referrers[i].digest, "sha256:", 7) != 0)
+			continue;
+		/* find_for may move the array: the subject is copied first. */
+		snprintf(subject, sizeof(subject), "%s", im->referrers[i].digest);
+		if ((rc = find_for(l, im, c, subject, err)) != BARGE_OK)
+			return err_prefix(err, "%s: referrers of %s", im->source, subject);
+	}
 	return BARGE_OK;
 }

@@ -188,6 +188,38 @@ fail:
 }
 
 int
+client_head_manifest(struct client *c, const struct ref *r, const char *tag,
+                     char digest[DIGEST_STR_MAX], struct barge_err *err)
+{
+	struct xfer x = { 0 };
+	char what[REF_MAX + 300], path[400];
+	int rc;
+
+	snprintf(what, sizeof(what), "%s/%s:%s", r->host, r->path, tag);
+	x.what = what;
+	x.max = MANIFEST_MAX;
+	x.head = 1;
+	if (!ref_valid_tag(tag))
+		return err_set(err, BARGE_EINVAL, "%s: invalid tag", what);
+	snprintf(path, sizeof(path), "manifests/%s", tag);
+	if ((rc = registry_get(c, r, path, MT_ACCEPT_ALL, &x, err)) != BARGE_OK)
+		goto out;
+	if (x.status != 200) {
+		rc = client_status_error(x.status, what, "manifest unknown", err);
+		goto out;
+	}
+	if (x.dcd_bad) {
+		rc = err_set(err, BARGE_EFORMAT, "%s: malformed Docker-Content-Digest header",
+		             what);
+		goto out;
+	}
+	snprintf(digest, DIGEST_STR_MAX, "%s", x.dcd);
+out:
+	free(x.buf);
+	return rc;
+}
+
+int
 client_get_referrers(struct client *c, const struct ref *r, const char *digest, char **buf,
                      size_t *len, struct barge_err *err)
 {

@@ -115,6 +115,15 @@ int client_get_manifest(struct client *c, const struct ref *r, const char *refer
 void client_manifest_clear(struct client_manifest *m);
 
 /*
+ * Whether r's repository has a manifest under tag, asked with HEAD (which
+ * Docker Hub does not count against its pull limits, as it does a GET):
+ * BARGE_OK with its Docker-Content-Digest in digest ("" when the registry
+ * sends none), BARGE_ENOTFOUND when there is none.
+ */
+int client_head_manifest(struct client *c, const struct ref *r, const char *tag,
+                         char digest[DIGEST_STR_MAX], struct barge_err *err) BARGE_MUST_CHECK;
+
+/*
  * The OCI 1.1 referrers list of digest in r's repository
  * (GET /v2/<name>/referrers/<digest>): an image index, at most MANIFEST_MAX
  * bytes, *buf the caller's.  BARGE_ENOTFOUND when the registry has no

@@ -281,6 +281,7 @@ client_perform(struct client *c, struct conn *k, const char *url, const char *ac
 	}
 	if (setup_handle(&c->cfg, cu, url, headers) != 0 ||
 	    (post != NULL && curl_easy_setopt(cu, CURLOPT_POSTFIELDS, post) != CURLE_OK) ||
+	    (x->head && curl_easy_setopt(cu, CURLOPT_NOBODY, 1L) != CURLE_OK) ||
 	    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(cu, CURLOPT_HEADERDATA, x) != CURLE_OK ||

@@ -65,6 +65,7 @@ struct xfer {
 	int cb_rc;
 	struct barge_err cb_err;
 	const char *what; /* names the transfer in messages */
+	int head;         /* a HEAD request: headers only */
 };
 
 /* client_mirror.c */

@@ -380,8 +380,9 @@ parse_referrer(struct ctx *c, json_t *v, size_t idx, const char *project, struct
 	    (rc = get_str(c, v, at, "mediaType", &s)) != BARGE_OK)
 		return rc;
 	snprintf(path, sizeof(path), "%smediaType", at);
-	if (!mt_is_manifest(s))
-		return bad(c, BARGE_EFORMAT, path, "\"%s\" is not an image manifest media type",
+	if (!mt_is_manifest(s) && !mt_is_index(s))
+		return bad(c, BARGE_EFORMAT, path,
+		           "\"%s\" is neither an image manifest nor an index media type",
 		           quoted(s, q, sizeof(q)));
 	if ((rc = dup_str(c, s, &r->media_type)) != BARGE_OK)
 		return rc;
@@ -709,4 +710,15 @@ bundle_meta_free(struct bundle_meta *m)
 	free(m->builder);
 	free(m->project);
 	free(m);
+}
+
+int
+bundle_fallback_tag(const char *subject, char *buf, size_t size)
+{
+	int n;
+
+	if (strncmp(subject, "sha256:", 7) != 0)
+		return 0;
+	n = snprintf(buf, size, "sha256-%s", subject + 7);
+	return n > 0 && (size_t)n < size;
 }

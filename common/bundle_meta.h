@@ -33,12 +33,14 @@ struct bundle_image {
  * A signature, SBOM or other artifact carried for an image: a manifest of
  * repository whose subject is an image's digest or one of its manifests'.
  * tags are where it was found (cosign's "sha256-<hex>.sig"), maybe none.
+ * An index without a subject tagged with bundle_fallback_tag(subject) is
+ * upstream's OCI 1.1 fallback index of the subject's referrers.
  */
 struct bundle_referrer {
 	char *repository;
 	char subject[DIGEST_STR_MAX];
 	char digest[DIGEST_STR_MAX];
-	char *media_type;    /* an image manifest's */
+	char *media_type;    /* an image manifest's or an index's */
 	char *artifact_type; /* NULL when none */
 	char **tags;
 	size_t ntags;
@@ -71,5 +73,12 @@ struct bundle_meta {
 int bundle_meta_parse(const char *name, const char *buf, size_t len, struct bundle_meta **out,
                       struct barge_err *err) BARGE_MUST_CHECK;
 void bundle_meta_free(struct bundle_meta *m);
+
+/*
+ * Writes subject's OCI 1.1 fallback tag, "sha256-<hex>", into buf (size
+ * bytes).  Returns 0 when subject is not a sha256 digest or buf is too
+ * small: the scheme spells sha256 digests only.
+ */
+int bundle_fallback_tag(const char *subject, char *buf, size_t size);
 
 #endif

@@ -654,25 +654,26 @@ out:
 }
 
 /*
- * Sets the tags of im by the tags policy: a tag the scan found on another
- * digest moves, or with LOADER_TAGS_KEEP stays where it is.
+ * Sets the n tags of digest in repo (an image's or a referrer's) by the
+ * tags policy: a tag the scan found on another digest moves, or with
+ * LOADER_TAGS_KEEP stays where it is.
  */
 static int
-put_tags(struct load *l, const struct bundle_image *im, struct barge_err *err)
+put_tags(struct load *l, const char *repo, char *const *tags, size_t n, const char *digest,
+         struct barge_err *err)
 {
 	struct loader_tag_move *mv;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < im->ntags; i++) {
-		mv = loadtags_find(&l->moves, im->repository, im->tags[i]);
+	for (i = 0; i < n; i++) {
+		mv = loadtags_find(&l->moves, repo, tags[i]);
 		if (mv != NULL && l->opts->tags == LOADER_TAGS_KEEP) {
 			mv->kept = 1;
 			l->res->tags_kept++;
 			continue;
 		}
-		if ((rc = store_put_tag(l->s, im->repository, im->tags[i], im->digest, err)) !=
-		    BARGE_OK)
+		if ((rc = store_put_tag(l->s, repo, tags[i], digest, err)) != BARGE_OK)
 			return rc;
 		l->res->tags++;
 		l->res->tags_moved += mv != NULL;
@@ -712,12 +713,68 @@ put_image(struct load *l, const struct bundle_image *im, int64_t bundle_id, stru
 			                          err)) != BARGE_OK)
 				goto out;
 	}
-	if ((rc = put_tags(l, im, err)) != BARGE_OK)
+	if ((rc = put_tags(l, im->repository, im->tags, im->ntags, im->digest, err)) != BARGE_OK)
 		goto out;
 	rc = store_put_bundle_image(l->s, bundle_id, im->repository, im->digest, err);
 out:
 	manifest_free(m);
 	return rc;
+}
+
+/* Whether r is tagged with its subject's OCI 1.1 fallback tag. */
+static int
+has_fallback_tag(const struct bundle_referrer *r)
+{
+	char tag[DIGEST_STR_MAX + 8];
+	size_t i;
+
+	if (!bundle_fallback_tag(r->subject, tag, sizeof(tag)))
+		return 0;
+	for (i = 0; i < r->ntags; i++)
+		if (strcmp(r->tags[i], tag) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Records index m, a referrer: upstream's fallback index of r's subject
+ * (no subject, under the subject's fallback tag) lists referrers the bundle
+ * or the store holds, put as entries of their own, so only its references
+ * to them are recorded; any other (a multi-platform attestation) brings
+ * every manifest it lists, each complete.
+ */
+static int
+put_referrer_index(struct load *l, const struct bundle_referrer *r, const struct manifest *m,
+                   int64_t size, struct barge_err *err)
+{
+	struct bundle_image im = { .repository = r->repository };
+	char plat[3 * PLATFORM_FIELD_MAX];
+	int fallback = !m->has_subject && has_fallback_tag(r);
+	size_t i;
+	int rc;
+
+	if ((rc = store_put_manifest(l->s, r->repository, r->digest, m->media_type, size, err)) !=
+	    BARGE_OK)
+		return rc;
+	for (i = 0; i < m->ndescs; i++) {
+		if (!fallback) {
+			snprintf(plat, sizeof(plat), "(none)");
+			if (m->descs[i].has_platform)
+				platform_format(&m->descs[i].platform, plat, sizeof(plat));
+			if ((rc = put_index_child(l, &im, r->digest, &m->descs[i], plat, err)) !=
+			    BARGE_OK)
+				return err_prefix(err, "referrer %s", r->digest);
+			continue;
+		}
+		if (!store_blob_exists(l->s, m->descs[i].digest))
+			return err_set(err, BARGE_ENOTFOUND,
+			               "referrer %s of %s: the fallback index lists %s, which is "
+			               "neither in the bundle nor in the store",
+			               r->digest, r->repository, m->descs[i].digest);
+		if ((rc = store_put_ref(l->s, r->digest, m->descs[i].digest, err)) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
 }
 
 /*
@@ -731,27 +788,22 @@ put_referrer(struct load *l, const struct bundle_referrer *r, struct barge_err *
 	struct bundle_image im = { .repository = r->repository };
 	struct manifest *m = NULL;
 	int64_t size;
-	size_t i;
 	int rc;
 
 	if ((rc = read_manifest(l, r->digest, r->media_type, &m, &size, err)) != BARGE_OK)
 		goto out;
-	if (m->kind != MANIFEST_IMAGE ||
-	    (m->has_subject && strcmp(m->subject.digest, r->subject))) {
+	if (m->has_subject && strcmp(m->subject.digest, r->subject) != 0) {
 		rc = err_set(err, BARGE_EFORMAT,
-		             "referrer %s of %s: not an image manifest with the subject barge.json "
-		             "names",
+		             "referrer %s of %s: its subject is not the one barge.json names",
 		             r->digest, r->repository);
 		goto out;
 	}
-	if ((rc = check_image_manifest(l, &im, r->digest, m, err)) != BARGE_OK ||
-	    (rc = put_image_manifest(l, &im, r->digest, m, size, err)) != BARGE_OK ||
-	    (rc = store_put_ref(l->s, r->digest, r->subject, err)) != BARGE_OK)
-		goto out;
-	for (i = 0; i < r->ntags; i++)
-		if ((rc = store_put_tag(l->s, r->repository, r->tags[i], r->digest, err)) !=
-		    BARGE_OK)
-			goto out;
+	if (m->kind == MANIFEST_INDEX)
+		rc = put_referrer_index(l, r, m, size, err);
+	else if ((rc = check_image_manifest(l, &im, r->digest, m, err)) == BARGE_OK)
+		rc = put_image_manifest(l, &im, r->digest, m, size, err);
+	if (rc == BARGE_OK && (rc = store_put_ref(l->s, r->digest, r->subject, err)) == BARGE_OK)
+		rc = put_tags(l, r->repository, r->tags, r->ntags, r->digest, err);
 out:
 	manifest_free(m);
 	return rc;

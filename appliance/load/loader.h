@@ -46,7 +46,9 @@ enum loader_tags {
 /*
  * A tag of the bundle that the store had on another digest.  old_name and
  * old_version are of the latest bundle that brought old_digest into the
- * repository, "" when none did (it was pushed).
+ * repository, "" when none did (it was pushed) or when the tag is a
+ * referrer's (the store records which bundle brought an image, not a
+ * referrer).
  */
 struct loader_tag_move {
 	const char *repository; /* valid during the callback only */
@@ -55,7 +57,8 @@ struct loader_tag_move {
 	char old_digest[DIGEST_STR_MAX];
 	char old_name[256];
 	char old_version[128];
-	int kept; /* LOADER_TAGS_KEEP left it on old_digest */
+	int kept;     /* LOADER_TAGS_KEEP left it on old_digest */
+	int referrer; /* a referrer's tag ("sha256-<hex>.sig") */
 };
 
 struct loader_result {

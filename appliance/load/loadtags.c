@@ -39,38 +39,62 @@ add(struct loadtags *t, size_t max)
 	return &t->v[t->n++];
 }
 
+/* Adds to t each of the n tags of repo that s has on another digest than digest. */
+static int
+scan_tags(struct store *s, const char *repo, char *const *tags, size_t n, const char *digest,
+          int referrer, struct loadtags *t, size_t total, struct barge_err *err)
+{
+	struct loader_tag_move m, *slot;
+	size_t j;
+	int rc;
+
+	for (j = 0; j < n; j++) {
+		memset(&m, 0, sizeof(m));
+		rc = store_load_tag(s, repo, tags[j], m.old_digest, m.old_name, sizeof(m.old_name),
+		                    m.old_version, sizeof(m.old_version), err);
+		if (rc == BARGE_ENOTFOUND)
+			continue;
+		if (rc != BARGE_OK)
+			return rc;
+		if (strcmp(m.old_digest, digest) == 0)
+			continue;
+		if ((slot = add(t, total)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		m.repository = repo;
+		m.tag = tags[j];
+		m.new_digest = digest;
+		m.referrer = referrer;
+		*slot = m;
+	}
+	return BARGE_OK;
+}
+
 int
 loadtags_scan(struct store *s, const struct bundle_meta *meta, struct loadtags *t,
               struct barge_err *err)
 {
+	const struct bundle_referrer *r;
 	const struct bundle_image *im;
-	struct loader_tag_move m, *slot;
-	size_t i, j, total = 0;
+	size_t i, total = 0;
 	int rc;
 
 	loadtags_clear(t);
 	for (i = 0; i < meta->nimages; i++)
 		total += meta->images[i].ntags;
+	for (i = 0; i < meta->nreferrers; i++)
+		total += meta->referrers[i].ntags;
 	for (i = 0; i < meta->nimages; i++) {
 		im = &meta->images[i];
-		for (j = 0; j < im->ntags; j++) {
-			memset(&m, 0, sizeof(m));
-			rc = store_load_tag(s, im->repository, im->tags[j], m.old_digest,
-			                    m.old_name, sizeof(m.old_name), m.old_version,
-			                    sizeof(m.old_version), err);
-			if (rc == BARGE_ENOTFOUND)
-				continue;
-			if (rc != BARGE_OK)
-				return rc;
-			if (strcmp(m.old_digest, im->digest) == 0)
-				continue;
-			if ((slot = add(t, total)) == NULL)
-				return err_set(err, BARGE_ENOMEM, "out of memory");
-			m.repository = im->repository;
-			m.tag = im->tags[j];
-			m.new_digest = im->digest;
-			*slot = m;
-		}
+		if ((rc = scan_tags(s, im->repository, im->tags, im->ntags, im->digest, 0, t, total,
+		                    err)) != BARGE_OK)
+			return rc;
+	}
+	/* A referrer's tags ("sha256-<hex>.sig") follow the same policy as an image's. */
+	for (i = 0; i < meta->nreferrers; i++) {
+		r = &meta->referrers[i];
+		if ((rc = scan_tags(s, r->repository, r->tags, r->ntags, r->digest, 1, t, total,
+		                    err)) != BARGE_OK)
+			return rc;
 	}
 	return BARGE_OK;
 }
@@ -97,6 +121,8 @@ loadtags_refuse(const struct loadtags *t, struct barge_err *err)
 	m = &t->v[0];
 	if (m->old_name[0] != '\0')
 		snprintf(by, sizeof(by), "bundle %s %s", m->old_name, m->old_version);
+	else if (m->referrer)
+		snprintf(by, sizeof(by), "a push or an earlier bundle's referrers");
 	else
 		snprintf(by, sizeof(by), "a push");
 	more[0] = '\0';

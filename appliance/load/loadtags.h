@@ -1,6 +1,7 @@
 /*
  * loadtags: the tags a bundle moves (load.tags, docs/loading.md).  A tag
- * of barge.json that the store has on another digest is a move; a scan
+ * of barge.json (an image's or a referrer's) that the store has on another
+ * digest is a move; a scan
  * finds every one with the bundle that set it, and the loader applies its
  * policy (loader.h).  struct loadtags owns its list; the repository, tag
  * and new digest of each move point into the scanned bundle_meta.

@@ -300,10 +300,17 @@ test_referrers(void **state)
 	                                &m, &e),
 	                 BARGE_EFORMAT);
 	assert_non_null(strstr(e.msg, "referrers[0].repository"));
+	/* An index: upstream's fallback index, or a multi-platform attestation. */
 	assert_int_equal(parse_referrer("{\"repository\":\"edge/x\",\"subject\":\"sha256:" A64
 	                                "\",\"digest\":\"sha256:" B64
 	                                "\",\"mediaType\":\"application/vnd.oci.image.index."
-	                                "v1+json\",\"tags\":[]}",
+	                                "v1+json\",\"tags\":[\"sha256-" A64 "\"]}",
+	                                &m, &e),
+	                 BARGE_OK);
+	bundle_meta_free(m);
+	assert_int_equal(parse_referrer("{\"repository\":\"edge/x\",\"subject\":\"sha256:" A64
+	                                "\",\"digest\":\"sha256:" B64
+	                                "\",\"mediaType\":\"application/json\",\"tags\":[]}",
 	                                &m, &e),
 	                 BARGE_EFORMAT);
 	assert_non_null(strstr(e.msg, "referrers[0].mediaType"));
@@ -316,6 +323,19 @@ test_referrers(void **state)
 	assert_non_null(strstr(e.msg, "referrers[0].subject"));
 }
 
+/* The OCI 1.1 fallback tag spells sha256 digests only, and never truncated. */
+static void
+test_fallback_tag(void **state)
+{
+	char tag[DIGEST_STR_MAX + 8], small[16];
+
+	(void)state;
+	assert_int_equal(bundle_fallback_tag("sha256:" A64, tag, sizeof(tag)), 1);
+	assert_string_equal(tag, "sha256-" A64);
+	assert_int_equal(bundle_fallback_tag("sha512:abcd", tag, sizeof(tag)), 0);
+	assert_int_equal(bundle_fallback_tag("sha256:" A64, small, sizeof(small)), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_valid),
 	cmocka_unit_test(test_invalid_fixtures),
@@ -326,6 +346,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_too_large),
 	cmocka_unit_test(test_free_null),
 	cmocka_unit_test(test_referrers),
+	cmocka_unit_test(test_fallback_tag),
 };
 
 BARGE_TEST_MAIN(tests)

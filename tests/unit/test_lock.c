@@ -288,6 +288,78 @@ test_local_from_profile(void **state)
 	profile_free(p);
 }
 
+/* l pinned as resolve pins it, written and read back, as `barge build --locked` reads it. */
+static struct lock *
+reread(struct lock *l)
+{
+	struct barge_err err;
+	struct lock *back = NULL;
+	char *text = NULL;
+	size_t len, i;
+
+	for (i = 0; i < l->nimages; i++) {
+		snprintf(l->images[i].digest, sizeof(l->images[i].digest), "sha256:%064zx", i);
+		assert_non_null(l->images[i].media_type =
+		                        strdup("application/vnd.oci.image.manifest.v1+json"));
+		l->images[i].size = 500;
+	}
+	assert_int_equal(lock_dump(l, &text, &len, &err), BARGE_OK);
+	if (lock_parse("lock.json", text, len, &back, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	free(text);
+	lock_free(l);
+	return back;
+}
+
+/*
+ * A lock records the referrer settings it was resolved with, and does not
+ * match a profile that now says otherwise: the user resolves again.
+ */
+static void
+test_matches_profile_referrer_settings(void **state)
+{
+	struct barge_err err;
+	struct profile *p = NULL;
+	struct lock *l = NULL;
+
+	assert_int_equal(profile_load(PROFILES "minimal.yaml", &p, &err), BARGE_OK);
+	assert_int_equal(lock_from_profile(p, NULL, 0, &l, &err), BARGE_OK);
+	l = reread(l);
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
+	p->no_referrers = 1;
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "the lock was resolved with referrers on, and the profile "
+	                             "now says \"referrers: false\" (resolve again to update "
+	                             "the lock)");
+	/* Resolved with them off: the lock says so, and a profile turning them on differs. */
+	lock_free(l);
+	assert_int_equal(lock_from_profile(p, NULL, 0, &l, &err), BARGE_OK);
+	l = reread(l);
+	assert_true(l->no_referrers);
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
+	p->no_referrers = 0;
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "resolved with referrers off"));
+	/* Another referrer_types. */
+	lock_free(l);
+	assert_int_equal(lock_from_profile(p, NULL, 0, &l, &err), BARGE_OK);
+	l = reread(l);
+	assert_non_null(p->referrer_types = calloc(2, sizeof(char *)));
+	assert_non_null(p->referrer_types[0] = strdup("application/spdx+json"));
+	p->nreferrer_types = 1;
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_EINVAL);
+	assert_string_equal(err.msg, "the lock keeps referrers of every type, and the profile's "
+	                             "referrer_types now say application/spdx+json (resolve "
+	                             "again to update the lock)");
+	lock_free(l);
+	assert_int_equal(lock_from_profile(p, NULL, 0, &l, &err), BARGE_OK);
+	l = reread(l);
+	assert_int_equal(l->nreferrer_types, 1);
+	assert_int_equal(lock_matches_profile(l, p, &err), BARGE_OK);
+	lock_free(l);
+	profile_free(p);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_parse_good),
 	cmocka_unit_test(test_roundtrip_bytes),
@@ -299,6 +371,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_local_from_roundtrip),
 	cmocka_unit_test(test_referrers_roundtrip),
 	cmocka_unit_test(test_local_from_profile),
+	cmocka_unit_test(test_matches_profile_referrer_settings),
 };
 
 BARGE_TEST_MAIN(tests)
