@@ -16,7 +16,7 @@
 
 #define CONFIG_KEY_MAX 64 /* longest dotted key */
 
-enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST, K_RULES };
+enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST, K_RULES, K_UPSTREAMS };
 
 static const char *const policies[] = { "present", "always", NULL };
 /* A rule's policy words, in enum config_rule_policy order after "inherit". */
@@ -80,6 +80,16 @@ static const struct ckey {
 	{ "load.tags", K_ENUM, offsetof(struct config, load.tags), tag_policies, 0, 0 },
 	{ "upload", K_SECTION, 0, NULL, 0, 0 },
 	{ "upload.max_size", K_STR, offsetof(struct config, upload.max_size), NULL, 0, 0 },
+	{ "proxy", K_SECTION, 0, NULL, 0, 0 },
+	{ "proxy.upstreams", K_UPSTREAMS, offsetof(struct config, proxy.upstreams), NULL, 0, 0 },
+	{ "proxy.revalidate_timeout_ms", K_UINT,
+	  offsetof(struct config, proxy.revalidate_timeout_ms), NULL, 50, 60000 },
+	{ "proxy.backoff_s", K_UINT, offsetof(struct config, proxy.backoff_s), NULL, 0, 3600 },
+	{ "proxy.max_size", K_STR, offsetof(struct config, proxy.max_size), NULL, 0, 0 },
+	{ "proxy.peers", K_LIST, offsetof(struct config, proxy.peers), NULL, 0, 0 },
+	{ "proxy.peer_dns", K_STR, offsetof(struct config, proxy.peer_dns), NULL, 0, 0 },
+	{ "proxy.peer_timeout_ms", K_UINT, offsetof(struct config, proxy.peer_timeout_ms), NULL, 50,
+	  60000 },
 	{ "log", K_SECTION, 0, NULL, 0, 0 },
 	{ "log.format", K_ENUM, offsetof(struct config, log.format), formats, 0, 0 },
 	{ "log.level", K_ENUM, offsetof(struct config, log.level), levels, 0, 0 },
@@ -237,6 +247,8 @@ exprs_free(struct config_expr *e, size_t n)
 	free(e);
 }
 
+static void upstreams_clear(struct config *c);
+
 static void
 rules_clear(struct config *c)
 {
@@ -265,6 +277,9 @@ config_init(struct config *c, struct barge_err *err)
 	c->webhook.policy = CONFIG_POLICY_PRESENT;
 	c->log.format = CONFIG_LOG_TEXT;
 	c->log.level = CONFIG_LOG_INFO;
+	c->proxy.revalidate_timeout_ms = 2000;
+	c->proxy.backoff_s = 30;
+	c->proxy.peer_timeout_ms = 500;
 	if ((c->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR)) == NULL ||
 	    (c->listen = strdup(":30003")) == NULL || (c->project = strdup("edge")) == NULL ||
 	    (c->webhook.advertise = strdup("127.0.0.1:30003")) == NULL ||
@@ -290,6 +305,7 @@ config_free(struct config *c)
 			list_clear((struct config_list *)((char *)c + keys[i].off));
 	}
 	rules_clear(c);
+	upstreams_clear(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -323,6 +339,8 @@ cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *
 
 static int walk(const struct cctx *x, const json_t *obj, const char *section);
 static int rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v);
+static int upstreams_apply(const struct cctx *x, const json_t *obj, const char *key,
+                           const json_t *v);
 
 static int
 apply_value(const struct cctx *x, const json_t *obj, const char *key, const struct ckey *k,
@@ -388,6 +406,8 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		return BARGE_OK;
 	case K_RULES:
 		return rules_apply(x, obj, key, v);
+	case K_UPSTREAMS:
+		return upstreams_apply(x, obj, key, v);
 	case K_LIST: {
 		struct config_list *l = (struct config_list *)((char *)x->c + k->off);
 		const json_t *e;
@@ -685,6 +705,215 @@ rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json
  * A rule that swaps only what the store holds must send pods to barged:
  * presence elsewhere cannot be checked.
  */
+/* --- proxy.upstreams ------------------------------------------------------- */
+
+/* The string fields of an upstream entry, by key. */
+static const struct {
+	const char *key;
+	size_t off;
+} ufields[] = {
+	{ "registry", offsetof(struct config_upstream, registry) },
+	{ "url", offsetof(struct config_upstream, url) },
+	{ "ca_file", offsetof(struct config_upstream, ca_file) },
+	{ "docker_config", offsetof(struct config_upstream, docker_config) },
+	{ "username", offsetof(struct config_upstream, username) },
+	{ "password_file", offsetof(struct config_upstream, password_file) },
+	{ "exec", offsetof(struct config_upstream, exec) },
+};
+#define NUFIELDS (sizeof(ufields) / sizeof(ufields[0]))
+
+static void
+upstream_clear(struct config_upstream *u)
+{
+	size_t i;
+
+	for (i = 0; i < NUFIELDS; i++)
+		free(*(char **)((char *)u + ufields[i].off));
+	memset(u, 0, sizeof(*u));
+}
+
+static void
+upstreams_clear(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->proxy.nupstreams; i++)
+		upstream_clear(&c->proxy.upstreams[i]);
+	free(c->proxy.upstreams);
+	c->proxy.upstreams = NULL;
+	c->proxy.nupstreams = 0;
+}
+
+/* Reads upstream i (u, a mapping) into *o. */
+static int
+upstream_read(const struct cctx *x, const json_t *u, size_t i, struct config_upstream *o)
+{
+	static const char *const ukeys[] = { "registry",      "url",           "ca_file",
+		                             "insecure",      "docker_config", "username",
+		                             "password_file", "exec",          NULL };
+	const char *key, *hint, *s;
+	const json_t *v;
+	size_t f;
+
+	(void)yjson_pos(x->y, u, &o->line, &o->col);
+	json_object_foreach((json_t *)u, key, v)
+	{
+		if (word_index(ukeys, key) < 0) {
+			hint = yjson_suggest(key, ukeys);
+			return cerr(x, u, key, NULL, BARGE_EINVAL,
+			            "proxy.upstreams[%zu]: unknown key \"%.100s\"%s%s%s", i, key,
+			            hint != NULL ? "; did you mean \"" : "",
+			            hint != NULL ? hint : "", hint != NULL ? "\"?" : "");
+		}
+		if (strcmp(key, "insecure") == 0) {
+			if (!json_is_boolean(v))
+				return cerr(x, u, key, v, BARGE_EINVAL,
+				            "proxy.upstreams[%zu].insecure: expected true or false",
+				            i);
+			o->insecure = json_is_true(v);
+			continue;
+		}
+		if ((s = json_string_value(v)) == NULL || strlen(s) != json_string_length(v) ||
+		    str_problem(&keys[0], s) != NULL)
+			return cerr(x, u, key, v, BARGE_EINVAL,
+			            "proxy.upstreams[%zu].%s: expected a non-empty string", i, key);
+		for (f = 0; f < NUFIELDS; f++)
+			if (strcmp(ufields[f].key, key) == 0 &&
+			    (*(char **)((char *)o + ufields[f].off) = strdup(s)) == NULL)
+				return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	}
+	return BARGE_OK;
+}
+
+static int
+upstreams_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v)
+{
+	struct config *c = x->c;
+	const json_t *u;
+	size_t i;
+	int rc;
+
+	upstreams_clear(c);
+	if (json_is_null(v))
+		return BARGE_OK;
+	if (!json_is_array(v))
+		return cerr(x, obj, key, v, BARGE_EINVAL,
+		            "proxy.upstreams: expected a list, got %s", yjson_type_name(v));
+	if (json_array_size(v) > CONFIG_UPSTREAMS_MAX)
+		return cerr(x, obj, key, v, BARGE_ELIMIT, "proxy.upstreams: more than %d entries",
+		            CONFIG_UPSTREAMS_MAX);
+	if ((c->proxy.upstreams = calloc(json_array_size(v) + 1, sizeof(*c->proxy.upstreams))) ==
+	    NULL)
+		return err_set(x->err, BARGE_ENOMEM, "out of memory");
+	json_array_foreach(v, i, u)
+	{
+		if (!json_is_object(u))
+			return cerr(
+			        x, v, NULL, u, BARGE_EINVAL,
+			        "proxy.upstreams[%zu]: expected a mapping (registry, url, ...), "
+			        "got %s",
+			        i, yjson_type_name(u));
+		c->proxy.nupstreams++;
+		if ((rc = upstream_read(x, u, i, &c->proxy.upstreams[i])) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
+}
+
+int
+config_add_proxy(struct config *c, const char *spec, struct barge_err *err)
+{
+	const char *eq = strchr(spec, '=');
+	struct config_upstream *n, *u = NULL;
+	size_t i;
+
+	if (eq == NULL || eq == spec || eq[1] == '\0')
+		return err_set(err, BARGE_EINVAL,
+		               "--proxy %.200s: expected REGISTRY=URL (docker.io=https://...)",
+		               spec);
+	for (i = 0; i < c->proxy.nupstreams; i++)
+		if (strlen(c->proxy.upstreams[i].registry) == (size_t)(eq - spec) &&
+		    strncmp(c->proxy.upstreams[i].registry, spec, (size_t)(eq - spec)) == 0)
+			u = &c->proxy.upstreams[i];
+	if (u != NULL) {
+		upstream_clear(u);
+	} else {
+		if (c->proxy.nupstreams == CONFIG_UPSTREAMS_MAX)
+			return err_set(err, BARGE_ELIMIT, "proxy.upstreams: more than %d entries",
+			               CONFIG_UPSTREAMS_MAX);
+		n = realloc(c->proxy.upstreams, (c->proxy.nupstreams + 1) * sizeof(*n));
+		if (n == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		c->proxy.upstreams = n;
+		u = &n[c->proxy.nupstreams++];
+		memset(u, 0, sizeof(*u));
+	}
+	if ((u->registry = strndup(spec, (size_t)(eq - spec))) == NULL ||
+	    (u->url = strdup(eq + 1)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	return BARGE_OK;
+}
+
+int
+config_proxy_enabled(const struct config *c)
+{
+	return c->proxy.nupstreams > 0 || c->proxy.peers.n > 0 || c->proxy.peer_dns != NULL;
+}
+
+/* Each upstream names a registry once, a URL, and at most one kind of credentials. */
+static int
+upstreams_check(const struct config *c, struct barge_err *err)
+{
+	const struct config_upstream *u;
+	size_t i, j;
+	int kinds;
+
+	for (i = 0; i < c->proxy.nupstreams; i++) {
+		u = &c->proxy.upstreams[i];
+		if (u->registry == NULL || u->url == NULL)
+			return err_set(err, BARGE_EINVAL,
+			               "line %d:%d: proxy.upstreams[%zu]: needs registry and url",
+			               u->line, u->col, i);
+		if (strncmp(u->url, "http://", 7) != 0 && strncmp(u->url, "https://", 8) != 0)
+			return err_set(err, BARGE_EINVAL,
+			               "line %d:%d: proxy.upstreams[%zu].url \"%.200s\": expected "
+			               "http:// or https://",
+			               u->line, u->col, i, u->url);
+		if (strchr(u->registry, '/') != NULL || strchr(u->registry, '=') != NULL)
+			return err_set(err, BARGE_EINVAL,
+			               "line %d:%d: proxy.upstreams[%zu].registry \"%.200s\": "
+			               "expected a registry host (docker.io, host:port)",
+			               u->line, u->col, i, u->registry);
+		for (j = 0; j < i; j++)
+			if (strcmp(c->proxy.upstreams[j].registry, u->registry) == 0)
+				return err_set(err, BARGE_EINVAL,
+				               "line %d:%d: proxy.upstreams[%zu]: registry %s is "
+				               "already upstreams[%zu]",
+				               u->line, u->col, i, u->registry, j);
+		if ((u->username == NULL) != (u->password_file == NULL))
+			return err_set(err, BARGE_EINVAL,
+			               "line %d:%d: proxy.upstreams[%zu]: username and "
+			               "password_file go together",
+			               u->line, u->col, i);
+		kinds = (u->username != NULL) + (u->docker_config != NULL) + (u->exec != NULL);
+		if (kinds > 1)
+			return err_set(err, BARGE_EINVAL,
+			               "line %d:%d: proxy.upstreams[%zu]: one kind of credentials: "
+			               "docker_config, username + password_file, or exec",
+			               u->line, u->col, i);
+	}
+	for (i = 0; i < c->proxy.peers.n; i++)
+		if (strncmp(c->proxy.peers.v[i], "http://", 7) != 0 &&
+		    strncmp(c->proxy.peers.v[i], "https://", 8) != 0)
+			return err_set(err, BARGE_EINVAL,
+			               "proxy.peers[%zu] \"%.200s\": expected http:// or https://",
+			               i, c->proxy.peers.v[i]);
+	if (c->proxy.peer_dns != NULL && strrchr(c->proxy.peer_dns, ':') == NULL)
+		return err_set(err, BARGE_EINVAL, "proxy.peer_dns \"%.200s\": expected NAME:PORT",
+		               c->proxy.peer_dns);
+	return BARGE_OK;
+}
+
 static int
 rules_check(const struct config *c, struct barge_err *err)
 {
@@ -787,6 +1016,8 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 	case K_RULES:
 		return err_set(err, BARGE_EINVAL, "%s: a list of rules is set in the file only",
 		               k->name);
+	case K_UPSTREAMS:
+		return config_add_proxy(c, value, err);
 	case K_LIST:
 		if ((why = str_problem(k, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
@@ -802,5 +1033,7 @@ config_check(const struct config *c, struct barge_err *err)
 		return err_set(err, BARGE_EINVAL, "tls.cert and tls.key must be set together");
 	if (c->plain_http && c->tls.cert != NULL)
 		return err_set(err, BARGE_EINVAL, "plain_http and tls.cert exclude each other");
+	if (upstreams_check(c, err) != BARGE_OK)
+		return BARGE_EINVAL;
 	return rules_check(c, err);
 }
