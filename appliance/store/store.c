@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fileutil.h"
 #include "ref.h"
@@ -45,8 +46,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REF_ADD] = "INSERT INTO refs(parent, child, size) VALUES(?1, ?2, ?3) "
 	               "ON CONFLICT DO UPDATE SET size = excluded.size"
 	               " WHERE size IS NULL AND excluded.size IS NOT NULL",
-	[ST_TAG_SET] = "INSERT INTO tags(repo_id, name, digest) VALUES(?1, ?2, ?3) "
-	               "ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest",
+	/* Whoever sets a tag owns it: a load or push of a proxied tag clears the proxy mark. */
+	[ST_TAG_SET] = "INSERT INTO tags(repo_id, name, digest, origin, fetched_at)"
+	               " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(repo_id, name) DO UPDATE SET"
+	               " digest = excluded.digest, origin = excluded.origin,"
+	               " fetched_at = excluded.fetched_at",
 	[ST_BUNDLE_BY_DIGEST] = "SELECT id FROM bundles WHERE digest = ?1 ORDER BY id LIMIT 1",
 	[ST_BUNDLE_ADD] = "INSERT INTO bundles(name, version, digest, loaded_at) "
 	                  "VALUES(?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))",
@@ -125,6 +129,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	proxy_touch_flush(s, 1);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
@@ -286,9 +291,14 @@ store_put_tag(struct store *s, const char *repo, const char *tag, const char *di
 		return rc;
 	if ((rc = stmt_get(s, ST_TAG_SET, &st, err)) != BARGE_OK)
 		return rc;
+	/* Unbound ?4 and ?5 are NULL: a tag nobody claimed reads as before schema 3. */
 	if ((rc = bind_int(s, st, 1, id, err)) != BARGE_OK ||
 	    (rc = bind_text(s, st, 2, tag, err)) != BARGE_OK ||
-	    (rc = bind_text(s, st, 3, digest, err)) != BARGE_OK) {
+	    (rc = bind_text(s, st, 3, digest, err)) != BARGE_OK ||
+	    (s->tag_origin != STORE_ORIGIN_NONE &&
+	     (rc = bind_int(s, st, 4, s->tag_origin, err)) != BARGE_OK) ||
+	    (s->tag_origin == STORE_ORIGIN_PROXY &&
+	     (rc = bind_int(s, st, 5, (int64_t)time(NULL), err)) != BARGE_OK)) {
 		stmt_done(st);
 		return rc;
 	}

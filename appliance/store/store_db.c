@@ -13,8 +13,7 @@
 #include "fileutil.h"
 #include "store_int.h"
 
-#define STORE_SCHEMA_VERSION 2
-#define STORE_BUSY_MS        5000
+#define STORE_SCHEMA_VERSION 3
 
 /*
  * Foreign keys keep the metadata whole: a tag can only name a manifest its
@@ -69,6 +68,31 @@ static const char schema_v1[] =
         "  offset INTEGER NOT NULL DEFAULT 0,"
         "  started_at INTEGER NOT NULL,"
         "  updated_at INTEGER NOT NULL);";
+
+/*
+ * Version 3: the pull-through cache (issue #12).  A tag says who set it
+ * (origin: 1 bundle, 2 push, 3 proxy; NULL for tags set before version 3,
+ * which read as before: bundle if a bundle pins the target, else push) and
+ * when the proxy last fetched it.  proxy_manifests holds what the proxy
+ * fetched, from which registry, and when it was last pulled (milliseconds,
+ * strictly increasing within a process: eviction's LRU order).  Its rows go
+ * with their manifest row (ON DELETE CASCADE), so GC, repair and deletes
+ * need not know them.  Adding NULL columns rewrites nothing: the upgrade
+ * costs the same on any store.
+ */
+static const char schema_v3[] =
+        "ALTER TABLE tags ADD COLUMN origin INTEGER;"
+        "ALTER TABLE tags ADD COLUMN fetched_at INTEGER;"
+        "CREATE TABLE proxy_manifests("
+        "  repo_id INTEGER NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  registry TEXT NOT NULL,"
+        "  fetched_at INTEGER NOT NULL,"
+        "  pulled_at INTEGER NOT NULL,"
+        "  PRIMARY KEY(repo_id, digest),"
+        "  FOREIGN KEY(repo_id, digest) REFERENCES manifests(repo_id, digest)"
+        "    ON DELETE CASCADE) WITHOUT ROWID;"
+        "CREATE INDEX proxy_manifests_lru ON proxy_manifests(pulled_at);";
 
 int
 db_fail(struct store *s, struct barge_err *err, const char *what)
@@ -276,9 +300,11 @@ schema_init(struct store *s, struct barge_err *err)
 	if (version < 2 && (rc = db_exec(s, "ALTER TABLE refs ADD COLUMN size INTEGER",
 	                                 "upgrade schema to 2", err)) != BARGE_OK)
 		goto fail;
+	if (version < 3 && (rc = db_exec(s, schema_v3, "upgrade schema to 3", err)) != BARGE_OK)
+		goto fail;
 	/* PRAGMA takes no bound parameters; the value is our constant. */
 	if (version < STORE_SCHEMA_VERSION &&
-	    (rc = db_exec(s, "PRAGMA user_version = 2", "set schema version", err)) != BARGE_OK)
+	    (rc = db_exec(s, "PRAGMA user_version = 3", "set schema version", err)) != BARGE_OK)
 		goto fail;
 	return db_exec(s, "COMMIT", "commit schema", err);
 fail:

@@ -1,6 +1,7 @@
 /*
  * store_gc: mark and sweep (store.h: store_gc).  Owns the rule of what is
- * live: every tag, every bundle pin, every open upload, and what they reach.
+ * live: every tag, every bundle pin, every proxied manifest (until
+ * store_proxy_evict drops it), every open upload, and what they reach.
  *
  * GC changes metadata in one transaction and only then removes files: a
  * crash in between leaves files no row names, which the next GC collects,
@@ -22,7 +23,8 @@
 #include "store_int.h"
 
 /*
- * The manifest rows reachable from a root: every tag and every bundle pin,
+ * The manifest rows reachable from a root: every tag, every bundle pin and
+ * every proxied manifest (eviction, not GC, decides when those go),
  * then the manifests a live row of the same repository references (an
  * index's children), and the referrers of a live row (an image manifest,
  * not an index, referencing a manifest can only be naming its subject: a
@@ -42,6 +44,7 @@ static const char live_sql[] =
         "WITH RECURSIVE live(repo_id, digest) AS ("
         "  SELECT repo_id, digest FROM tags"
         "  UNION SELECT repo_id, digest FROM bundle_images"
+        "  UNION SELECT repo_id, digest FROM proxy_manifests"
         "  UNION SELECT m.repo_id, m.digest FROM live"
         "    CROSS JOIN refs f ON f.parent = live.digest"
         "    CROSS JOIN manifests m ON m.repo_id = live.repo_id AND m.digest = f.child"

@@ -24,9 +24,13 @@
 #include "digest.h"
 #include "err.h"
 #include "store.h"
+#include "store_proxy.h"
 
 /* Room in the statement cache; store.c checks its own count against it. */
 #define STORE_STMT_MAX 64
+
+/* How long a statement waits for the database's write lock. */
+#define STORE_BUSY_MS 5000
 
 #define STORE_DIR_MODE  0755
 #define STORE_FILE_MODE 0644
@@ -38,6 +42,8 @@ struct store {
 	sqlite3_stmt *stmt[STORE_STMT_MAX];
 	int lock_fd;  /* DIR/gc.lock while this handle holds it, else -1 */
 	int read_txn; /* store_read_begin opened a transaction */
+	/* What store_put_tag records as the tag's origin (NONE: NULL, read as before v3). */
+	enum store_origin tag_origin;
 };
 
 /* A blob on its way in: DIR/tmp/blob-XXXXXX, flocked, hashed as written. */
@@ -144,6 +150,21 @@ int blob_walk(struct store *s, blob_fn fn, void *arg, struct barge_err *err) BAR
  * rename of its blob into it.
  */
 void blob_prune_shards(struct store *s);
+
+/* --- the pull-through cache (store_proxy.c) ------------------------------ */
+
+/*
+ * Writes the touches buffered for s's store (store_proxy_touch).  Unless
+ * wait, only when the last write was about a second ago, and never waiting
+ * for the write lock.  Best effort: what it can not write stays buffered.
+ */
+void proxy_touch_flush(struct store *s, int wait);
+/*
+ * The origin of the tag whose tags.origin is column col of st's row;
+ * pinned: whether a bundle pins its target (the rule for tags set before
+ * schema 3, whose origin is NULL).
+ */
+enum store_origin origin_of(sqlite3_stmt *st, int col, int pinned);
 
 /* --- digest sets (store_dset.c) ------------------------------------------ */
 

@@ -30,7 +30,11 @@ store_load_record(struct store *s, int (*fn)(struct store *s, void *arg, struct 
 
 	if ((rc = store_begin(s, err)) != BARGE_OK)
 		return rc;
-	if ((rc = fn(s, arg, err)) != BARGE_OK) {
+	/* Every tag a load sets is the bundle's: a proxied one stops being revalidated. */
+	s->tag_origin = STORE_ORIGIN_BUNDLE;
+	rc = fn(s, arg, err);
+	s->tag_origin = STORE_ORIGIN_NONE;
+	if (rc != BARGE_OK) {
 		store_rollback(s);
 		return rc;
 	}

@@ -656,8 +656,14 @@ push_record(struct store *s, const char *repo, const char *tag, const struct man
 	/* The subject as a reference too: store_list_referrers walks it back. */
 	if (m->has_subject && (rc = store_put_ref(s, digest, m->subject.digest, err)) != BARGE_OK)
 		goto fail;
-	if (tag != NULL && (rc = store_put_tag(s, repo, tag, digest, err)) != BARGE_OK)
-		goto fail;
+	/* A pushed tag is the pusher's: a proxied one stops being revalidated or evicted. */
+	if (tag != NULL) {
+		s->tag_origin = STORE_ORIGIN_PUSH;
+		rc = store_put_tag(s, repo, tag, digest, err);
+		s->tag_origin = STORE_ORIGIN_NONE;
+		if (rc != BARGE_OK)
+			goto fail;
+	}
 	return store_commit(s, err);
 fail:
 	store_rollback(s);

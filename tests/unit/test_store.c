@@ -638,7 +638,7 @@ db_int(const char *dir, const char *sql)
 }
 
 /*
- * A store of schema 1 (references without sizes) opens as schema 2, lists
+ * A store of schema 1 (references without sizes) opens as schema 3, lists
  * its images with their sizes (from the files), and a reference recorded
  * again gets its size.
  */
@@ -652,7 +652,7 @@ test_schema1_store_opens(void **state)
 	struct seen sn;
 	sqlite3 *db = NULL;
 
-	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
 	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
 	fx_begin(f->s);
 	fx_record(f->s, REPO_A, &a, "1.0", 0);
@@ -663,13 +663,16 @@ test_schema1_store_opens(void **state)
 	snprintf(path, sizeof(path), "%s/barge.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
-	                              "ALTER TABLE refs DROP COLUMN size; PRAGMA user_version = 1",
+	                              "ALTER TABLE refs DROP COLUMN size;"
+	                              " ALTER TABLE tags DROP COLUMN origin;"
+	                              " ALTER TABLE tags DROP COLUMN fetched_at;"
+	                              " DROP TABLE proxy_manifests; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	sqlite3_close(db);
 
 	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
-	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
 	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM refs WHERE size IS NULL"), 3);
 	memset(&sn, 0, sizeof(sn));
 	assert_int_equal(store_list_images(f->s, seen_image, &sn, &err), BARGE_OK);
