@@ -78,6 +78,13 @@ struct ev_blob {
 	int64_t size;
 };
 
+/* A digest whose rows this batch removed, and how far it got. */
+struct ev_named {
+	char digest[DIGEST_STR_MAX];
+	int released; /* no manifest row names it: its references are gone */
+	int garbage;  /* nothing names it: its file is in garbage */
+};
+
 struct ev_victim {
 	int64_t repo_id;
 	char digest[DIGEST_STR_MAX];
@@ -93,7 +100,7 @@ struct evict {
 	struct ev_victim victims[EVICT_VICTIMS];
 	size_t nvictims;
 	/* Digests the rows of this batch named: manifests first, then their children. */
-	char (*named)[DIGEST_STR_MAX];
+	struct ev_named *named;
 	size_t nnamed, capnamed;
 	/* Files to remove after the commit. */
 	struct ev_blob *garbage;
@@ -108,7 +115,7 @@ ev_named_add(struct evict *e, const char *digest, struct barge_err *err)
 	size_t cap, i;
 
 	for (i = 0; i < e->nnamed; i++)
-		if (strcmp(e->named[i], digest) == 0)
+		if (strcmp(e->named[i].digest, digest) == 0)
 			return BARGE_OK;
 	if (e->nnamed == e->capnamed) {
 		cap = e->capnamed ? e->capnamed * 2 : 256;
@@ -121,7 +128,8 @@ ev_named_add(struct evict *e, const char *digest, struct barge_err *err)
 		e->named = p;
 		e->capnamed = cap;
 	}
-	snprintf(e->named[e->nnamed++], DIGEST_STR_MAX, "%s", digest);
+	memset(&e->named[e->nnamed], 0, sizeof(e->named[e->nnamed]));
+	snprintf(e->named[e->nnamed++].digest, DIGEST_STR_MAX, "%s", digest);
 	return BARGE_OK;
 }
 
@@ -249,15 +257,18 @@ out:
 }
 
 /*
- * After the batch's manifest rows went: the references of every digest no
+ * After a victim's manifest rows went: the references of every digest no
  * manifest row names any more go too (their children join the list, so an
  * index's platforms and their layers follow), and every listed digest that
- * nothing names any more is garbage, its bytes no longer counted.
+ * nothing names any more is garbage, its bytes no longer counted.  Runs
+ * after each victim over the whole batch's list: a layer an earlier victim
+ * shared with a later one is garbage once both are gone.
  */
 static int
 ev_release(struct store *s, struct evict *e, struct barge_err *err)
 {
 	sqlite3_stmt *has = NULL, *del = NULL;
+	struct ev_named *nd;
 	const char *d;
 	int64_t size;
 	size_t i;
@@ -268,14 +279,16 @@ ev_release(struct store *s, struct evict *e, struct barge_err *err)
 	    (rc = db_prepare(s, "DELETE FROM refs WHERE parent = ?1", &del, err)) != BARGE_OK)
 		goto out;
 	for (i = 0; i < e->nnamed; i++) {
-		if ((rc = bind_text(s, has, 1, e->named[i], err)) != BARGE_OK)
+		if (e->named[i].released)
+			continue;
+		if ((rc = bind_text(s, has, 1, e->named[i].digest, err)) != BARGE_OK)
 			goto out;
 		rc = stmt_row(s, has, "look up manifest", err);
 		stmt_done(has);
 		if (rc == BARGE_OK)
 			continue; /* another repository holds it: its references stay */
 		if (rc != BARGE_ENOTFOUND ||
-		    (rc = bind_text(s, e->kids, 1, e->named[i], err)) != BARGE_OK)
+		    (rc = bind_text(s, e->kids, 1, e->named[i].digest, err)) != BARGE_OK)
 			goto out;
 		rc = BARGE_OK;
 		while (rc == BARGE_OK && (step = sqlite3_step(e->kids)) == SQLITE_ROW)
@@ -288,19 +301,26 @@ ev_release(struct store *s, struct evict *e, struct barge_err *err)
 			rc = db_fail(s, err, "list references");
 			goto out;
 		}
-		if ((rc = bind_text(s, del, 1, e->named[i], err)) != BARGE_OK ||
+		/* ev_named_add may have moved the list. */
+		nd = &e->named[i];
+		if ((rc = bind_text(s, del, 1, nd->digest, err)) != BARGE_OK ||
 		    (rc = stmt_run(s, del, "remove references", err)) != BARGE_OK)
 			goto out;
+		nd->released = 1;
 	}
 	for (i = 0; i < e->nnamed; i++) {
-		if ((live = ev_live(s, e, e->named[i], err)) < 0) {
+		nd = &e->named[i];
+		if (nd->garbage)
+			continue;
+		if ((live = ev_live(s, e, nd->digest, err)) < 0) {
 			rc = live;
 			goto out;
 		}
-		if (live || (size = blob_size(s, e->named[i])) < 0)
+		if (live || (size = blob_size(s, nd->digest)) < 0)
 			continue;
-		if ((rc = ev_garbage_add(e, e->named[i], size, err)) != BARGE_OK)
+		if ((rc = ev_garbage_add(e, nd->digest, size, err)) != BARGE_OK)
 			goto out;
+		nd->garbage = 1;
 		e->total -= size;
 	}
 out:

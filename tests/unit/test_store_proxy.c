@@ -5,10 +5,15 @@
  */
 #include "test_main.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store_fixture.h"
 #include "store_load.h"
@@ -264,11 +269,459 @@ test_mark_checks(void **state)
 	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 1);
 }
 
+/* --- eviction ------------------------------------------------------------------ */
+
+static int64_t
+store_bytes(struct store *s)
+{
+	struct store_stats st;
+	struct barge_err err;
+
+	assert_int_equal(store_stats(s, &st, &err), BARGE_OK);
+	return st.bytes;
+}
+
+static int
+has_blob(const struct fixture *f, const char *digest)
+{
+	char *path = fx_blob_path(f, digest);
+	FILE *fp = fopen(path, "r");
+
+	free(path);
+	if (fp != NULL)
+		fclose(fp);
+	return fp != NULL;
+}
+
+static int
+holds(struct store *s, const char *repo, const char *digest)
+{
+	struct store_manifest m;
+	struct barge_err err;
+	int rc = store_get_manifest(s, repo, digest, &m, &err);
+
+	assert_true(rc == BARGE_OK || rc == BARGE_ENOTFOUND);
+	return rc == BARGE_OK;
+}
+
+/* Whether every blob of im is (or none is) in the store. */
+static void
+assert_image_files(const struct fixture *f, const struct fx_image *im, int present)
+{
+	size_t i;
+
+	assert_int_equal(has_blob(f, im->manifest), present);
+	assert_int_equal(has_blob(f, im->config), present);
+	for (i = 0; i < im->nlayers; i++)
+		assert_int_equal(has_blob(f, im->layers[i]), present);
+}
+
+/*
+ * Pinned, pushed, pushed-over-proxy and proxied images, some sharing a
+ * layer with a pinned one.  Pulls reorder the proxied ones; eviction takes
+ * the least recently pulled until the bytes fit, and only proxied content
+ * nobody claimed.
+ */
+static void
+test_evict_lru_keeps_pinned_and_pushed(void **state)
+{
+	static const char *const shared[] = { "layer shared with the bundle", "own layer of b" };
+	static const char *const pinned_layers[] = { "layer shared with the bundle" };
+	struct fixture *f = *state;
+	struct fx_image pin, pushed, claimed, a, b, c, d;
+	struct store_evict_stats st;
+	struct barge_err err;
+	int64_t total, max;
+
+	/* A proxied image a bundle then brought: pinned. */
+	fx_image_blobs(f->s, "config pinned", pinned_layers, 1, &pin);
+	fx_begin(f->s);
+	fx_record(f->s, "edge/p", &pin, NULL, 0);
+	assert_int_equal(store_proxy_mark(f->s, "edge/p", pin.manifest, "docker.io", &err),
+	                 BARGE_OK);
+	fx_commit(f->s);
+	load(f->s, "edge/p", "2", &pin);
+	/* Pushed: a proxied manifest row pushed again by tag. */
+	proxied(f->s, "edge/u", "claimed", "1", &claimed);
+	push(f, "edge/u", "1", &claimed);
+	proxied(f->s, "edge/u", "pushed", NULL, &pushed);
+	push(f, "edge/u", "2", &pushed);
+
+	proxied(f->s, "edge/x", "a", "a", &a);
+	fx_image_blobs(f->s, "config b", shared, 2, &b);
+	fx_begin(f->s);
+	fx_record(f->s, "edge/x", &b, NULL, 0);
+	assert_int_equal(store_proxy_mark(f->s, "edge/x", b.manifest, "quay.io", &err), BARGE_OK);
+	assert_int_equal(store_proxy_tag(f->s, "edge/x", "b", b.manifest, &err), BARGE_OK);
+	fx_commit(f->s);
+	proxied(f->s, "edge/x", "c", "c", &c);
+	proxied(f->s, "edge/x", "d", NULL, &d);
+	/* Pulled since: a, then c.  Least recently pulled now: b, d, a, c. */
+	store_proxy_touch(f->s, "edge/x", a.manifest);
+	store_proxy_touch(f->s, "edge/x", c.manifest);
+
+	/* One byte short of what evicting b frees: d must go too, and nothing more. */
+	total = store_bytes(f->s);
+	max = total - (b.bytes - (int64_t)strlen(shared[0])) - 1;
+	assert_int_equal(store_proxy_evict(f->s, max, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 2);
+	assert_int_equal(st.blobs, 3 + 4);
+	assert_int_equal(st.bytes, b.bytes - (int64_t)strlen(shared[0]) + d.bytes);
+	assert_int_equal(st.store_bytes, total - st.bytes);
+	assert_true(st.store_bytes <= max);
+	assert_int_equal(store_bytes(f->s), st.store_bytes);
+	assert_false(holds(f->s, "edge/x", b.manifest));
+	assert_false(holds(f->s, "edge/x", d.manifest));
+	assert_int_equal(origin(f->s, "edge/x", "b", NULL), STORE_ORIGIN_NONE);
+	assert_true(has_blob(f, b.layers[0]));
+	assert_false(has_blob(f, b.layers[1]));
+	assert_false(has_blob(f, b.manifest));
+	assert_image_files(f, &d, 0);
+	assert_image_files(f, &a, 1);
+	assert_image_files(f, &c, 1);
+	assert_true(holds(f->s, "edge/x", a.manifest));
+	assert_int_equal(fsck_problems(f->s), 0);
+
+	/* Everything evictable: a and c go; pinned and pushed stay, whatever the limit. */
+	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 2);
+	assert_false(holds(f->s, "edge/x", a.manifest));
+	assert_false(holds(f->s, "edge/x", c.manifest));
+	assert_image_files(f, &a, 0);
+	assert_image_files(f, &c, 0);
+	assert_true(holds(f->s, "edge/p", pin.manifest));
+	assert_true(holds(f->s, "edge/u", claimed.manifest));
+	assert_true(holds(f->s, "edge/u", pushed.manifest));
+	assert_image_files(f, &pin, 1);
+	assert_image_files(f, &claimed, 1);
+	assert_image_files(f, &pushed, 1);
+	assert_true(fx_serves(f->s, "edge/p", "2"));
+	assert_true(fx_serves(f->s, "edge/u", "1"));
+	assert_int_equal(st.store_bytes, store_bytes(f->s));
+	assert_int_equal(st.store_bytes, pin.bytes + claimed.bytes + pushed.bytes);
+	assert_int_equal(fsck_problems(f->s), 0);
+	/* Nothing evictable left: a second run changes nothing. */
+	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 0);
+	assert_int_equal(st.blobs, 0);
+}
+
+/*
+ * A proxied index goes with its platform manifests (fsck would report an
+ * index child missing otherwise), but a platform a bundle pins stays.
+ */
+static void
+test_evict_index_with_platforms(void **state)
+{
+	struct fixture *f = *state;
+	struct fx_image amd, arm;
+	struct store_evict_stats st;
+	struct barge_err err;
+	char json[1024], idx[DIGEST_STR_MAX];
+	int64_t total;
+
+	proxied(f->s, "edge/m", "amd64", NULL, &amd);
+	proxied(f->s, "edge/m", "arm64", NULL, &arm);
+	snprintf(json, sizeof(json),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+	         "\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld},"
+	         "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld}]}",
+	         OCI_MANIFEST, amd.manifest, (long long)amd.manifest_size, OCI_MANIFEST,
+	         arm.manifest, (long long)arm.manifest_size);
+	fx_blob(f->s, json, idx);
+	fx_begin(f->s);
+	assert_int_equal(store_put_manifest(f->s, "edge/m", idx,
+	                                    "application/vnd.oci.image.index.v1+json",
+	                                    (int64_t)strlen(json), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, idx, amd.manifest, &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, idx, arm.manifest, &err), BARGE_OK);
+	assert_int_equal(store_proxy_mark(f->s, "edge/m", idx, "docker.io", &err), BARGE_OK);
+	assert_int_equal(store_proxy_tag(f->s, "edge/m", "multi", idx, &err), BARGE_OK);
+	fx_commit(f->s);
+	/* The platforms were marked before the index: the oldest, yet they go with it. */
+	load(f->s, "edge/m", "arm", &arm);
+	total = store_bytes(f->s);
+
+	assert_int_equal(store_proxy_evict(f->s, total - 1, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, 2);
+	assert_int_equal(st.bytes, (int64_t)strlen(json) + amd.bytes);
+	assert_false(holds(f->s, "edge/m", idx));
+	assert_false(holds(f->s, "edge/m", amd.manifest));
+	assert_true(holds(f->s, "edge/m", arm.manifest));
+	assert_image_files(f, &amd, 0);
+	assert_image_files(f, &arm, 1);
+	assert_false(has_blob(f, idx));
+	assert_int_equal(fsck_problems(f->s), 0);
+}
+
+/*
+ * 20,000 proxied manifest rows: 20 images in each of 1,000 repositories,
+ * marked image by image, so an image's bytes come free only with its last
+ * row.  Ten rows of image 0 were pulled since, and image 19 is pinned in
+ * one repository.  Freeing the bytes of images 1..10 takes every row of
+ * image 0 but the ten pulled ones, and every row of images 1..10.
+ */
+#define MANY_REPOS  1000
+#define MANY_IMAGES 20
+
+static void
+many_rows(struct store *s, struct fx_image *im)
+{
+	struct barge_err err;
+	char repo[64], cfg[32];
+	const char *layers[1];
+	int64_t bundle;
+	int i, r;
+
+	for (i = 0; i < MANY_IMAGES; i++) {
+		snprintf(cfg, sizeof(cfg), "config %d", i);
+		layers[0] = cfg + strlen("config ");
+		fx_image_blobs(s, cfg, layers, 1, &im[i]);
+	}
+	for (i = 0; i < MANY_IMAGES; i++) {
+		fx_begin(s);
+		for (r = 0; r < MANY_REPOS; r++) {
+			snprintf(repo, sizeof(repo), "edge/many/r%04d", r);
+			fx_record(s, repo, &im[i], NULL, 0);
+			assert_int_equal(
+			        store_proxy_mark(s, repo, im[i].manifest, "docker.io", &err),
+			        BARGE_OK);
+		}
+		fx_commit(s);
+	}
+	fx_begin(s);
+	bundle = fx_bundle(s, "many", "1");
+	assert_int_equal(store_put_bundle_image(s, bundle, "edge/many/r0000",
+	                                        im[MANY_IMAGES - 1].manifest, &err),
+	                 BARGE_OK);
+	fx_commit(s);
+	for (r = 0; r < 10; r++) {
+		snprintf(repo, sizeof(repo), "edge/many/r%04d", r * 100);
+		store_proxy_touch(s, repo, im[0].manifest);
+	}
+}
+
+static int64_t
+rows_of(const struct fixture *f, const char *digest)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM manifests WHERE digest = '%s'", digest);
+	return db_int(f->dir, sql);
+}
+
+static void
+test_evict_20000_manifests(void **state)
+{
+	static struct fx_image im[MANY_IMAGES];
+	struct fixture *f = *state;
+	struct store_evict_stats st;
+	struct barge_err err;
+	int64_t total, freed = 0;
+	int i;
+
+	many_rows(f->s, im);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"),
+	                 MANY_REPOS * MANY_IMAGES);
+	total = store_bytes(f->s);
+	for (i = 1; i <= 10; i++)
+		freed += im[i].bytes;
+
+	assert_int_equal(store_proxy_evict(f->s, total - freed, &st, &err), BARGE_OK);
+	assert_int_equal(st.manifests, MANY_REPOS - 10 + 10 * MANY_REPOS);
+	assert_int_equal(st.blobs, 10 * 3);
+	assert_int_equal(st.bytes, freed);
+	assert_int_equal(st.store_bytes, total - freed);
+	assert_int_equal(store_bytes(f->s), total - freed);
+	assert_int_equal(rows_of(f, im[0].manifest), 10);
+	for (i = 1; i <= 10; i++) {
+		assert_int_equal(rows_of(f, im[i].manifest), 0);
+		assert_image_files(f, &im[i], 0);
+	}
+	for (i = 11; i < MANY_IMAGES; i++)
+		assert_int_equal(rows_of(f, im[i].manifest), MANY_REPOS);
+	assert_true(holds(f->s, "edge/many/r0500", im[0].manifest));
+	assert_false(holds(f->s, "edge/many/r0501", im[0].manifest));
+
+	/* Down to nothing: only the pinned row, and its files, stay. */
+	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
+	assert_true(holds(f->s, "edge/many/r0000", im[MANY_IMAGES - 1].manifest));
+	assert_int_equal(st.store_bytes, im[MANY_IMAGES - 1].bytes);
+	assert_int_equal(store_bytes(f->s), im[MANY_IMAGES - 1].bytes);
+	assert_int_equal(fsck_problems(f->s), 0);
+}
+
+/* n proxied images in edge/c, one layer each, and a pinned one in edge/p tagged "1". */
+static void
+crowd(struct store *s, int n, struct fx_image *pin)
+{
+	static const char *const layers[] = { "pinned layer" };
+	struct fx_image im;
+	const char *one[1];
+	char name[32], layer[48], cfg[48];
+	struct barge_err err;
+	int i;
+
+	fx_image_blobs(s, "pinned config", layers, 1, pin);
+	load(s, "edge/p", "1", pin);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "i%03d", i);
+		snprintf(cfg, sizeof(cfg), "config %s", name);
+		snprintf(layer, sizeof(layer), "layer %s", name);
+		one[0] = layer;
+		fx_image_blobs(s, cfg, one, 1, &im);
+		fx_begin(s);
+		fx_record(s, "edge/c", &im, NULL, 0);
+		assert_int_equal(store_proxy_mark(s, "edge/c", im.manifest, "docker.io", &err),
+		                 BARGE_OK);
+		assert_int_equal(store_proxy_tag(s, "edge/c", name, im.manifest, &err), BARGE_OK);
+		fx_commit(s);
+	}
+}
+
+struct reader {
+	const char *dir;
+	const struct fx_image *im;
+	volatile int stop;
+	int64_t reads, failures;
+};
+
+/* Pulls the pinned image (manifest and every blob) on its own handle until told to stop. */
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct store_manifest m;
+	struct barge_err err;
+	struct store *s = NULL;
+	int64_t size;
+	int fd;
+
+	if (store_open(r->dir, &s, &err) != BARGE_OK) {
+		r->failures++;
+		return NULL;
+	}
+	while (!r->stop) {
+		if (store_open_manifest(s, "edge/p", "1", &m, &fd, &size, &err) != BARGE_OK ||
+		    size != r->im->manifest_size)
+			r->failures++;
+		else
+			close(fd);
+		if (store_open_repo_blob(s, "edge/p", r->im->layers[0], &fd, &size, &err) !=
+		    BARGE_OK)
+			r->failures++;
+		else
+			close(fd);
+		r->reads++;
+	}
+	store_close(s);
+	return NULL;
+}
+
+/* Pulls go on, unharmed, while eviction empties the cache around them. */
+static void
+test_evict_beside_readers(void **state)
+{
+	struct fixture *f = *state;
+	struct store_evict_stats st;
+	struct reader r[2];
+	struct fx_image pin;
+	struct barge_err err;
+	pthread_t t[2];
+	int i;
+
+	crowd(f->s, 64, &pin);
+	for (i = 0; i < 2; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].dir = f->dir;
+		r[i].im = &pin;
+		assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+	}
+	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
+	for (i = 0; i < 2; i++) {
+		r[i].stop = 1;
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].failures, 0);
+		assert_true(r[i].reads > 0);
+	}
+	assert_int_equal(st.manifests, 64);
+	assert_int_equal(st.blobs, 64 * 3);
+	assert_int_equal(st.store_bytes, pin.bytes);
+	assert_int_equal(fsck_problems(f->s), 0);
+}
+
+/*
+ * kill -9 at growing moments of an eviction: after each, the store opens,
+ * fsck finds it clean and the pinned image serves; the next run goes on
+ * from where the last one stopped.
+ */
+static void
+test_evict_killed_leaves_clean_store(void **state)
+{
+	struct fixture *f = *state;
+	struct store_evict_stats st;
+	struct fx_image pin;
+	struct barge_err err;
+	struct timespec ts;
+	int status = 0, round, killed = 0, partial = 0;
+	int64_t left;
+	pid_t pid;
+
+	crowd(f->s, 64, &pin);
+	store_close(f->s);
+	f->s = NULL;
+	for (round = 0; round < 200; round++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct store *s = NULL;
+
+			if (store_open(f->dir, &s, &err) != BARGE_OK ||
+			    store_proxy_evict(s, 0, &st, &err) != BARGE_OK)
+				_exit(1);
+			store_close(s);
+			_exit(0);
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)round * 500000L;
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
+		assert_int_equal(fsck_problems(f->s), 0);
+		assert_true(fx_serves(f->s, "edge/p", "1"));
+		store_close(f->s);
+		f->s = NULL;
+		left = db_int(f->dir, "SELECT count(*) FROM proxy_manifests");
+		partial += left > 0 && left < 64;
+		if (WIFEXITED(status)) {
+			assert_int_equal(WEXITSTATUS(status), 0);
+			break;
+		}
+		killed++;
+	}
+	/* Some kill landed in the middle of the eviction, not only before or after it. */
+	assert_true(killed > 0 && partial > 0);
+	assert_int_equal(store_open(f->dir, &f->s, &err), BARGE_OK);
+	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM proxy_manifests"), 0);
+	assert_int_equal(db_int(f->dir, "SELECT count(*) FROM manifests"), 1);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_schema2_store_upgrades),
 	cmocka_unit_test_setup_teardown(test_load_after_proxy_is_bundle, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_push_after_proxy_is_push, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mark_checks, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_evict_lru_keeps_pinned_and_pushed, fx_setup,
+	                                fx_teardown),
+	cmocka_unit_test_setup_teardown(test_evict_index_with_platforms, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_evict_20000_manifests, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_evict_beside_readers, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_evict_killed_leaves_clean_store, fx_setup,
+	                                fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
