@@ -65,12 +65,27 @@ proxy_warn(struct proxy *p, const char *fmt, ...)
 	p->log_warn(line);
 }
 
+/* The strings of an upstream_opts, copied into src (released by src_close). */
 static int
-src_open(struct proxy *p, struct proxy_src *src, const char *name, const struct upstream_opts *o,
+src_init(struct proxy_src *src, const char *name, const struct upstream_opts *o,
          struct barge_err *err)
 {
+	const char *const from[PROXY_SRC_STRS] = { o->url,      o->ca_file,  o->docker_config,
+		                                   o->registry, o->username, o->password_file,
+		                                   o->exec };
+	const char **to[PROXY_SRC_STRS] = { &src->opts.url,           &src->opts.ca_file,
+		                            &src->opts.docker_config, &src->opts.registry,
+		                            &src->opts.username,      &src->opts.password_file,
+		                            &src->opts.exec };
 	char *c;
+	int i;
 
+	src->opts = *o;
+	for (i = 0; i < PROXY_SRC_STRS; i++) {
+		*to[i] = NULL;
+		if (from[i] != NULL && (*to[i] = src->own[i] = strdup(from[i])) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+	}
 	if ((src->name = strdup(name)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	src->peer = o->peer;
@@ -82,37 +97,70 @@ src_open(struct proxy *p, struct proxy_src *src, const char *name, const struct 
 			if (*c == ':')
 				*c = '_';
 	}
-	if (p->ops->open(o, &src->u, err) != BARGE_OK)
-		return err_prefix(err, "%s %s", o->peer ? "peer" : "upstream", name);
+	return BARGE_OK;
+}
+
+/* Opens src's upstream handle, once the module is loaded. */
+static int
+src_connect(struct proxy *p, struct proxy_src *src, struct barge_err *err)
+{
+	if (src->u != NULL)
+		return BARGE_OK;
+	if (p->ops->open(&src->opts, &src->u, err) != BARGE_OK)
+		return err_prefix(err, "%s %s", src->peer ? "peer" : "upstream", src->name);
 	return BARGE_OK;
 }
 
 static void
 src_close(struct proxy *p, struct proxy_src *src)
 {
+	int i;
+
 	if (src->u != NULL)
 		p->ops->close(src->u);
+	for (i = 0; i < PROXY_SRC_STRS; i++)
+		free(src->own[i]);
 	free(src->name);
 	free(src->segment);
 }
 
+/* Under p->mtx (or before p is shared). */
 static int
 peer_add(struct proxy *p, const char *url, struct barge_err *err)
 {
 	struct upstream_opts o = { 0 };
+	struct proxy_src *src = &p->peers[p->npeers];
 
 	if (p->npeers == PROXY_PEERS_MAX)
 		return err_set(err, BARGE_ELIMIT, "more than %d peers", PROXY_PEERS_MAX);
 	o.url = url;
 	o.peer = 1;
 	o.body_idle_ms = 5000;
-	if (src_open(p, &p->peers[p->npeers], url, &o, err) != BARGE_OK) {
-		src_close(p, &p->peers[p->npeers]);
-		memset(&p->peers[p->npeers], 0, sizeof(p->peers[0]));
+	if (src_init(src, url, &o, err) != BARGE_OK ||
+	    (p->ops != NULL && src_connect(p, src, err) != BARGE_OK)) {
+		src_close(p, src);
+		memset(src, 0, sizeof(*src));
 		return err->code;
 	}
 	p->npeers++;
 	return BARGE_OK;
+}
+
+int
+proxy_ready(struct proxy *p, struct barge_err *err)
+{
+	int rc = BARGE_OK;
+	size_t i;
+
+	pthread_mutex_lock(&p->mtx);
+	if (p->ops == NULL && (p->ops = upstream_load(err)) == NULL)
+		rc = err->code;
+	for (i = 0; rc == BARGE_OK && i < p->nsrcs; i++)
+		rc = src_connect(p, &p->srcs[i], err);
+	for (i = 0; rc == BARGE_OK && i < p->npeers; i++)
+		rc = src_connect(p, &p->peers[i], err);
+	pthread_mutex_unlock(&p->mtx);
+	return rc;
 }
 
 int
@@ -141,14 +189,19 @@ proxy_new(const struct proxy_opts *o, struct proxy **out, struct barge_err *err)
 		proxy_free(p);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
-	if ((p->ops = upstream_load(err)) == NULL) {
+	/*
+	 * The module is loaded by the first request that must leave the store
+	 * (proxy_ready): a proxy that serves from the store maps no libcurl.
+	 * That it can be loaded is checked now, while the operator watches.
+	 */
+	if (upstream_check(err) != BARGE_OK) {
 		proxy_free(p);
 		return err->code;
 	}
 	for (i = 0; i < o->nupstreams; i++) {
 		p->nsrcs++;
-		if (src_open(p, &p->srcs[i], o->upstreams[i].registry, &o->upstreams[i].opts,
-		             err) != BARGE_OK) {
+		if (src_init(&p->srcs[i], o->upstreams[i].registry, &o->upstreams[i].opts, err) !=
+		    BARGE_OK) {
 			proxy_free(p);
 			return err->code;
 		}

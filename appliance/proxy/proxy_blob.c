@@ -197,6 +197,8 @@ proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct pr
 	char key[PROXY_KEY_MAX];
 	int rc = BARGE_OK;
 
+	if ((rc = proxy_ready(p, err)) != BARGE_OK)
+		return rc;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	b->p = p;

@@ -26,11 +26,15 @@
 #define PROXY_FLIGHTS_MAX  256   /* blobs and manifests being fetched at once */
 #define PROXY_KEY_MAX      (PROXY_REPO_MAX + 200)
 
+#define PROXY_SRC_STRS 7 /* the strings of an upstream_opts */
+
 /* A source: an upstream registry or a peer, with its state and counters (atomics). */
 struct proxy_src {
-	char *name;    /* "docker.io"; a peer's URL */
-	char *segment; /* the repository segment it owns ("127.0.0.1_5000"); NULL for peers */
-	struct upstream *u;
+	struct upstream_opts opts; /* its strings are own[] */
+	char *own[PROXY_SRC_STRS];
+	char *name;         /* "docker.io"; a peer's URL */
+	char *segment;      /* the repository segment it owns ("127.0.0.1_5000"); NULL for peers */
+	struct upstream *u; /* opened by proxy_ready */
 	int peer;
 	int64_t down_until; /* monotonic ms: backing off until then */
 	uint64_t req[PROXY_NRESULTS], bytes, errors;
@@ -57,7 +61,7 @@ struct proxy_flight {
 };
 
 struct proxy {
-	const struct upstream_ops *ops;
+	const struct upstream_ops *ops; /* NULL until proxy_ready; then set for good */
 	char *data_dir, *project;
 	struct proxy_src *srcs; /* upstreams */
 	size_t nsrcs;
@@ -80,6 +84,8 @@ struct proxy {
 };
 
 int64_t proxy_now_ms(void);
+/* Loads the upstream module and opens the sources, on the first request that needs them. */
+int proxy_ready(struct proxy *p, struct barge_err *err) BARGE_MUST_CHECK;
 /* The upstream that repo belongs to, and the path there; NULL when none. */
 struct proxy_src *proxy_route(struct proxy *p, const char *repo, const char **path);
 /* The peers to ask now (a snapshot, refreshed from DNS now and then); returns how many. */

@@ -296,9 +296,14 @@ proxy_manifest(struct proxy *p, struct store *s, const char *repo, const char *r
 			proxy_count(up, PROXY_HIT);
 			return BARGE_OK;
 		}
-		if (origin == STORE_ORIGIN_PROXY)
+		if (origin == STORE_ORIGIN_PROXY) {
+			if (!proxy_is_down(up) && (rc = proxy_ready(p, err)) != BARGE_OK)
+				return rc;
 			return revalidate(p, s, up, path, repo, reference, err);
+		}
 	}
+	if ((rc = proxy_ready(p, err)) != BARGE_OK)
+		return rc;
 	rc = fetch_once(p, s, up, path, repo, reference, err);
 	if (rc == BARGE_OK) {
 		proxy_count(up, PROXY_MISS);

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #ifndef BARGED_UPSTREAM_MODULE_PATH
 #define BARGED_UPSTREAM_MODULE_PATH "barged-upstream.so"
@@ -63,6 +64,23 @@ upstream_load(struct barge_err *err)
 out:
 	pthread_mutex_unlock(&upstream_mtx);
 	return ops;
+}
+
+int
+upstream_check(struct barge_err *err)
+{
+	const char *path = getenv("BARGED_UPSTREAM_MODULE");
+
+	if (path != NULL && path[0] != '\0')
+		return access(path, R_OK) == 0 ? BARGE_OK
+		                               : err_set(err, BARGE_ENOTFOUND,
+		                                         "upstream module %s: not readable", path);
+	if (access(BARGED_UPSTREAM_MODULE_PATH, R_OK) == 0 ||
+	    access(BARGED_UPSTREAM_BUILD_PATH, R_OK) == 0)
+		return BARGE_OK;
+	return err_set(err, BARGE_ENOTFOUND,
+	               "upstream module %s: not installed (set BARGED_UPSTREAM_MODULE to its path)",
+	               BARGED_UPSTREAM_MODULE_PATH);
 }
 
 int

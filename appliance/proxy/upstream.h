@@ -106,6 +106,12 @@ struct upstream_ops {
  */
 const struct upstream_ops *upstream_load(struct barge_err *err);
 
+/*
+ * Whether the module upstream_load would load is there and readable,
+ * without loading it: BARGE_ENOTFOUND naming the path otherwise.
+ */
+int upstream_check(struct barge_err *err) BARGE_MUST_CHECK;
+
 /* Whether the module has been loaded in this process (for tests). */
 int upstream_loaded(void);
 

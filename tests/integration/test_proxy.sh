@@ -103,10 +103,24 @@ ms() { date +%s%3N; }
 upstream_gets() { grep -cE "^pass [0-9]+ GET $1\$" "$IT_TMP/faults.log" || true; }
 metric() { "${CURL[@]}" "http://$BASE/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 
+# maps_curl PID: how many mappings of libcurl the process has.
+maps_curl() { grep -c libcurl "/proc/$1/maps" || true; }
+
+it_check_eq "barged links no libcurl" "" "$(ldd "$BARGED" | grep curl || true)"
+port=$(it_free_port)
+it_spawn "$IT_TMP/plain.log" "$BARGED" serve --plain-http --no-import --data-dir "$IT_TMP/plain" \
+	--listen "127.0.0.1:$port"
+it_wait_for 30 "${CURL[@]}" -f "http://127.0.0.1:$port/healthz"
+"${CURL[@]}" -o /dev/null "http://127.0.0.1:$port/v2/edge/upstream.test/library/app-a/manifests/1.0"
+it_check_eq "barged without a proxy section never maps libcurl" 0 "$(maps_curl "$IT_LAST_PID")"
+it_stop "$IT_LAST_PID"
+
 echo pass >"$MODE"
 serve main "$IT_TMP/data"
-it_check "barged with a proxy section loaded the upstream module" \
+it_check "barged with a proxy section says where each registry pulls through from" \
 	grep -q "pulls through from http://127.0.0.1:$FPORT" "$IT_TMP/main.log"
+it_check_eq "barged with a proxy section maps libcurl only once a request needs it" 0 \
+	"$(maps_curl "$SRV_PID")"
 
 # --- cold pulls -----------------------------------------------------------------
 
@@ -118,6 +132,8 @@ for n in app-a multi; do
 		it_fail "cold pull of $n: $(cat "$IT_TMP/skopeo.err")"
 	fi
 done
+it_check "after a cold pull, the upstream module (and libcurl) is loaded" \
+	test "$(maps_curl "$SRV_PID")" -gt 0
 it_check_eq "multi: its top manifest was fetched upstream once" 1 \
 	"$(upstream_gets "/v2/library/multi/manifests/1.0")"
 
