@@ -17,8 +17,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+BARGE=${BARGE:-$IT_REPO_ROOT/build/bundler/barge}
 BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
-for tool in "$BARGED" curl jq skopeo docker-registry htpasswd python3 sha256sum; do
+for tool in "$BARGE" "$BARGED" curl jq skopeo docker-registry htpasswd python3 sha256sum; do
 	command -v "$tool" >/dev/null || it_die "missing $tool (scripts/check installs it)"
 done
 
@@ -59,7 +60,8 @@ printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$AUTH" \
 
 # --- barged ---------------------------------------------------------------------
 
-# serve NAME DATA: barged serve with the proxy section; SRV_PID, BASE.
+# serve NAME DATA [YAML]: barged serve with the proxy section (and YAML,
+# more proxy keys); SRV_PID, BASE.
 serve() {
 	local port
 	port=$(it_free_port)
@@ -77,6 +79,7 @@ proxy:
       docker_config: $IT_TMP/docker/config.json
   revalidate_timeout_ms: $REVALIDATE_MS
   backoff_s: $BACKOFF_S
+${3:-}
 EOF
 	it_spawn "$IT_TMP/$1.log" "$BARGED" serve --config "$IT_TMP/$1.yaml" \
 		--listen "127.0.0.1:$port"
@@ -249,6 +252,35 @@ if pull app-a "$IT_TMP/moved"; then
 else
 	it_fail "a tag moved upstream: $(cat "$IT_TMP/skopeo.err")"
 fi
+
+# --- proxy.max_size evicts proxied content only -----------------------------------
+
+it_build_bundle "$IT_TMP/pinned.tar.zst" pinned 1.0.0 app-b
+"$BARGED" load --data-dir "$IT_TMP/data3" "$IT_TMP/pinned.tar.zst" >"$IT_TMP/load.out" 2>&1 ||
+	it_die "barged load: $(cat "$IT_TMP/load.out")"
+MAIN_PID=$SRV_PID MAIN_BASE=$BASE
+serve evict "$IT_TMP/data3" "  max_size: 20M"
+pull multi "$IT_TMP/ev-multi" || it_fail "max_size: pull multi: $(cat "$IT_TMP/skopeo.err")"
+pull big "$IT_TMP/ev-big" || true # its layer alone is past the limit: it may go at once
+pull multi "$IT_TMP/ev-multi" || it_fail "max_size: pull multi again: $(cat "$IT_TMP/skopeo.err")"
+it_wait_for 10 test ! -e "$IT_TMP/data3/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" &&
+	it_pass "proxy.max_size: the proxied 24 MiB layer was evicted" ||
+	it_fail "proxy.max_size: the proxied 24 MiB layer was evicted"
+it_check "proxy.max_size: logged what it evicted" grep -q "proxy.max_size: evicted" "$IT_TMP/evict.log"
+rm -rf "$IT_TMP/ev-pinned"
+if skopeo copy -q --src-tls-verify=false "docker://$BASE/edge/docker.io/library/app-b:1.0" \
+	"dir:$IT_TMP/ev-pinned" >/dev/null 2>"$IT_TMP/skopeo.err"; then
+	it_check_eq "proxy.max_size: the bundle's pinned image is whole" \
+		"$(it_top_digest "$IT_TMP/images" app-b)" "$(digest_of "$IT_TMP/ev-pinned")"
+else
+	it_fail "proxy.max_size: the bundle's pinned image: $(cat "$IT_TMP/skopeo.err")"
+fi
+"$BARGED" fsck --data-dir "$IT_TMP/data3" >"$IT_TMP/fsck3.out" 2>&1 &&
+	it_pass "proxy.max_size: fsck is clean after eviction" ||
+	it_fail "proxy.max_size: fsck after eviction: $(head -3 "$IT_TMP/fsck3.out")"
+kill -TERM "$SRV_PID"
+wait "$SRV_PID" || true
+SRV_PID=$MAIN_PID BASE=$MAIN_BASE
 
 # --- the upstream stopped -------------------------------------------------------
 
