@@ -409,20 +409,46 @@ proxy_evict(struct proxy *p, struct store *s)
 	pthread_mutex_unlock(&p->mtx);
 }
 
+static void proxy_flight_unlink(struct proxy *p, struct proxy_flight *f);
+
 struct proxy_flight *
-proxy_flight_find(struct proxy *p, const char *key)
+proxy_flight_get(struct proxy *p, const char *key, int *made)
 {
 	struct proxy_flight *f;
 
+	*made = 0;
 	for (f = p->flights; f != NULL; f = f->next)
 		if (strcmp(f->key, key) == 0) {
 			f->refs++;
 			return f;
 		}
-	return NULL;
+	if (p->nflights >= PROXY_FLIGHTS_MAX || (f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	f->p = p;
+	f->refs = 1;
+	f->fd = -1;
+	f->next = p->flights;
+	p->flights = f;
+	p->nflights++;
+	*made = 1;
+	return f;
 }
 
 void
+proxy_flight_end(struct proxy *p, struct proxy_flight *f, int rc, const struct barge_err *err)
+{
+	pthread_mutex_lock(&p->mtx);
+	f->done = 1;
+	f->rc = rc;
+	if (rc != BARGE_OK)
+		f->err = *err;
+	proxy_flight_unlink(p, f);
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mtx);
+}
+
+static void
 proxy_flight_unlink(struct proxy *p, struct proxy_flight *f)
 {
 	struct proxy_flight **pp;

@@ -25,20 +25,6 @@ struct proxy_blob {
 	struct proxy_flight *f;
 };
 
-/* The flight is over (rc): readers wake, new requests go to the store. */
-static void
-flight_end(struct proxy *p, struct proxy_flight *f, int rc, const struct barge_err *err)
-{
-	pthread_mutex_lock(&p->mtx);
-	f->done = 1;
-	f->rc = rc;
-	if (rc != BARGE_OK)
-		f->err = *err;
-	proxy_flight_unlink(p, f);
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->mtx);
-}
-
 /* Copies the body into the writer; returns how it ended. */
 static int
 flight_copy(struct proxy *p, struct proxy_flight *f, struct barge_err *err)
@@ -87,7 +73,7 @@ flight_run(void *arg)
 	else
 		store_blob_abort(f->w);
 	f->w = NULL;
-	flight_end(p, f, rc, &err);
+	proxy_flight_end(p, f, rc, &err);
 	if (rc == BARGE_OK) {
 		proxy_info(p, "proxy: blob %s fetched from %s %s (%lld bytes)", f->digest,
 		           f->src->peer ? "peer" : "upstream", f->src->name, (long long)f->written);
@@ -195,7 +181,7 @@ proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct pr
 	struct proxy_flight *f;
 	struct proxy_blob *b;
 	char key[PROXY_KEY_MAX];
-	int rc = BARGE_OK;
+	int rc = BARGE_OK, made;
 
 	if ((rc = proxy_ready(p, err)) != BARGE_OK)
 		return rc;
@@ -204,7 +190,12 @@ proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct pr
 	b->p = p;
 	snprintf(key, sizeof(key), "B %s", digest);
 	pthread_mutex_lock(&p->mtx);
-	if ((f = proxy_flight_find(p, key)) != NULL) {
+	if ((f = proxy_flight_get(p, key, &made)) == NULL) {
+		pthread_mutex_unlock(&p->mtx);
+		free(b);
+		return err_set(err, BARGE_ELIMIT, "too many fetches at once");
+	}
+	if (!made) {
 		while (!f->started && !f->done)
 			pthread_cond_wait(&p->cond, &p->mtx);
 		if (f->done && f->rc != BARGE_OK) {
@@ -222,23 +213,11 @@ proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct pr
 		*out = b;
 		return BARGE_OK;
 	}
-	if (p->nflights >= PROXY_FLIGHTS_MAX || (f = calloc(1, sizeof(*f))) == NULL) {
-		pthread_mutex_unlock(&p->mtx);
-		free(b);
-		return err_set(err, BARGE_ELIMIT, "too many fetches at once");
-	}
-	snprintf(f->key, sizeof(f->key), "%s", key);
 	snprintf(f->digest, sizeof(f->digest), "%s", digest);
-	f->p = p;
-	f->refs = 1;
-	f->fd = -1;
-	f->next = p->flights;
-	p->flights = f;
-	p->nflights++;
 	pthread_mutex_unlock(&p->mtx);
 
 	if ((rc = flight_start(p, f, repo, err)) != BARGE_OK) {
-		flight_end(p, f, rc, err);
+		proxy_flight_end(p, f, rc, err);
 		pthread_mutex_lock(&p->mtx);
 		proxy_flight_unref(p, f);
 		pthread_mutex_unlock(&p->mtx);

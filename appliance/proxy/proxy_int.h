@@ -100,11 +100,15 @@ void proxy_warn(struct proxy *p, const char *fmt, ...) BARGE_PRINTF(2, 3);
 /* Evicts proxied content past max_size on s, once at a time. */
 void proxy_evict(struct proxy *p, struct store *s);
 
-/* A flight of key: found (refs taken) or NULL.  Under p->mtx. */
-struct proxy_flight *proxy_flight_find(struct proxy *p, const char *key);
+/*
+ * The flight of key, a reference taken; or a new one (*made = 1, one
+ * reference: its maker's) that others will find until proxy_flight_end.
+ * NULL when PROXY_FLIGHTS_MAX are under way.  Under p->mtx.
+ */
+struct proxy_flight *proxy_flight_get(struct proxy *p, const char *key, int *made);
+/* The flight is over (rc, err): waiters wake, new requests go to the store.  Takes p->mtx. */
+void proxy_flight_end(struct proxy *p, struct proxy_flight *f, int rc, const struct barge_err *err);
 /* Drops a reference; frees the flight at the last.  Under p->mtx. */
 void proxy_flight_unref(struct proxy *p, struct proxy_flight *f);
-/* Takes f out of p->flights (it is done).  Under p->mtx. */
-void proxy_flight_unlink(struct proxy *p, struct proxy_flight *f);
 
 #endif

@@ -183,11 +183,15 @@ fetch_once(struct proxy *p, struct store *s, struct proxy_src *up, const char *p
 {
 	struct proxy_flight *f;
 	char key[PROXY_KEY_MAX];
-	int rc;
+	int rc, made;
 
 	snprintf(key, sizeof(key), "M %s %s", repo, reference);
 	pthread_mutex_lock(&p->mtx);
-	if ((f = proxy_flight_find(p, key)) != NULL) {
+	if ((f = proxy_flight_get(p, key, &made)) == NULL) {
+		pthread_mutex_unlock(&p->mtx);
+		return err_set(err, BARGE_ELIMIT, "too many fetches at once");
+	}
+	if (!made) {
 		while (!f->done)
 			pthread_cond_wait(&p->cond, &p->mtx);
 		rc = f->rc;
@@ -197,27 +201,11 @@ fetch_once(struct proxy *p, struct store *s, struct proxy_src *up, const char *p
 		pthread_mutex_unlock(&p->mtx);
 		return rc;
 	}
-	if (p->nflights >= PROXY_FLIGHTS_MAX || (f = calloc(1, sizeof(*f))) == NULL) {
-		pthread_mutex_unlock(&p->mtx);
-		return err_set(err, BARGE_ELIMIT, "too many fetches at once");
-	}
-	snprintf(f->key, sizeof(f->key), "%s", key);
-	f->refs = 1;
-	f->fd = -1;
-	f->next = p->flights;
-	p->flights = f;
-	p->nflights++;
 	pthread_mutex_unlock(&p->mtx);
-
 	rc = fetch(p, s, up, path, repo, reference, err);
-
+	proxy_flight_end(p, f, rc, err);
 	pthread_mutex_lock(&p->mtx);
-	f->done = 1;
-	f->rc = rc;
-	f->err = *err;
-	proxy_flight_unlink(p, f);
 	proxy_flight_unref(p, f);
-	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->mtx);
 	return rc;
 }
