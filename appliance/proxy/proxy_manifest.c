@@ -287,7 +287,11 @@ proxy_manifest(struct proxy *p, struct store *s, const char *repo, const char *r
 		if (origin == STORE_ORIGIN_PROXY) {
 			if (!proxy_is_down(up) && (rc = proxy_ready(p, err)) != BARGE_OK)
 				return rc;
-			return revalidate(p, s, up, path, repo, reference, err);
+			if ((rc = revalidate(p, s, up, path, repo, reference, err)) == BARGE_OK &&
+			    store_get_manifest(s, repo, reference, &m, err) == BARGE_OK)
+				store_proxy_touch(s, repo,
+				                  m.digest); /* least recently pulled goes first */
+			return rc;
 		}
 	}
 	if ((rc = proxy_ready(p, err)) != BARGE_OK)

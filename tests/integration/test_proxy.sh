@@ -321,4 +321,11 @@ else
 	it_fail "after kill -9 and a restart: $(cat "$IT_TMP/skopeo.err")"
 fi
 
+kill -TERM "$SRV_PID"
+rc=0
+wait "$SRV_PID" || rc=$?
+it_check_eq "SIGTERM: barged exits 0" 0 "$rc"
+it_check "no sanitizer report in any barged log" \
+	sh -c "! grep -lE 'Sanitizer|runtime error' '$IT_TMP'/*.log"
+
 it_summary

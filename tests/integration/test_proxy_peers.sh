@@ -112,4 +112,14 @@ it_check_eq "barged 1 saw the missing image once, from its peer" 1 \
 it_check_eq "barged 1 answered its peer from the store (it did not ask barged 3 back)" 1 \
 	"$(grep -c '"path":"/v2/edge/docker.io/library/nothing/manifests/1.0"' "$IT_TMP/p3.log" || true)"
 
+for n in 1 2 3; do
+	pid=$(eval echo "\$PID_$n")
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	it_check_eq "SIGTERM: barged $n exits 0" 0 "$rc"
+done
+it_check "no sanitizer report in any barged log" \
+	sh -c "! grep -lE 'Sanitizer|runtime error' '$IT_TMP'/*.log"
+
 it_summary
