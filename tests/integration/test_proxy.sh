@@ -26,6 +26,7 @@ done
 it_tmpdir
 CURL=(curl -s --noproxy '*' --max-time 30)
 MODE=$IT_TMP/mode
+MT_INDEX=application/vnd.oci.image.index.v1+json
 REVALIDATE_MS=1000
 BACKOFF_S=2
 
@@ -139,6 +140,13 @@ it_check "after a cold pull, the upstream module (and libcurl) is loaded" \
 	test "$(maps_curl "$SRV_PID")" -gt 0
 it_check_eq "multi: its top manifest was fetched upstream once" 1 \
 	"$(upstream_gets "/v2/library/multi/manifests/1.0")"
+
+# containerd's mirror form, /v2/<path>/...?ns=<registry>, reaches the same upstream.
+dcd=$("${CURL[@]}" -D - -o /dev/null -H "Accept: $MT_INDEX" \
+	"http://$BASE/v2/library/app-b/manifests/1.0?ns=upstream.test" |
+	tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}')
+it_check_eq "?ns=upstream.test: a cold manifest, the upstream's digest" \
+	"$(it_top_digest "$IT_TMP/images" app-b)" "$dcd"
 
 # A Range on a blob the store does not hold yet (no manifest asked first): 206, the right bytes.
 LAYER=$(jq -r '.layers[-1].digest' "$IT_TMP/images/docker2/manifest.json")
