@@ -100,6 +100,13 @@ int proxy_manifest(struct proxy *p, struct store *s, const char *repo, const cha
 int proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct proxy_blob **out,
                     int64_t *size, struct barge_err *err) BARGE_MUST_CHECK;
 /*
+ * A HEAD of repo's blob digest, absent from the store, asked of the peers
+ * and the upstream without fetching it: its size (-1 when not said).
+ * BARGE_ENOTFOUND when none has it.
+ */
+int proxy_blob_head(struct proxy *p, const char *repo, const char *digest, int64_t *size,
+                    struct barge_err *err) BARGE_MUST_CHECK;
+/*
  * Up to len bytes of the blob from offset pos into buf, waiting for them to
  * arrive: *got is 0 only at the end.  BARGE_ENET (the upstream broke),
  * BARGE_EDIGEST (the content is not what its digest says): the response

@@ -238,6 +238,39 @@ proxy_blob_open(struct proxy *p, const char *repo, const char *digest, struct pr
 }
 
 int
+proxy_blob_head(struct proxy *p, const char *repo, const char *digest, int64_t *size,
+                struct barge_err *err)
+{
+	struct proxy_src *peers[PROXY_PEERS_MAX], *up;
+	struct upstream_resp resp;
+	char url[PROXY_KEY_MAX];
+	const char *path = NULL;
+	size_t n, i;
+	int rc;
+
+	if ((rc = proxy_ready(p, err)) != BARGE_OK)
+		return rc;
+	n = proxy_peers(p, peers, PROXY_PEERS_MAX);
+	snprintf(url, sizeof(url), "/v2/%s/blobs/%s", repo, digest);
+	for (i = 0; i < n; i++)
+		if (p->ops->request(peers[i]->u, url, repo, NULL, p->peer_timeout_ms, &resp, NULL,
+		                    err) == BARGE_OK) {
+			*size = resp.length;
+			return BARGE_OK;
+		}
+	if ((up = proxy_route(p, repo, &path)) == NULL)
+		return err_set(err, BARGE_ENOTFOUND, "no peer has blob %s", digest);
+	if (proxy_is_down(up))
+		return err_set(err, BARGE_ENET, "upstream %s is down (backing off)", up->name);
+	snprintf(url, sizeof(url), "/v2/%s/blobs/%s", path, digest);
+	rc = p->ops->request(up->u, url, path, NULL, PROXY_FETCH_MS, &resp, NULL, err);
+	if (rc == BARGE_ENET || rc == BARGE_EAUTH)
+		proxy_failed(p, up, "blob", err);
+	*size = resp.length;
+	return rc;
+}
+
+int
 proxy_blob_read(struct proxy_blob *b, uint64_t pos, void *buf, size_t len, size_t *got,
                 struct barge_err *err)
 {

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -91,6 +92,8 @@ registry_stream_read(void *arg, uint64_t pos, char *buf, size_t max)
 	char line[BARGE_ERR_MSG_MAX + 64];
 	size_t got = 0;
 
+	if (st->b == NULL) /* a HEAD: no body */
+		return 0;
 	if (proxy_blob_read(st->b, st->offset + pos, buf, max, &got, &err) != BARGE_OK) {
 		if (st->r->log_error != NULL) {
 			snprintf(line, sizeof(line), "proxied blob cut short: %s", err.msg);
@@ -122,7 +125,11 @@ registry_blob_proxy(struct registry *r, struct http_req *req, const struct regis
 	int64_t size = -1;
 	int rc, status = 200;
 
-	rc = proxy_blob_open(r->proxy, rt->repo, rt->reference, &b, &size, &err);
+	/* A HEAD says whether and how large, without fetching the blob. */
+	if (strcmp(http_req_method(req), "HEAD") == 0)
+		rc = proxy_blob_head(r->proxy, rt->repo, rt->reference, &size, &err);
+	else
+		rc = proxy_blob_open(r->proxy, rt->repo, rt->reference, &b, &size, &err);
 	if (rc == BARGE_ENOTFOUND) {
 		registry_send_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry");
 		return;

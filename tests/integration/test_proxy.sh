@@ -148,6 +148,14 @@ dcd=$("${CURL[@]}" -D - -o /dev/null -H "Accept: $MT_INDEX" \
 it_check_eq "?ns=upstream.test: a cold manifest, the upstream's digest" \
 	"$(it_top_digest "$IT_TMP/images" app-b)" "$dcd"
 
+# A HEAD of a blob the store does not hold: its size, and nothing fetched.
+CFG=$(jq -r '.config.digest' "$IT_TMP/images/docker2/manifest.json")
+len=$("${CURL[@]}" -I "http://$BASE/v2/$REPO/docker2/blobs/$CFG" | tr -d '\r' |
+	awk 'tolower($1) == "content-length:" {print $2}')
+it_check_eq "HEAD of a proxied blob not yet stored: its size" \
+	"$(it_size "$(it_registry_blob_file "$IT_TMP/registry" "$CFG")")" "$len"
+it_check_eq "HEAD of a proxied blob: not fetched" 0 "$(upstream_gets "/v2/library/docker2/blobs/$CFG")"
+
 # A Range on a blob the store does not hold yet (no manifest asked first): 206, the right bytes.
 LAYER=$(jq -r '.layers[-1].digest' "$IT_TMP/images/docker2/manifest.json")
 code=$("${CURL[@]}" -o "$IT_TMP/range.bin" -w '%{http_code}' -r 10-29 \
