@@ -227,8 +227,13 @@ revalidate(struct proxy *p, struct store *s, struct proxy_src *up, const char *p
 	snprintf(url, sizeof(url), "/v2/%s/manifests/%s", path, tag);
 	rc = p->ops->request(up->u, url, path, MT_ACCEPT_ALL, p->revalidate_ms, &resp, NULL, err);
 	if (rc != BARGE_OK) {
-		/* A timeout, no connection, 5xx, 429, 401, even a 404: the cached copy stands. */
-		proxy_failed(p, up, "revalidating a tag", err);
+		/*
+		 * A timeout, no connection, 5xx, 429, 401: the cached copy stands and
+		 * the upstream backs off.  A 404 (the tag is gone upstream) is an
+		 * answer, not a failure: the copy stands, nothing proxied expires.
+		 */
+		if (rc != BARGE_ENOTFOUND)
+			proxy_failed(p, up, "revalidating a tag", err);
 		proxy_info(p, "proxy: %s:%s served from the store (stale): %s", repo, tag,
 		           err->msg);
 		proxy_count(up, PROXY_STALE);

@@ -298,6 +298,20 @@ kill -TERM "$SRV_PID"
 wait "$SRV_PID" || true
 SRV_PID=$MAIN_PID BASE=$MAIN_BASE
 
+# --- a tag deleted upstream: the cached copy stands, the upstream is not "down" --
+
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X DELETE \
+	"http://$UP/v2/library/multi/manifests/$(it_top_digest "$IT_TMP/images" multi)")
+it_check_eq "upstream: multi deleted" 202 "$code"
+if pull multi "$IT_TMP/deleted"; then
+	it_check_eq "a tag deleted upstream: the cached copy is served" \
+		"$(it_top_digest "$IT_TMP/images" multi)" "$(digest_of "$IT_TMP/deleted")"
+else
+	it_fail "a tag deleted upstream: $(cat "$IT_TMP/skopeo.err")"
+fi
+it_check_eq "a tag deleted upstream: the upstream is not backed off" 1 \
+	"$(metric 'barged_proxy_upstream_up{registry="upstream.test"}')"
+
 # --- the upstream stopped -------------------------------------------------------
 
 it_stop "$FPID"
