@@ -279,9 +279,8 @@ serve evict "$IT_TMP/data3" "  max_size: 20M"
 pull multi "$IT_TMP/ev-multi" || it_fail "max_size: pull multi: $(cat "$IT_TMP/skopeo.err")"
 pull big "$IT_TMP/ev-big" || true # its layer alone is past the limit: it may go at once
 pull multi "$IT_TMP/ev-multi" || it_fail "max_size: pull multi again: $(cat "$IT_TMP/skopeo.err")"
-it_wait_for 10 test ! -e "$IT_TMP/data3/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" &&
-	it_pass "proxy.max_size: the proxied 24 MiB layer was evicted" ||
-	it_fail "proxy.max_size: the proxied 24 MiB layer was evicted"
+it_check "proxy.max_size: the proxied 24 MiB layer was evicted" \
+	it_wait_for 10 test ! -e "$IT_TMP/data3/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}"
 it_check "proxy.max_size: logged what it evicted" grep -q "proxy.max_size: evicted" "$IT_TMP/evict.log"
 rm -rf "$IT_TMP/ev-pinned"
 if skopeo copy -q --src-tls-verify=false "docker://$BASE/edge/docker.io/library/app-b:1.0" \
@@ -291,9 +290,11 @@ if skopeo copy -q --src-tls-verify=false "docker://$BASE/edge/docker.io/library/
 else
 	it_fail "proxy.max_size: the bundle's pinned image: $(cat "$IT_TMP/skopeo.err")"
 fi
-"$BARGED" fsck --data-dir "$IT_TMP/data3" >"$IT_TMP/fsck3.out" 2>&1 &&
-	it_pass "proxy.max_size: fsck is clean after eviction" ||
+if "$BARGED" fsck --data-dir "$IT_TMP/data3" >"$IT_TMP/fsck3.out" 2>&1; then
+	it_pass "proxy.max_size: fsck is clean after eviction"
+else
 	it_fail "proxy.max_size: fsck after eviction: $(head -3 "$IT_TMP/fsck3.out")"
+fi
 kill -TERM "$SRV_PID"
 wait "$SRV_PID" || true
 SRV_PID=$MAIN_PID BASE=$MAIN_BASE
@@ -316,8 +317,11 @@ it_check_eq "a tag deleted upstream: the upstream is not backed off" 1 \
 
 it_stop "$FPID"
 for n in app-a multi big; do
-	pull "$n" "$IT_TMP/off-$n" && it_pass "upstream stopped: $n pulls from the cache" ||
+	if pull "$n" "$IT_TMP/off-$n"; then
+		it_pass "upstream stopped: $n pulls from the cache"
+	else
 		it_fail "upstream stopped: $n: $(cat "$IT_TMP/skopeo.err")"
+	fi
 done
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' \
 	"http://$BASE/v2/$REPO/app-a/manifests/$(it_top_digest "$IT_TMP/images" app-a)")
