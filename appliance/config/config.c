@@ -2,6 +2,7 @@
  * config: barged.yaml and the flags over it, checked (config.h).  Owns the
  * table of keys (name, kind, offset in struct config) that the file
  * reader, config_set and config_free all walk, so a key is declared once.
+ * The list of proxy.upstreams is read and checked by config_proxy.c.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "yjson.h"
 
 #define CONFIG_KEY_MAX 64 /* longest dotted key */
@@ -183,9 +185,8 @@ valid_project(const char *p)
 	return 1;
 }
 
-/* Checks a string value of key k; returns a reason, or NULL when fine. */
-static const char *
-str_problem(const struct ckey *k, const char *v)
+const char *
+config_str_problem(const char *key, const char *v)
 {
 	const char *s;
 
@@ -196,7 +197,7 @@ str_problem(const struct ckey *k, const char *v)
 	for (s = v; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20)
 			return "contains a control character";
-	if (strcmp(k->name, "project") == 0 && !valid_project(v))
+	if (strcmp(key, "project") == 0 && !valid_project(v))
 		return "must be lowercase letters and digits, with single . _ - between them";
 	return NULL;
 }
@@ -214,8 +215,8 @@ set_str(struct config *c, const struct ckey *k, const char *v)
 	return BARGE_OK;
 }
 
-static int
-word_index(const char *const *words, const char *v)
+int
+config_word_index(const char *const *words, const char *v)
 {
 	int i;
 
@@ -246,8 +247,6 @@ exprs_free(struct config_expr *e, size_t n)
 		free(e[i].re);
 	free(e);
 }
-
-static void upstreams_clear(struct config *c);
 
 static void
 rules_clear(struct config *c)
@@ -305,25 +304,16 @@ config_free(struct config *c)
 			list_clear((struct config_list *)((char *)c + keys[i].off));
 	}
 	rules_clear(c);
-	upstreams_clear(c);
+	config_upstreams_clear(c);
 	memset(c, 0, sizeof(*c));
 }
 
 /* --- the file ------------------------------------------------------------ */
 
-struct cctx {
-	struct config *c;
-	const struct yjson *y;
-	struct barge_err *err;
-};
-
-static int cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node,
-                int code, const char *fmt, ...) BARGE_PRINTF(6, 7);
-
 /* An error at node (or, for the jansson singletons, at its key in parent). */
-static int
-cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node, int code,
-     const char *fmt, ...)
+int
+config_cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node,
+            int code, const char *fmt, ...)
 {
 	char msg[BARGE_ERR_MSG_MAX];
 	int line = 0, col = 0;
@@ -339,8 +329,6 @@ cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *
 
 static int walk(const struct cctx *x, const json_t *obj, const char *section);
 static int rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v);
-static int upstreams_apply(const struct cctx *x, const json_t *obj, const char *key,
-                           const json_t *v);
 
 static int
 apply_value(const struct cctx *x, const json_t *obj, const char *key, const struct ckey *k,
@@ -357,57 +345,62 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		if (json_is_null(v))
 			return BARGE_OK;
 		if (!json_is_object(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a mapping, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a mapping, got %s", k->name,
+			                   yjson_type_name(v));
 		return walk(x, v, k->name);
 	case K_STR:
 		if (!json_is_string(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a string, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a string, got %s", k->name,
+			                   yjson_type_name(v));
 		if (strlen(json_string_value(v)) != json_string_length(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: contains a NUL byte",
-			            k->name);
-		if ((why = str_problem(k, json_string_value(v))) != NULL)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: %s", k->name, why);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: contains a NUL byte",
+			                   k->name);
+		if ((why = config_str_problem(k->name, json_string_value(v))) != NULL)
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: %s", k->name, why);
 		if (set_str(x->c, k, json_string_value(v)) != BARGE_OK)
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 		return BARGE_OK;
 	case K_BOOL:
 		if (!json_is_boolean(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL,
-			            "%s: expected true or false, got %s", k->name,
-			            yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected true or false, got %s", k->name,
+			                   yjson_type_name(v));
 		*(int *)((char *)x->c + k->off) = json_is_true(v);
 		return BARGE_OK;
 	case K_UINT:
 		if (!json_is_integer(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected an integer, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected an integer, got %s", k->name,
+			                   yjson_type_name(v));
 		n = json_integer_value(v);
 		if (n < (json_int_t)k->min || n > (json_int_t)k->max)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: must be %u to %u", k->name,
-			            k->min, k->max);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: must be %u to %u",
+			                   k->name, k->min, k->max);
 		*(unsigned *)((char *)x->c + k->off) = (unsigned)n;
 		return BARGE_OK;
 	case K_ENUM:
 		words_join(k->words, words, sizeof(words));
 		if (json_is_boolean(v) &&
-		    (idx = word_index(k->words, json_is_true(v) ? "true" : "false")) >= 0) {
+		    (idx = config_word_index(k->words, json_is_true(v) ? "true" : "false")) >= 0) {
 			*(int *)((char *)x->c + k->off) = idx;
 			return BARGE_OK;
 		}
 		if (!json_is_string(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected one of %s, got %s",
-			            k->name, words, yjson_type_name(v));
-		if ((idx = word_index(k->words, json_string_value(v))) < 0)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: \"%.100s\" is not one of %s",
-			            k->name, json_string_value(v), words);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected one of %s, got %s", k->name, words,
+			                   yjson_type_name(v));
+		if ((idx = config_word_index(k->words, json_string_value(v))) < 0)
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: \"%.100s\" is not one of %s", k->name,
+			                   json_string_value(v), words);
 		*(int *)((char *)x->c + k->off) = idx;
 		return BARGE_OK;
 	case K_RULES:
 		return rules_apply(x, obj, key, v);
 	case K_UPSTREAMS:
-		return upstreams_apply(x, obj, key, v);
+		return config_upstreams_apply(x, obj, key, v);
 	case K_LIST: {
 		struct config_list *l = (struct config_list *)((char *)x->c + k->off);
 		const json_t *e;
@@ -417,21 +410,22 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 			return BARGE_OK;
 		}
 		if (!json_is_array(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a list, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a list, got %s", k->name,
+			                   yjson_type_name(v));
 		list_clear(l);
 		json_array_foreach(v, i, e)
 		{
 			if (!json_is_string(e) ||
 			    strlen(json_string_value(e)) != json_string_length(e))
-				return cerr(x, v, NULL, e, BARGE_EINVAL,
-				            "%s[%zu]: expected a string, got %s", k->name, i,
-				            yjson_type_name(e));
-			if ((why = str_problem(k, json_string_value(e))) != NULL)
-				return cerr(x, v, NULL, e, BARGE_EINVAL, "%s[%zu]: %s", k->name, i,
-				            why);
+				return config_cerr(x, v, NULL, e, BARGE_EINVAL,
+				                   "%s[%zu]: expected a string, got %s", k->name, i,
+				                   yjson_type_name(e));
+			if ((why = config_str_problem(k->name, json_string_value(e))) != NULL)
+				return config_cerr(x, v, NULL, e, BARGE_EINVAL, "%s[%zu]: %s",
+				                   k->name, i, why);
 			if ((rc = list_add(l, k->name, json_string_value(e), x->err)) != BARGE_OK)
-				return cerr(x, v, NULL, e, rc, "%s", x->err->msg);
+				return config_cerr(x, v, NULL, e, rc, "%s", x->err->msg);
 		}
 		return BARGE_OK;
 	}
@@ -496,8 +490,8 @@ config_apply(struct config *c, const struct yjson *y, struct barge_err *err)
 	if (yjson_ndocs(y) == 0 || json_is_null(doc = yjson_doc(y, 0)))
 		return BARGE_OK;
 	if (!json_is_object(doc))
-		return cerr(&x, NULL, NULL, doc, BARGE_EINVAL, "expected a mapping of keys, got %s",
-		            yjson_type_name(doc));
+		return config_cerr(&x, NULL, NULL, doc, BARGE_EINVAL,
+		                   "expected a mapping of keys, got %s", yjson_type_name(doc));
 	return walk(&x, doc, "");
 }
 
@@ -561,18 +555,19 @@ rule_exprs(const struct cctx *x, const json_t *r, const char *what, size_t i,
 	if (v == NULL || json_is_null(v))
 		return BARGE_OK;
 	if (json_is_string(v))
-		return cerr(x, r, what, v, BARGE_EINVAL,
-		            "webhook.rules[%zu].%s: expected a list of expressions, got a string "
-		            "(write it as [\"...\"] or on a \"- \" line)",
-		            i, what);
+		return config_cerr(
+		        x, r, what, v, BARGE_EINVAL,
+		        "webhook.rules[%zu].%s: expected a list of expressions, got a string "
+		        "(write it as [\"...\"] or on a \"- \" line)",
+		        i, what);
 	if (!json_is_array(v))
-		return cerr(x, r, what, v, BARGE_EINVAL,
-		            "webhook.rules[%zu].%s: expected a list, got %s", i, what,
-		            yjson_type_name(v));
+		return config_cerr(x, r, what, v, BARGE_EINVAL,
+		                   "webhook.rules[%zu].%s: expected a list, got %s", i, what,
+		                   yjson_type_name(v));
 	if (json_array_size(v) > CONFIG_RULE_EXPRS_MAX)
-		return cerr(x, r, what, v, BARGE_ELIMIT,
-		            "webhook.rules[%zu].%s: more than %d expressions", i, what,
-		            CONFIG_RULE_EXPRS_MAX);
+		return config_cerr(x, r, what, v, BARGE_ELIMIT,
+		                   "webhook.rules[%zu].%s: more than %d expressions", i, what,
+		                   CONFIG_RULE_EXPRS_MAX);
 	if ((*out = calloc(json_array_size(v) + 1, sizeof(**out))) == NULL)
 		return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	json_array_foreach(v, j, e)
@@ -580,19 +575,19 @@ rule_exprs(const struct cctx *x, const json_t *r, const char *what, size_t i,
 		const char *s = json_string_value(e);
 
 		if (s == NULL || strlen(s) != json_string_length(e) || *s == '\0')
-			return cerr(
+			return config_cerr(
 			        x, v, NULL, e, BARGE_EINVAL,
 			        "webhook.rules[%zu].%s[%zu]: expected a non-empty string, got %s",
 			        i, what, j, yjson_type_name(e));
 		if (strlen(s) > CONFIG_RULE_EXPR_MAX)
-			return cerr(x, v, NULL, e, BARGE_ELIMIT,
-			            "webhook.rules[%zu].%s[%zu]: longer than %d bytes", i, what, j,
-			            CONFIG_RULE_EXPR_MAX);
+			return config_cerr(x, v, NULL, e, BARGE_ELIMIT,
+			                   "webhook.rules[%zu].%s[%zu]: longer than %d bytes", i,
+			                   what, j, CONFIG_RULE_EXPR_MAX);
 		if ((rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
 			regerror(rc, &re, msg, sizeof(msg));
-			return cerr(x, v, NULL, e, BARGE_EINVAL,
-			            "webhook.rules[%zu].%s[%zu]: \"%.100s\": %s", i, what, j, s,
-			            msg);
+			return config_cerr(x, v, NULL, e, BARGE_EINVAL,
+			                   "webhook.rules[%zu].%s[%zu]: \"%.100s\": %s", i, what, j,
+			                   s, msg);
 		}
 		regfree(&re);
 		(*out)[*n].line = (*out)[*n].col = 0;
@@ -617,37 +612,39 @@ rule_read(const struct cctx *x, const json_t *r, size_t i, struct config_rule *o
 
 	json_object_foreach((json_t *)r, key, v)
 	{
-		if (word_index(rkeys, key) >= 0)
+		if (config_word_index(rkeys, key) >= 0)
 			continue;
 		hint = yjson_suggest(key, rkeys);
-		return cerr(x, r, key, NULL, BARGE_EINVAL,
-		            "webhook.rules[%zu]: unknown key \"%.100s\"%s%s%s; valid keys: name, "
-		            "match, "
-		            "exclude, replace, policy",
-		            i, key, hint != NULL ? " (did you mean \"" : "",
-		            hint != NULL ? hint : "", hint != NULL ? "\"?)" : "");
+		return config_cerr(
+		        x, r, key, NULL, BARGE_EINVAL,
+		        "webhook.rules[%zu]: unknown key \"%.100s\"%s%s%s; valid keys: name, "
+		        "match, "
+		        "exclude, replace, policy",
+		        i, key, hint != NULL ? " (did you mean \"" : "", hint != NULL ? hint : "",
+		        hint != NULL ? "\"?)" : "");
 	}
 	(void)yjson_pos(x->y, r, &o->line, &o->col);
 	if ((rc = rule_exprs(x, r, "match", i, &o->match, &o->nmatch)) != BARGE_OK ||
 	    (rc = rule_exprs(x, r, "exclude", i, &o->exclude, &o->nexclude)) != BARGE_OK)
 		return rc;
 	if (o->nmatch == 0)
-		return cerr(
+		return config_cerr(
 		        x, NULL, NULL, r, BARGE_EINVAL,
 		        "webhook.rules[%zu]: needs match, one or more expressions (\".\" matches "
 		        "every reference)",
 		        i);
 	if ((v = json_object_get(r, "name")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL)
-			return cerr(x, r, "name", v, BARGE_EINVAL,
-			            "webhook.rules[%zu].name: expected a non-empty string", i);
+		if ((s = json_string_value(v)) == NULL || config_str_problem("", s) != NULL)
+			return config_cerr(x, r, "name", v, BARGE_EINVAL,
+			                   "webhook.rules[%zu].name: expected a non-empty string",
+			                   i);
 		if ((o->name = strdup(s)) == NULL)
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	}
 	if ((v = json_object_get(r, "replace")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL ||
+		if ((s = json_string_value(v)) == NULL || config_str_problem("", s) != NULL ||
 		    strlen(s) > 255)
-			return cerr(
+			return config_cerr(
 			        x, r, "replace", v, BARGE_EINVAL,
 			        "webhook.rules[%zu].replace: expected a registry and path prefix "
 			        "(\"harbor.example.net/dockerhub\"), at most 255 bytes",
@@ -656,8 +653,9 @@ rule_read(const struct cctx *x, const json_t *r, size_t i, struct config_rule *o
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	}
 	if ((v = json_object_get(r, "policy")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || (idx = word_index(rule_policies, s)) < 0)
-			return cerr(
+		if ((s = json_string_value(v)) == NULL ||
+		    (idx = config_word_index(rule_policies, s)) < 0)
+			return config_cerr(
 			        x, r, "policy", v, BARGE_EINVAL,
 			        "webhook.rules[%zu].policy: expected one of present, always, never",
 			        i);
@@ -678,18 +676,18 @@ rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json
 	if (json_is_null(v))
 		return BARGE_OK;
 	if (!json_is_array(v))
-		return cerr(x, obj, key, v, BARGE_EINVAL, "webhook.rules: expected a list, got %s",
-		            yjson_type_name(v));
+		return config_cerr(x, obj, key, v, BARGE_EINVAL,
+		                   "webhook.rules: expected a list, got %s", yjson_type_name(v));
 	if (json_array_size(v) > CONFIG_RULES_MAX)
-		return cerr(x, obj, key, v, BARGE_ELIMIT, "webhook.rules: more than %d rules",
-		            CONFIG_RULES_MAX);
+		return config_cerr(x, obj, key, v, BARGE_ELIMIT,
+		                   "webhook.rules: more than %d rules", CONFIG_RULES_MAX);
 	/* An empty list is kept apart from no key: it swaps nothing. */
 	if ((c->webhook.rules = calloc(json_array_size(v) + 1, sizeof(*c->webhook.rules))) == NULL)
 		return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	json_array_foreach(v, i, r)
 	{
 		if (!json_is_object(r))
-			return cerr(
+			return config_cerr(
 			        x, v, NULL, r, BARGE_EINVAL,
 			        "webhook.rules[%zu]: expected a mapping (match, exclude, replace, "
 			        "policy), got %s",
@@ -705,215 +703,6 @@ rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json
  * A rule that swaps only what the store holds must send pods to barged:
  * presence elsewhere cannot be checked.
  */
-/* --- proxy.upstreams ------------------------------------------------------- */
-
-/* The string fields of an upstream entry, by key. */
-static const struct {
-	const char *key;
-	size_t off;
-} ufields[] = {
-	{ "registry", offsetof(struct config_upstream, registry) },
-	{ "url", offsetof(struct config_upstream, url) },
-	{ "ca_file", offsetof(struct config_upstream, ca_file) },
-	{ "docker_config", offsetof(struct config_upstream, docker_config) },
-	{ "username", offsetof(struct config_upstream, username) },
-	{ "password_file", offsetof(struct config_upstream, password_file) },
-	{ "exec", offsetof(struct config_upstream, exec) },
-};
-#define NUFIELDS (sizeof(ufields) / sizeof(ufields[0]))
-
-static void
-upstream_clear(struct config_upstream *u)
-{
-	size_t i;
-
-	for (i = 0; i < NUFIELDS; i++)
-		free(*(char **)((char *)u + ufields[i].off));
-	memset(u, 0, sizeof(*u));
-}
-
-static void
-upstreams_clear(struct config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->proxy.nupstreams; i++)
-		upstream_clear(&c->proxy.upstreams[i]);
-	free(c->proxy.upstreams);
-	c->proxy.upstreams = NULL;
-	c->proxy.nupstreams = 0;
-}
-
-/* Reads upstream i (u, a mapping) into *o. */
-static int
-upstream_read(const struct cctx *x, const json_t *u, size_t i, struct config_upstream *o)
-{
-	static const char *const ukeys[] = { "registry",      "url",           "ca_file",
-		                             "insecure",      "docker_config", "username",
-		                             "password_file", "exec",          NULL };
-	const char *key, *hint, *s;
-	const json_t *v;
-	size_t f;
-
-	(void)yjson_pos(x->y, u, &o->line, &o->col);
-	json_object_foreach((json_t *)u, key, v)
-	{
-		if (word_index(ukeys, key) < 0) {
-			hint = yjson_suggest(key, ukeys);
-			return cerr(x, u, key, NULL, BARGE_EINVAL,
-			            "proxy.upstreams[%zu]: unknown key \"%.100s\"%s%s%s", i, key,
-			            hint != NULL ? "; did you mean \"" : "",
-			            hint != NULL ? hint : "", hint != NULL ? "\"?" : "");
-		}
-		if (strcmp(key, "insecure") == 0) {
-			if (!json_is_boolean(v))
-				return cerr(x, u, key, v, BARGE_EINVAL,
-				            "proxy.upstreams[%zu].insecure: expected true or false",
-				            i);
-			o->insecure = json_is_true(v);
-			continue;
-		}
-		if ((s = json_string_value(v)) == NULL || strlen(s) != json_string_length(v) ||
-		    str_problem(&keys[0], s) != NULL)
-			return cerr(x, u, key, v, BARGE_EINVAL,
-			            "proxy.upstreams[%zu].%s: expected a non-empty string", i, key);
-		for (f = 0; f < NUFIELDS; f++)
-			if (strcmp(ufields[f].key, key) == 0 &&
-			    (*(char **)((char *)o + ufields[f].off) = strdup(s)) == NULL)
-				return err_set(x->err, BARGE_ENOMEM, "out of memory");
-	}
-	return BARGE_OK;
-}
-
-static int
-upstreams_apply(const struct cctx *x, const json_t *obj, const char *key, const json_t *v)
-{
-	struct config *c = x->c;
-	const json_t *u;
-	size_t i;
-	int rc;
-
-	upstreams_clear(c);
-	if (json_is_null(v))
-		return BARGE_OK;
-	if (!json_is_array(v))
-		return cerr(x, obj, key, v, BARGE_EINVAL,
-		            "proxy.upstreams: expected a list, got %s", yjson_type_name(v));
-	if (json_array_size(v) > CONFIG_UPSTREAMS_MAX)
-		return cerr(x, obj, key, v, BARGE_ELIMIT, "proxy.upstreams: more than %d entries",
-		            CONFIG_UPSTREAMS_MAX);
-	if ((c->proxy.upstreams = calloc(json_array_size(v) + 1, sizeof(*c->proxy.upstreams))) ==
-	    NULL)
-		return err_set(x->err, BARGE_ENOMEM, "out of memory");
-	json_array_foreach(v, i, u)
-	{
-		if (!json_is_object(u))
-			return cerr(
-			        x, v, NULL, u, BARGE_EINVAL,
-			        "proxy.upstreams[%zu]: expected a mapping (registry, url, ...), "
-			        "got %s",
-			        i, yjson_type_name(u));
-		c->proxy.nupstreams++;
-		if ((rc = upstream_read(x, u, i, &c->proxy.upstreams[i])) != BARGE_OK)
-			return rc;
-	}
-	return BARGE_OK;
-}
-
-int
-config_add_proxy(struct config *c, const char *spec, struct barge_err *err)
-{
-	const char *eq = strchr(spec, '=');
-	struct config_upstream *n, *u = NULL;
-	size_t i;
-
-	if (eq == NULL || eq == spec || eq[1] == '\0')
-		return err_set(err, BARGE_EINVAL,
-		               "--proxy %.200s: expected REGISTRY=URL (docker.io=https://...)",
-		               spec);
-	for (i = 0; i < c->proxy.nupstreams; i++)
-		if (strlen(c->proxy.upstreams[i].registry) == (size_t)(eq - spec) &&
-		    strncmp(c->proxy.upstreams[i].registry, spec, (size_t)(eq - spec)) == 0)
-			u = &c->proxy.upstreams[i];
-	if (u != NULL) {
-		upstream_clear(u);
-	} else {
-		if (c->proxy.nupstreams == CONFIG_UPSTREAMS_MAX)
-			return err_set(err, BARGE_ELIMIT, "proxy.upstreams: more than %d entries",
-			               CONFIG_UPSTREAMS_MAX);
-		n = realloc(c->proxy.upstreams, (c->proxy.nupstreams + 1) * sizeof(*n));
-		if (n == NULL)
-			return err_set(err, BARGE_ENOMEM, "out of memory");
-		c->proxy.upstreams = n;
-		u = &n[c->proxy.nupstreams++];
-		memset(u, 0, sizeof(*u));
-	}
-	if ((u->registry = strndup(spec, (size_t)(eq - spec))) == NULL ||
-	    (u->url = strdup(eq + 1)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	return BARGE_OK;
-}
-
-int
-config_proxy_enabled(const struct config *c)
-{
-	return c->proxy.nupstreams > 0 || c->proxy.peers.n > 0 || c->proxy.peer_dns != NULL;
-}
-
-/* Each upstream names a registry once, a URL, and at most one kind of credentials. */
-static int
-upstreams_check(const struct config *c, struct barge_err *err)
-{
-	const struct config_upstream *u;
-	size_t i, j;
-	int kinds;
-
-	for (i = 0; i < c->proxy.nupstreams; i++) {
-		u = &c->proxy.upstreams[i];
-		if (u->registry == NULL || u->url == NULL)
-			return err_set(err, BARGE_EINVAL,
-			               "line %d:%d: proxy.upstreams[%zu]: needs registry and url",
-			               u->line, u->col, i);
-		if (strncmp(u->url, "http://", 7) != 0 && strncmp(u->url, "https://", 8) != 0)
-			return err_set(err, BARGE_EINVAL,
-			               "line %d:%d: proxy.upstreams[%zu].url \"%.200s\": expected "
-			               "http:// or https://",
-			               u->line, u->col, i, u->url);
-		if (strchr(u->registry, '/') != NULL || strchr(u->registry, '=') != NULL)
-			return err_set(err, BARGE_EINVAL,
-			               "line %d:%d: proxy.upstreams[%zu].registry \"%.200s\": "
-			               "expected a registry host (docker.io, host:port)",
-			               u->line, u->col, i, u->registry);
-		for (j = 0; j < i; j++)
-			if (strcmp(c->proxy.upstreams[j].registry, u->registry) == 0)
-				return err_set(err, BARGE_EINVAL,
-				               "line %d:%d: proxy.upstreams[%zu]: registry %s is "
-				               "already upstreams[%zu]",
-				               u->line, u->col, i, u->registry, j);
-		if ((u->username == NULL) != (u->password_file == NULL))
-			return err_set(err, BARGE_EINVAL,
-			               "line %d:%d: proxy.upstreams[%zu]: username and "
-			               "password_file go together",
-			               u->line, u->col, i);
-		kinds = (u->username != NULL) + (u->docker_config != NULL) + (u->exec != NULL);
-		if (kinds > 1)
-			return err_set(err, BARGE_EINVAL,
-			               "line %d:%d: proxy.upstreams[%zu]: one kind of credentials: "
-			               "docker_config, username + password_file, or exec",
-			               u->line, u->col, i);
-	}
-	for (i = 0; i < c->proxy.peers.n; i++)
-		if (strncmp(c->proxy.peers.v[i], "http://", 7) != 0 &&
-		    strncmp(c->proxy.peers.v[i], "https://", 8) != 0)
-			return err_set(err, BARGE_EINVAL,
-			               "proxy.peers[%zu] \"%.200s\": expected http:// or https://",
-			               i, c->proxy.peers.v[i]);
-	if (c->proxy.peer_dns != NULL && strrchr(c->proxy.peer_dns, ':') == NULL)
-		return err_set(err, BARGE_EINVAL, "proxy.peer_dns \"%.200s\": expected NAME:PORT",
-		               c->proxy.peer_dns);
-	return BARGE_OK;
-}
-
 static int
 rules_check(const struct config *c, struct barge_err *err)
 {
@@ -949,9 +738,9 @@ parse_bool(const char *v, int *out)
 	static const char *const yes[] = { "true", "yes", "on", "1", NULL };
 	static const char *const no[] = { "false", "no", "off", "0", NULL };
 
-	if (word_index(yes, v) >= 0)
+	if (config_word_index(yes, v) >= 0)
 		*out = 1;
-	else if (word_index(no, v) >= 0)
+	else if (config_word_index(no, v) >= 0)
 		*out = 0;
 	else
 		return -1;
@@ -984,7 +773,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 	case K_SECTION:
 		break;
 	case K_STR:
-		if ((why = str_problem(k, value)) != NULL)
+		if ((why = config_str_problem(k->name, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
 		if (set_str(c, k, value) != BARGE_OK)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
@@ -1006,7 +795,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 		*(unsigned *)((char *)c + k->off) = (unsigned)n;
 		return BARGE_OK;
 	case K_ENUM:
-		if ((idx = word_index(k->words, value)) < 0) {
+		if ((idx = config_word_index(k->words, value)) < 0) {
 			words_join(k->words, words, sizeof(words));
 			return err_set(err, BARGE_EINVAL, "%s: \"%.100s\" is not one of %s",
 			               k->name, value, words);
@@ -1019,7 +808,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 	case K_UPSTREAMS:
 		return config_add_proxy(c, value, err);
 	case K_LIST:
-		if ((why = str_problem(k, value)) != NULL)
+		if ((why = config_str_problem(k->name, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
 		return list_add((struct config_list *)((char *)c + k->off), k->name, value, err);
 	}
@@ -1033,7 +822,7 @@ config_check(const struct config *c, struct barge_err *err)
 		return err_set(err, BARGE_EINVAL, "tls.cert and tls.key must be set together");
 	if (c->plain_http && c->tls.cert != NULL)
 		return err_set(err, BARGE_EINVAL, "plain_http and tls.cert exclude each other");
-	if (upstreams_check(c, err) != BARGE_OK)
+	if (config_upstreams_check(c, err) != BARGE_OK)
 		return BARGE_EINVAL;
 	return rules_check(c, err);
 }
