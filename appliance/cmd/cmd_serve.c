@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oneshot.h"
+#include "proxy.h"
 #include "registry.h"
 #include "router.h"
 #include "sign.h"
@@ -84,6 +85,9 @@ static const struct serve_flag {
 	  "also trust this public key (repeatable)" },
 	{ "upload-max-size", "upload.max_size", 0, " SIZE",
 	  "largest bundle PUT to /api/v1/bundles (1T)" },
+	{ "proxy", "proxy.upstreams", 0, " REGISTRY=URL",
+	  "pull-through cache: misses under REGISTRY go to URL (repeatable)" },
+	{ "peer", "proxy.peers", 0, " URL", "another barged asked before upstreams (repeatable)" },
 	{ "log-format", "log.format", 0, " FORMAT", "text or json (text)" },
 	{ "log-level", "log.level", 0, " LEVEL", "debug, info, warn or error (info)" },
 	{ "access-log", "log.access", 0, " WHERE",
@@ -245,6 +249,7 @@ struct served {
 	struct sign_key **keys;
 	size_t nkeys;
 	char *cert, *key;
+	struct proxy *proxy; /* the pull-through cache; NULL without a proxy section */
 };
 
 /*
@@ -408,6 +413,69 @@ out:
 	return rc;
 }
 
+/*
+ * The pull-through cache, when the proxy section (or --proxy, --peer) asks
+ * for one: only then is the upstream module, and libcurl with it, loaded.
+ */
+static int
+serve_proxy(const struct config *c, struct served *sv, struct barge_err *err)
+{
+	struct proxy_upstream *ups = NULL;
+	struct proxy_opts po = { 0 };
+	uint64_t max = 0;
+	size_t i;
+	int rc;
+
+	if (!config_proxy_enabled(c))
+		return EXIT_SUCCESS;
+	if (c->proxy.max_size != NULL &&
+	    upload_parse_size(c->proxy.max_size, &max, err) != BARGE_OK) {
+		err_prefix(err, "proxy.max_size");
+		return EXIT_USAGE;
+	}
+	if (c->proxy.nupstreams > 0 && (ups = calloc(c->proxy.nupstreams, sizeof(*ups))) == NULL) {
+		err_set(err, BARGE_ENOMEM, "out of memory");
+		return EXIT_FAILURE;
+	}
+	for (i = 0; i < c->proxy.nupstreams; i++) {
+		const struct config_upstream *u = &c->proxy.upstreams[i];
+
+		ups[i].registry = u->registry;
+		ups[i].opts = (struct upstream_opts){ .url = u->url,
+			                              .ca_file = u->ca_file,
+			                              .insecure = u->insecure,
+			                              .docker_config = u->docker_config,
+			                              .registry = u->registry,
+			                              .username = u->username,
+			                              .password_file = u->password_file,
+			                              .exec = u->exec };
+	}
+	po.data_dir = c->data_dir;
+	po.project = c->project;
+	po.upstreams = ups;
+	po.nupstreams = c->proxy.nupstreams;
+	po.peers = (const char *const *)c->proxy.peers.v;
+	po.npeers = c->proxy.peers.n;
+	po.peer_dns = c->proxy.peer_dns;
+	po.peer_scheme_https = !c->plain_http;
+	po.revalidate_ms = (int)c->proxy.revalidate_timeout_ms;
+	po.backoff_s = (int)c->proxy.backoff_s;
+	po.peer_timeout_ms = (int)c->proxy.peer_timeout_ms;
+	po.max_size = max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
+	po.log_info = serve_log_info;
+	po.log_warn = serve_log_warn;
+	rc = proxy_new(&po, &sv->proxy, err);
+	free(ups);
+	if (rc != BARGE_OK)
+		return EXIT_FAILURE;
+	for (i = 0; i < c->proxy.nupstreams; i++)
+		log_info("proxy: %s/%s/... pulls through from %s", c->project,
+		         c->proxy.upstreams[i].registry, c->proxy.upstreams[i].url);
+	for (i = 0; i < c->proxy.peers.n; i++)
+		log_info("proxy: peer %s", c->proxy.peers.v[i]);
+	return EXIT_SUCCESS;
+}
+
 /* Auth, metrics, access log, registry and upload: what the router dispatches to. */
 static int
 serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
@@ -415,7 +483,7 @@ serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
 	struct registry_opts ropts = { 0 };
 	struct upload_opts uopts = { 0 };
 	struct auth_opts aopts = { 0 };
-	int generated;
+	int generated, rc;
 
 	aopts.data_dir = c->data_dir;
 	aopts.admin_password_file = c->auth.admin_password_file;
@@ -437,6 +505,10 @@ serve_handlers(const struct config *c, struct served *sv, struct barge_err *err)
 	ropts.log_error = serve_log_error;
 	ropts.allow_delete = c->registry.allow_delete;
 	ropts.max_uploads = c->registry.max_uploads;
+	if ((rc = serve_proxy(c, sv, err)) != EXIT_SUCCESS)
+		return rc;
+	ropts.proxy = sv->proxy;
+	metrics_set_proxy(sv->metrics, sv->proxy);
 	if (registry_new(&ropts, &sv->reg, err) != BARGE_OK)
 		return EXIT_FAILURE;
 	if (serve_keys(c, &sv->keys, &sv->nkeys, err) != BARGE_OK) {
@@ -556,6 +628,7 @@ serve_stop(struct served *sv)
 	router_free(sv->router);
 	swaprule_free(sv->rules);
 	registry_free(sv->reg);
+	proxy_free(sv->proxy); /* after the registry and the server: both use it */
 	accesslog_close(sv->alog);
 	metrics_free(sv->metrics);
 	auth_free(sv->auth);

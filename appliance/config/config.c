@@ -2,6 +2,7 @@
  * config: barged.yaml and the flags over it, checked (config.h).  Owns the
  * table of keys (name, kind, offset in struct config) that the file
  * reader, config_set and config_free all walk, so a key is declared once.
+ * The list of proxy.upstreams is read and checked by config_proxy.c.
  */
 #include "config.h"
 
@@ -12,11 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "yjson.h"
 
 #define CONFIG_KEY_MAX 64 /* longest dotted key */
 
-enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST, K_RULES };
+enum ckind { K_SECTION, K_STR, K_BOOL, K_UINT, K_ENUM, K_LIST, K_RULES, K_UPSTREAMS };
 
 static const char *const policies[] = { "present", "always", NULL };
 /* A rule's policy words, in enum config_rule_policy order after "inherit". */
@@ -80,6 +82,16 @@ static const struct ckey {
 	{ "load.tags", K_ENUM, offsetof(struct config, load.tags), tag_policies, 0, 0 },
 	{ "upload", K_SECTION, 0, NULL, 0, 0 },
 	{ "upload.max_size", K_STR, offsetof(struct config, upload.max_size), NULL, 0, 0 },
+	{ "proxy", K_SECTION, 0, NULL, 0, 0 },
+	{ "proxy.upstreams", K_UPSTREAMS, offsetof(struct config, proxy.upstreams), NULL, 0, 0 },
+	{ "proxy.revalidate_timeout_ms", K_UINT,
+	  offsetof(struct config, proxy.revalidate_timeout_ms), NULL, 50, 60000 },
+	{ "proxy.backoff_s", K_UINT, offsetof(struct config, proxy.backoff_s), NULL, 0, 3600 },
+	{ "proxy.max_size", K_STR, offsetof(struct config, proxy.max_size), NULL, 0, 0 },
+	{ "proxy.peers", K_LIST, offsetof(struct config, proxy.peers), NULL, 0, 0 },
+	{ "proxy.peer_dns", K_STR, offsetof(struct config, proxy.peer_dns), NULL, 0, 0 },
+	{ "proxy.peer_timeout_ms", K_UINT, offsetof(struct config, proxy.peer_timeout_ms), NULL, 50,
+	  60000 },
 	{ "log", K_SECTION, 0, NULL, 0, 0 },
 	{ "log.format", K_ENUM, offsetof(struct config, log.format), formats, 0, 0 },
 	{ "log.level", K_ENUM, offsetof(struct config, log.level), levels, 0, 0 },
@@ -173,9 +185,8 @@ valid_project(const char *p)
 	return 1;
 }
 
-/* Checks a string value of key k; returns a reason, or NULL when fine. */
-static const char *
-str_problem(const struct ckey *k, const char *v)
+const char *
+config_str_problem(const char *key, const char *v)
 {
 	const char *s;
 
@@ -186,7 +197,7 @@ str_problem(const struct ckey *k, const char *v)
 	for (s = v; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20)
 			return "contains a control character";
-	if (strcmp(k->name, "project") == 0 && !valid_project(v))
+	if (strcmp(key, "project") == 0 && !valid_project(v))
 		return "must be lowercase letters and digits, with single . _ - between them";
 	return NULL;
 }
@@ -204,8 +215,8 @@ set_str(struct config *c, const struct ckey *k, const char *v)
 	return BARGE_OK;
 }
 
-static int
-word_index(const char *const *words, const char *v)
+int
+config_word_index(const char *const *words, const char *v)
 {
 	int i;
 
@@ -265,6 +276,9 @@ config_init(struct config *c, struct barge_err *err)
 	c->webhook.policy = CONFIG_POLICY_PRESENT;
 	c->log.format = CONFIG_LOG_TEXT;
 	c->log.level = CONFIG_LOG_INFO;
+	c->proxy.revalidate_timeout_ms = 2000;
+	c->proxy.backoff_s = 30;
+	c->proxy.peer_timeout_ms = 500;
 	if ((c->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR)) == NULL ||
 	    (c->listen = strdup(":30003")) == NULL || (c->project = strdup("edge")) == NULL ||
 	    (c->webhook.advertise = strdup("127.0.0.1:30003")) == NULL ||
@@ -290,24 +304,16 @@ config_free(struct config *c)
 			list_clear((struct config_list *)((char *)c + keys[i].off));
 	}
 	rules_clear(c);
+	config_upstreams_clear(c);
 	memset(c, 0, sizeof(*c));
 }
 
 /* --- the file ------------------------------------------------------------ */
 
-struct cctx {
-	struct config *c;
-	const struct yjson *y;
-	struct barge_err *err;
-};
-
-static int cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node,
-                int code, const char *fmt, ...) BARGE_PRINTF(6, 7);
-
 /* An error at node (or, for the jansson singletons, at its key in parent). */
-static int
-cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node, int code,
-     const char *fmt, ...)
+int
+config_cerr(const struct cctx *x, const json_t *parent, const char *key, const json_t *node,
+            int code, const char *fmt, ...)
 {
 	char msg[BARGE_ERR_MSG_MAX];
 	int line = 0, col = 0;
@@ -339,55 +345,62 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 		if (json_is_null(v))
 			return BARGE_OK;
 		if (!json_is_object(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a mapping, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a mapping, got %s", k->name,
+			                   yjson_type_name(v));
 		return walk(x, v, k->name);
 	case K_STR:
 		if (!json_is_string(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a string, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a string, got %s", k->name,
+			                   yjson_type_name(v));
 		if (strlen(json_string_value(v)) != json_string_length(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: contains a NUL byte",
-			            k->name);
-		if ((why = str_problem(k, json_string_value(v))) != NULL)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: %s", k->name, why);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: contains a NUL byte",
+			                   k->name);
+		if ((why = config_str_problem(k->name, json_string_value(v))) != NULL)
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: %s", k->name, why);
 		if (set_str(x->c, k, json_string_value(v)) != BARGE_OK)
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 		return BARGE_OK;
 	case K_BOOL:
 		if (!json_is_boolean(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL,
-			            "%s: expected true or false, got %s", k->name,
-			            yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected true or false, got %s", k->name,
+			                   yjson_type_name(v));
 		*(int *)((char *)x->c + k->off) = json_is_true(v);
 		return BARGE_OK;
 	case K_UINT:
 		if (!json_is_integer(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected an integer, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected an integer, got %s", k->name,
+			                   yjson_type_name(v));
 		n = json_integer_value(v);
 		if (n < (json_int_t)k->min || n > (json_int_t)k->max)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: must be %u to %u", k->name,
-			            k->min, k->max);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL, "%s: must be %u to %u",
+			                   k->name, k->min, k->max);
 		*(unsigned *)((char *)x->c + k->off) = (unsigned)n;
 		return BARGE_OK;
 	case K_ENUM:
 		words_join(k->words, words, sizeof(words));
 		if (json_is_boolean(v) &&
-		    (idx = word_index(k->words, json_is_true(v) ? "true" : "false")) >= 0) {
+		    (idx = config_word_index(k->words, json_is_true(v) ? "true" : "false")) >= 0) {
 			*(int *)((char *)x->c + k->off) = idx;
 			return BARGE_OK;
 		}
 		if (!json_is_string(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected one of %s, got %s",
-			            k->name, words, yjson_type_name(v));
-		if ((idx = word_index(k->words, json_string_value(v))) < 0)
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: \"%.100s\" is not one of %s",
-			            k->name, json_string_value(v), words);
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected one of %s, got %s", k->name, words,
+			                   yjson_type_name(v));
+		if ((idx = config_word_index(k->words, json_string_value(v))) < 0)
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: \"%.100s\" is not one of %s", k->name,
+			                   json_string_value(v), words);
 		*(int *)((char *)x->c + k->off) = idx;
 		return BARGE_OK;
 	case K_RULES:
 		return rules_apply(x, obj, key, v);
+	case K_UPSTREAMS:
+		return config_upstreams_apply(x, obj, key, v);
 	case K_LIST: {
 		struct config_list *l = (struct config_list *)((char *)x->c + k->off);
 		const json_t *e;
@@ -397,21 +410,22 @@ apply_value(const struct cctx *x, const json_t *obj, const char *key, const stru
 			return BARGE_OK;
 		}
 		if (!json_is_array(v))
-			return cerr(x, obj, key, v, BARGE_EINVAL, "%s: expected a list, got %s",
-			            k->name, yjson_type_name(v));
+			return config_cerr(x, obj, key, v, BARGE_EINVAL,
+			                   "%s: expected a list, got %s", k->name,
+			                   yjson_type_name(v));
 		list_clear(l);
 		json_array_foreach(v, i, e)
 		{
 			if (!json_is_string(e) ||
 			    strlen(json_string_value(e)) != json_string_length(e))
-				return cerr(x, v, NULL, e, BARGE_EINVAL,
-				            "%s[%zu]: expected a string, got %s", k->name, i,
-				            yjson_type_name(e));
-			if ((why = str_problem(k, json_string_value(e))) != NULL)
-				return cerr(x, v, NULL, e, BARGE_EINVAL, "%s[%zu]: %s", k->name, i,
-				            why);
+				return config_cerr(x, v, NULL, e, BARGE_EINVAL,
+				                   "%s[%zu]: expected a string, got %s", k->name, i,
+				                   yjson_type_name(e));
+			if ((why = config_str_problem(k->name, json_string_value(e))) != NULL)
+				return config_cerr(x, v, NULL, e, BARGE_EINVAL, "%s[%zu]: %s",
+				                   k->name, i, why);
 			if ((rc = list_add(l, k->name, json_string_value(e), x->err)) != BARGE_OK)
-				return cerr(x, v, NULL, e, rc, "%s", x->err->msg);
+				return config_cerr(x, v, NULL, e, rc, "%s", x->err->msg);
 		}
 		return BARGE_OK;
 	}
@@ -476,8 +490,8 @@ config_apply(struct config *c, const struct yjson *y, struct barge_err *err)
 	if (yjson_ndocs(y) == 0 || json_is_null(doc = yjson_doc(y, 0)))
 		return BARGE_OK;
 	if (!json_is_object(doc))
-		return cerr(&x, NULL, NULL, doc, BARGE_EINVAL, "expected a mapping of keys, got %s",
-		            yjson_type_name(doc));
+		return config_cerr(&x, NULL, NULL, doc, BARGE_EINVAL,
+		                   "expected a mapping of keys, got %s", yjson_type_name(doc));
 	return walk(&x, doc, "");
 }
 
@@ -541,18 +555,19 @@ rule_exprs(const struct cctx *x, const json_t *r, const char *what, size_t i,
 	if (v == NULL || json_is_null(v))
 		return BARGE_OK;
 	if (json_is_string(v))
-		return cerr(x, r, what, v, BARGE_EINVAL,
-		            "webhook.rules[%zu].%s: expected a list of expressions, got a string "
-		            "(write it as [\"...\"] or on a \"- \" line)",
-		            i, what);
+		return config_cerr(
+		        x, r, what, v, BARGE_EINVAL,
+		        "webhook.rules[%zu].%s: expected a list of expressions, got a string "
+		        "(write it as [\"...\"] or on a \"- \" line)",
+		        i, what);
 	if (!json_is_array(v))
-		return cerr(x, r, what, v, BARGE_EINVAL,
-		            "webhook.rules[%zu].%s: expected a list, got %s", i, what,
-		            yjson_type_name(v));
+		return config_cerr(x, r, what, v, BARGE_EINVAL,
+		                   "webhook.rules[%zu].%s: expected a list, got %s", i, what,
+		                   yjson_type_name(v));
 	if (json_array_size(v) > CONFIG_RULE_EXPRS_MAX)
-		return cerr(x, r, what, v, BARGE_ELIMIT,
-		            "webhook.rules[%zu].%s: more than %d expressions", i, what,
-		            CONFIG_RULE_EXPRS_MAX);
+		return config_cerr(x, r, what, v, BARGE_ELIMIT,
+		                   "webhook.rules[%zu].%s: more than %d expressions", i, what,
+		                   CONFIG_RULE_EXPRS_MAX);
 	if ((*out = calloc(json_array_size(v) + 1, sizeof(**out))) == NULL)
 		return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	json_array_foreach(v, j, e)
@@ -560,19 +575,19 @@ rule_exprs(const struct cctx *x, const json_t *r, const char *what, size_t i,
 		const char *s = json_string_value(e);
 
 		if (s == NULL || strlen(s) != json_string_length(e) || *s == '\0')
-			return cerr(
+			return config_cerr(
 			        x, v, NULL, e, BARGE_EINVAL,
 			        "webhook.rules[%zu].%s[%zu]: expected a non-empty string, got %s",
 			        i, what, j, yjson_type_name(e));
 		if (strlen(s) > CONFIG_RULE_EXPR_MAX)
-			return cerr(x, v, NULL, e, BARGE_ELIMIT,
-			            "webhook.rules[%zu].%s[%zu]: longer than %d bytes", i, what, j,
-			            CONFIG_RULE_EXPR_MAX);
+			return config_cerr(x, v, NULL, e, BARGE_ELIMIT,
+			                   "webhook.rules[%zu].%s[%zu]: longer than %d bytes", i,
+			                   what, j, CONFIG_RULE_EXPR_MAX);
 		if ((rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
 			regerror(rc, &re, msg, sizeof(msg));
-			return cerr(x, v, NULL, e, BARGE_EINVAL,
-			            "webhook.rules[%zu].%s[%zu]: \"%.100s\": %s", i, what, j, s,
-			            msg);
+			return config_cerr(x, v, NULL, e, BARGE_EINVAL,
+			                   "webhook.rules[%zu].%s[%zu]: \"%.100s\": %s", i, what, j,
+			                   s, msg);
 		}
 		regfree(&re);
 		(*out)[*n].line = (*out)[*n].col = 0;
@@ -597,37 +612,39 @@ rule_read(const struct cctx *x, const json_t *r, size_t i, struct config_rule *o
 
 	json_object_foreach((json_t *)r, key, v)
 	{
-		if (word_index(rkeys, key) >= 0)
+		if (config_word_index(rkeys, key) >= 0)
 			continue;
 		hint = yjson_suggest(key, rkeys);
-		return cerr(x, r, key, NULL, BARGE_EINVAL,
-		            "webhook.rules[%zu]: unknown key \"%.100s\"%s%s%s; valid keys: name, "
-		            "match, "
-		            "exclude, replace, policy",
-		            i, key, hint != NULL ? " (did you mean \"" : "",
-		            hint != NULL ? hint : "", hint != NULL ? "\"?)" : "");
+		return config_cerr(
+		        x, r, key, NULL, BARGE_EINVAL,
+		        "webhook.rules[%zu]: unknown key \"%.100s\"%s%s%s; valid keys: name, "
+		        "match, "
+		        "exclude, replace, policy",
+		        i, key, hint != NULL ? " (did you mean \"" : "", hint != NULL ? hint : "",
+		        hint != NULL ? "\"?)" : "");
 	}
 	(void)yjson_pos(x->y, r, &o->line, &o->col);
 	if ((rc = rule_exprs(x, r, "match", i, &o->match, &o->nmatch)) != BARGE_OK ||
 	    (rc = rule_exprs(x, r, "exclude", i, &o->exclude, &o->nexclude)) != BARGE_OK)
 		return rc;
 	if (o->nmatch == 0)
-		return cerr(
+		return config_cerr(
 		        x, NULL, NULL, r, BARGE_EINVAL,
 		        "webhook.rules[%zu]: needs match, one or more expressions (\".\" matches "
 		        "every reference)",
 		        i);
 	if ((v = json_object_get(r, "name")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL)
-			return cerr(x, r, "name", v, BARGE_EINVAL,
-			            "webhook.rules[%zu].name: expected a non-empty string", i);
+		if ((s = json_string_value(v)) == NULL || config_str_problem("", s) != NULL)
+			return config_cerr(x, r, "name", v, BARGE_EINVAL,
+			                   "webhook.rules[%zu].name: expected a non-empty string",
+			                   i);
 		if ((o->name = strdup(s)) == NULL)
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	}
 	if ((v = json_object_get(r, "replace")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || str_problem(&keys[0], s) != NULL ||
+		if ((s = json_string_value(v)) == NULL || config_str_problem("", s) != NULL ||
 		    strlen(s) > 255)
-			return cerr(
+			return config_cerr(
 			        x, r, "replace", v, BARGE_EINVAL,
 			        "webhook.rules[%zu].replace: expected a registry and path prefix "
 			        "(\"harbor.example.net/dockerhub\"), at most 255 bytes",
@@ -636,8 +653,9 @@ rule_read(const struct cctx *x, const json_t *r, size_t i, struct config_rule *o
 			return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	}
 	if ((v = json_object_get(r, "policy")) != NULL) {
-		if ((s = json_string_value(v)) == NULL || (idx = word_index(rule_policies, s)) < 0)
-			return cerr(
+		if ((s = json_string_value(v)) == NULL ||
+		    (idx = config_word_index(rule_policies, s)) < 0)
+			return config_cerr(
 			        x, r, "policy", v, BARGE_EINVAL,
 			        "webhook.rules[%zu].policy: expected one of present, always, never",
 			        i);
@@ -658,18 +676,18 @@ rules_apply(const struct cctx *x, const json_t *obj, const char *key, const json
 	if (json_is_null(v))
 		return BARGE_OK;
 	if (!json_is_array(v))
-		return cerr(x, obj, key, v, BARGE_EINVAL, "webhook.rules: expected a list, got %s",
-		            yjson_type_name(v));
+		return config_cerr(x, obj, key, v, BARGE_EINVAL,
+		                   "webhook.rules: expected a list, got %s", yjson_type_name(v));
 	if (json_array_size(v) > CONFIG_RULES_MAX)
-		return cerr(x, obj, key, v, BARGE_ELIMIT, "webhook.rules: more than %d rules",
-		            CONFIG_RULES_MAX);
+		return config_cerr(x, obj, key, v, BARGE_ELIMIT,
+		                   "webhook.rules: more than %d rules", CONFIG_RULES_MAX);
 	/* An empty list is kept apart from no key: it swaps nothing. */
 	if ((c->webhook.rules = calloc(json_array_size(v) + 1, sizeof(*c->webhook.rules))) == NULL)
 		return err_set(x->err, BARGE_ENOMEM, "out of memory");
 	json_array_foreach(v, i, r)
 	{
 		if (!json_is_object(r))
-			return cerr(
+			return config_cerr(
 			        x, v, NULL, r, BARGE_EINVAL,
 			        "webhook.rules[%zu]: expected a mapping (match, exclude, replace, "
 			        "policy), got %s",
@@ -720,9 +738,9 @@ parse_bool(const char *v, int *out)
 	static const char *const yes[] = { "true", "yes", "on", "1", NULL };
 	static const char *const no[] = { "false", "no", "off", "0", NULL };
 
-	if (word_index(yes, v) >= 0)
+	if (config_word_index(yes, v) >= 0)
 		*out = 1;
-	else if (word_index(no, v) >= 0)
+	else if (config_word_index(no, v) >= 0)
 		*out = 0;
 	else
 		return -1;
@@ -755,7 +773,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 	case K_SECTION:
 		break;
 	case K_STR:
-		if ((why = str_problem(k, value)) != NULL)
+		if ((why = config_str_problem(k->name, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
 		if (set_str(c, k, value) != BARGE_OK)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
@@ -777,7 +795,7 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 		*(unsigned *)((char *)c + k->off) = (unsigned)n;
 		return BARGE_OK;
 	case K_ENUM:
-		if ((idx = word_index(k->words, value)) < 0) {
+		if ((idx = config_word_index(k->words, value)) < 0) {
 			words_join(k->words, words, sizeof(words));
 			return err_set(err, BARGE_EINVAL, "%s: \"%.100s\" is not one of %s",
 			               k->name, value, words);
@@ -787,8 +805,10 @@ config_set(struct config *c, const char *key, const char *value, struct barge_er
 	case K_RULES:
 		return err_set(err, BARGE_EINVAL, "%s: a list of rules is set in the file only",
 		               k->name);
+	case K_UPSTREAMS:
+		return config_add_proxy(c, value, err);
 	case K_LIST:
-		if ((why = str_problem(k, value)) != NULL)
+		if ((why = config_str_problem(k->name, value)) != NULL)
 			return err_set(err, BARGE_EINVAL, "%s: %s", k->name, why);
 		return list_add((struct config_list *)((char *)c + k->off), k->name, value, err);
 	}
@@ -802,5 +822,7 @@ config_check(const struct config *c, struct barge_err *err)
 		return err_set(err, BARGE_EINVAL, "tls.cert and tls.key must be set together");
 	if (c->plain_http && c->tls.cert != NULL)
 		return err_set(err, BARGE_EINVAL, "plain_http and tls.cert exclude each other");
+	if (config_upstreams_check(c, err) != BARGE_OK)
+		return BARGE_EINVAL;
 	return rules_check(c, err);
 }

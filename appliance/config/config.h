@@ -68,6 +68,24 @@ struct config_rule {
 	enum config_rule_policy policy; /* policy */
 	int line, col;                  /* the rule's place in the file */
 };
+/*
+ * One entry of proxy.upstreams: the registry a pull-through cache stands in
+ * for (docs/proxy.md), with at most one kind of credentials.
+ */
+struct config_upstream {
+	char *registry;      /* registry: the name it stands for ("docker.io", "host:port") */
+	char *url;           /* url: where it is reached ("https://registry-1.docker.io") */
+	char *ca_file;       /* ca_file: PEM bundle to verify it with; NULL: the system's */
+	int insecure;        /* insecure: no TLS verification (tests only) */
+	char *docker_config; /* docker_config: a docker config.json (and its helpers) */
+	char *username;      /* username, with password_file */
+	char *password_file;
+	char *exec;    /* exec: a program printing {"username","password","expires_in"} */
+	int line, col; /* the entry's place in the file (0 for --proxy) */
+};
+
+#define CONFIG_UPSTREAMS_MAX 64
+
 enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 /* load.tags: a bundle's tag that the store has on another digest. */
@@ -121,6 +139,16 @@ struct config {
 		char *max_size; /* upload.max_size: "1T", "512G", bytes; NULL: 1 TiB */
 	} upload;
 	struct {
+		struct config_upstream *upstreams; /* proxy.upstreams (and --proxy) */
+		size_t nupstreams;
+		unsigned revalidate_timeout_ms; /* proxy.revalidate_timeout_ms (2000) */
+		unsigned backoff_s; /* proxy.backoff_s: an upstream down stays so (30) */
+		char *max_size;     /* proxy.max_size: evict proxied content beyond; NULL: never */
+		struct config_list peers; /* proxy.peers: other barged, "http(s)://host:port" */
+		char *peer_dns; /* proxy.peer_dns: "name:port", every address a peer (headless) */
+		unsigned peer_timeout_ms; /* proxy.peer_timeout_ms (500) */
+	} proxy;
+	struct {
 		enum config_log_format format; /* log.format: text or json (text) */
 		enum config_log_level level;   /* log.level (info) */
 		char *access; /* log.access: "stdout", "off" or a file ("stdout") */
@@ -145,6 +173,13 @@ int config_load_buf(struct config *c, const char *name, const char *buf, size_t 
  */
 int config_set(struct config *c, const char *key, const char *value,
                struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Adds an upstream from "REGISTRY=URL" (the --proxy flag); a later one for
+ * the same registry replaces it.
+ */
+int config_add_proxy(struct config *c, const char *spec, struct barge_err *err) BARGE_MUST_CHECK;
+/* Whether a proxy section (an upstream or a peer) is configured. */
+int config_proxy_enabled(const struct config *c);
 /* Cross-key checks (tls.cert without tls.key, ...), run after all sources. */
 int config_check(const struct config *c, struct barge_err *err) BARGE_MUST_CHECK;
 /* Releases everything c owns.  Accepts a zeroed struct. */

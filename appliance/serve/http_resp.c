@@ -2,7 +2,7 @@
  * http_resp: the response of one request of the HTTP server
  * (http_server.h, http_server_int.h): its headers, queued at once or held
  * until the request's body is read, with a body copied from a buffer or
- * streamed from a file.  It owns the headers collected and, until it is
+ * streamed from a file or a reader.  It owns the headers collected and, until it is
  * queued, the response; a file body's descriptor once given.
  */
 #include <errno.h>
@@ -195,4 +195,58 @@ http_respond_fd(struct http_req *r, int status, const char *content_type, int fd
 		return BARGE_ENOMEM;
 	}
 	return http_queue(r, status, content_type, resp, len);
+}
+
+struct http_stream {
+	http_reader read;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static ssize_t
+http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *st = cls;
+	long n = st->read(st->arg, pos, buf, max);
+
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return (ssize_t)n;
+}
+
+static void
+http_stream_free(void *cls)
+{
+	struct http_stream *st = cls;
+
+	st->done(st->arg);
+	free(st);
+}
+
+int
+http_respond_reader(struct http_req *r, int status, const char *content_type, int64_t len,
+                    http_reader read, void (*done)(void *arg), void *arg)
+{
+	struct MHD_Response *resp;
+	struct http_stream *st;
+
+	if ((st = malloc(sizeof(*st))) == NULL) {
+		done(arg);
+		http_req_reset_headers(r);
+		return BARGE_ENOMEM;
+	}
+	st->read = read;
+	st->done = done;
+	st->arg = arg;
+	resp = MHD_create_response_from_callback(len < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)len,
+	                                         HTTP_FD_BLOCK, http_stream_read, st,
+	                                         http_stream_free);
+	if (resp == NULL) {
+		http_stream_free(st);
+		http_req_reset_headers(r);
+		return BARGE_ENOMEM;
+	}
+	return http_queue(r, status, content_type, resp, len < 0 ? 0 : (uint64_t)len);
 }

@@ -167,4 +167,19 @@ int http_respond_buf(struct http_req *r, int status, const char *content_type, c
 int http_respond_fd(struct http_req *r, int status, const char *content_type, int fd,
                     uint64_t offset, uint64_t len);
 
+/*
+ * Reads up to max bytes of a streamed body at offset pos (from 0, in order)
+ * into buf: returns how many (> 0), 0 at the end, or -1 when the body
+ * failed: the connection is then closed, cutting the response short.  It
+ * may block until bytes arrive.
+ */
+typedef long (*http_reader)(void *arg, uint64_t pos, char *buf, size_t max);
+/*
+ * Queues status with a body produced by read (len bytes; len < 0: unknown,
+ * sent chunked), in blocks of up to 64 KiB.  done(arg) runs once the
+ * response is over (or could not be queued).  Takes ownership of arg.
+ */
+int http_respond_reader(struct http_req *r, int status, const char *content_type, int64_t len,
+                        http_reader read, void (*done)(void *arg), void *arg);
+
 #endif

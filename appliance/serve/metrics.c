@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "proxy.h"
 #include "store.h"
 
 /*
@@ -67,6 +68,7 @@ struct metrics {
 	char *version;
 	pthread_mutex_t mtx; /* guards c */
 	struct counts c;
+	struct proxy *proxy; /* set before serving; counters of its own */
 };
 
 static const double bucket_le[METRICS_NBUCKETS] = METRICS_BUCKETS;
@@ -370,10 +372,75 @@ render_counters(FILE *f, const struct counts *p)
 		put_label(f, p->wh[i].k.b);
 		fprintf(f, "\"} %llu\n", (unsigned long long)p->wh[i].count);
 	}
+}
+
+/* --- the pull-through cache (proxy.h) ------------------------------------- */
+
+struct proxy_render {
+	FILE *f;
+	int pass;
+	uint64_t errors;
+};
+
+static void
+render_proxy_one(const struct proxy_stats *st, void *arg)
+{
+	struct proxy_render *pr = arg;
+	int r;
+
+	switch (pr->pass) {
+	case 0:
+		for (r = 0; r < PROXY_NRESULTS; r++) {
+			fputs("barged_proxy_requests_total{registry=\"", pr->f);
+			put_label(pr->f, st->registry);
+			fprintf(pr->f, "\",result=\"%s\"} %llu\n",
+			        proxy_result_name((enum proxy_result)r),
+			        (unsigned long long)st->requests[r]);
+		}
+		pr->errors += st->errors;
+		break;
+	case 1:
+		fputs("barged_proxy_upstream_bytes_total{registry=\"", pr->f);
+		put_label(pr->f, st->registry);
+		fprintf(pr->f, "\"} %llu\n", (unsigned long long)st->bytes);
+		break;
+	default:
+		fputs("barged_proxy_upstream_up{registry=\"", pr->f);
+		put_label(pr->f, st->registry);
+		fprintf(pr->f, "\"} %d\n", st->up);
+		break;
+	}
+}
+
+/* Registries are the configured ones (and "peer"): a bounded set of labels. */
+static void
+render_proxy(FILE *f, struct proxy *p)
+{
+	struct proxy_render pr = { f, 0, 0 };
+
+	if (p != NULL) {
+		put_head(f, "barged_proxy_requests_total", "counter",
+		         "Manifest and blob requests of the pull-through cache, by upstream "
+		         "registry and result (hit, miss, revalidated, stale, error).");
+		proxy_each_stats(p, render_proxy_one, &pr);
+		pr.pass = 1;
+		put_head(f, "barged_proxy_upstream_bytes_total", "counter",
+		         "Body bytes fetched from upstream registries and peers.");
+		proxy_each_stats(p, render_proxy_one, &pr);
+		pr.pass = 2;
+		put_head(f, "barged_proxy_upstream_up", "gauge",
+		         "1 while the upstream answers, 0 while it is backed off after a failure.");
+		proxy_each_stats(p, render_proxy_one, &pr);
+	}
 	put_head(f, "barged_upstream_errors_total", "counter",
-	         "Errors from upstream registries; always 0 until barged has a pull-through "
-	         "cache, the only thing that would ask them.");
-	fputs("barged_upstream_errors_total 0\n", f);
+	         "Failed requests to upstream registries and peers of the pull-through cache.");
+	fprintf(f, "barged_upstream_errors_total %llu\n", (unsigned long long)pr.errors);
+}
+
+void
+metrics_set_proxy(struct metrics *m, struct proxy *p)
+{
+	m->proxy = p;
 }
 
 static void
@@ -427,6 +494,7 @@ metrics_render(struct metrics *m, long in_flight, const struct metrics_process *
 	}
 	render_store(f, &p->store);
 	render_counters(f, p);
+	render_proxy(f, m->proxy);
 	if (proc != NULL)
 		render_process(f, proc);
 	free(p);

@@ -94,6 +94,9 @@ void metrics_load(struct metrics *m, const char *source, int ok);
 /* Counts one webhook review: decision "swapped", "left" or "error", and why. */
 void metrics_webhook(struct metrics *m, const char *decision, const char *reason);
 void metrics_set_store(struct metrics *m, const struct metrics_store *st);
+struct proxy;
+/* The pull-through cache whose counters are rendered (borrowed; NULL: none). */
+void metrics_set_proxy(struct metrics *m, struct proxy *p);
 /* The last snapshot given to metrics_set_store (zeros before the first). */
 void metrics_get_store(struct metrics *m, struct metrics_store *st);
 

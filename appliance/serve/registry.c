@@ -52,6 +52,7 @@ registry_new(const struct registry_opts *o, struct registry **out, struct barge_
 	r->max_uploads = o->max_uploads ? o->max_uploads : REGISTRY_UPLOADS_DEFAULT;
 	r->upload_max_age = o->upload_max_age > 0 ? o->upload_max_age : REGISTRY_UPLOAD_AGE;
 	r->blob_max = o->blob_max ? o->blob_max : UINT64_MAX;
+	r->proxy = o->proxy;
 	*out = r;
 	return BARGE_OK;
 }

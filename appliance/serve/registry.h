@@ -51,9 +51,12 @@ struct registry_opts {
 	unsigned max_uploads;   /* open upload sessions at most (429 beyond); 0: 64 */
 	int64_t upload_max_age; /* seconds an untouched session lives; 0: 24 hours */
 	uint64_t blob_max;      /* largest blob accepted; 0: no bound */
+	struct proxy
+	        *proxy; /* the pull-through cache (borrowed; outlives the registry); NULL: none */
 };
 
 struct registry;
+struct proxy;
 
 int registry_new(const struct registry_opts *o, struct registry **out,
                  struct barge_err *err) BARGE_MUST_CHECK;

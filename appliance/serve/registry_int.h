@@ -67,6 +67,7 @@ struct registry {
 	uint64_t blob_max;
 	struct registry_session *sessions; /* under mtx */
 	time_t last_expire;                /* under mtx */
+	struct proxy *proxy;               /* borrowed; NULL: no pull-through cache */
 };
 
 /* --- registry_resp.c ----------------------------------------------------- */

@@ -55,6 +55,13 @@ int store_blob_write(struct store_blob_writer *w, const void *buf, size_t len,
 int store_blob_commit(struct store_blob_writer *w, struct barge_err *err) BARGE_MUST_CHECK;
 /* Drops an unfinished blob; frees w.  Accepts NULL. */
 void store_blob_abort(struct store_blob_writer *w);
+/*
+ * A reading descriptor (caller closes) on w's temporary file: the bytes
+ * written so far, for the pull-through cache to stream them to clients as
+ * they arrive.  After a commit it reads the blob; after an abort, nothing
+ * that counts.
+ */
+int store_blob_reopen(struct store_blob_writer *w, int *fd, struct barge_err *err) BARGE_MUST_CHECK;
 
 /* Whether the blob file is present. */
 int store_blob_exists(struct store *s, const char *digest);

@@ -257,6 +257,14 @@ store_blob_abort(struct store_blob_writer *w)
 }
 
 int
+store_blob_reopen(struct store_blob_writer *w, int *fd, struct barge_err *err)
+{
+	if ((*fd = open(w->tmp_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_sys(err, BARGE_EIO, errno, "%s", w->tmp_path);
+	return BARGE_OK;
+}
+
+int
 store_blob_exists(struct store *s, const char *digest)
 {
 	struct barge_err err;

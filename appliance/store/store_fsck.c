@@ -727,11 +727,13 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	if ((rc = db_prepare(
-	             s,
-	             "SELECT parent, child FROM refs"
-	             " WHERE parent IN (SELECT digest FROM manifests) ORDER BY parent, child",
-	             &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s,
+	                     /* A proxied manifest's children are fetched when first pulled. */
+	                     "SELECT parent, child FROM refs WHERE parent IN (SELECT m.digest FROM"
+	                     " manifests m WHERE NOT EXISTS (SELECT 1 FROM proxy_manifests p"
+	                     " WHERE p.repo_id = m.repo_id AND p.digest = m.digest))"
+	                     " ORDER BY parent, child",
+	                     &st, err)) != BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||

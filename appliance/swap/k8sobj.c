@@ -353,6 +353,16 @@ write_all(FILE *f, const struct k8s *m)
 	        "  selector:\n    app.kubernetes.io/name: barged\n"
 	        "  ports:\n  - name: https\n    protocol: TCP\n    port: 443\n    targetPort: %d\n",
 	        K8SOBJ_SVC, ns, K8SOBJ_PORT);
+	/*
+	 * Peers of the pull-through cache: every barged pod's address under one
+	 * name (proxy.peer_dns: barged-peers.NS.svc:PORT), ready or not.
+	 */
+	fprintf(f,
+	        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: barged-peers\n"
+	        "  namespace: \"%s\"\nspec:\n  clusterIP: None\n  publishNotReadyAddresses: true\n"
+	        "  selector:\n    app.kubernetes.io/name: barged\n"
+	        "  ports:\n  - name: https\n    protocol: TCP\n    port: %d\n    targetPort: %d\n",
+	        ns, K8SOBJ_PORT, K8SOBJ_PORT);
 	write_webhook(f, m);
 }
 

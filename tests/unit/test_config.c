@@ -361,6 +361,70 @@ test_webhook_rules_refused(void **state)
 	config_free(&c);
 }
 
+static void
+test_proxy_section(void **state)
+{
+	struct barge_err err = { 0 };
+	struct config c;
+
+	(void)state;
+	assert_int_equal(load(&c,
+	                      "proxy:\n  upstreams:\n    - registry: docker.io\n"
+	                      "      url: https://registry-1.docker.io\n"
+	                      "      username: robot\n      password_file: /etc/pw\n"
+	                      "  revalidate_timeout_ms: 1500\n  backoff_s: 10\n"
+	                      "  peers: [http://10.0.0.2:30003]\n  max_size: 10G\n",
+	                      &err),
+	                 BARGE_OK);
+	assert_int_equal(c.proxy.nupstreams, 1);
+	assert_string_equal(c.proxy.upstreams[0].registry, "docker.io");
+	assert_string_equal(c.proxy.upstreams[0].password_file, "/etc/pw");
+	assert_int_equal(c.proxy.revalidate_timeout_ms, 1500);
+	assert_int_equal(c.proxy.backoff_s, 10);
+	assert_int_equal(c.proxy.peer_timeout_ms, 500);
+	assert_true(config_proxy_enabled(&c));
+	/* --proxy adds one, and replaces the one for the same registry. */
+	assert_int_equal(config_set(&c, "proxy.upstreams", "quay.io=https://quay.io", &err),
+	                 BARGE_OK);
+	assert_int_equal(config_set(&c, "proxy.upstreams", "docker.io=http://127.0.0.1:5000", &err),
+	                 BARGE_OK);
+	assert_int_equal(c.proxy.nupstreams, 2);
+	assert_string_equal(c.proxy.upstreams[0].url, "http://127.0.0.1:5000");
+	assert_null(c.proxy.upstreams[0].username);
+	assert_int_equal(config_check(&c, &err), BARGE_OK);
+	assert_int_equal(config_set(&c, "proxy.upstreams", "quay.io", &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "expected REGISTRY=URL"));
+	config_free(&c);
+
+	assert_int_equal(config_init(&c, &err), BARGE_OK);
+	assert_false(config_proxy_enabled(&c));
+	config_free(&c);
+
+	assert_int_equal(
+	        load(&c, "proxy:\n  upstreams:\n    - registry: a.io\n      urll: x\n", &err),
+	        BARGE_EINVAL);
+	assert_non_null(strstr(err.msg,
+	                       "barged.yaml:4:7: proxy.upstreams[0]: unknown key \"urll\"; "
+	                       "did you mean \"url\"?"));
+	config_free(&c);
+
+	assert_int_equal(
+	        load(&c, "proxy:\n  upstreams:\n    - registry: a.io\n      url: ftp://x\n", &err),
+	        BARGE_OK);
+	assert_int_equal(config_check(&c, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "line 3:7: proxy.upstreams[0].url \"ftp://x\""));
+	config_free(&c);
+
+	assert_int_equal(load(&c,
+	                      "proxy:\n  upstreams:\n    - registry: a.io\n      url: http://x\n"
+	                      "      username: u\n      password_file: p\n      exec: /bin/e\n",
+	                      &err),
+	                 BARGE_OK);
+	assert_int_equal(config_check(&c, &err), BARGE_EINVAL);
+	assert_non_null(strstr(err.msg, "one kind of credentials"));
+	config_free(&c);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_defaults),
 	cmocka_unit_test(test_full_file),
@@ -371,6 +435,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_tags_and_import_signature),
 	cmocka_unit_test(test_webhook_rules),
 	cmocka_unit_test(test_webhook_rules_refused),
+	cmocka_unit_test(test_proxy_section),
 };
 
 BARGE_TEST_MAIN(tests)

@@ -182,15 +182,16 @@ test_manifests_objects(void **state)
 {
 	struct fixture *f = *state;
 	struct yjson *y = manifests(f, 0, NULL);
-	static const char *const kinds[] = { "Namespace", "ServiceAccount",
-		                             "ConfigMap", "Secret",
-		                             "DaemonSet", "Service",
-		                             "Service",   "MutatingWebhookConfiguration" };
+	static const char *const kinds[] = {
+		"Namespace", "ServiceAccount", "ConfigMap",
+		"Secret",    "DaemonSet",      "Service",
+		"Service",   "Service",        "MutatingWebhookConfiguration"
+	};
 	json_t *ns, *ds, *c, *np, *svc;
 	size_t i;
 
-	assert_int_equal(yjson_ndocs(y), 8);
-	for (i = 0; i < 8; i++)
+	assert_int_equal(yjson_ndocs(y), 9);
+	for (i = 0; i < 9; i++)
 		assert_string_equal(str(yjson_doc(y, i), "kind"), kinds[i]);
 
 	ns = doc(y, "Namespace", "barge-system");
@@ -243,6 +244,10 @@ test_manifests_objects(void **state)
 	assert_string_equal(str(svc, "spec.type"), "ClusterIP");
 	assert_int_equal(json_integer_value(at(svc, "spec.ports.0.port")), 443);
 	assert_int_equal(json_integer_value(at(svc, "spec.ports.0.targetPort")), 30003);
+	/* Headless: every barged pod's address, for proxy.peer_dns. */
+	svc = doc(y, "Service", "barged-peers");
+	assert_string_equal(str(svc, "spec.clusterIP"), "None");
+	assert_int_equal(json_integer_value(at(svc, "spec.ports.0.port")), 30003);
 	yjson_free(y);
 }
 
