@@ -1,9 +1,10 @@
 /*
  * store_fsck: the store's consistency check and repair (store.h:
- * store_fsck).  Re-hashes every blob file, reads every manifest row's blob
- * and checks the rows it implies, then the rows that point elsewhere.
- * --repair removes broken rows in one transaction and only then the files,
- * under the exclusive GC lock, as GC does (store_gc.c).
+ * store_fsck).  Re-hashes every blob file, parsing the manifest blobs among
+ * them as they are read, checks every manifest row against its blob and the
+ * rows it implies, then the rows that point elsewhere.  --repair removes
+ * broken rows in one transaction and only then the files, under the
+ * exclusive GC lock, as GC does (store_gc.c).
  */
 #include "store.h"
 
@@ -32,58 +33,60 @@
 
 /*
  * A blob file of at most FSCK_SMALL bytes is read whole in one read and
- * hashed from memory; when the store's rows say it is a manifest, its bytes
- * are kept for the manifest checks (up to FSCK_KEEP_TOTAL bytes in all), so
- * that they need not open it again.  Larger ones are streamed as before.
+ * hashed from memory; when the store's rows say it is a manifest, it is
+ * parsed there too and only what the checks need is kept (struct mblob),
+ * so that no manifest is read twice.  Larger ones are streamed as before.
  */
-#define FSCK_SMALL      (64 * 1024)
-#define FSCK_KEEP_TOTAL (16 * 1024 * 1024)
+#define FSCK_SMALL (64 * 1024)
+
+/* A manifest row's blob as the hashing pass parsed it, sorted by key before the walk. */
+struct mblob {
+	struct dkey key;
+	int64_t size;   /* the size a row records: parsed only when the file has it */
+	uint16_t mt;    /* the row's media type, an index into fsck.mts; MT_NONE: not parsed */
+	uint8_t state;  /* MB_UNSEEN, MB_PARSED, MB_BAD */
+	uint8_t kind;   /* enum manifest_kind */
+	uint32_t kid;   /* its children: fsck.kids[kid .. kid + nkids) */
+	uint32_t nkids; /* subject first, then config, then layers or manifests */
+	char *perr;     /* MB_BAD: why it does not parse */
+};
+
+enum { MB_UNSEEN, MB_PARSED, MB_BAD };
+
+/* A manifest's descriptor, as fsck_manifest checks it. */
+struct kid {
+	struct dkey key;
+	int64_t size;
+	uint8_t flags; /* KID_* */
+};
+
+#define KID_SUBJECT 1 /* OCI 1.1 subject: may dangle */
+#define KID_CONFIG  2
+#define KID_FOREIGN 4 /* a non-distributable layer: never in a registry */
+
+/* Media types of manifest rows worth parsing during the walk; rows with others are read after. */
+#define MT_MAX  16
+#define MT_NONE 0xffff
+/* More descriptors than this in all is not a store this code was built for (as SEEN_MAX). */
+#define KIDS_MAX (64 * 1024 * 1024)
 
 struct fsck_job {
 	char *path;
 	char digest[DIGEST_STR_MAX];
 	char got[DIGEST_STR_MAX];
-	int64_t size; /* as the walk saw it */
-	int keep;     /* a manifest's: hand buf back */
-	char *buf;    /* the file's bytes, when kept */
-	int64_t len;  /* buf's length */
+	struct dkey key;
+	int64_t size;          /* as the walk saw it */
+	struct mblob *mb;      /* a manifest row's: parse it (read-only on the threads) */
+	const char *mt;        /* and its media type */
+	struct manifest *m;    /* parsed, when prc is BARGE_OK */
+	int prc;               /* parsing it; -1: not parsed */
+	struct barge_err merr; /* of prc */
 	struct barge_err err;
 	int rc;
 };
 
-/* A manifest blob's bytes from the hashing pass. */
-struct kept_blob {
-	char digest[DIGEST_STR_MAX];
-	char *buf;
-	int64_t len;
-};
-
 struct fsck_batch {
 	struct fsck_job job[FSCK_BATCH];
-	size_t n;
-};
-
-/*
- * One manifest row of a batch: its blob read and parsed on the threads
- * (mjob_load), then checked against the rows in order (fsck_manifest).
- */
-struct fsck_mjob {
-	char *repo;
-	char *mt;
-	char digest[DIGEST_STR_MAX];
-	int64_t recorded; /* the row's size */
-	int corrupt;      /* the hashing pass found the blob corrupt: not read */
-	int rc;           /* reading the blob */
-	int64_t size;     /* the blob's, when read */
-	int prc;          /* parsing it, when read at the recorded size */
-	struct manifest *m;
-	struct barge_err merr; /* of rc or prc */
-};
-
-struct fsck_mbatch {
-	struct store *s;
-	const struct fsck *f;
-	struct fsck_mjob job[FSCK_BATCH];
 	size_t n;
 };
 
@@ -102,7 +105,7 @@ struct pfor {
  * A blob a load adds after the walk is not here: the lookup then stats it.
  */
 struct seen_blob {
-	char digest[DIGEST_STR_MAX];
+	struct dkey key;
 	int64_t size;
 };
 
@@ -120,14 +123,16 @@ struct fsck {
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
 	struct fsck_batch *batch; /* blob files waiting to be hashed */
-	struct dset mdigests;     /* digests of manifest rows before the walk */
-	struct kept_blob *kept;   /* sorted by digest once the walk ends */
-	size_t nkept, capkept;
-	int64_t keptbytes;
+	struct mblob *mb;         /* one per digest of the manifest rows before the walk */
+	size_t nmb;
+	char *mts[MT_MAX]; /* the media types mblob.mt names */
+	size_t nmts;
+	struct kid *kids; /* the mblobs' children, and a row's read after the walk at the end */
+	size_t nkids, capkids;
 };
 
 static int
-seen_add(struct fsck *f, const char *digest, int64_t size, struct barge_err *err)
+seen_add(struct fsck *f, const struct dkey *key, int64_t size, struct barge_err *err)
 {
 	struct seen_blob *ns;
 	size_t cap;
@@ -141,27 +146,38 @@ seen_add(struct fsck *f, const char *digest, int64_t size, struct barge_err *err
 		f->seen = ns;
 		f->capseen = cap;
 	}
-	snprintf(f->seen[f->nseen].digest, DIGEST_STR_MAX, "%s", digest);
+	f->seen[f->nseen].key = *key;
 	f->seen[f->nseen++].size = size;
 	return BARGE_OK;
 }
 
-/* a may also be a bare digest (bsearch's key): digest is the first member. */
-static int
-seen_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct seen_blob *)a)->digest, ((const struct seen_blob *)b)->digest);
-}
-
 /* The blob's size, -1 if it has no file; from the walk when it saw the blob. */
 static int64_t
-fsck_blob_size(struct store *s, const struct fsck *f, const char *digest)
+fsck_key_size(struct store *s, const struct fsck *f, const struct dkey *key, const char *digest)
 {
 	const struct seen_blob *b = NULL;
 
 	if (f->nseen > 0)
-		b = bsearch(digest, f->seen, f->nseen, sizeof(*f->seen), seen_cmp);
+		b = bsearch(key, f->seen, f->nseen, sizeof(*f->seen), dkey_cmp);
 	return b != NULL ? b->size : blob_size(s, digest);
+}
+
+static int64_t
+fsck_blob_size(struct store *s, const struct fsck *f, const char *digest)
+{
+	struct dkey key;
+
+	if (dkey_pack(digest, &key) != 0)
+		return blob_size(s, digest);
+	return fsck_key_size(s, f, &key, digest);
+}
+
+static struct mblob *
+mblob_find(const struct fsck *f, const struct dkey *key)
+{
+	if (f->nmb == 0)
+		return NULL;
+	return bsearch(key, f->mb, f->nmb, sizeof(*f->mb), dkey_cmp);
 }
 
 static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
@@ -191,15 +207,73 @@ doomed_file(struct fsck *f, const char *path, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/* Layers registries do not hold (Windows foreign layers), as the push side treats them. */
+static int
+nondistributable(const char *mt)
+{
+	return mt != NULL &&
+	       (strstr(mt, "nondistributable") != NULL || strstr(mt, ".foreign.") != NULL);
+}
+
+static int
+kid_add(struct fsck *f, const struct manifest_desc *d, uint8_t flags, struct barge_err *err)
+{
+	struct kid *nk;
+	size_t cap;
+
+	if (f->nkids == f->capkids) {
+		cap = f->capkids ? f->capkids * 2 : 1024;
+		if (cap > KIDS_MAX)
+			return err_set(err, BARGE_ELIMIT, "more than %d descriptors", KIDS_MAX);
+		if ((nk = realloc(f->kids, cap * sizeof(*nk))) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		f->kids = nk;
+		f->capkids = cap;
+	}
+	/* manifest_parse checked every descriptor's digest. */
+	(void)dkey_pack(d->digest, &f->kids[f->nkids].key);
+	f->kids[f->nkids].size = d->size;
+	f->kids[f->nkids++].flags = flags;
+	return BARGE_OK;
+}
+
+/* Appends m's descriptors to f->kids and records where in mb. */
+static int
+kids_of(struct fsck *f, const struct manifest *m, struct mblob *mb, struct barge_err *err)
+{
+	size_t i, first = f->nkids;
+	uint8_t fl;
+	int rc = BARGE_OK;
+
+	if (m->has_subject)
+		rc = kid_add(f, &m->subject, KID_SUBJECT, err);
+	if (rc == BARGE_OK && m->kind == MANIFEST_IMAGE)
+		rc = kid_add(f, &m->config, KID_CONFIG, err);
+	for (i = 0; i < m->ndescs && rc == BARGE_OK; i++) {
+		fl = m->kind == MANIFEST_IMAGE && nondistributable(m->descs[i].media_type)
+		             ? KID_FOREIGN
+		             : 0;
+		rc = kid_add(f, &m->descs[i], fl, err);
+	}
+	if (rc != BARGE_OK) {
+		f->nkids = first;
+		return rc;
+	}
+	mb->kind = (uint8_t)m->kind;
+	mb->kid = (uint32_t)first;
+	mb->nkids = (uint32_t)(f->nkids - first);
+	return BARGE_OK;
+}
+
 /*
  * Hashes the job's file with the algorithm of its digest into got.  A small
  * file is read whole: a read shorter than asked for is its end, so one read
- * does; one that grew past what the walk saw is streamed instead.
+ * does; one that grew past what the walk saw is streamed instead.  A sound
+ * manifest blob of the size its row records is parsed from those bytes.
  */
 static int
 hash_file(struct fsck_job *j)
 {
-	enum digest_alg alg;
 	char *b = NULL;
 	ssize_t n = -1;
 	int fd, rc;
@@ -217,13 +291,12 @@ hash_file(struct fsck_job *j)
 	}
 	if (n < 0 || n > j->size)
 		rc = digest_fd(fd, j->digest, j->path, j->got, &j->err);
-	else if ((rc = digest_parse(j->digest, &alg, NULL, &j->err)) == BARGE_OK)
-		rc = digest_buf(alg, b, (size_t)n, j->got, &j->err);
-	if (rc == BARGE_OK && j->keep && n >= 0 && n <= j->size) {
-		j->buf = b;
-		j->len = n;
-		b = NULL;
-	}
+	else
+		rc = digest_buf((enum digest_alg)j->key.b[0], b, (size_t)n, j->got, &j->err);
+	if (rc == BARGE_OK && j->mb != NULL && n >= 0 && n == j->mb->size &&
+	    strcmp(j->got, j->digest) == 0)
+		j->prc = manifest_parse(b, (size_t)n, j->mt[0] != '\0' ? j->mt : NULL, &j->m,
+		                        &j->merr);
 out:
 	free(b);
 	close(fd);
@@ -266,29 +339,22 @@ hash_job(void *arg, size_t i)
 	j->rc = hash_file(j);
 }
 
-/* Keeps a sound manifest blob's bytes, within FSCK_KEEP_TOTAL. */
+/* Keeps what the checks need of a manifest blob the hashing pass parsed. */
 static int
-keep_blob(struct fsck *f, struct fsck_job *j, struct barge_err *err)
+keep_parsed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
 {
-	struct kept_blob *nk;
-	size_t cap;
+	int rc;
 
-	if (j->buf == NULL || f->keptbytes + j->len > FSCK_KEEP_TOTAL)
+	if (j->mb == NULL || j->prc < 0)
 		return BARGE_OK;
-	if (f->nkept == f->capkept) {
-		/* Bounded: each kept blob is at least one byte of FSCK_KEEP_TOTAL. */
-		cap = f->capkept ? f->capkept * 2 : 1024;
-		if ((nk = realloc(f->kept, cap * sizeof(*nk))) == NULL)
-			return err_set(err, BARGE_ENOMEM, "out of memory");
-		f->kept = nk;
-		f->capkept = cap;
+	if (j->prc == BARGE_OK) {
+		if ((rc = kids_of(f, j->m, j->mb, err)) != BARGE_OK)
+			return rc;
+		j->mb->state = MB_PARSED;
+	} else if (j->prc != BARGE_ENOMEM && (j->mb->perr = strdup(j->merr.msg)) != NULL) {
+		/* Out of memory, it is parsed again after the walk. */
+		j->mb->state = MB_BAD;
 	}
-	nk = f->kept;
-	snprintf(nk[f->nkept].digest, DIGEST_STR_MAX, "%s", j->digest);
-	nk[f->nkept].buf = j->buf;
-	nk[f->nkept++].len = j->len;
-	f->keptbytes += j->len;
-	j->buf = NULL;
 	return BARGE_OK;
 }
 
@@ -304,7 +370,7 @@ fsck_hashed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
 		*err = j->err;
 		return j->rc;
 	} else if (strcmp(j->got, j->digest) == 0) {
-		return keep_blob(f, j, err);
+		return keep_parsed(f, j, err);
 	} else {
 		problem(f, j->digest, "corrupt: %s hashes to %s", j->path, j->got);
 	}
@@ -328,7 +394,7 @@ fsck_flush(struct fsck *f, struct barge_err *err)
 		if (rc == BARGE_OK)
 			rc = fsck_hashed(f, &b->job[i], err);
 		free(b->job[i].path);
-		free(b->job[i].buf);
+		manifest_free(b->job[i].m);
 	}
 	b->n = 0;
 	return rc;
@@ -357,40 +423,96 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	}
 	f->st->blobs++;
 	f->st->bytes += (int64_t)st->st_size;
-	if ((rc = seen_add(f, digest, (int64_t)st->st_size, err)) != BARGE_OK)
-		return rc;
 	j = &f->batch->job[f->batch->n];
 	memset(j, 0, sizeof(*j));
+	/* The walk hands over valid digests only. */
+	(void)dkey_pack(digest, &j->key);
+	if ((rc = seen_add(f, &j->key, (int64_t)st->st_size, err)) != BARGE_OK)
+		return rc;
 	if ((j->path = strdup(path)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	snprintf(j->digest, sizeof(j->digest), "%s", digest);
 	j->size = (int64_t)st->st_size;
-	j->keep = dset_has(&f->mdigests, digest);
+	j->prc = -1;
+	if ((j->mb = mblob_find(f, &j->key)) != NULL && j->mb->mt != MT_NONE)
+		j->mt = f->mts[j->mb->mt];
+	else
+		j->mb = NULL;
 	if (++f->batch->n == FSCK_BATCH)
 		return fsck_flush(f, err);
 	return BARGE_OK;
 }
 
-/* Which blobs the hashing pass keeps: a hint, the manifest checks read what it missed. */
+/* The index of mt in f->mts, adding it; MT_NONE when the table is full. */
+static int
+mt_index(struct fsck *f, const char *mt, uint16_t *out, struct barge_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < f->nmts; i++)
+		if (strcmp(f->mts[i], mt) == 0)
+			break;
+	if (i == f->nmts && i < MT_MAX) {
+		if ((f->mts[i] = strdup(mt)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		f->nmts++;
+	}
+	*out = i < f->nmts ? (uint16_t)i : MT_NONE;
+	return BARGE_OK;
+}
+
+/*
+ * Which blobs the hashing pass parses, with the media type and size of one
+ * of their rows: a hint, the manifest checks read what it missed.
+ */
 static int
 manifest_digests(struct store *s, struct fsck *f, struct barge_err *err)
 {
-	const char *digest;
+	const char *digest, *mt;
+	struct mblob *nm;
 	sqlite3_stmt *st = NULL;
+	size_t cap = 0, i, n;
 	int rc, step;
 
-	if ((rc = db_prepare(s, "SELECT DISTINCT digest FROM manifests", &st, err)) != BARGE_OK)
+	if ((rc = db_prepare(s, "SELECT digest, media_type, size FROM manifests", &st, err)) !=
+	    BARGE_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = col_text(st, 0, &digest, err)) != BARGE_OK ||
-		    (rc = dset_add(&f->mdigests, digest, err)) != BARGE_OK)
+		    (rc = col_text(st, 1, &mt, err)) != BARGE_OK)
 			goto out;
+		if (f->nmb == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if (cap > SEEN_MAX) {
+				rc = err_set(err, BARGE_ELIMIT, "more than %d manifests", SEEN_MAX);
+				goto out;
+			}
+			if ((nm = realloc(f->mb, cap * sizeof(*nm))) == NULL) {
+				rc = err_set(err, BARGE_ENOMEM, "out of memory");
+				goto out;
+			}
+			f->mb = nm;
+		}
+		nm = &f->mb[f->nmb];
+		memset(nm, 0, sizeof(*nm));
+		if (dkey_pack(digest, &nm->key) != 0)
+			continue;
+		nm->size = sqlite3_column_int64(st, 2);
+		if ((rc = mt_index(f, mt, &nm->mt, err)) != BARGE_OK)
+			goto out;
+		f->nmb++;
 	}
 	if (step != SQLITE_DONE)
 		rc = db_fail(s, err, "list manifests");
 out:
 	sqlite3_finalize(st);
-	dset_sort(&f->mdigests);
+	if (f->nmb > 0)
+		qsort(f->mb, f->nmb, sizeof(*f->mb), dkey_cmp);
+	/* One entry a digest: rows of several repositories share a blob. */
+	for (i = n = 0; i < f->nmb; i++)
+		if (n == 0 || dkey_cmp(&f->mb[n - 1], &f->mb[i]) != 0)
+			f->mb[n++] = f->mb[i];
+	f->nmb = n;
 	return rc;
 }
 
@@ -402,38 +524,41 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 	size_t i;
 	int rc;
 
-	/* A damaged database is fsck_db's to report: without the hint, every blob is re-read. */
-	if (manifest_digests(s, f, &herr) != BARGE_OK)
-		dset_free(&f->mdigests);
+	/* A damaged database is fsck_db's to report: without the hint, manifests are read after. */
+	if (manifest_digests(s, f, &herr) != BARGE_OK) {
+		free(f->mb);
+		f->mb = NULL;
+		f->nmb = 0;
+	}
 	if ((f->batch = calloc(1, sizeof(*f->batch))) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK)
 		rc = fsck_flush(f, err);
 	for (i = 0; i < f->batch->n; i++) {
 		free(f->batch->job[i].path);
-		free(f->batch->job[i].buf);
+		manifest_free(f->batch->job[i].m);
 	}
 	free(f->batch);
 	f->batch = NULL;
 	return rc;
 }
 
-/* Whether refs records parent -> child. */
+/* Whether q, a probe of two parameters (refs: parent, child), finds a row. */
 static int
-has_ref(struct store *s, sqlite3_stmt *q, const char *parent, const char *child, int *yes,
+has_row(struct store *s, sqlite3_stmt *q, const char *a, const char *b, int *yes, const char *what,
         struct barge_err *err)
 {
 	int rc, step;
 
-	if ((rc = bind_text(s, q, 1, parent, err)) != BARGE_OK ||
-	    (rc = bind_text(s, q, 2, child, err)) != BARGE_OK) {
+	if ((rc = bind_text(s, q, 1, a, err)) != BARGE_OK ||
+	    (rc = bind_text(s, q, 2, b, err)) != BARGE_OK) {
 		stmt_done(q);
 		return rc;
 	}
 	step = sqlite3_step(q);
 	stmt_done(q);
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		return db_fail(s, err, "look up reference");
+		return db_fail(s, err, what);
 	*yes = step == SQLITE_ROW;
 	return BARGE_OK;
 }
@@ -469,197 +594,125 @@ out:
 	return rc;
 }
 
-/* a may also be a bare digest (bsearch's key): digest is the first member. */
+/*
+ * The row's blob as fsck_manifest checks it (*out): the hashing pass's when
+ * it parsed it with the row's media type and size, else read and parsed now
+ * into tmp, its children at the end of f->kids.  *out is NULL when a
+ * problem was reported instead.
+ */
 static int
-kept_cmp(const void *a, const void *b)
+row_blob(struct store *s, struct fsck *f, const char *subject, const char *digest, const char *mt,
+         int64_t recorded, struct mblob *tmp, const struct mblob **out, struct barge_err *err)
 {
-	return strcmp(((const struct kept_blob *)a)->digest, ((const struct kept_blob *)b)->digest);
-}
-
-/* Layers registries do not hold (Windows foreign layers), as the push side treats them. */
-static int
-nondistributable(const char *mt)
-{
-	return mt != NULL &&
-	       (strstr(mt, "nondistributable") != NULL || strstr(mt, ".foreign.") != NULL);
-}
-
-/* Reads and parses one manifest row's blob; the reports are fsck_manifest's. */
-static void
-mjob_load(void *arg, size_t i)
-{
-	struct fsck_mbatch *b = arg;
-	struct fsck_mjob *j = &b->job[i];
-	const struct kept_blob *k = NULL;
-	const char *body;
+	struct barge_err merr = { 0 };
+	struct manifest *m = NULL;
+	struct mblob *mb = NULL;
+	struct dkey key;
 	char *buf = NULL;
+	int64_t size;
+	int rc;
 
-	if ((j->corrupt = dset_has(&b->f->corrupt, j->digest)))
-		return;
-	if (b->f->nkept > 0)
-		k = bsearch(j->digest, b->f->kept, b->f->nkept, sizeof(*b->f->kept), kept_cmp);
-	if (k != NULL) {
-		body = k->buf;
-		j->size = k->len;
-	} else if ((j->rc = read_blob_small(b->s, j->digest, &buf, &j->size, &j->merr)) ==
-	           BARGE_OK) {
-		body = buf;
-	} else {
-		return;
+	*out = NULL;
+	if (dkey_pack(digest, &key) == 0)
+		mb = mblob_find(f, &key);
+	if (mb != NULL && mb->state != MB_UNSEEN && mb->size == recorded &&
+	    strcmp(f->mts[mb->mt], mt) == 0) {
+		if (mb->state == MB_BAD)
+			problem(f, subject, "does not parse as a manifest: %s", mb->perr);
+		else
+			*out = mb;
+		return BARGE_OK;
 	}
-	if (j->size == j->recorded)
-		j->prc = manifest_parse(body, (size_t)j->size, j->mt[0] != '\0' ? j->mt : NULL,
-		                        &j->m, &j->merr);
+	rc = read_blob_small(s, digest, &buf, &size, &merr);
+	if (rc == BARGE_ENOMEM) {
+		*err = merr;
+		return rc;
+	}
+	if (rc == BARGE_ENOTFOUND)
+		problem(f, subject, "its manifest blob is missing");
+	else if (rc != BARGE_OK)
+		problem(f, subject, "manifest blob: %s", merr.msg);
+	else if (size != recorded)
+		problem(f, subject, "manifest blob is %" PRId64 " bytes, recorded as %" PRId64,
+		        size, recorded);
+	else if (manifest_parse(buf, (size_t)size, mt[0] != '\0' ? mt : NULL, &m, &merr) !=
+	         BARGE_OK)
+		problem(f, subject, "does not parse as a manifest: %s", merr.msg);
+	rc = BARGE_OK;
+	if (m != NULL) {
+		memset(tmp, 0, sizeof(*tmp));
+		if ((rc = kids_of(f, m, tmp, err)) == BARGE_OK)
+			*out = tmp;
+	}
+	manifest_free(m);
 	free(buf);
+	return rc;
 }
 
-/* Checks one manifest row against its blob (mjob_load's) and the rows it implies. */
+/* Checks one manifest row against its blob and the rows it implies. */
 static int
 fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt *childq,
-              struct fsck_mjob *j, struct barge_err *err)
+              const char *repo, const char *digest, const char *mt, int64_t recorded,
+              struct barge_err *err)
 {
-	const struct manifest_desc *d;
-	const struct manifest *m = j->m;
-	const char *repo = j->repo, *digest = j->digest;
-	char subject[1024];
+	char subject[1024], kd[DIGEST_STR_MAX];
+	const struct mblob *mb;
+	const struct kid *k;
+	struct mblob tmp;
+	size_t first = f->nkids, i;
 	int64_t have;
-	size_t i, n;
-	int rc = BARGE_OK, yes = 0, broken = 0, step;
+	int rc, yes = 0, broken = 0;
 
 	snprintf(subject, sizeof(subject), "%s@%s", repo, digest);
 	f->st->manifests++;
-	if (j->corrupt) {
+	if (dset_has(&f->corrupt, digest)) {
 		problem(f, subject, "its manifest blob is corrupt");
 		return BARGE_OK;
 	}
-	if (j->rc == BARGE_ENOTFOUND) {
-		problem(f, subject, "its manifest blob is missing");
+	if ((rc = row_blob(s, f, subject, digest, mt, recorded, &tmp, &mb, err)) != BARGE_OK)
+		return rc;
+	if (mb == NULL)
 		return dset_add(&f->bad, digest, err);
-	}
-	if (j->rc == BARGE_ENOMEM) {
-		*err = j->merr;
-		return BARGE_ENOMEM;
-	}
-	if (j->rc != BARGE_OK) {
-		problem(f, subject, "manifest blob: %s", j->merr.msg);
-		return dset_add(&f->bad, digest, err);
-	}
-	if (j->size != j->recorded) {
-		problem(f, subject, "manifest blob is %" PRId64 " bytes, recorded as %" PRId64,
-		        j->size, j->recorded);
-		broken = 1;
-		goto out;
-	}
-	if (j->prc != BARGE_OK) {
-		problem(f, subject, "does not parse as a manifest: %s", j->merr.msg);
-		broken = 1;
-		goto out;
-	}
-	/* A referrer may come before its subject (OCI 1.1): its reference may dangle. */
-	if (m->has_subject && (rc = dset_add(&f->absent, m->subject.digest, err)) != BARGE_OK)
-		goto out;
-	n = m->kind == MANIFEST_IMAGE ? m->ndescs + 1 : m->ndescs;
-	for (i = 0; i < n; i++) {
-		d = m->kind == MANIFEST_IMAGE ? (i == 0 ? &m->config : &m->descs[i - 1])
-		                              : &m->descs[i];
-		/* Non-distributable (foreign) layers are never in a registry. */
-		if (m->kind == MANIFEST_IMAGE && i > 0 && nondistributable(d->media_type)) {
-			if ((rc = dset_add(&f->absent, d->digest, err)) != BARGE_OK)
-				goto out;
+	for (i = 0; i < mb->nkids && rc == BARGE_OK; i++) {
+		k = &f->kids[mb->kid + i];
+		dkey_str(&k->key, kd);
+		/* A referrer may come before its subject (OCI 1.1): its reference may dangle. */
+		if (k->flags & (KID_SUBJECT | KID_FOREIGN)) {
+			rc = dset_add(&f->absent, kd, err);
 			continue;
 		}
-		if ((rc = has_ref(s, refq, digest, d->digest, &yes, err)) != BARGE_OK)
-			goto out;
-		if (m->kind == MANIFEST_INDEX) {
+		if ((rc = has_row(s, refq, digest, kd, &yes, "look up reference", err)) != BARGE_OK)
+			break;
+		if (mb->kind == MANIFEST_INDEX) {
 			/* A sparse index lists platforms the store never got: no ref, fine. */
-			if (!yes)
+			if (!yes ||
+			    (rc = has_row(s, childq, repo, kd, &yes, "look up manifest", err)) !=
+			            BARGE_OK ||
+			    yes)
 				continue;
-			if ((rc = bind_text(s, childq, 1, repo, err)) != BARGE_OK ||
-			    (rc = bind_text(s, childq, 2, d->digest, err)) != BARGE_OK) {
-				stmt_done(childq);
-				goto out;
-			}
-			step = sqlite3_step(childq);
-			stmt_done(childq);
-			if (step != SQLITE_ROW && step != SQLITE_DONE) {
-				rc = db_fail(s, err, "look up manifest");
-				goto out;
-			}
-			if (step == SQLITE_DONE) {
-				problem(f, subject, "index child %s is not a manifest of %s",
-				        d->digest, repo);
-				broken = 1;
-			}
+			problem(f, subject, "index child %s is not a manifest of %s", kd, repo);
+			broken = 1;
 			continue;
 		}
 		if (!yes) {
 			problem(f, subject, "%s %s is not recorded as its reference",
-			        i == 0 ? "config" : "layer", d->digest);
+			        k->flags & KID_CONFIG ? "config" : "layer", kd);
 			broken = 1;
 			continue;
 		}
 		/* A missing file is the refs check's to report; here only its size. */
-		have = fsck_blob_size(s, f, d->digest);
-		if (have >= 0 && have != d->size) {
+		have = fsck_key_size(s, f, &k->key, kd);
+		if (have >= 0 && have != k->size) {
 			problem(f, subject,
 			        "%s %s is %" PRId64 " bytes, the manifest says %" PRId64,
-			        i == 0 ? "config" : "layer", d->digest, have, d->size);
+			        k->flags & KID_CONFIG ? "config" : "layer", kd, have, k->size);
 			broken = 1;
 		}
 	}
-out:
+	f->nkids = first;
 	if (rc == BARGE_OK && broken)
 		rc = dset_add(&f->bad, digest, err);
 	return rc;
-}
-
-static void
-mbatch_clear(struct fsck_mbatch *b)
-{
-	size_t i;
-
-	for (i = 0; i < b->n; i++) {
-		free(b->job[i].repo);
-		free(b->job[i].mt);
-		manifest_free(b->job[i].m);
-	}
-	b->n = 0;
-}
-
-/* Reads and parses the batch's blobs on the threads, then checks its rows in order. */
-static int
-fsck_mflush(struct store *s, struct fsck *f, struct fsck_mbatch *b, sqlite3_stmt *refq,
-            sqlite3_stmt *childq, struct barge_err *err)
-{
-	struct pfor p = { .n = b->n, .fn = mjob_load, .arg = b };
-	size_t i;
-	int rc = BARGE_OK;
-
-	pfor_run(&p);
-	for (i = 0; i < b->n && rc == BARGE_OK; i++)
-		rc = fsck_manifest(s, f, refq, childq, &b->job[i], err);
-	mbatch_clear(b);
-	return rc;
-}
-
-/* Queues one manifest row, checking the batch when it is full. */
-static int
-fsck_mqueue(struct store *s, struct fsck *f, struct fsck_mbatch *b, sqlite3_stmt *refq,
-            sqlite3_stmt *childq, const char *repo, const char *digest, const char *mt,
-            int64_t recorded, struct barge_err *err)
-{
-	struct fsck_mjob *j = &b->job[b->n];
-
-	memset(j, 0, sizeof(*j));
-	if ((j->repo = strdup(repo)) == NULL || (j->mt = strdup(mt)) == NULL) {
-		free(j->repo);
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	}
-	snprintf(j->digest, sizeof(j->digest), "%s", digest);
-	j->recorded = recorded;
-	if (++b->n == FSCK_BATCH)
-		return fsck_mflush(s, f, b, refq, childq, err);
-	return BARGE_OK;
 }
 
 static int
@@ -667,13 +720,7 @@ fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
 {
 	const char *repo, *digest, *mt;
 	sqlite3_stmt *st = NULL, *refq = NULL, *childq = NULL;
-	struct fsck_mbatch *b;
 	int rc, step;
-
-	if ((b = calloc(1, sizeof(*b))) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	b->s = s;
-	b->f = f;
 
 	if ((rc = db_prepare(
 	             s,
@@ -694,25 +741,18 @@ fsck_manifests(struct store *s, struct fsck *f, struct barge_err *err)
 		    (rc = col_text(st, 2, &mt, err)) != BARGE_OK)
 			goto out;
 		if (repo[0] == '(') {
-			/* Rows before it are reported first: problems come in row order. */
-			if (b->n > 0 && (rc = fsck_mflush(s, f, b, refq, childq, err)) != BARGE_OK)
-				goto out;
 			problem(f, digest, "manifest row of a missing %s", repo + 1);
-			if ((rc = dset_add(&f->bad, digest, err)) != BARGE_OK)
-				goto out;
-			continue;
+			rc = dset_add(&f->bad, digest, err);
+		} else {
+			rc = fsck_manifest(s, f, refq, childq, repo, digest, mt,
+			                   sqlite3_column_int64(st, 3), err);
 		}
-		if ((rc = fsck_mqueue(s, f, b, refq, childq, repo, digest, mt,
-		                      sqlite3_column_int64(st, 3), err)) != BARGE_OK)
+		if (rc != BARGE_OK)
 			goto out;
 	}
 	if (step != SQLITE_DONE)
 		rc = db_fail(s, err, "list manifests");
-	else if (b->n > 0)
-		rc = fsck_mflush(s, f, b, refq, childq, err);
 out:
-	mbatch_clear(b);
-	free(b);
 	sqlite3_finalize(st);
 	sqlite3_finalize(refq);
 	sqlite3_finalize(childq);
@@ -945,9 +985,7 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 		goto out;
 	dset_sort(&f.corrupt);
 	if (f.nseen > 0)
-		qsort(f.seen, f.nseen, sizeof(*f.seen), seen_cmp);
-	if (f.nkept > 0)
-		qsort(f.kept, f.nkept, sizeof(*f.kept), kept_cmp);
+		qsort(f.seen, f.nseen, sizeof(*f.seen), dkey_cmp);
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
 		goto out;
 	rc = fsck_db(s, &f, err);
@@ -971,10 +1009,12 @@ out:
 		free(f.files[i]);
 	free(f.files);
 	free(f.seen);
-	for (i = 0; i < f.nkept; i++)
-		free(f.kept[i].buf);
-	free(f.kept);
-	dset_free(&f.mdigests);
+	for (i = 0; i < f.nmb; i++)
+		free(f.mb[i].perr);
+	free(f.mb);
+	for (i = 0; i < f.nmts; i++)
+		free(f.mts[i]);
+	free(f.kids);
 	dset_free(&f.corrupt);
 	dset_free(&f.bad);
 	dset_free(&f.absent);
