@@ -63,6 +63,7 @@ struct kid {
 #define KID_SUBJECT 1 /* OCI 1.1 subject: may dangle */
 #define KID_CONFIG  2
 #define KID_FOREIGN 4 /* a non-distributable layer: never in a registry */
+#define KID_REF     8 /* refs records it (fsck_refs_scan) */
 
 /* Media types of manifest rows worth parsing during the walk; rows with others are read after. */
 #define MT_MAX  16
@@ -99,8 +100,8 @@ struct pfor {
 };
 
 /*
- * The size of every blob file the walk saw, sorted by digest once the walk
- * ends, so that the checks of manifests, refs and pushed blobs look sizes up
+ * The size of every blob file the walk saw, indexed once the walk ends, so
+ * that the checks of manifests, refs and pushed blobs look sizes up
  * in memory rather than stat each file again (three more stats per blob).
  * A blob a load adds after the walk is not here: the lookup then stats it.
  */
@@ -123,9 +124,13 @@ struct fsck {
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
 	struct fsck_batch *batch; /* blob files waiting to be hashed */
-	struct mblob *mb;         /* one per digest of the manifest rows before the walk */
+	struct mblob *mb;         /* one per manifest row before the walk */
 	size_t nmb;
-	char *mts[MT_MAX]; /* the media types mblob.mt names */
+	struct dkidx mbx;   /* mb's index, the first row of each digest */
+	struct dkidx seenx; /* seen's, once the walk ends */
+	struct dset dangp;  /* fsck_refs_scan's references to a missing blob: parents */
+	struct dset dangc;  /* and children */
+	char *mts[MT_MAX];  /* the media types mblob.mt names */
 	size_t nmts;
 	struct kid *kids; /* the mblobs' children, and a row's read after the walk at the end */
 	size_t nkids, capkids;
@@ -155,11 +160,9 @@ seen_add(struct fsck *f, const struct dkey *key, int64_t size, struct barge_err 
 static int64_t
 fsck_key_size(struct store *s, const struct fsck *f, const struct dkey *key, const char *digest)
 {
-	const struct seen_blob *b = NULL;
+	size_t i = dkidx_find(&f->seenx, key);
 
-	if (f->nseen > 0)
-		b = bsearch(key, f->seen, f->nseen, sizeof(*f->seen), dkey_cmp);
-	return b != NULL ? b->size : blob_size(s, digest);
+	return i != SIZE_MAX ? f->seen[i].size : blob_size(s, digest);
 }
 
 static int64_t
@@ -175,9 +178,9 @@ fsck_blob_size(struct store *s, const struct fsck *f, const char *digest)
 static struct mblob *
 mblob_find(const struct fsck *f, const struct dkey *key)
 {
-	if (f->nmb == 0)
-		return NULL;
-	return bsearch(key, f->mb, f->nmb, sizeof(*f->mb), dkey_cmp);
+	size_t i = dkidx_find(&f->mbx, key);
+
+	return i != SIZE_MAX ? &f->mb[i] : NULL;
 }
 
 static void BARGE_PRINTF(3, 4) problem(struct fsck *f, const char *subject, const char *fmt, ...)
@@ -471,7 +474,7 @@ manifest_digests(struct store *s, struct fsck *f, struct barge_err *err)
 	const char *digest, *mt;
 	struct mblob *nm;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, i, n;
+	size_t cap = 0, i;
 	int rc, step;
 
 	if ((rc = db_prepare(s, "SELECT digest, media_type, size FROM manifests", &st, err)) !=
@@ -506,13 +509,12 @@ manifest_digests(struct store *s, struct fsck *f, struct barge_err *err)
 		rc = db_fail(s, err, "list manifests");
 out:
 	sqlite3_finalize(st);
-	if (f->nmb > 0)
-		qsort(f->mb, f->nmb, sizeof(*f->mb), dkey_cmp);
-	/* One entry a digest: rows of several repositories share a blob. */
-	for (i = n = 0; i < f->nmb; i++)
-		if (n == 0 || dkey_cmp(&f->mb[n - 1], &f->mb[i]) != 0)
-			f->mb[n++] = f->mb[i];
-	f->nmb = n;
+	if (rc == BARGE_OK)
+		rc = dkidx_init(&f->mbx, f->mb, sizeof(*f->mb), f->nmb, err);
+	/* Rows of several repositories share a blob: it is parsed with the first's type. */
+	for (i = 0; i < f->nmb && rc == BARGE_OK; i++)
+		if (dkidx_put(&f->mbx, i) != i)
+			f->mb[i].mt = MT_NONE;
 	return rc;
 }
 
@@ -526,6 +528,7 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 
 	/* A damaged database is fsck_db's to report: without the hint, manifests are read after. */
 	if (manifest_digests(s, f, &herr) != BARGE_OK) {
+		dkidx_free(&f->mbx);
 		free(f->mb);
 		f->mb = NULL;
 		f->nmb = 0;
@@ -681,7 +684,11 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 			rc = dset_add(&f->absent, kd, err);
 			continue;
 		}
-		if ((rc = has_row(s, refq, digest, kd, &yes, "look up reference", err)) != BARGE_OK)
+		/* fsck_refs_scan marked the hashing pass's; a blob read now is probed. */
+		if (mb != &tmp)
+			yes = (k->flags & KID_REF) != 0;
+		else if ((rc = has_row(s, refq, digest, kd, &yes, "look up reference", err)) !=
+		         BARGE_OK)
 			break;
 		if (mb->kind == MANIFEST_INDEX) {
 			/* A sparse index lists platforms the store never got: no ref, fine. */
@@ -759,13 +766,35 @@ out:
 	return rc;
 }
 
-/* Every reference of a manifest names a stored blob. */
+/* Marks parent's children that child is (refs: parent -> child) in the hashing pass's list. */
+static void
+mark_ref(struct fsck *f, const char *parent, const struct dkey *child)
+{
+	struct mblob *mb;
+	struct dkey pk;
+	uint32_t i;
+
+	if (dkey_pack(parent, &pk) != 0 || (mb = mblob_find(f, &pk)) == NULL ||
+	    mb->state != MB_PARSED)
+		return;
+	for (i = 0; i < mb->nkids; i++)
+		if (memcmp(&f->kids[mb->kid + i].key, child, sizeof(*child)) == 0)
+			f->kids[mb->kid + i].flags |= KID_REF;
+}
+
+/*
+ * One ordered pass over the references of manifests, before the manifest
+ * checks: marks which children of the hashing pass's manifests refs
+ * records (issue #18: a probe of refs per descriptor was a tenth of fsck),
+ * and keeps those whose blob is missing for fsck_refs.
+ */
 static int
-fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
+fsck_refs_scan(struct store *s, struct fsck *f, struct barge_err *err)
 {
 	const char *parent, *child;
 	sqlite3_stmt *st = NULL;
-	int rc, step;
+	struct dkey ck;
+	int rc, step, packed;
 
 	if ((rc = db_prepare(
 	             s,
@@ -777,10 +806,13 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
 			goto out;
-		if (fsck_blob_size(s, f, child) >= 0 || dset_has(&f->absent, child))
+		packed = dkey_pack(child, &ck) == 0;
+		if (packed)
+			mark_ref(f, parent, &ck);
+		if (packed ? fsck_key_size(s, f, &ck, child) >= 0 : blob_size(s, child) >= 0)
 			continue;
-		problem(f, parent, "references %s, which is missing", child);
-		if ((rc = dset_add(&f->bad, child, err)) != BARGE_OK)
+		if ((rc = dset_add(&f->dangp, parent, err)) != BARGE_OK ||
+		    (rc = dset_add(&f->dangc, child, err)) != BARGE_OK)
 			goto out;
 	}
 	if (step != SQLITE_DONE)
@@ -788,6 +820,23 @@ fsck_refs(struct store *s, struct fsck *f, struct barge_err *err)
 out:
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Every reference of a manifest names a stored blob, or one a manifest may lack. */
+static int
+fsck_refs(struct fsck *f, struct barge_err *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < f->dangc.n; i++) {
+		if (dset_has(&f->absent, f->dangc.d[i]))
+			continue;
+		problem(f, f->dangp.d[i], "references %s, which is missing", f->dangc.d[i]);
+		if ((rc = dset_add(&f->bad, f->dangc.d[i], err)) != BARGE_OK)
+			return rc;
+	}
+	return BARGE_OK;
 }
 
 /* Every blob pushed to a repository (repo_blobs, when the push side made it) is stored. */
@@ -868,10 +917,11 @@ out:
 	sqlite3_finalize(st);
 	if (rc != BARGE_OK)
 		return rc;
-	if ((rc = fsck_manifests(s, f, err)) != BARGE_OK)
+	if ((rc = fsck_refs_scan(s, f, err)) != BARGE_OK ||
+	    (rc = fsck_manifests(s, f, err)) != BARGE_OK)
 		return rc;
 	dset_sort(&f->absent);
-	if ((rc = fsck_refs(s, f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
+	if ((rc = fsck_refs(f, err)) != BARGE_OK || (rc = fsck_links(s, f, err)) != BARGE_OK)
 		return rc;
 	if ((rc = fsck_rows(s, f,
 	                    "SELECT coalesce(r.name, '?') || ':' || t.name,"
@@ -984,8 +1034,10 @@ store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_s
 	if ((rc = fsck_blobs(s, &f, err)) != BARGE_OK)
 		goto out;
 	dset_sort(&f.corrupt);
-	if (f.nseen > 0)
-		qsort(f.seen, f.nseen, sizeof(*f.seen), dkey_cmp);
+	if ((rc = dkidx_init(&f.seenx, f.seen, sizeof(*f.seen), f.nseen, err)) != BARGE_OK)
+		goto out;
+	for (i = 0; i < f.nseen; i++)
+		(void)dkidx_put(&f.seenx, i);
 	if ((rc = db_snap_begin(s, &began, err)) != BARGE_OK)
 		goto out;
 	rc = fsck_db(s, &f, err);
@@ -1012,6 +1064,10 @@ out:
 	for (i = 0; i < f.nmb; i++)
 		free(f.mb[i].perr);
 	free(f.mb);
+	dkidx_free(&f.mbx);
+	dkidx_free(&f.seenx);
+	dset_free(&f.dangp);
+	dset_free(&f.dangc);
 	for (i = 0; i < f.nmts; i++)
 		free(f.mts[i]);
 	free(f.kids);
