@@ -25,8 +25,9 @@
 /*
  * Blob files are hashed FSCK_THREADS at a time, in batches of FSCK_BATCH
  * files (issue #18: one thread left fsck at 13 s for 100,000 tags where
- * parallel sha256sum took a fraction of it).  Results are then reported in
- * walk order, so a run's output does not depend on thread timing.
+ * parallel sha256sum took a fraction of it), one batch while the walk fills
+ * the next.  Results are then reported in walk order, so a run's output
+ * does not depend on thread timing.
  */
 #define FSCK_THREADS 4
 #define FSCK_BATCH   1024
@@ -89,25 +90,36 @@ struct fsck_job {
 };
 
 /*
- * The directories its jobs' files are in, kept open so that each file is
- * opened with one name lookup rather than the whole path's (issue #18:
- * path lookups were a tenth of fsck's CPU).  The last is carried over to
- * the next batch; -1 when it could not be opened (its files by path).
+ * With the directories its jobs' files are in, kept open so that each file
+ * is opened with one name lookup rather than the whole path's (issue #18:
+ * path lookups were a tenth of fsck's CPU); -1 when one could not be opened
+ * (its files are opened by path).
  */
 struct fsck_batch {
 	struct fsck_job job[FSCK_BATCH];
 	size_t n;
-	int dirfd[FSCK_BATCH + 1];
+	int dirfd[FSCK_BATCH];
 	size_t ndir;
 	char *dir; /* the path of dirfd[ndir - 1] */
 };
 
-/* n jobs, each done once by fn(arg, i) on whichever thread takes it. */
-struct pfor {
-	size_t n;
-	size_t next; /* the next job a thread takes, atomically */
-	void (*fn)(void *arg, size_t i);
-	void *arg;
+/*
+ * The hashing threads, started once: they hash the submitted batch while
+ * the walking thread fills the next one, which joins them once it is full.
+ * Jobs are taken POOL_CHUNK at a time under mu.
+ */
+#define POOL_CHUNK 4
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t work;    /* a batch was submitted, or quit is set */
+	pthread_cond_t idle;    /* the submitted batch is hashed */
+	struct fsck_batch *cur; /* being hashed; NULL when none */
+	size_t next;            /* its next job to take */
+	size_t left;            /* its jobs not hashed yet */
+	int quit;
+	pthread_t th[FSCK_THREADS - 1];
+	size_t nth;
 };
 
 /*
@@ -134,8 +146,11 @@ struct fsck {
 	struct dset absent;  /* children a manifest may name without the store holding them */
 	char **files;        /* files --repair removes: corrupt blobs, strays */
 	size_t nfiles;
-	struct fsck_batch *batch; /* blob files waiting to be hashed */
-	struct mblob *mb;         /* one per manifest row before the walk */
+	struct pool pool;
+	struct fsck_batch *batch[2]; /* blob files to hash: the one filled, the one hashed */
+	size_t fill;                 /* batch[fill] is filled */
+	struct fsck_batch *inflight; /* submitted, not reported yet; NULL when none */
+	struct mblob *mb;            /* one per manifest row before the walk */
 	size_t nmb;
 	struct dkidx mbx;   /* mb's index, the first row of each digest */
 	struct dkidx seenx; /* seen's, once the walk ends */
@@ -321,40 +336,97 @@ out:
 	return rc;
 }
 
-static void *
-pfor_worker(void *arg)
+/* Hashes jobs of the submitted batch while there are some to take; called with mu held. */
+static void
+pool_take(struct pool *p)
 {
-	struct pfor *p = arg;
-	size_t i;
+	struct fsck_batch *b;
+	size_t i, first, end;
 
-	while ((i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED)) < p->n)
-		p->fn(p->arg, i);
+	while ((b = p->cur) != NULL && p->next < b->n) {
+		first = p->next;
+		end = b->n - first > POOL_CHUNK ? first + POOL_CHUNK : b->n;
+		p->next = end;
+		pthread_mutex_unlock(&p->mu);
+		for (i = first; i < end; i++)
+			b->job[i].rc = hash_file(&b->job[i]);
+		pthread_mutex_lock(&p->mu);
+		p->left -= end - first;
+		if (p->left == 0) {
+			p->cur = NULL;
+			pthread_cond_broadcast(&p->idle);
+		}
+	}
+}
+
+static void *
+pool_worker(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->quit) {
+		if (p->cur != NULL && p->next < p->cur->n)
+			pool_take(p);
+		else
+			pthread_cond_wait(&p->work, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
-/* Runs every job of p on up to FSCK_THREADS threads, the calling one among them. */
+/* Starts up to FSCK_THREADS - 1 threads; with none, pool_wait's caller hashes every job. */
 static void
-pfor_run(struct pfor *p)
+pool_start(struct pool *p)
 {
-	pthread_t th[FSCK_THREADS];
-	size_t i, nth = 0;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	while (p->nth < FSCK_THREADS - 1 &&
+	       pthread_create(&p->th[p->nth], NULL, pool_worker, p) == 0)
+		p->nth++;
+}
 
+/* Hands b (not empty) to the threads; the previous batch is hashed (pool_wait). */
+static void
+pool_submit(struct pool *p, struct fsck_batch *b)
+{
+	pthread_mutex_lock(&p->mu);
+	p->cur = b;
 	p->next = 0;
-	/* With no thread started the calling one still does every job. */
-	while (nth < FSCK_THREADS - 1 && nth + 1 < p->n &&
-	       pthread_create(&th[nth], NULL, pfor_worker, p) == 0)
-		nth++;
-	pfor_worker(p);
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	p->left = b->n;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Returns once the submitted batch is hashed, hashing its jobs along with the threads. */
+static void
+pool_wait(struct pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->cur != NULL) {
+		if (p->next < p->cur->n)
+			pool_take(p);
+		else
+			pthread_cond_wait(&p->idle, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void
-hash_job(void *arg, size_t i)
+pool_stop(struct pool *p)
 {
-	struct fsck_job *j = &((struct fsck_batch *)arg)->job[i];
+	size_t i;
 
-	j->rc = hash_file(j);
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	pthread_cond_destroy(&p->idle);
+	pthread_cond_destroy(&p->work);
+	pthread_mutex_destroy(&p->mu);
 }
 
 /* Keeps what the checks need of a manifest blob the hashing pass parsed. */
@@ -398,31 +470,63 @@ fsck_hashed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
 	return doomed_file(f, j->path, err);
 }
 
-/* Hashes the batch on up to FSCK_THREADS threads, then reports it in order and empties it. */
-static int
-fsck_flush(struct fsck *f, struct barge_err *err)
+static void
+batch_clear(struct fsck_batch *b)
 {
-	struct fsck_batch *b = f->batch;
-	struct pfor p = { .n = b->n, .fn = hash_job, .arg = b };
 	size_t i;
-	int rc = BARGE_OK;
 
-	pfor_run(&p);
 	for (i = 0; i < b->n; i++) {
-		if (rc == BARGE_OK)
-			rc = fsck_hashed(f, &b->job[i], err);
 		free(b->job[i].path);
 		manifest_free(b->job[i].m);
 	}
 	b->n = 0;
-	for (i = 0; i + 1 < b->ndir; i++)
+	for (i = 0; i < b->ndir; i++)
 		if (b->dirfd[i] >= 0)
 			close(b->dirfd[i]);
-	if (b->ndir > 0) {
-		b->dirfd[0] = b->dirfd[b->ndir - 1];
-		b->ndir = 1;
-	}
+	b->ndir = 0;
+	free(b->dir);
+	b->dir = NULL;
+}
+
+/* Reports a hashed batch in order and empties it. */
+static int
+batch_report(struct fsck *f, struct fsck_batch *b, struct barge_err *err)
+{
+	size_t i;
+	int rc = BARGE_OK;
+
+	for (i = 0; i < b->n && rc == BARGE_OK; i++)
+		rc = fsck_hashed(f, &b->job[i], err);
+	batch_clear(b);
 	return rc;
+}
+
+/* Waits for the batch being hashed and reports it. */
+static int
+fsck_drain(struct fsck *f, struct barge_err *err)
+{
+	struct fsck_batch *b = f->inflight;
+
+	if (b == NULL)
+		return BARGE_OK;
+	pool_wait(&f->pool);
+	f->inflight = NULL;
+	return batch_report(f, b, err);
+}
+
+/* Reports the batch being hashed, then hands over the one filled and fills the other. */
+static int
+fsck_submit(struct fsck *f, struct barge_err *err)
+{
+	struct fsck_batch *b = f->batch[f->fill];
+	int rc;
+
+	if ((rc = fsck_drain(f, err)) != BARGE_OK || b->n == 0)
+		return rc;
+	pool_submit(&f->pool, b);
+	f->inflight = b;
+	f->fill ^= 1;
+	return BARGE_OK;
 }
 
 /* Sets j->dirfd to its directory's (the first dirlen bytes of its path), opened once a batch. */
@@ -431,13 +535,12 @@ batch_dir(struct fsck_batch *b, struct fsck_job *j, size_t dirlen, struct barge_
 {
 	char *d;
 
-	if (b->ndir == 0 || strlen(b->dir) != dirlen || memcmp(b->dir, j->path, dirlen) != 0) {
+	if (b->dir == NULL || strlen(b->dir) != dirlen || memcmp(b->dir, j->path, dirlen) != 0) {
 		if ((d = strndup(j->path, dirlen)) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 		free(b->dir);
 		b->dir = d;
-		/* Bounded: a batch's jobs are in at most FSCK_BATCH directories and the carried
-		 * one. */
+		/* Bounded: a batch's jobs are in at most FSCK_BATCH directories. */
 		b->dirfd[b->ndir++] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	j->dirfd = b->dirfd[b->ndir - 1];
@@ -449,13 +552,14 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
           struct barge_err *err)
 {
 	struct fsck *f = arg;
+	struct fsck_batch *b = f->batch[f->fill];
 	struct fsck_job *j;
 	int rc;
 
 	(void)s;
 	if (digest == NULL) {
 		/* Blob files before it are reported first: problems come in walk order. */
-		if (f->batch->n > 0 && (rc = fsck_flush(f, err)) != BARGE_OK)
+		if ((rc = fsck_submit(f, err)) != BARGE_OK || (rc = fsck_drain(f, err)) != BARGE_OK)
 			return rc;
 		if (S_ISDIR(st->st_mode)) {
 			problem(f, path, "not part of the store (a directory: remove it by hand)");
@@ -467,7 +571,7 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 	}
 	f->st->blobs++;
 	f->st->bytes += (int64_t)st->st_size;
-	j = &f->batch->job[f->batch->n];
+	j = &b->job[b->n];
 	memset(j, 0, sizeof(*j));
 	/* The walk hands over valid digests only. */
 	(void)dkey_pack(digest, &j->key);
@@ -477,7 +581,7 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	/* The walk names a blob file DIR/blobs/<alg>/<shard>/<hex>. */
 	j->name = strrchr(j->path, '/') + 1;
-	if ((rc = batch_dir(f->batch, j, (size_t)(j->name - 1 - j->path), err)) != BARGE_OK) {
+	if ((rc = batch_dir(b, j, (size_t)(j->name - 1 - j->path), err)) != BARGE_OK) {
 		free(j->path);
 		return rc;
 	}
@@ -488,8 +592,8 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 		j->mt = f->mts[j->mb->mt];
 	else
 		j->mb = NULL;
-	if (++f->batch->n == FSCK_BATCH)
-		return fsck_flush(f, err);
+	if (++b->n == FSCK_BATCH)
+		return fsck_submit(f, err);
 	return BARGE_OK;
 }
 
@@ -580,20 +684,23 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 		f->mb = NULL;
 		f->nmb = 0;
 	}
-	if ((f->batch = calloc(1, sizeof(*f->batch))) == NULL)
+	if ((f->batch[0] = calloc(1, sizeof(*f->batch[0]))) == NULL ||
+	    (f->batch[1] = calloc(1, sizeof(*f->batch[1]))) == NULL) {
+		free(f->batch[0]);
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK)
-		rc = fsck_flush(f, err);
-	for (i = 0; i < f->batch->n; i++) {
-		free(f->batch->job[i].path);
-		manifest_free(f->batch->job[i].m);
 	}
-	for (i = 0; i < f->batch->ndir; i++)
-		if (f->batch->dirfd[i] >= 0)
-			close(f->batch->dirfd[i]);
-	free(f->batch->dir);
-	free(f->batch);
-	f->batch = NULL;
+	pool_start(&f->pool);
+	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK &&
+	    (rc = fsck_submit(f, err)) == BARGE_OK)
+		rc = fsck_drain(f, err);
+	/* After a failure: the threads are done with both batches before they are freed. */
+	pool_wait(&f->pool);
+	pool_stop(&f->pool);
+	for (i = 0; i < 2; i++) {
+		batch_clear(f->batch[i]);
+		free(f->batch[i]);
+		f->batch[i] = NULL;
+	}
 	return rc;
 }
 
