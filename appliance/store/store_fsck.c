@@ -303,6 +303,7 @@ kids_of(struct fsck *f, const struct manifest *m, struct mblob *mb, struct barge
 static int
 hash_file(struct fsck_job *j)
 {
+	struct stat st;
 	char *b = NULL;
 	ssize_t n = -1;
 	int fd, rc;
@@ -311,8 +312,22 @@ hash_file(struct fsck_job *j)
 		fd = openat(j->dirfd, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	else
 		fd = open(j->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(&j->err, BARGE_EIO, errno, "open %s", j->path);
+	if (fd < 0) {
+		rc = err_sys(&j->err, BARGE_EIO, errno, "open %s", j->path);
+		/* It is counted with the size the directory gives, as a walk that stats would. */
+		if (j->size < 0 &&
+		    fstatat(j->dirfd >= 0 ? j->dirfd : AT_FDCWD, j->dirfd >= 0 ? j->name : j->path,
+		            &st, AT_SYMLINK_NOFOLLOW) == 0)
+			j->size = (int64_t)st.st_size;
+		return rc;
+	}
+	/* The walk did not stat it: the open file is, without a lookup of its name. */
+	if (j->size < 0 && fstat(fd, &st) == 0)
+		j->size = (int64_t)st.st_size;
+	if (j->size < 0) {
+		rc = err_sys(&j->err, BARGE_EIO, errno, "stat %s", j->path);
+		goto out;
+	}
 	if (j->size <= FSCK_SMALL && (b = malloc((size_t)j->size + 1)) != NULL) {
 		do
 			n = read(fd, b, (size_t)j->size + 1);
@@ -454,6 +469,12 @@ fsck_hashed(struct fsck *f, struct fsck_job *j, struct barge_err *err)
 {
 	int rc;
 
+	if (j->size < 0)
+		j->size = 0;
+	f->st->blobs++;
+	f->st->bytes += j->size;
+	if ((rc = seen_add(f, &j->key, j->size, err)) != BARGE_OK)
+		return rc;
 	if (j->rc == BARGE_EIO) {
 		problem(f, j->digest, "unreadable: %s", j->err.msg);
 	} else if (j->rc != BARGE_OK) {
@@ -569,14 +590,10 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 		problem(f, path, "not a blob of the store");
 		return doomed_file(f, path, err);
 	}
-	f->st->blobs++;
-	f->st->bytes += (int64_t)st->st_size;
 	j = &b->job[b->n];
 	memset(j, 0, sizeof(*j));
 	/* The walk hands over valid digests only. */
 	(void)dkey_pack(digest, &j->key);
-	if ((rc = seen_add(f, &j->key, (int64_t)st->st_size, err)) != BARGE_OK)
-		return rc;
 	if ((j->path = strdup(path)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	/* The walk names a blob file DIR/blobs/<alg>/<shard>/<hex>. */
@@ -586,7 +603,8 @@ fsck_blob(struct store *s, const char *path, const char *digest, const struct st
 		return rc;
 	}
 	snprintf(j->digest, sizeof(j->digest), "%s", digest);
-	j->size = (int64_t)st->st_size;
+	/* Unknown when the walk did not stat it: hash_file fstats it. */
+	j->size = st != NULL ? (int64_t)st->st_size : -1;
 	j->prc = -1;
 	if ((j->mb = mblob_find(f, &j->key)) != NULL && j->mb->mt != MT_NONE)
 		j->mt = f->mts[j->mb->mt];
@@ -690,7 +708,7 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	}
 	pool_start(&f->pool);
-	if ((rc = blob_walk(s, fsck_blob, f, err)) == BARGE_OK &&
+	if ((rc = blob_walk_lazy(s, fsck_blob, f, err)) == BARGE_OK &&
 	    (rc = fsck_submit(f, err)) == BARGE_OK)
 		rc = fsck_drain(f, err);
 	/* After a failure: the threads are done with both batches before they are freed. */

@@ -139,6 +139,12 @@ typedef int (*blob_fn)(struct store *s, const char *path, const char *digest, co
 /* Walks DIR/blobs; fn returning an error stops the walk with it. */
 int blob_walk(struct store *s, blob_fn fn, void *arg, struct barge_err *err) BARGE_MUST_CHECK;
 /*
+ * As blob_walk, but a blob file whose directory entry says it is a regular
+ * file is not stat'ed: fn gets st NULL for it (fsck, which opens every blob
+ * file anyway, takes its size from fstat).
+ */
+int blob_walk_lazy(struct store *s, blob_fn fn, void *arg, struct barge_err *err) BARGE_MUST_CHECK;
+/*
  * Removes the empty shard directories a sweep left.  The caller holds the
  * GC lock exclusively, so no writer is between a shard's mkdir and the
  * rename of its blob into it.
