@@ -58,6 +58,7 @@ enum { MB_UNSEEN, MB_PARSED, MB_BAD };
 struct kid {
 	struct dkey key;
 	int64_t size;
+	int64_t have;  /* KID_REF: its file's size, -1 when it has none */
 	uint8_t flags; /* KID_* */
 };
 
@@ -262,6 +263,7 @@ kid_add(struct fsck *f, const struct manifest_desc *d, uint8_t flags, struct bar
 	/* manifest_parse checked every descriptor's digest. */
 	(void)dkey_pack(d->digest, &f->kids[f->nkids].key);
 	f->kids[f->nkids].size = d->size;
+	f->kids[f->nkids].have = -1;
 	f->kids[f->nkids++].flags = flags;
 	return BARGE_OK;
 }
@@ -854,6 +856,11 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 		return dset_add(&f->bad, digest, err);
 	for (i = 0; i < mb->nkids && rc == BARGE_OK; i++) {
 		k = &f->kids[mb->kid + i];
+		/* The common case, a sound image whose reference the refs pass marked. */
+		if (mb != &tmp && mb->kind == MANIFEST_IMAGE &&
+		    (k->flags & (KID_SUBJECT | KID_FOREIGN | KID_REF)) == KID_REF &&
+		    (k->have < 0 || k->have == k->size))
+			continue;
 		dkey_str(&k->key, kd);
 		/* A referrer may come before its subject (OCI 1.1): its reference may dangle. */
 		if (k->flags & (KID_SUBJECT | KID_FOREIGN)) {
@@ -884,7 +891,7 @@ fsck_manifest(struct store *s, struct fsck *f, sqlite3_stmt *refq, sqlite3_stmt 
 			continue;
 		}
 		/* A missing file is the refs check's to report; here only its size. */
-		have = fsck_key_size(s, f, &k->key, kd);
+		have = mb != &tmp ? k->have : fsck_key_size(s, f, &k->key, kd);
 		if (have >= 0 && have != k->size) {
 			problem(f, subject,
 			        "%s %s is %" PRId64 " bytes, the manifest says %" PRId64,
@@ -942,20 +949,20 @@ out:
 	return rc;
 }
 
-/* Marks parent's children that child is (refs: parent -> child) in the hashing pass's list. */
+/* Marks the children of mb (refs: mb -> child) that child is, with the size of its file. */
 static void
-mark_ref(struct fsck *f, const char *parent, const struct dkey *child)
+mark_ref(struct fsck *f, const struct mblob *mb, const struct dkey *child, int64_t have)
 {
-	struct mblob *mb;
-	struct dkey pk;
+	struct kid *k;
 	uint32_t i;
 
-	if (dkey_pack(parent, &pk) != 0 || (mb = mblob_find(f, &pk)) == NULL ||
-	    mb->state != MB_PARSED)
-		return;
-	for (i = 0; i < mb->nkids; i++)
-		if (memcmp(&f->kids[mb->kid + i].key, child, sizeof(*child)) == 0)
-			f->kids[mb->kid + i].flags |= KID_REF;
+	for (i = 0; i < mb->nkids; i++) {
+		k = &f->kids[mb->kid + i];
+		if (memcmp(&k->key, child, sizeof(*child)) == 0) {
+			k->flags |= KID_REF;
+			k->have = have;
+		}
+	}
 }
 
 /*
@@ -967,9 +974,12 @@ mark_ref(struct fsck *f, const char *parent, const struct dkey *child)
 static int
 fsck_refs_scan(struct store *s, struct fsck *f, struct barge_err *err)
 {
+	char last[DIGEST_STR_MAX] = "";
 	const char *parent, *child;
+	struct mblob *mb = NULL;
 	sqlite3_stmt *st = NULL;
-	struct dkey ck;
+	struct dkey ck, pk;
+	int64_t have;
 	int rc, step, packed;
 
 	if ((rc = db_prepare(
@@ -982,10 +992,16 @@ fsck_refs_scan(struct store *s, struct fsck *f, struct barge_err *err)
 		if ((rc = col_text(st, 0, &parent, err)) != BARGE_OK ||
 		    (rc = col_text(st, 1, &child, err)) != BARGE_OK)
 			goto out;
+		/* Rows come by parent: its manifest is looked up once. */
+		if (strcmp(parent, last) != 0) {
+			snprintf(last, sizeof(last), "%s", parent);
+			mb = dkey_pack(parent, &pk) == 0 ? mblob_find(f, &pk) : NULL;
+		}
 		packed = dkey_pack(child, &ck) == 0;
-		if (packed)
-			mark_ref(f, parent, &ck);
-		if (packed ? fsck_key_size(s, f, &ck, child) >= 0 : blob_size(s, child) >= 0)
+		have = packed ? fsck_key_size(s, f, &ck, child) : blob_size(s, child);
+		if (packed && mb != NULL && mb->state == MB_PARSED)
+			mark_ref(f, mb, &ck, have);
+		if (have >= 0)
 			continue;
 		if ((rc = dset_add(&f->dangp, parent, err)) != BARGE_OK ||
 		    (rc = dset_add(&f->dangc, child, err)) != BARGE_OK)
