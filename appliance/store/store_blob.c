@@ -330,18 +330,19 @@ blob_size(struct store *s, const char *digest)
 
 /* --- the walk of DIR/blobs ------------------------------------------------ */
 
-typedef int (*entry_fn)(struct store *s, const char *name, const char *path, const struct stat *st,
-                        void *arg, struct barge_err *err);
+typedef int (*entry_fn)(struct store *s, int dfd, const char *name, const char *path,
+                        const struct stat *st, void *arg, struct barge_err *err);
 
 /*
  * Calls fn for each entry of dir but "." and "..", with its path and lstat.
  * An entry gone between readdir and lstat (a concurrent GC) is skipped.  The
  * lstat is relative to the open directory: a store of 100,000 blobs costs
  * one name lookup each instead of the whole path's (issue #18: path lookups
- * were a tenth of fsck's CPU).
+ * were a tenth of fsck's CPU).  When lazy, a regular file's entry (by its
+ * d_type) is not stat'ed: fn gets st NULL and may stat it relative to dfd.
  */
 static int
-dir_each(struct store *s, const char *dir, entry_fn fn, void *arg, struct barge_err *err)
+dir_each(struct store *s, const char *dir, entry_fn fn, void *arg, int lazy, struct barge_err *err)
 {
 	struct dirent *de;
 	struct stat st;
@@ -358,8 +359,10 @@ dir_each(struct store *s, const char *dir, entry_fn fn, void *arg, struct barge_
 			rc = err_set(err, BARGE_ENOMEM, "out of memory");
 			break;
 		}
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			rc = fn(s, de->d_name, path, &st, arg, err);
+		if (lazy && de->d_type == DT_REG)
+			rc = fn(s, dirfd(d), de->d_name, path, NULL, arg, err);
+		else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			rc = fn(s, dirfd(d), de->d_name, path, &st, arg, err);
 		free(path);
 	}
 	closedir(d);
@@ -371,6 +374,7 @@ struct walk {
 	void *arg;
 	const char *alg;   /* the directory being walked: DIR/blobs/<alg> */
 	const char *shard; /* and DIR/blobs/<alg>/<shard> */
+	int lazy;          /* blob files are not stat'ed (blob_walk_lazy) */
 };
 
 static int
@@ -382,56 +386,77 @@ is_shard(const char *name)
 }
 
 static int
-walk_file(struct store *s, const char *name, const char *path, const struct stat *st, void *arg,
-          struct barge_err *err)
+walk_file(struct store *s, int dfd, const char *name, const char *path, const struct stat *st,
+          void *arg, struct barge_err *err)
 {
 	char digest[DIGEST_STR_MAX];
 	struct walk *w = arg;
+	struct stat lst;
 	int n;
 
 	n = snprintf(digest, sizeof(digest), "%s:%s", w->alg, name);
-	if (n > 0 && (size_t)n < sizeof(digest) && S_ISREG(st->st_mode) && digest_valid(digest) &&
-	    strncmp(name, w->shard, 2) == 0)
+	if (n > 0 && (size_t)n < sizeof(digest) && (st == NULL || S_ISREG(st->st_mode)) &&
+	    digest_valid(digest) && strncmp(name, w->shard, 2) == 0)
 		return w->fn(s, path, digest, st, w->arg, err);
+	if (st == NULL) {
+		/* Not a blob: the callback is told what it is. */
+		if (fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) != 0)
+			return BARGE_OK;
+		st = &lst;
+	}
 	return w->fn(s, path, NULL, st, w->arg, err);
 }
 
 static int
-walk_shard(struct store *s, const char *name, const char *path, const struct stat *st, void *arg,
-           struct barge_err *err)
+walk_shard(struct store *s, int dfd, const char *name, const char *path, const struct stat *st,
+           void *arg, struct barge_err *err)
 {
 	struct walk *w = arg;
 
+	(void)dfd;
 	if (!S_ISDIR(st->st_mode) || !is_shard(name))
 		return w->fn(s, path, NULL, st, w->arg, err);
 	w->shard = name;
-	return dir_each(s, path, walk_file, w, err);
+	return dir_each(s, path, walk_file, w, w->lazy, err);
 }
 
 static int
-walk_alg(struct store *s, const char *name, const char *path, const struct stat *st, void *arg,
-         struct barge_err *err)
+walk_alg(struct store *s, int dfd, const char *name, const char *path, const struct stat *st,
+         void *arg, struct barge_err *err)
 {
 	struct walk *w = arg;
 
+	(void)dfd;
 	if (!S_ISDIR(st->st_mode) || (strcmp(name, "sha256") != 0 && strcmp(name, "sha512") != 0))
 		return w->fn(s, path, NULL, st, w->arg, err);
 	w->alg = name;
-	return dir_each(s, path, walk_shard, w, err);
+	return dir_each(s, path, walk_shard, w, 0, err);
 }
 
-int
-blob_walk(struct store *s, blob_fn fn, void *arg, struct barge_err *err)
+static int
+walk_top(struct store *s, blob_fn fn, void *arg, int lazy, struct barge_err *err)
 {
-	struct walk w = { fn, arg, NULL, NULL };
+	struct walk w = { fn, arg, NULL, NULL, lazy };
 	char *top;
 	int rc;
 
 	if ((top = fu_printf("%s/blobs", s->dir)) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	rc = dir_each(s, top, walk_alg, &w, err);
+	rc = dir_each(s, top, walk_alg, &w, 0, err);
 	free(top);
 	return rc;
+}
+
+int
+blob_walk(struct store *s, blob_fn fn, void *arg, struct barge_err *err)
+{
+	return walk_top(s, fn, arg, 0, err);
+}
+
+int
+blob_walk_lazy(struct store *s, blob_fn fn, void *arg, struct barge_err *err)
+{
+	return walk_top(s, fn, arg, 1, err);
 }
 
 void

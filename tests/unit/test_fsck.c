@@ -334,6 +334,60 @@ test_fsck_pushed_absent_on_purpose(void **state)
 	assert_int_equal(st.manifests, 1);
 }
 
+/*
+ * The checks fsck makes of a manifest blob the hashing pass parsed and of
+ * one it reads again after (another row of it records another media type
+ * and size), reported in row order: a layer refs does not record, a size
+ * the row does not have.
+ */
+static void
+test_fsck_manifest_rows_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct fx_image a;
+	struct report r;
+	char cfg[DIGEST_STR_MAX], layer[DIGEST_STR_MAX], m[DIGEST_STR_MAX], json[1024];
+	char want[2048];
+	struct barge_err err;
+	int64_t id;
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	fx_blob(f->s, "config c", cfg);
+	fx_blob(f->s, "layer c", layer);
+	snprintf(
+	        json, sizeof(json),
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	        "\"digest\":\"%s\",\"size\":8},"
+	        "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+	        "\"digest\":\"%s\",\"size\":7}]}",
+	        cfg, layer);
+	fx_blob(f->s, json, m);
+	fx_begin(f->s);
+	id = fx_bundle(f->s, "demo", "1.0");
+	fx_record(f->s, REPO_A, &a, "1.0", id);
+	assert_int_equal(store_put_manifest(f->s, REPO_A, m,
+	                                    "application/vnd.oci.image.manifest.v1+json",
+	                                    (int64_t)strlen(json), &err),
+	                 BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, m, cfg, &err), BARGE_OK);
+	assert_int_equal(store_put_manifest(f->s, REPO_B, a.manifest,
+	                                    "application/vnd.docker.distribution.manifest.v2+json",
+	                                    a.manifest_size + 1, &err),
+	                 BARGE_OK);
+	fx_commit(f->s);
+	fsck_run(f->s, 0, &st, &r);
+	snprintf(want, sizeof(want),
+	         "%s@%s: layer %s is not recorded as its reference\n"
+	         "%s@%s: manifest blob is %lld bytes, recorded as %lld\n",
+	         REPO_A, m, layer, REPO_B, a.manifest, (long long)a.manifest_size,
+	         (long long)a.manifest_size + 1);
+	assert_string_equal(r.text, want);
+	assert_int_equal(st.manifests, 3);
+	assert_int_equal(st.blobs, 7);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_clean, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_corrupt_blob_repair, fx_setup, fx_teardown),
@@ -344,6 +398,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_stray_file, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_pushed_blob_missing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_pushed_absent_on_purpose, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_manifest_rows_in_order, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
