@@ -327,10 +327,16 @@ fsck_refs_scan(struct store *s, struct fsck *f, struct barge_err *err)
 	int rc, step, packed;
 
 	if ((rc = db_prepare(s,
-	                     /* A proxied manifest's children are fetched when first pulled. */
-	                     "SELECT parent, child FROM refs WHERE parent IN (SELECT m.digest FROM"
-	                     " manifests m WHERE NOT EXISTS (SELECT 1 FROM proxy_manifests p"
-	                     " WHERE p.repo_id = m.repo_id AND p.digest = m.digest))"
+	                     /*
+	                      * The third column: whether a row of the parent is not
+	                      * proxied.  A proxied manifest's children are fetched
+	                      * when first pulled, so only such a row makes a
+	                      * missing child a problem.
+	                      */
+	                     "SELECT parent, child, EXISTS (SELECT 1 FROM manifests m"
+	                     " WHERE m.digest = refs.parent AND NOT EXISTS (SELECT 1 FROM"
+	                     " proxy_manifests p WHERE p.repo_id = m.repo_id AND p.digest ="
+	                     " m.digest)) FROM refs WHERE parent IN (SELECT digest FROM manifests)"
 	                     " ORDER BY parent, child",
 	                     &st, err)) != BARGE_OK)
 		return rc;
@@ -347,7 +353,7 @@ fsck_refs_scan(struct store *s, struct fsck *f, struct barge_err *err)
 		have = packed ? fsck_key_size(s, f, &ck, child) : blob_size(s, child);
 		if (packed && mb != NULL && mb->state == MB_PARSED)
 			mark_ref(f, mb, &ck, have);
-		if (have >= 0)
+		if (have >= 0 || sqlite3_column_int(st, 2) == 0)
 			continue;
 		if ((rc = dset_add(&f->dangp, parent, err)) != BARGE_OK ||
 		    (rc = dset_add(&f->dangc, child, err)) != BARGE_OK)
