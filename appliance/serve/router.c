@@ -780,7 +780,10 @@ handle_bundles(struct router *r, struct http_req *req, struct rctx *c)
 
 /* --- /api/v1/sync ------------------------------------------------------ */
 
-/* What the store holds (api_sync.h), to whoever may pull the catalog. */
+/*
+ * What the store holds (api_sync.h), to whoever may pull the catalog:
+ * anonymous clients when anonymous pull is on, read-only tokens, admin.
+ */
 static void
 handle_sync(struct router *r, struct http_req *req, struct rctx *c)
 {
@@ -792,9 +795,11 @@ handle_sync(struct router *r, struct http_req *req, struct rctx *c)
 		snprintf(c->user, sizeof(c->user), "%s", who);
 	if (v == DENY)
 		respond_oci_error(req, 403, "DENIED", "requested access to the resource is denied");
-	else if (v != ALLOW)
-		respond_challenge(r, req, "registry:catalog:*", NULL);
-	else if (api_sync_handle(r->data_dir, r->project, req, &err) != BARGE_OK)
+	else if (v != ALLOW) {
+		/* Basic, as /api/v1/bundles: a token scope names no listing of everything. */
+		(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
+		respond_oci_error(req, 401, "UNAUTHORIZED", "authentication required");
+	} else if (api_sync_handle(r->data_dir, r->project, req, &err) != BARGE_OK)
 		router_fail(r, "/api/v1/sync", &err);
 }
 
