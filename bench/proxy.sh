@@ -13,8 +13,8 @@
 #   - warm pull (cached);
 #   - pull with the upstream stopped (connection refused);
 #   - pull with the upstream hung (a listener that accepts and never
-#     answers), bounded by BENCH_TIMEOUT: "> T s" where it did not complete;
-#     for barged also a second pull during its back-off;
+#     answers), bounded by BENCH_TIMEOUT: "> T s" where it did not complete,
+#     then a second pull and one manifest GET (barged: in its back-off);
 #   - BENCH_CONCURRENT (16) concurrent cold pulls on an empty cache: upstream
 #     bytes fetched (from the upstream's access log) / image size;
 #   - peak RSS (VmHWM) of each cache over its run, and barged's idle RSS
@@ -24,7 +24,8 @@
 # BENCH_IMAGE_MIB (default 1024), BENCH_LAYERS (default 4),
 # BENCH_FAST=1 (a 64 MiB image, a 10 s timeout), BENCH_TIMEOUT (seconds,
 # default 30), BENCH_CONCURRENT (default 16), BENCH_CONC_TIMEOUT (seconds a
-# concurrent pull may take, default 900), BENCH_KEEP_TMP=1.
+# concurrent pull may take, default 900), BENCH_BACKOFF (seconds barged is
+# left to end its back-off before the hung pull, default 31), BENCH_KEEP_TMP=1.
 set -euo pipefail
 # shellcheck source=../tests/integration/lib.sh
 . "$(dirname "$0")/../tests/integration/lib.sh"
@@ -39,6 +40,8 @@ else
 fi
 LAYERS=${BENCH_LAYERS:-4}
 CONCURRENT=${BENCH_CONCURRENT:-16}
+# barged's default back-off (30 s) and a second.
+BACKOFF=${BENCH_BACKOFF:-31}
 # Concurrent cold pulls measure the upstream traffic, not a deadline.
 CONC_TIMEOUT=${BENCH_CONC_TIMEOUT:-900}
 IT_KEEP_TMP=${BENCH_KEEP_TMP:-}
@@ -248,9 +251,13 @@ fi
 
 # --- one cache at a time: cold, warm, upstream stopped, upstream hung ----------------
 
-# scenario NAME BASE REPO PID: the four pulls against one cache.
+# scenario NAME BASE REPO PID [WAIT]: the pulls against one cache: cold,
+# warm, upstream stopped (refused), then, WAIT seconds later (barged: past
+# the back-off the refusal started, so that the hung pull meets the
+# revalidation deadline and not the back-off), upstream hung, a second
+# pull and one manifest GET while it still hangs.
 scenario() {
-	local name=$1 base=$2 repo=$3 pid=$4 r
+	local name=$1 base=$2 repo=$3 pid=$4 wait=${5:-0} r
 	it_log "$name: cold pull"
 	record "$name.cold" "$(pull "$base" "$repo")"
 	it_log "$name: warm pull"
@@ -259,11 +266,10 @@ scenario() {
 	it_log "$name: upstream stopped"
 	record "$name.stopped" "$(pull "$base" "$repo")"
 	hung_start
+	[ "$wait" -eq 0 ] || { it_log "$name: waiting $wait s for the back-off to end"; sleep "$wait"; }
 	it_log "$name: upstream hung"
 	record "$name.hung" "$(pull "$base" "$repo")"
-	r=$(pull "$base" "$repo")
-	record "$name.hung2" "$r"
-	# One manifest request during the back-off (or the next hung wait).
+	record "$name.hung2" "$(pull "$base" "$repo")"
 	if r=$(curl -sf -o /dev/null --max-time "$TIMEOUT" -w '%{time_total}' \
 		-H "Accept: $MT_MANIFEST" "$base/v2/$repo/manifests/1.0"); then
 		FIG[$name.hung_req]=$(printf '%.3f' "$r")
@@ -279,7 +285,7 @@ scenario() {
 dr_start dr
 scenario dr "$DR" library/bench "$DR_PID"
 if barged_start barged --proxy "docker.io=$UPSTREAM"; then
-	scenario barged "$BG" edge/docker.io/library/bench "$BG_PID"
+	scenario barged "$BG" edge/docker.io/library/bench "$BG_PID" "$BACKOFF"
 fi
 
 # --- CONCURRENT cold pulls on an empty cache ---------------------------------------
