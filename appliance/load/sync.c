@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "fileutil.h"
 #include "manifest.h"
 #include "ref.h"
 #include "store_load.h"
@@ -66,8 +67,9 @@ spool_listing(struct sync *y, struct barge_err *err)
 	int64_t total = 0;
 	int rc;
 
-	if ((y->listing = tmpfile()) == NULL)
-		return err_sys(err, BARGE_EIO, errno, "create a temporary file");
+	/* In the store's directory: /tmp may be a tmpfs, and the listing is not small. */
+	if ((rc = fu_scratch(store_dir(y->s), &y->listing, err)) != BARGE_OK)
+		return rc;
 	if ((rc = y->t->get(y->t->arg, SYNC_PATH, NULL, "application/x-ndjson", &body, err)) !=
 	    BARGE_OK)
 		return err_prefix(err, "%s%s", y->url, SYNC_PATH);

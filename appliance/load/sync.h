@@ -36,7 +36,7 @@
 
 #define SYNC_LINE_MAX 4096
 #define SYNC_PATH     "/api/v1/sync"
-/* The listing is spooled to a temporary file; a longer one is refused. */
+/* The listing is spooled to a scratch file in the store's directory; a longer one is refused. */
 #define SYNC_LISTING_MAX ((int64_t)1 << 30)
 /* New blobs one sync may write (remembered to undo a failure). */
 #define SYNC_BLOBS_MAX (1 << 20)

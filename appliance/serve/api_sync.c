@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "http_server.h"
 #include "store.h"
 
@@ -113,10 +114,8 @@ api_sync_handle(const char *data_dir, const char *project, struct http_req *req,
 
 	if ((rc = store_open(data_dir, &s, err)) != BARGE_OK)
 		goto fail;
-	if ((tmp = tmpfile()) == NULL) {
-		rc = err_sys(err, BARGE_EIO, errno, "create the sync listing");
+	if ((rc = fu_scratch(data_dir, &tmp, err)) != BARGE_OK)
 		goto fail;
-	}
 	if ((rc = api_sync_write(s, project, fileno(tmp), err)) != BARGE_OK)
 		goto fail;
 	store_close(s);

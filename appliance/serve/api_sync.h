@@ -5,9 +5,9 @@
  *
  * The answer is the listing appliance/load/sync.h describes (newline-
  * delimited JSON, application/x-ndjson), which `barged sync` reads.
- * The listing is one read snapshot of the store, written to an unlinked
- * temporary file and streamed from there, so its size costs disk, not
- * memory, and the snapshot ends before the first byte is sent.
+ * The listing is one read snapshot of the store, written to an unnamed
+ * scratch file in the data directory (fu_scratch) and streamed from there, so its size costs disk,
+ * not memory, and the snapshot ends before the first byte is sent.
  */
 #ifndef BARGE_API_SYNC_H
 #define BARGE_API_SYNC_H
