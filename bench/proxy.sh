@@ -77,31 +77,12 @@ done
 it_make_image "$UP" 1.0 linux/amd64 "${descs[@]}" >/dev/null
 # What a pull fetches: the manifest, the config and the layers (the layout's
 # index.json is no blob).
-IMAGE_BYTES=$(find "$UP/blobs" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')
+IMAGE_BYTES=$(find "$UP/blobs" -type f -printf '%s\n' | awk '{ n += $1 } END { printf "%.0f\n", n }')
 
 # --- servers ---------------------------------------------------------------------
 
-# port VAR: a free loopback port not handed out before in this run.
-USED_PORTS=" "
-port() {
-	local port_
-	port_=$(it_free_port)
-	while [[ $USED_PORTS == *" $port_ "* ]]; do port_=$(it_free_port); done
-	USED_PORTS="$USED_PORTS$port_ "
-	printf -v "$1" %s "$port_"
-}
-answers() {
-	local url=$1 code; shift
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url") || return 1
-	[ "$code" != 000 ]
-}
-up() {
-	local pid=$1 deadline=$((SECONDS + 30)); shift
-	until answers "$@"; do
-		if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
-		sleep 0.2
-	done
-}
+# answers URL: the server answers URL with any HTTP status.
+answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1")" != 000 ]; }
 
 # registry_cfg FILE PORT ROOT [REMOTE]: a docker-registry config; with
 # REMOTE, proxy mode in front of it.  The access log (combined format, on
@@ -115,14 +96,14 @@ registry_cfg() {
 	} >"$1"
 }
 
-port UPORT
+UPORT=$(it_free_port)
 UPSTREAM=http://127.0.0.1:$UPORT
 registry_cfg "$T/upstream.yml" "$UPORT" "$T/upstream"
 upstream_start() {
 	UPSTREAM_LOG=$T/upstream.log.$1
 	it_spawn "$UPSTREAM_LOG" docker-registry serve "$T/upstream.yml"
 	UPSTREAM_PID=$IT_LAST_PID
-	up "$UPSTREAM_PID" "$UPSTREAM/v2/" || it_die "upstream docker-registry: $(cat "$T/upstream.log.$1")"
+	it_wait_for 30 answers "$UPSTREAM/v2/" || it_die "upstream docker-registry: $(cat "$T/upstream.log.$1")"
 }
 upstream_start 0
 it_log "pushing the image to the upstream"
@@ -132,12 +113,12 @@ skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$UP:1.0" \
 # dr_start NAME: docker-registry in proxy mode, empty; DR (base URL), DR_PID.
 dr_start() {
 	local p
-	port p
+	p=$(it_free_port)
 	registry_cfg "$T/$1.yml" "$p" "$T/$1" "$UPSTREAM"
 	it_spawn "$T/$1.log" docker-registry serve "$T/$1.yml"
 	DR_PID=$IT_LAST_PID
 	DR=http://127.0.0.1:$p
-	up "$DR_PID" "$DR/v2/" || it_die "docker-registry proxy: $(cat "$T/$1.log")"
+	it_wait_for 30 answers "$DR/v2/" || it_die "docker-registry proxy: $(cat "$T/$1.log")"
 }
 
 # barged_start NAME [ARGS...]: barged serve on an empty store; BG (base
@@ -231,7 +212,7 @@ while True:
 
 # upstream_blob_bytes LOG: bytes the upstream sent for blob GETs, by its access log.
 upstream_blob_bytes() {
-	awk '$6 == "\"GET" && $7 ~ /\/blobs\// && $9 ~ /^2/ { n += $10 } END { print n + 0 }' "$1"
+	awk '$6 == "\"GET" && $7 ~ /\/blobs\// && $9 ~ /^2/ { n += $10 } END { printf "%.0f\n", n }' "$1"
 }
 
 rss_peak() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
