@@ -201,6 +201,33 @@ fu_printf(const char *fmt, ...)
 }
 
 int
+fu_scratch(const char *dir, FILE **out, struct barge_err *err)
+{
+	char *name = NULL;
+	FILE *f;
+	int fd, rc;
+
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
+		if ((name = fu_printf("%s/.scratch-XXXXXX", dir)) == NULL)
+			return err_set(err, BARGE_ENOMEM, "out of memory");
+		if ((fd = mkostemp(name, O_CLOEXEC)) < 0) {
+			rc = err_sys(err, BARGE_EIO, errno, "create a scratch file in %s", dir);
+			free(name);
+			return rc;
+		}
+		unlink(name);
+		free(name);
+	}
+	if ((f = fdopen(fd, "w+")) == NULL) {
+		rc = err_sys(err, BARGE_EIO, errno, "open a scratch file in %s", dir);
+		close(fd);
+		return rc;
+	}
+	*out = f;
+	return BARGE_OK;
+}
+
+int
 fu_out_create(const char *path, int mode, int *fd, char **tmp, struct barge_err *err)
 {
 	const char *slash = strrchr(path, '/');

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -23,6 +24,13 @@ int fu_fsync_dir_of(const char *path, struct barge_err *err) BARGE_MUST_CHECK;
 int fu_read_exact(int fd, void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
 /* write(2) until done, retrying EINTR. */
 int fu_write_all(int fd, const void *buf, size_t len, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * A scratch file in dir, open for reading and writing (caller fcloses): an
+ * unnamed one (O_TMPFILE), else one unlinked as soon as it is made, so that
+ * nothing is left behind even after SIGKILL.  For spools that must cost
+ * disk rather than memory, where /tmp may be a tmpfs.
+ */
+int fu_scratch(const char *dir, FILE **out, struct barge_err *err) BARGE_MUST_CHECK;
 /*
  * An output file written whole and then given its name atomically.
  * fu_out_create opens it unnamed (O_TMPFILE) in path's directory, so that a

@@ -27,6 +27,7 @@ int cmd_fsck(int argc, char **argv);
 int cmd_manifests(int argc, char **argv);
 int cmd_mirror_config(int argc, char **argv);
 int cmd_webhook(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 /*
  * For the verbs that read barged.yaml: fills c with the defaults and the

@@ -17,6 +17,7 @@ static const struct verb verbs[] = {
 	{ "rm", cmd_rm, "remove a bundle and unpin its images" },
 	{ "gc", cmd_gc, "remove what no tag, bundle or upload holds" },
 	{ "fsck", cmd_fsck, "re-hash every blob, check every reference" },
+	{ "sync", cmd_sync, "copy every bundle, image and tag a peer barged holds" },
 	{ "manifests", cmd_manifests, "print the Kubernetes objects that deploy barged" },
 	{ "mirror-config", cmd_mirror_config, "write containerd or CRI-O mirror configuration" },
 	{ "webhook", cmd_webhook,

@@ -18,6 +18,7 @@
 #include "accesslog.h"
 #include "api.h"
 #include "api_events.h"
+#include "api_sync.h"
 #include "auth.h"
 #include "metrics.h"
 #include "registry.h"
@@ -789,6 +790,31 @@ handle_bundles(struct router *r, struct http_req *req, struct rctx *c)
 	upload_handle(r->upload, req);
 }
 
+/* --- /api/v1/sync ------------------------------------------------------ */
+
+/*
+ * What the store holds (api_sync.h), to whoever may pull the catalog:
+ * anonymous clients when anonymous pull is on, read-only tokens, admin.
+ */
+static void
+handle_sync(struct router *r, struct http_req *req, struct rctx *c)
+{
+	char who[AUTH_SUBJECT_MAX] = "-";
+	struct barge_err err = { 0 };
+	enum verdict v = decide(r, req, "registry", "catalog", AUTH_PULL, who, sizeof(who));
+
+	if (c != NULL)
+		snprintf(c->user, sizeof(c->user), "%s", who);
+	if (v == DENY)
+		respond_oci_error(req, 403, "DENIED", "requested access to the resource is denied");
+	else if (v != ALLOW) {
+		/* Basic, as /api/v1/bundles: a token scope names no listing of everything. */
+		(void)http_resp_header(req, "WWW-Authenticate", "Basic realm=\"barged\"");
+		respond_oci_error(req, 401, "UNAUTHORIZED", "authentication required");
+	} else if (api_sync_handle(r->data_dir, r->project, req, &err) != BARGE_OK)
+		router_fail(r, "/api/v1/sync", &err);
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 void
@@ -820,6 +846,8 @@ router_handle(struct http_req *req, void *arg)
 		ui_assets_handle(req);
 	else if (strcmp(route, "webhook") == 0 && strcmp(method, "POST") == 0 && r->webhook_on)
 		handle_webhook(r, req);
+	else if (strcmp(path, "/api/v1/sync") == 0 && get)
+		handle_sync(r, req, c);
 	else if (strcmp(route, "bundles") == 0 && r->upload != NULL &&
 	         (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0))
 		handle_bundles(r, req, c);

@@ -109,11 +109,30 @@ test_free_secret(void **state)
 	fu_free_secret(NULL);
 }
 
+/* A scratch file reads back what was written and leaves no name in its directory. */
+static void
+test_scratch(void **state)
+{
+	char dir[FX_DIR_MAX], buf[16] = { 0 };
+	FILE *f = NULL;
+
+	(void)state;
+	fx_tmpdir(dir, "scratch");
+	assert_int_equal(fu_scratch(dir, &f, NULL), BARGE_OK);
+	assert_int_equal(fputs("spooled", f) >= 0, 1);
+	rewind(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_string_equal(buf, "spooled");
+	assert_int_equal(fx_count_entries(dir), 0);
+	fclose(f);
+	assert_int_not_equal(fu_scratch("/nonexistent-barge-dir", &f, NULL), BARGE_OK);
+	fx_rmtree(dir);
+}
+
 static const struct CMUnitTest tests[] = {
-	cmocka_unit_test(test_read_exact),
-	cmocka_unit_test(test_write_all),
-	cmocka_unit_test(test_out_publish),
-	cmocka_unit_test(test_free_secret),
+	cmocka_unit_test(test_read_exact),  cmocka_unit_test(test_write_all),
+	cmocka_unit_test(test_out_publish), cmocka_unit_test(test_free_secret),
+	cmocka_unit_test(test_scratch),
 };
 
 BARGE_TEST_MAIN(tests)
