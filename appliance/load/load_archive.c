@@ -224,10 +224,16 @@ int
 arch_name_digest(const struct arch *a, const char *name, char digest[DIGEST_STR_MAX])
 {
 	const char *alg, *slash, *target;
+	size_t i;
 	int n;
 
 	if ((target = link_target(a, name)) != NULL)
 		name = target;
+	for (i = 0; i < a->nnamed; i++)
+		if (strcmp(a->named[i].name, name) == 0) {
+			memcpy(digest, a->named[i].digest, DIGEST_STR_MAX);
+			return 1;
+		}
 	if (strncmp(name, "images/", 7) == 0)
 		name += 7;
 	if (strncmp(name, "blobs/", 6) == 0) {
@@ -335,6 +341,51 @@ ar_read(struct archive *ar, void *arg, const void **out)
 	return (la_ssize_t)got;
 }
 
+/*
+ * Feeds the current member's data, exactly the size its header declares,
+ * to the store's writer w, or with w NULL to dc only.  The caller prefixes
+ * errors with the member.
+ */
+static int
+copy_data(struct archive *ar, int64_t size, struct store_blob_writer *w, struct digest_ctx *dc,
+          struct barge_err *err)
+{
+	const void *block;
+	size_t len;
+	la_int64_t off;
+	int64_t total = 0;
+	int r, rc;
+
+	while ((r = archive_read_data_block(ar, &block, &len, &off)) == ARCHIVE_OK) {
+		if (off != total || (uint64_t)len > (uint64_t)(size - total))
+			return err_set(err, BARGE_EFORMAT,
+			               "not the %" PRId64 " contiguous bytes its header declares",
+			               size);
+		total += (int64_t)len;
+		rc = w != NULL ? store_blob_write(w, block, len, err)
+		               : digest_update(dc, block, len, err);
+		if (rc != BARGE_OK)
+			return rc;
+	}
+	if (r != ARCHIVE_EOF || total != size)
+		return err_set(err, BARGE_EFORMAT, "%s",
+		               r != ARCHIVE_EOF ? archive_error_string(ar) : "cut short");
+	return BARGE_OK;
+}
+
+/* Counts a staged blob of size bytes in the result: new, or held by the store before. */
+static void
+count_blob(struct arch *a, int64_t size, int created)
+{
+	a->res->bytes += size;
+	if (created) {
+		a->res->blobs_new++;
+		a->res->bytes_new += size;
+	} else {
+		a->res->blobs_present++;
+	}
+}
+
 /* Reads the current member into the store as blob digest, checked against it. */
 static int
 stage_blob(struct arch *a, struct archive *ar, const char *name, const char *digest, int64_t size,
@@ -345,11 +396,7 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 	char got_digest[DIGEST_STR_MAX];
 	struct arch_blob *b;
 	enum digest_alg alg;
-	const void *block;
-	size_t len;
-	la_int64_t off;
-	int64_t total = 0;
-	int present, r, rc;
+	int present, rc;
 
 	if (arch_blob(a, digest) != NULL)
 		return err_set(err, BARGE_EFORMAT, "%s: member \"%s\": blob %s appears twice",
@@ -365,25 +412,8 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 	} else if ((rc = store_blob_begin(a->s, digest, size, &w, err)) != BARGE_OK) {
 		goto out;
 	}
-	while ((r = archive_read_data_block(ar, &block, &len, &off)) == ARCHIVE_OK) {
-		if (off != total || (uint64_t)len > (uint64_t)(size - total)) {
-			rc = err_set(err, BARGE_EFORMAT,
-			             "not the %" PRId64 " contiguous bytes its "
-			             "header declares",
-			             size);
-			goto prefixed;
-		}
-		total += (int64_t)len;
-		rc = present ? digest_update(dc, block, len, err)
-		             : store_blob_write(w, block, len, err);
-		if (rc != BARGE_OK)
-			goto prefixed;
-	}
-	if (r != ARCHIVE_EOF || total != size) {
-		rc = err_set(err, BARGE_EFORMAT, "%s",
-		             r != ARCHIVE_EOF ? archive_error_string(ar) : "cut short");
+	if ((rc = copy_data(ar, size, w, dc, err)) != BARGE_OK)
 		goto prefixed;
-	}
 	if (present) {
 		if ((rc = digest_final(dc, got_digest, err)) != BARGE_OK)
 			goto prefixed;
@@ -399,12 +429,7 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 			goto prefixed;
 		b->written = 1;
 	}
-	a->res->bytes += size;
-	if (present)
-		a->res->blobs_present++;
-	else
-		a->res->bytes_new += size;
-	a->res->blobs_new += !present;
+	count_blob(a, size, !present);
 	goto out;
 prefixed:
 	err_prefix(err, "%s: member \"%s\"", a->path, name);
@@ -412,6 +437,71 @@ out:
 	digest_free(dc);
 	store_blob_abort(w);
 	return rc;
+}
+
+/* Whether name is docker save's "<id>/layer.tar": one directory, then the layer. */
+static int
+is_legacy_layer(const char *name)
+{
+	const char *slash = strchr(name, '/');
+
+	return slash != NULL && slash != name && strcmp(slash, "/layer.tar") == 0;
+}
+
+/* Remembers that member name holds blob digest (arch_name_digest finds it). */
+static int
+add_named(struct arch *a, const char *name, const char *digest, struct barge_err *err)
+{
+	struct arch_named *grown;
+
+	if (a->nnamed == ARCH_BLOBS_MAX)
+		return err_set(err, BARGE_ELIMIT, "%s: more than %d layers named by no digest",
+		               a->path, ARCH_BLOBS_MAX);
+	if ((grown = realloc(a->named, (a->nnamed + 1) * sizeof(*grown))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	a->named = grown;
+	if ((grown[a->nnamed].name = strdup(name)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	snprintf(grown[a->nnamed].digest, sizeof(grown[a->nnamed].digest), "%s", digest);
+	a->nnamed++;
+	return BARGE_OK;
+}
+
+/*
+ * Reads a member named by no digest (docker save's "<id>/layer.tar" before
+ * Docker 25) into the store, hashed on the way: the store learns its digest
+ * at the end.  The config's rootfs.diff_ids check it once manifest.json is
+ * read (arch_docker.c).  The same bytes under two ids are one blob.
+ */
+static int
+stage_unnamed(struct arch *a, struct archive *ar, const char *name, int64_t size,
+              struct barge_err *err)
+{
+	struct store_blob_writer *w = NULL;
+	char digest[DIGEST_STR_MAX];
+	const char *undo[1] = { digest };
+	struct arch_blob *b;
+	int created = 0, rc;
+
+	if ((rc = store_blob_begin_unknown(a->s, DIGEST_SHA256, &w, err)) != BARGE_OK)
+		return rc;
+	if ((rc = copy_data(ar, size, w, NULL, err)) != BARGE_OK) {
+		store_blob_abort(w);
+		return err_prefix(err, "%s: member \"%s\"", a->path, name);
+	}
+	if ((rc = store_blob_commit_as(w, digest, &created, err)) != BARGE_OK)
+		return err_prefix(err, "%s: member \"%s\"", a->path, name);
+	if (arch_blob(a, digest) == NULL) {
+		if ((rc = blob_add(a, digest, size, &b, err)) != BARGE_OK) {
+			/* Not listed, so finish would not undo it: undone here. */
+			if (created)
+				store_load_undo(a->s, undo, 1);
+			return rc;
+		}
+		b->written = created;
+		count_blob(a, size, created);
+	}
+	return add_named(a, name, digest, err);
 }
 
 /* The metadata members kept in memory; anything else no image can name. */
@@ -477,8 +567,9 @@ keep_member(struct arch *a, struct archive *ar, const char *name, int64_t size,
 
 /*
  * A symbolic link is never followed; only docker-archive's legacy alias
- * "<id>/layer.tar" -> "../<file>" (skopeo writes them) is taken, as another
- * name for a member at the top of the archive.
+ * "<id>/layer.tar" -> "../<file>" (skopeo writes them) or
+ * "../<id>/layer.tar" (docker save before Docker 25, for a layer saved
+ * already) is taken, as another name for that member.
  */
 static int
 keep_link(struct arch *a, const char *name, const char *target, struct barge_err *err)
@@ -488,7 +579,8 @@ keep_link(struct arch *a, const char *name, const char *target, struct barge_err
 	char *n = NULL, *t = NULL;
 
 	if (target == NULL || slash == NULL || strcmp(slash, "/layer.tar") != 0 ||
-	    strncmp(target, "../", 3) != 0 || strchr(target + 3, '/') != NULL ||
+	    strncmp(target, "../", 3) != 0 ||
+	    (strchr(target + 3, '/') != NULL && !is_legacy_layer(target + 3)) ||
 	    bundle_name_problem(target + 3) != NULL)
 		return err_set(err, BARGE_EFORMAT,
 		               "%s: member \"%s\": symbolic link to \"%s\" not allowed", a->path,
@@ -566,6 +658,8 @@ read_member(struct arch *a, struct archive *ar, struct archive_entry *ae, struct
 		return keep_member(a, ar, name, size, err);
 	if (arch_name_digest(a, name, digest))
 		return stage_blob(a, ar, name, digest, size, err);
+	if (is_legacy_layer(name))
+		return stage_unnamed(a, ar, name, size, err);
 	return skip_member(a, ar, name, err);
 }
 
@@ -856,6 +950,9 @@ arch_clear(struct arch *a)
 		free(a->links[i].name);
 		free(a->links[i].target);
 	}
+	for (i = 0; i < a->nnamed; i++)
+		free(a->named[i].name);
+	free(a->named);
 	for (i = 0; i < a->nimages; i++) {
 		free(a->images[i].repository);
 		free(a->images[i].source);

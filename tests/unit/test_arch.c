@@ -288,6 +288,98 @@ test_docker_diff_id_mismatch(void **state)
 	assert_false(fx_serves(f->s, "edge/docker.io/x/y", "1"));
 }
 
+/*
+ * A docker save before Docker 25: layers as regular files "<id>/layer.tar"
+ * named by no digest, "<id>/json" and "<id>/VERSION" beside them,
+ * "repositories", and a third layer equal to the first written as Docker
+ * does, a link "../<id>/layer.tar".  order gives the config's diff_ids as
+ * indexes into the two layers; md gets the manifest barged builds.
+ */
+static void
+docker_legacy(struct tw *w, const int order[3], char *md)
+{
+	static const char *const layer[2] = { "first legacy layer", "second legacy layer" };
+	char cd[DIGEST_STR_MAX], ld[2][DIGEST_STR_MAX], cfg[512], m[2048];
+	struct barge_err err;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		assert_int_equal(digest_buf(DIGEST_SHA256, layer[i], strlen(layer[i]), ld[i], &err),
+		                 BARGE_OK);
+	tw_text(w, "aaa/VERSION", "1.0");
+	tw_text(w, "aaa/json", "{\"id\":\"aaa\"}");
+	tw_text(w, "aaa/layer.tar", layer[0]);
+	tw_text(w, "bbb/layer.tar", layer[1]);
+	tw_add(w, "ccc/layer.tar", NULL, 0, "../aaa/layer.tar", 0);
+	snprintf(cfg, sizeof(cfg),
+	         "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\",\"%s\"]}}",
+	         ld[order[0]], ld[order[1]], ld[order[2]]);
+	tw_blob(w, cfg, ".json", cd);
+	snprintf(m, sizeof(m),
+	         "[{\"Config\":\"%s.json\",\"RepoTags\":[\"x/legacy:1\"],\"Layers\":["
+	         "\"aaa/layer.tar\",\"bbb/layer.tar\",\"ccc/layer.tar\"]}]",
+	         cd + 7);
+	tw_text(w, "manifest.json", m);
+	tw_text(w, "repositories", "{\"x/legacy\":{\"1\":\"ccc\"}}");
+	snprintf(m, sizeof(m),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution."
+	         "manifest.v2+json\",\"config\":{\"mediaType\":\"application/vnd.docker.container."
+	         "image.v1+json\",\"size\":%zu,\"digest\":\"%s\"},\"layers\":["
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"},"
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"},"
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"}]}",
+	         strlen(cfg), cd, strlen(layer[0]), ld[0], strlen(layer[1]), ld[1],
+	         strlen(layer[0]), ld[0]);
+	assert_int_equal(digest_buf(DIGEST_SHA256, m, strlen(m), md, &err), BARGE_OK);
+}
+
+static void
+test_docker_legacy_layers(void **state)
+{
+	static const int order[3] = { 0, 1, 0 };
+	struct fixture *f = *state;
+	char md[DIGEST_STR_MAX];
+	struct loader_result res;
+	struct barge_err err;
+	struct tw w;
+
+	tw_open(&w, f, 0);
+	docker_legacy(&w, order, md);
+	tw_close(&w);
+	if (load(f, &w, NULL, &res, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", "1"));
+	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", md));
+	/* The config, two distinct layers and the manifest: "<id>/json" and the rest are dropped.
+	 */
+	assert_int_equal(res.blobs_new, 4);
+	assert_int_equal(nblobs(f), 4);
+}
+
+static void
+test_docker_legacy_diff_id_mismatch(void **state)
+{
+	static const int order[3] = { 1, 0, 1 };
+	struct fixture *f = *state;
+	char md[DIGEST_STR_MAX];
+	struct loader_result res;
+	struct barge_err err;
+	struct tw w;
+
+	tw_open(&w, f, 0);
+	docker_legacy(&w, order, md);
+	tw_close(&w);
+	assert_int_equal(load(f, &w, NULL, &res, &err), BARGE_EDIGEST);
+	assert_non_null(strstr(err.msg, "manifest.json: [0].Layers[0] is sha256:"));
+	assert_non_null(strstr(err.msg, "rootfs.diff_ids[0]"));
+	assert_non_null(strstr(err.msg, "member \"aaa/layer.tar\""));
+	assert_int_equal(nblobs(f), 0);
+	assert_false(fx_serves(f->s, "edge/docker.io/x/legacy", "1"));
+}
+
 static void
 test_unnamed_needs_repo(void **state)
 {
@@ -442,6 +534,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_zarf_lists_missing_image, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_docker_archive_manifest, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_docker_diff_id_mismatch, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_docker_legacy_layers, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_docker_legacy_diff_id_mismatch, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unnamed_needs_repo, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unnamed_blob_dropped, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_missing_layer_leaves_nothing, fx_setup, fx_teardown),
