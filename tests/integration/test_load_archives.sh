@@ -124,18 +124,8 @@ PASS=archive-test-password
 printf '%s\n' "$PASS" >"$T/admin.password"
 chmod 600 "$T/admin.password"
 serve() {
-	local log=$T/serve.log deadline=$((SECONDS + 30))
-	it_spawn "$log" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$1" --access-log off \
-		--admin-password-file "$T/admin.password" --no-import
-	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) &&
-		[ -n "$PORT" ]; do
-		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-			cat "$log"
-			it_die "barged serve did not start"
-		fi
-		sleep 0.1
-	done
+	it_barged_serve "$T/serve.log" "$1" --admin-password-file "$T/admin.password" --no-import
+	PID=$IT_LAST_PID PORT=$IT_PORT
 }
 LREPO=edge/${REG/:/_}/test
 
