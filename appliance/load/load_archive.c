@@ -143,23 +143,36 @@ arch_blob(struct arch *a, const char *digest)
 	return bsearch(&key, a->blobs, a->nblobs, sizeof(*a->blobs), blob_cmp);
 }
 
-/* Adds a blob, keeping the list sorted; *out points at it until the next add. */
+/* Makes room for one more blob in the list: blob_add then can not fail. */
 static int
-blob_add(struct arch *a, const char *digest, int64_t size, struct arch_blob **out,
-         struct barge_err *err)
+blob_room(struct arch *a, struct barge_err *err)
 {
 	struct arch_blob *grown;
-	size_t lo = 0, hi = a->nblobs, mid;
+	size_t cap;
 
 	if (a->nblobs == ARCH_BLOBS_MAX)
 		return err_set(err, BARGE_ELIMIT, "%s: more than %d blobs", a->path,
 		               ARCH_BLOBS_MAX);
 	if (a->nblobs == a->capblobs) {
-		a->capblobs = a->capblobs > 0 ? a->capblobs * 2 : 64;
-		if ((grown = realloc(a->blobs, a->capblobs * sizeof(*grown))) == NULL)
+		cap = a->capblobs > 0 ? a->capblobs * 2 : 64;
+		if ((grown = realloc(a->blobs, cap * sizeof(*grown))) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 		a->blobs = grown;
+		a->capblobs = cap;
 	}
+	return BARGE_OK;
+}
+
+/* Adds a blob, keeping the list sorted; *out points at it until the next add. */
+static int
+blob_add(struct arch *a, const char *digest, int64_t size, struct arch_blob **out,
+         struct barge_err *err)
+{
+	size_t lo = 0, hi = a->nblobs, mid;
+	int rc;
+
+	if ((rc = blob_room(a, err)) != BARGE_OK)
+		return rc;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (strcmp(a->blobs[mid].digest, digest) < 0)
@@ -479,11 +492,12 @@ stage_unnamed(struct arch *a, struct archive *ar, const char *name, int64_t size
 {
 	struct store_blob_writer *w = NULL;
 	char digest[DIGEST_STR_MAX];
-	const char *undo[1] = { digest };
 	struct arch_blob *b;
 	int created = 0, rc;
 
-	if ((rc = store_blob_begin_unknown(a->s, DIGEST_SHA256, &w, err)) != BARGE_OK)
+	/* Room first: a blob placed must be listed, or a failure would not undo it. */
+	if ((rc = blob_room(a, err)) != BARGE_OK ||
+	    (rc = store_blob_begin_unknown(a->s, DIGEST_SHA256, &w, err)) != BARGE_OK)
 		return rc;
 	if ((rc = copy_data(ar, size, w, NULL, err)) != BARGE_OK) {
 		store_blob_abort(w);
@@ -492,12 +506,8 @@ stage_unnamed(struct arch *a, struct archive *ar, const char *name, int64_t size
 	if ((rc = store_blob_commit_as(w, digest, &created, err)) != BARGE_OK)
 		return err_prefix(err, "%s: member \"%s\"", a->path, name);
 	if (arch_blob(a, digest) == NULL) {
-		if ((rc = blob_add(a, digest, size, &b, err)) != BARGE_OK) {
-			/* Not listed, so finish would not undo it: undone here. */
-			if (created)
-				store_load_undo(a->s, undo, 1);
+		if ((rc = blob_add(a, digest, size, &b, err)) != BARGE_OK)
 			return rc;
-		}
 		b->written = created;
 		count_blob(a, size, created);
 	}
@@ -909,25 +919,27 @@ make_meta(struct arch *a, struct bundle_meta **out, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/* The digest of blob i when this load wrote it, for loader_undo. */
+static const char *
+blob_written(const void *arg, size_t i)
+{
+	const struct arch *a = arg;
+
+	return a->blobs[i].written ? a->blobs[i].digest : NULL;
+}
+
 /*
  * Ends the load, committed or not: the blobs it wrote that no manifest or
  * reference names go again (all of them after a failure), and blobs_new
  * counts those that stay.
  */
+
 static void
 finish(struct arch *a)
 {
-	const char **list = NULL;
-	size_t i, n = 0;
+	size_t i;
 
-	for (i = 0; i < a->nblobs; i++)
-		n += a->blobs[i].written;
-	list = n > 0 ? calloc(n, sizeof(*list)) : NULL;
-	for (i = 0, n = 0; list != NULL && i < a->nblobs; i++)
-		if (a->blobs[i].written)
-			list[n++] = a->blobs[i].digest;
-	store_load_undo(a->s, list, n);
-	free(list);
+	loader_undo(a->s, a->nblobs, blob_written, a);
 	a->res->blobs_new = 0;
 	a->res->bytes_new = 0;
 	for (i = 0; i < a->nblobs; i++)
