@@ -819,15 +819,15 @@ void
 loader_undo(struct store *s, size_t n, const char *(*written)(const void *arg, size_t i),
             const void *arg)
 {
-	const char **list = NULL;
-	size_t i, k = 0;
+	const char **list = NULL, *d;
+	size_t i, cap = 0, k = 0;
 
 	for (i = 0; i < n; i++)
-		k += written(arg, i) != NULL;
-	list = k > 0 ? calloc(k, sizeof(*list)) : NULL;
-	for (i = 0, k = 0; list != NULL && i < n; i++)
-		if ((list[k] = written(arg, i)) != NULL)
-			k++;
+		cap += written(arg, i) != NULL;
+	list = cap > 0 ? calloc(cap, sizeof(*list)) : NULL;
+	for (i = 0; list != NULL && i < n && k < cap; i++)
+		if ((d = written(arg, i)) != NULL)
+			list[k++] = d;
 	store_load_undo(s, list, k);
 	free(list);
 }
