@@ -557,6 +557,41 @@ test_unknown_and_signature(void **state)
 	assert_non_null(strstr(err.msg, "a signature is required"));
 }
 
+/* Loads tests/data/archives/NAME into f's store. */
+static int
+load_data(struct fixture *f, const char *name, struct loader_result *res, struct barge_err *err)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/archives/%s", BARGE_TEST_DATA, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	return archload_load_fd(f->s, fd, name, NULL, res, err);
+}
+
+/*
+ * fuzz_archive's finding (tests/data/archives/crash-undo-overflow.tar): into
+ * a store holding docker-legacy.tar's layers, two layers named by no
+ * digest, one new and one held, then refused as an unknown format.  The
+ * undo of the blobs it wrote wrote past the end of its list when the held
+ * one came last (ASan: heap-buffer-overflow in loader_undo).  Refused, the
+ * new layer removed, the held one kept.
+ */
+static void
+test_regress_undo_overflow(void **state)
+{
+	struct fixture *f = *state;
+	struct loader_result res;
+	struct barge_err err;
+
+	assert_int_equal(load_data(f, "docker-legacy.tar", &res, &err), BARGE_OK);
+	assert_int_equal(nblobs(f), 4);
+	assert_int_equal(load_data(f, "crash-undo-overflow.tar", &res, &err), BARGE_EFORMAT);
+	assert_non_null(strstr(err.msg, "crash-undo-overflow.tar: unknown format"));
+	assert_int_equal(nblobs(f), 4);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_oci_archive_any_order, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_zstd_hauler, fx_setup, fx_teardown),
@@ -572,6 +607,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_hostile_members, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metadata_bounds, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unknown_and_signature, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_regress_undo_overflow, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
