@@ -365,6 +365,19 @@ docker_legacy(struct tw *w, const int order[3], char *md)
 	assert_int_equal(digest_buf(DIGEST_SHA256, m, strlen(m), md, &err), BARGE_OK);
 }
 
+/* Writes docker_legacy's archive with diff_ids in order and loads it. */
+static int
+legacy_load(struct fixture *f, const int order[3], char *md, struct loader_result *res,
+            struct barge_err *err)
+{
+	struct tw w;
+
+	tw_open(&w, f, 0);
+	docker_legacy(&w, order, md);
+	tw_close(&w);
+	return load(f, &w, NULL, res, err);
+}
+
 static void
 test_docker_legacy_layers(void **state)
 {
@@ -373,17 +386,12 @@ test_docker_legacy_layers(void **state)
 	char md[DIGEST_STR_MAX];
 	struct loader_result res;
 	struct barge_err err;
-	struct tw w;
 
-	tw_open(&w, f, 0);
-	docker_legacy(&w, order, md);
-	tw_close(&w);
-	if (load(f, &w, NULL, &res, &err) != BARGE_OK)
+	if (legacy_load(f, order, md, &res, &err) != BARGE_OK)
 		fail_msg("%s", err.msg);
 	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", "1"));
 	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", md));
-	/* The config, two distinct layers and the manifest: "<id>/json" and the rest are dropped.
-	 */
+	/* The config, the two distinct layers and the manifest; "aaa/json" and the rest go. */
 	assert_int_equal(res.blobs_new, 4);
 	assert_int_equal(nblobs(f), 4);
 }
@@ -396,12 +404,8 @@ test_docker_legacy_diff_id_mismatch(void **state)
 	char md[DIGEST_STR_MAX];
 	struct loader_result res;
 	struct barge_err err;
-	struct tw w;
 
-	tw_open(&w, f, 0);
-	docker_legacy(&w, order, md);
-	tw_close(&w);
-	assert_int_equal(load(f, &w, NULL, &res, &err), BARGE_EDIGEST);
+	assert_int_equal(legacy_load(f, order, md, &res, &err), BARGE_EDIGEST);
 	assert_non_null(strstr(err.msg, "manifest.json: [0].Layers[0] is sha256:"));
 	assert_non_null(strstr(err.msg, "rootfs.diff_ids[0]"));
 	assert_non_null(strstr(err.msg, "member \"aaa/layer.tar\""));
