@@ -1,8 +1,9 @@
 /*
  * arch_int.h: private to appliance/load/, shared by load_archive.c (the
- * stream, the staging of blobs into the store and the commit) and the
- * format readers arch_docker.c, arch_oci.c, arch_zarf.c and arch_hauler.c,
- * which turn the metadata members an archive kept into images.
+ * stream, the staging of blobs into the store and the commit), arch_image.c
+ * (the images and their names) and the format readers arch_docker.c,
+ * arch_oci.c, arch_zarf.c and arch_hauler.c, which turn the metadata
+ * members an archive kept into images.
  *
  * A struct arch owns, for one archive: the blobs staged so far (digest,
  * size, whether this load wrote them), the metadata members kept in memory
