@@ -1,9 +1,10 @@
 /*
  * arch_docker: a docker-archive (`docker save`, `skopeo copy ...
  * docker-archive:`): manifest.json lists each image's config, its layers
- * (uncompressed tars, in order) and its RepoTags.  The layers are checked
- * against the config's rootfs.diff_ids, and barged writes the Docker v2
- * schema 2 manifest a registry would serve for them, with the layers as
+ * (uncompressed tars, in order: named by their digest, or before Docker 25
+ * "<id>/layer.tar") and its RepoTags.  The layers are checked against the
+ * config's rootfs.diff_ids, the only check of a layer named by no digest, and barged writes the
+ * Docker v2 schema 2 manifest a registry would serve for them, with the layers as
  * application/vnd.docker.image.rootfs.diff.tar: its digest is upstream's
  * only when upstream stored its layers uncompressed (docs/loading.md).
  * Owns nothing past a call.
@@ -28,13 +29,7 @@ named_blob(struct arch *a, const char *what, json_t *v, const struct arch_blob *
 	if (name == NULL)
 		return err_set(err, BARGE_EFORMAT, "%s: manifest.json: %s: not a string", a->path,
 		               what);
-	if (!arch_name_digest(a, name, digest))
-		return err_set(err, BARGE_EFORMAT,
-		               "%s: manifest.json: %s \"%.200s\": not named by its digest (a "
-		               "docker save before Docker 25 writes such layers; save with "
-		               "Docker 25 or later, or with skopeo copy ... docker-archive:)",
-		               a->path, what, name);
-	if ((*out = arch_blob(a, digest)) == NULL)
+	if (!arch_name_digest(a, name, digest) || (*out = arch_blob(a, digest)) == NULL)
 		return err_set(err, BARGE_ENOTFOUND,
 		               "%s: manifest.json: %s \"%.200s\": no such member in the archive",
 		               a->path, what, name);
@@ -70,12 +65,14 @@ layers(struct arch *a, size_t i, json_t *list, json_t *diff_ids, json_t *out, st
 		if ((rc = named_blob(a, what, v, &b, err)) != BARGE_OK)
 			return rc;
 		want = json_string_value(json_array_get(diff_ids, j));
+		/* For a layer named by no digest this is the only check of its bytes. */
 		if (want == NULL || strcmp(want, b->digest) != 0)
 			return err_set(err, BARGE_EDIGEST,
 			               "%s: manifest.json: %s is %s, but the config's "
-			               "rootfs.diff_ids[%zu] is %.80s",
-			               a->path, what, b->digest, j,
-			               want != NULL ? want : "missing");
+			               "rootfs.diff_ids[%zu] is %.80s: member \"%.200s\" is not "
+			               "that layer",
+			               a->path, what, b->digest, j, want != NULL ? want : "missing",
+			               json_string_value(v));
 		if (json_array_append_new(out, descriptor(MT_DOCKER_LAYER_TAR, b)) != 0)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 	}

@@ -1,14 +1,16 @@
 /*
  * arch_int.h: private to appliance/load/, shared by load_archive.c (the
- * stream, the staging of blobs into the store and the commit) and the
- * format readers arch_docker.c, arch_oci.c, arch_zarf.c and arch_hauler.c,
- * which turn the metadata members an archive kept into images.
+ * stream, the staging of blobs into the store and the commit), arch_image.c
+ * (the images and their names) and the format readers arch_docker.c,
+ * arch_oci.c, arch_zarf.c and arch_hauler.c, which turn the metadata
+ * members an archive kept into images.
  *
  * A struct arch owns, for one archive: the blobs staged so far (digest,
  * size, whether this load wrote them), the metadata members kept in memory
  * (bounded: ARCH_MEMBER_MAX each, ARCH_META_TOTAL together), the symbolic
- * links a docker-archive may hold (names only, never followed), and the
- * images the format reader found.
+ * links a docker-archive may hold (names only, never followed), the
+ * digests of its layers named by no digest, and the images the format
+ * reader found.
  */
 #ifndef BARGE_ARCH_INT_H
 #define BARGE_ARCH_INT_H
@@ -49,6 +51,12 @@ struct arch_link {
 	char *name, *target; /* target resolved inside the archive */
 };
 
+/* A member named by no digest (docker save's "<id>/layer.tar" before Docker 25). */
+struct arch_named {
+	char *name;
+	char digest[DIGEST_STR_MAX]; /* of its content, learnt as it was stored */
+};
+
 struct arch {
 	struct store *s;
 	const char *path; /* for messages */
@@ -61,6 +69,8 @@ struct arch {
 	size_t metabytes;
 	struct arch_link *links;
 	size_t nlinks;
+	struct arch_named *named;
+	size_t nnamed;
 	struct bundle_image *images; /* barge.json's form, handed to loader_record */
 	size_t nimages;
 	char format[32];                  /* "docker-archive", "oci-archive", "zarf", "hauler" */
@@ -75,7 +85,8 @@ struct arch_blob *arch_blob(struct arch *a, const char *digest);
 /*
  * The digest a member's name gives its content ("blobs/<alg>/<hex>", with
  * an optional "images/" in front, or docker-archive's "<hex>.tar" and
- * "<hex>.json"), following a docker-archive link once.  0 when none.
+ * "<hex>.json", or a layer named by no digest whose content was stored),
+ * following a docker-archive link once.  0 when none.
  */
 int arch_name_digest(const struct arch *a, const char *name, char digest[DIGEST_STR_MAX]);
 /* Reads a staged blob of at most max bytes into a new NUL-terminated buffer. */

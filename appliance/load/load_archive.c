@@ -20,7 +20,6 @@
 
 #include "arch_int.h"
 #include "bundle_meta.h"
-#include "ref.h"
 #include "store_load.h"
 
 /* Bytes read ahead to tell a bundle from an archive, and the block size after. */
@@ -143,23 +142,36 @@ arch_blob(struct arch *a, const char *digest)
 	return bsearch(&key, a->blobs, a->nblobs, sizeof(*a->blobs), blob_cmp);
 }
 
-/* Adds a blob, keeping the list sorted; *out points at it until the next add. */
+/* Makes room for one more blob in the list: blob_add then can not fail. */
 static int
-blob_add(struct arch *a, const char *digest, int64_t size, struct arch_blob **out,
-         struct barge_err *err)
+blob_room(struct arch *a, struct barge_err *err)
 {
 	struct arch_blob *grown;
-	size_t lo = 0, hi = a->nblobs, mid;
+	size_t cap;
 
 	if (a->nblobs == ARCH_BLOBS_MAX)
 		return err_set(err, BARGE_ELIMIT, "%s: more than %d blobs", a->path,
 		               ARCH_BLOBS_MAX);
 	if (a->nblobs == a->capblobs) {
-		a->capblobs = a->capblobs > 0 ? a->capblobs * 2 : 64;
-		if ((grown = realloc(a->blobs, a->capblobs * sizeof(*grown))) == NULL)
+		cap = a->capblobs > 0 ? a->capblobs * 2 : 64;
+		if ((grown = realloc(a->blobs, cap * sizeof(*grown))) == NULL)
 			return err_set(err, BARGE_ENOMEM, "out of memory");
 		a->blobs = grown;
+		a->capblobs = cap;
 	}
+	return BARGE_OK;
+}
+
+/* Adds a blob, keeping the list sorted; *out points at it until the next add. */
+static int
+blob_add(struct arch *a, const char *digest, int64_t size, struct arch_blob **out,
+         struct barge_err *err)
+{
+	size_t lo = 0, hi = a->nblobs, mid;
+	int rc;
+
+	if ((rc = blob_room(a, err)) != BARGE_OK)
+		return rc;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (strcmp(a->blobs[mid].digest, digest) < 0)
@@ -224,10 +236,16 @@ int
 arch_name_digest(const struct arch *a, const char *name, char digest[DIGEST_STR_MAX])
 {
 	const char *alg, *slash, *target;
+	size_t i;
 	int n;
 
 	if ((target = link_target(a, name)) != NULL)
 		name = target;
+	for (i = 0; i < a->nnamed; i++)
+		if (strcmp(a->named[i].name, name) == 0) {
+			memcpy(digest, a->named[i].digest, DIGEST_STR_MAX);
+			return 1;
+		}
 	if (strncmp(name, "images/", 7) == 0)
 		name += 7;
 	if (strncmp(name, "blobs/", 6) == 0) {
@@ -335,6 +353,51 @@ ar_read(struct archive *ar, void *arg, const void **out)
 	return (la_ssize_t)got;
 }
 
+/*
+ * Feeds the current member's data, exactly the size its header declares,
+ * to the store's writer w, or with w NULL to dc only.  The caller prefixes
+ * errors with the member.
+ */
+static int
+copy_data(struct archive *ar, int64_t size, struct store_blob_writer *w, struct digest_ctx *dc,
+          struct barge_err *err)
+{
+	const void *block;
+	size_t len;
+	la_int64_t off;
+	int64_t total = 0;
+	int r, rc;
+
+	while ((r = archive_read_data_block(ar, &block, &len, &off)) == ARCHIVE_OK) {
+		if (off != total || (uint64_t)len > (uint64_t)(size - total))
+			return err_set(err, BARGE_EFORMAT,
+			               "not the %" PRId64 " contiguous bytes its header declares",
+			               size);
+		total += (int64_t)len;
+		rc = w != NULL ? store_blob_write(w, block, len, err)
+		               : digest_update(dc, block, len, err);
+		if (rc != BARGE_OK)
+			return rc;
+	}
+	if (r != ARCHIVE_EOF || total != size)
+		return err_set(err, BARGE_EFORMAT, "%s",
+		               r != ARCHIVE_EOF ? archive_error_string(ar) : "cut short");
+	return BARGE_OK;
+}
+
+/* Counts a staged blob of size bytes in the result: new, or held by the store before. */
+static void
+count_blob(struct arch *a, int64_t size, int created)
+{
+	a->res->bytes += size;
+	if (created) {
+		a->res->blobs_new++;
+		a->res->bytes_new += size;
+	} else {
+		a->res->blobs_present++;
+	}
+}
+
 /* Reads the current member into the store as blob digest, checked against it. */
 static int
 stage_blob(struct arch *a, struct archive *ar, const char *name, const char *digest, int64_t size,
@@ -345,11 +408,7 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 	char got_digest[DIGEST_STR_MAX];
 	struct arch_blob *b;
 	enum digest_alg alg;
-	const void *block;
-	size_t len;
-	la_int64_t off;
-	int64_t total = 0;
-	int present, r, rc;
+	int present, rc;
 
 	if (arch_blob(a, digest) != NULL)
 		return err_set(err, BARGE_EFORMAT, "%s: member \"%s\": blob %s appears twice",
@@ -365,25 +424,8 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 	} else if ((rc = store_blob_begin(a->s, digest, size, &w, err)) != BARGE_OK) {
 		goto out;
 	}
-	while ((r = archive_read_data_block(ar, &block, &len, &off)) == ARCHIVE_OK) {
-		if (off != total || (uint64_t)len > (uint64_t)(size - total)) {
-			rc = err_set(err, BARGE_EFORMAT,
-			             "not the %" PRId64 " contiguous bytes its "
-			             "header declares",
-			             size);
-			goto prefixed;
-		}
-		total += (int64_t)len;
-		rc = present ? digest_update(dc, block, len, err)
-		             : store_blob_write(w, block, len, err);
-		if (rc != BARGE_OK)
-			goto prefixed;
-	}
-	if (r != ARCHIVE_EOF || total != size) {
-		rc = err_set(err, BARGE_EFORMAT, "%s",
-		             r != ARCHIVE_EOF ? archive_error_string(ar) : "cut short");
+	if ((rc = copy_data(ar, size, w, dc, err)) != BARGE_OK)
 		goto prefixed;
-	}
 	if (present) {
 		if ((rc = digest_final(dc, got_digest, err)) != BARGE_OK)
 			goto prefixed;
@@ -399,12 +441,7 @@ stage_blob(struct arch *a, struct archive *ar, const char *name, const char *dig
 			goto prefixed;
 		b->written = 1;
 	}
-	a->res->bytes += size;
-	if (present)
-		a->res->blobs_present++;
-	else
-		a->res->bytes_new += size;
-	a->res->blobs_new += !present;
+	count_blob(a, size, !present);
 	goto out;
 prefixed:
 	err_prefix(err, "%s: member \"%s\"", a->path, name);
@@ -412,6 +449,68 @@ out:
 	digest_free(dc);
 	store_blob_abort(w);
 	return rc;
+}
+
+/* Whether name is docker save's "<id>/layer.tar": one directory, then the layer. */
+static int
+is_legacy_layer(const char *name)
+{
+	const char *slash = strchr(name, '/');
+
+	return slash != NULL && slash != name && strcmp(slash, "/layer.tar") == 0;
+}
+
+/* Remembers that member name holds blob digest (arch_name_digest finds it). */
+static int
+add_named(struct arch *a, const char *name, const char *digest, struct barge_err *err)
+{
+	struct arch_named *grown;
+
+	if (a->nnamed == ARCH_BLOBS_MAX)
+		return err_set(err, BARGE_ELIMIT, "%s: more than %d layers named by no digest",
+		               a->path, ARCH_BLOBS_MAX);
+	if ((grown = realloc(a->named, (a->nnamed + 1) * sizeof(*grown))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	a->named = grown;
+	if ((grown[a->nnamed].name = strdup(name)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	snprintf(grown[a->nnamed].digest, sizeof(grown[a->nnamed].digest), "%s", digest);
+	a->nnamed++;
+	return BARGE_OK;
+}
+
+/*
+ * Reads a member named by no digest (docker save's "<id>/layer.tar" before
+ * Docker 25) into the store, hashed on the way: the store learns its digest
+ * at the end.  The config's rootfs.diff_ids check it once manifest.json is
+ * read (arch_docker.c).  The same bytes under two ids are one blob.
+ */
+static int
+stage_unnamed(struct arch *a, struct archive *ar, const char *name, int64_t size,
+              struct barge_err *err)
+{
+	struct store_blob_writer *w = NULL;
+	char digest[DIGEST_STR_MAX];
+	struct arch_blob *b;
+	int created = 0, rc;
+
+	/* Room first: a blob placed must be listed, or a failure would not undo it. */
+	if ((rc = blob_room(a, err)) != BARGE_OK ||
+	    (rc = store_blob_begin_unknown(a->s, DIGEST_SHA256, &w, err)) != BARGE_OK)
+		return rc;
+	if ((rc = copy_data(ar, size, w, NULL, err)) != BARGE_OK) {
+		store_blob_abort(w);
+		return err_prefix(err, "%s: member \"%s\"", a->path, name);
+	}
+	if ((rc = store_blob_commit_as(w, digest, &created, err)) != BARGE_OK)
+		return err_prefix(err, "%s: member \"%s\"", a->path, name);
+	if (arch_blob(a, digest) == NULL) {
+		if ((rc = blob_add(a, digest, size, &b, err)) != BARGE_OK)
+			return rc;
+		b->written = created;
+		count_blob(a, size, created);
+	}
+	return add_named(a, name, digest, err);
 }
 
 /* The metadata members kept in memory; anything else no image can name. */
@@ -477,8 +576,9 @@ keep_member(struct arch *a, struct archive *ar, const char *name, int64_t size,
 
 /*
  * A symbolic link is never followed; only docker-archive's legacy alias
- * "<id>/layer.tar" -> "../<file>" (skopeo writes them) is taken, as another
- * name for a member at the top of the archive.
+ * "<id>/layer.tar" -> "../<file>" (skopeo writes them) or
+ * "../<id>/layer.tar" (docker save before Docker 25, for a layer saved
+ * already) is taken, as another name for that member.
  */
 static int
 keep_link(struct arch *a, const char *name, const char *target, struct barge_err *err)
@@ -488,7 +588,8 @@ keep_link(struct arch *a, const char *name, const char *target, struct barge_err
 	char *n = NULL, *t = NULL;
 
 	if (target == NULL || slash == NULL || strcmp(slash, "/layer.tar") != 0 ||
-	    strncmp(target, "../", 3) != 0 || strchr(target + 3, '/') != NULL ||
+	    strncmp(target, "../", 3) != 0 ||
+	    (strchr(target + 3, '/') != NULL && !is_legacy_layer(target + 3)) ||
 	    bundle_name_problem(target + 3) != NULL)
 		return err_set(err, BARGE_EFORMAT,
 		               "%s: member \"%s\": symbolic link to \"%s\" not allowed", a->path,
@@ -566,6 +667,8 @@ read_member(struct arch *a, struct archive *ar, struct archive_entry *ae, struct
 		return keep_member(a, ar, name, size, err);
 	if (arch_name_digest(a, name, digest))
 		return stage_blob(a, ar, name, digest, size, err);
+	if (is_legacy_layer(name))
+		return stage_unnamed(a, ar, name, size, err);
 	return skip_member(a, ar, name, err);
 }
 
@@ -581,8 +684,11 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	if ((ar = archive_read_new()) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
+	/* In process, never an external program: libarchive must have them built in. */
 	if (archive_read_support_filter_gzip(ar) != ARCHIVE_OK ||
 	    archive_read_support_filter_zstd(ar) != ARCHIVE_OK ||
+	    archive_read_support_filter_xz(ar) != ARCHIVE_OK ||
+	    archive_read_support_filter_bzip2(ar) != ARCHIVE_OK ||
 	    archive_read_support_format_tar(ar) != ARCHIVE_OK) {
 		rc = err_set(err, BARGE_EIO, "libarchive: %s", archive_error_string(ar));
 		goto out;
@@ -590,8 +696,8 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 	if (archive_read_open(ar, k, NULL, ar_read, NULL) != ARCHIVE_OK) {
 		rc = k->failed ? err_set(err, BARGE_EIO, "%s", k->err.msg)
 		               : err_set(err, BARGE_EFORMAT,
-		                         "%s: not a barge bundle, nor a tar archive (plain, gzip "
-		                         "or zstd) of another tool: %s",
+		                         "%s: not a barge bundle, nor a tar archive (plain, gzip, "
+		                         "zstd, xz or bzip2) of another tool: %s",
 		                         a->path, archive_error_string(ar));
 		goto out;
 	}
@@ -606,7 +712,7 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 		rc = k->failed ? err_set(err, BARGE_EIO, "%s", k->err.msg)
 		               : err_set(err, BARGE_EFORMAT, "%s: %s%s", a->path,
 		                         n == 0 ? "not a barge bundle, nor a tar archive (plain, "
-		                                  "gzip or zstd) of another tool: "
+		                                  "gzip, zstd, xz or bzip2) of another tool: "
 		                                : "",
 		                         archive_error_string(ar));
 	else if (n == 0)
@@ -616,131 +722,6 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 		        a->path);
 out:
 	archive_read_free(ar);
-	return rc;
-}
-
-/* --- images ---------------------------------------------------------------- */
-
-/* Adds tag to im unless it has it. */
-static int
-image_tag(struct bundle_image *im, const char *tag, struct barge_err *err)
-{
-	char **grown;
-	size_t i;
-
-	for (i = 0; i < im->ntags; i++)
-		if (strcmp(im->tags[i], tag) == 0)
-			return BARGE_OK;
-	if (im->ntags == ARCH_TAGS_MAX)
-		return err_set(err, BARGE_ELIMIT, "image %s: more than %d tags", im->repository,
-		               ARCH_TAGS_MAX);
-	if ((grown = realloc(im->tags, (im->ntags + 1) * sizeof(*grown))) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	im->tags = grown;
-	if ((im->tags[im->ntags] = strdup(tag)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	im->ntags++;
-	return BARGE_OK;
-}
-
-/* The image of repo at digest, added when new. */
-static int
-image_get(struct arch *a, const char *repo, const char *source, const char *digest,
-          const char *media_type, struct bundle_image **out, struct barge_err *err)
-{
-	struct bundle_image *grown, *im;
-	size_t i;
-
-	for (i = 0; i < a->nimages; i++)
-		if (strcmp(a->images[i].repository, repo) == 0 &&
-		    strcmp(a->images[i].digest, digest) == 0) {
-			*out = &a->images[i];
-			return BARGE_OK;
-		}
-	if (a->nimages == ARCH_IMAGES_MAX)
-		return err_set(err, BARGE_ELIMIT, "%s: more than %d images", a->path,
-		               ARCH_IMAGES_MAX);
-	if ((grown = realloc(a->images, (a->nimages + 1) * sizeof(*grown))) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	a->images = grown;
-	im = &a->images[a->nimages];
-	memset(im, 0, sizeof(*im));
-	a->nimages++;
-	if ((im->repository = strdup(repo)) == NULL || (im->source = strdup(source)) == NULL ||
-	    (im->digest = strdup(digest)) == NULL || (im->media_type = strdup(media_type)) == NULL)
-		return err_set(err, BARGE_ENOMEM, "out of memory");
-	*out = im;
-	return BARGE_OK;
-}
-
-/* Whether another image of repo has tag already. */
-static const struct bundle_image *
-tag_taken(const struct arch *a, const char *repo, const char *tag, const char *digest)
-{
-	size_t i, j;
-
-	for (i = 0; i < a->nimages; i++) {
-		if (strcmp(a->images[i].repository, repo) != 0 ||
-		    strcmp(a->images[i].digest, digest) == 0)
-			continue;
-		for (j = 0; j < a->images[i].ntags; j++)
-			if (strcmp(a->images[i].tags[j], tag) == 0)
-				return &a->images[i];
-	}
-	return NULL;
-}
-
-int
-arch_add_image(struct arch *a, const char *name, const char *tag, const char *digest,
-               const char *media_type, const char *what, struct barge_err *err)
-{
-	const struct bundle_image *other;
-	struct bundle_image *im = NULL;
-	struct barge_err rerr;
-	struct ref *ref = NULL;
-	char *repo = NULL, *source = NULL;
-	int rc;
-
-	if (name == NULL && a->opts->repo == NULL)
-		return err_set(err, BARGE_EINVAL,
-		               "%s: %s names no repository (the archive gives it no name): load "
-		               "it with --repo NAME",
-		               a->path, what);
-	if (ref_parse(name != NULL ? name : a->opts->repo, &ref, &rerr) != BARGE_OK)
-		return err_set(err, BARGE_EFORMAT, "%s: %s: %s%s", a->path, what,
-		               name != NULL ? "" : "--repo: ", rerr.msg);
-	if (tag == NULL)
-		tag = ref->tag != NULL ? ref->tag : name == NULL ? "latest" : NULL;
-	if (tag != NULL && !ref_valid_tag(tag)) {
-		rc = err_set(err, BARGE_EFORMAT, "%s: %s: invalid tag \"%.128s\"", a->path, what,
-		             tag);
-		goto out;
-	}
-	if ((repo = ref_local_repo(ref, a->project)) == NULL ||
-	    (source = ref_string(ref)) == NULL) {
-		rc = err_set(err, BARGE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!ref_valid_repo(repo)) {
-		rc = err_set(err, BARGE_EFORMAT,
-		             "%s: %s: repository \"%s\" is longer than a name may be", a->path,
-		             what, repo);
-		goto out;
-	}
-	if (tag != NULL && (other = tag_taken(a, repo, tag, digest)) != NULL) {
-		rc = err_set(err, BARGE_EFORMAT,
-		             "%s: %s: %s:%s is also the name of %s: duplicate names", a->path, what,
-		             repo, tag, other->digest);
-		goto out;
-	}
-	if ((rc = image_get(a, repo, source, digest, media_type, &im, err)) != BARGE_OK)
-		goto out;
-	if (tag != NULL)
-		rc = image_tag(im, tag, err);
-out:
-	free(source);
-	free(repo);
-	ref_free(ref);
 	return rc;
 }
 
@@ -815,25 +796,27 @@ make_meta(struct arch *a, struct bundle_meta **out, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/* The digest of blob i when this load wrote it, for loader_undo. */
+static const char *
+blob_written(const void *arg, size_t i)
+{
+	const struct arch *a = arg;
+
+	return a->blobs[i].written ? a->blobs[i].digest : NULL;
+}
+
 /*
  * Ends the load, committed or not: the blobs it wrote that no manifest or
  * reference names go again (all of them after a failure), and blobs_new
  * counts those that stay.
  */
+
 static void
 finish(struct arch *a)
 {
-	const char **list = NULL;
-	size_t i, n = 0;
+	size_t i;
 
-	for (i = 0; i < a->nblobs; i++)
-		n += a->blobs[i].written;
-	list = n > 0 ? calloc(n, sizeof(*list)) : NULL;
-	for (i = 0, n = 0; list != NULL && i < a->nblobs; i++)
-		if (a->blobs[i].written)
-			list[n++] = a->blobs[i].digest;
-	store_load_undo(a->s, list, n);
-	free(list);
+	loader_undo(a->s, a->nblobs, blob_written, a);
 	a->res->blobs_new = 0;
 	a->res->bytes_new = 0;
 	for (i = 0; i < a->nblobs; i++)
@@ -856,6 +839,9 @@ arch_clear(struct arch *a)
 		free(a->links[i].name);
 		free(a->links[i].target);
 	}
+	for (i = 0; i < a->nnamed; i++)
+		free(a->named[i].name);
+	free(a->named);
 	for (i = 0; i < a->nimages; i++) {
 		free(a->images[i].repository);
 		free(a->images[i].source);

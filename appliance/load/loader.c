@@ -881,24 +881,33 @@ commit_metadata(struct load *l, struct barge_err *err)
 }
 
 /*
- * Ends a failed load: store_load_undo removes the blobs it wrote that
- * nothing references, so that a refused bundle leaves no trace.  Without
- * memory for the list they stay as orphans for GC.
+ * Without memory for the list the blobs stay as orphans for GC: a load
+ * that failed is not made to fail differently.
  */
-static void
-undo_load(struct load *l)
+void
+loader_undo(struct store *s, size_t n, const char *(*written)(const void *arg, size_t i),
+            const void *arg)
 {
-	const char **list = NULL;
-	size_t i, n = 0;
+	const char **list = NULL, *d;
+	size_t i, cap = 0, k = 0;
 
-	for (i = 0; i < l->nblobs; i++)
-		n += l->blobs[i].written;
-	list = n > 0 ? calloc(n, sizeof(*list)) : NULL;
-	for (i = 0, n = 0; list != NULL && i < l->nblobs; i++)
-		if (l->blobs[i].written)
-			list[n++] = l->blobs[i].digest;
-	store_load_undo(l->s, list, n);
+	for (i = 0; i < n; i++)
+		cap += written(arg, i) != NULL;
+	list = cap > 0 ? calloc(cap, sizeof(*list)) : NULL;
+	for (i = 0; list != NULL && i < n && k < cap; i++)
+		if ((d = written(arg, i)) != NULL)
+			list[k++] = d;
+	store_load_undo(s, list, k);
 	free(list);
+}
+
+/* The digest of blob i when this load wrote it, for loader_undo. */
+static const char *
+lblob_written(const void *arg, size_t i)
+{
+	const struct load *l = arg;
+
+	return l->blobs[i].written ? l->blobs[i].digest : NULL;
 }
 
 /*
@@ -960,7 +969,8 @@ out:
 	if (begun && rc == BARGE_OK)
 		store_load_end(l->s);
 	else if (begun)
-		undo_load(l);
+		/* A refused bundle leaves no trace. */
+		loader_undo(l->s, l->nblobs, lblob_written, l);
 	free(sig);
 	free(meta);
 	return rc;

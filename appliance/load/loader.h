@@ -136,6 +136,16 @@ int loader_record(struct store *s, struct bundle_meta *meta, const char *name, c
                   struct barge_err *err) BARGE_MUST_CHECK;
 
 /*
+ * Ends a load under the store's load lock (store_load_undo): of its n
+ * blobs, those written(arg, i) names by their digest (this load put them
+ * in the store; NULL for the others) are removed unless a manifest or
+ * reference names them.  What loader_load_reader does after a failure and
+ * load_archive.c after every archive.
+ */
+void loader_undo(struct store *s, size_t n, const char *(*written)(const void *arg, size_t i),
+                 const void *arg);
+
+/*
  * Reads and parses only barge.json from r, to decide in which order bundles
  * load (full bundles before the deltas that need them).  Caller frees *meta.
  */

@@ -62,6 +62,22 @@ void store_blob_abort(struct store_blob_writer *w);
  * that counts.
  */
 int store_blob_reopen(struct store_blob_writer *w, int *fd, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * A blob whose digest is learnt only at its end (docker save's "<id>/layer.tar"
+ * before Docker 25): store_blob_write hashes it with alg as it goes to DIR/tmp,
+ * and store_blob_commit_as, not store_blob_commit, ends it.  The caller bounds
+ * its size.
+ */
+int store_blob_begin_unknown(struct store *s, enum digest_alg alg, struct store_blob_writer **out,
+                             struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Ends a writer of store_blob_begin_unknown: *digest gets the digest of what
+ * was written and the blob is placed as store_blob_commit places one, unless
+ * the store holds it already (the bytes are then dropped).  *created says
+ * which: 1 placed now, 0 held before.  Frees w, also on failure.
+ */
+int store_blob_commit_as(struct store_blob_writer *w, char digest[DIGEST_STR_MAX], int *created,
+                         struct barge_err *err) BARGE_MUST_CHECK;
 
 /* Whether the blob file is present. */
 int store_blob_exists(struct store *s, const char *digest);

@@ -213,11 +213,38 @@ fail:
 }
 
 int
+store_blob_begin_unknown(struct store *s, enum digest_alg alg, struct store_blob_writer **out,
+                         struct barge_err *err)
+{
+	struct store_blob_writer *w = NULL;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	w->s = s;
+	w->fd = -1;
+	/* Names the blob in errors until its digest is known. */
+	snprintf(w->digest, sizeof(w->digest), "being hashed");
+	if ((rc = tmp_create(s, &w->tmp_path, &w->fd, err)) != BARGE_OK ||
+	    (rc = digest_new(alg, &w->dc, err)) != BARGE_OK)
+		goto fail;
+	*out = w;
+	return BARGE_OK;
+fail:
+	store_blob_abort(w);
+	return rc;
+}
+
+int
 store_blob_write(struct store_blob_writer *w, const void *buf, size_t len, struct barge_err *err)
 {
 	int rc;
 
-	if ((rc = digest_writer_write(w->dw, buf, len, err)) != BARGE_OK)
+	if (w->dc == NULL)
+		rc = digest_writer_write(w->dw, buf, len, err);
+	else if ((rc = digest_update(w->dc, buf, len, err)) == BARGE_OK)
+		rc = fu_write_all(w->fd, buf, len, err);
+	if (rc != BARGE_OK)
 		return err_prefix(err, "blob %s", w->digest);
 	return BARGE_OK;
 }
@@ -242,12 +269,42 @@ out:
 	return rc;
 }
 
+int
+store_blob_commit_as(struct store_blob_writer *w, char digest[DIGEST_STR_MAX], int *created,
+                     struct barge_err *err)
+{
+	int rc;
+
+	*created = 0;
+	if (w->dc == NULL) {
+		rc = err_set(err, BARGE_EINTERNAL, "blob %s: not a writer of unknown digest",
+		             w->digest);
+		goto out;
+	}
+	if ((rc = digest_final(w->dc, digest, err)) != BARGE_OK)
+		goto out;
+	snprintf(w->digest, sizeof(w->digest), "%s", digest);
+	/* Content addressed: a blob already in place has these very bytes. */
+	if (store_blob_exists(w->s, digest))
+		goto out;
+	if (fsync(w->fd) != 0) {
+		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", w->tmp_path);
+		goto out;
+	}
+	if ((rc = blob_place(w->s, w->tmp_path, digest, err)) == BARGE_OK)
+		*created = 1;
+out:
+	store_blob_abort(w);
+	return rc;
+}
+
 void
 store_blob_abort(struct store_blob_writer *w)
 {
 	if (w == NULL)
 		return;
 	digest_writer_free(w->dw);
+	digest_free(w->dc);
 	if (w->tmp_path != NULL)
 		unlink(w->tmp_path);
 	if (w->fd >= 0)

@@ -53,7 +53,8 @@ struct store_blob_writer {
 	char digest[DIGEST_STR_MAX];
 	char *tmp_path;
 	int fd;
-	struct digest_writer *dw;
+	struct digest_writer *dw; /* NULL for store_blob_begin_unknown's writer */
+	struct digest_ctx *dc;    /* store_blob_begin_unknown's: hashes what is written */
 };
 
 /* --- the database (store_db.c) ------------------------------------------- */

@@ -118,6 +118,30 @@ it_wait_for() {
 	done
 }
 
+# it_serve LOG COMMAND...: starts COMMAND (a `barged serve` listening on
+# 127.0.0.1:0) with its output in LOG and waits up to 30 s for the port it
+# logs ("serving http[s] on 127.0.0.1:PORT"); IT_LAST_PID and IT_PORT are
+# its PID and port.  Dies printing LOG when it exits or does not start.
+it_serve() {
+	local log=$1 deadline=$((SECONDS + 30)); shift
+	it_spawn "$log" "$@"
+	until IT_PORT=$(sed -n 's/.*serving https\{0,1\} on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) &&
+		[ -n "$IT_PORT" ]; do
+		if ! kill -0 "$IT_LAST_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+			cat "$log"
+			it_die "barged serve did not start"
+		fi
+		sleep 0.1
+	done
+}
+
+# it_barged_serve LOG DATA [ARGS...]: it_serve of "$BARGED serve" on a
+# kernel-picked port with data dir DATA, no access log, and ARGS.
+it_barged_serve() {
+	local log=$1 data=$2; shift 2
+	it_serve "$log" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$data" --access-log off "$@"
+}
+
 # it_port_busy PORT: something accepts TCP connections on 127.0.0.1:PORT.
 it_port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -53,18 +53,8 @@ PID=
 
 # start [ARGS...]: barged serve watching WATCH (settle 500 ms) on a kernel-picked port.
 start() {
-	local deadline=$((SECONDS + 30))
-	it_spawn "$LOG" "$BARGED" serve --listen 127.0.0.1:0 --plain-http --data-dir "$DATA" \
-		--access-log off --import-watch "$WATCH" --import-settle-ms 500 "$@"
-	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving http on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" 2>/dev/null) &&
-		[ -n "$PORT" ]; do
-		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-			cat "$LOG"
-			it_die "barged serve did not start"
-		fi
-		sleep 0.1
-	done
+	it_barged_serve "$LOG" "$DATA" --plain-http --import-watch "$WATCH" --import-settle-ms 500 "$@"
+	PID=$IT_LAST_PID PORT=$IT_PORT
 }
 
 # nbundles: bundles in the store.

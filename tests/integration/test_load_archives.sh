@@ -9,16 +9,20 @@
 # uncompressed image) or upstream's config digest and diff IDs
 # (docker-archive of the gzip one); a Zarf-style and a Hauler-style tar.zst
 # built here in those tools' layouts load with the names their metadata
-# gives; the upload endpoint takes an oci-archive; an archive with a "../"
-# member, a symbolic link, or a blob whose digest does not match is refused
-# naming the member, and `barged ls` and the blob files stay as they were.
+# gives; a docker save before Docker 25 ("<id>/layer.tar" layers named by
+# no digest) built here from skopeo's pieces loads, also through xz, with
+# upstream's config digest and diff IDs; the upload endpoint takes an
+# oci-archive; an archive with a "../" member, a symbolic link, a blob
+# whose digest does not match, or a legacy layer that is not its diff ID
+# is refused naming the member, and `barged ls` and the blob files stay as
+# they were.
 #
 # Env: BARGED (default build/...).  IT_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BARGED=${BARGED:-$IT_REPO_ROOT/build/appliance/barged}
-for tool in "$BARGED" docker-registry skopeo jq curl sha256sum zstd python3 tar; do
+for tool in "$BARGED" docker-registry skopeo jq curl sha256sum zstd xz python3 tar; do
 	command -v "$tool" >/dev/null || it_die "missing $tool (scripts/check installs it)"
 done
 
@@ -98,6 +102,21 @@ jq -c --arg n "$REG/test/plain:1.0" '.manifests[0].annotations = {"io.containerd
 	"org.opencontainers.image.ref.name": $n, "kind": "dev.cosignproject.cosign/image"}' \
 	"$H/index.json" >"$T/i.json" && mv "$T/i.json" "$H/index.json"
 tar -C "$H" --zstd -cf "$A/haul.tar.zst" oci-layout index.json blobs
+# docker save before Docker 25, from skopeo's docker-archive pieces: each
+# "<id>/layer.tar" is the layer file itself, named by no digest, beside
+# "<id>/json" and "<id>/VERSION"; manifest.json lists those names; the
+# config stays "<hex>.json"; "repositories" names the top id.
+L=$T/legacy
+mkdir -p "$L" && tar -C "$L" -xf "$A/gz-docker.tar" && chmod -R u+w "$L"
+map='{}'
+for link in "$L"/*/layer.tar; do
+	target=$(readlink "$link") && rm "$link" && mv "$L/${target#../}" "$link"
+	map=$(jq -c --arg f "${target#../}" --arg t "${link#"$L"/}" '. + {($f): $t}' <<<"$map")
+done
+jq -c --argjson m "$map" --arg n "$REG/test/legacy:1.0" \
+	'map(.Layers |= map($m[.]) | .RepoTags = [$n])' "$L/manifest.json" >"$T/m.json" &&
+	mv "$T/m.json" "$L/manifest.json"
+(cd "$L" && tar --sort=name -cf "$A/gz-legacy.tar" -- */ *.json repositories)
 
 DATA=$T/data
 load() { "$BARGED" load --data-dir "$DATA" "$@"; }
@@ -106,23 +125,18 @@ PASS=archive-test-password
 printf '%s\n' "$PASS" >"$T/admin.password"
 chmod 600 "$T/admin.password"
 serve() {
-	local log=$T/serve.log deadline=$((SECONDS + 30))
-	it_spawn "$log" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$1" --access-log off \
-		--admin-password-file "$T/admin.password" --no-import
-	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) &&
-		[ -n "$PORT" ]; do
-		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-			cat "$log"
-			it_die "barged serve did not start"
-		fi
-		sleep 0.1
-	done
+	it_barged_serve "$T/serve.log" "$1" --admin-password-file "$T/admin.password" --no-import
+	PID=$IT_LAST_PID PORT=$IT_PORT
 }
 LREPO=edge/${REG/:/_}/test
 
 it_check "docker-archive of the uncompressed image loads" load "$A/plain-docker.tar"
 it_check "docker-archive of the gzip image loads" load "$A/gz-docker.tar"
+it_check_eq "docker save before Docker 25: layers are files named by no digest" \
+	"$(jq -r '.[0].Layers[]' "$L/manifest.json" | sed 's,^[0-9a-f]*/,ID/,')" ID/layer.tar
+it_check "docker save before Docker 25 loads" load "$A/gz-legacy.tar"
+xz -c "$A/gz-legacy.tar" >"$A/gz-legacy.tar.xz"
+it_check "docker save | xz loads" load "$A/gz-legacy.tar.xz"
 serve "$DATA"
 B=127.0.0.1:$PORT
 it_check_eq "docker-archive (uncompressed upstream): manifest digest is upstream's" \
@@ -131,6 +145,10 @@ it_check_eq "docker-archive (gzip upstream): config digest is upstream's" \
 	"$(config_digest "$REG/test/gz:1.0")" "$(config_digest "$B/$LREPO/gz:1.0")"
 it_check_eq "docker-archive (gzip upstream): diff IDs are upstream's" \
 	"$(diff_ids "$REG/test/gz:1.0")" "$(diff_ids "$B/$LREPO/gz:1.0")"
+it_check_eq "docker save before Docker 25: config digest is upstream's" \
+	"$(config_digest "$REG/test/gz:1.0")" "$(config_digest "$B/$LREPO/legacy:1.0")"
+it_check_eq "docker save before Docker 25: diff IDs are upstream's" \
+	"$(diff_ids "$REG/test/gz:1.0")" "$(diff_ids "$B/$LREPO/legacy:1.0")"
 it_check "skopeo copies the loaded image out of barged" \
 	skopeo copy -q --src-tls-verify=false "docker://$B/$LREPO/plain:1.0" "oci:$T/out:1"
 
@@ -204,6 +222,12 @@ refused() {
 	fi
 	it_check_eq "$1: barged ls and the blobs unchanged" "$before" "$(state)"
 }
+# A legacy layer whose bytes are not the config's diff ID.
+cp -r "$L" "$T/legacy-bad"
+lt=$(cd "$T/legacy-bad" && echo */layer.tar)
+it_flip_byte "$T/legacy-bad/$lt" 0
+(cd "$T/legacy-bad" && tar --sort=name -cf "$A/legacy-bad.tar" -- */ *.json repositories)
+refused legacy-bad.tar "member \"$lt\" is not that layer"
 refused escape.tar 'member "../evil": ".." path component'
 refused symlink.tar "symbolic link to \"/etc/passwd\" not allowed"
 refused mismatch.tar 'member "blobs/sha256/'

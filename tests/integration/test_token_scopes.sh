@@ -49,16 +49,8 @@ import:
   enabled: false
 EOF
 LOG=$IT_TMP/barged.log
-it_spawn "$LOG" "$BARGED" serve --config "$IT_TMP/barged.yaml"
-BARGED_PID=$IT_LAST_PID
-deadline=$((SECONDS + 30))
-until PORT=$(sed -n 's/.*serving http on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG") && [ -n "$PORT" ]; do
-	if ! kill -0 "$BARGED_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-		cat "$LOG"
-		it_die "barged serve did not start"
-	fi
-	sleep 0.1
-done
+it_serve "$LOG" "$BARGED" serve --config "$IT_TMP/barged.yaml"
+BARGED_PID=$IT_LAST_PID PORT=$IT_PORT
 REG=127.0.0.1:$PORT
 SRC=$REG/edge/aa/src:1.0
 DST=$REG/edge/zz/dst:1.0

@@ -45,18 +45,8 @@ chmod 600 "$IT_TMP/admin.password"
 
 # serve LOG DATA ARGS...: barged serve over TLS on a kernel-picked port; sets PORT and PID.
 serve() {
-	local log=$1 data=$2 deadline=$((SECONDS + 30)); shift 2
-	it_spawn "$log" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$data" --access-log off \
-		--admin-password-file "$IT_TMP/admin.password" --no-import "$@"
-	PID=$IT_LAST_PID
-	until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) &&
-		[ -n "$PORT" ]; do
-		if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-			cat "$log"
-			it_die "barged serve did not start"
-		fi
-		sleep 0.1
-	done
+	it_barged_serve "$1" "$2" --admin-password-file "$IT_TMP/admin.password" --no-import "${@:3}"
+	PID=$IT_LAST_PID PORT=$IT_PORT
 }
 
 # upload FILE [CURL ARGS...]: PUT FILE; the body goes to IT_TMP/resp, the status to stdout.

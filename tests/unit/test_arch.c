@@ -24,21 +24,27 @@
 /* The largest metadata member an archive may have (docs/loading.md). */
 #define META_MEMBER_MAX (16 * 1024 * 1024)
 
-/* An archive being written: a tar (plain or zstd) in the fixture's directory. */
+/* An archive being written: a tar (plain, or compressed) in the fixture's directory. */
 struct tw {
 	struct archive *a;
 	char path[FX_DIR_MAX + 32];
 };
 
+/* filter: 0 for a plain tar, else ARCHIVE_FILTER_ZSTD, _XZ or _BZIP2. */
 static void
-tw_open(struct tw *w, const struct fixture *f, int zstd)
+tw_open(struct tw *w, const struct fixture *f, int filter)
 {
 	snprintf(w->path, sizeof(w->path), "%s/in.tar", f->dir);
 	w->a = archive_write_new();
 	assert_non_null(w->a);
 	assert_int_equal(archive_write_set_format_pax_restricted(w->a), ARCHIVE_OK);
-	if (zstd)
+	/* Each filter by its own call: the static libarchive links only those used. */
+	if (filter == ARCHIVE_FILTER_ZSTD)
 		assert_int_equal(archive_write_add_filter_zstd(w->a), ARCHIVE_OK);
+	else if (filter == ARCHIVE_FILTER_XZ)
+		assert_int_equal(archive_write_add_filter_xz(w->a), ARCHIVE_OK);
+	else if (filter == ARCHIVE_FILTER_BZIP2)
+		assert_int_equal(archive_write_add_filter_bzip2(w->a), ARCHIVE_OK);
 	assert_int_equal(archive_write_open_filename(w->a, w->path), ARCHIVE_OK);
 }
 
@@ -181,7 +187,7 @@ test_zstd_hauler(void **state)
 	struct barge_err err;
 	struct tw w;
 
-	tw_open(&w, f, 1);
+	tw_open(&w, f, ARCHIVE_FILTER_ZSTD);
 	oci_image(&w, "hauled", md, mj, sizeof(mj));
 	oci_index(&w, "index.json", md, mj,
 	          "{\"kind\":\"dev.cosignproject.cosign/"
@@ -203,7 +209,7 @@ test_zarf_lists_missing_image(void **state)
 	struct barge_err err;
 	struct tw w;
 
-	tw_open(&w, f, 1);
+	tw_open(&w, f, ARCHIVE_FILTER_ZSTD);
 	tw_text(&w, "zarf.yaml",
 	        "kind: ZarfPackageConfig\nmetadata:\n  name: d\ncomponents:\n  - name: a\n"
 	        "    images:\n      - example.com/a:1\n      - example.com/b:2\n");
@@ -250,6 +256,29 @@ docker_archive(struct tw *w, const char *repotags, int wrong_diffid, char *md)
 	assert_int_equal(digest_buf(DIGEST_SHA256, m, strlen(m), md, &err), BARGE_OK);
 }
 
+/* `docker save | xz` and `| bzip2` happen: both filters load as the others do. */
+static void
+test_xz_and_bzip2(void **state)
+{
+	static const int filters[] = { ARCHIVE_FILTER_XZ, ARCHIVE_FILTER_BZIP2 };
+	struct fixture *f = *state;
+	char md[DIGEST_STR_MAX];
+	struct loader_result res;
+	struct barge_err err;
+	struct tw w;
+	size_t i;
+
+	for (i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+		tw_open(&w, f, filters[i]);
+		docker_archive(&w, "[\"x/y:1\"]", 0, md);
+		tw_close(&w);
+		if (load(f, &w, NULL, &res, &err) != BARGE_OK)
+			fail_msg("filter %d: %s", filters[i], err.msg);
+		assert_string_equal(res.name, "docker-archive");
+		assert_true(fx_serves(f->s, "edge/docker.io/x/y", md));
+	}
+}
+
 static void
 test_docker_archive_manifest(void **state)
 {
@@ -286,6 +315,102 @@ test_docker_diff_id_mismatch(void **state)
 	assert_non_null(strstr(err.msg, "rootfs.diff_ids[0]"));
 	assert_int_equal(nblobs(f), 0);
 	assert_false(fx_serves(f->s, "edge/docker.io/x/y", "1"));
+}
+
+/*
+ * A docker save before Docker 25: layers as regular files "<id>/layer.tar"
+ * named by no digest, "<id>/json" and "<id>/VERSION" beside them,
+ * "repositories", and a third layer equal to the first written as Docker
+ * does, a link "../<id>/layer.tar".  order gives the config's diff_ids as
+ * indexes into the two layers; md gets the manifest barged builds.
+ */
+static void
+docker_legacy(struct tw *w, const int order[3], char *md)
+{
+	static const char *const layer[2] = { "first legacy layer", "second legacy layer" };
+	char cd[DIGEST_STR_MAX], ld[2][DIGEST_STR_MAX], cfg[512], m[2048];
+	struct barge_err err;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		assert_int_equal(digest_buf(DIGEST_SHA256, layer[i], strlen(layer[i]), ld[i], &err),
+		                 BARGE_OK);
+	tw_text(w, "aaa/VERSION", "1.0");
+	tw_text(w, "aaa/json", "{\"id\":\"aaa\"}");
+	tw_text(w, "aaa/layer.tar", layer[0]);
+	tw_text(w, "bbb/layer.tar", layer[1]);
+	tw_add(w, "ccc/layer.tar", NULL, 0, "../aaa/layer.tar", 0);
+	snprintf(cfg, sizeof(cfg),
+	         "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\",\"%s\"]}}",
+	         ld[order[0]], ld[order[1]], ld[order[2]]);
+	tw_blob(w, cfg, ".json", cd);
+	snprintf(m, sizeof(m),
+	         "[{\"Config\":\"%s.json\",\"RepoTags\":[\"x/legacy:1\"],\"Layers\":["
+	         "\"aaa/layer.tar\",\"bbb/layer.tar\",\"ccc/layer.tar\"]}]",
+	         cd + 7);
+	tw_text(w, "manifest.json", m);
+	tw_text(w, "repositories", "{\"x/legacy\":{\"1\":\"ccc\"}}");
+	snprintf(m, sizeof(m),
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution."
+	         "manifest.v2+json\",\"config\":{\"mediaType\":\"application/vnd.docker.container."
+	         "image.v1+json\",\"size\":%zu,\"digest\":\"%s\"},\"layers\":["
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"},"
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"},"
+	         "{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\",\"size\":%zu,"
+	         "\"digest\":\"%s\"}]}",
+	         strlen(cfg), cd, strlen(layer[0]), ld[0], strlen(layer[1]), ld[1],
+	         strlen(layer[0]), ld[0]);
+	assert_int_equal(digest_buf(DIGEST_SHA256, m, strlen(m), md, &err), BARGE_OK);
+}
+
+/* Writes docker_legacy's archive with diff_ids in order and loads it. */
+static int
+legacy_load(struct fixture *f, const int order[3], char *md, struct loader_result *res,
+            struct barge_err *err)
+{
+	struct tw w;
+
+	tw_open(&w, f, 0);
+	docker_legacy(&w, order, md);
+	tw_close(&w);
+	return load(f, &w, NULL, res, err);
+}
+
+static void
+test_docker_legacy_layers(void **state)
+{
+	static const int order[3] = { 0, 1, 0 };
+	struct fixture *f = *state;
+	char md[DIGEST_STR_MAX];
+	struct loader_result res;
+	struct barge_err err;
+
+	if (legacy_load(f, order, md, &res, &err) != BARGE_OK)
+		fail_msg("%s", err.msg);
+	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", "1"));
+	assert_true(fx_serves(f->s, "edge/docker.io/x/legacy", md));
+	/* The config, the two distinct layers and the manifest; "aaa/json" and the rest go. */
+	assert_int_equal(res.blobs_new, 4);
+	assert_int_equal(nblobs(f), 4);
+}
+
+static void
+test_docker_legacy_diff_id_mismatch(void **state)
+{
+	static const int order[3] = { 1, 0, 1 };
+	struct fixture *f = *state;
+	char md[DIGEST_STR_MAX];
+	struct loader_result res;
+	struct barge_err err;
+
+	assert_int_equal(legacy_load(f, order, md, &res, &err), BARGE_EDIGEST);
+	assert_non_null(strstr(err.msg, "manifest.json: [0].Layers[0] is sha256:"));
+	assert_non_null(strstr(err.msg, "rootfs.diff_ids[0]"));
+	assert_non_null(strstr(err.msg, "member \"aaa/layer.tar\""));
+	assert_int_equal(nblobs(f), 0);
+	assert_false(fx_serves(f->s, "edge/docker.io/x/legacy", "1"));
 }
 
 static void
@@ -410,7 +535,7 @@ test_metadata_bounds(void **state)
 
 	big = calloc(1, META_MEMBER_MAX + 1);
 	assert_non_null(big);
-	tw_open(&w, f, 1);
+	tw_open(&w, f, ARCHIVE_FILTER_ZSTD);
 	tw_add(&w, "manifest.json", big, META_MEMBER_MAX + 1, NULL, 0);
 	tw_close(&w);
 	free(big);
@@ -436,18 +561,57 @@ test_unknown_and_signature(void **state)
 	assert_non_null(strstr(err.msg, "a signature is required"));
 }
 
+/* Loads tests/data/archives/NAME into f's store. */
+static int
+load_data(struct fixture *f, const char *name, struct loader_result *res, struct barge_err *err)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/archives/%s", BARGE_TEST_DATA, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	return archload_load_fd(f->s, fd, name, NULL, res, err);
+}
+
+/*
+ * fuzz_archive's finding (tests/data/archives/crash-undo-overflow.tar): into
+ * a store holding docker-legacy.tar's layers, two layers named by no
+ * digest, one new and one held, then refused as an unknown format.  The
+ * undo of the blobs it wrote wrote past the end of its list when the held
+ * one came last (ASan: heap-buffer-overflow in loader_undo).  Refused, the
+ * new layer removed, the held one kept.
+ */
+static void
+test_regress_undo_overflow(void **state)
+{
+	struct fixture *f = *state;
+	struct loader_result res;
+	struct barge_err err;
+
+	assert_int_equal(load_data(f, "docker-legacy.tar", &res, &err), BARGE_OK);
+	assert_int_equal(nblobs(f), 4);
+	assert_int_equal(load_data(f, "crash-undo-overflow.tar", &res, &err), BARGE_EFORMAT);
+	assert_non_null(strstr(err.msg, "crash-undo-overflow.tar: unknown format"));
+	assert_int_equal(nblobs(f), 4);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_oci_archive_any_order, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_zstd_hauler, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_zarf_lists_missing_image, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_docker_archive_manifest, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_xz_and_bzip2, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_docker_diff_id_mismatch, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_docker_legacy_layers, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_docker_legacy_diff_id_mismatch, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unnamed_needs_repo, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unnamed_blob_dropped, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_missing_layer_leaves_nothing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_hostile_members, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metadata_bounds, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_unknown_and_signature, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_regress_undo_overflow, fx_setup, fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)

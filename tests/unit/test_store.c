@@ -180,6 +180,30 @@ test_blob_commit_twice(void **state)
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
 }
 
+/* A blob whose digest the writer learns at the end: placed once, then known as held. */
+static void
+test_blob_commit_as(void **state)
+{
+	struct fixture *f = *state;
+	struct store_blob_writer *w = NULL;
+	char want[DIGEST_STR_MAX], got[DIGEST_STR_MAX];
+	struct barge_err err;
+	int created = -1, round;
+
+	sha256("a layer named by an id", 22, want);
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(store_blob_begin_unknown(f->s, DIGEST_SHA256, &w, &err), BARGE_OK);
+		assert_int_equal(store_blob_write(w, "a layer ", 8, &err), BARGE_OK);
+		assert_int_equal(store_blob_write(w, "named by an id", 14, &err), BARGE_OK);
+		assert_int_equal(store_blob_commit_as(w, got, &created, &err), BARGE_OK);
+		assert_string_equal(got, want);
+		assert_int_equal(created, round == 0);
+	}
+	assert_blob_bytes(f->s, want, "a layer named by an id");
+	assert_int_equal(count_files(f->dir, "blobs"), 1);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+}
+
 static void
 test_blob_open_missing(void **state)
 {
@@ -973,6 +997,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_blob_wrong_size, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_abort, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_commit_twice, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_commit_as, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_open_missing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_manifest_tag_ref, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_put_rejects_dangling, fx_setup, fx_teardown),
