@@ -47,7 +47,7 @@ descriptor(const char *mt, const struct arch_blob *b)
 static int
 layers(struct arch *a, size_t i, json_t *list, json_t *diff_ids, json_t *out, struct barge_err *err)
 {
-	const struct arch_blob *b;
+	const struct arch_blob *b = NULL;
 	const char *want;
 	char what[64];
 	json_t *v;
