@@ -93,6 +93,26 @@ certutil -d "sql:$UI_HOME/.pki/nssdb" -A -n barged-ca -t "C,," -i "$DATA/ca.crt"
 mkdir -p "$IT_TMP/certs"
 cp "$DATA/ca.crt" "$IT_TMP/certs/ca.crt"
 
+# many: one image under MANY_TAGS tags, more than one page (100) of the
+# repository page: pushed once by skopeo, then tagged by PUTs of its
+# manifest over one curl connection.
+MANY=edge/docker.io/library/many
+MANY_TAGS=130
+skopeo copy -q --src-tls-verify=false --dest-cert-dir "$IT_TMP/certs" \
+	--dest-creds "admin:$PASS" "docker://$IT_REGISTRY/library/app-a:1.0" \
+	"docker://127.0.0.1:$PORT/$MANY:t000" || it_die "pushing $MANY failed"
+skopeo inspect --raw --tls-verify=false "docker://$IT_REGISTRY/library/app-a:1.0" \
+	>"$IT_TMP/many.json"
+{
+	printf 'header = "Content-Type: %s"\n' "$(jq -r .mediaType "$IT_TMP/many.json")"
+	for i in $(seq 1 $((MANY_TAGS - 1))); do
+		printf 'upload-file = "%s"\nurl = "https://127.0.0.1:%s/v2/%s/manifests/t%03d"\n' \
+			"$IT_TMP/many.json" "$PORT" "$MANY" "$i"
+	done
+} >"$IT_TMP/many.curl"
+curl -sSf --cacert "$DATA/ca.crt" -u "admin:$PASS" -K "$IT_TMP/many.curl" -o /dev/null ||
+	it_die "tagging $MANY failed"
+
 upstream_digest() {
 	echo "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$IT_REGISTRY/library/$1:1.0" |
 		sha256sum | cut -d' ' -f1)"
@@ -106,7 +126,7 @@ rc=0
 	UI_URL=https://127.0.0.1:$PORT UI_HOME=$UI_HOME UI_PASSWORD=$PASS UI_SHOTS=$UI_SHOTS \
 		UI_CERTS=$IT_TMP/certs UI_PROJECT=edge UI_MARKUP=$MARKUP \
 		UI_DIGEST_APP_A=$(upstream_digest app-a) UI_DIGEST_MULTI=$(upstream_digest multi) \
-		UI_UPLOAD_BUNDLE=$B/uploaded-1.0.0.tar.zst UI_TMP=$IT_TMP \
+		UI_UPLOAD_BUNDLE=$B/uploaded-1.0.0.tar.zst UI_TMP=$IT_TMP UI_MANY_TAGS=$MANY_TAGS \
 		node --test --test-concurrency=1 --test-reporter=spec ui.test.mjs
 ) || rc=$?
 it_log "screenshots in $UI_SHOTS"

@@ -135,6 +135,24 @@ test('copy a pull reference', async () => {
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);
 });
 
+test('a repository of more than one page of tags: More shows the rest', async () => {
+  const want = Number(env('UI_MANY_TAGS'));
+  await page.goto(`${URL}/#/repo?name=${encodeURIComponent(repo('many'))}`);
+  await page.locator('#tags tr[data-tag="t000"]').waitFor();
+  assert.equal(await page.locator('#tags tbody tr').count(), 100);
+  assert.equal(await page.textContent('#tag-count'), '100+ tags');
+  const last = `t${String(want - 1).padStart(3, '0')}`;
+  assert.equal(await page.locator(`#tags tr[data-tag="${last}"]`).count(), 0);
+  await page.click('#tags-more');
+  await page.locator(`#tags tr[data-tag="${last}"]`).waitFor();
+  assert.equal(await page.locator('#tags tbody tr').count(), want);
+  assert.equal(await page.textContent('#tag-count'), `${want} tags`);
+  assert.equal(await page.locator('#tags-more').isHidden(), true);
+  // Every tag once: the second page starts after the first's last.
+  const tags = await page.$$eval('#tags tbody tr', (rs) => rs.map((r) => r.dataset.tag));
+  assert.equal(new Set(tags).size, want);
+});
+
 test('upload a bundle and watch it load', async () => {
   await page.click('#nav a[data-page=bundles]');
   await page.locator('#bundles tbody tr').first().waitFor();

@@ -1,7 +1,7 @@
 // repos.js: the repositories (filtered by a substring, a page at a time)
 // and one repository's tags, with their pull references.
 import { api, q } from './api.js';
-import { clear, copyField, fmtBytes, fmtTime, h, link, note, table } from './dom.js';
+import { clear, copyField, fmtBytes, fmtTime, h, link, note } from './dom.js';
 
 const PAGE = 100;
 
@@ -58,12 +58,19 @@ function origin(o) {
   return o.kind;
 }
 
+// One repository's tags, a page at a time (More), as the repositories list.
 export async function renderRepo(main, params, ctx) {
   const repo = params.name;
-  const r = await api('GET', '/api/v1/tags' + q({ repo }));
   const msg = h('div', { id: 'repo-msg' });
   const admin = ctx.session.role === 'admin';
-  const rows = r.tags.map((t) => {
+  const body = h('tbody');
+  const more = h('button', { type: 'button', class: 'small', id: 'tags-more', hidden: true },
+    'More');
+  const count = h('p', { class: 'hint', id: 'tag-count' });
+  let next = null;
+  let shown = 0;
+
+  function row(t) {
     const del = admin ? h('button', { type: 'button', class: 'small danger', onclick: async () => {
       if (!confirm(`Delete the tag ${repo}:${t.tag}? The image stays while another tag or a ` +
         'bundle needs it.'))
@@ -87,12 +94,30 @@ export async function renderRepo(main, params, ctx) {
         t.mirror ? h('div', null, h('span', { class: 'hint' }, 'mirror: '),
           copyField(t.mirror, 'mirror reference')) : null),
       h('td', null, del));
-  });
+  }
+  async function load() {
+    more.disabled = true;
+    try {
+      const r = await api('GET', '/api/v1/tags' + q({ repo, last: next, n: PAGE }));
+      if (!shown && !r.tags.length)
+        body.append(h('tr', null, h('td', { class: 'empty', colSpan: 9 }, 'none')));
+      body.append(...r.tags.map(row));
+      shown += r.tags.length;
+      next = r.next;
+      more.hidden = !next;
+      count.textContent = shown + (next ? '+' : '') + ' tags';
+    } finally {
+      more.disabled = false;
+    }
+  }
+  more.addEventListener('click', () => load().catch((e) => clear(msg, note('error', e.message))));
+  await load();
   clear(main,
     h('p', { class: 'crumbs' }, link('repos', null, 'Repositories'), ' / '),
     h('h1', { id: 'repo-name' }, repo),
     params.deleted ? note('ok', 'Deleted the tag ' + params.deleted + '.') : null,
-    msg,
-    table(['Tag', 'Digest', 'Media type', 'Platforms', 'Size', 'Created', 'From', 'Pull', ''],
-      rows, { id: 'tags' }));
+    msg, count,
+    h('div', { class: 'scroll' }, h('table', { id: 'tags' },
+      h('thead', null, h('tr', null, ['Tag', 'Digest', 'Media type', 'Platforms', 'Size',
+        'Created', 'From', 'Pull', ''].map((t) => h('th', null, t)))), body)), more);
 }
