@@ -560,6 +560,7 @@ serve_listen(const struct config *c, struct served *sv, struct barge_err *err)
 	topts.webhook_rules = sv->rules;
 	topts.webhook_skip_pull_secrets = c->webhook.skip_pods_with_pull_secrets;
 	topts.upload = sv->upload;
+	topts.proxy = sv->proxy;
 	topts.log_error = serve_log_error;
 	topts.log_info = serve_log_info;
 	topts.log_debug = serve_log_debug;

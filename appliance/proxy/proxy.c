@@ -354,6 +354,7 @@ stats_of(const struct proxy_src *src, struct proxy_stats *st)
 	int r;
 
 	st->registry = src->name;
+	st->url = src->opts.url;
 	for (r = 0; r < PROXY_NRESULTS; r++)
 		st->requests[r] = __atomic_load_n(&src->req[r], __ATOMIC_RELAXED);
 	st->bytes = __atomic_load_n(&src->bytes, __ATOMIC_RELAXED);

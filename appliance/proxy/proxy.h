@@ -119,9 +119,13 @@ void proxy_blob_close(struct proxy_blob *b);
 /* Counts a blob request served from the store (a hit) for repo's registry. */
 void proxy_count_hit(struct proxy *p, const char *repo);
 
-/* For metrics: calls fn once per upstream (and "peer") with its counters. */
+/*
+ * For metrics and the API's overview: calls fn once per upstream (and
+ * "peer") with its counters and state.  The strings are p's.
+ */
 struct proxy_stats {
 	const char *registry;
+	const char *url; /* the upstream's URL as configured; NULL for "peer" */
 	uint64_t requests[PROXY_NRESULTS];
 	uint64_t bytes;  /* body bytes fetched */
 	uint64_t errors; /* failed requests */

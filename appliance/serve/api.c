@@ -48,6 +48,7 @@ api_new(const struct api_opts *o, struct api **out, struct barge_err *err)
 	a->tls = o->tls;
 	a->auth = o->auth;
 	a->started = o->started;
+	a->proxy = o->proxy;
 	a->log_error = o->log_error;
 	if ((rc = api_sessions_new(a->auth, &a->sessions, err)) != BARGE_OK ||
 	    (rc = api_events_new(&a->events, err)) != BARGE_OK)

@@ -27,6 +27,7 @@
 
 struct auth;
 struct api;
+struct proxy;
 
 #define API_BODY_MAX (16 * 1024) /* bytes of a request body (login, tokens, gc) */
 
@@ -38,7 +39,8 @@ struct api_opts {
 	struct auth *auth; /* borrowed; outlives the API */
 	/* host:port clients pull from, for pull references; NULL: the request's Host. */
 	const char *advertise;
-	time_t started;                     /* when the server started, for the overview */
+	time_t started;      /* when the server started, for the overview */
+	struct proxy *proxy; /* the pull-through cache (borrowed; outlives the API); NULL: none */
 	void (*log_error)(const char *msg); /* causes of 500 answers; may be NULL */
 };
 

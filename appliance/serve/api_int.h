@@ -32,6 +32,7 @@ struct api {
 	int tls;
 	struct auth *auth;
 	time_t started;
+	struct proxy *proxy; /* borrowed; NULL: no pull-through cache */
 	void (*log_error)(const char *msg);
 	struct api_sessions *sessions;
 	struct api_events *events;

@@ -17,6 +17,7 @@
 #include "api_int.h"
 #include "fileutil.h"
 #include "manifest.h"
+#include "proxy.h"
 #include "store_push.h"
 
 #define API_PAGE_DEFAULT  100
@@ -173,15 +174,42 @@ recount(struct api *a, struct barge_err *err)
 	return BARGE_OK;
 }
 
+/*
+ * One upstream of the pull-through cache: its registry, its URL (without
+ * any user:password@, which read-only callers must not see) and whether
+ * it is asked ("up") or backing off after a failure ("backoff").  The
+ * peers' sum ("peer", no URL) is not an upstream.
+ */
+static void
+upstream_cb(const struct proxy_stats *st, void *arg)
+{
+	const char *url = st->url, *host, *at, *slash;
+	char *shown;
+
+	if (url == NULL)
+		return;
+	host = strstr(url, "://");
+	host = host != NULL ? host + 3 : url;
+	slash = strchr(host, '/');
+	at = memchr(host, '@', slash != NULL ? (size_t)(slash - host) : strlen(host));
+	shown = at != NULL ? fu_printf("%.*s%s", (int)(host - url), url, at + 1) : strdup(url);
+	json_array_append_new(arg,
+	                      json_pack("{s:o,s:o,s:s}", "registry", api_str(st->registry), "url",
+	                                api_str(shown), "state", st->up ? "up" : "backoff"));
+	free(shown);
+}
+
 void
 api_overview(struct api *a, struct http_req *req)
 {
 	struct barge_err err = { 0 };
 	struct statvfs vfs;
 	char host[256];
-	json_t *free_bytes = json_null();
+	json_t *free_bytes = json_null(), *upstreams = json_array();
 	int rc;
 
+	if (upstreams != NULL)
+		proxy_each_stats(a->proxy, upstream_cb, upstreams);
 	pthread_mutex_lock(&a->st_mtx);
 	rc = recount(a, &err);
 	pthread_mutex_unlock(&a->st_mtx);
@@ -194,12 +222,13 @@ api_overview(struct api *a, struct http_req *req)
 	api_registry_host(a, req, host, sizeof(host));
 	/* The figures of the last good count: an unready store shows them with ready false. */
 	api_send(req, 200,
-	         json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:s,s:[]}", "version",
+	         json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:b,s:s,s:o}", "version",
 	                   a->version, "started_at", (json_int_t)a->started, "images",
 	                   (json_int_t)a->images, "repositories", (json_int_t)a->stats.repos,
 	                   "tags", (json_int_t)a->stats.tags, "bundles", (json_int_t)a->bundles,
 	                   "store_bytes", (json_int_t)a->stats.bytes, "free_bytes", free_bytes,
-	                   "healthy", 1, "ready", rc == BARGE_OK, "registry", host, "upstreams"));
+	                   "healthy", 1, "ready", rc == BARGE_OK, "registry", host, "upstreams",
+	                   upstreams));
 }
 
 /* --- repositories ------------------------------------------------------------- */

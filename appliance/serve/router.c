@@ -87,6 +87,7 @@ router_api_new(struct router *r, const struct router_opts *o, struct barge_err *
 	ao.auth = o->auth;
 	ao.advertise = o->webhook_advertise;
 	ao.started = r->started;
+	ao.proxy = o->proxy;
 	ao.log_error = o->log_error;
 	if ((rc = api_new(&ao, &r->api, err)) != BARGE_OK)
 		return rc;

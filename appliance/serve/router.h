@@ -44,6 +44,7 @@ struct accesslog;
 struct api_events;
 struct auth;
 struct metrics;
+struct proxy;
 struct registry;
 struct swaprule_set;
 struct upload;
@@ -67,6 +68,7 @@ struct router_opts {
 	const struct swaprule_set *webhook_rules;
 	int webhook_skip_pull_secrets; /* webhook.skip_pods_with_pull_secrets */
 	struct upload *upload;         /* NULL: /api/v1/bundles answers 404 */
+	struct proxy *proxy;           /* the pull-through cache, for the API; NULL: none */
 	/* Called with the cause of a 500 answer.  May be NULL. */
 	void (*log_error)(const char *msg);
 	/* Called with each pod the webhook patched and what it swapped.  May be NULL. */

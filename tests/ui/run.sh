@@ -59,6 +59,13 @@ mkdir -p "$B"
 it_build_bundle "$B/edge-base-1.0.0.tar.zst" edge-base 1.0.0 app-a multi
 it_build_bundle "$B/uploaded-1.0.0.tar.zst" uploaded 1.0.0 app-b
 it_build_bundle "$B/hostile.tar.zst" hostile 1.0.0 hostile
+# The pull-through cache (barged serve --proxy docker.io=...) fetches what
+# the store lacks from this registry: app-b leaves it, so that the tag the
+# test deletes does not come back through the cache, and cached (app-a's
+# image under another name) is there to be pulled through.
+skopeo delete --tls-verify=false "docker://$IT_REGISTRY/library/app-b:1.0"
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+	"docker://$IT_REGISTRY/library/app-a:1.0" "docker://$IT_REGISTRY/library/cached:1.0"
 mkdir -p "$B/$MARKUP"
 mv "$B/hostile.tar.zst" "$B/$MARKUP/hostile-1.0.0.tar.zst"
 
@@ -71,7 +78,8 @@ chmod 600 "$IT_TMP/admin.password"
 
 LOG=$IT_TMP/serve.log
 it_spawn "$LOG" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$DATA" --access-log off \
-	--admin-password-file "$IT_TMP/admin.password" --no-import
+	--admin-password-file "$IT_TMP/admin.password" --no-import \
+	--proxy "docker.io=http://$IT_REGISTRY"
 PID=$IT_LAST_PID
 deadline=$((SECONDS + 30))
 until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG") &&
@@ -113,6 +121,11 @@ skopeo inspect --raw --tls-verify=false "docker://$IT_REGISTRY/library/app-a:1.0
 curl -sSf --cacert "$DATA/ca.crt" -u "admin:$PASS" -K "$IT_TMP/many.curl" -o /dev/null ||
 	it_die "tagging $MANY failed"
 
+# cached: pulled through the cache from the upstream registry.
+skopeo copy -q --src-cert-dir "$IT_TMP/certs" --src-creds "admin:$PASS" \
+	"docker://127.0.0.1:$PORT/edge/docker.io/library/cached:1.0" "dir:$IT_TMP/cached" ||
+	it_die "pulling cached through barged's cache failed"
+
 upstream_digest() {
 	echo "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$IT_REGISTRY/library/$1:1.0" |
 		sha256sum | cut -d' ' -f1)"
@@ -127,6 +140,7 @@ rc=0
 		UI_CERTS=$IT_TMP/certs UI_PROJECT=edge UI_MARKUP=$MARKUP \
 		UI_DIGEST_APP_A=$(upstream_digest app-a) UI_DIGEST_MULTI=$(upstream_digest multi) \
 		UI_UPLOAD_BUNDLE=$B/uploaded-1.0.0.tar.zst UI_TMP=$IT_TMP UI_MANY_TAGS=$MANY_TAGS \
+		UI_UPSTREAM=http://$IT_REGISTRY \
 		node --test --test-concurrency=1 --test-reporter=spec ui.test.mjs
 ) || rc=$?
 it_log "screenshots in $UI_SHOTS"

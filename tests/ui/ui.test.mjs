@@ -99,7 +99,19 @@ test('log in as admin: the overview', async () => {
   await page.click('#login');
   await page.locator('#n-images').waitFor();
   assert.match(await page.textContent('#who'), /admin/);
+  // The pull-through cache's upstream (run.sh: --proxy docker.io=...), up.
+  const up = page.locator('#upstreams tr[data-registry="docker.io"]');
+  await up.waitFor();
+  assert.deepEqual(await up.locator('td').allTextContents(), ['docker.io', env('UI_UPSTREAM'), 'up']);
   await shot('overview');
+});
+
+test('a tag pulled through the cache says it came from the proxy', async () => {
+  await page.goto(`${URL}/#/repo?name=${encodeURIComponent(repo('cached'))}`);
+  const row = page.locator('#tags tr[data-tag="1.0"]');
+  await row.waitFor();
+  assert.equal(await row.locator('td').nth(6).textContent(), 'proxy docker.io');
+  assert.equal(await row.locator('td').nth(1).textContent(), env('UI_DIGEST_APP_A'));
 });
 
 test('find an image by filter, open it and read its digest (upstream\'s)', async () => {

@@ -20,6 +20,7 @@
 #include "http_server.h"
 #include "import.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "registry.h"
 #include "router.h"
 #include "store_fixture.h"
@@ -41,6 +42,7 @@ struct served {
 	struct upload *upload;
 	struct router *router;
 	struct http_server *srv;
+	struct proxy *proxy; /* NULL but for serve_setup_proxy */
 };
 
 struct resp {
@@ -76,8 +78,29 @@ add_referrer(struct store *s, struct served *f)
 	free(doc);
 }
 
+/*
+ * A pull-through cache of one upstream whose URL carries credentials
+ * (never contacted: the overview only reads its state).
+ */
+static struct proxy *
+new_proxy(const char *dir)
+{
+	struct proxy_upstream up = { .registry = "docker.io" };
+	struct proxy_opts po = { 0 };
+	struct barge_err err = { 0 };
+	struct proxy *p = NULL;
+
+	up.opts.url = "http://user:secret@127.0.0.1:9/prefix";
+	po.data_dir = dir;
+	po.upstreams = &up;
+	po.nupstreams = 1;
+	if (proxy_new(&po, &p, &err) != BARGE_OK)
+		fail_msg("proxy_new: %s", err.msg);
+	return p;
+}
+
 static int
-serve(void **state, int tls)
+serve(void **state, int tls, int with_proxy)
 {
 	struct served *f = calloc(1, sizeof(*f));
 	const char *layer[] = { "hello layer" }, *layer2[] = { "pinned layer" };
@@ -133,6 +156,7 @@ serve(void **state, int tls)
 	uo.data_dir = f->fx.dir;
 	assert_int_equal(upload_new(&uo, &f->upload, &err), BARGE_OK);
 	to.upload = f->upload;
+	to.proxy = f->proxy = with_proxy ? new_proxy(f->fx.dir) : NULL;
 	assert_int_equal(router_new(&to, &f->router, &err), BARGE_OK);
 	ho.listen = "127.0.0.1:0";
 	ho.threads = 2;
@@ -151,14 +175,21 @@ serve(void **state, int tls)
 static int
 serve_setup(void **state)
 {
-	return serve(state, 0);
+	return serve(state, 0, 0);
 }
 
 /* The router told that it serves HTTPS (the server itself speaks plain HTTP here). */
 static int
 serve_setup_tls(void **state)
 {
-	return serve(state, 1);
+	return serve(state, 1, 0);
+}
+
+/* A pull-through cache of the store (serve, with_proxy set). */
+static int
+serve_setup_proxy(void **state)
+{
+	return serve(state, 0, 1);
 }
 
 static int
@@ -168,6 +199,7 @@ serve_teardown(void **state)
 
 	http_server_stop(f->srv);
 	router_free(f->router);
+	proxy_free(f->proxy);
 	upload_free(f->upload);
 	registry_free(f->reg);
 	metrics_free(f->metrics);
@@ -675,6 +707,31 @@ test_tokens_api(void **state)
 	resp_free(&r);
 }
 
+/* The overview lists the cache's upstreams, their URLs without credentials, and their state. */
+static void
+test_overview_upstreams(void **state)
+{
+	struct served *f = *state;
+	char admin[256];
+	json_t *doc, *ups, *u;
+	struct resp r;
+
+	basic("admin", f->password, admin, sizeof(admin));
+	call(f, "GET", "/api/v1/overview", admin, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(doc = json_loads(r.body, 0, NULL));
+	ups = json_object_get(doc, "upstreams");
+	assert_int_equal(json_array_size(ups), 1);
+	u = json_array_get(ups, 0);
+	assert_string_equal(json_string_value(json_object_get(u, "registry")), "docker.io");
+	assert_string_equal(json_string_value(json_object_get(u, "url")),
+	                    "http://127.0.0.1:9/prefix");
+	assert_string_equal(json_string_value(json_object_get(u, "state")), "up");
+	assert_null(strstr(r.body, "secret"));
+	json_decref(doc);
+	resp_free(&r);
+}
+
 static void
 test_reads(void **state)
 {
@@ -962,6 +1019,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_password_change, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_tokens_api, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_reads, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_overview_upstreams, serve_setup_proxy, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_writes, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_body_bounded, serve_setup, serve_teardown),
 	cmocka_unit_test(test_events_ring),

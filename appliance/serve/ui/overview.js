@@ -48,8 +48,9 @@ export async function render(main, params, ctx) {
       ])),
     ups.length ? h('section', null, h('h2', null, 'Upstreams'),
       table(['Registry', 'URL', 'State'], ups.map((u) =>
-        h('tr', null, h('td', null, u.registry), h('td', null, u.url),
-          h('td', null, u.state))))) : null,
+        h('tr', { 'data-registry': u.registry }, h('td', null, u.registry), h('td', null, u.url),
+          h('td', { class: u.state === 'up' ? 'good' : 'bad' }, u.state))),
+      { id: 'upstreams' })) : null,
     ctx.session.role === 'admin' ? h('section', { class: 'card' },
       h('h2', null, 'Garbage collection'),
       h('p', { class: 'hint' }, 'Removes manifests and blobs that no tag, image or bundle ' +
