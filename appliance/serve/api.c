@@ -350,10 +350,12 @@ take_body(struct api *a, struct http_req *req, const struct api_caller *c, api_b
 
 /*
  * Fills c from the session cookie, else from the Authorization header.
- * BARGE_EAUTH when neither names a valid identity.
+ * BARGE_EAUTH when neither names a valid identity; BARGE_ELIMIT when Basic
+ * credentials come from an address the login rate limit refuses for
+ * *retry_after seconds more.
  */
 static int
-identify(struct api *a, struct http_req *req, struct api_caller *c)
+identify(struct api *a, struct http_req *req, struct api_caller *c, int *retry_after)
 {
 	const char *cookie = http_req_header(req, "Cookie");
 	const char *hdr = http_req_header(req, "Authorization");
@@ -378,6 +380,16 @@ identify(struct api *a, struct http_req *req, struct api_caller *c)
 		free(g);
 		if (rc != BARGE_OK)
 			return BARGE_EAUTH;
+	} else if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
+		/* A user and password: a login, counted and limited as POST /api/v1/login. */
+		const char *addr = http_req_remote_addr(req);
+
+		if ((*retry_after = api_login_wait(a->sessions, addr, time(NULL))) > 0)
+			return BARGE_ELIMIT;
+		if (auth_check_header(a->auth, hdr, &c->id) != BARGE_OK) {
+			api_login_failed(a->sessions, addr, time(NULL));
+			return BARGE_EAUTH;
+		}
 	} else if (hdr == NULL || auth_check_header(a->auth, hdr, &c->id) != BARGE_OK) {
 		return BARGE_EAUTH;
 	}
@@ -396,12 +408,24 @@ session_json(const struct auth_identity *id, int admin, const char *csrf)
 	                 admin ? "admin" : "read-only", "csrf", csrf);
 }
 
+/* 429 for an address the login rate limit refuses for wait seconds more. */
+static void
+too_many(struct http_req *req, int wait)
+{
+	char after[16];
+
+	snprintf(after, sizeof(after), "%d", wait);
+	(void)http_resp_header(req, "Retry-After", after);
+	api_error(req, 429, "TOO_MANY",
+	          "too many failed logins from this address: try again in %d seconds", wait);
+}
+
 static void
 login_body(struct api *a, struct http_req *req, const struct api_caller *unused, json_t *body)
 {
 	const char *user = json_string_value(json_object_get(body, "username"));
 	json_t *pw = json_object_get(body, "password");
-	char sid[API_SID_LEN + 1], cookie[API_SID_LEN + 128], after[16];
+	char sid[API_SID_LEN + 1], cookie[API_SID_LEN + 128];
 	struct api_session s;
 	int rc, wait = 0;
 
@@ -414,11 +438,7 @@ login_body(struct api *a, struct http_req *req, const struct api_caller *unused,
 	rc = api_session_login(a->sessions, http_req_remote_addr(req), user, json_string_value(pw),
 	                       json_string_length(pw), time(NULL), sid, &s, &wait);
 	if (rc == BARGE_ELIMIT) {
-		snprintf(after, sizeof(after), "%d", wait);
-		(void)http_resp_header(req, "Retry-After", after);
-		api_error(req, 429, "TOO_MANY",
-		          "too many failed logins from this address: try again in %d seconds",
-		          wait);
+		too_many(req, wait);
 		return;
 	}
 	if (rc == BARGE_EAUTH) {
@@ -547,7 +567,7 @@ api_handle(struct api *a, struct http_req *req, char *user)
 	const char *path = http_req_path(req), *method = http_req_method(req);
 	int read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	struct api_caller c;
-	int rc;
+	int rc, wait = 0;
 
 	path += strncmp(path, API_PREFIX, sizeof(API_PREFIX) - 1) == 0 ? sizeof(API_PREFIX) - 1
 	                                                               : strlen(path);
@@ -558,9 +578,11 @@ api_handle(struct api *a, struct http_req *req, char *user)
 			api_error(req, 405, "METHOD", "POST a login here");
 		return;
 	}
-	if ((rc = identify(a, req, &c)) != BARGE_OK) {
+	if ((rc = identify(a, req, &c, &wait)) != BARGE_OK) {
 		if (rc == BARGE_ENOMEM)
 			api_error(req, 500, "INTERNAL", "out of memory");
+		else if (rc == BARGE_ELIMIT)
+			too_many(req, wait);
 		else
 			api_error(req, 401, "UNAUTHORIZED", "log in, or send credentials");
 		return;
@@ -595,10 +617,11 @@ api_upload_check(struct api *a, struct http_req *req, char *user)
 	const char *cookie = http_req_header(req, "Cookie");
 	struct api_caller c;
 	char sid[API_SID_LEN + 1];
+	int wait = 0;
 
 	if (cookie == NULL || !api_cookie_sid(cookie, sid))
 		return 0;
-	if (identify(a, req, &c) != BARGE_OK || !c.by_cookie) {
+	if (identify(a, req, &c, &wait) != BARGE_OK || !c.by_cookie) {
 		api_error(req, 401, "UNAUTHORIZED", "the session has ended: log in again");
 		return -1;
 	}

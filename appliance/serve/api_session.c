@@ -170,6 +170,31 @@ client_wait(struct api_sessions *s, const char *addr, time_t now)
 	return 0;
 }
 
+int
+api_login_wait(struct api_sessions *s, const char *addr, time_t now)
+{
+	int wait;
+
+	pthread_mutex_lock(&s->mtx);
+	wait = client_wait(s, addr, now);
+	pthread_mutex_unlock(&s->mtx);
+	return wait;
+}
+
+void
+api_login_failed(struct api_sessions *s, const char *addr, time_t now)
+{
+	struct client *c;
+
+	pthread_mutex_lock(&s->mtx);
+	if ((c = client_of(s, addr)) != NULL) {
+		if (c->window == 0)
+			c->window = now;
+		c->fails++;
+	}
+	pthread_mutex_unlock(&s->mtx);
+}
+
 /* --- sessions --------------------------------------------------------------- */
 
 /* The slot sid names, or NULL.  Every slot is compared, in constant time each.  With mtx held. */
@@ -209,29 +234,15 @@ api_session_login(struct api_sessions *s, const char *addr, const char *user, co
                   size_t len, time_t now, char *sid, struct api_session *out, int *retry_after)
 {
 	struct auth_identity id;
-	struct client *c;
 	struct slot *sl;
 	unsigned gen = 0;
-	int wait;
 
-	*retry_after = 0;
-	pthread_mutex_lock(&s->mtx);
-	wait = client_wait(s, addr, now);
-	pthread_mutex_unlock(&s->mtx);
-	if (wait > 0) {
-		*retry_after = wait;
+	if ((*retry_after = api_login_wait(s, addr, now)) > 0)
 		return BARGE_ELIMIT;
-	}
 	if (strcmp(user, "admin") == 0)
 		gen = auth_password_generation(s->auth);
 	if (auth_check_password(s->auth, user, pw, len, &id) != BARGE_OK) {
-		pthread_mutex_lock(&s->mtx);
-		if ((c = client_of(s, addr)) != NULL) {
-			if (c->window == 0)
-				c->window = now;
-			c->fails++;
-		}
-		pthread_mutex_unlock(&s->mtx);
+		api_login_failed(s, addr, now);
 		return BARGE_EAUTH;
 	}
 	memset(out, 0, sizeof(*out));

@@ -14,7 +14,9 @@
  *
  * Failed logins are counted per client address: API_LOGIN_FAILS failures
  * within API_LOGIN_WINDOW seconds refuse further attempts (right or wrong)
- * until the window that began with the first failure ends.  At most
+ * until the window that began with the first failure ends.  Basic
+ * credentials sent to the API are logins too (api.c counts them with
+ * api_login_wait and api_login_failed).  At most
  * API_CLIENTS_MAX addresses are remembered; beyond, the one whose window
  * began longest ago is forgotten.
  *
@@ -61,6 +63,10 @@ void api_sessions_free(struct api_sessions *s);
 int api_session_login(struct api_sessions *s, const char *addr, const char *user, const char *pw,
                       size_t len, time_t now, char *sid, struct api_session *out,
                       int *retry_after) BARGE_MUST_CHECK;
+/* Seconds a login from addr must still wait at now (the limit above), or 0. */
+int api_login_wait(struct api_sessions *s, const char *addr, time_t now);
+/* Counts a failed login from addr at now. */
+void api_login_failed(struct api_sessions *s, const char *addr, time_t now);
 /* The session sid names, if valid at now.  BARGE_EAUTH when not (ended ones are forgotten). */
 int api_session_get(struct api_sessions *s, const char *sid, time_t now,
                     struct api_session *out) BARGE_MUST_CHECK;

@@ -400,11 +400,39 @@ test_login_rate_limit(void **state)
 	assert_non_null(strcasestr(r.head, "Retry-After: "));
 	resp_free(&r);
 	assert_int_equal(login(f, "admin", f->password, cookie, csrf), 429);
-	/* Basic credentials are no login: scripts keep working. */
+	/* Basic credentials are a login too: refused from this address, even the right ones. */
 	basic("admin", f->password, cookie, sizeof(cookie));
 	call(f, "GET", "/api/v1/overview", cookie, NULL, NULL, &r);
-	assert_int_equal(r.status, 200);
+	assert_error(&r, 429, "TOO_MANY");
+	assert_non_null(strcasestr(r.head, "Retry-After: "));
 	resp_free(&r);
+}
+
+/*
+ * Wrong Basic credentials on the API count toward the same per-address
+ * limit as POST /api/v1/login: after API_LOGIN_FAILS, the right ones are
+ * refused too (429, Retry-After), and so is a login.
+ */
+static void
+test_basic_rate_limit(void **state)
+{
+	struct served *f = *state;
+	char cookie[128], csrf[128], hdr[256];
+	struct resp r;
+	int i;
+
+	basic("admin", "wrong", hdr, sizeof(hdr));
+	for (i = 0; i < API_LOGIN_FAILS; i++) {
+		call(f, "GET", "/api/v1/overview", hdr, NULL, NULL, &r);
+		assert_error(&r, 401, "UNAUTHORIZED");
+		resp_free(&r);
+	}
+	basic("admin", f->password, hdr, sizeof(hdr));
+	call(f, "GET", "/api/v1/overview", hdr, NULL, NULL, &r);
+	assert_error(&r, 429, "TOO_MANY");
+	assert_non_null(strcasestr(r.head, "Retry-After: "));
+	resp_free(&r);
+	assert_int_equal(login(f, "admin", f->password, cookie, csrf), 429);
 }
 
 static void
@@ -1008,6 +1036,7 @@ test_import_events(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_login_wrong_password, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_login_rate_limit, serve_setup, serve_teardown),
+	cmocka_unit_test_setup_teardown(test_basic_rate_limit, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_session_cookie, serve_setup, serve_teardown),
 	cmocka_unit_test_setup_teardown(test_session_cookie_secure, serve_setup_tls,
 	                                serve_teardown),
