@@ -10,6 +10,9 @@
 #   hostile 1.0.0     an image whose annotations carry markup, loaded from
 #                     a folder named with markup (for when bundles record
 #                     their source, which docs/api.md says they do not yet)
+# and, once barged serves (with --proxy docker.io=the registry):
+#   many              app-a's image under 130 tags (More on its page), pushed
+#   cached            app-a's image pulled through the cache (origin proxy)
 # and the test uploads uploaded 1.0.0 (app-b) from the browser.
 #
 # Screenshots of every page, desktop and phone width, go to UI_SHOTS
@@ -77,19 +80,10 @@ chmod 600 "$IT_TMP/admin.password"
 	>"$IT_TMP/load.out" 2>&1 || it_die "barged load failed: $(cat "$IT_TMP/load.out")"
 
 LOG=$IT_TMP/serve.log
-it_spawn "$LOG" "$BARGED" serve --listen 127.0.0.1:0 --data-dir "$DATA" --access-log off \
-	--admin-password-file "$IT_TMP/admin.password" --no-import \
+it_barged_serve "$LOG" "$DATA" --admin-password-file "$IT_TMP/admin.password" --no-import \
 	--proxy "docker.io=http://$IT_REGISTRY"
 PID=$IT_LAST_PID
-deadline=$((SECONDS + 30))
-until PORT=$(sed -n 's/.*serving https on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG") &&
-	[ -n "$PORT" ]; do
-	if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-		cat "$LOG"
-		it_die "barged serve did not start"
-	fi
-	sleep 0.1
-done
+PORT=$IT_PORT
 
 # chromium trusts barged's CA from a private NSS database, as a browser
 # whose user imported ca.crt would: no certificate error is ignored.
