@@ -105,7 +105,7 @@ export async function renderRepo(main, params, ctx) {
       shown += r.tags.length;
       next = r.next;
       more.hidden = !next;
-      count.textContent = shown + (next ? '+' : '') + ' tags';
+      count.textContent = shown + (next ? '+' : '') + (shown === 1 && !next ? ' tag' : ' tags');
     } finally {
       more.disabled = false;
     }
