@@ -684,11 +684,8 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
 	if ((ar = archive_read_new()) == NULL)
 		return err_set(err, BARGE_ENOMEM, "out of memory");
-	/* In process, never an external program: libarchive must have them built in. */
 	if (archive_read_support_filter_gzip(ar) != ARCHIVE_OK ||
 	    archive_read_support_filter_zstd(ar) != ARCHIVE_OK ||
-	    archive_read_support_filter_xz(ar) != ARCHIVE_OK ||
-	    archive_read_support_filter_bzip2(ar) != ARCHIVE_OK ||
 	    archive_read_support_format_tar(ar) != ARCHIVE_OK) {
 		rc = err_set(err, BARGE_EIO, "libarchive: %s", archive_error_string(ar));
 		goto out;
@@ -696,8 +693,8 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 	if (archive_read_open(ar, k, NULL, ar_read, NULL) != ARCHIVE_OK) {
 		rc = k->failed ? err_set(err, BARGE_EIO, "%s", k->err.msg)
 		               : err_set(err, BARGE_EFORMAT,
-		                         "%s: not a barge bundle, nor a tar archive (plain, gzip, "
-		                         "zstd, xz or bzip2) of another tool: %s",
+		                         "%s: not a barge bundle, nor a tar archive (plain, gzip "
+		                         "or zstd) of another tool: %s",
 		                         a->path, archive_error_string(ar));
 		goto out;
 	}
@@ -712,7 +709,7 @@ read_stream(struct arch *a, struct sniff *k, struct barge_err *err)
 		rc = k->failed ? err_set(err, BARGE_EIO, "%s", k->err.msg)
 		               : err_set(err, BARGE_EFORMAT, "%s: %s%s", a->path,
 		                         n == 0 ? "not a barge bundle, nor a tar archive (plain, "
-		                                  "gzip, zstd, xz or bzip2) of another tool: "
+		                                  "gzip or zstd) of another tool: "
 		                                : "",
 		                         archive_error_string(ar));
 	else if (n == 0)

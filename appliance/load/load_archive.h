@@ -13,7 +13,7 @@
  *   hauler          a Hauler haul (tar.zst): an OCI layout whose index.json
  *                   annotations name the references
  *
- * (plain, gzip, zstd, xz or bzip2 tar).  Blobs go into the store as they pass, each
+ * (plain, gzip or zstd tar).  Blobs go into the store as they pass, each
  * checked against the digest its name or descriptor gives; metadata
  * members, wherever they come, are kept in memory within fixed bounds.  At
  * the end the format's reader names the images, and their manifests, tags

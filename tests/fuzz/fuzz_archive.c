@@ -4,7 +4,7 @@
  * member walk (names, links, types), the bounded metadata, and the readers
  * of manifest.json, index.json, oci-layout and zarf.yaml.  An input that
  * is a barge bundle goes to the loader, which fuzz_bundle covers; a plain
- * tar, gzip, zstd, xz or bzip2 one is read as an archive.  Whatever loads is left in
+ * tar, gzip or zstd one is read as an archive.  Whatever loads is left in
  * the store (each input is its own archive; reloading is the loader's
  * business).
  */
