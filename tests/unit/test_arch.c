@@ -77,7 +77,7 @@ tw_text(struct tw *w, const char *name, const char *text)
 static void
 tw_blob(struct tw *w, const char *text, const char *suffix, char *out)
 {
-	char name[128];
+	char name[DIGEST_STR_MAX + 32];
 	struct barge_err err;
 
 	assert_int_equal(digest_buf(DIGEST_SHA256, text, strlen(text), out, &err), BARGE_OK);

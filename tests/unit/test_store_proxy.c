@@ -621,6 +621,12 @@ test_evict_beside_readers(void **state)
 		r[i].im = &pin;
 		assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
 	}
+	/* Eviction starts once both pull, or a loaded machine could let it end before they begin.
+	 */
+	for (i = 0; i < 2; i++)
+		while (__atomic_load_n(&r[i].reads, __ATOMIC_RELAXED) == 0 &&
+		       __atomic_load_n(&r[i].failures, __ATOMIC_RELAXED) == 0)
+			usleep(1000);
 	assert_int_equal(store_proxy_evict(f->s, 0, &st, &err), BARGE_OK);
 	for (i = 0; i < 2; i++) {
 		r[i].stop = 1;

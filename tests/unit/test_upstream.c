@@ -43,12 +43,17 @@ test_check_names_missing_module(void **state)
 {
 	struct barge_err err = { 0 };
 
+	const char *real = getenv("BARGED_UPSTREAM_MODULE");
+	char *saved = real != NULL ? strdup(real) : NULL;
+
 	(void)state;
+	assert_non_null(saved);
 	setenv("BARGED_UPSTREAM_MODULE", "/nonexistent/barged-upstream.so", 1);
 	assert_int_equal(upstream_check(&err), BARGE_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "/nonexistent/barged-upstream.so"));
-	unsetenv("BARGED_UPSTREAM_MODULE");
+	setenv("BARGED_UPSTREAM_MODULE", saved, 1);
 	assert_int_equal(upstream_check(&err), BARGE_OK);
+	free(saved);
 }
 
 static void
