@@ -129,7 +129,7 @@ barged_start() {
 	it_spawn "$log" "$BARGED" serve --data-dir "$T/$name" --listen 127.0.0.1:0 --plain-http \
 		--no-import --access-log off "$@"
 	BG_PID=$IT_LAST_PID
-	until p=$(sed -n 's/.*serving https* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log") && [ -n "$p" ]; do
+	until p=$(sed -n 's/.*serving https* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null) && [ -n "$p" ]; do
 		if ! kill -0 "$BG_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
 			it_log "barged serve $* did not start: $(head -5 "$log")"
 			return 1
