@@ -68,8 +68,18 @@ flight_run(void *arg)
 	rc = flight_copy(p, f, &err);
 	p->ops->body_close(f->body);
 	f->body = NULL;
+	/*
+	 * Readers get the last byte once the digest is right, not after the
+	 * fsync that makes the blob durable (a second or more for a large layer).
+	 */
+	if (rc == BARGE_OK && (rc = store_blob_verify(f->w, &err)) == BARGE_OK) {
+		pthread_mutex_lock(&p->mtx);
+		f->verified = 1;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->mtx);
+	}
 	if (rc == BARGE_OK)
-		rc = store_blob_commit(f->w, &err); /* checks digest and size; frees w */
+		rc = store_blob_commit(f->w, &err); /* fsyncs and places it; frees w */
 	else
 		store_blob_abort(f->w);
 	f->w = NULL;
@@ -283,15 +293,16 @@ proxy_blob_read(struct proxy_blob *b, uint64_t pos, void *buf, size_t len, size_
 	*got = 0;
 	pthread_mutex_lock(&p->mtx);
 	for (;;) {
-		if (f->done && f->rc != BARGE_OK) {
+		/* Verified bytes stay good even if keeping them fails later. */
+		if (f->done && f->rc != BARGE_OK && !f->verified) {
 			rc = f->rc;
 			*err = f->err;
 			pthread_mutex_unlock(&p->mtx);
 			return rc;
 		}
 		/* The last byte waits for the digest: a wrong blob is never complete. */
-		avail = f->done ? f->written : f->written - 1;
-		if ((int64_t)pos < avail || f->done)
+		avail = f->done || f->verified ? f->written : f->written - 1;
+		if ((int64_t)pos < avail || f->done || f->verified)
 			break;
 		pthread_cond_wait(&p->cond, &p->mtx);
 	}

@@ -57,6 +57,7 @@ struct proxy_flight {
 	int fd;                      /* a reading descriptor on the writer's file */
 	int64_t size;                /* -1: unknown */
 	int64_t written;             /* bytes in the file */
+	int verified;                /* all of them, their digest checked: readers may end */
 	struct proxy_flight *next;   /* in p->flights while it is being fetched */
 };
 

@@ -53,6 +53,14 @@ int store_blob_write(struct store_blob_writer *w, const void *buf, size_t len,
                      struct barge_err *err) BARGE_MUST_CHECK;
 /* Verifies digest and size, fsyncs, renames into place, fsyncs the directory; frees w. */
 int store_blob_commit(struct store_blob_writer *w, struct barge_err *err) BARGE_MUST_CHECK;
+/*
+ * Checks what w holds against its digest and size, without making it
+ * durable or placing it: a reader of the temporary file (store_blob_reopen)
+ * may hand out the last bytes once this succeeds, rather than after the
+ * fsync of a blob that may be gigabytes.  store_blob_commit then fsyncs and
+ * places it (and checks nothing twice); on failure w awaits store_blob_abort.
+ */
+int store_blob_verify(struct store_blob_writer *w, struct barge_err *err) BARGE_MUST_CHECK;
 /* Drops an unfinished blob; frees w.  Accepts NULL. */
 void store_blob_abort(struct store_blob_writer *w);
 /*

@@ -250,14 +250,28 @@ store_blob_write(struct store_blob_writer *w, const void *buf, size_t len, struc
 }
 
 int
+store_blob_verify(struct store_blob_writer *w, struct barge_err *err)
+{
+	int rc;
+
+	if (w->verified)
+		return BARGE_OK;
+	if (w->dw == NULL)
+		return err_set(err, BARGE_EINTERNAL, "blob %s: a writer of unknown digest",
+		               w->digest);
+	if ((rc = digest_writer_finish(w->dw, err)) != BARGE_OK)
+		return err_prefix(err, "blob %s", w->digest);
+	w->verified = 1;
+	return BARGE_OK;
+}
+
+int
 store_blob_commit(struct store_blob_writer *w, struct barge_err *err)
 {
 	int rc;
 
-	if ((rc = digest_writer_finish(w->dw, err)) != BARGE_OK) {
-		err_prefix(err, "blob %s", w->digest);
+	if ((rc = store_blob_verify(w, err)) != BARGE_OK)
 		goto out;
-	}
 	if (fsync(w->fd) != 0) {
 		rc = err_sys(err, BARGE_EIO, errno, "fsync %s", w->tmp_path);
 		goto out;

@@ -55,6 +55,7 @@ struct store_blob_writer {
 	int fd;
 	struct digest_writer *dw; /* NULL for store_blob_begin_unknown's writer */
 	struct digest_ctx *dc;    /* store_blob_begin_unknown's: hashes what is written */
+	int verified;             /* store_blob_verify found digest and size right */
 };
 
 /* --- the database (store_db.c) ------------------------------------------- */

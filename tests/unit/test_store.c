@@ -204,6 +204,31 @@ test_blob_commit_as(void **state)
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
 }
 
+/* verify checks without placing: a wrong blob is refused and left to abort; a right one commits. */
+static void
+test_blob_verify_then_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store_blob_writer *w = NULL;
+	char d[DIGEST_STR_MAX];
+	struct barge_err err;
+
+	sha256("verified", 8, d);
+	assert_int_equal(store_blob_begin(f->s, d, 8, &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, "verifieD", 8, &err), BARGE_OK);
+	assert_int_equal(store_blob_verify(w, &err), BARGE_EDIGEST);
+	assert_false(store_blob_exists(f->s, d));
+	store_blob_abort(w);
+	assert_int_equal(store_blob_begin(f->s, d, 8, &w, &err), BARGE_OK);
+	assert_int_equal(store_blob_write(w, "verified", 8, &err), BARGE_OK);
+	assert_int_equal(store_blob_verify(w, &err), BARGE_OK);
+	/* Checked, not yet placed: only the commit makes it a blob of the store. */
+	assert_false(store_blob_exists(f->s, d));
+	assert_int_equal(store_blob_commit(w, &err), BARGE_OK);
+	assert_blob_bytes(f->s, d, "verified");
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+}
+
 static void
 test_blob_open_missing(void **state)
 {
@@ -998,6 +1023,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_blob_abort, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_commit_twice, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_commit_as, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_blob_verify_then_commit, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_blob_open_missing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_manifest_tag_ref, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_put_rejects_dangling, fx_setup, fx_teardown),
