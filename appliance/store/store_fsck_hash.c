@@ -593,6 +593,8 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 		f->mb = NULL;
 		f->nmb = 0;
 	}
+	/* Its pages are read again after the walk: the walk may have their memory meanwhile. */
+	(void)sqlite3_db_release_memory(s->db);
 	if ((h.batch[0] = calloc(1, sizeof(*h.batch[0]))) == NULL ||
 	    (h.batch[1] = calloc(1, sizeof(*h.batch[1]))) == NULL) {
 		free(h.batch[0]);
