@@ -527,28 +527,39 @@ qc_start(struct store *s, struct fsck_qc *p)
 
 	memset(p, 0, sizeof(*p));
 	p->db = s;
-	/* A transaction open on s holds the snapshot to check: it is read after the walk. */
+	/* A transaction open on s may hold what another connection can not see yet: then on s. */
 	if (!sqlite3_get_autocommit(s->db) || db_open_reader(s, &p->rd, &err) != BARGE_OK)
 		return;
 	p->db = &p->rd;
 	/* 64 pages of 4 KiB; no page is read twice. */
 	(void)sqlite3_exec(p->rd.db, "PRAGMA cache_size = 64", NULL, NULL, NULL);
-	p->started = pthread_create(&p->th, NULL, qc_main, p) == 0;
+	if ((p->started = pthread_create(&p->th, NULL, qc_main, p) == 0))
+		return;
+	/* Without a thread it runs after the walk, on s. */
+	db_close_reader(&p->rd);
+	p->db = s;
 }
 
-/* Joins quick_check (or runs it here), closes its connection and reports what it said. */
+/* Waits for the thread and closes the connection; accepts one never started. */
+static void
+qc_stop(struct fsck_qc *p)
+{
+	if (p->started)
+		pthread_join(p->th, NULL);
+	p->started = 0;
+	if (p->rd.db != NULL)
+		db_close_reader(&p->rd);
+}
+
+/* Joins quick_check (or runs it here on the store's connection) and reports what it said. */
 static int
 qc_join(struct fsck *f, struct fsck_qc *p, struct barge_err *err)
 {
 	size_t i;
 
-	if (p->started)
-		pthread_join(p->th, NULL);
-	p->started = 0;
+	qc_stop(p);
 	if (!p->ran)
 		qc_run(p);
-	if (p->rd.db != NULL)
-		db_close_reader(&p->rd);
 	if (p->rc != BARGE_OK) {
 		*err = p->err;
 		return p->rc;
@@ -560,17 +571,12 @@ qc_join(struct fsck *f, struct fsck_qc *p, struct barge_err *err)
 	return BARGE_OK;
 }
 
-/* Waits for the thread and frees what it kept; accepts one never started. */
 static void
 qc_free(struct fsck_qc *p)
 {
 	size_t i;
 
-	if (p->started)
-		pthread_join(p->th, NULL);
-	p->started = 0;
-	if (p->rd.db != NULL)
-		db_close_reader(&p->rd);
+	qc_stop(p);
 	for (i = 0; i < p->nqc; i++)
 		free(p->qc[i]);
 	p->nqc = 0;
