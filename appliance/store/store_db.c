@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fileutil.h"
 #include "store_int.h"
@@ -355,6 +356,42 @@ db_open(struct store *s, struct barge_err *err)
 	    (rc = db_exec(s, "PRAGMA foreign_keys = ON", "enable foreign keys", err)) != BARGE_OK)
 		return rc;
 	return schema_init(s, err);
+}
+
+/*
+ * A second connection, read-only, so that a check can read the database on
+ * another thread while this one works (issue #18: fsck's quick_check and
+ * reads ran after the hashing walk, one core idle).  r borrows s's dir.
+ */
+int
+db_open_reader(const struct store *s, struct store *r, struct barge_err *err)
+{
+	char *path;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = s->dir;
+	r->lock_fd = -1;
+	if ((path = fu_printf("%s/barge.db", s->dir)) == NULL)
+		return err_set(err, BARGE_ENOMEM, "out of memory");
+	rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	free(path);
+	if (rc != SQLITE_OK) {
+		rc = r->db == NULL ? err_set(err, BARGE_ENOMEM, "out of memory")
+		                   : db_fail(r, err, "open for reading");
+		db_close_reader(r);
+		return rc;
+	}
+	sqlite3_extended_result_codes(r->db, 1);
+	sqlite3_busy_timeout(r->db, STORE_BUSY_MS);
+	return BARGE_OK;
+}
+
+void
+db_close_reader(struct store *r)
+{
+	sqlite3_close(r->db);
+	r->db = NULL;
 }
 
 int

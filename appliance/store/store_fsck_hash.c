@@ -424,19 +424,25 @@ hash_drain(struct fsck_hash *h, struct barge_err *err)
 	return batch_report(h->f, b, err);
 }
 
-/* Reports the batch being hashed, then hands over the one filled and fills the other. */
+/*
+ * Once the batch being hashed is, hands over the one filled, then reports
+ * the hashed one while the threads hash the next (issue #18: reported
+ * first, the threads idled through it) and fills it again.
+ */
 static int
 hash_submit(struct fsck_hash *h, struct barge_err *err)
 {
-	struct fsck_batch *b = h->batch[h->fill];
-	int rc;
+	struct fsck_batch *b = h->batch[h->fill], *done = h->inflight;
 
-	if ((rc = hash_drain(h, err)) != BARGE_OK || b->n == 0)
-		return rc;
-	pool_submit(&h->pool, b);
-	h->inflight = b;
-	h->fill ^= 1;
-	return BARGE_OK;
+	if (done != NULL)
+		pool_wait(&h->pool);
+	h->inflight = NULL;
+	if (b->n > 0) {
+		pool_submit(&h->pool, b);
+		h->inflight = b;
+		h->fill ^= 1;
+	}
+	return done != NULL ? batch_report(h->f, done, err) : BARGE_OK;
 }
 
 /* Sets j->dirfd to its directory's (the first dirlen bytes of its path), opened once a batch. */
@@ -593,6 +599,8 @@ fsck_blobs(struct store *s, struct fsck *f, struct barge_err *err)
 		f->mb = NULL;
 		f->nmb = 0;
 	}
+	/* Its pages are read again after the walk: the walk may have their memory meanwhile. */
+	(void)sqlite3_db_release_memory(s->db);
 	if ((h.batch[0] = calloc(1, sizeof(*h.batch[0]))) == NULL ||
 	    (h.batch[1] = calloc(1, sizeof(*h.batch[1]))) == NULL) {
 		free(h.batch[0]);

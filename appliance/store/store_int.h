@@ -62,6 +62,9 @@ struct store_blob_writer {
 
 /* Opens DIR/barge.db into s->db (WAL, synchronous FULL) and creates the schema. */
 int db_open(struct store *s, struct barge_err *err) BARGE_MUST_CHECK;
+/* A read-only connection to s's database in r (r->dir is s's), for another thread. */
+int db_open_reader(const struct store *s, struct store *r, struct barge_err *err) BARGE_MUST_CHECK;
+void db_close_reader(struct store *r);
 /* Records SQLite's last error on s as "what: <sqlite message>"; returns the code. */
 int db_fail(struct store *s, struct barge_err *err, const char *what);
 /* Runs SQL without results (BEGIN, COMMIT, schema). */

@@ -11,6 +11,7 @@
 
 #include "fileutil.h"
 #include "store_fixture.h"
+#include "store_proxy.h"
 #include "store_push.h"
 
 #define REPO_A "edge/docker.io/library/a"
@@ -388,6 +389,47 @@ test_fsck_manifest_rows_in_order(void **state)
 	assert_int_equal(st.blobs, 7);
 }
 
+/*
+ * A missing child is a problem of a manifest digest only while a row of it
+ * is not proxied (a proxy fetches children when first pulled), and a
+ * reference whose parent no row holds is left to GC, whatever its child.
+ */
+static void
+test_fsck_missing_child_proxied_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_fsck_stats st;
+	struct barge_err err;
+	struct fx_image a;
+	struct report r;
+	char want[512], gone[DIGEST_STR_MAX], *p;
+
+	fx_image_blobs(f->s, "config a", layers_a, 2, &a);
+	assert_int_equal(digest_buf(DIGEST_SHA256, "never stored", 12, gone, &err), BARGE_OK);
+	fx_begin(f->s);
+	fx_record(f->s, REPO_A, &a, NULL, 0);
+	fx_record(f->s, REPO_B, &a, NULL, 0);
+	assert_int_equal(store_proxy_mark(f->s, REPO_A, a.manifest, "docker.io", &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, gone, a.config, &err), BARGE_OK);
+	assert_int_equal(store_put_ref(f->s, gone, gone, &err), BARGE_OK);
+	fx_commit(f->s);
+	p = fx_blob_path(f, a.layers[1]);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	/* REPO_B's row is not proxied. */
+	fsck_run(f->s, 0, &st, &r);
+	snprintf(want, sizeof(want), "%s: references %s, which is missing\n", a.manifest,
+	         a.layers[1]);
+	assert_string_equal(r.text, want);
+
+	fx_begin(f->s);
+	assert_int_equal(store_proxy_mark(f->s, REPO_B, a.manifest, "docker.io", &err), BARGE_OK);
+	fx_commit(f->s);
+	fsck_run(f->s, 0, &st, &r);
+	assert_string_equal(r.text, "");
+	assert_int_equal(st.manifests, 2);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_clean, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_corrupt_blob_repair, fx_setup, fx_teardown),
@@ -399,6 +441,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_fsck_pushed_blob_missing, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_pushed_absent_on_purpose, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_fsck_manifest_rows_in_order, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_fsck_missing_child_proxied_rows, fx_setup,
+	                                fx_teardown),
 };
 
 BARGE_TEST_MAIN(tests)
