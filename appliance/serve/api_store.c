@@ -329,8 +329,9 @@ api_repositories(struct api *a, struct http_req *req, const struct api_caller *c
 		if ((rc = store_list_tags(st, json_string_value(name), NULL, 0, count_tag, &ntags,
 		                          &err)) != BARGE_OK)
 			break;
-		if (json_array_append_new(list, json_pack("{s:O,s:I,s:I}", "name", name, "tags",
-		                                          (json_int_t)ntags, "size", 0)) != 0)
+		if (json_array_append_new(list,
+		                          json_pack("{s:O,s:I,s:I}", "name", name, "tags",
+		                                    (json_int_t)ntags, "size", (json_int_t)0)) != 0)
 			rc = err_set(&err, BARGE_ENOMEM, "out of memory");
 	}
 	if (rc == BARGE_OK && json_array_size(list) > 0) {
