@@ -44,7 +44,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct auth_identity id, admin = { "admin", AUTH_ALL };
+	struct auth_identity id, admin = { .subject = "admin", .actions = AUTH_ALL };
 	struct barge_err err = { 0 };
 	struct auth_grant grant;
 	struct auth_scope sc;
