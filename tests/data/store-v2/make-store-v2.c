@@ -19,12 +19,12 @@
 #include "store_load.h"
 #include "store_push.h"
 
-#define CHECK(x)                                                               \
-	do {                                                                   \
-		if ((x) != BARGE_OK) {                                         \
+#define CHECK(x)                                                                     \
+	do {                                                                         \
+		if ((x) != BARGE_OK) {                                               \
 			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, err.msg); \
-			exit(1);                                               \
-		}                                                              \
+			exit(1);                                                     \
+		}                                                                    \
 	} while (0)
 
 static struct barge_err err;
@@ -55,16 +55,17 @@ image(struct store *s, const char *repo, const char *name, char *json, size_t ca
 	blob(s, repo, text, l1);
 	snprintf(text, sizeof(text), "layer two %s", name);
 	blob(s, repo, text, l2);
-	snprintf(json, cap,
-	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-	         "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-	         "\"digest\":\"%s\",\"size\":%zu},\"layers\":["
-	         "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\","
-	         "\"size\":%zu},"
-	         "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\","
-	         "\"size\":%zu}]}",
-	         cfg, strlen("config ") + strlen(name), l1, strlen("layer one ") + strlen(name), l2,
-	         strlen("layer two ") + strlen(name));
+	snprintf(
+	        json, cap,
+	        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	        "\"digest\":\"%s\",\"size\":%zu},\"layers\":["
+	        "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\","
+	        "\"size\":%zu},"
+	        "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\","
+	        "\"size\":%zu}]}",
+	        cfg, strlen("config ") + strlen(name), l1, strlen("layer one ") + strlen(name), l2,
+	        strlen("layer two ") + strlen(name));
 }
 
 struct loadarg {
@@ -79,15 +80,17 @@ record(struct store *s, void *arg, struct barge_err *e)
 	int64_t id;
 	int rc;
 
-	if ((rc = store_put_manifest(s, "edge/a", a->m, "application/vnd.oci.image.manifest.v1+json",
+	if ((rc = store_put_manifest(s, "edge/a", a->m,
+	                             "application/vnd.oci.image.manifest.v1+json",
 	                             (int64_t)strlen(a->json), e)) != BARGE_OK ||
 	    (rc = store_put_ref(s, a->m, a->cfg, e)) != BARGE_OK ||
 	    (rc = store_put_ref(s, a->m, a->l1, e)) != BARGE_OK ||
 	    (rc = store_put_ref(s, a->m, a->l2, e)) != BARGE_OK ||
 	    (rc = store_put_tag(s, "edge/a", "1.0", a->m, e)) != BARGE_OK ||
-	    (rc = store_put_bundle(s, "demo", "1.0",
-	                           "sha256:1111111111111111111111111111111111111111111111111111111111111111",
-	                           &id, e)) != BARGE_OK)
+	    (rc = store_put_bundle(
+	             s, "demo", "1.0",
+	             "sha256:1111111111111111111111111111111111111111111111111111111111111111", &id,
+	             e)) != BARGE_OK)
 		return rc;
 	return store_put_bundle_image(s, id, "edge/a", a->m, e);
 }
